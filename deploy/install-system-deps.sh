@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# System packages the server and its tests need, installed only where missing (Debian).
+set -euo pipefail
+need=()
+command -v memcached >/dev/null 2>&1 || need+=(memcached)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,37 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="wsi_blueprint",
+    version="0.1.0",
+    description="A Flask blueprint that streams whole-slide images from object storage as DZI "
+                "and IIIF, reading only the bytes a viewer needs.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["wsi_blueprint", "wsi_blueprint.*"]),
+    include_package_data=True,
+    install_requires=[
+        "flask>=3.0",
+        "requests>=2.31",
+        "tifffile>=2024.1.30",
+        "imagecodecs>=2024.1.1",
+        "numpy>=1.24",
+        "pillow>=10.0",
+        "pymemcache>=4.0",
+        "flask-caching>=2.1",
+        "flask-cors>=4.0",
+        "prometheus-client>=0.20",
+        "pyyaml>=6.0",
+    ],
+    extras_require={
+        "s3": ["botocore>=1.31"],
+        "server": ["gunicorn>=22", "gevent>=24", "packaging"],
+        "test": [
+            "botocore>=1.31", "boto3", "gunicorn>=22", "gevent>=24", "packaging",
+            "pytest>=8", "responses>=0.25", "moto[server]>=5", "openslide-python>=1.3",
+            "openslide-bin>=4.0", "hypothesis>=6",
+        ],
+    },
+    entry_points={"console_scripts": ["wsi-blueprint=wsi_blueprint.cli:main"]},
+    classifiers=["Framework :: Flask", "Topic :: Scientific/Engineering :: Medical Science Apps."],
+)

@@ -1,0 +1,134 @@
+"""Block-aligned, cached reads of one open object: what the formats layer reads through.
+
+Byte ranges are rounded out to aligned blocks. Blocks come from the block cache (process, then
+memcached); the missing ones are claimed (so a concurrent reader of the same block waits instead
+of fetching it again), grouped into runs of adjacent blocks, and each run is fetched with one
+range request, the runs in parallel.
+"""
+
+import concurrent.futures
+import threading
+from typing import Iterable
+
+from ..errors import CorruptSlide, StoreTimeout
+from ..storage import RangeReader
+from .tiered import TieredCache
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _io_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """Created on first use, after gevent (if any) has patched threading: its workers are then
+    greenlets, which is what network waits want."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(32, thread_name_prefix="wsi-io")
+        return _pool
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Sorted block indices -> [(first, last)] runs of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+class BlockReader:
+    def __init__(self, reader: RangeReader, cache: TieredCache, block_size: int, namespace: str):
+        """`namespace` names this exact object version (store, id, ETag) in cache keys."""
+        self.reader = reader
+        self.size = reader.size
+        self.block_size = block_size
+        self._cache = cache
+        self._namespace = f"{namespace}|{block_size}"
+        head = reader.head
+        if head and len(head) >= min(block_size, self.size):
+            cache.set(self._key(0), head[:block_size])
+
+    def _key(self, index: int) -> str:
+        return f"{self._namespace}|{index}"
+
+    def _span(self, index: int) -> tuple[int, int]:
+        start = index * self.block_size
+        return start, min(self.block_size, self.size - start)
+
+    def read(self, offset: int, length: int) -> bytes:
+        return self.read_many([(offset, length)])[0]
+
+    def read_many(self, ranges: Iterable[tuple[int, int]]) -> list[bytes]:
+        """Exact bytes for each (offset, length); ranges past the end raise CorruptSlide."""
+        ranges = list(ranges)
+        for offset, length in ranges:
+            if offset < 0 or length < 0 or offset + length > self.size:
+                raise CorruptSlide(f"read of {length} bytes at {offset} is outside the object "
+                                   f"({self.size} bytes)")
+        wanted = sorted({i for offset, length in ranges if length > 0
+                         for i in range(offset // self.block_size,
+                                        (offset + length - 1) // self.block_size + 1)})
+        blocks = self.blocks(wanted)
+        out = []
+        for offset, length in ranges:
+            if length <= 0:
+                out.append(b"")
+                continue
+            first = offset // self.block_size
+            last = (offset + length - 1) // self.block_size
+            joined = b"".join(blocks[i] for i in range(first, last + 1))
+            start = offset - first * self.block_size
+            out.append(joined[start:start + length])
+        return out
+
+    def blocks(self, indices: list[int]) -> dict[int, bytes]:
+        """The given blocks, fetching the missing ones."""
+        keys = {i: self._key(i) for i in indices}
+        cached = self._cache.get_many(list(keys.values()))
+        found = {i: cached[k] for i, k in keys.items() if k in cached}
+        mine, theirs = [], {}
+        for i in indices:
+            if i not in found:
+                flight, leader = self._cache.flights.begin(keys[i])
+                (mine.append(i) if leader else theirs.__setitem__(i, flight))
+        if mine:
+            found.update(self._fetch(mine))
+        for i, flight in theirs.items():
+            found[i] = flight.wait(self._cache.wait_timeout)
+        return found
+
+    def _fetch(self, indices: list[int]) -> dict[int, bytes]:
+        """Fetch blocks this caller leads, one request per run; always ends every flight."""
+        runs = _runs(indices)
+        fetched: dict[int, bytes] = {}
+        error: BaseException | None = None
+        try:
+            if len(runs) == 1:
+                results = [self._fetch_run(*runs[0])]
+            else:
+                futures = [_io_pool().submit(self._fetch_run, *run) for run in runs]
+                done, pending = concurrent.futures.wait(futures, timeout=self._cache.wait_timeout)
+                if pending:
+                    raise StoreTimeout("the store did not deliver the data in time")
+                results = [f.result() for f in futures]
+            for result in results:
+                fetched.update(result)
+            self._cache.set_many({self._key(i): data for i, data in fetched.items()})
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            for i in indices:
+                self._cache.flights.end(self._key(i), fetched.get(i),
+                                        None if i in fetched else error or StoreTimeout())
+        return fetched
+
+    def _fetch_run(self, first: int, last: int) -> dict[int, bytes]:
+        start, _ = self._span(first)
+        last_start, last_length = self._span(last)
+        data = self.reader.read(start, last_start + last_length - start)
+        return {i: data[(i - first) * self.block_size:(i - first + 1) * self.block_size]
+                for i in range(first, last + 1)}

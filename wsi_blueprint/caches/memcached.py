@@ -1,0 +1,91 @@
+"""The shared tier: memcached through pymemcache, pooled and safe under gevent.
+
+Memcached is an accelerator, never a dependency: every failure is a miss, logged at most once a
+minute, and pymemcache's own bookkeeping takes a failing server out of the ring and tries it
+again later. Values larger than the server's item limit are not sent.
+"""
+
+import hashlib
+import logging
+import socket
+import time
+
+from pymemcache.client.hash import HashClient
+
+from ..counters import Counters
+
+log = logging.getLogger(__name__)
+
+_ITEM_OVERHEAD = 1024  # key, flags and slab header, kept clear of the server's limit
+_LOG_EVERY = 60.0
+
+
+def memcached_key(namespace: str, key: str) -> str:
+    """Memcached keys are short ASCII without spaces; ours may be neither, so hash them."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
+    return f"wsi:{namespace}:{digest}"
+
+
+class MemcachedTier:
+    def __init__(self, servers: list[tuple[str, int]], *, timeout: float, retry_after: float,
+                 item_limit: int, counters: Counters, pool_size: int = 32):
+        self.servers = servers
+        self.item_limit = item_limit - _ITEM_OVERHEAD
+        self._counters = counters
+        self._last_warning = -_LOG_EVERY
+        self._client = HashClient(
+            servers, connect_timeout=timeout, timeout=timeout, use_pooling=True,
+            max_pool_size=pool_size, retry_attempts=2, retry_timeout=retry_after,
+            dead_timeout=retry_after, ignore_exc=False, socket_module=socket,
+            default_noreply=True)
+
+    def _failed(self, operation: str, exc: Exception) -> None:
+        self._counters.inc("memcached_errors")
+        now = time.monotonic()
+        if now - self._last_warning >= _LOG_EVERY:
+            self._last_warning = now
+            log.warning("memcached %s failed (%s: %s); serving from process caches until it "
+                        "answers again", operation, type(exc).__name__, exc)
+
+    def get_many(self, keys: list[str]) -> dict[str, bytes]:
+        if not keys:
+            return {}
+        try:
+            return self._client.get_many(keys) or {}
+        except Exception as exc:  # any failure of an accelerator is a miss
+            self._failed("get", exc)
+            return {}
+
+    def set_many(self, items: dict[str, bytes], expire: int = 0) -> None:
+        fitting = {k: v for k, v in items.items() if len(v) <= self.item_limit}
+        if len(fitting) < len(items):
+            self._counters.inc("memcached_oversize", len(items) - len(fitting))
+        if not fitting:
+            return
+        try:
+            self._client.set_many(fitting, expire=expire)
+        except Exception as exc:
+            self._failed("set", exc)
+
+    def add(self, key: str, value: bytes, expire: int) -> bool:
+        """Store only if absent (a lease); True when this caller got it or memcached is down,
+        so that a broken memcached never stops the caller from doing the work itself."""
+        try:
+            return bool(self._client.add(key, value, expire=expire, noreply=False))
+        except Exception as exc:
+            self._failed("add", exc)
+            return True
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.delete(key)
+        except Exception as exc:
+            self._failed("delete", exc)
+
+    def ping(self) -> bool:
+        """True if every configured server answers (readiness)."""
+        try:
+            stats = self._client.stats()
+        except Exception:
+            return False
+        return len(stats) == len(self.servers)

@@ -1,0 +1,112 @@
+"""One cache tier: an in-process LRU (L1) over an optional shared memcached (L2).
+
+Values may be objects (a parsed slide index) as long as a codec turns them into bytes for
+memcached; the L1 keeps the object and weighs it by its encoded size.
+"""
+
+import time
+from typing import Any, Callable
+
+from ..counters import Counters
+from .lru import ByteLRU
+from .memcached import MemcachedTier, memcached_key
+from .single_flight import SingleFlight
+
+
+class Codec:
+    """bytes in, bytes out: the default for blocks and tiles."""
+
+    @staticmethod
+    def encode(value: Any) -> bytes:
+        return value
+
+    @staticmethod
+    def decode(data: bytes) -> Any:
+        return data
+
+
+class TieredCache:
+    def __init__(self, name: str, max_bytes: int, counters: Counters,
+                 shared: MemcachedTier | None = None, codec: type | Any = Codec,
+                 wait_timeout: float = 30.0):
+        self.name = name
+        self.local = ByteLRU(max_bytes)
+        self.shared = shared
+        self.codec = codec
+        self.flights = SingleFlight()
+        self.wait_timeout = wait_timeout
+        self._counters = counters
+
+    def _count(self, outcome: str, n: int = 1, **labels: str) -> None:
+        if n:
+            self._counters.inc(f"cache_{outcome}", n, cache=self.name, **labels)
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        found = {}
+        for key in keys:
+            value = self.local.get(key)
+            if value is not None:
+                found[key] = value
+        self._count("hits", len(found), tier="l1")
+        missing = [k for k in keys if k not in found]
+        if missing and self.shared is not None:
+            wire = {memcached_key(self.name, k): k for k in missing}
+            for mkey, data in self.shared.get_many(list(wire)).items():
+                key = wire[mkey]
+                value = self.codec.decode(data)
+                self.local.set(key, value, len(data))
+                found[key] = value
+            self._count("hits", len(found) - (len(keys) - len(missing)), tier="l2")
+        self._count("misses", len(keys) - len(found))
+        return found
+
+    def get(self, key: str) -> Any:
+        return self.get_many([key]).get(key)
+
+    def set_many(self, items: dict[str, Any], expire: int = 0) -> None:
+        wire = {}
+        for key, value in items.items():
+            data = self.codec.encode(value)
+            self.local.set(key, value, len(data))
+            wire[memcached_key(self.name, key)] = data
+        if self.shared is not None:
+            self.shared.set_many(wire, expire)
+
+    def set(self, key: str, value: Any, expire: int = 0) -> None:
+        self.set_many({key: value}, expire)
+
+    def get_or_load(self, key: str, load: Callable[[], Any], lease_seconds: float = 0) -> Any:
+        """The cached value, or `load()` run once however many callers miss at the same time.
+
+        With `lease_seconds`, other processes sharing memcached are kept from loading the same
+        key at once: the first takes a lease with `add`, the rest poll memcached for its result
+        (for at most `lease_seconds`, then load it themselves).
+        """
+        value = self.get(key)
+        if value is not None:
+            return value
+
+        def leader() -> Any:
+            if lease_seconds and self.shared is not None:
+                lease = memcached_key(self.name, "lease:" + key)
+                if not self.shared.add(lease, b"1", expire=int(lease_seconds) + 1):
+                    value = self._await_shared(key, lease_seconds)
+                    if value is not None:
+                        return value
+            value = load()
+            self.set(key, value)
+            return value
+
+        return self.flights.do(key, leader, self.wait_timeout)
+
+    def _await_shared(self, key: str, seconds: float) -> Any:
+        deadline = time.monotonic() + seconds
+        delay = 0.01
+        while time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+            value = self.get(key)
+            if value is not None:
+                self._count("lease_waits")
+                return value
+        return None

@@ -1,0 +1,38 @@
+"""Process-wide counters: store traffic, retries, cache hits and misses per tier.
+
+Kept deliberately plain (a locked dict of numbers) so every layer can count without knowing
+who reads the figures: /metrics, the prefetcher and the benchmarks all read `snapshot()`.
+"""
+
+import threading
+from typing import Iterator
+
+
+def _key(name: str, labels: dict) -> tuple:
+    return (name, tuple(sorted(labels.items())))
+
+
+class Counters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[tuple, float] = {}
+
+    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
+        key = _key(name, labels)
+        with self._lock:
+            self._values[key] = self._values.get(key, 0) + amount
+
+    def get(self, name: str, **labels: str) -> float:
+        """The counter with exactly these labels, or the sum over all labels if none given."""
+        with self._lock:
+            if labels:
+                return self._values.get(_key(name, labels), 0)
+            return sum(v for (n, _), v in self._values.items() if n == name)
+
+    def snapshot(self) -> dict[tuple, float]:
+        with self._lock:
+            return dict(self._values)
+
+    def items(self) -> Iterator[tuple[str, dict, float]]:
+        for (name, labels), value in sorted(self.snapshot().items()):
+            yield name, dict(labels), value

@@ -1,0 +1,142 @@
+"""Every setting in one table: Flask config keys, also read from the environment standalone.
+
+The table is the single source for defaults, parsing and the README's configuration section
+(a test checks that the README names every key).
+"""
+
+import dataclasses
+import os
+from typing import Any, Callable, Mapping
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _size(value: Any) -> int:
+    """Byte sizes as integers or with a K/M/G suffix (binary units): '256K', '1.5G'."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper().removesuffix("IB").removesuffix("B")
+    units = {"K": KiB, "M": MiB, "G": 1024 * MiB}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def _default_store() -> str:
+    return "file://" + os.path.abspath("slides")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    key: str
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+    @property
+    def attr(self) -> str:
+        return self.key.removeprefix("WSI_").lower()
+
+
+SETTINGS = (
+    Setting("WSI_STORE", str, _default_store,
+            "Where slides live: `file:///abs/dir`, `s3://bucket[/prefix]`, `http(s)://base/`. "
+            "Default: `./slides` under the working directory."),
+    Setting("WSI_S3_ENDPOINT_URL", str, "",
+            "S3-compatible endpoint (MinIO, Ceph, moto); empty for AWS. Credentials come from "
+            "the standard AWS chain."),
+    Setting("WSI_S3_REGION", str, "us-east-1", "S3 region used for signing."),
+    Setting("WSI_PRESIGN_EXPIRES", int, 3600,
+            "Lifetime in seconds of the presigned URLs used to read S3 objects; a URL is "
+            "signed again when less than a tenth of it remains, or after an expired 403."),
+    Setting("WSI_STORE_CONNECT_TIMEOUT", float, 3.05, "Seconds to connect to the store."),
+    Setting("WSI_STORE_READ_TIMEOUT", float, 20.0,
+            "Seconds the store may stay silent during one read."),
+    Setting("WSI_STORE_RETRIES", int, 3,
+            "Retries of a failed store read (5xx, timeout, reset, short body), with "
+            "exponential backoff and jitter."),
+    Setting("WSI_STORE_POOL_SIZE", int, 32, "Keep-alive connections per store host."),
+    Setting("WSI_MEMCACHED", str, "",
+            "`host:port[,host:port...]`; empty keeps every cache in process."),
+    Setting("WSI_MEMCACHED_TIMEOUT", float, 0.25,
+            "Seconds for a memcached connect or call; past it the call counts as a miss."),
+    Setting("WSI_MEMCACHED_RETRY_AFTER", float, 5.0,
+            "Seconds to wait before trying a memcached server again after it failed."),
+    Setting("WSI_MEMCACHED_ITEM_LIMIT", _size, 1 * MiB,
+            "Largest value stored in memcached (its -I setting); larger ones stay in process."),
+    Setting("WSI_BLOCK_SIZE", _size, 256 * KiB,
+            "Alignment and unit of store reads and of the block cache."),
+    Setting("WSI_METADATA_CACHE_BYTES", _size, 64 * MiB,
+            "In-process budget for parsed slide indexes."),
+    Setting("WSI_BLOCK_CACHE_BYTES", _size, 256 * MiB,
+            "In-process budget for raw store blocks."),
+    Setting("WSI_TILE_CACHE_BYTES", _size, 128 * MiB,
+            "In-process budget for finished tiles."),
+    Setting("WSI_AUTH_SECRET", str, "", "Turns signed access on (HMAC-SHA256 secret)."),
+    Setting("WSI_CORS_ORIGINS", str, "*", "Allowed CORS origins, comma separated; `*` for any."),
+    Setting("WSI_PREFETCH", _bool, True, "`on` or `off`: warm caches ahead of the viewer."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Parsed settings; build with `Settings.from_mapping(app.config)` or `from_env()`."""
+
+    store: str
+    s3_endpoint_url: str
+    s3_region: str
+    presign_expires: int
+    store_connect_timeout: float
+    store_read_timeout: float
+    store_retries: int
+    store_pool_size: int
+    memcached: str
+    memcached_timeout: float
+    memcached_retry_after: float
+    memcached_item_limit: int
+    block_size: int
+    metadata_cache_bytes: int
+    block_cache_bytes: int
+    tile_cache_bytes: int
+    auth_secret: str
+    cors_origins: str
+    prefetch: bool
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], **overrides: Any) -> "Settings":
+        values = {}
+        for setting in SETTINGS:
+            raw = mapping.get(setting.key)
+            if raw is None or raw == "":
+                default = setting.default
+                values[setting.attr] = default() if callable(default) else default
+                continue
+            try:
+                values[setting.attr] = setting.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{setting.key}: {exc}") from None
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        return cls.from_mapping(os.environ, **overrides)
+
+    def memcached_servers(self) -> list[tuple[str, int]]:
+        servers = []
+        for part in filter(None, (p.strip() for p in self.memcached.split(","))):
+            host, _, port = part.rpartition(":")
+            servers.append((host or part, int(port) if host else 11211))
+        return servers

@@ -1,0 +1,70 @@
+"""What every store and range reader offers to the layers above.
+
+A store turns a slide id into an open `RangeReader` and lists ids. A reader knows the object's
+size and version (ETag) and returns exact byte ranges; it never reads more than it is asked.
+Block alignment and caching happen one layer up, in `caches.blocks`.
+"""
+
+import abc
+import dataclasses
+
+from ..errors import CorruptSlide
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectInfo:
+    id: str
+    size: int
+    modified: str | None  # ISO 8601, UTC
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    slides: list[ObjectInfo]
+    next_cursor: str | None
+
+
+class RangeReader(abc.ABC):
+    """An opened object. `etag` identifies this exact version of its bytes."""
+
+    slide_id: str
+    size: int
+    etag: str
+    # Bytes from offset 0 that opening the object already fetched (may be empty); the block
+    # cache takes them as its first block instead of asking the store again.
+    head: bytes = b""
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly `length` bytes at `offset`; a range past the end is corrupt slide data."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise CorruptSlide(
+                f"read of {length} bytes at {offset} is outside the object ({self.size} bytes)")
+        if length == 0:
+            return b""
+        return self._read(offset, length)
+
+    @abc.abstractmethod
+    def _read(self, offset: int, length: int) -> bytes: ...
+
+    def close(self) -> None:
+        """Release what the reader holds; reading after close is an error."""
+
+
+class Store(abc.ABC):
+    """A place slides live. `name` is stable and goes into cache keys."""
+
+    name: str
+
+    @abc.abstractmethod
+    def open(self, slide_id: str) -> RangeReader: ...
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page: ...
+
+    def check(self) -> None:
+        """Raise a StoreError if the store cannot be reached (readiness); listing one id is
+        the default probe."""
+        self.list(limit=1)

@@ -1,0 +1,199 @@
+"""Range reads over HTTP(S): the one way bytes leave S3, an HTTP server or a signed URL.
+
+Every read is a `GET` with `Range` on a pooled keep-alive session. The reader insists on a 206
+whose Content-Range matches what it asked for; a server that answers 200 with the whole object
+is caught from the headers and its body is never read. The object's version (ETag, or
+Last-Modified) is fixed when the reader opens and enforced on every read, so an object replaced
+while open raises `ObjectChanged` instead of mixing bytes of two files. Failures that may pass
+(5xx, timeouts, resets, short bodies) are retried with exponential backoff and full jitter.
+"""
+
+import dataclasses
+import random
+import re
+import time
+from typing import Callable
+
+import requests
+import requests.adapters
+
+from ..counters import Counters
+from ..errors import (ObjectChanged, SlideNotFound, StoreError, StoreTimeout, StoreUnavailable,
+                      UnsupportedFormat)
+from .base import RangeReader
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+_CHUNK = 64 * 1024
+
+# Called with refresh=False for the current URL, refresh=True after the store refused it
+# (an expired presigned URL): the provider signs a new one.
+URLProvider = Callable[[bool], str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderOptions:
+    connect_timeout: float = 3.05
+    read_timeout: float = 20.0
+    retries: int = 3
+    backoff_base: float = 0.1
+    backoff_cap: float = 2.0
+    probe_bytes: int = 256 * 1024  # read with the open, handed to the block cache as `head`
+
+
+def new_session(pool_size: int) -> requests.Session:
+    """A keep-alive session whose pool holds `pool_size` connections per host."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=pool_size,
+                                            max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class _Retry(Exception):
+    """A failure worth another attempt; carries the error to raise when attempts run out."""
+
+    def __init__(self, error: StoreError):
+        super().__init__(error.message)
+        self.error = error
+
+
+class HTTPRangeReader(RangeReader):
+    def __init__(self, slide_id: str, url: URLProvider, session: requests.Session,
+                 options: ReaderOptions, counters: Counters):
+        self.slide_id = slide_id
+        self._url = url
+        self._session = session
+        self._options = options
+        self._counters = counters
+        self.etag = ""
+        self._validators: dict[str, str] = {}
+        self.size = -1
+        self.head = self._open()
+
+    # -- opening: one ranged GET gives the size, the version and the first bytes ----------
+
+    def _open(self) -> bytes:
+        body, headers = self._get(0, self._options.probe_bytes - 1, opening=True)
+        etag = headers.get("ETag", "")
+        modified = headers.get("Last-Modified", "")
+        if etag and not etag.startswith("W/"):
+            self._validators = {"If-Match": etag}
+        elif modified:
+            self._validators = {"If-Unmodified-Since": modified}
+        self.etag = etag or modified or f"size-{self.size}"
+        return body
+
+    def _read(self, offset: int, length: int) -> bytes:
+        body, headers = self._get(offset, offset + length - 1, opening=False)
+        etag = headers.get("ETag")
+        if etag and self.etag.startswith(('"', "W/")) and etag != self.etag:
+            raise ObjectChanged(f"slide {self.slide_id!r} changed while open")
+        return body
+
+    # -- one logical read, with retries ----------------------------------------------------
+
+    def _get(self, start: int, end: int, *, opening: bool) -> tuple[bytes, dict]:
+        refreshed = False
+        attempt = 0
+        while True:
+            try:
+                return self._attempt(start, end, opening=opening, refresh=refreshed)
+            except _Expired:
+                if refreshed:
+                    raise StoreError(f"the store refused access to {self.slide_id!r}") from None
+                refreshed = True
+                self._counters.inc("store_resigns")
+            except _Retry as retry:
+                self._counters.inc("store_errors", kind=retry.error.code)
+                if attempt >= self._options.retries:
+                    raise retry.error from None
+                attempt += 1
+                self._counters.inc("store_retries")
+                cap = min(self._options.backoff_cap, self._options.backoff_base * 2 ** attempt)
+                time.sleep(random.uniform(0, cap))
+
+    def _attempt(self, start: int, end: int, *, opening: bool, refresh: bool) -> tuple[bytes, dict]:
+        options = self._options
+        # identity: a compressed body would not match the Content-Range it answers.
+        headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"}
+        if not opening:
+            headers.update(self._validators)
+        url = self._url(refresh)
+        self._counters.inc("store_requests")
+        began = time.monotonic()
+        try:
+            response = self._session.get(url, headers=headers, stream=True,
+                                         timeout=(options.connect_timeout, options.read_timeout))
+        except requests.Timeout:
+            raise _Retry(StoreTimeout("the store did not answer in time")) from None
+        except requests.RequestException:
+            raise _Retry(StoreUnavailable("the store could not be reached")) from None
+        with response:
+            expected = self._check_status(response, start, end, opening)
+            deadline = began + options.connect_timeout + options.read_timeout
+            body = self._read_body(response, expected, deadline)
+        self._counters.inc("store_bytes", len(body))
+        return body, response.headers
+
+    def _check_status(self, response: requests.Response, start: int, end: int,
+                      opening: bool) -> int:
+        """Validate status and headers before any body is read; return the body length due."""
+        status = response.status_code
+        if status == 206:
+            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+            if not match or match.group(3) == "*":
+                raise _Retry(StoreError("the store sent a 206 without a usable Content-Range"))
+            got_start, got_end, total = (int(g) for g in match.groups())
+            if opening:
+                self.size = total
+            elif total != self.size:
+                raise ObjectChanged(f"slide {self.slide_id!r} changed size while open")
+            if got_start != start or got_end != min(end, total - 1):
+                raise _Retry(StoreError("the store sent a different range than asked for"))
+            return got_end - got_start + 1
+        if status == 200:
+            # The server ignored Range. Accept it only when the whole object is what we asked
+            # for anyway; never stream a whole slide to find one tile.
+            length = response.headers.get("Content-Length")
+            if start == 0 and length is not None and int(length) <= end + 1:
+                if opening:
+                    self.size = int(length)
+                elif int(length) != self.size:
+                    raise ObjectChanged(f"slide {self.slide_id!r} changed size while open")
+                return int(length)
+            raise StoreError("the store does not honour Range requests")
+        if status == 404:
+            raise SlideNotFound(f"no slide {self.slide_id!r}")
+        if status in (412, 416) and not opening:
+            raise ObjectChanged(f"slide {self.slide_id!r} changed while open")
+        if status == 416:
+            raise UnsupportedFormat(f"slide {self.slide_id!r} is empty")
+        if status in (401, 403):
+            raise _Expired()
+        if status in _RETRY_STATUSES:
+            raise _Retry(StoreError(f"the store answered {status}"))
+        raise StoreError(f"the store answered {status}")
+
+    @staticmethod
+    def _read_body(response: requests.Response, expected: int, deadline: float) -> bytes:
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                body += chunk
+                if len(body) > expected:
+                    raise _Retry(StoreError("the store sent more bytes than asked for"))
+                if time.monotonic() > deadline:
+                    raise _Retry(StoreTimeout("the store sent the data too slowly"))
+        except requests.Timeout:
+            raise _Retry(StoreTimeout("the store stalled mid-body")) from None
+        except requests.RequestException:
+            raise _Retry(StoreUnavailable("the connection to the store broke mid-body")) from None
+        if len(body) != expected:
+            raise _Retry(StoreError(f"the store sent {len(body)} of {expected} bytes"))
+        return bytes(body)
+
+
+class _Expired(Exception):
+    """401/403: perhaps an expired presigned URL; one fresh signature is worth a try."""

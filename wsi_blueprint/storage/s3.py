@@ -1,0 +1,103 @@
+"""`s3://bucket/prefix`: list with ListObjectsV2, read through presigned GET URLs.
+
+botocore only signs and lists; the bytes travel through `requests` like every other store, so
+one range reader, one pool and one set of retries serve S3, MinIO and any signed URL alike.
+"""
+
+import threading
+import time
+
+import botocore.config
+import botocore.exceptions
+import botocore.session
+
+from ..counters import Counters
+from ..errors import BadRequest, StoreError, StoreTimeout, StoreUnavailable
+from ..slide_ids import is_hidden, validate_slide_id
+from .base import ObjectInfo, Page, RangeReader, Store
+from .http_reader import HTTPRangeReader, ReaderOptions, new_session
+
+
+def _store_error(exc: Exception) -> StoreError:
+    if isinstance(exc, (botocore.exceptions.ReadTimeoutError,
+                        botocore.exceptions.ConnectTimeoutError)):
+        return StoreTimeout("S3 did not answer in time")
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return StoreUnavailable("S3 could not be reached")
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return StoreError("no AWS credentials are configured for S3")
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return StoreError(f"S3 refused the request: {exc.response['Error'].get('Code')}")
+    return StoreError("S3 request failed")
+
+
+class S3Store(Store):
+    def __init__(self, bucket: str, prefix: str, *, endpoint_url: str, region: str,
+                 presign_expires: int, pool_size: int, options: ReaderOptions,
+                 counters: Counters):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.name = f"s3://{bucket}/{self.prefix}"
+        self._expires = presign_expires
+        self._options = options
+        self._counters = counters
+        self._session = new_session(pool_size)
+        config = botocore.config.Config(
+            signature_version="s3v4",
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            retries={"max_attempts": options.retries + 1, "mode": "standard"},
+            s3={"addressing_style": "path"} if endpoint_url else {},
+        )
+        self._client = botocore.session.get_session().create_client(
+            "s3", region_name=region, endpoint_url=endpoint_url or None, config=config)
+        self._signed: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def presigned_url(self, slide_id: str, refresh: bool = False) -> str:
+        """A GET URL for the object, reused until a tenth of its lifetime remains."""
+        key = self.prefix + slide_id
+        now = time.monotonic()
+        with self._lock:
+            cached = self._signed.get(key)
+        if cached and not refresh and cached[1] - now > self._expires / 10:
+            return cached[0]
+        try:
+            url = self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=self._expires)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _store_error(exc) from None
+        self._counters.inc("store_presigns")
+        with self._lock:
+            if len(self._signed) > 100_000:
+                self._signed.clear()
+            self._signed[key] = (url, now + self._expires)
+        return url
+
+    def open(self, slide_id: str) -> RangeReader:
+        validate_slide_id(slide_id)
+        return HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
+                               self._session, self._options, self._counters)
+
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
+        params = {"Bucket": self.bucket, "Prefix": self.prefix + prefix, "MaxKeys": limit}
+        if cursor:
+            params["ContinuationToken"] = cursor
+        self._counters.inc("store_requests", kind="list")
+        try:
+            answer = self._client.list_objects_v2(**params)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response["Error"].get("Code") in ("InvalidArgument", "InvalidToken"):
+                raise BadRequest("invalid cursor") from None
+            raise _store_error(exc) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise _store_error(exc) from None
+        slides = []
+        for item in answer.get("Contents", []):
+            slide_id = item["Key"][len(self.prefix):]
+            if not slide_id or slide_id.endswith("/") or is_hidden(slide_id):
+                continue
+            slides.append(ObjectInfo(slide_id, item["Size"], item["LastModified"].isoformat()))
+        return Page(slides, answer.get("NextContinuationToken") if answer.get("IsTruncated")
+                    else None)
