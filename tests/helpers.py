@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -105,3 +106,63 @@ class S3Server:
 def make_settings(**values) -> Settings:
     """Settings from keyword arguments named like the keys without prefix: store=..."""
     return Settings.from_mapping({"WSI_" + k.upper(): v for k, v in values.items()})
+
+
+class RangeFileServer:
+    """A plain HTTP server on loopback serving a folder, honouring Range (or, with
+    honour_range=False, answering every GET with the whole file, as naive servers do).
+    Counts the body bytes it actually sent."""
+
+    def __init__(self, root: str, honour_range: bool = True):
+        import http.server
+        import threading
+
+        server_self = self
+        self.sent = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                self.send_response(200)
+                self.end_headers()
+
+            def do_GET(self):
+                path = os.path.join(root, urllib.parse.unquote(self.path.lstrip("/")))
+                if not os.path.isfile(path):
+                    self.send_error(404)
+                    return
+                size = os.path.getsize(path)
+                start, end = 0, size - 1
+                header = self.headers.get("Range")
+                if honour_range and header:
+                    first, _, last = header.removeprefix("bytes=").partition("-")
+                    start, end = int(first), min(int(last), size - 1)
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(end - start + 1))
+                self.send_header("ETag", f'"{int(os.path.getmtime(path) * 1e9)}"')
+                self.end_headers()
+                with open(path, "rb") as f:
+                    f.seek(start)
+                    remaining = end - start + 1
+                    try:
+                        while remaining:
+                            chunk = f.read(min(remaining, 65536))
+                            self.wfile.write(chunk)
+                            server_self.sent += len(chunk)
+                            remaining -= len(chunk)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -37,7 +37,7 @@ class MemcachedTier:
             servers, connect_timeout=timeout, timeout=timeout, use_pooling=True,
             max_pool_size=pool_size, retry_attempts=2, retry_timeout=retry_after,
             dead_timeout=retry_after, ignore_exc=False, socket_module=socket,
-            default_noreply=True)
+            default_noreply=False)
 
     def _failed(self, operation: str, exc: Exception) -> None:
         self._counters.inc("memcached_errors")

@@ -12,7 +12,7 @@ import botocore.exceptions
 import botocore.session
 
 from ..counters import Counters
-from ..errors import BadRequest, StoreError, StoreTimeout, StoreUnavailable
+from ..errors import StoreError, StoreTimeout, StoreUnavailable
 from ..slide_ids import is_hidden, validate_slide_id
 from .base import ObjectInfo, Page, RangeReader, Store
 from .http_reader import HTTPRangeReader, ReaderOptions, new_session
@@ -66,7 +66,7 @@ class S3Store(Store):
             url = self._client.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": key},
                 ExpiresIn=self._expires)
-        except botocore.exceptions.BotoCoreError as exc:
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise _store_error(exc) from None
         self._counters.inc("store_presigns")
         with self._lock:
@@ -81,23 +81,27 @@ class S3Store(Store):
                                self._session, self._options, self._counters)
 
     def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
-        params = {"Bucket": self.bucket, "Prefix": self.prefix + prefix, "MaxKeys": limit}
-        if cursor:
-            params["ContinuationToken"] = cursor
+        """Keyset pagination: the cursor is the last id returned, passed as StartAfter, so a
+        page is filled to `limit` even where hidden keys were skipped."""
+        slides: list[ObjectInfo] = []
+        start_after = self.prefix + cursor if cursor else ""
+        while len(slides) < limit:
+            answer = self._list_objects(self.prefix + prefix, limit - len(slides), start_after)
+            contents = answer.get("Contents", [])
+            for item in contents:
+                slide_id = item["Key"][len(self.prefix):]
+                if slide_id and not slide_id.endswith("/") and not is_hidden(slide_id):
+                    slides.append(ObjectInfo(slide_id, item["Size"],
+                                             item["LastModified"].isoformat()))
+            if not answer.get("IsTruncated") or not contents:
+                return Page(slides, None)
+            start_after = contents[-1]["Key"]
+        return Page(slides, slides[-1].id)
+
+    def _list_objects(self, prefix: str, limit: int, start_after: str) -> dict:
         self._counters.inc("store_requests", kind="list")
         try:
-            answer = self._client.list_objects_v2(**params)
-        except botocore.exceptions.ClientError as exc:
-            if exc.response["Error"].get("Code") in ("InvalidArgument", "InvalidToken"):
-                raise BadRequest("invalid cursor") from None
+            return self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix,
+                                                MaxKeys=limit, StartAfter=start_after)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise _store_error(exc) from None
-        except botocore.exceptions.BotoCoreError as exc:
-            raise _store_error(exc) from None
-        slides = []
-        for item in answer.get("Contents", []):
-            slide_id = item["Key"][len(self.prefix):]
-            if not slide_id or slide_id.endswith("/") or is_hidden(slide_id):
-                continue
-            slides.append(ObjectInfo(slide_id, item["Size"], item["LastModified"].isoformat()))
-        return Page(slides, answer.get("NextContinuationToken") if answer.get("IsTruncated")
-                    else None)

@@ -1,0 +1,124 @@
+"""Block-aligned reads: rounding, coalescing into one request per run, single flight."""
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from helpers import make_settings
+from wsi_blueprint.caches import BlockReader, Caches
+from wsi_blueprint.errors import CorruptSlide
+from wsi_blueprint.storage import open_store
+
+BLOCK = 4096
+DATA = bytes(range(251)) * 1000  # 251000 bytes, not a multiple of the block size
+
+
+@pytest.fixture
+def blocks(tmp_path, counters):
+    (tmp_path / "s.bin").write_bytes(DATA)
+    settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
+    store = open_store(settings, counters)
+    reader = store.open("s.bin")
+    return BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK,
+                       f"{store.name}|s.bin|{reader.etag}")
+
+
+def test_a_read_over_several_missing_blocks_is_one_aligned_request(blocks, counters):
+    assert blocks.read(5000, 10000) == DATA[5000:15000]
+    assert counters.get("store_requests") == 1
+    assert counters.get("store_bytes") == 3 * BLOCK  # blocks 1..3 rounded out: 4096..16383
+    assert blocks.read(6000, 100) == DATA[6000:6100]
+    assert counters.get("store_requests") == 1
+
+
+def test_only_missing_blocks_are_fetched(blocks, counters):
+    blocks.read(BLOCK * 2, 10)
+    counters_before = counters.get("store_bytes")
+    blocks.read(BLOCK, 3 * BLOCK)  # blocks 1, 2, 3: block 2 is cached
+    assert counters.get("store_requests") == 3  # block 2, then block 1 and block 3 apart
+    assert counters.get("store_bytes") - counters_before == 2 * BLOCK
+
+
+def test_read_many_coalesces_adjacent_ranges_and_keeps_order(blocks, counters):
+    ranges = [(40_000, 10), (100, 50), (4090, 20), (250_990, 10)]
+    assert blocks.read_many(ranges) == [DATA[o:o + n] for o, n in ranges]
+    assert counters.get("store_requests") == 3  # blocks 0-1, 9, 61
+
+
+def test_last_short_block_and_bounds(blocks):
+    assert blocks.read(len(DATA) - 5, 5) == DATA[-5:]
+    with pytest.raises(CorruptSlide):
+        blocks.read(len(DATA) - 5, 6)
+    with pytest.raises(CorruptSlide):
+        blocks.read(-1, 2)
+
+
+def test_concurrent_threads_reading_one_block_make_one_request(tmp_path, counters):
+    (tmp_path / "s.bin").write_bytes(DATA)
+    settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
+    store = open_store(settings, counters)
+    reader = store.open("s.bin")
+    slow_read = reader._read
+    gate = threading.Event()
+
+    def gated(offset, length):
+        gate.wait(5)
+        return slow_read(offset, length)
+
+    reader._read = gated
+    blocks = BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(blocks.read(9000, 100)))
+               for _ in range(16)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join()
+    assert results == [DATA[9000:9100]] * 16 and counters.get("store_requests") == 1
+
+
+def test_a_failed_fetch_fails_its_waiters_and_is_tried_again_later(blocks, counters):
+    real = blocks.reader._read
+    blocks.reader._read = lambda o, n: (_ for _ in ()).throw(OSError("disk gone"))
+    with pytest.raises(OSError):
+        blocks.read(0, 10)
+    blocks.reader._read = real
+    assert blocks.read(0, 10) == DATA[:10]
+
+
+GEVENT_SCRIPT = textwrap.dedent("""
+    from gevent import monkey
+    monkey.patch_all()
+    import sys, gevent
+    sys.path.insert(0, sys.argv[3])
+    from helpers import make_settings
+    from wsi_blueprint.caches import BlockReader, Caches
+    from wsi_blueprint.counters import Counters
+    from wsi_blueprint.storage import open_store
+
+    counters = Counters()
+    settings = make_settings(store="s3://" + sys.argv[2], s3_endpoint_url=sys.argv[1],
+                             block_size=65536)
+    store = open_store(settings, counters)
+    reader = store.open("slide.bin")
+    blocks = BlockReader(reader, Caches.from_settings(settings, counters).blocks, 65536, "ns")
+    opened = counters.get("store_requests")
+    jobs = [gevent.spawn(blocks.read, 200_000, 300_000) for _ in range(100)]
+    gevent.joinall(jobs, timeout=30)
+    expected = bytes(range(256)) * 4096
+    assert all(j.value == expected[200_000:500_000] for j in jobs), "wrong bytes"
+    print(counters.get("store_requests") - opened)
+""")
+
+
+def test_many_greenlets_missing_the_same_blocks_make_one_store_request(s3_server, s3_bucket):
+    s3_server.put(s3_bucket, "slide.bin", bytes(range(256)) * 4096)
+    tests_dir = __file__.rsplit("/", 2)[0]
+    out = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT, s3_server.endpoint, s3_bucket,
+                          tests_dir], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"

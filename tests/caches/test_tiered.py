@@ -1,0 +1,117 @@
+"""The tiered cache with a real memcached: sharing between processes, degradation, limits."""
+
+import json
+import threading
+import time
+
+from wsi_blueprint.caches import MemcachedTier, TieredCache
+from wsi_blueprint.counters import Counters
+
+
+def tier(memcached, counters, **kw):
+    return MemcachedTier([("127.0.0.1", memcached.port)], timeout=0.2, retry_after=0.5,
+                         item_limit=kw.get("item_limit", 1 << 20), counters=counters)
+
+
+class JSONCodec:
+    encode = staticmethod(lambda value: json.dumps(value).encode())
+    decode = staticmethod(lambda data: json.loads(data))
+
+
+def test_second_process_finds_values_in_memcached(memcached):
+    a_counters, b_counters = Counters(), Counters()
+    a = TieredCache("tiles", 1 << 20, a_counters, tier(memcached, a_counters))
+    b = TieredCache("tiles", 1 << 20, b_counters, tier(memcached, b_counters))
+    a.set("k", b"value")
+    assert b.get("k") == b"value"
+    assert b_counters.get("cache_hits", cache="tiles", tier="l2") == 1
+    assert b.get("k") == b"value"  # now promoted to b's own process tier
+    assert b_counters.get("cache_hits", cache="tiles", tier="l1") == 1
+
+
+def test_objects_travel_through_a_codec(memcached, counters):
+    a = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), JSONCodec)
+    b = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), JSONCodec)
+    a.set("slide", {"levels": [1, 2]})
+    assert b.get("slide") == {"levels": [1, 2]}
+
+
+def test_items_over_the_memcached_limit_stay_in_process(memcached, counters):
+    a = TieredCache("blocks", 1 << 22, counters, tier(memcached, counters, item_limit=64 * 1024))
+    b = TieredCache("blocks", 1 << 22, counters, tier(memcached, counters))
+    a.set("big", b"x" * 100_000)
+    assert a.get("big") is not None and b.get("big") is None
+    assert counters.get("memcached_oversize") == 1
+
+
+def test_memcached_killed_mid_test_degrades_to_misses_and_recovers(memcached, counters):
+    cache = TieredCache("blocks", 1 << 20, counters, tier(memcached, counters))
+    cache.set("before", b"1")
+    memcached.stop()
+    began = time.monotonic()
+    for i in range(50):
+        cache.set(f"k{i}", b"v")
+        assert cache.get(f"k{i}") == b"v"  # the process tier still serves
+        assert cache.get(f"other{i}") is None  # and a shared miss is just a miss
+    assert time.monotonic() - began < 5  # no call waits on the dead server for long
+    assert counters.get("memcached_errors") >= 1
+    memcached.start()
+    time.sleep(0.6)
+    fresh = Counters()
+    other = TieredCache("blocks", 1 << 20, fresh, tier(memcached, fresh))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        cache.set("after", b"2")
+        if other.get("after") == b"2":
+            break
+        time.sleep(0.2)
+    assert other.get("after") == b"2"
+
+
+def test_unreachable_memcached_from_the_start_never_fails_a_call(counters):
+    dead = MemcachedTier([("127.0.0.1", 1)], timeout=0.1, retry_after=1, item_limit=1 << 20,
+                         counters=counters)
+    cache = TieredCache("tiles", 1 << 20, counters, dead)
+    cache.set("a", b"1")
+    assert cache.get("a") == b"1" and cache.get("b") is None
+    assert not dead.ping()
+
+
+def test_concurrent_misses_load_once(counters):
+    cache = TieredCache("metadata", 1 << 20, counters)
+    loads = []
+
+    def load():
+        loads.append(1)
+        time.sleep(0.2)
+        return b"parsed"
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_load("s", load)))
+               for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loads == [1] and results == [b"parsed"] * 20
+
+
+def test_lease_keeps_a_second_process_from_loading_the_same_key(memcached):
+    loads = []
+    caches = [TieredCache("metadata", 1 << 20, c, tier(memcached, c))
+              for c in (Counters(), Counters())]
+
+    def load():
+        loads.append(1)
+        time.sleep(0.3)
+        return b"index"
+
+    results = []
+    threads = [threading.Thread(target=lambda c=c: results.append(
+        c.get_or_load("slide", load, lease_seconds=5))) for c in caches]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert loads == [1] and results == [b"index", b"index"]
