@@ -1,0 +1,5 @@
+# gunicorn -c conf/gunicorn.conf.py wsgi:app
+# Every value can be changed from the environment; see wsi_blueprint/serving.py and the README.
+from wsi_blueprint.serving import gunicorn_options
+
+globals().update(gunicorn_options())

@@ -1,0 +1,86 @@
+"""Opening slides by id: store -> block reader -> cached index -> `Slide`.
+
+Open slides are kept in a small LRU so that a viewer's stream of tile requests costs no extra
+store round trip. An entry is trusted for `revalidate_after` seconds; after that the next use
+opens the object again (one small range request) and so notices a replaced object even between
+reads. A read that meets a replaced object (`ObjectChanged`) drops the entry and is tried once
+on the new version: the caller never sees bytes of two files mixed.
+"""
+
+import collections
+import threading
+import time
+from typing import Callable, TypeVar
+
+from .caches import BlockReader, Caches
+from .caches.single_flight import SingleFlight
+from .counters import Counters
+from .errors import ObjectChanged
+from .formats.detect import parse_slide
+from .formats.slide import Slide
+from .slide_ids import validate_slide_id
+from .storage import Store
+
+T = TypeVar("T")
+
+
+class SlideLibrary:
+    def __init__(self, store: Store, caches: Caches, counters: Counters, *, block_size: int,
+                 max_open: int = 256, revalidate_after: float = 60.0,
+                 wait_timeout: float = 60.0):
+        self.store = store
+        self.caches = caches
+        self.counters = counters
+        self.block_size = block_size
+        self.max_open = max_open
+        self.revalidate_after = revalidate_after
+        self.wait_timeout = wait_timeout
+        self._open: collections.OrderedDict[str, tuple[Slide, float]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._flights = SingleFlight()
+
+    def open(self, slide_id: str) -> Slide:
+        validate_slide_id(slide_id)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._open.get(slide_id)
+            if entry is not None and now - entry[1] < self.revalidate_after:
+                self._open.move_to_end(slide_id)
+                return entry[0]
+        return self._flights.do(slide_id, lambda: self._load(slide_id), self.wait_timeout)
+
+    def _load(self, slide_id: str) -> Slide:
+        reader = self.store.open(slide_id)
+        namespace = f"{self.store.name}|{slide_id}|{reader.etag}"
+        blocks = BlockReader(reader, self.caches.blocks, self.block_size, namespace)
+        self.counters.inc("slide_opens")
+        index = self.caches.metadata.get_or_load(
+            namespace, lambda: self._parse(blocks, slide_id), lease_seconds=10)
+        slide = Slide(index, blocks)
+        with self._lock:
+            self._open[slide_id] = (slide, time.monotonic())
+            self._open.move_to_end(slide_id)
+            while len(self._open) > self.max_open:
+                self._open.popitem(last=False)
+        return slide
+
+    def _parse(self, blocks: BlockReader, slide_id: str):
+        self.counters.inc("slide_parses")
+        return parse_slide(blocks, slide_id)
+
+    def forget(self, slide_id: str) -> None:
+        with self._lock:
+            self._open.pop(slide_id, None)
+
+    def run(self, slide_id: str, work: Callable[[Slide], T]) -> T:
+        """`work(slide)`, done again once on the new version if the object was replaced."""
+        try:
+            return work(self.open(slide_id))
+        except ObjectChanged:
+            self.forget(slide_id)
+            self.counters.inc("slide_reopens")
+            return work(self.open(slide_id))
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)

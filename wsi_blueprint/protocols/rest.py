@@ -1,0 +1,58 @@
+"""The REST API: slide listing, metadata, and service health."""
+
+from flask import Blueprint, jsonify, request
+
+from ..errors import BadRequest, WSIError
+from ..slide_ids import validate_slide_id
+from .context import state
+
+MAX_PAGE = 1000
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def list_slides():
+    prefix = request.args.get("prefix", "")
+    if prefix:
+        validate_slide_id(prefix.rstrip("/") or "x")
+    cursor = request.args.get("cursor") or None
+    if cursor:
+        validate_slide_id(cursor)
+    limit = _int_arg("limit", 100, 1, MAX_PAGE)
+    page = state().store.list(prefix=prefix, limit=limit, cursor=cursor)
+    return jsonify({"slides": [s.to_dict() for s in page.slides],
+                    "next_cursor": page.next_cursor})
+
+
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+def readyz():
+    """Ready when the store answers and every memcached server does (if any is configured)."""
+    current = state()
+    checks = {}
+    try:
+        current.store.check()
+        checks["store"] = "ok"
+    except WSIError as error:
+        checks["store"] = error.message
+    if current.caches.shared is not None:
+        checks["memcached"] = "ok" if current.caches.shared.ping() else "unreachable"
+    ready = all(v == "ok" for v in checks.values())
+    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks})
+    response.status_code = 200 if ready else 503
+    return response
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/slides", "list_slides", list_slides)
+    bp.add_url_rule("/healthz", "healthz", healthz)
+    bp.add_url_rule("/readyz", "readyz", readyz)

@@ -1,0 +1,33 @@
+"""Everything one mounted blueprint serves from: settings, store, caches, open slides, counters.
+
+Built once when the blueprint is registered on an app and kept in
+`app.extensions["wsi_blueprint"][blueprint_name]`, as Flask extensions do.
+"""
+
+import dataclasses
+from typing import Callable
+
+from .caches import Caches
+from .counters import Counters
+from .formats.index import SlideIndex
+from .library import SlideLibrary
+from .settings import Settings
+from .storage import Store, open_store
+
+
+@dataclasses.dataclass
+class WSIState:
+    settings: Settings
+    counters: Counters
+    store: Store
+    caches: Caches
+    library: SlideLibrary
+
+    @classmethod
+    def build(cls, settings: Settings, resolve: Callable[[str], str | None] | None = None
+              ) -> "WSIState":
+        counters = Counters()
+        store = open_store(settings, counters, resolve)
+        caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
+        library = SlideLibrary(store, caches, counters, block_size=settings.block_size)
+        return cls(settings, counters, store, caches, library)
