@@ -1,16 +1,11 @@
 """Test helpers: the shared slides, a memcached process and an S3 server on loopback."""
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
-import uuid
 
 import pytest
 
+from wsi_blueprint.bench.services import Memcached, S3Server, free_port, wait_for_port  # noqa: F401
 from wsi_blueprint.settings import Settings
 
 TESTDATA = os.environ.get("WSI_TESTDATA") or os.path.join(
@@ -31,76 +26,7 @@ def testdata_path(name: str) -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
-
-
-class Memcached:
-    """A memcached process on a free loopback port; can be killed and started again."""
-
-    def __init__(self) -> None:
-        self.binary = shutil.which("memcached") or "/usr/bin/memcached"
-        if not os.path.exists(self.binary):
-            raise RuntimeError("memcached is not installed: run the README's test command, "
-                               "which installs it")
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> "Memcached":
-        self.process = subprocess.Popen(
-            [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64",
-             "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
-class S3Server:
-    """moto in server mode, a separate process speaking the S3 protocol on loopback."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-        import boto3
-        self.client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1")
-
-    def new_bucket(self) -> str:
-        name = "slides-" + uuid.uuid4().hex[:12]
-        self.client.create_bucket(Bucket=name)
-        return name
-
-    def put(self, bucket: str, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=bucket, Key=key, Body=data)
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
+testdata_path.__test__ = False  # a helper, not a test, despite its name
 
 
 def make_settings(**values) -> Settings:

@@ -115,3 +115,18 @@ def test_lease_keeps_a_second_process_from_loading_the_same_key(memcached):
     for t in threads:
         t.join()
     assert loads == [1] and results == [b"index", b"index"]
+
+
+def test_undecodable_shared_values_are_misses(memcached, counters):
+    class Strict:
+        encode = staticmethod(lambda value: value)
+
+        @staticmethod
+        def decode(data):
+            raise ValueError("written by another version")
+
+    writer = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters))
+    reader = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), Strict)
+    writer.set("slide", b"old format")
+    assert reader.get("slide") is None
+    assert counters.get("cache_decode_errors", cache="metadata") == 1

@@ -10,6 +10,7 @@ import logging
 import socket
 import time
 
+from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
 
 from ..counters import Counters
@@ -32,6 +33,7 @@ class MemcachedTier:
         self.servers = servers
         self.item_limit = item_limit - _ITEM_OVERHEAD
         self._counters = counters
+        self._timeout = timeout
         self._last_warning = -_LOG_EVERY
         self._client = HashClient(
             servers, connect_timeout=timeout, timeout=timeout, use_pooling=True,
@@ -83,9 +85,15 @@ class MemcachedTier:
             self._failed("delete", exc)
 
     def ping(self) -> bool:
-        """True if every configured server answers (readiness)."""
-        try:
-            stats = self._client.stats()
-        except Exception:
-            return False
-        return len(stats) == len(self.servers)
+        """True if every configured server answers (readiness); asked on fresh connections,
+        apart from the pool, so that the answer is about the servers now."""
+        for server in self.servers:
+            client = Client(server, connect_timeout=self._timeout, timeout=self._timeout,
+                            socket_module=socket)
+            try:
+                client.version()
+            except Exception:
+                return False
+            finally:
+                client.close()
+        return True

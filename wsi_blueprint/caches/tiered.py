@@ -53,7 +53,11 @@ class TieredCache:
             wire = {memcached_key(self.name, k): k for k in missing}
             for mkey, data in self.shared.get_many(list(wire)).items():
                 key = wire[mkey]
-                value = self.codec.decode(data)
+                try:
+                    value = self.codec.decode(data)
+                except ValueError:  # written by another version of the code: a miss
+                    self._count("decode_errors")
+                    continue
                 self.local.set(key, value, len(data))
                 found[key] = value
             self._count("hits", len(found) - (len(keys) - len(missing)), tier="l2")

@@ -1,6 +1,6 @@
 """The REST API: slide listing, metadata, and service health."""
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 
 from ..errors import BadRequest, WSIError
 from ..slide_ids import validate_slide_id
@@ -31,6 +31,33 @@ def list_slides():
                     "next_cursor": page.next_cursor})
 
 
+VENDORS = {"aperio": "aperio", "generic-tiff": "generic-tiff", "hamamatsu": "hamamatsu"}
+
+
+def slide_urls(slide_id: str) -> dict:
+    """Every URL a client may follow for this slide, built by Flask for wherever we are mounted."""
+    return {"metadata": url_for(".slide_metadata", slide_id=slide_id, _external=True)}
+
+
+def slide_metadata(slide_id: str):
+    index = state().library.open(slide_id).index
+    return jsonify({
+        "id": slide_id,
+        "format": index.format,
+        "vendor": VENDORS.get(index.format, index.format),
+        "width": index.width,
+        "height": index.height,
+        "levels": [{"width": level.width, "height": level.height,
+                    "downsample": level.downsample, "tile_width": level.tile_width,
+                    "tile_height": level.tile_height} for level in index.levels],
+        "mpp": list(index.mpp) if index.mpp else None,
+        "objective_power": index.objective_power,
+        "associated": sorted(index.associated),
+        "properties": index.properties,
+        "urls": slide_urls(slide_id),
+    })
+
+
 def healthz():
     return jsonify({"status": "ok"})
 
@@ -54,5 +81,6 @@ def readyz():
 
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/slides", "list_slides", list_slides)
+    bp.add_url_rule("/slides/<path:slide_id>", "slide_metadata", slide_metadata)
     bp.add_url_rule("/healthz", "healthz", healthz)
     bp.add_url_rule("/readyz", "readyz", readyz)

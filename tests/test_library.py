@@ -1,0 +1,52 @@
+"""Opening slides by id: metadata parsed once per cluster, replaced objects reopened."""
+
+import pytest
+
+from helpers import make_settings, testdata_path
+from wsi_blueprint.state import WSIState
+
+
+@pytest.fixture
+def cmu(s3_server, s3_bucket):
+    data = open(testdata_path("CMU-1-Small-Region.svs"), "rb").read()
+    s3_server.put(s3_bucket, "cases/1/cmu", data)  # no extension: recognised from its bytes
+    return data
+
+
+def s3_settings(s3_server, bucket, **extra):
+    return make_settings(store=f"s3://{bucket}", s3_endpoint_url=s3_server.endpoint, **extra)
+
+
+def test_open_parses_once_and_serves_tiles_without_more_requests(s3_server, s3_bucket, cmu):
+    state = WSIState.build(s3_settings(s3_server, s3_bucket))
+    slide = state.library.open("cases/1/cmu")
+    assert (slide.index.width, slide.index.height) == (2220, 2967)
+    slide.read_tiles(0, [(0, 0)])
+    requests = state.counters.get("store_requests")
+    assert state.library.open("cases/1/cmu") is slide
+    state.library.open("cases/1/cmu").read_tiles(0, [(0, 0)])
+    assert state.counters.get("store_requests") == requests
+    assert state.counters.get("slide_parses") == 1
+
+
+def test_a_second_worker_takes_the_index_from_memcached(s3_server, s3_bucket, cmu, memcached):
+    settings = s3_settings(s3_server, s3_bucket, memcached=memcached.address)
+    WSIState.build(settings).library.open("cases/1/cmu")
+    second = WSIState.build(settings)
+    second.library.open("cases/1/cmu")
+    assert second.counters.get("slide_parses") == 0
+    assert second.counters.get("store_requests") == 1  # the open probe only
+
+
+def test_a_replaced_object_is_reopened_not_mixed(s3_server, s3_bucket, cmu):
+    state = WSIState.build(s3_settings(s3_server, s3_bucket, block_size="64K"))
+    state.library.open("cases/1/cmu")
+    s3_server.put(s3_bucket, "cases/1/cmu", open(testdata_path("small.svs"), "rb").read())
+
+    def middle_tile_and_width(slide):
+        cols, rows = slide.tile_grid(0)
+        slide.read_tiles(0, [(cols // 2, rows // 2)])  # not cached: meets the new ETag
+        return slide.index.width
+
+    assert state.library.run("cases/1/cmu", middle_tile_and_width) == 16  # small.svs
+    assert state.counters.get("slide_reopens") == 1

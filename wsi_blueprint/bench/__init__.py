@@ -1,0 +1,1 @@
+"""Benchmarks: how many store requests, bytes and milliseconds the data path costs."""
