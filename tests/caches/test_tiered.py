@@ -130,3 +130,12 @@ def test_undecodable_shared_values_are_misses(memcached, counters):
     writer.set("slide", b"old format")
     assert reader.get("slide") is None
     assert counters.get("cache_decode_errors", cache="metadata") == 1
+
+
+def test_a_lease_on_a_failing_memcached_does_not_wait(memcached, counters):
+    cache = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters))
+    memcached.stop()
+    cache.get("warm-up")  # the first failure: the tier stands aside from now on
+    began = time.monotonic()
+    assert cache.get_or_load("slide", lambda: b"index", lease_seconds=10) == b"index"
+    assert time.monotonic() - began < 1

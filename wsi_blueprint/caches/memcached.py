@@ -1,8 +1,10 @@
 """The shared tier: memcached through pymemcache, pooled and safe under gevent.
 
 Memcached is an accelerator, never a dependency: every failure is a miss, logged at most once a
-minute, and pymemcache's own bookkeeping takes a failing server out of the ring and tries it
-again later. Values larger than the server's item limit are not sent.
+minute. After a failure the tier stands aside for `retry_after` seconds (calls are misses at no
+cost), then tries again; pymemcache takes a server that keeps failing out of its ring. Standing
+aside matters for leases: a failing server must read as "take the lease", not "someone else
+holds it". Values larger than the server's item limit are not sent.
 """
 
 import hashlib
@@ -34,23 +36,30 @@ class MemcachedTier:
         self.item_limit = item_limit - _ITEM_OVERHEAD
         self._counters = counters
         self._timeout = timeout
+        self._retry_after = retry_after
+        self._down_until = 0.0
         self._last_warning = -_LOG_EVERY
         self._client = HashClient(
             servers, connect_timeout=timeout, timeout=timeout, use_pooling=True,
-            max_pool_size=pool_size, retry_attempts=2, retry_timeout=retry_after,
+            max_pool_size=pool_size, retry_attempts=1, retry_timeout=retry_after,
             dead_timeout=retry_after, ignore_exc=False, socket_module=socket,
             default_noreply=False)
+
+    @property
+    def standing_aside(self) -> bool:
+        return time.monotonic() < self._down_until
 
     def _failed(self, operation: str, exc: Exception) -> None:
         self._counters.inc("memcached_errors")
         now = time.monotonic()
+        self._down_until = now + self._retry_after
         if now - self._last_warning >= _LOG_EVERY:
             self._last_warning = now
             log.warning("memcached %s failed (%s: %s); serving from process caches until it "
                         "answers again", operation, type(exc).__name__, exc)
 
     def get_many(self, keys: list[str]) -> dict[str, bytes]:
-        if not keys:
+        if not keys or self.standing_aside:
             return {}
         try:
             return self._client.get_many(keys) or {}
@@ -62,7 +71,7 @@ class MemcachedTier:
         fitting = {k: v for k, v in items.items() if len(v) <= self.item_limit}
         if len(fitting) < len(items):
             self._counters.inc("memcached_oversize", len(items) - len(fitting))
-        if not fitting:
+        if not fitting or self.standing_aside:
             return
         try:
             self._client.set_many(fitting, expire=expire)
@@ -72,6 +81,8 @@ class MemcachedTier:
     def add(self, key: str, value: bytes, expire: int) -> bool:
         """Store only if absent (a lease); True when this caller got it or memcached is down,
         so that a broken memcached never stops the caller from doing the work itself."""
+        if self.standing_aside:
+            return True
         try:
             return bool(self._client.add(key, value, expire=expire, noreply=False))
         except Exception as exc:
@@ -79,6 +90,8 @@ class MemcachedTier:
             return True
 
     def delete(self, key: str) -> None:
+        if self.standing_aside:
+            return
         try:
             self._client.delete(key)
         except Exception as exc:
