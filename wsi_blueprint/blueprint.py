@@ -12,7 +12,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from .errors import WSIError
-from .protocols import rest
+from .protocols import dzi, rest, viewer
 from .protocols.context import EXTENSION
 from .protocols.errors import handle_http_exception, handle_unexpected, handle_wsi_error
 from .settings import Settings
@@ -22,7 +22,8 @@ from .state import WSIState
 def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
                      resolve: Callable[[str], str | None] | None = None) -> Blueprint:
     """`resolve(slide_id) -> url or None` plugs in a host's own signed URLs instead of a store."""
-    bp = Blueprint(name, __name__)
+    bp = Blueprint(name, __name__, static_folder=viewer.STATIC,
+                   static_url_path="/viewer/static", template_folder=viewer.TEMPLATES)
 
     def setup(setup_state: BlueprintSetupState) -> None:
         app = setup_state.app
@@ -35,4 +36,6 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
     rest.register(bp)
+    dzi.register(bp)
+    viewer.register(bp)
     return bp

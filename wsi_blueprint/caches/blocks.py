@@ -46,13 +46,14 @@ class BlockReader:
         self.size = reader.size
         self.block_size = block_size
         self._cache = cache
-        self._namespace = f"{namespace}|{block_size}"
+        self.namespace = namespace
+        self._prefix = f"{namespace}|{block_size}"
         head = reader.head
         if head and len(head) >= min(block_size, self.size):
             cache.set(self._key(0), head[:block_size])
 
     def _key(self, index: int) -> str:
-        return f"{self._namespace}|{index}"
+        return f"{self._prefix}|{index}"
 
     def _span(self, index: int) -> tuple[int, int]:
         start = index * self.block_size

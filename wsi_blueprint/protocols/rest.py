@@ -36,7 +36,11 @@ VENDORS = {"aperio": "aperio", "generic-tiff": "generic-tiff", "hamamatsu": "ham
 
 def slide_urls(slide_id: str) -> dict:
     """Every URL a client may follow for this slide, built by Flask for wherever we are mounted."""
-    return {"metadata": url_for(".slide_metadata", slide_id=slide_id, _external=True)}
+    return {
+        "metadata": url_for(".slide_metadata", slide_id=slide_id, _external=True),
+        "dzi": url_for(".dzi_descriptor", slide_id=slide_id, _external=True),
+        "viewer": url_for(".viewer", slide_id=slide_id, _external=True),
+    }
 
 
 def slide_metadata(slide_id: str):

@@ -1,0 +1,139 @@
+"""Deep Zoom (DZI) for OpenSeadragon: the XML descriptor and its tiles.
+
+Coordinate planes, from the bottom: level-0 pixels of the slide; DZI level L, which is level 0
+shrunk by 2^(max_level - L) and rounded up; and tiles of `tile_size` with `overlap` pixels shared
+with each neighbour. The default tile size is the slide's native one with no overlap, so a DZI
+level that coincides with a stored level is served by passing stored tiles through; every other
+tile is cut from the nearest finer stored level and resampled.
+"""
+
+import dataclasses
+import math
+
+from flask import Blueprint, Response, request
+
+from ..errors import BadRequest, NotFound
+from ..formats.slide import Slide
+from ..imaging.cpu_pool import run_cpu
+from ..imaging.encode import encode, output_format
+from ..imaging.passthrough import native_tile_jpeg
+from ..imaging.region import read_region
+from .context import state
+from .images import image_key, image_response
+
+NAMESPACE = "http://schemas.microsoft.com/deepzoom/2008"
+MAX_TILE_SIZE = 2048
+MAX_OVERLAP = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepZoom:
+    width: int
+    height: int
+    tile_size: int
+    overlap: int
+
+    @property
+    def max_level(self) -> int:
+        return math.ceil(math.log2(max(self.width, self.height, 1)))
+
+    def scale(self, level: int) -> int:
+        """Level-0 pixels per pixel of DZI level `level`."""
+        return 2 ** (self.max_level - level)
+
+    def level_size(self, level: int) -> tuple[int, int]:
+        scale = self.scale(level)
+        return -(-self.width // scale), -(-self.height // scale)
+
+    def grid(self, level: int) -> tuple[int, int]:
+        width, height = self.level_size(level)
+        return -(-width // self.tile_size), -(-height // self.tile_size)
+
+    def tile_bounds(self, level: int, col: int, row: int) -> tuple[int, int, int, int]:
+        """(x, y, width, height) of a tile in DZI-level pixels, overlap included."""
+        if not 0 <= level <= self.max_level:
+            raise NotFound(f"DZI level {level} does not exist (0-{self.max_level})")
+        cols, rows = self.grid(level)
+        if not (0 <= col < cols and 0 <= row < rows):
+            raise NotFound(f"DZI tile {col}_{row} does not exist at level {level}")
+        width, height = self.level_size(level)
+        x = col * self.tile_size - (self.overlap if col else 0)
+        y = row * self.tile_size - (self.overlap if row else 0)
+        x_end = min((col + 1) * self.tile_size + self.overlap, width)
+        y_end = min((row + 1) * self.tile_size + self.overlap, height)
+        return x, y, x_end - x, y_end - y
+
+    def descriptor(self, fmt: str) -> str:
+        return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<Image xmlns="{NAMESPACE}" Format="{fmt}" Overlap="{self.overlap}" '
+                f'TileSize="{self.tile_size}"><Size Width="{self.width}" '
+                f'Height="{self.height}"/></Image>\n')
+
+
+def _bounded_int(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def deep_zoom(slide: Slide) -> DeepZoom:
+    """The slide's DZI geometry; `?tile_size=&overlap=` choose others (254 and 1 as OpenSlide)."""
+    level0 = slide.levels[0]
+    native = level0.tile_width if level0.tile_width == level0.tile_height else 256
+    if not 64 <= native <= MAX_TILE_SIZE:
+        native = 256
+    return DeepZoom(slide.index.width, slide.index.height,
+                    _bounded_int("tile_size", native, 1, MAX_TILE_SIZE),
+                    _bounded_int("overlap", 0, 0, MAX_OVERLAP))
+
+
+def _native_level(slide: Slide, dz: DeepZoom, level: int) -> int | None:
+    """The stored level whose tiles are exactly this DZI level's tiles, if any."""
+    if dz.overlap:
+        return None
+    size = dz.level_size(level)
+    for index, stored in enumerate(slide.levels):
+        if ((stored.width, stored.height) == size
+                and stored.tile_width == stored.tile_height == dz.tile_size):
+            return index
+    return None
+
+
+def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str) -> bytes:
+    x, y, width, height = dz.tile_bounds(level, col, row)
+    native = _native_level(slide, dz, level)
+    if native is not None and fmt == "jpeg":
+        return native_tile_jpeg(slide.read_tiles(native, [(col, row)])[0])
+    scale = dz.scale(level)
+    x0, y0 = x * scale, y * scale
+    w0 = min(width * scale, slide.index.width - x0)
+    h0 = min(height * scale, slide.index.height - y0)
+    pixels = read_region(slide, x0, y0, w0, h0, width, height)
+    return run_cpu(encode, pixels, fmt)
+
+
+def descriptor(slide_id: str):
+    slide = state().library.open(slide_id)
+    return Response(deep_zoom(slide).descriptor("jpeg"), mimetype="application/xml")
+
+
+def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
+    fmt = output_format(fmt)
+    library = state().library
+
+    def work(slide: Slide) -> Response:
+        dz = deep_zoom(slide)
+        dz.tile_bounds(level, col, row)  # 404 before any cache or pixel work
+        key = image_key(slide, "dzi", dz.tile_size, dz.overlap, level, col, row, fmt)
+        return image_response(key, fmt, lambda: render_tile(slide, dz, level, col, row, fmt))
+
+    return library.run(slide_id, work)
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/dzi/<path:slide_id>.dzi", "dzi_descriptor", descriptor)
+    bp.add_url_rule("/dzi/<path:slide_id>_files/<int:level>/<int:col>_<int:row>.<fmt>",
+                    "dzi_tile", tile)

@@ -1,0 +1,35 @@
+"""Image responses: the finished-tile cache, ETags, Cache-Control and 304s, shared by every
+protocol that returns pixels.
+
+An image is named by a key that holds the slide's version (store, id, ETag) and every parameter
+that shapes it, so the same key always means the same bytes: it is the tile cache key and,
+hashed, the HTTP ETag. A matching If-None-Match is answered 304 before any pixel work.
+"""
+
+import hashlib
+from typing import Callable
+
+from flask import Response, request
+
+from ..formats.slide import Slide
+from ..imaging.encode import content_type
+from .context import state
+
+MAX_AGE = 86400  # slides are immutable for a given ETag
+
+
+def image_key(slide: Slide, *parts: object) -> str:
+    return "|".join([slide.blocks.namespace, *map(str, parts)])
+
+
+def image_response(key: str, fmt: str, produce: Callable[[], bytes]) -> Response:
+    etag = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        data = state().caches.tiles.get_or_load(key, produce)
+        response = Response(data, mimetype=content_type(fmt))
+    response.set_etag(etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = MAX_AGE
+    return response
