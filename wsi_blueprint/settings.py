@@ -84,6 +84,11 @@ SETTINGS = (
             "In-process budget for raw store blocks."),
     Setting("WSI_TILE_CACHE_BYTES", _size, 128 * MiB,
             "In-process budget for finished tiles."),
+    Setting("WSI_MAX_OUTPUT_WIDTH", int, 10000,
+            "Widest image the server renders (IIIF maxWidth; larger requests are refused)."),
+    Setting("WSI_MAX_OUTPUT_HEIGHT", int, 10000, "Tallest image the server renders (maxHeight)."),
+    Setting("WSI_MAX_OUTPUT_AREA", int, 40_000_000,
+            "Most pixels in one rendered image (IIIF maxArea)."),
     Setting("WSI_AUTH_SECRET", str, "", "Turns signed access on (HMAC-SHA256 secret)."),
     Setting("WSI_CORS_ORIGINS", str, "*", "Allowed CORS origins, comma separated; `*` for any."),
     Setting("WSI_PREFETCH", _bool, True, "`on` or `off`: warm caches ahead of the viewer."),
@@ -110,6 +115,9 @@ class Settings:
     metadata_cache_bytes: int
     block_cache_bytes: int
     tile_cache_bytes: int
+    max_output_width: int
+    max_output_height: int
+    max_output_area: int
     auth_secret: str
     cors_origins: str
     prefetch: bool

@@ -22,12 +22,13 @@ class WSIState:
     store: Store
     caches: Caches
     library: SlideLibrary
+    cors_options: dict
 
     @classmethod
-    def build(cls, settings: Settings, resolve: Callable[[str], str | None] | None = None
-              ) -> "WSIState":
+    def build(cls, settings: Settings, resolve: Callable[[str], str | None] | None = None,
+              cors_options: dict | None = None) -> "WSIState":
         counters = Counters()
         store = open_store(settings, counters, resolve)
         caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
         library = SlideLibrary(store, caches, counters, block_size=settings.block_size)
-        return cls(settings, counters, store, caches, library)
+        return cls(settings, counters, store, caches, library, cors_options or {})

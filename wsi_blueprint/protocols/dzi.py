@@ -20,6 +20,7 @@ from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import read_region
 from .context import state
 from .images import image_key, image_response
+from .native_tiles import default_tile_size, find_native_tile
 
 NAMESPACE = "http://schemas.microsoft.com/deepzoom/2008"
 MAX_TILE_SIZE = 2048
@@ -81,36 +82,21 @@ def _bounded_int(name: str, default: int, low: int, high: int) -> int:
 
 def deep_zoom(slide: Slide) -> DeepZoom:
     """The slide's DZI geometry; `?tile_size=&overlap=` choose others (254 and 1 as OpenSlide)."""
-    level0 = slide.levels[0]
-    native = level0.tile_width if level0.tile_width == level0.tile_height else 256
-    if not 64 <= native <= MAX_TILE_SIZE:
-        native = 256
     return DeepZoom(slide.index.width, slide.index.height,
-                    _bounded_int("tile_size", native, 1, MAX_TILE_SIZE),
+                    _bounded_int("tile_size", default_tile_size(slide), 1, MAX_TILE_SIZE),
                     _bounded_int("overlap", 0, 0, MAX_OVERLAP))
-
-
-def _native_level(slide: Slide, dz: DeepZoom, level: int) -> int | None:
-    """The stored level whose tiles are exactly this DZI level's tiles, if any."""
-    if dz.overlap:
-        return None
-    size = dz.level_size(level)
-    for index, stored in enumerate(slide.levels):
-        if ((stored.width, stored.height) == size
-                and stored.tile_width == stored.tile_height == dz.tile_size):
-            return index
-    return None
 
 
 def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str) -> bytes:
     x, y, width, height = dz.tile_bounds(level, col, row)
-    native = _native_level(slide, dz, level)
-    if native is not None and fmt == "jpeg":
-        return native_tile_jpeg(slide.read_tiles(native, [(col, row)])[0])
     scale = dz.scale(level)
     x0, y0 = x * scale, y * scale
     w0 = min(width * scale, slide.index.width - x0)
     h0 = min(height * scale, slide.index.height - y0)
+    native = find_native_tile(slide, x0, y0, w0, h0, width, height)
+    if native is not None and fmt == "jpeg":
+        stored_level, stored_col, stored_row = native
+        return native_tile_jpeg(slide.read_tiles(stored_level, [(stored_col, stored_row)])[0])
     pixels = read_region(slide, x0, y0, w0, h0, width, height)
     return run_cpu(encode, pixels, fmt)
 

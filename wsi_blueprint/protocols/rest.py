@@ -39,6 +39,9 @@ def slide_urls(slide_id: str) -> dict:
     return {
         "metadata": url_for(".slide_metadata", slide_id=slide_id, _external=True),
         "dzi": url_for(".dzi_descriptor", slide_id=slide_id, _external=True),
+        "iiif": url_for(".iiif3_base", slide_id=slide_id, _external=True),
+        "iiif2": url_for(".iiif2_base", slide_id=slide_id, _external=True),
+        "manifest": url_for(".iiif3_manifest", slide_id=slide_id, _external=True),
         "viewer": url_for(".viewer", slide_id=slide_id, _external=True),
     }
 
