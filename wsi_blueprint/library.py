@@ -17,6 +17,7 @@ from .caches.single_flight import SingleFlight
 from .counters import Counters
 from .errors import ObjectChanged
 from .formats.detect import parse_slide
+from .formats.index import INDEX_VERSION
 from .formats.slide import Slide
 from .slide_ids import validate_slide_id
 from .storage import Store
@@ -54,8 +55,11 @@ class SlideLibrary:
         namespace = f"{self.store.name}|{slide_id}|{reader.etag}"
         blocks = BlockReader(reader, self.caches.blocks, self.block_size, namespace)
         self.counters.inc("slide_opens")
+        # The index format's version is in the key: two releases sharing memcached each keep
+        # their own entry instead of overwriting the other's.
         index = self.caches.metadata.get_or_load(
-            namespace, lambda: self._parse(blocks, slide_id), lease_seconds=10)
+            f"{namespace}|index-v{INDEX_VERSION}", lambda: self._parse(blocks, slide_id),
+            lease_seconds=10)
         slide = Slide(index, blocks)
         with self._lock:
             self._open[slide_id] = (slide, time.monotonic())

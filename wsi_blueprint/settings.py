@@ -84,6 +84,9 @@ SETTINGS = (
             "In-process budget for raw store blocks."),
     Setting("WSI_TILE_CACHE_BYTES", _size, 128 * MiB,
             "In-process budget for finished tiles."),
+    Setting("WSI_JPEG_QUALITY", int, 80,
+            "Quality (1-100) of JPEG tiles the server encodes; stored tiles that pass through "
+            "keep the scanner's own quality."),
     Setting("WSI_MAX_OUTPUT_WIDTH", int, 10000,
             "Widest image the server renders (IIIF maxWidth; larger requests are refused)."),
     Setting("WSI_MAX_OUTPUT_HEIGHT", int, 10000, "Tallest image the server renders (maxHeight)."),
@@ -115,6 +118,7 @@ class Settings:
     metadata_cache_bytes: int
     block_cache_bytes: int
     tile_cache_bytes: int
+    jpeg_quality: int
     max_output_width: int
     max_output_height: int
     max_output_area: int

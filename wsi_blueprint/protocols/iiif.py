@@ -25,19 +25,19 @@ FEATURES = ["baseUriRedirect", "cors", "jsonldMediaType", "mirroring", "profileL
             "sizeByH", "sizeByPct", "sizeByW", "sizeByWh"]
 
 
-def render(slide: Slide, req: ImageRequest) -> bytes:
+def render(slide: Slide, req: ImageRequest, quality: int) -> bytes:
     if req.is_plain:
         native = find_native_tile(slide, req.x, req.y, req.width, req.height,
                                   req.out_width, req.out_height)
         if native is not None:
             level, col, row = native
-            return native_tile_jpeg(slide.read_tiles(level, [(col, row)])[0])
+            return native_tile_jpeg(slide.read_tiles(level, [(col, row)])[0], quality)
     pixels = read_region(slide, req.x, req.y, req.width, req.height, req.out_width,
                          req.out_height)
-    return run_cpu(_finish, pixels, req)
+    return run_cpu(_finish, pixels, req, quality)
 
 
-def _finish(pixels: np.ndarray, req: ImageRequest) -> bytes:
+def _finish(pixels: np.ndarray, req: ImageRequest, quality: int) -> bytes:
     """Mirror, rotate, apply the quality and encode: the CPU tail of a IIIF request."""
     if req.mirror:
         pixels = pixels[:, ::-1]
@@ -47,7 +47,7 @@ def _finish(pixels: np.ndarray, req: ImageRequest) -> bytes:
         gray = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
         pixels = np.where(gray > 127, 255, 0) if req.quality == "bitonal" else gray.round()
         pixels = pixels.astype(np.uint8)
-    return encode(np.ascontiguousarray(pixels), req.format)
+    return encode(np.ascontiguousarray(pixels), req.format, quality)
 
 
 def _scale_factors(width: int, height: int, tile: int) -> list[int]:
@@ -129,14 +129,16 @@ class IIIFImageService:
 
     def image(self, slide_id: str, region: str, size: str, rotation: str, quality: str,
               fmt: str):
-        limits = self.limits()
+        limits, jpeg_quality = self.limits(), state().settings.jpeg_quality
 
         def work(slide: Slide) -> Response:
             req = parse_request(region, size, rotation, quality, fmt, slide.index.width,
                                 slide.index.height, self.version, limits)
             key = image_key(slide, "iiif", req.x, req.y, req.width, req.height, req.out_width,
-                            req.out_height, req.rotation, req.mirror, req.quality, req.format)
-            response = image_response(key, req.format, lambda: render(slide, req))
+                            req.out_height, req.rotation, req.mirror, req.quality, req.format,
+                            jpeg_quality)
+            response = image_response(key, req.format,
+                                      lambda: render(slide, req, jpeg_quality))
             response.headers["Link"] = f'<{self.profile}>;rel="profile"'
             return response
 

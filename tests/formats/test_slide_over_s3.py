@@ -1,0 +1,41 @@
+"""The whole formats data path over S3 (moto on loopback): no local file involved."""
+
+import pytest
+
+from helpers import testdata_path
+from slide_access import open_slide
+from tile_decoder import decode
+from wsi_blueprint.counters import Counters
+
+SLIDES = ["CMU-1-Small-Region.svs", "DAPI-fluorescence.ndpi", "TCGA-CR-7395-J2K-33005.svs"]
+
+
+@pytest.fixture
+def s3_slides(s3_server, s3_bucket):
+    for name in SLIDES:
+        with open(testdata_path(name), "rb") as f:
+            s3_server.put(s3_bucket, f"cases/1/{name}", f.read())
+    return s3_server, s3_bucket
+
+
+@pytest.mark.parametrize("name", SLIDES)
+def test_slide_parses_and_reads_from_s3(s3_slides, real_slide, name):
+    server, bucket = s3_slides
+    counters = Counters()
+    slide = open_slide(f"s3://{bucket}", f"cases/1/{name}", counters,
+                       s3_endpoint_url=server.endpoint)
+    local = real_slide(name)
+    assert slide.index == local.index
+    opened = counters.get("store_requests")
+    assert opened <= 6
+    for number in range(len(slide.levels)):
+        columns, rows = slide.tile_grid(number)
+        coords = [(columns - 1, rows - 1), (0, 0)]
+        remote_tiles = slide.read_tiles(number, coords)
+        assert remote_tiles == local.read_tiles(number, coords)
+        for tile in remote_tiles:
+            assert decode(tile).shape[:2] == (tile.valid_height, tile.valid_width)
+    for associated in slide.associated_names:
+        assert slide.read_associated(associated) == local.read_associated(associated)
+    print(f"{name} over S3: {opened:.0f} requests to open, "
+          f"{counters.get('store_requests'):.0f} in all")

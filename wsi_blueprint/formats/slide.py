@@ -1,0 +1,143 @@
+"""Slide: an index joined to the bytes it describes; reads tiles still compressed.
+
+All the tiles of one call are fetched with a single `read_many`, so the block reader can
+merge neighbours into one store request and fetch the rest in parallel. Where the index keeps
+a level's offsets in the file, only the entries of the asked tiles are read.
+"""
+
+from ..caches import BlockReader
+from ..errors import CorruptSlide, NotFound
+from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
+from .jpeg_stream import join_intervals, with_dimensions, with_tables
+from .tile import EncodedTile
+
+
+def _segment_limit(image: Image, layout: Segments) -> int:
+    """Bytes beyond which a stored tile is not believed: twice its raw size and a margin.
+    Garbled byte counts must not make one tile request read gigabytes."""
+    raw = layout.tile_width * layout.tile_height * image.encoding.samples * image.encoding.bits // 8
+    return 2 * raw + 64 * 1024
+
+
+class Slide:
+    def __init__(self, index: SlideIndex, blocks: BlockReader):
+        self.index = index
+        self.blocks = blocks
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return self.index.levels
+
+    @property
+    def associated_names(self) -> list[str]:
+        return sorted(self.index.associated)
+
+    def _level(self, level: int) -> Level:
+        if not 0 <= level < len(self.levels):
+            raise NotFound(f"no level {level} (the slide has {len(self.levels)})")
+        return self.levels[level]
+
+    def tile_grid(self, level: int) -> tuple[int, int]:
+        """(columns, rows) of native tiles in a level."""
+        return self._level(level).grid
+
+    def read_tiles(self, level: int, coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        """The tiles at (column, row) of a level, in the order asked."""
+        image = self._level(level)
+        columns, rows = image.grid
+        for column, row in coords:
+            if not (0 <= column < columns and 0 <= row < rows):
+                raise NotFound(f"no tile {column},{row} in level {level} "
+                               f"({columns}x{rows} tiles)")
+        return self._read(image, list(coords))
+
+    def read_associated(self, name: str) -> list[EncodedTile]:
+        """An associated image as its stored pieces (strips or tiles), each placed by its
+        `x`, `y`; together they cover `index.associated[name]` (width x height)."""
+        image = self.index.associated.get(name)
+        if image is None:
+            raise NotFound(f"no associated image {name!r}")
+        columns, rows = image.grid
+        return self._read(image, [(c, r) for r in range(rows) for c in range(columns)])
+
+    def _read(self, image: Image, coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        if isinstance(image.layout, RestartIntervals):
+            return self._read_intervals(image, image.layout, coords)
+        return self._read_segments(image, image.layout, coords)
+
+    def _tile(self, image: Image, column: int, row: int, data: bytes,
+              stored: tuple[int, int], sparse: bool = False) -> EncodedTile:
+        encoding = image.encoding
+        x, y = column * image.tile_width, row * image.tile_height
+        if encoding.jpeg_tables and not sparse:
+            data = with_tables(encoding.jpeg_tables, data)
+        return EncodedTile(
+            data=data, compression=encoding.compression, width=stored[0], height=stored[1],
+            valid_width=min(image.tile_width, image.width - x),
+            valid_height=min(image.tile_height, image.height - y),
+            photometric=encoding.photometric, samples=encoding.samples, bits=encoding.bits,
+            predictor=encoding.predictor, sparse=sparse, x=x, y=y)
+
+    def _read_segments(self, image: Image, layout: Segments,
+                       coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        columns = image.grid[0]
+        indices = [row * columns + column for column, row in coords]
+        offsets, counts = read_entries(self.blocks, [layout.offsets, layout.byte_counts],
+                                       indices)
+        limit = _segment_limit(image, layout)
+        for i in indices:
+            if counts[i] > limit:
+                raise CorruptSlide(f"a stored tile of {counts[i]} bytes (at most {limit} "
+                                   "expected)")
+        datas = self.blocks.read_many([(offsets[i], counts[i]) for i in indices])
+        tiles = []
+        for (column, row), i, data in zip(coords, indices, datas):
+            height = layout.tile_height
+            if layout.strips:  # the last strip holds only the rows left
+                height = min(height, image.height - row * layout.tile_height)
+            tiles.append(self._tile(image, column, row, data, (layout.tile_width, height),
+                                    sparse=counts[i] == 0))
+        return tiles
+
+    def _read_intervals(self, image: Image, layout: RestartIntervals,
+                        coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        """Each tile's restart intervals, one contiguous run of the stream per interval row,
+        joined into a JPEG stream of the tile's own size."""
+        per_row = layout.intervals_per_row
+        runs = []  # per tile: [(first interval, last interval)] one per interval row
+        for column, row in coords:
+            first_column = column * layout.tile_columns
+            last_column = min(first_column + layout.tile_columns, per_row) - 1
+            first_row = row * layout.tile_rows
+            last_row = min(first_row + layout.tile_rows, layout.interval_rows) - 1
+            runs.append([(r * per_row + first_column, r * per_row + last_column)
+                         for r in range(first_row, last_row + 1)])
+        # A run ends where the next interval starts, or at the stream's end.
+        needed = sorted({i for tile in runs for first, last in tile
+                         for i in range(first, last + 2) if i < layout.starts.count})
+        starts, *high = read_entries(
+            self.blocks, [layout.starts] + ([layout.starts_high] if layout.starts_high else []),
+            needed)
+        if high:
+            starts = {i: value + (high[0][i] << 32) for i, value in starts.items()}
+        starts[layout.starts.count] = layout.stream_length
+        ranges = []
+        for first, last in (run for tile in runs for run in tile):
+            if not 0 <= starts[first] < starts[last + 1] <= layout.stream_length:
+                raise CorruptSlide("NDPI restart interval offsets are out of order")
+            ranges.append((layout.stream_offset + starts[first], starts[last + 1] - starts[first]))
+        datas = iter(self.blocks.read_many(ranges))
+        tiles = []
+        for (column, row), tile_runs in zip(coords, runs):
+            intervals = []
+            for first, last in tile_runs:
+                data = next(datas)
+                base = starts[first]
+                intervals += [data[starts[i] - base:starts[i + 1] - base]
+                              for i in range(first, last + 1)]
+            x, y = column * layout.tile_width, row * layout.tile_height
+            size = (min(layout.tile_width, image.width - x),
+                    min(layout.tile_height, image.height - y))
+            header = with_dimensions(layout.header, *size)
+            tiles.append(self._tile(image, column, row, join_intervals(header, intervals), size))
+        return tiles
