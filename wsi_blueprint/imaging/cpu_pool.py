@@ -1,0 +1,163 @@
+"""A bounded pool of native threads for CPU work (decode, resample, encode).
+
+Under gevent every request is a greenlet on one event loop: a 50 ms resize run inline would
+stall every other request of the worker for those 50 ms. The codecs (libjpeg-turbo, openjpeg,
+zlib) and Pillow release the GIL, so running them in native threads keeps the loop free and
+uses every core. Once gevent has patched `threading`, a ThreadPoolExecutor would run its jobs
+in greenlets on the loop itself, so gevent's own native `ThreadPool` is used then; a greenlet
+waiting on it yields to the loop. Without gevent (a host app's threads, tests) a plain
+ThreadPoolExecutor does the same job.
+
+Every wait is bounded: a request that cannot get its CPU work done in time gets `CpuBusy` (503),
+never an unbounded queue. A job already running when its caller gives up finishes in the
+background (native threads cannot be interrupted); a job still queued is dropped.
+
+Jobs must not import modules for the first time: under gevent the import locks are gevent
+locks, and native threads importing at once stall or deadlock on them. Load lazily-loading
+libraries (imagecodecs codecs, Pillow plugins) at import time, as decode and encode do.
+"""
+
+import concurrent.futures
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterable, TypeVar
+
+from ..errors import WSIError
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class CpuBusy(WSIError):
+    """The CPU pool could not finish the work in time: the server is overloaded."""
+
+    status = 503
+    code = "busy"
+
+
+def _gevent_patched() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("threading")
+
+
+def _native_local() -> threading.local:
+    """A thread-local of native threads even when gevent made `threading.local` greenlet-local."""
+    if _gevent_patched():
+        return sys.modules["gevent.monkey"].get_original("threading", "local")()
+    return threading.local()
+
+
+def default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class CpuPool:
+    def __init__(self, threads: int | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.threads = threads or default_threads()
+        self.timeout = timeout
+        self.uses_gevent = _gevent_patched()
+        self._local = _native_local()
+        if self.uses_gevent:
+            from gevent.threadpool import ThreadPool
+            self._pool = ThreadPool(maxsize=self.threads)
+        else:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.threads, thread_name_prefix="wsi-cpu")
+
+    def run(self, fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+        """fn(*args) in a pool thread; the caller (thread or greenlet) waits at most `timeout`."""
+        return self.map(lambda _: fn(*args), [None], timeout=timeout)[0]
+
+    def map(self, fn: Callable[[Any], T], items: Iterable[Any],
+            timeout: float | None = None) -> list[T]:
+        """[fn(item) for item in items], spread over the pool, all done within `timeout`.
+
+        A call made from a pool thread runs inline: queueing it would let a full pool wait on
+        itself.
+        """
+        items = list(items)
+        if getattr(self._local, "worker", False):
+            return [fn(item) for item in items]
+        timeout = self.timeout if timeout is None else timeout
+        if self.uses_gevent:
+            return self._map_gevent(fn, items, timeout)
+        return self._map_threads(fn, items, timeout)
+
+    def _in_worker(self, fn: Callable[[Any], T], item: Any) -> T:
+        self._local.worker = True
+        return fn(item)
+
+    def _busy(self, timeout: float) -> CpuBusy:
+        return CpuBusy(f"image processing did not finish within {timeout:g} s; "
+                       "the server is busy, try again")
+
+    def _map_gevent(self, fn, items, timeout):
+        import gevent
+        # spawn() waits for a free thread, get() for the result: one timer bounds both.
+        with gevent.Timeout(timeout, self._busy(timeout)):
+            results = [self._pool.spawn(self._in_worker, fn, item) for item in items]
+            return [result.get() for result in results]
+
+    def _map_threads(self, fn, items, timeout):
+        deadline = time.monotonic() + timeout
+        futures = [self._executor.submit(self._in_worker, fn, item) for item in items]
+        try:
+            return [f.result(timeout=max(0.0, deadline - time.monotonic())) for f in futures]
+        except concurrent.futures.TimeoutError:
+            raise self._busy(timeout) from None
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        if self.uses_gevent:
+            self._pool.kill()
+        else:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_default: CpuPool | None = None
+_default_lock = threading.Lock()
+
+
+def configure(threads: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> CpuPool:
+    """Replace the process's pool (at app start, after gevent's monkey patching, if any)."""
+    global _default
+    with _default_lock:
+        old, _default = _default, CpuPool(threads, timeout)
+    if old is not None:
+        old.close()
+    return _default
+
+
+def default_pool() -> CpuPool:
+    """The process's pool, made on first use so it sees whether gevent has patched threading."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = CpuPool()
+        return _default
+
+
+def run_cpu(fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
+    return default_pool().run(fn, *args, timeout=timeout)
+
+
+def map_cpu(fn: Callable[[Any], T], items: Iterable[Any], timeout: float | None = None) -> list[T]:
+    return default_pool().map(fn, items, timeout=timeout)
+
+
+def _forget_after_fork() -> None:
+    """A forked child (a gunicorn worker) inherits the pool object but not its threads."""
+    global _default, _default_lock
+    _default = None
+    _default_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)

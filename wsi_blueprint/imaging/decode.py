@@ -1,0 +1,146 @@
+"""Stored tile -> pixels: every codec a slide may use, always ending as 8-bit RGB.
+
+The rest of the imaging layer (canvas, resampling, encoders) works on one pixel format only:
+a C-contiguous uint8 array of shape (height, width, 3). Grey is widened to three equal channels,
+alpha is dropped, 16-bit samples keep their top 8 bits (a fixed mapping, so neighbouring tiles
+never disagree about brightness, as a per-tile stretch would). The result covers the tile's
+valid area only: edge tiles come back cropped.
+
+`reduce=k` returns the tile at 1/k of its size (ceil(valid / k) pixels a side). For JPEG the
+power-of-two part of k is done by libjpeg while decoding (DCT scaling: 1/2, 1/4, 1/8 of the
+work and memory, and a proper area filter); whatever factor remains is an area average
+(Pillow `reduce`). Aligned on tile boundaries both give the same pixels as reducing a whole
+canvas, so a region can be assembled from tiles already reduced.
+
+Anything that does not decode cleanly is `CorruptSlide` (422): a tile is never replaced by a
+blank one behind the caller's back. Missing (sparse) tiles are background by design.
+"""
+
+import io
+
+import imagecodecs
+import numpy as np
+from PIL import Image
+
+from ..errors import CorruptSlide, UnsupportedFormat
+from ..formats.tile import EncodedTile
+from . import jpeg_markers
+
+WHITE = (255, 255, 255)
+
+# imagecodecs loads each codec and Pillow its format plugins on first use. That first use must
+# not happen in a pool thread: under gevent the import lock is a gevent lock, and native
+# threads importing at once can stall or deadlock on it. So everything loads here, at import.
+_jpeg8_decode = imagecodecs.jpeg8_decode
+_jpeg2k_decode = imagecodecs.jpeg2k_decode
+_webp_decode = imagecodecs.webp_decode
+_delta_decode = imagecodecs.delta_decode
+Image.preinit()
+
+# What codecs and numpy raise for bad input; anything else is a bug and stays loud.
+_DECODE_ERRORS = (RuntimeError, ValueError, OSError, SyntaxError, EOFError, IndexError,
+                  Image.DecompressionBombError)
+
+
+def decode(tile: EncodedTile, reduce: int = 1, background: tuple = WHITE) -> np.ndarray:
+    """The tile's valid area as (ceil(valid_height/reduce), ceil(valid_width/reduce), 3) uint8."""
+    if reduce < 1:
+        raise ValueError(f"reduce must be a positive integer, not {reduce}")
+    height, width = -(-tile.valid_height // reduce), -(-tile.valid_width // reduce)
+    if tile.sparse:
+        return np.full((height, width, 3), background, np.uint8)
+    _check_supported(tile)
+    try:
+        pixels, done = _DECODERS[tile.compression](tile, reduce)
+    except _DECODE_ERRORS as exc:
+        raise CorruptSlide(f"a {tile.compression} tile does not decode: {exc}") from None
+    valid_h, valid_w = -(-tile.valid_height // done), -(-tile.valid_width // done)
+    if pixels.shape[0] < valid_h or pixels.shape[1] < valid_w:
+        raise CorruptSlide(f"a {tile.compression} tile decodes to {pixels.shape[1]}x"
+                           f"{pixels.shape[0]} pixels, fewer than its {tile.valid_width}x"
+                           f"{tile.valid_height} valid area")
+    pixels = _rgb8(pixels[:valid_h, :valid_w], tile.bits)
+    if reduce > done:
+        pixels = np.asarray(Image.fromarray(pixels).reduce(reduce // done))
+    return np.ascontiguousarray(pixels)
+
+
+def _check_supported(tile: EncodedTile) -> None:
+    if tile.compression not in _DECODERS:
+        raise UnsupportedFormat(f"tiles compressed as {tile.compression!r} are not supported")
+    # 12-bit samples come only out of codecs that unpack them (JPEG, JPEG 2000).
+    bits = (8, 12, 16) if tile.compression in ("jpeg", "jpeg2000") else (8, 16)
+    if tile.bits not in bits or tile.predictor not in (1, 2):
+        raise UnsupportedFormat(f"{tile.compression} tiles of {tile.bits}-bit samples with "
+                                f"TIFF predictor {tile.predictor} are not supported")
+
+
+def _jpeg(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
+    stream = jpeg_markers.with_rgb_marker(tile.data) if tile.photometric == "rgb" else tile.data
+    if not jpeg_markers.is_complete(stream):
+        raise CorruptSlide("a jpeg tile is truncated (no end-of-image marker)")
+    # Pillow (libjpeg-turbo) decodes 8-bit JPEG at 1/2, 1/4, 1/8 scale; imagecodecs cannot
+    # scale, but is faster at full size (no parsing in Python) and decodes 12-bit JPEG.
+    scale = next(s for s in (8, 4, 2, 1) if reduce % s == 0) if tile.bits == 8 else 1
+    if scale == 1:
+        return _jpeg8_decode(stream, outcolorspace="RGB"), 1
+    image = Image.open(io.BytesIO(stream), formats=["JPEG"])
+    full_w, full_h = image.size
+    image.draft("RGB", (-(-full_w // scale), -(-full_h // scale)))
+    done = next(s for s in (8, 4, 2, 1) if image.size == (-(-full_w // s), -(-full_h // s)))
+    return np.asarray(image), done
+
+
+def _jpeg2000(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
+    # One openjpeg thread per tile: tiles already decode in parallel, and openjpeg's own
+    # threads cost more to start than a 256 px tile takes to decode.
+    pixels = _jpeg2k_decode(tile.data, numthreads=1)
+    if tile.photometric == "ycbcr" and pixels.ndim == 3 and pixels.shape[2] == 3:
+        # Aperio 33003: the codestream holds YCbCr without the JPEG 2000 colour transform.
+        pixels = np.asarray(Image.fromarray(_rgb8(pixels, tile.bits), "YCbCr").convert("RGB"))
+    return pixels, 1
+
+
+def _raw(unpack):
+    """Decoder of TIFF sample data: decompress, shape as rows of pixels, undo the predictor."""
+    def decode_raw(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
+        # TIFF byte order is not part of EncodedTile yet: 16-bit data is taken as little-endian.
+        dtype = np.dtype(np.uint8 if tile.bits <= 8 else "<u2")
+        data = unpack(tile.data)
+        row_bytes = tile.width * tile.samples * dtype.itemsize
+        rows = len(data) // row_bytes
+        pixels = np.frombuffer(data, dtype, rows * tile.width * tile.samples)
+        pixels = pixels.reshape(rows, tile.width, tile.samples)
+        if tile.predictor == 2:
+            pixels = _delta_decode(pixels, axis=1)
+        return pixels, 1
+    return decode_raw
+
+
+def _webp(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
+    return _webp_decode(tile.data), 1
+
+
+def _rgb8(pixels: np.ndarray, bits: int) -> np.ndarray:
+    if pixels.dtype == np.uint16:
+        # The codec's 16-bit output holds `bits` significant bits (all 16 if the tile says 8).
+        pixels = (pixels >> ((bits if bits > 8 else 16) - 8)).astype(np.uint8)
+    elif pixels.dtype != np.uint8:
+        raise UnsupportedFormat(f"{pixels.dtype} samples are not supported")
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[2] < 3:
+        return np.repeat(pixels[:, :, :1], 3, axis=2)
+    return pixels[:, :, :3]
+
+
+# Each takes (tile, reduce) and returns (pixels, the factor by which they are already reduced).
+_DECODERS = {
+    "jpeg": _jpeg,
+    "jpeg2000": _jpeg2000,
+    "webp": _webp,
+    "deflate": _raw(imagecodecs.zlib_decode),
+    "lzw": _raw(imagecodecs.lzw_decode),
+    "zstd": _raw(imagecodecs.zstd_decode),
+    "none": _raw(lambda data: data),
+}

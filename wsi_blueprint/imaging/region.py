@@ -1,0 +1,130 @@
+"""Any rectangle of a slide at any output size: DZI and IIIF tiles, regions, thumbnails.
+
+The cost of a region is the pixels decoded and resampled, so the plan keeps both small:
+
+1. Level: the coarsest whose pixels are still at least as fine as the output's (a level
+   at most 1 % coarser counts: pyramids whose size ratios give downsamples like 4.001).
+2. Tile reduction: of the factor left between that level and the output, the largest integer
+   part that divides the tile size is done per tile while decoding (JPEG DCT scaling, else an
+   area average), in parallel in the CPU pool. Tiles reduced on their own boundaries give the
+   same pixels as a reduced canvas, so the canvas is never larger than about the output, even
+   for a thumbnail read from a full-resolution level.
+3. One `read_tiles` call for every tile needed, so formats can coalesce the store reads.
+4. Canvas, crop and the remaining (less than 2x) resampling in one more pool job.
+
+Geometry uses each level's own size ratio per axis, so a region reaching the slide's right or
+bottom edge maps exactly onto the level's last pixel, whatever the rounding of level sizes.
+"""
+
+import dataclasses
+import functools
+import math
+
+import numpy as np
+
+from ..errors import BadRequest, TooLarge
+from .cpu_pool import map_cpu, run_cpu
+from .decode import WHITE, decode
+from .resample import resize
+
+LEVEL_TOLERANCE = 0.01
+MAX_TILES = 4096                # tiles decoded for one region
+MAX_CANVAS_PIXELS = 2 ** 25     # 32 Mpx, 96 MiB of RGB before resampling
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    level: int
+    reduce: int                       # per-tile reduction factor
+    tile_size: tuple[int, int]        # tile size after reduction
+    coords: list[tuple[int, int]]     # (column, row) of every tile needed
+    canvas: tuple[int, int, int, int]  # integer box of the reduced level the tiles fill
+    box: tuple[float, float, float, float]  # the region within the canvas, fractions allowed
+    size: tuple[int, int]             # output (width, height)
+
+
+def best_level(slide, scale_x: float, scale_y: float) -> int:
+    """The coarsest level no coarser than `scale` (level-0 pixels per output pixel)."""
+    base = slide.levels[0]
+    best, best_scale = 0, 0.0
+    for i, level in enumerate(slide.levels):
+        level_x, level_y = base.width / level.width, base.height / level.height
+        if level_x <= scale_x * (1 + LEVEL_TOLERANCE) and \
+                level_y <= scale_y * (1 + LEVEL_TOLERANCE) and level_x > best_scale:
+            best, best_scale = i, level_x
+    return best
+
+
+def _tile_reduction(remaining: float, tile_width: int, tile_height: int) -> int:
+    most = math.floor(remaining * (1 + LEVEL_TOLERANCE))
+    return next(k for k in range(max(1, most), 0, -1)
+                if tile_width % k == 0 and tile_height % k == 0)
+
+
+def plan_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int) -> Plan:
+    if min(w, h, out_w, out_h) <= 0:
+        raise BadRequest(f"empty region or output size ({w}x{h} -> {out_w}x{out_h})")
+    scale_x, scale_y = w / out_w, h / out_h
+    index = best_level(slide, scale_x, scale_y)
+    base, level = slide.levels[0], slide.levels[index]
+    level_x, level_y = base.width / level.width, base.height / level.height
+    k = _tile_reduction(min(scale_x / level_x, scale_y / level_y),
+                        level.tile_width, level.tile_height)
+    # Level-0 pixels per canvas pixel, and the region in canvas pixels.
+    per_x, per_y = level_x * k, level_y * k
+    box = (x / per_x, y / per_y, (x + w) / per_x, (y + h) / per_y)
+    left, top = math.floor(box[0] + 1e-9), math.floor(box[1] + 1e-9)
+    right, bottom = math.ceil(box[2] - 1e-9), math.ceil(box[3] - 1e-9)
+    if (right - left) * (bottom - top) > MAX_CANVAS_PIXELS:
+        raise TooLarge(f"the region needs {right - left}x{bottom - top} pixels of level "
+                       f"{index}; ask for a smaller region or output")
+    tile_w, tile_h = level.tile_width // k, level.tile_height // k
+    columns, rows = slide.tile_grid(index)
+    coords = [(c, r)
+              for r in range(max(0, top // tile_h), min(rows, -(-bottom // tile_h)))
+              for c in range(max(0, left // tile_w), min(columns, -(-right // tile_w)))]
+    if len(coords) > MAX_TILES:
+        raise TooLarge(f"the region needs {len(coords)} tiles of level {index} "
+                       f"(at most {MAX_TILES}); ask for a smaller region or output")
+    return Plan(index, k, (tile_w, tile_h), coords, (left, top, right, bottom),
+                (box[0] - left, box[1] - top, box[2] - left, box[3] - top), (out_w, out_h))
+
+
+def read_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int,
+                background: tuple = WHITE) -> np.ndarray:
+    """Level-0 region (x, y, w, h) as (out_h, out_w, 3) uint8 RGB; outside the slide is
+    background."""
+    plan = plan_region(slide, x, y, w, h, out_w, out_h)
+    tiles = slide.read_tiles(plan.level, plan.coords) if plan.coords else []
+    pieces = map_cpu(functools.partial(decode, reduce=plan.reduce, background=background), tiles)
+    return run_cpu(_compose, plan, pieces, background)
+
+
+def _compose(plan: Plan, pieces: list[np.ndarray], background: tuple) -> np.ndarray:
+    left, top, right, bottom = plan.canvas
+    canvas = np.full((bottom - top, right - left, 3), background, np.uint8)
+    tile_w, tile_h = plan.tile_size
+    for (column, row), piece in zip(plan.coords, pieces):
+        # The piece's place on the canvas, clipped to it.
+        px, py = column * tile_w - left, row * tile_h - top
+        x0, y0 = max(px, 0), max(py, 0)
+        x1 = min(px + piece.shape[1], canvas.shape[1])
+        y1 = min(py + piece.shape[0], canvas.shape[0])
+        if x1 > x0 and y1 > y0:
+            canvas[y0:y1, x0:x1] = piece[y0 - py:y1 - py, x0 - px:x1 - px]
+    return np.ascontiguousarray(resize(canvas, plan.size, plan.box))
+
+
+def thumbnail_size(width: int, height: int, max_size: int) -> tuple[int, int]:
+    """The size fitting in max_size x max_size with the slide's aspect (never enlarged)."""
+    if max_size <= 0:
+        raise BadRequest(f"thumbnail size must be positive, not {max_size}")
+    scale = max(width / max_size, height / max_size, 1.0)
+    return max(1, round(width / scale)), max(1, round(height / scale))
+
+
+def thumbnail(slide, max_size: int, background: tuple = WHITE) -> np.ndarray:
+    """The whole slide fitting in max_size, read from the smallest sufficient level."""
+    base = slide.levels[0]
+    size = thumbnail_size(base.width, base.height, max_size)
+    return read_region(slide, 0, 0, base.width, base.height, *size, background=background)
