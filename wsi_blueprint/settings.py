@@ -92,6 +92,10 @@ SETTINGS = (
     Setting("WSI_MAX_OUTPUT_HEIGHT", int, 10000, "Tallest image the server renders (maxHeight)."),
     Setting("WSI_MAX_OUTPUT_AREA", int, 40_000_000,
             "Most pixels in one rendered image (IIIF maxArea)."),
+    Setting("WSI_SHOW_LABEL_AND_MACRO", _bool, False,
+            "Serve the label and macro images. Off by default: they show patient names and "
+            "barcodes."),
+    Setting("WSI_MAX_THUMBNAIL_SIZE", int, 2048, "Largest `max_size` a thumbnail may ask for."),
     Setting("WSI_AUTH_SECRET", str, "", "Turns signed access on (HMAC-SHA256 secret)."),
     Setting("WSI_CORS_ORIGINS", str, "*", "Allowed CORS origins, comma separated; `*` for any."),
     Setting("WSI_PREFETCH", _bool, True, "`on` or `off`: warm caches ahead of the viewer."),
@@ -122,6 +126,8 @@ class Settings:
     max_output_width: int
     max_output_height: int
     max_output_area: int
+    show_label_and_macro: bool
+    max_thumbnail_size: int
     auth_secret: str
     cors_origins: str
     prefetch: bool

@@ -101,3 +101,58 @@ def test_host_app_mounts_the_blueprint_beside_its_own_routes(folder):
     assert meta["urls"]["metadata"] == "http://localhost/pathology/slides/cases/7/he"
     assert client.get(meta["urls"]["metadata"]).status_code == 200
     assert client.get("/pathology/slides/nope").json["status"] == 404
+
+
+def decoded(response):
+    import io
+
+    import numpy as np
+    from PIL import Image
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return np.asarray(Image.open(io.BytesIO(response.data)).convert("RGB"), float)
+
+
+def test_thumbnail_matches_openslide(client, folder):
+    import numpy as np
+    import openslide
+    ours = decoded(client.get("/slides/cases/7/he/thumbnail?max_size=300&format=png"))
+    theirs = np.asarray(openslide.OpenSlide(str(folder / "cases/7/he")).get_thumbnail(
+        (300, 300)).convert("RGB"), float)
+    assert ours.shape == theirs.shape == (300, 224, 3)
+    assert np.abs(ours - theirs).mean() < 5  # Lanczos against box and DCT reduction
+
+
+@pytest.mark.parametrize("query", ["max_size=0", "max_size=100000", "max_size=x",
+                                   "format=gif"])
+def test_thumbnail_bad_parameters(client, query):
+    assert client.get(f"/slides/cases/7/he/thumbnail?{query}").status_code == 400
+
+
+def test_native_tiles(client, folder):
+    import numpy as np
+    import openslide
+    ours = decoded(client.get("/tiles/cases/7/he/0/9/12.jpg"))  # the corner edge tile
+    theirs = np.asarray(openslide.OpenSlide(str(folder / "cases/7/he")).read_region(
+        (2160, 2880), 0, (60, 87)).convert("RGB"), float)
+    assert ours.shape == theirs.shape and np.abs(ours - theirs).mean() < 3
+    for path in ("/tiles/cases/7/he/0/10/0.jpg", "/tiles/cases/7/he/1/0/0.jpg",
+                 "/tiles/nope/0/0/0.jpg"):
+        assert client.get(path).status_code == 404
+
+
+def test_label_and_macro_are_refused_unless_configured(folder):
+    import numpy as np
+    import openslide
+    closed = create_app({"WSI_STORE": f"file://{folder}"}).test_client()
+    for name in ("label", "macro"):
+        response = closed.get(f"/slides/cases/7/he/associated/{name}")
+        assert response.status_code == 403 and response.json["error"] == "forbidden"
+    assert closed.get("/slides/cases/7/he/associated/thumbnail").status_code == 200
+    assert closed.get("/slides/cases/7/he/associated/other").status_code == 404
+    opened = create_app({"WSI_STORE": f"file://{folder}", "WSI_SHOW_LABEL_AND_MACRO": "on"})
+    reference = openslide.OpenSlide(str(folder / "cases/7/he")).associated_images
+    for name in ("label", "macro", "thumbnail"):
+        ours = decoded(opened.test_client().get(
+            f"/slides/cases/7/he/associated/{name}?format=png"))
+        theirs = np.asarray(reference[name].convert("RGB"), float)
+        assert ours.shape == theirs.shape and np.abs(ours - theirs).mean() < 1.0, name

@@ -2,9 +2,16 @@
 
 from flask import Blueprint, jsonify, request, url_for
 
-from ..errors import BadRequest, WSIError
+from ..errors import BadRequest, Forbidden, NotFound, WSIError
+from ..formats.slide import Slide
+from ..imaging.associated import read_associated
+from ..imaging.cpu_pool import run_cpu
+from ..imaging.encode import encode, output_format
+from ..imaging.passthrough import native_tile_jpeg
+from ..imaging.region import thumbnail
 from ..slide_ids import validate_slide_id
 from .context import state
+from .images import image_key, image_response
 
 MAX_PAGE = 1000
 
@@ -31,6 +38,9 @@ def list_slides():
                     "next_cursor": page.next_cursor})
 
 
+PATIENT_IMAGES = ("label", "macro")  # they show names and barcodes
+
+
 VENDORS = {"aperio": "aperio", "generic-tiff": "generic-tiff", "hamamatsu": "hamamatsu"}
 
 
@@ -38,6 +48,7 @@ def slide_urls(slide_id: str) -> dict:
     """Every URL a client may follow for this slide, built by Flask for wherever we are mounted."""
     return {
         "metadata": url_for(".slide_metadata", slide_id=slide_id, _external=True),
+        "thumbnail": url_for(".slide_thumbnail", slide_id=slide_id, _external=True),
         "dzi": url_for(".dzi_descriptor", slide_id=slide_id, _external=True),
         "iiif": url_for(".iiif3_base", slide_id=slide_id, _external=True),
         "iiif2": url_for(".iiif2_base", slide_id=slide_id, _external=True),
@@ -65,6 +76,49 @@ def slide_metadata(slide_id: str):
     })
 
 
+def slide_thumbnail(slide_id: str):
+    settings = state().settings
+    max_size = _int_arg("max_size", 512, 1, settings.max_thumbnail_size)
+    fmt = output_format(request.args.get("format", "jpeg"))
+
+    def work(slide: Slide):
+        key = image_key(slide, "thumbnail", max_size, fmt, settings.jpeg_quality)
+        return image_response(key, fmt, lambda: run_cpu(
+            encode, thumbnail(slide, max_size), fmt, settings.jpeg_quality))
+
+    return state().library.run(slide_id, work)
+
+
+def native_tile(slide_id: str, level: int, col: int, row: int):
+    """A stored tile of stored level `level`, passed through where it can be."""
+    quality = state().settings.jpeg_quality
+
+    def work(slide: Slide):
+        slide.tile_grid(level)  # 404 for a level that does not exist, before anything else
+        key = image_key(slide, "tile", level, col, row, quality)
+        return image_response(key, "jpeg", lambda: native_tile_jpeg(
+            slide.read_tiles(level, [(col, row)])[0], quality))
+
+    return state().library.run(slide_id, work)
+
+
+def associated_image(slide_id: str, name: str):
+    settings = state().settings
+    fmt = output_format(request.args.get("format", "jpeg"))
+    if name in PATIENT_IMAGES and not settings.show_label_and_macro:
+        raise Forbidden(f"the {name} image is not served: it may show patient identity "
+                        "(WSI_SHOW_LABEL_AND_MACRO turns it on)")
+
+    def work(slide: Slide):
+        if name not in slide.associated_names:
+            raise NotFound(f"slide {slide_id!r} has no {name!r} image")
+        key = image_key(slide, "associated", name, fmt, settings.jpeg_quality)
+        return image_response(key, fmt, lambda: run_cpu(
+            encode, read_associated(slide, name), fmt, settings.jpeg_quality))
+
+    return state().library.run(slide_id, work)
+
+
 def healthz():
     return jsonify({"status": "ok"})
 
@@ -89,5 +143,10 @@ def readyz():
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/slides", "list_slides", list_slides)
     bp.add_url_rule("/slides/<path:slide_id>", "slide_metadata", slide_metadata)
+    bp.add_url_rule("/slides/<path:slide_id>/thumbnail", "slide_thumbnail", slide_thumbnail)
+    bp.add_url_rule("/slides/<path:slide_id>/associated/<name>", "associated_image",
+                    associated_image)
+    bp.add_url_rule("/tiles/<path:slide_id>/<int:level>/<int:col>/<int:row>.jpg", "native_tile",
+                    native_tile)
     bp.add_url_rule("/healthz", "healthz", healthz)
     bp.add_url_rule("/readyz", "readyz", readyz)
