@@ -10,8 +10,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .serving import gunicorn_options
 
+    from .sample import SAMPLE_NAME, write_sample
+    from .viewer import assets
+
     folder = os.path.abspath(args.slides)
     os.makedirs(folder, exist_ok=True)
+    if not [f for f in os.listdir(folder) if not f.startswith(".")]:
+        write_sample(os.path.join(folder, SAMPLE_NAME))
+        print(f"the folder was empty: wrote a synthetic demo slide, {SAMPLE_NAME}", flush=True)
+    assets.install()
     os.environ.setdefault("WSI_STORE", "file://" + folder)
     options = gunicorn_options()
     options["bind"] = f"{args.host}:{args.port}"
@@ -33,10 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     slides = sorted(f for f in os.listdir(folder) if not f.startswith("."))
     print(f"wsi_blueprint serving {folder} at {base}/", flush=True)
     print(f"  slide list: {base}/slides", flush=True)
-    if slides:
-        print(f"  first slide: {base}/slides/{slides[0]}", flush=True)
-    else:
-        print(f"  the folder is empty: put slides in {folder}", flush=True)
+    print(f"  viewer: {base}/view/{slides[0]}", flush=True)
     Server().run()
     return 0
 
