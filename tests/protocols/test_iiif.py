@@ -132,7 +132,7 @@ def test_manifest_paints_one_canvas_with_the_image_service(client):
 
 def test_metadata_urls_all_answer_under_the_mount(client):
     urls = client.get(f"/pathology/slides/{CMU}").json["urls"]
-    assert set(urls) == {"metadata", "dzi", "iiif", "iiif2", "manifest", "viewer"}
+    assert set(urls) == {"metadata", "thumbnail", "dzi", "iiif", "iiif2", "manifest", "viewer"}
     for name, url in urls.items():
         assert url.startswith("http://localhost/pathology/"), name
         assert client.get(url).status_code in (200, 303), name
