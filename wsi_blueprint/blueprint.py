@@ -7,39 +7,65 @@ Settings come from the argument or, at registration, from the app's config (`WSI
 
 from typing import Callable
 
-from flask import Blueprint
+from flask import Blueprint, Response
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from .errors import WSIError
-from .protocols import dzi, iiif, rest, viewer
-from .protocols.context import EXTENSION
+from .protocols import dzi, iiif, rest, signing, viewer
+from .protocols.context import EXTENSION, state
 from .protocols.cors import add_cors_headers, cors_options
 from .protocols.errors import handle_http_exception, handle_unexpected, handle_wsi_error
+from .security.access import TOKEN_PREFIX, check_request, pull_path_token, push_url_token
 from .settings import Settings
-from .state import WSIState
+from .state import Authorize, WSIState
+
+
+class _WSIBlueprint(Blueprint):
+    """Every route also exists under `/t/<token>`, for viewers that can only carry a token in
+    the path. The token form is added first so that `url_for` given a token builds it."""
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, **options):
+        super().add_url_rule(TOKEN_PREFIX + rule, endpoint, view_func, **options)
+        super().add_url_rule(rule, endpoint, view_func, **options)
+
+
+def _guard() -> None:
+    signer = state().signer
+    if signer is not None:
+        check_request(signer)
+
+
+def _hardening_headers(response: Response) -> Response:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
 
 
 def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
-                     resolve: Callable[[str], str | None] | None = None) -> Blueprint:
-    """`resolve(slide_id) -> url or None` plugs in a host's own signed URLs instead of a store."""
-    bp = Blueprint(name, __name__, static_folder=viewer.STATIC,
-                   static_url_path="/viewer/static", template_folder=viewer.TEMPLATES)
+                     resolve: Callable[[str], str | None] | None = None,
+                     authorize: Authorize | None = None) -> Blueprint:
+    """`resolve(slide_id) -> url or None` plugs in a host's own signed URLs instead of a store;
+    `authorize(request, slide_id) -> bool` decides who may POST /sign for a token."""
+    bp = _WSIBlueprint(name, __name__, static_folder=viewer.STATIC,
+                       static_url_path="/viewer/static", template_folder=viewer.TEMPLATES)
 
     def setup(setup_state: BlueprintSetupState) -> None:
         app = setup_state.app
         full_name = ".".join(filter(None, (setup_state.name_prefix, setup_state.name)))
         wsi = settings or Settings.from_mapping(app.config)
         app.extensions.setdefault(EXTENSION, {})[full_name] = WSIState.build(
-            wsi, resolve, cors_options(app, wsi))
+            wsi, resolve, cors_options(app, wsi), authorize)
 
     bp.record(setup)
+    bp.url_value_preprocessor(pull_path_token)
+    bp.url_defaults(push_url_token)
+    bp.before_request(_guard)
     bp.after_request(add_cors_headers)
+    bp.after_request(_hardening_headers)
     bp.register_error_handler(WSIError, handle_wsi_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
-    rest.register(bp)
-    dzi.register(bp)
-    iiif.register(bp)
-    viewer.register(bp)
+    for routes in (rest, dzi, iiif, viewer, signing):
+        routes.register(bp)
     return bp

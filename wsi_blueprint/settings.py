@@ -96,7 +96,16 @@ SETTINGS = (
             "Serve the label and macro images. Off by default: they show patient names and "
             "barcodes."),
     Setting("WSI_MAX_THUMBNAIL_SIZE", int, 2048, "Largest `max_size` a thumbnail may ask for."),
-    Setting("WSI_AUTH_SECRET", str, "", "Turns signed access on (HMAC-SHA256 secret)."),
+    Setting("WSI_AUTH_SECRET", str, "",
+            "Turns signed access on: `kid:secret[,kid:secret...]` (HMAC-SHA256); the first "
+            "signs, all verify, so secrets rotate without cutting viewers off."),
+    Setting("WSI_AUTH_TOKEN_TTL", int, 900,
+            "Seconds a token lives; the viewer renews it before it expires."),
+    Setting("WSI_AUTH_SESSION_MAX", int, 43200,
+            "Seconds after signing past which no renewal extends a token."),
+    Setting("WSI_SIGN_KEY", str, "",
+            "Standalone only: the admin key (`Authorization: Bearer`) that may POST /sign. A "
+            "host app guards /sign with its own `authorize` hook instead."),
     Setting("WSI_CORS_ORIGINS", str, "*", "Allowed CORS origins, comma separated; `*` for any."),
     Setting("WSI_PREFETCH", _bool, True, "`on` or `off`: warm caches ahead of the viewer."),
 )
@@ -129,6 +138,9 @@ class Settings:
     show_label_and_macro: bool
     max_thumbnail_size: int
     auth_secret: str
+    auth_token_ttl: int
+    auth_session_max: int
+    sign_key: str
     cors_origins: str
     prefetch: bool
 

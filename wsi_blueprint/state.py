@@ -7,12 +7,18 @@ Built once when the blueprint is registered on an app and kept in
 import dataclasses
 from typing import Callable
 
+from flask import Request
+
 from .caches import Caches
 from .counters import Counters
 from .formats.index import SlideIndex
 from .library import SlideLibrary
 from .settings import Settings
+from .security.tokens import TokenSigner, parse_secrets
 from .storage import Store, open_store
+
+# A host app's decision whether the current user may get a token for a slide id (or prefix).
+Authorize = Callable[[Request, str], bool]
 
 
 @dataclasses.dataclass
@@ -23,12 +29,17 @@ class WSIState:
     caches: Caches
     library: SlideLibrary
     cors_options: dict
+    signer: TokenSigner | None
+    authorize: Authorize | None
 
     @classmethod
     def build(cls, settings: Settings, resolve: Callable[[str], str | None] | None = None,
-              cors_options: dict | None = None) -> "WSIState":
+              cors_options: dict | None = None, authorize: Authorize | None = None
+              ) -> "WSIState":
         counters = Counters()
         store = open_store(settings, counters, resolve)
         caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
         library = SlideLibrary(store, caches, counters, block_size=settings.block_size)
-        return cls(settings, counters, store, caches, library, cors_options or {})
+        signer = TokenSigner(parse_secrets(settings.auth_secret)) if settings.auth_secret else None
+        return cls(settings, counters, store, caches, library, cors_options or {}, signer,
+                   authorize)

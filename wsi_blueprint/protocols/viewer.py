@@ -1,8 +1,9 @@
 """The viewer page `/view/<id>`: OpenSeadragon on the slide's DZI, served from our origin."""
 
 import os
+import time
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, g, render_template, url_for
 
 from ..errors import WSIError
 from ..viewer import assets
@@ -24,10 +25,13 @@ def view(slide_id: str):
         raise ViewerUnavailable("the viewer's OpenSeadragon files are not installed: run "
                                 "`python -m wsi_blueprint.viewer.assets` once")
     index = state().library.open(slide_id).index
+    # With access control on, the page was reached with a token in its URL; the page renews it.
+    token, grant = g.get("wsi_url_token"), g.get("wsi_grant")
     page = render_template(
         "wsi_viewer.html", slide_id=slide_id, width=index.width, height=index.height,
         mpp=index.mpp[0] if index.mpp else None, objective_power=index.objective_power,
-        tile_source=url_for(".dzi_descriptor", slide_id=slide_id))
+        tile_source=url_for(".dzi_descriptor", slide_id=slide_id), token=token,
+        token_expires_in=int(grant.expires - time.time()) if grant else None)
     return page, 200, {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
 
 

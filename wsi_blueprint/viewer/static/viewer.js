@@ -3,6 +3,13 @@
   "use strict";
   var element = document.getElementById("viewer");
   var mpp = parseFloat(element.dataset.mpp);
+  // OpenSeadragon injects an inline <style> (a mobile focus-outline rule) unless one marked
+  // data-openseadragon-mobile-css exists; our CSP (style-src 'self') blocks it with a console
+  // error. An element named "style" outside the HTML namespace satisfies its check without
+  // being a style sheet, so nothing is blocked.
+  var marker = document.createElementNS("urn:x-wsi-blueprint", "style");
+  marker.setAttribute("data-openseadragon-mobile-css", "true");
+  document.head.appendChild(marker);
   var viewer = OpenSeadragon({
     element: element,
     prefixUrl: element.dataset.images,
@@ -48,6 +55,36 @@
     item.addHandler("fully-loaded-change", check);
     check();
   });
+  // Signed access: renew the token before it expires and point the tile source at the new one,
+  // so a pathologist can keep reading a slide for as long as the session allows.
+  var renewUrl = element.dataset.renewUrl;
+  var token = element.dataset.token;
+  function scheduleRenewal(expiresIn) {
+    if (!renewUrl || !token) { return; }
+    window.setTimeout(renew, Math.max(1, expiresIn * 0.8) * 1000);
+  }
+  function renew() {
+    fetch(renewUrl, {method: "POST", headers: {"Authorization": "Bearer " + token}})
+      .then(function (response) {
+        if (!response.ok) { throw new Error("renewal refused: " + response.status); }
+        return response.json();
+      })
+      .then(function (answer) {
+        var source = viewer.world.getItemCount() && viewer.world.getItemAt(0).source;
+        if (source && source.tilesUrl) {
+          source.tilesUrl = source.tilesUrl.split(token).join(answer.token);
+        }
+        renewUrl = renewUrl.split(token).join(answer.token);
+        token = answer.token;
+        document.body.dataset.renewals = String(Number(document.body.dataset.renewals || 0) + 1);
+        scheduleRenewal(answer.expires_in);
+      })
+      .catch(function (error) {
+        document.body.dataset.renewError = String(error);
+      });
+  }
+  scheduleRenewal(parseFloat(element.dataset.tokenExpiresIn));
+
   viewer.addHandler("open-failed", function (event) {
     document.body.dataset.loaded = "failed";
     document.body.dataset.error = event.message || "open failed";

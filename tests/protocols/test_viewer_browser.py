@@ -1,0 +1,258 @@
+"""The viewer in a real browser: Debian's Chromium, driven by Playwright, against the real
+standalone server (gunicorn, gevent workers) on a folder holding CMU-1-Small-Region.svs.
+
+What a pathologist sees must be the slide: the pixels on screen at 1:1 are compared with
+OpenSlide's read of the same region. Aperio RGB JPEG tiles passed through without an Adobe
+APP14 marker show false colours in every browser; this is the test that would catch it.
+
+WSI_SCREENSHOTS=/some/folder keeps the screenshots for a look.
+"""
+
+import io
+import math
+import os
+import shutil
+
+import numpy as np
+import openslide
+import pytest
+from PIL import Image
+
+from helpers import testdata_path
+from live_server import LiveServer
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package (test extras) is not installed")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+SLIDE = "CMU-1-Small-Region.svs"
+WAIT_MS = 30_000
+
+# A level-0 region full of tissue (dermis, epidermis, nuclei) in CMU-1-Small-Region.svs.
+REGION = (800, 1200, 600, 400)
+
+# Mean absolute difference per channel (0-255) between the screen at 1:1 and OpenSlide's read.
+# The browser draws the very JPEG tiles OpenSlide decodes, pixel-aligned: measured 0.0 here
+# (Chromium and OpenSlide both use libjpeg-turbo); a canvas resampling the view by a fraction
+# of a pixel gives about 2, being a whole pixel off 14-25 on this texture, and false colours
+# (the tiles' APP14 marker stripped in flight, so Chromium reads RGB as YCbCr) 28.8/83.2/48.2.
+# 12 lets another decoder's rounding or a sub-pixel placement through and stops any misplaced
+# view or wrong colour transform.
+MAX_MEAN_DIFF = 12.0
+
+SCREENSHOTS = os.environ.get("WSI_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def slide_path(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slides")
+    shutil.copy(testdata_path(SLIDE), folder / SLIDE)
+    return folder / SLIDE
+
+
+@pytest.fixture(scope="module")
+def server(slide_path):
+    with LiveServer(slide_path.parent) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
+                    "(deploy/install-system-deps.sh installs it; tox runs that first)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Console:
+    """A page's console messages, uncaught errors and CSP violations, from its first script."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.messages = []
+        self.page_errors = []
+        page.on("console", lambda m: self.messages.append((m.type, m.text)))
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.add_init_script(  # injected by the browser, so the page's CSP does not apply
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e => "
+            "window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+    def errors(self) -> list:
+        return [text for kind, text in self.messages if kind == "error"] + self.page_errors
+
+    def csp_violations(self) -> list:
+        return self.page.evaluate("window.__cspViolations")
+
+
+def new_page(browser):
+    context = browser.new_context(viewport={"width": 1000, "height": 720},
+                                  device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return page
+
+
+def wait_loaded(page) -> None:
+    """Until viewer.js says every tile in view is drawn. Two frames first: after a change of
+    view the flag is only recomputed on OpenSeadragon's next update. (Functions, not strings:
+    Playwright evaluates a string with eval, which the page's CSP forbids.)"""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_function("() => ['true', 'failed'].includes(document.body.dataset.loaded)")
+    assert page.evaluate("() => document.body.dataset.loaded") == "true", \
+        page.evaluate("() => document.body.dataset.error")
+
+
+def save(image: Image.Image, name: str) -> None:
+    if SCREENSHOTS:
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        image.save(os.path.join(SCREENSHOTS, name))
+
+
+@pytest.fixture(scope="module")
+def viewer(browser, server):
+    """The viewer page opened on the slide, then moved to show REGION at one image pixel per
+    screen pixel (so both overview and full-resolution tiles were drawn); the screenshot."""
+    page = new_page(browser)
+    console = Console(page)
+    response = page.goto(server.url + f"view/{SLIDE}")
+    assert response.status == 200
+    wait_loaded(page)
+    x, y, w, h = REGION
+    # The region's centre in the middle, with a rectangle of the viewer's own size, so
+    # fitBounds neither pads nor scales.
+    page.evaluate("""([cx, cy]) => {
+        const v = window.wsiViewer, size = v.viewport.getContainerSize();
+        v.viewport.fitBounds(v.viewport.imageToViewportRectangle(
+            cx - size.x / 2, cy - size.y / 2, size.x, size.y), true);
+    }""", [x + w / 2, y + h / 2])
+    wait_loaded(page)
+    view = page.evaluate("""([x, y]) => {
+        const v = window.wsiViewer, box = v.container.getBoundingClientRect();
+        const corner = v.viewport.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
+        return {zoom: v.viewport.viewportToImageZoom(v.viewport.getZoom(true)),
+                left: box.left, top: box.top, right: box.right, bottom: box.bottom,
+                x: box.left + corner.x, y: box.top + corner.y};
+    }""", [x, y])
+    # The #viewer element's whole pixels: its top edge sits below a header of fractional height.
+    clip = {"x": math.ceil(view["left"]), "y": math.ceil(view["top"])}
+    clip.update(width=math.floor(view["right"]) - clip["x"],
+                height=math.floor(view["bottom"]) - clip["y"])
+    screen = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
+    view.update(left=round(view["x"]) - clip["x"], top=round(view["y"]) - clip["y"])
+    yield {"page": page, "console": console, "response": response, "view": view,
+           "screen": screen}
+    page.context.close()
+
+
+def test_viewer_shows_the_slide_in_true_colours(viewer, slide_path):
+    x, y, w, h = REGION
+    view, screen = viewer["view"], viewer["screen"]
+    assert view["zoom"] == pytest.approx(1, abs=1e-6)
+    # The region lies in the middle, clear of the navigator (top right), the buttons (top
+    # left) and the scale bar (bottom left).
+    left, top = view["left"], view["top"]
+    assert 150 < left and left + w < screen.width - 150, view
+    assert 100 < top and top + h < screen.height - 100, view
+    shot = screen.crop((left, top, left + w, top + h))
+    truth = openslide.OpenSlide(str(slide_path)).read_region((x, y), 0, (w, h)).convert("RGB")
+    save(screen, "viewer.png")
+    save(shot, "viewer-region.png")
+    save(truth, "openslide-region.png")
+
+    got = np.asarray(shot, dtype=np.float64)
+    diff = np.abs(got - np.asarray(truth, dtype=np.float64)).mean(axis=(0, 1))
+    print(f"mean absolute difference per channel (R, G, B) vs OpenSlide: {diff.round(2)}")
+    assert diff.max() < MAX_MEAN_DIFF, f"screen differs from the slide: {diff.round(2)}"
+
+    # Not blank, not one colour; pink-purple H&E (red and blue over green), not the yellow-
+    # green of an RGB stream decoded as YCbCr.
+    assert got.std(axis=(0, 1)).min() > 20, "the viewer shows a uniform area"
+    red, green, blue = got.mean(axis=(0, 1))
+    assert red > green + 20 and blue > green, f"not H&E colours: mean RGB {red, green, blue}"
+
+
+def test_page_has_a_content_security_policy_and_no_console_errors(viewer):
+    policy = viewer["response"].headers.get("content-security-policy", "")
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy, policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, policy
+    console = viewer["console"]
+    assert console.errors() == []
+    assert console.csp_violations() == []
+
+
+def test_scale_bar_shows_a_length(viewer):
+    scalebar = viewer["page"].locator("#scalebar")
+    scalebar.wait_for(state="visible")
+    label = scalebar.locator(".label").inner_text()
+    number, unit = label.split()
+    assert unit in ("\u00b5m", "mm") and float(number) > 0, label
+    # At 1:1 and 0.499 µm/px, a round length near 150 screen pixels: 100 µm, about 200 px.
+    assert label == "100 \u00b5m"
+    width = scalebar.locator(".bar").bounding_box()["width"]
+    assert width == pytest.approx(100 / 0.499, abs=2)
+
+
+# A page of our own on the server's origin with nothing but stock OpenSeadragon, as any
+# integrator would write it.
+PLAIN_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body style="margin:0">
+<div id="osd" style="width:800px;height:600px"></div>
+<script src="{server}viewer/static/vendor/openseadragon/openseadragon.min.js"></script>
+<script>
+  window.state = "opening";
+  var viewer = OpenSeadragon({{id: "osd", tileSources: "{source}",
+    prefixUrl: "{server}viewer/static/vendor/openseadragon/images/"}});
+  viewer.addHandler("open-failed", function (e) {{ window.state = "failed: " + e.message; }});
+  viewer.addHandler("open", function () {{
+    var item = viewer.world.getItemAt(0);
+    function check() {{ if (item.getFullyLoaded()) {{ window.state = "loaded"; }} }}
+    item.addHandler("fully-loaded-change", check);
+    check();
+  }});
+</script>
+</body></html>"""
+
+
+def open_in_plain_openseadragon(browser, server, source: str, tile_path: str) -> list:
+    """Opens `source` in stock OpenSeadragon; the (status, url) of every response whose URL
+    holds `tile_path`, once every tile in view is drawn."""
+    page = new_page(browser)
+    try:
+        console = Console(page)
+        responses = []
+        page.on("response", lambda r: responses.append((r.status, r.url)))
+        url = server.url + "__test__/plain.html"
+        page.route(url, lambda route: route.fulfill(
+            content_type="text/html", body=PLAIN_PAGE.format(server=server.url, source=source)))
+        page.goto(url)
+        page.wait_for_function("() => window.state !== 'opening'")
+        assert page.evaluate("() => window.state") == "loaded", responses
+        assert console.errors() == []
+        tiles = [(status, u) for status, u in responses if tile_path in u]
+        assert tiles, f"no tile under {tile_path} was fetched: {responses}"
+        assert all(status == 200 for status, _ in tiles), tiles
+        return tiles
+    finally:
+        page.context.close()
+
+
+def test_stock_openseadragon_opens_the_dzi(browser, server):
+    open_in_plain_openseadragon(browser, server, f"{server.url}dzi/{SLIDE}.dzi",
+                                f"/dzi/{SLIDE}_files/")
+
+
+def test_stock_openseadragon_opens_the_iiif_image_service(browser, server):
+    tiles = open_in_plain_openseadragon(browser, server,
+                                        f"{server.url}iiif/3/{SLIDE}/info.json",
+                                        f"/iiif/3/{SLIDE}/")
+    images = [u for _, u in tiles if not u.endswith("/info.json")]
+    assert images, "no IIIF image was fetched"
+    print(f"{len(images)} IIIF images, e.g. {images[0]}")

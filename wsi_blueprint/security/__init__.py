@@ -1,0 +1,1 @@
+"""Access control: signed, expiring, slide-scoped tokens and the checks that enforce them."""
