@@ -61,7 +61,8 @@
   var token = element.dataset.token;
   function scheduleRenewal(expiresIn) {
     if (!renewUrl || !token) { return; }
-    window.setTimeout(renew, Math.max(1, expiresIn * 0.8) * 1000);
+    // At 80 % of the lifetime, and at least 5 s before the end (expiry is in whole seconds).
+    window.setTimeout(renew, Math.max(0.5, Math.min(expiresIn * 0.8, expiresIn - 5)) * 1000);
   }
   function renew() {
     fetch(renewUrl, {method: "POST", headers: {"Authorization": "Bearer " + token}})

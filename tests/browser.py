@@ -1,0 +1,95 @@
+"""Headless Chromium for tests: Debian's browser driven by Playwright, and page helpers.
+
+Playwright's own browser download never runs here; the tests use /usr/bin/chromium, which the
+test command installs (deploy/install-system-deps.sh).
+"""
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+WAIT_MS = 30_000
+
+
+class Console:
+    """A page's console messages, uncaught errors and CSP violations, from its first script."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.messages = []
+        self.page_errors = []
+        page.on("console", lambda m: self.messages.append((m.type, m.text)))
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.add_init_script(  # injected by the browser, so the page's CSP does not apply
+            "window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e => "
+            "window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));")
+
+    def errors(self) -> list:
+        return [text for kind, text in self.messages if kind == "error"] + self.page_errors
+
+    def csp_violations(self) -> list:
+        return self.page.evaluate("window.__cspViolations")
+
+
+def new_page(browser):
+    context = browser.new_context(viewport={"width": 1000, "height": 720},
+                                  device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    return page
+
+
+def wait_loaded(page) -> None:
+    """Until viewer.js says every tile in view is drawn. Two frames first: after a change of
+    view the flag is only recomputed on OpenSeadragon's next update. (Functions, not strings:
+    Playwright evaluates a string with eval, which the page's CSP forbids.)"""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_function("() => ['true', 'failed'].includes(document.body.dataset.loaded)")
+    assert page.evaluate("() => document.body.dataset.loaded") == "true", \
+        page.evaluate("() => document.body.dataset.error")
+
+
+# A page of our own on the server's origin with nothing but stock OpenSeadragon, as any
+# integrator would write it.
+PLAIN_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body style="margin:0">
+<div id="osd" style="width:800px;height:600px"></div>
+<script src="{server}viewer/static/vendor/openseadragon/openseadragon.min.js"></script>
+<script>
+  window.state = "opening";
+  var viewer = OpenSeadragon({{id: "osd", tileSources: "{source}",
+    prefixUrl: "{server}viewer/static/vendor/openseadragon/images/"}});
+  viewer.addHandler("open-failed", function (e) {{ window.state = "failed: " + e.message; }});
+  viewer.addHandler("open", function () {{
+    var item = viewer.world.getItemAt(0);
+    function check() {{ if (item.getFullyLoaded()) {{ window.state = "loaded"; }} }}
+    item.addHandler("fully-loaded-change", check);
+    check();
+  }});
+</script>
+</body></html>"""
+
+
+def open_in_plain_openseadragon(browser, server, source: str, tile_path: str) -> list:
+    """Opens `source` in stock OpenSeadragon; the (status, url) of every response whose URL
+    holds `tile_path`, once every tile in view is drawn."""
+    page = new_page(browser)
+    try:
+        console = Console(page)
+        responses = []
+        page.on("response", lambda r: responses.append((r.status, r.url)))
+        url = server.url + "__test__/plain.html"
+        page.route(url, lambda route: route.fulfill(
+            content_type="text/html", body=PLAIN_PAGE.format(server=server.url, source=source)))
+        page.goto(url)
+        page.wait_for_function("() => window.state !== 'opening'")
+        assert page.evaluate("() => window.state") == "loaded", responses
+        assert console.errors() == []
+        tiles = [(status, u) for status, u in responses if tile_path in u]
+        assert tiles, f"no tile under {tile_path} was fetched: {responses}"
+        assert all(status == 200 for status, _ in tiles), tiles
+        return tiles
+    finally:
+        page.context.close()
