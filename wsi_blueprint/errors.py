@@ -64,6 +64,13 @@ class CorruptSlide(WSIError):
     code = "corrupt_slide"
 
 
+class Busy(WSIError):
+    """The server could not finish the work in time (its CPU pool is saturated)."""
+
+    status = 503
+    code = "busy"
+
+
 class NotImplementedByStore(WSIError):
     """The store cannot do this (an HTTP base URL cannot list its objects)."""
 

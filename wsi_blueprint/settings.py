@@ -87,6 +87,11 @@ SETTINGS = (
     Setting("WSI_JPEG_QUALITY", int, 80,
             "Quality (1-100) of JPEG tiles the server encodes; stored tiles that pass through "
             "keep the scanner's own quality."),
+    Setting("WSI_CPU_THREADS", int, 0,
+            "Native threads for decoding, resampling and encoding per worker; 0 = one per core "
+            "(set it to the pod's CPU limit in containers)."),
+    Setting("WSI_CPU_TIMEOUT", float, 30.0,
+            "Seconds image work may wait for and use the CPU pool before the request gets 503."),
     Setting("WSI_MAX_OUTPUT_WIDTH", int, 10000,
             "Widest image the server renders (IIIF maxWidth; larger requests are refused)."),
     Setting("WSI_MAX_OUTPUT_HEIGHT", int, 10000, "Tallest image the server renders (maxHeight)."),
@@ -132,6 +137,8 @@ class Settings:
     block_cache_bytes: int
     tile_cache_bytes: int
     jpeg_quality: int
+    cpu_threads: int
+    cpu_timeout: float
     max_output_width: int
     max_output_height: int
     max_output_area: int

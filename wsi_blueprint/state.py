@@ -12,6 +12,7 @@ from flask import Request
 from .caches import Caches
 from .counters import Counters
 from .formats.index import SlideIndex
+from .imaging import cpu_pool
 from .library import SlideLibrary
 from .settings import Settings
 from .security.tokens import TokenSigner, parse_secrets
@@ -36,6 +37,9 @@ class WSIState:
     def build(cls, settings: Settings, resolve: Callable[[str], str | None] | None = None,
               cors_options: dict | None = None, authorize: Authorize | None = None
               ) -> "WSIState":
+        # Built in each worker after gevent's patching (wsgi.py patches first), so the pool
+        # knows whether its threads must be gevent's native ones.
+        cpu_pool.configure(settings.cpu_threads or None, settings.cpu_timeout)
         counters = Counters()
         store = open_store(settings, counters, resolve)
         caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)

@@ -24,18 +24,15 @@ import threading
 import time
 from typing import Any, Callable, Iterable, TypeVar
 
-from ..errors import WSIError
+from ..errors import Busy
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 30.0
 
 
-class CpuBusy(WSIError):
+class CpuBusy(Busy):
     """The CPU pool could not finish the work in time: the server is overloaded."""
-
-    status = 503
-    code = "busy"
 
 
 def _gevent_patched() -> bool:

@@ -1,0 +1,157 @@
+"""Real servers in subprocesses, for benchmarks, browser, ops and load tests.
+
+    server = LiveServer(folder).start()      # or: with LiveServer(folder) as server:
+    requests.get(server.url + "healthz")
+    server.stop()
+
+`LiveServer` runs exactly what the README tells an operator to run, `gunicorn -c
+conf/gunicorn.conf.py wsgi:app` from the repository root, configured only through the
+environment: WSI_BIND on a free loopback port, WEB_CONCURRENCY workers and
+WSI_STORE=file://<folder>, plus any WSI_* values the caller gives (which win, so `env=
+{"WSI_STORE": "s3://..."}` serves a bucket). Inherited WSI_* variables are dropped so the
+caller alone decides the settings. Outside a source checkout (an installed package) the same
+settings are given as `-c python:wsi_blueprint.bench.gunicorn_conf wsi_blueprint.app:
+create_app()`. The config turns gunicorn's per-user control socket off, so servers can run
+side by side.
+
+`GunicornServer` is the general part: any gunicorn command line, a free port, a health URL,
+the log kept in a temporary file, a graceful stop that reaches the workers too.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from .services import free_port
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _in_checkout() -> bool:
+    return (os.path.isfile(os.path.join(REPO_ROOT, "wsgi.py"))
+            and os.path.isfile(os.path.join(REPO_ROOT, "conf", "gunicorn.conf.py")))
+
+
+class GunicornServer:
+    """`python -m gunicorn ARGS` in its own session on a free loopback port.
+
+    `args(port)` gives gunicorn's arguments; `env` is the whole environment of the server.
+    """
+
+    health_path = "healthz"
+
+    def __init__(self, *, args, env: dict, cwd: str | None = None,
+                 start_timeout: float = 30.0, stop_timeout: float = 10.0,
+                 name: str = "gunicorn") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self._args = args
+        self.env = env
+        self.cwd = cwd
+        self.name = name
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen | None = None
+        self._last_log = ""
+        self._log = tempfile.NamedTemporaryFile(prefix=f"wsi-{name}-", suffix=".log")
+
+    @property
+    def log(self) -> str:
+        """Everything gunicorn wrote (access log and errors); still readable after stop()."""
+        if not self._log.closed:
+            with open(self._log.name, encoding="utf-8", errors="replace") as f:
+                self._last_log = f.read()
+        return self._last_log
+
+    def start(self) -> "GunicornServer":
+        # python -m gunicorn: the gunicorn of this interpreter, not whatever `gunicorn` comes
+        # first on PATH. Its own session, so stop() can reach the workers too.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", *self._args(self.port)],
+            cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with status {self.process.returncode} "
+                                   f"before answering /{self.health_path}:\n{self.log[-4000:]}")
+            try:
+                with urllib.request.urlopen(self.url + self.health_path, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.url}{self.health_path} did not answer within "
+                           f"{self.start_timeout} s:\n{self.log[-4000:]}")
+
+    def stop(self) -> None:
+        """SIGTERM (gunicorn's graceful stop), then SIGKILL to the whole group if it lingers."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        if process is not None:
+            try:  # the master's group: workers left behind by a master that died or hung
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            process.wait(self.stop_timeout)
+        self.log  # keep the text; closing deletes the file
+        self._log.close()
+
+    def __enter__(self) -> "GunicornServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class LiveServer(GunicornServer):
+    """The standalone wsi_blueprint server, as an operator starts it."""
+
+    def __init__(self, folder=None, *, workers: int = 2, env: dict | None = None,
+                 start_timeout: float = 30.0, stop_timeout: float = 10.0) -> None:
+        self.folder = os.path.abspath(folder) if folder else None
+        self.workers = workers
+        self.extra_env = dict(env or {})
+        server_env = {k: v for k, v in os.environ.items() if not k.startswith("WSI_")}
+        server_env.update(WEB_CONCURRENCY=str(workers), PYTHONUNBUFFERED="1")
+        if self.folder:
+            server_env["WSI_STORE"] = f"file://{self.folder}"
+        server_env.update(self.extra_env)
+        checkout = _in_checkout()
+
+        def args(port: int) -> list[str]:
+            server_env["WSI_BIND"] = f"127.0.0.1:{port}"
+            if checkout:
+                return ["-c", "conf/gunicorn.conf.py", "wsgi:app"]
+            return ["-c", "python:wsi_blueprint.bench.gunicorn_conf",
+                    "wsi_blueprint.app:create_app()"]
+
+        super().__init__(args=args, env=server_env, cwd=REPO_ROOT if checkout else None,
+                         start_timeout=start_timeout, stop_timeout=stop_timeout,
+                         name="live-server")
+
+    def start(self) -> "LiveServer":
+        super().start()
+        return self
+
+    def __enter__(self) -> "LiveServer":
+        return self.start()

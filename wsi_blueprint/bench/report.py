@@ -1,0 +1,279 @@
+"""The benchmark report: markdown tables, PNG plots and every figure as JSON, in one folder.
+
+    report.md             headline per server, per-session figures, throughput, set-up
+    results.json          everything measured (latencies of every tile included)
+    latency_cdf.png       tile latency CDF per server, cold and warm
+    store_per_session.png store requests and megabytes per session, cold and warm
+    throughput.png        requests per second, cached and derived tiles
+
+`headline(results)` gives the per-server summary rows the markdown and the CLI print.
+"""
+
+import json
+import os
+import statistics
+
+from .replay import percentile
+
+
+def _fmt(value, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        text = f"{value:,.{digits}f}"
+    else:
+        text = f"{value:,}"
+    return text + unit
+
+
+def _ms(value) -> str:
+    return _fmt(value, 1 if value is not None and value < 100 else 0)
+
+
+def _mb(value) -> str:
+    return "n/a" if value is None else f"{value / 1e6:,.2f}"
+
+
+def headline(results: dict) -> list[dict]:
+    rows = []
+    for name, target in results["targets"].items():
+        if target.get("skipped"):
+            rows.append({"server": name, "skipped": target["skipped"]})
+            continue
+        sessions = target["sessions"]
+        cold = [v for s in sessions for v in s["cold"]["latencies"]]
+        warm = [v for s in sessions for v in s["warm"]["latencies"]]
+        ttft_cold = [v for s in sessions for v in s["cold"]["ttft"]]
+        ttft_warm = [v for s in sessions for v in s["warm"]["ttft"]]
+        views_cold = [v for s in sessions for v in s["cold"]["views"]]
+        store = target.get("uses_store")
+
+        def per_session(phase: str, key: str):
+            if not store:
+                return None
+            return statistics.mean(s[phase]["store"][key] for s in sessions)
+
+        throughput = target.get("throughput", {})
+        rows.append({
+            "server": name,
+            "cold_p50": percentile(cold, 50), "cold_p95": percentile(cold, 95),
+            "cold_p99": percentile(cold, 99),
+            "warm_p50": percentile(warm, 50), "warm_p95": percentile(warm, 95),
+            "warm_p99": percentile(warm, 99),
+            "ttft_cold": statistics.median(ttft_cold) if ttft_cold else None,
+            "ttft_cold_max": max(ttft_cold, default=None),
+            "ttft_warm": statistics.median(ttft_warm) if ttft_warm else None,
+            "view_cold_p50": percentile(views_cold, 50),
+            "view_cold_p95": percentile(views_cold, 95),
+            "store_requests_cold": per_session("cold", "requests"),
+            "store_bytes_cold": per_session("cold", "bytes"),
+            "store_requests_warm": per_session("warm", "requests"),
+            "store_bytes_warm": per_session("warm", "bytes"),
+            "tiles_per_session": statistics.mean(len(s["cold"]["latencies"]) for s in sessions),
+            "errors": sum(s["cold"]["errors"] + s["warm"]["errors"] for s in sessions),
+            "rps_cached": (throughput.get("cached") or {}).get("rps"),
+            "rps_derived": (throughput.get("derived") or {}).get("rps"),
+        })
+    return rows
+
+
+def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
+    cfg = results["config"]
+    out = ["# wsi_blueprint benchmark", "",
+           f"Run {results['started']} on {results['machine']['cores']} cores "
+           f"({results['machine']['platform']}), {results['seconds']:.0f} s in all. "
+           f"Ratios within one run are what count: absolute figures move with the machine.", ""]
+    out += ["## Headline", "",
+            "Tile latency in ms (send to last byte, with the viewer's "
+            f"{cfg['concurrency']} parallel requests); cold = fresh server and caches, warm = "
+            "the same session again; TTFT = time to first tile of a slide opened (descriptor "
+            "request sent -> first tile received, median); store = requests and MB the "
+            "simulated S3 served per session; throughput in requests/s.", "",
+            "| server | cold p50 | cold p95 | cold p99 | warm p50 | warm p95 | warm p99 | "
+            "TTFT cold | TTFT warm | store req/session cold | store MB/session cold | "
+            "store req/session warm | cached tiles/s | derived tiles/s | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("skipped"):
+            out.append(f"| {r['server']} | skipped: {r['skipped']} |" + " |" * 13)
+            continue
+        out.append(
+            f"| {r['server']} | {_ms(r['cold_p50'])} | {_ms(r['cold_p95'])} | "
+            f"{_ms(r['cold_p99'])} | {_ms(r['warm_p50'])} | {_ms(r['warm_p95'])} | "
+            f"{_ms(r['warm_p99'])} | {_ms(r['ttft_cold'])} | {_ms(r['ttft_warm'])} | "
+            f"{_fmt(r['store_requests_cold'], 0)} | {_mb(r['store_bytes_cold'])} | "
+            f"{_fmt(r['store_requests_warm'], 0)} | {_fmt(r['rps_cached'], 0)} | "
+            f"{_fmt(r['rps_derived'], 0)} | {r['errors']} |")
+    out.append("")
+    for name, target in results["targets"].items():
+        out.append(f"- **{name}**: {target['description']}")
+    out.append("")
+
+    out += ["## Sessions", "",
+            "| server | session | pass | tiles | p50 | p95 | p99 | view load p50 | "
+            "view load p95 | TTFT per slide | store requests | store MB | cache hit ratios |"
+            " seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, target in results["targets"].items():
+        for s in target.get("sessions", []):
+            for phase in ("cold", "warm"):
+                p = s[phase]
+                lat = p["latencies"]
+                ratios = p.get("cache_ratios")
+                ratio_text = ", ".join(
+                    f"{cache} {v['ratio']:.0%}" for cache, v in sorted(ratios.items())
+                    if v.get("ratio") is not None) if ratios else "n/a"
+                store = p["store"] if target.get("uses_store") else None
+                out.append(
+                    f"| {name} | {s['session']} | {phase} | {len(lat)} | "
+                    f"{_ms(percentile(lat, 50))} | {_ms(percentile(lat, 95))} | "
+                    f"{_ms(percentile(lat, 99))} | {_ms(percentile(p['views'], 50))} | "
+                    f"{_ms(percentile(p['views'], 95))} | "
+                    f"{', '.join(_ms(v) for v in p['ttft']) or 'n/a'} | "
+                    f"{_fmt(store['requests']) if store else 'n/a'} | "
+                    f"{_mb(store['bytes']) if store else 'n/a'} | {ratio_text} | "
+                    f"{p['seconds']:.1f}{' (cut short)' if p.get('truncated') else ''} |")
+    out.append("")
+
+    out += ["## Throughput", "",
+            f"Bounded runs of {cfg['load_seconds']:g} s over {cfg['connections']} connections. "
+            "Cached: the tiles of the last session again and again (served from the tile cache "
+            "where there is one). Derived: distinct tiles of DZI levels that no stored level "
+            "matches, each asked for once (decode, resample, encode; store reads where the "
+            "blocks are not cached).", "",
+            "| server | kind | tool | requests | requests/s | p50 ms | p99 ms | errors | "
+            "store requests | store MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, target in results["targets"].items():
+        for kind, t in (target.get("throughput") or {}).items():
+            if not t:
+                continue
+            store = t.get("store") if target.get("uses_store") else None
+            out.append(f"| {name} | {kind} | {t['tool']} | {t['requests']:,} | "
+                       f"{_fmt(t['rps'], 0)} | {_ms(t['p50_ms'])} | {_ms(t['p99_ms'])} | "
+                       f"{t['errors']} | {_fmt(store['requests']) if store else 'n/a'} | "
+                       f"{_mb(store['bytes']) if store else 'n/a'} |")
+    out.append("")
+
+    out += ["## Set-up", ""]
+    for slide in results["slides"]:
+        out.append(f"- slide `{slide['slide_id']}`: {slide['width']} x {slide['height']}, "
+                   f"{slide['size'] / 1e6:,.0f} MB, stored levels at "
+                   f"{', '.join('1/' + str(n) for n in slide['native'])}, "
+                   f"DZI tile {slide['tile_size']}")
+    out.append(f"- pixels: {results['pixels']}")
+    out.append(f"- trace: {results['trace']['sessions']} session(s), "
+               f"{results['trace']['requests']:,} requests "
+               f"(`{os.path.basename(results['trace']['path'])}` in this folder)")
+    out.append(f"- simulated S3: {cfg['latency_ms']:g} ms first-byte latency, "
+               + (f"{cfg['bandwidth_mbps']:g} MB/s per response" if cfg['bandwidth_mbps']
+                  else "no bandwidth cap") + ", ranged GETs from the local file")
+    out.append(f"- servers: {cfg['workers']} worker processes each; wsi_blueprint with "
+               + (f"memcached shared by its workers" if cfg.get("memcached") else
+                  "in-process caches only"))
+    for note in results.get("notes", []):
+        out.append(f"- {note}")
+    out.append("")
+    if plots:
+        out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    out.append("Reproduce: `" + results["command"] + "`")
+    out.append("")
+    return "\n".join(out)
+
+
+def _plots(results: dict, folder: str) -> list[str]:
+    try:
+        import matplotlib
+    except ImportError:
+        return []
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    targets = {n: t for n, t in results["targets"].items() if not t.get("skipped")}
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for i, (name, target) in enumerate(targets.items()):
+        for phase, style in (("cold", "-"), ("warm", "--")):
+            values = sorted(v for s in target["sessions"] for v in s[phase]["latencies"])
+            if not values:
+                continue
+            fractions = [(k + 1) / len(values) for k in range(len(values))]
+            ax.plot(values, fractions, style, color=colours[i % len(colours)],
+                    label=f"{name} ({phase})", linewidth=1.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("tile latency (ms, log scale)")
+    ax.set_ylabel("fraction of tiles")
+    ax.set_title("DZI tile latency, replayed viewing sessions")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, "latency_cdf.png"), dpi=110)
+    plt.close(fig)
+    written.append("latency_cdf.png")
+
+    stored = {n: t for n, t in targets.items() if t.get("uses_store")}
+    if stored:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+        labels, width = [], 0.38
+        sessions = max(len(t["sessions"]) for t in stored.values())
+        for i, (name, target) in enumerate(stored.items()):
+            for j, s in enumerate(target["sessions"]):
+                labels.append(f"{name}\n{s['session']}")
+        positions = range(len(labels))
+        for ax, key, title, scale in ((axes[0], "requests", "store requests per session", 1),
+                                      (axes[1], "bytes", "store MB per session", 1e6)):
+            cold = [s["cold"]["store"][key] / scale for t in stored.values() for s in t["sessions"]]
+            warm = [s["warm"]["store"][key] / scale for t in stored.values() for s in t["sessions"]]
+            ax.bar([p - width / 2 for p in positions], cold, width, label="cold")
+            ax.bar([p + width / 2 for p in positions], warm, width, label="warm")
+            ax.set_xticks(list(positions))
+            ax.set_xticklabels(labels, fontsize=7)
+            ax.set_title(title)
+            ax.grid(True, axis="y", alpha=0.3)
+            ax.legend(fontsize=8)
+        del sessions
+        fig.tight_layout()
+        fig.savefig(os.path.join(folder, "store_per_session.png"), dpi=110)
+        plt.close(fig)
+        written.append("store_per_session.png")
+
+    with_load = {n: t["throughput"] for n, t in targets.items() if t.get("throughput")}
+    if with_load:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        names = list(with_load)
+        width = 0.38
+        for k, (kind, offset) in enumerate((("cached", -width / 2), ("derived", width / 2))):
+            values = [(with_load[n].get(kind) or {}).get("rps") or 0 for n in names]
+            bars = ax.bar([i + offset for i in range(len(names))], values, width, label=kind)
+            ax.bar_label(bars, fmt="%.0f", fontsize=7)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, fontsize=8)
+        ax.set_ylabel("requests per second")
+        ax.set_title("Throughput under concurrent load")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(folder, "throughput.png"), dpi=110)
+        plt.close(fig)
+        written.append("throughput.png")
+    return written
+
+
+def write_report(results: dict, folder: str) -> dict:
+    """Writes report.md, results.json and the plots; returns their paths."""
+    os.makedirs(folder, exist_ok=True)
+    rows = headline(results)
+    plots = _plots(results, folder)
+    if not plots:
+        results.setdefault("notes", []).append(
+            "plots skipped: matplotlib is not installed (pip install 'wsi_blueprint[bench]')")
+    markdown = _markdown(results, rows, plots)
+    paths = {"markdown": os.path.join(folder, "report.md"),
+             "json": os.path.join(folder, "results.json")}
+    with open(paths["markdown"], "w", encoding="utf-8") as f:
+        f.write(markdown)
+    with open(paths["json"], "w", encoding="utf-8") as f:
+        json.dump({**results, "headline": rows}, f, indent=1)
+    paths["plots"] = [os.path.join(folder, p) for p in plots]
+    return paths
