@@ -7,12 +7,15 @@ Settings come from the argument or, at registration, from the app's config (`WSI
 
 from typing import Callable
 
-from flask import Blueprint, Response
+import time
+
+from flask import Blueprint, Response, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
 from .errors import WSIError
-from .protocols import dzi, iiif, rest, signing, viewer
+from . import metrics, timing
+from .protocols import dzi, iiif, ops, rest, signing, viewer
 from .protocols.context import EXTENSION, state
 from .protocols.cors import add_cors_headers, cors_options
 from .protocols.errors import handle_http_exception, handle_unexpected, handle_wsi_error
@@ -34,6 +37,24 @@ def _guard() -> None:
     signer = state().signer
     if signer is not None:
         check_request(signer)
+
+
+def _start_clock() -> None:
+    g.wsi_started = time.perf_counter()
+    g.wsi_timing = timing.begin()
+
+
+def _record_request(response: Response) -> Response:
+    """Latency per route for /metrics, and where the time went for the browser's dev tools."""
+    started = g.pop("wsi_started", None)
+    if started is not None:
+        record = timing.end(g.pop("wsi_timing"))
+        endpoint = (request.endpoint or "unknown").rsplit(".", 1)[-1]
+        metrics.REQUEST_SECONDS.labels(endpoint, str(response.status_code)).observe(
+            time.perf_counter() - started)
+        if record:
+            response.headers["Server-Timing"] = timing.server_timing(record)
+    return response
 
 
 def _hardening_headers(response: Response) -> Response:
@@ -60,12 +81,14 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
     bp.record(setup)
     bp.url_value_preprocessor(pull_path_token)
     bp.url_defaults(push_url_token)
+    bp.before_request(_start_clock)
     bp.before_request(_guard)
+    bp.after_request(_record_request)
     bp.after_request(add_cors_headers)
     bp.after_request(_hardening_headers)
     bp.register_error_handler(WSIError, handle_wsi_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
-    for routes in (rest, dzi, iiif, viewer, signing):
+    for routes in (rest, dzi, iiif, viewer, signing, ops):
         routes.register(bp)
     return bp

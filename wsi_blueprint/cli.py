@@ -8,7 +8,7 @@ import sys
 def _serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
-    from .serving import gunicorn_options
+    from .serving import gunicorn_options, prepare_metrics_dir
 
     from .sample import SAMPLE_NAME, write_sample
     from .viewer import assets
@@ -20,6 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"the folder was empty: wrote a synthetic demo slide, {SAMPLE_NAME}", flush=True)
     assets.install()
     os.environ.setdefault("WSI_STORE", "file://" + folder)
+    prepare_metrics_dir()
     options = gunicorn_options()
     options["bind"] = f"{args.host}:{args.port}"
     if args.workers:
@@ -45,6 +46,47 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .check import run_checks
+    from .settings import Settings
+
+    steps = run_checks(Settings.from_env(), args.slide)
+    for step in steps:
+        print(step.line(), flush=True)
+    return 1 if any(step.outcome == "FAIL" for step in steps) else 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    import json
+    import time
+    import urllib.parse
+
+    from .security.tokens import TokenSigner, parse_secrets
+    from .settings import Settings
+
+    settings = Settings.from_env()
+    if not settings.auth_secret:
+        print("WSI_AUTH_SECRET is not set: access control is off, no token is needed",
+              file=sys.stderr)
+        return 2
+    now = int(time.time())
+    token = TokenSigner(parse_secrets(settings.auth_secret)).sign(
+        args.slide, prefix=args.prefix, expires_in=args.ttl or settings.auth_token_ttl,
+        session_end=now + settings.auth_session_max, now=now)
+    answer = {"token": token, "expires_at": now + (args.ttl or settings.auth_token_ttl)}
+    if args.base_url and not args.prefix:
+        answer["viewer"] = (f"{args.base_url.rstrip('/')}/t/{token}/view/"
+                            f"{urllib.parse.quote(args.slide)}")
+    print(json.dumps(answer, indent=1))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench.suite import run_from_args
+
+    return run_from_args(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wsi-blueprint", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=0, help="default: one per core")
     serve.set_defaults(run=_serve)
+    check = commands.add_parser("check", help="walk the data path once (settings from WSI_*)")
+    check.add_argument("--slide", help="slide id to open (default: the first one listed)")
+    check.set_defaults(run=_check)
+    sign = commands.add_parser("sign", help="mint an access token (WSI_AUTH_SECRET)")
+    sign.add_argument("slide", help="slide id, or an id prefix with --prefix")
+    sign.add_argument("--prefix", action="store_true", help="grant every id under the prefix")
+    sign.add_argument("--ttl", type=int, default=0, help="seconds (default WSI_AUTH_TOKEN_TTL)")
+    sign.add_argument("--base-url", help="also print the viewer URL under this base")
+    sign.set_defaults(run=_sign)
+    from .bench.suite import add_arguments as add_bench_arguments
+    bench = commands.add_parser("bench", help="benchmark on generated or your own slides, "
+                                "beside OpenSlide and tiffslide; writes a report")
+    add_bench_arguments(bench)
+    bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -5,7 +5,9 @@ who reads the figures: /metrics, the prefetcher and the benchmarks all read `sna
 """
 
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
+
+Observer = Callable[[str, float, dict], None]
 
 
 def _key(name: str, labels: dict) -> tuple:
@@ -16,11 +18,18 @@ class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[tuple, float] = {}
+        self._observers: list[Observer] = []
+
+    def observe(self, observer: Observer) -> None:
+        """Also tell `observer(name, amount, labels)` of every increment (metrics export)."""
+        self._observers.append(observer)
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         key = _key(name, labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0) + amount
+        for observer in self._observers:
+            observer(name, amount, labels)
 
     def get(self, name: str, **labels: str) -> float:
         """The counter with exactly these labels, or the sum over all labels if none given."""

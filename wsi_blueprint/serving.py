@@ -5,12 +5,72 @@ for a native thread pool inside the worker. Nothing that holds a socket is creat
 fork: the app (store sessions, memcached pools) is built in each worker.
 """
 
+import json
+import logging
 import os
+import shutil
+import tempfile
+import time
+
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir() -> str:
+    """A fresh folder where every worker writes its Prometheus figures; set in the environment
+    before any worker starts (prometheus-client reads it at import). Reuses the operator's
+    folder if one is set, emptied: figures of a previous run must not add up with ours."""
+    folder = os.environ.get(METRICS_DIR) or tempfile.mkdtemp(prefix="wsi-metrics-")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder, exist_ok=True)
+    os.environ[METRICS_DIR] = folder
+    return folder
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log pipelines (WSI_LOG_FORMAT=json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+                 "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+# The access log as JSON; gunicorn fills the %(...)s atoms, all of which are JSON-safe strings
+# or numbers here (the request line and agent are escaped by gunicorn's own quoting).
+JSON_ACCESS_FORMAT = ('{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, '
+                      '"bytes": "%(B)s", "ms": %(M)s, "agent": "%(a)s"}')
+
+
+def _json_logging() -> dict:
+    def handler(formatter: str) -> dict:
+        return {"class": "logging.StreamHandler", "formatter": formatter,
+                "stream": "ext://sys.stdout"}
+
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        # Access lines are already JSON (JSON_ACCESS_FORMAT): written as they are.
+        "formatters": {"json": {"()": JsonFormatter}, "raw": {"format": "%(message)s"}},
+        "handlers": {"console": handler("json"), "access": handler("raw")},
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        },
+    }
+
+
+def _worker_exited(server, worker) -> None:
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def gunicorn_options(env=os.environ) -> dict:
     cores = os.cpu_count() or 1
-    return {
+    json_logs = env.get("WSI_LOG_FORMAT", "text").lower() == "json"
+    options = {
         "bind": env.get("WSI_BIND", "0.0.0.0:8000"),
         "workers": int(env.get("WEB_CONCURRENCY", cores)),
         "worker_class": "gevent",
@@ -26,4 +86,9 @@ def gunicorn_options(env=os.environ) -> dict:
         # One gunicorn per user shares a control socket by default; servers side by side
         # (tests, several instances) must not.
         "control_socket_disable": True,
+        "child_exit": _worker_exited,
     }
+    if json_logs:
+        options["access_log_format"] = JSON_ACCESS_FORMAT
+        options["logconfig_dict"] = _json_logging()
+    return options

@@ -9,6 +9,7 @@ from typing import Callable
 
 from flask import Request
 
+from . import metrics
 from .caches import Caches
 from .counters import Counters
 from .formats.index import SlideIndex
@@ -41,6 +42,7 @@ class WSIState:
         # knows whether its threads must be gevent's native ones.
         cpu_pool.configure(settings.cpu_threads or None, settings.cpu_timeout)
         counters = Counters()
+        counters.observe(metrics.export)
         store = open_store(settings, counters, resolve)
         caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
         library = SlideLibrary(store, caches, counters, block_size=settings.block_size)

@@ -12,6 +12,7 @@ from typing import Iterable
 
 from ..errors import CorruptSlide, StoreTimeout
 from ..storage import RangeReader
+from ..timing import phase
 from .tiered import TieredCache
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -96,7 +97,8 @@ class BlockReader:
                 flight, leader = self._cache.flights.begin(keys[i])
                 (mine.append(i) if leader else theirs.__setitem__(i, flight))
         if mine:
-            found.update(self._fetch(mine))
+            with phase("store"):
+                found.update(self._fetch(mine))
         for i, flight in theirs.items():
             found[i] = flight.wait(self._cache.wait_timeout)
         return found

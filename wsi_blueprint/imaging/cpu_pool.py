@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable, Iterable, TypeVar
 
 from ..errors import Busy
+from ..timing import phase
 
 T = TypeVar("T")
 
@@ -142,12 +143,19 @@ def default_pool() -> CpuPool:
         return _default
 
 
+def _phase_name(fn: Callable) -> str:
+    """The Server-Timing name of a job: its function's name ('decode', 'encode', ...)."""
+    return getattr(getattr(fn, "func", fn), "__name__", "cpu").strip("_")
+
+
 def run_cpu(fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
-    return default_pool().run(fn, *args, timeout=timeout)
+    with phase(_phase_name(fn)):
+        return default_pool().run(fn, *args, timeout=timeout)
 
 
 def map_cpu(fn: Callable[[Any], T], items: Iterable[Any], timeout: float | None = None) -> list[T]:
-    return default_pool().map(fn, items, timeout=timeout)
+    with phase(_phase_name(fn)):
+        return default_pool().map(fn, items, timeout=timeout)
 
 
 def _forget_after_fork() -> None:

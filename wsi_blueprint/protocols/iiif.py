@@ -34,10 +34,10 @@ def render(slide: Slide, req: ImageRequest, quality: int) -> bytes:
             return native_tile_jpeg(slide.read_tiles(level, [(col, row)])[0], quality)
     pixels = read_region(slide, req.x, req.y, req.width, req.height, req.out_width,
                          req.out_height)
-    return run_cpu(_finish, pixels, req, quality)
+    return run_cpu(rotate_and_encode, pixels, req, quality)
 
 
-def _finish(pixels: np.ndarray, req: ImageRequest, quality: int) -> bytes:
+def rotate_and_encode(pixels: np.ndarray, req: ImageRequest, quality: int) -> bytes:
     """Mirror, rotate, apply the quality and encode: the CPU tail of a IIIF request."""
     if req.mirror:
         pixels = pixels[:, ::-1]

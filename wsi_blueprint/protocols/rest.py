@@ -2,7 +2,7 @@
 
 from flask import Blueprint, jsonify, request, url_for
 
-from ..errors import BadRequest, Forbidden, NotFound, WSIError
+from ..errors import BadRequest, Forbidden, NotFound
 from ..formats.slide import Slide
 from ..imaging.associated import read_associated
 from ..imaging.cpu_pool import run_cpu
@@ -119,27 +119,6 @@ def associated_image(slide_id: str, name: str):
     return state().library.run(slide_id, work)
 
 
-def healthz():
-    return jsonify({"status": "ok"})
-
-
-def readyz():
-    """Ready when the store answers and every memcached server does (if any is configured)."""
-    current = state()
-    checks = {}
-    try:
-        current.store.check()
-        checks["store"] = "ok"
-    except WSIError as error:
-        checks["store"] = error.message
-    if current.caches.shared is not None:
-        checks["memcached"] = "ok" if current.caches.shared.ping() else "unreachable"
-    ready = all(v == "ok" for v in checks.values())
-    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks})
-    response.status_code = 200 if ready else 503
-    return response
-
-
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/slides", "list_slides", list_slides)
     bp.add_url_rule("/slides/<path:slide_id>", "slide_metadata", slide_metadata)
@@ -148,5 +127,3 @@ def register(bp: Blueprint) -> None:
                     associated_image)
     bp.add_url_rule("/tiles/<path:slide_id>/<int:level>/<int:col>/<int:row>.jpg", "native_tile",
                     native_tile)
-    bp.add_url_rule("/healthz", "healthz", healthz)
-    bp.add_url_rule("/readyz", "readyz", readyz)

@@ -1,0 +1,115 @@
+"""The standalone server as operators run it: gunicorn from conf/gunicorn.conf.py, gevent
+workers, metrics added up across workers, Server-Timing, logs."""
+
+import concurrent.futures
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from helpers import testdata_path
+from live_server import LiveServer
+
+SLIDE = "CMU-1-Small-Region.svs"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slides")
+    shutil.copy(testdata_path(SLIDE), folder / SLIDE)
+    shutil.copy(testdata_path(SLIDE), folder / "untouched.svs")  # cold for Server-Timing
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(folder):
+    with LiveServer(folder, workers=2) as live:
+        yield live
+
+
+def metric(text: str, name: str, **labels) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group(3))
+    return total
+
+
+def test_smoke_requests(server):
+    session = requests.Session()
+    for path, kind in [("healthz", "application/json"), ("readyz", "application/json"),
+                       ("slides", "application/json"), (f"slides/{SLIDE}", "application/json"),
+                       (f"dzi/{SLIDE}.dzi", "application/xml"),
+                       (f"dzi/{SLIDE}_files/12/0_0.jpeg", "image/jpeg"),
+                       (f"iiif/3/{SLIDE}/info.json", "application/json"),
+                       (f"iiif/3/{SLIDE}/full/256,/0/default.jpg", "image/jpeg"),
+                       (f"slides/{SLIDE}/thumbnail", "image/jpeg"),
+                       (f"view/{SLIDE}", "text/html")]:
+        response = session.get(server.url + path, timeout=30)
+        assert response.status_code == 200, (path, response.text[:200])
+        assert response.headers["Content-Type"].startswith(kind), path
+        assert "gunicorn/" not in response.headers.get("Server", "")  # no version banner
+    assert session.get(server.url + "nope", timeout=10).json()["status"] == 404
+
+
+def test_metrics_add_up_across_workers(server):
+    urls = [server.url + f"dzi/{SLIDE}_files/{level}/{col}_{row}.jpeg"
+            for level, cols, rows in ((12, 10, 13), (11, 5, 7))
+            for col in range(cols) for row in range(rows)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda u: requests.get(u, timeout=30).status_code, urls))
+    assert statuses == [200] * len(urls)
+    for _ in range(6):  # scrapes land on either worker; each reports the whole server
+        text = requests.get(server.url + "metrics", timeout=10).text
+        assert metric(text, "wsi_request_duration_seconds_count",
+                      endpoint="dzi_tile", status="200") >= len(urls)
+    assert metric(text, "wsi_store_requests_total") > 0
+    assert metric(text, "wsi_cache_hits_total", cache="blocks", tier="l1") > 0
+    assert metric(text, "wsi_open_slides") >= 1
+
+
+def test_tiles_were_served_by_both_workers(server):
+    for _ in range(40):
+        requests.get(server.url + f"dzi/{SLIDE}_files/10/0_0.jpeg", timeout=30)
+    workers = set(re.findall(r"^\[[^\]]*\] \[(\d+)\]", server.log, re.M))
+    assert len(workers) >= 2, server.log[-2000:]
+
+
+def test_server_timing_and_access_log_latency(server):
+    response = requests.get(server.url + "iiif/3/untouched.svs/0,0,1000,1000/300,/0/default.png",
+                            timeout=30)
+    timing = response.headers["Server-Timing"]
+    assert re.search(r"store;dur=[\d.]+", timing) and "decode;dur=" in timing
+    assert "encode;dur=" in timing
+    assert re.search(r'"GET /iiif/3/[^"]+" 200 \d+ \d+ms', server.log)
+
+
+def test_json_logs(folder):
+    with LiveServer(folder, workers=1, env={"WSI_LOG_FORMAT": "json"}) as live:
+        requests.get(live.url + "healthz", timeout=10)
+        requests.get(live.url + "healthz", timeout=10)
+        entries = [json.loads(line) for line in live.log.splitlines() if line.startswith("{")]
+    access = [e for e in entries if e.get("request", "").startswith("GET /healthz")]
+    assert access and access[0]["status"] == 200 and isinstance(access[0]["ms"], int)
+    assert any(e.get("level") == "INFO" for e in entries)
+
+
+def test_sign_cli_token_opens_a_protected_slide(folder):
+    env = {"WSI_AUTH_SECRET": "k1:cli-test-secret"}
+    with LiveServer(folder, workers=1, env=env) as live:
+        signed = subprocess.run(
+            [sys.executable, "-m", "wsi_blueprint.cli", "sign", SLIDE, "--base-url", live.url],
+            env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+        answer = json.loads(signed.stdout)
+        assert requests.get(live.url + f"slides/{SLIDE}", timeout=10).status_code == 401
+        assert requests.get(answer["viewer"], timeout=10).status_code == 200

@@ -1,0 +1,73 @@
+"""Prometheus metrics: the process counters, request latency and open slides.
+
+Under gunicorn every worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (set by
+conf/gunicorn.conf.py before any worker starts) and /metrics adds up all workers, so a scrape
+answered by any worker reports the whole server. Mounted in a plain host app, the process's
+own registry is used.
+"""
+
+import os
+import threading
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               disable_created_metrics, generate_latest, multiprocess)
+
+disable_created_metrics()  # the *_created series only double the size of every scrape
+
+# Label names of the counters that carry labels; every other counter has none.
+LABELS = {
+    "store_requests": ("kind",), "store_errors": ("kind",),
+    "cache_hits": ("cache", "tier"), "cache_misses": ("cache",),
+    "cache_lease_waits": ("cache",), "cache_decode_errors": ("cache",),
+}
+HELP = {
+    "store_requests": "Requests sent to the object store (kind=list for listings)",
+    "store_bytes": "Bytes read from the object store",
+    "store_retries": "Store reads tried again after a failure",
+    "store_errors": "Failed store attempts, by error code",
+    "store_presigns": "Presigned URLs signed",
+    "store_resigns": "Presigned URLs signed again after the store refused one",
+    "cache_hits": "Cache hits by cache and tier (l1 in process, l2 memcached)",
+    "cache_misses": "Cache misses by cache",
+    "memcached_errors": "Failed memcached calls (each is a miss)",
+    "memcached_oversize": "Values kept out of memcached for their size",
+    "slide_opens": "Slides opened (object probed, block reader made)",
+    "slide_parses": "Slide structures parsed (metadata cache misses)",
+    "slide_reopens": "Slides opened again after their object changed",
+}
+
+REQUEST_SECONDS = Histogram(
+    "wsi_request_duration_seconds", "Time to answer a request, by route and status",
+    ("endpoint", "status"),
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+OPEN_SLIDES = Gauge("wsi_open_slides", "Slides held open by the worker",
+                    multiprocess_mode="livesum")
+
+_counters: dict[str, Counter] = {}
+_lock = threading.Lock()
+
+
+def _counter(name: str) -> Counter:
+    with _lock:
+        metric = _counters.get(name)
+        if metric is None:
+            metric = _counters[name] = Counter(
+                f"wsi_{name}", HELP.get(name, name.replace("_", " ")), LABELS.get(name, ()))
+        return metric
+
+
+def export(name: str, amount: float, labels: dict) -> None:
+    """A `Counters` observer: every increment also goes to Prometheus."""
+    metric = _counter(name)
+    names = LABELS.get(name, ())
+    (metric.labels(*(labels.get(n, "") for n in names)) if names else metric).inc(amount)
+
+
+def scrape() -> tuple[bytes, str]:
+    """The text exposition of every worker (multiprocess) or of this process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

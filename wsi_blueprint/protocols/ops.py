@@ -1,0 +1,64 @@
+"""Operations routes: liveness, readiness (bounded in time) and Prometheus metrics."""
+
+import threading
+
+from flask import Blueprint, Response, jsonify
+
+from .. import metrics
+from ..errors import WSIError
+from .context import state
+
+READY_TIMEOUT = 2.0  # seconds each readiness check may take; a probe must answer promptly
+
+
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+def _within(seconds: float, check) -> str:
+    """'ok', the check's error, or 'timed out': run in a thread (a greenlet under gevent)."""
+    outcome = ["timed out"]
+
+    def run() -> None:
+        try:
+            outcome[0] = check()
+        except WSIError as error:
+            outcome[0] = error.message
+        except Exception as error:  # a probe reports every failure, it never raises
+            outcome[0] = f"{type(error).__name__}"
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    return outcome[0]
+
+
+def readyz():
+    """Ready when the store answers and every memcached server does (if any is configured)."""
+    current = state()
+
+    def store() -> str:
+        current.store.check()
+        return "ok"
+
+    checks = {"store": _within(READY_TIMEOUT, store)}
+    if current.caches.shared is not None:
+        shared = current.caches.shared
+        checks["memcached"] = _within(READY_TIMEOUT,
+                                      lambda: "ok" if shared.ping() else "unreachable")
+    ready = all(v == "ok" for v in checks.values())
+    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks})
+    response.status_code = 200 if ready else 503
+    return response
+
+
+def metrics_text():
+    metrics.OPEN_SLIDES.set(state().library.open_count)
+    body, content_type = metrics.scrape()
+    return Response(body, content_type=content_type)
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/healthz", "healthz", healthz)
+    bp.add_url_rule("/readyz", "readyz", readyz)
+    bp.add_url_rule("/metrics", "metrics", metrics_text)
