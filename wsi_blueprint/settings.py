@@ -101,6 +101,10 @@ SETTINGS = (
             "Serve the label and macro images. Off by default: they show patient names and "
             "barcodes."),
     Setting("WSI_MAX_THUMBNAIL_SIZE", int, 2048, "Largest `max_size` a thumbnail may ask for."),
+    Setting("WSI_PROXY_FIX", int, 0,
+            "Standalone: how many reverse proxies to trust for X-Forwarded-For/-Proto/-Host/"
+            "-Prefix, so handed-out URLs name the public address (a host app applies "
+            "werkzeug's ProxyFix itself)."),
     Setting("WSI_AUTH_SECRET", str, "",
             "Turns signed access on: `kid:secret[,kid:secret...]` (HMAC-SHA256); the first "
             "signs, all verify, so secrets rotate without cutting viewers off."),
@@ -144,6 +148,7 @@ class Settings:
     max_output_area: int
     show_label_and_macro: bool
     max_thumbnail_size: int
+    proxy_fix: int
     auth_secret: str
     auth_token_ttl: int
     auth_session_max: int

@@ -156,3 +156,16 @@ def test_label_and_macro_are_refused_unless_configured(folder):
             f"/slides/cases/7/he/associated/{name}?format=png"))
         theirs = np.asarray(reference[name].convert("RGB"), float)
         assert ours.shape == theirs.shape and np.abs(ours - theirs).mean() < 1.0, name
+
+
+def test_urls_name_the_public_address_behind_a_proxy(folder):
+    client = create_app({"WSI_STORE": f"file://{folder}", "WSI_PROXY_FIX": "1"}).test_client()
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "slides.hospital.example",
+               "X-Forwarded-Prefix": "/pathology"}
+    info = client.get("/iiif/3/cases/7/he/info.json", headers=headers).json
+    assert info["id"] == "https://slides.hospital.example/pathology/iiif/3/cases/7/he"
+    urls = client.get("/slides/cases/7/he", headers=headers).json["urls"]
+    assert urls["dzi"] == "https://slides.hospital.example/pathology/dzi/cases/7/he.dzi"
+    untrusted = create_app({"WSI_STORE": f"file://{folder}"}).test_client()
+    assert untrusted.get("/iiif/3/cases/7/he/info.json", headers=headers).json["id"].startswith(
+        "http://localhost/iiif/3/")
