@@ -16,7 +16,6 @@ import subprocess
 
 import pytest
 import yaml
-from setuptools import find_packages
 
 from wsi_blueprint.serving import gunicorn_options
 from wsi_blueprint.settings import SETTINGS, Settings, _size
@@ -259,13 +258,20 @@ def test_the_server_is_a_two_core_pod_whose_workers_fit_it():
     limits = container["resources"]["limits"]
     assert _quantity(limits["cpu"]) == 2
     config = _configmap()
-    # os.cpu_count() in a container is the node's, so the worker count must be set.
+    # os.cpu_count() in a container is the node's, so workers and CPU threads must be set.
     workers = int(config["WEB_CONCURRENCY"])
     assert 1 <= workers <= _quantity(limits["cpu"])
+    if "WSI_CPU_THREADS" in SETTING_KEYS:
+        assert 1 <= int(config["WSI_CPU_THREADS"]) <= _quantity(limits["cpu"])
     settings = Settings.from_mapping(config)
     in_process = (settings.metadata_cache_bytes + settings.block_cache_bytes
                   + settings.tile_cache_bytes)
-    assert workers * in_process <= 0.6 * _quantity(limits["memory"]), \
+    # an in-memory emptyDir counts against the memory limit too
+    in_memory_volumes = sum(
+        _quantity(v["emptyDir"].get("sizeLimit", limits["memory"]))
+        for v in deployment["spec"]["template"]["spec"].get("volumes", [])
+        if v.get("emptyDir", {}).get("medium") == "Memory")
+    assert workers * in_process + in_memory_volumes <= 0.6 * _quantity(limits["memory"]), \
         "the in-process caches of every worker leave too little of the memory limit"
 
 
@@ -292,9 +298,34 @@ def test_server_probes_ask_healthz_and_readyz_on_the_container_port():
     # liveness never depends on the store or memcached: only /healthz restarts a pod
     assert "startupProbe" not in container or \
         container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    # /readyz bounds each of its checks (store, memcached) and answers within their sum
+    ready_timeout = _ready_timeout()
+    if ready_timeout is not None:
+        assert readiness["timeoutSeconds"] > 2 * ready_timeout
     # a memcached node restarting must not take every server out of the Service at once
     assert readiness.get("failureThreshold", 3) * readiness.get("periodSeconds", 10) >= 20
     assert liveness.get("failureThreshold", 3) * liveness.get("periodSeconds", 10) >= 20
+
+
+def _ready_timeout():
+    """READY_TIMEOUT of the readiness view, read from its source (importing the protocols
+    would cost more than the rest of these tests)."""
+    for name in ("ops.py", "rest.py"):
+        path = os.path.join(ROOT, "wsi_blueprint", "protocols", name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                match = re.search(r"^READY_TIMEOUT\s*=\s*([0-9.]+)", f.read(), re.M)
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def test_server_metrics_are_scraped_from_the_app_port():
+    deployment, _ = _server()
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    if "prometheus.io/scrape" in annotations:
+        assert annotations["prometheus.io/port"] == str(APP_PORT)
+        assert annotations["prometheus.io/path"] == "/metrics"
 
 
 def test_server_port_is_the_one_gunicorn_binds():
@@ -643,14 +674,12 @@ def test_dockerfile_copy_sources_exist_and_reach_the_builder():
 
 
 def test_the_image_install_finds_every_subpackage():
-    """The image installs the package for real (not editable): a folder of modules without
-    __init__.py is left out of it by find_packages, and the server fails to boot."""
-    found = set(find_packages(where=ROOT, include=["wsi_blueprint", "wsi_blueprint.*"]))
+    """The image installs the package for real (not editable): setup.py's find_packages
+    leaves out a folder of modules without __init__.py (and everything below it), and then
+    the server fails to boot. Editable installs and the tests do not notice."""
     missing = []
     for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "wsi_blueprint")):
         dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-        if any(f.endswith(".py") for f in filenames):
-            package = os.path.relpath(dirpath, ROOT).replace(os.sep, ".")
-            if package not in found:
-                missing.append(package)
+        if any(f.endswith(".py") for f in filenames) and "__init__.py" not in filenames:
+            missing.append(os.path.relpath(dirpath, ROOT).replace(os.sep, "."))
     assert not missing, f"not installed by `pip install .` (no __init__.py): {missing}"
