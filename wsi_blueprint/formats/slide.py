@@ -78,8 +78,16 @@ class Slide:
             photometric=encoding.photometric, samples=encoding.samples, bits=encoding.bits,
             predictor=encoding.predictor, sparse=sparse, x=x, y=y)
 
-    def _read_segments(self, image: Image, layout: Segments,
-                       coords: list[tuple[int, int]]) -> list[EncodedTile]:
+    def tile_ranges(self, level: int, coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The (offset, length) byte ranges that reading these tiles takes, without reading
+        them: what prefetch warms and accounts for."""
+        image = self._level(level)
+        if isinstance(image.layout, RestartIntervals):
+            return self._interval_plan(image.layout, coords)[2]
+        return self._segment_ranges(image, image.layout, coords)
+
+    def _segment_ranges(self, image: Image, layout: Segments,
+                        coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
         columns = image.grid[0]
         indices = [row * columns + column for column, row in coords]
         offsets, counts = read_entries(self.blocks, [layout.offsets, layout.byte_counts],
@@ -89,20 +97,24 @@ class Slide:
             if counts[i] > limit:
                 raise CorruptSlide(f"a stored tile of {counts[i]} bytes (at most {limit} "
                                    "expected)")
-        datas = self.blocks.read_many([(offsets[i], counts[i]) for i in indices])
+        return [(offsets[i], counts[i]) for i in indices]
+
+    def _read_segments(self, image: Image, layout: Segments,
+                       coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        ranges = self._segment_ranges(image, layout, coords)
+        datas = self.blocks.read_many(ranges)
         tiles = []
-        for (column, row), i, data in zip(coords, indices, datas):
+        for (column, row), (_, count), data in zip(coords, ranges, datas):
             height = layout.tile_height
             if layout.strips:  # the last strip holds only the rows left
                 height = min(height, image.height - row * layout.tile_height)
             tiles.append(self._tile(image, column, row, data, (layout.tile_width, height),
-                                    sparse=counts[i] == 0))
+                                    sparse=count == 0))
         return tiles
 
-    def _read_intervals(self, image: Image, layout: RestartIntervals,
-                        coords: list[tuple[int, int]]) -> list[EncodedTile]:
-        """Each tile's restart intervals, one contiguous run of the stream per interval row,
-        joined into a JPEG stream of the tile's own size."""
+    def _interval_plan(self, layout: RestartIntervals, coords: list[tuple[int, int]]):
+        """Per tile its runs of restart intervals (one per interval row), the intervals'
+        start offsets, and the byte range of each run."""
         per_row = layout.intervals_per_row
         runs = []  # per tile: [(first interval, last interval)] one per interval row
         for column, row in coords:
@@ -126,6 +138,13 @@ class Slide:
             if not 0 <= starts[first] < starts[last + 1] <= layout.stream_length:
                 raise CorruptSlide("NDPI restart interval offsets are out of order")
             ranges.append((layout.stream_offset + starts[first], starts[last + 1] - starts[first]))
+        return runs, starts, ranges
+
+    def _read_intervals(self, image: Image, layout: RestartIntervals,
+                        coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        """Each tile's restart intervals, one contiguous run of the stream per interval row,
+        joined into a JPEG stream of the tile's own size."""
+        runs, starts, ranges = self._interval_plan(layout, coords)
         datas = iter(self.blocks.read_many(ranges))
         tiles = []
         for (column, row), tile_runs in zip(coords, runs):

@@ -1,0 +1,191 @@
+"""Fuzzing the parser through the real range reader: mutated TIFF/SVS/NDPI directories.
+
+Hypothesis rewrites directory entries (tag, type, count, value or offset) with values chosen to
+hurt (zero, one, all ones, just past the end of the file, the entry's own offset), points the
+next-IFD link back into the chain (loops), and flips bytes in the header. Each mutant is opened,
+every level's first and last tile read and decoded, and its associated images read. The only
+outcomes allowed are a slide, UnsupportedFormat or CorruptSlide (or NotFound for an associated
+image the mutant lost); each mutant must finish within a time bound and a memory bound.
+
+The default run tries a bounded number of mutants; `WSI_FUZZ_EXAMPLES=5000 pytest
+tests/formats/test_fuzz_structure.py` (or `tox -e fuzz`) tries many more.
+"""
+
+import os
+import struct
+import threading
+import tracemalloc
+
+import numpy
+import pytest
+import tifffile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import synthetic
+from helpers import testdata_path
+from slide_access import open_slide
+from wsi_blueprint.errors import CorruptSlide, NotFound, UnsupportedFormat
+from wsi_blueprint.imaging.decode import decode
+
+EXAMPLES = int(os.environ.get("WSI_FUZZ_EXAMPLES", "120"))
+TIME_BOUND = 10.0            # seconds for one mutant: parse, read and decode
+MEMORY_BOUND = 256 * 2 ** 20  # bytes of Python allocations at the peak for one mutant
+ALLOWED = (UnsupportedFormat, CorruptSlide)
+
+
+def _seeds(folder) -> dict[str, bytes]:
+    source = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))[:512, :512]
+    paths = {
+        "aperio.svs": lambda p: synthetic.write_aperio(p, source, "jpeg-rgb"),
+        "pyramid-zlib.tiff": lambda p: synthetic.write_pyramid(p, source, "zlib", (1, 2, 4)),
+        "subifd-bigtiff.tiff": lambda p: synthetic.write_pyramid(
+            p, source, "jpeg", (1, 2), tile=128, subifds=True, bigtiff=True),
+        "small.ndpi": lambda p: synthetic.write_ndpi(
+            p, synthetic.restart_jpeg(source[:256, :256], "444", 4), 256, 256),
+    }
+    seeds = {}
+    for name, write in paths.items():
+        write(str(folder / name))
+        seeds[name] = (folder / name).read_bytes()
+    for name in ("small.svs", "boxes.tiff"):
+        seeds[name] = open(testdata_path(name), "rb").read()
+    return seeds
+
+
+def _entries(data: bytes) -> list[tuple[int, bool]]:
+    """(file offset of each directory entry, BigTIFF?) as tifffile reads the seed."""
+    found = []
+    with tifffile.TiffFile(__import__("io").BytesIO(data)) as tiff:
+        big = tiff.is_bigtiff
+        for page in tiff.pages:
+            for tag in page.tags.values():
+                found.append((tag.offset, big))
+    return found
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory):
+    seeds = _seeds(tmp_path_factory.mktemp("fuzz-seeds"))
+    return {name: (data, _entries(data)) for name, data in seeds.items()}
+
+
+HURTFUL = st.sampled_from(["zero", "one", "ones", "past_end", "self", "random"])
+
+
+def _value(kind: str, data: bytearray, position: int, draw_random: int, width: int) -> int:
+    limit = 2 ** (8 * width) - 1
+    return {"zero": 0, "one": 1, "ones": limit, "past_end": min(limit, len(data) + 1),
+            "self": min(limit, position), "random": draw_random & limit}[kind]
+
+
+MUTATION = st.tuples(st.integers(0, 10 ** 6), st.sampled_from(["tag", "type", "count", "value"]),
+                     HURTFUL, st.integers(0, 2 ** 64 - 1))
+
+
+def mutate(data: bytes, entries: list, mutations: list, header_flips: list) -> bytes:
+    out = bytearray(data)
+    for index, field, kind, number in mutations:
+        offset, big = entries[index % len(entries)]
+        if big:  # tag 2, type 2, count 8, value 8
+            layout = {"tag": (0, 2, "<H"), "type": (2, 2, "<H"), "count": (4, 8, "<Q"),
+                      "value": (12, 8, "<Q")}
+        else:    # tag 2, type 2, count 4, value 4
+            layout = {"tag": (0, 2, "<H"), "type": (2, 2, "<H"), "count": (4, 4, "<I"),
+                      "value": (8, 4, "<I")}
+        at, width, fmt = layout[field]
+        position = offset + at
+        if position + width <= len(out):
+            struct.pack_into(fmt, out, position, _value(kind, out, position, number, width))
+    for position, byte in header_flips:
+        out[position % min(len(out), 16)] = byte
+    return bytes(out)
+
+
+def exercise(folder: str, name: str) -> str:
+    """Open the mutant and read what a viewer would; the outcome's name."""
+    try:
+        slide = open_slide(f"file://{folder}", name)
+        for number in range(len(slide.levels)):
+            columns, rows = slide.tile_grid(number)
+            for tile in slide.read_tiles(number, [(0, 0), (columns - 1, rows - 1)]):
+                decode(tile)
+        for associated in slide.associated_names:
+            for piece in slide.read_associated(associated):
+                decode(piece)
+        return "ok"
+    except ALLOWED as error:
+        return type(error).__name__
+    except NotFound as error:
+        return type(error).__name__
+
+
+def bounded(folder: str, name: str) -> tuple[str, float]:
+    """exercise() in a thread with a time bound; (outcome, peak bytes allocated)."""
+    result: dict = {}
+
+    def run() -> None:
+        tracemalloc.start()
+        try:
+            result["outcome"] = exercise(folder, name)
+        except BaseException as error:  # reported below, with the mutant kept for a look
+            result["error"] = error
+        finally:
+            result["peak"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(TIME_BOUND)
+    assert not worker.is_alive(), f"{name}: still running after {TIME_BOUND} s"
+    if "error" in result:
+        raise result["error"]
+    return result["outcome"], result["peak"]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.sampled_from(["aperio.svs", "pyramid-zlib.tiff", "subifd-bigtiff.tiff",
+                             "small.ndpi", "small.svs", "boxes.tiff"]),
+       mutations=st.lists(MUTATION, min_size=1, max_size=4),
+       header_flips=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), max_size=1))
+def test_mutated_directories_fail_cleanly_within_bounds(tmp_path, seeds, seed, mutations,
+                                                         header_flips):
+    data, entries = seeds[seed]
+    mutant = mutate(data, entries, mutations, header_flips)
+    name = f"mutant-{abs(hash((seed, tuple(mutations), tuple(header_flips)))):x}"
+    (tmp_path / name).write_bytes(mutant)
+    outcome, peak = bounded(str(tmp_path), name)
+    assert outcome in ("ok", "UnsupportedFormat", "CorruptSlide", "NotFound")
+    assert peak < MEMORY_BOUND, f"{seed}: {peak / 2 ** 20:.0f} MiB for one mutant"
+    (tmp_path / name).unlink()
+
+
+def test_a_directory_chain_that_loops_is_refused_quickly(tmp_path, seeds):
+    data, _ = seeds["pyramid-zlib.tiff"]
+    out = bytearray(data)
+    first = struct.unpack_from("<I", out, 4)[0]
+    count = struct.unpack_from("<H", out, first)[0]
+    struct.pack_into("<I", out, first + 2 + 12 * count, first)  # next IFD = itself
+    (tmp_path / "loop.tiff").write_bytes(bytes(out))
+    outcome, _ = bounded(str(tmp_path), "loop.tiff")
+    assert outcome in ("ok", "CorruptSlide", "UnsupportedFormat")
+
+
+def test_enormous_dimensions_are_refused_before_allocating(tmp_path):
+    # A tiled TIFF header claiming 2^31 x 2^31 pixels of 8x8 tiles: the tile tables alone
+    # would need exabytes. It must be refused from its numbers, not by trying.
+    tiny = numpy.zeros((16, 16, 3), numpy.uint8)
+    path = tmp_path / "huge.tiff"
+    tifffile.imwrite(path, tiny, tile=(16, 16), compression="zlib")
+    data = bytearray(path.read_bytes())
+    with tifffile.TiffFile(path) as tiff:
+        page = tiff.pages[0]
+        for code in (256, 257):  # ImageWidth, ImageLength: LONG value in place
+            tag = page.tags[code]
+            struct.pack_into("<HI", data, tag.offset + 2, 4, 1)
+            struct.pack_into("<I", data, tag.offset + 8, 2 ** 31)
+    path.write_bytes(bytes(data))
+    outcome, peak = bounded(str(tmp_path), "huge.tiff")
+    assert outcome in ("CorruptSlide", "UnsupportedFormat")
+    assert peak < 64 * 2 ** 20

@@ -1,0 +1,64 @@
+"""Viewport inference and the operation model, on scripted request streams."""
+
+from wsi_blueprint.prefetch.markov import OperationModel
+from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
+                                             Request, Viewport, next_viewport, operation,
+                                             viewport_of)
+
+
+def screen(t, x, y, scale, cols=4, rows=3, tile=256):
+    """The tile requests a viewer makes for a screen of cols x rows tiles at (x, y)."""
+    return [Request(t, x + c * tile * scale, y + r * tile * scale, tile * scale, tile * scale,
+                    scale) for r in range(rows) for c in range(cols)]
+
+
+def test_viewport_is_the_recent_requests_at_the_latest_scale():
+    requests = screen(0.0, 0, 0, 16) + screen(5.0, 4096, 4096, 4)
+    view = viewport_of(requests, window=1.0)
+    assert (view.x, view.y, view.width, view.height, view.scale) == (4096, 4096, 4096, 3072, 4)
+
+
+def test_operations():
+    base = Viewport(1000, 1000, 1000, 800, 4)
+    assert operation(base, base.shifted(500, 0)) == PAN_E
+    assert operation(base, base.shifted(-500, 30)) == PAN_W
+    assert operation(base, base.shifted(0, 400)) == PAN_S
+    assert operation(base, base.shifted(20, -400)) == PAN_N
+    assert operation(base, base.zoomed(0.5)) == ZOOM_IN
+    assert operation(base, base.zoomed(2)) == ZOOM_OUT
+    assert operation(base, base.shifted(9000, 0)) == JUMP
+    assert operation(base, base.shifted(10, 10)) is None
+
+
+def test_next_viewport_follows_the_operation():
+    base = Viewport(1000, 1000, 1000, 800, 4)
+    assert next_viewport(base, PAN_E).x == 1500
+    assert next_viewport(base, ZOOM_IN).scale == 2 and next_viewport(base, ZOOM_IN).width == 500
+    assert next_viewport(base, JUMP) is None
+
+
+def test_momentum_then_learned_transitions_with_a_threshold():
+    model = OperationModel(history=5, threshold=0.7)
+    assert model.confident() == []
+    model.record(PAN_E)
+    assert model.confident() == [PAN_E]  # momentum: one pan, another likely
+    for op in (PAN_E, PAN_E, PAN_E):
+        model.record(op)
+    assert model.probabilities() == {PAN_E: 1.0}
+    for op in (ZOOM_IN, PAN_E, ZOOM_IN):  # the last 5: E E ZOOM_IN E ZOOM_IN
+        model.record(op)
+    assert model.probabilities() == {PAN_E: 1.0}  # after ZOOM_IN came E once
+    model.record(PAN_W)  # E ZOOM_IN E ZOOM_IN W: after W nothing yet -> momentum
+    assert model.confident() == [PAN_W]
+    model.record(PAN_E)  # ZOOM_IN E ZOOM_IN W E: after E came ZOOM_IN (1 of 1)
+    assert model.confident() == [ZOOM_IN]
+
+
+def test_uncertain_predictions_are_not_fetched():
+    model = OperationModel(history=5, threshold=0.7)
+    for op in (PAN_E, PAN_N, PAN_E, PAN_S, PAN_E):  # after E: N once, S once
+        model.record(op)
+    assert model.probabilities() == {PAN_N: 0.5, PAN_S: 0.5}
+    assert model.confident() == []
+    model.record(JUMP)
+    assert model.confident() == []  # a jump cannot be foreseen

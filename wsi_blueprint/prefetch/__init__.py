@@ -1,0 +1,1 @@
+"""Prefetch: predict where a viewer goes next and warm the block cache before it asks."""

@@ -1,0 +1,38 @@
+"""A Markov model over a session's last operations: how sure are we of the next one?
+
+Transitions are counted over the session's last `history` operations (default 5). The next
+operation's probability is the share of transitions from the current one that led to it; only
+those at or above the confidence threshold (default 0.7) are worth fetching for. With too little
+history, momentum stands in: the operation just made is likely to be made again.
+"""
+
+import collections
+
+from .viewport import JUMP
+
+
+class OperationModel:
+    def __init__(self, history: int = 5, threshold: float = 0.7):
+        self.history = history
+        self.threshold = threshold
+        self.operations: collections.deque[str] = collections.deque(maxlen=history)
+
+    def record(self, op: str) -> None:
+        self.operations.append(op)
+
+    def probabilities(self) -> dict[str, float]:
+        """P(next operation) given the last one, from the transitions in the history."""
+        ops = list(self.operations)
+        if not ops:
+            return {}
+        current = ops[-1]
+        following = [b for a, b in zip(ops, ops[1:]) if a == current]
+        if not following:
+            return {current: 1.0} if current != JUMP else {}  # momentum
+        counts = collections.Counter(following)
+        return {op: n / len(following) for op, n in counts.items()}
+
+    def confident(self) -> list[str]:
+        """The operations likely enough to fetch for, most likely first (never a jump)."""
+        ranked = sorted(self.probabilities().items(), key=lambda item: -item[1])
+        return [op for op, p in ranked if p >= self.threshold and op != JUMP]

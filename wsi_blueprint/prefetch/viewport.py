@@ -1,0 +1,93 @@
+"""What the viewer shows and how it moved, inferred from the image requests it makes.
+
+Every image request is a level-0 rectangle at a scale (level-0 pixels per output pixel). The
+requests at the finest recent scale, within a short time window, outline the viewport; the
+step from one viewport to the next is an operation: a pan in one of four directions, a zoom in
+or out, or a jump elsewhere.
+"""
+
+import dataclasses
+import math
+
+PAN_N, PAN_S, PAN_E, PAN_W = "pan_n", "pan_s", "pan_e", "pan_w"
+ZOOM_IN, ZOOM_OUT, JUMP = "zoom_in", "zoom_out", "jump"
+OPERATIONS = (PAN_N, PAN_S, PAN_E, PAN_W, ZOOM_IN, ZOOM_OUT, JUMP)
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One image request in level-0 terms."""
+
+    time: float
+    x: int
+    y: int
+    width: int
+    height: int
+    scale: float  # level-0 pixels per output pixel
+
+
+@dataclasses.dataclass(frozen=True)
+class Viewport:
+    x: float
+    y: float
+    width: float
+    height: float
+    scale: float
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return self.x + self.width / 2, self.y + self.height / 2
+
+    def shifted(self, dx: float, dy: float) -> "Viewport":
+        return dataclasses.replace(self, x=self.x + dx, y=self.y + dy)
+
+    def zoomed(self, factor: float) -> "Viewport":
+        """The viewport at `factor` times the scale, around the same centre."""
+        cx, cy = self.centre
+        width, height = self.width * factor, self.height * factor
+        return Viewport(cx - width / 2, cy - height / 2, width, height, self.scale * factor)
+
+
+def same_scale(a: float, b: float) -> bool:
+    return abs(math.log2(a / b)) < 0.25
+
+
+def viewport_of(requests: list[Request], window: float) -> Viewport | None:
+    """The area covered by the requests at the latest request's scale within `window` s."""
+    if not requests:
+        return None
+    last = requests[-1]
+    recent = [r for r in requests if last.time - r.time <= window and same_scale(r.scale,
+                                                                                  last.scale)]
+    left = min(r.x for r in recent)
+    top = min(r.y for r in recent)
+    right = max(r.x + r.width for r in recent)
+    bottom = max(r.y + r.height for r in recent)
+    return Viewport(left, top, right - left, bottom - top, last.scale)
+
+
+def operation(before: Viewport, after: Viewport) -> str | None:
+    """The operation that took the viewer from `before` to `after`; None if it stayed."""
+    if not same_scale(before.scale, after.scale):
+        return ZOOM_IN if after.scale < before.scale else ZOOM_OUT
+    (bx, by), (ax, ay) = before.centre, after.centre
+    dx, dy = ax - bx, ay - by
+    if abs(dx) > 1.5 * max(before.width, after.width) or \
+            abs(dy) > 1.5 * max(before.height, after.height):
+        return JUMP
+    if max(abs(dx), abs(dy)) < 0.1 * min(before.width, before.height):
+        return None
+    if abs(dx) >= abs(dy):
+        return PAN_E if dx > 0 else PAN_W
+    return PAN_S if dy > 0 else PAN_N
+
+
+def next_viewport(view: Viewport, op: str) -> Viewport | None:
+    """Where `op` would take the viewer from `view` (a pan moves half a screen, as the arrow
+    keys and a drag typically do); None for a jump, which cannot be foreseen."""
+    step_x, step_y = view.width / 2, view.height / 2
+    return {
+        PAN_E: view.shifted(step_x, 0), PAN_W: view.shifted(-step_x, 0),
+        PAN_S: view.shifted(0, step_y), PAN_N: view.shifted(0, -step_y),
+        ZOOM_IN: view.zoomed(0.5), ZOOM_OUT: view.zoomed(2.0),
+    }.get(op)
