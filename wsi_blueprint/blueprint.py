@@ -20,6 +20,7 @@ from .protocols.context import EXTENSION, state
 from .protocols.cors import add_cors_headers, cors_options
 from .protocols.errors import handle_http_exception, handle_unexpected, handle_wsi_error
 from .security.access import TOKEN_PREFIX, check_request, pull_path_token, push_url_token
+from .prefetch.context import CaseContextProvider
 from .settings import Settings
 from .state import Authorize, WSIState
 
@@ -39,9 +40,22 @@ def _guard() -> None:
         check_request(signer)
 
 
+IMAGE_ENDPOINTS = {"dzi_tile", "iiif3_image", "iiif2_image", "native_tile", "slide_thumbnail"}
+
+
 def _start_clock() -> None:
     g.wsi_started = time.perf_counter()
     g.wsi_timing = timing.begin()
+    prefetcher = state().prefetcher
+    if prefetcher is not None and (request.endpoint or "").rsplit(".", 1)[-1] in IMAGE_ENDPOINTS:
+        prefetcher.demand_started()  # prefetch waits while demand requests are in flight
+        g.wsi_demand = prefetcher
+
+
+def _end_demand(error: BaseException | None) -> None:
+    prefetcher = g.pop("wsi_demand", None)
+    if prefetcher is not None:
+        prefetcher.demand_ended()
 
 
 def _record_request(response: Response) -> Response:
@@ -65,9 +79,11 @@ def _hardening_headers(response: Response) -> Response:
 
 def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
                      resolve: Callable[[str], str | None] | None = None,
-                     authorize: Authorize | None = None) -> Blueprint:
+                     authorize: Authorize | None = None,
+                     case_context: CaseContextProvider | None = None) -> Blueprint:
     """`resolve(slide_id) -> url or None` plugs in a host's own signed URLs instead of a store;
-    `authorize(request, slide_id) -> bool` decides who may POST /sign for a token."""
+    `authorize(request, slide_id) -> bool` decides who may POST /sign for a token;
+    `case_context(slide_id) -> CaseContext or None` gives the prefetcher the host's cases."""
     bp = _WSIBlueprint(name, __name__, static_folder=viewer.STATIC,
                        static_url_path="/viewer/static", template_folder=viewer.TEMPLATES)
 
@@ -76,7 +92,7 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
         full_name = ".".join(filter(None, (setup_state.name_prefix, setup_state.name)))
         wsi = settings or Settings.from_mapping(app.config)
         app.extensions.setdefault(EXTENSION, {})[full_name] = WSIState.build(
-            wsi, resolve, cors_options(app, wsi), authorize)
+            wsi, resolve, cors_options(app, wsi), authorize, case_context)
 
     bp.record(setup)
     bp.url_value_preprocessor(pull_path_token)
@@ -84,6 +100,7 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
     bp.before_request(_start_clock)
     bp.before_request(_guard)
     bp.after_request(_record_request)
+    bp.teardown_request(_end_demand)
     bp.after_request(add_cors_headers)
     bp.after_request(_hardening_headers)
     bp.register_error_handler(WSIError, handle_wsi_error)

@@ -117,6 +117,17 @@ SETTINGS = (
             "host app guards /sign with its own `authorize` hook instead."),
     Setting("WSI_CORS_ORIGINS", str, "*", "Allowed CORS origins, comma separated; `*` for any."),
     Setting("WSI_PREFETCH", _bool, True, "`on` or `off`: warm caches ahead of the viewer."),
+    Setting("WSI_PREFETCH_BUDGET", _size, 50 * MiB,
+            "Bytes one viewing session may prefetch from the store."),
+    Setting("WSI_PREFETCH_RATE", int, 1000,
+            "Store requests per minute that all prefetching of a worker may make."),
+    Setting("WSI_PREFETCH_CONCURRENCY", int, 4, "Background prefetch workers per process."),
+    Setting("WSI_PREFETCH_HISTORY", int, 5, "Operations (pan, zoom, jump) the model learns from."),
+    Setting("WSI_PREFETCH_CONFIDENCE", float, 0.7,
+            "Probability a predicted operation needs before its tiles are fetched."),
+    Setting("WSI_PREFETCH_RULES", str, "",
+            "YAML file of clinical-context rules (see conf/prefetch-rules.yaml); a file with "
+            "errors stops the server at start."),
 )
 
 
@@ -155,6 +166,12 @@ class Settings:
     sign_key: str
     cors_origins: str
     prefetch: bool
+    prefetch_budget: int
+    prefetch_rate: int
+    prefetch_concurrency: int
+    prefetch_history: int
+    prefetch_confidence: float
+    prefetch_rules: str
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any], **overrides: Any) -> "Settings":

@@ -15,6 +15,9 @@ from .counters import Counters
 from .formats.index import SlideIndex
 from .imaging import cpu_pool
 from .library import SlideLibrary
+from .prefetch.context import CaseContextProvider, SidecarContext
+from .prefetch.engine import Prefetcher, PrefetchSettings
+from .prefetch.rules import load_rules
 from .settings import Settings
 from .security.tokens import TokenSigner, parse_secrets
 from .storage import Store, open_store
@@ -33,11 +36,12 @@ class WSIState:
     cors_options: dict
     signer: TokenSigner | None
     authorize: Authorize | None
+    prefetcher: Prefetcher | None
 
     @classmethod
     def build(cls, settings: Settings, resolve: Callable[[str], str | None] | None = None,
-              cors_options: dict | None = None, authorize: Authorize | None = None
-              ) -> "WSIState":
+              cors_options: dict | None = None, authorize: Authorize | None = None,
+              case_context: CaseContextProvider | None = None) -> "WSIState":
         # Built in each worker after gevent's patching (wsgi.py patches first), so the pool
         # knows whether its threads must be gevent's native ones.
         cpu_pool.configure(settings.cpu_threads or None, settings.cpu_timeout)
@@ -47,5 +51,16 @@ class WSIState:
         caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
         library = SlideLibrary(store, caches, counters, block_size=settings.block_size)
         signer = TokenSigner(parse_secrets(settings.auth_secret)) if settings.auth_secret else None
+        prefetcher = None
+        if settings.prefetch:
+            prefetcher = Prefetcher(
+                library, counters, PrefetchSettings(
+                    session_budget=settings.prefetch_budget,
+                    rate_per_minute=settings.prefetch_rate,
+                    concurrency=settings.prefetch_concurrency,
+                    history=settings.prefetch_history,
+                    confidence=settings.prefetch_confidence),
+                rules=load_rules(settings.prefetch_rules),
+                context=case_context or SidecarContext(store))
         return cls(settings, counters, store, caches, library, cors_options or {}, signer,
-                   authorize)
+                   authorize, prefetcher)

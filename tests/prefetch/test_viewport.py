@@ -2,8 +2,8 @@
 
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
-                                             Request, Viewport, next_viewport, operation,
-                                             viewport_of)
+                                             Request, Viewport, bounding_box, next_viewport,
+                                             operation)
 
 
 def screen(t, x, y, scale, cols=4, rows=3, tile=256):
@@ -12,9 +12,9 @@ def screen(t, x, y, scale, cols=4, rows=3, tile=256):
                     scale) for r in range(rows) for c in range(cols)]
 
 
-def test_viewport_is_the_recent_requests_at_the_latest_scale():
-    requests = screen(0.0, 0, 0, 16) + screen(5.0, 4096, 4096, 4)
-    view = viewport_of(requests, window=1.0)
+def test_a_bursts_area_is_its_requests_at_the_latest_scale():
+    requests = screen(0.0, 0, 0, 16)[:1] + screen(0.1, 4096, 4096, 4)
+    view = bounding_box(requests)
     assert (view.x, view.y, view.width, view.height, view.scale) == (4096, 4096, 4096, 3072, 4)
 
 
@@ -33,6 +33,7 @@ def test_operations():
 def test_next_viewport_follows_the_operation():
     base = Viewport(1000, 1000, 1000, 800, 4)
     assert next_viewport(base, PAN_E).x == 1500
+    assert next_viewport(base, PAN_E, (256, 0)).x == 1256
     assert next_viewport(base, ZOOM_IN).scale == 2 and next_viewport(base, ZOOM_IN).width == 500
     assert next_viewport(base, JUMP) is None
 

@@ -29,7 +29,7 @@ def _io_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
-def _runs(indices: list[int]) -> list[tuple[int, int]]:
+def block_runs(indices: list[int]) -> list[tuple[int, int]]:
     """Sorted block indices -> [(first, last)] runs of consecutive ones."""
     runs: list[tuple[int, int]] = []
     for i in indices:
@@ -86,6 +86,11 @@ class BlockReader:
             out.append(joined[start:start + length])
         return out
 
+    def cached(self, indices: list[int]) -> set[int]:
+        """Which of these blocks are cached (process or memcached), fetching nothing."""
+        keys = {self._key(i): i for i in indices}
+        return {keys[k] for k in self._cache.peek_many(list(keys))}
+
     def blocks(self, indices: list[int]) -> dict[int, bytes]:
         """The given blocks, fetching the missing ones."""
         keys = {i: self._key(i) for i in indices}
@@ -105,7 +110,7 @@ class BlockReader:
 
     def _fetch(self, indices: list[int]) -> dict[int, bytes]:
         """Fetch blocks this caller leads, one request per run; always ends every flight."""
-        runs = _runs(indices)
+        runs = block_runs(indices)
         fetched: dict[int, bytes] = {}
         error: BaseException | None = None
         try:

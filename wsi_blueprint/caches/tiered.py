@@ -41,13 +41,18 @@ class TieredCache:
         if n:
             self._counters.inc(f"cache_{outcome}", n, cache=self.name, **labels)
 
-    def get_many(self, keys: list[str]) -> dict[str, Any]:
+    def peek_many(self, keys: list[str]) -> set[str]:
+        """Which keys are cached, without counting hits or misses (for prefetch planning)."""
+        return set(self.get_many(keys, count=False))
+
+    def get_many(self, keys: list[str], *, count: bool = True) -> dict[str, Any]:
+        tally = self._count if count else (lambda *args, **kwargs: None)
         found = {}
         for key in keys:
             value = self.local.get(key)
             if value is not None:
                 found[key] = value
-        self._count("hits", len(found), tier="l1")
+        tally("hits", len(found), tier="l1")
         missing = [k for k in keys if k not in found]
         if missing and self.shared is not None:
             wire = {memcached_key(self.name, k): k for k in missing}
@@ -56,12 +61,12 @@ class TieredCache:
                 try:
                     value = self.codec.decode(data)
                 except ValueError:  # written by another version of the code: a miss
-                    self._count("decode_errors")
+                    tally("decode_errors")
                     continue
                 self.local.set(key, value, len(data))
                 found[key] = value
-            self._count("hits", len(found) - (len(keys) - len(missing)), tier="l2")
-        self._count("misses", len(keys) - len(found))
+            tally("hits", len(found) - (len(keys) - len(missing)), tier="l2")
+        tally("misses", len(keys) - len(found))
         return found
 
     def get(self, key: str) -> Any:

@@ -1,9 +1,10 @@
 """What the viewer shows and how it moved, inferred from the image requests it makes.
 
-Every image request is a level-0 rectangle at a scale (level-0 pixels per output pixel). The
-requests at the finest recent scale, within a short time window, outline the viewport; the
-step from one viewport to the next is an operation: a pan in one of four directions, a zoom in
-or out, or a jump elsewhere.
+Every image request is a level-0 rectangle at a scale (level-0 pixels per output pixel). A
+viewer asks in bursts: a screenful when it opens or jumps, the strip a pan uncovers, the next
+level when it zooms, then nothing until the user moves again. A burst's bounding box, compared
+with the one before, is an operation: a pan in one of four directions, a zoom in or out, or a
+jump elsewhere. (Comparing requests one by one would read a screen filling in as motion.)
 """
 
 import dataclasses
@@ -52,17 +53,14 @@ def same_scale(a: float, b: float) -> bool:
     return abs(math.log2(a / b)) < 0.25
 
 
-def viewport_of(requests: list[Request], window: float) -> Viewport | None:
-    """The area covered by the requests at the latest request's scale within `window` s."""
-    if not requests:
-        return None
+def bounding_box(requests: list[Request]) -> Viewport:
+    """The area of the requests at the last one's scale."""
     last = requests[-1]
-    recent = [r for r in requests if last.time - r.time <= window and same_scale(r.scale,
-                                                                                  last.scale)]
-    left = min(r.x for r in recent)
-    top = min(r.y for r in recent)
-    right = max(r.x + r.width for r in recent)
-    bottom = max(r.y + r.height for r in recent)
+    same = [r for r in requests if same_scale(r.scale, last.scale)]
+    left = min(r.x for r in same)
+    top = min(r.y for r in same)
+    right = max(r.x + r.width for r in same)
+    bottom = max(r.y + r.height for r in same)
     return Viewport(left, top, right - left, bottom - top, last.scale)
 
 
@@ -82,10 +80,12 @@ def operation(before: Viewport, after: Viewport) -> str | None:
     return PAN_S if dy > 0 else PAN_N
 
 
-def next_viewport(view: Viewport, op: str) -> Viewport | None:
-    """Where `op` would take the viewer from `view` (a pan moves half a screen, as the arrow
-    keys and a drag typically do); None for a jump, which cannot be foreseen."""
-    step_x, step_y = view.width / 2, view.height / 2
+def next_viewport(view: Viewport, op: str, step: tuple[float, float] | None = None
+                  ) -> Viewport | None:
+    """Where `op` would take the viewer from `view`; a pan moves by `step` (the last pan's
+    displacement) or half a screen. None for a jump, which cannot be foreseen."""
+    step_x = abs(step[0]) if step and step[0] else view.width / 2
+    step_y = abs(step[1]) if step and step[1] else view.height / 2
     return {
         PAN_E: view.shifted(step_x, 0), PAN_W: view.shifted(-step_x, 0),
         PAN_S: view.shifted(0, step_y), PAN_N: view.shifted(0, -step_y),

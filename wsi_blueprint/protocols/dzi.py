@@ -19,7 +19,7 @@ from ..imaging.encode import encode, output_format
 from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import read_region
 from .context import state
-from .images import image_key, image_response
+from .images import image_key, image_response, note_view
 from .native_tiles import default_tile_size, find_native_tile
 
 NAMESPACE = "http://schemas.microsoft.com/deepzoom/2008"
@@ -114,7 +114,9 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
 
     def work(slide: Slide) -> Response:
         dz = deep_zoom(slide)
-        dz.tile_bounds(level, col, row)  # 404 before any cache or pixel work
+        x, y, width, height = dz.tile_bounds(level, col, row)  # 404 before any work
+        scale = dz.scale(level)
+        note_view(slide, slide_id, x * scale, y * scale, width * scale, height * scale, scale)
         key = image_key(slide, "dzi", dz.tile_size, dz.overlap, level, col, row, fmt, quality)
         return image_response(
             key, fmt, lambda: render_tile(slide, dz, level, col, row, fmt, quality))

@@ -16,7 +16,7 @@ from ..imaging.encode import encode
 from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import read_region
 from .context import state
-from .images import image_key, image_response
+from .images import image_key, image_response, note_view
 from .iiif_request import FORMATS, QUALITIES, ImageRequest, Limits, parse_request
 from .native_tiles import default_tile_size, find_native_tile
 
@@ -134,6 +134,8 @@ class IIIFImageService:
         def work(slide: Slide) -> Response:
             req = parse_request(region, size, rotation, quality, fmt, slide.index.width,
                                 slide.index.height, self.version, limits)
+            note_view(slide, slide_id, req.x, req.y, req.width, req.height,
+                      req.width / req.out_width)
             key = image_key(slide, "iiif", req.x, req.y, req.width, req.height, req.out_width,
                             req.out_height, req.rotation, req.mirror, req.quality, req.format,
                             jpeg_quality)

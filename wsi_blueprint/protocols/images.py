@@ -7,15 +7,34 @@ hashed, the HTTP ETag. A matching If-None-Match is answered 304 before any pixel
 """
 
 import hashlib
+import time
 from typing import Callable
 
 from flask import Response, request
 
 from ..formats.slide import Slide
 from ..imaging.encode import content_type
+from ..prefetch.viewport import Request
 from .context import state
 
 MAX_AGE = 86400  # slides are immutable for a given ETag
+
+
+def session_key(slide_id: str) -> str:
+    """The viewing session: an id the viewer sends, else the client and the slide."""
+    given = request.headers.get("X-WSI-Session") or request.args.get("session")
+    if given:
+        return given[:128]
+    return f"{request.remote_addr}|{request.headers.get('User-Agent', '')[:64]}|{slide_id}"
+
+
+def note_view(slide: Slide, slide_id: str, x: int, y: int, width: int, height: int,
+              scale: float) -> None:
+    """Tell the prefetcher (if on) that the viewer asked for this level-0 rectangle."""
+    prefetcher = state().prefetcher
+    if prefetcher is not None:
+        prefetcher.observe(session_key(slide_id), slide, slide_id,
+                           Request(time.monotonic(), x, y, width, height, scale))
 
 
 def image_key(slide: Slide, *parts: object) -> str:

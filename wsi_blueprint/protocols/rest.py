@@ -11,7 +11,7 @@ from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import thumbnail
 from ..slide_ids import validate_slide_id
 from .context import state
-from .images import image_key, image_response
+from .images import image_key, image_response, note_view
 
 MAX_PAGE = 1000
 
@@ -94,7 +94,14 @@ def native_tile(slide_id: str, level: int, col: int, row: int):
     quality = state().settings.jpeg_quality
 
     def work(slide: Slide):
-        slide.tile_grid(level)  # 404 for a level that does not exist, before anything else
+        columns, rows = slide.tile_grid(level)  # 404s before any work or prefetch
+        if not (0 <= col < columns and 0 <= row < rows):
+            raise NotFound(f"no tile {col},{row} in level {level} ({columns}x{rows} tiles)")
+        stored = slide.levels[level]
+        scale = stored.downsample
+        note_view(slide, slide_id, round(col * stored.tile_width * scale),
+                  round(row * stored.tile_height * scale), round(stored.tile_width * scale),
+                  round(stored.tile_height * scale), scale)
         key = image_key(slide, "tile", level, col, row, quality)
         return image_response(key, "jpeg", lambda: native_tile_jpeg(
             slide.read_tiles(level, [(col, row)])[0], quality))

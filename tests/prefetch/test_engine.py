@@ -1,0 +1,152 @@
+"""The prefetcher on a real three-level slide in a file store: what it warms, and the limits
+it keeps. Requests are scripted as a viewer would make them."""
+
+import json
+
+import pytest
+
+from helpers import make_settings
+from wsi_blueprint.prefetch.context import SidecarContext
+from wsi_blueprint.prefetch.engine import Prefetcher, PrefetchSettings
+from wsi_blueprint.prefetch.rules import parse_rules
+from wsi_blueprint.prefetch.viewport import Request
+from wsi_blueprint.sample import write_sample
+from wsi_blueprint.state import WSIState
+
+TILE = 256
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("case")
+    (folder / "cases" / "7").mkdir(parents=True)
+    (folder / "cases" / "6").mkdir(parents=True)
+    for name in ("he.tiff", "ki67.tiff", "cd3.tiff"):
+        write_sample(str(folder / "cases" / "7" / name), 4096, 3072)
+    write_sample(str(folder / "cases" / "6" / "old-he.tiff"), 2048, 1536)
+    (folder / "cases" / "7" / ".case.json").write_text(json.dumps({
+        "case": "7", "type": "follow-up", "prior_case": "cases/6",
+        "slides": {"he.tiff": {"stain": "H&E"}, "ki67.tiff": {"stain": "Ki-67"},
+                   "cd3.tiff": {"stain": "CD3"}}}))
+    return folder
+
+
+def build(folder, rules=(), **knobs):
+    state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
+                                         block_size="16K"))
+    prefetcher = Prefetcher(state.library, state.counters, PrefetchSettings(**knobs),
+                            rules=rules, context=SidecarContext(state.store))
+    return state, prefetcher
+
+
+def view(prefetcher, slide, slide_id, t, col0, row0, level_scale, cols=3, rows=2,
+         session="s1"):
+    """The requests a viewer makes for a screen of tiles at (col0, row0) of the level whose
+    scale is `level_scale`."""
+    span = TILE * level_scale
+    for r in range(rows):
+        for c in range(cols):
+            prefetcher.observe(session, slide, slide_id, Request(
+                t, (col0 + c) * span, (row0 + r) * span, span, span, level_scale))
+
+
+def tiles_cached(slide, level, coords) -> bool:
+    blocks = slide.blocks
+    wanted = {i for offset, length in slide.tile_ranges(level, coords)
+              for i in range(offset // blocks.block_size,
+                             (offset + length - 1) // blocks.block_size + 1)}
+    return blocks.cached(sorted(wanted)) == wanted
+
+
+def test_opening_a_slide_warms_its_overview_levels(folder):
+    state, prefetcher = build(folder)
+    slide = state.library.open("cases/7/he.tiff")
+    view(prefetcher, slide, "cases/7/he.tiff", 0.0, 0, 0, 16, cols=1, rows=1)
+    assert prefetcher.drain()
+    for level in (1, 2):  # 4x3 and 1x1 tiles: overview levels; level 0 (16x12) is not
+        columns, rows = slide.tile_grid(level)
+        assert tiles_cached(slide, level, [(c, r) for r in range(rows) for c in range(columns)])
+    assert not tiles_cached(slide, 0, [(8, 8)])
+    assert state.counters.get("prefetch_jobs", reason="overview") == 2
+
+
+def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
+    state, prefetcher = build(folder)
+    slide = state.library.open("cases/7/he.tiff")
+    sid = "cases/7/he.tiff"
+    for step in range(3):  # pans of two tiles east at full resolution: screens at 0, 2, 4
+        view(prefetcher, slide, sid, step * 2.0, step * 2, 4, 1, cols=4, rows=3)
+    # Learnt as the third screen began (0 -> 2: east); the screen at 6 is then ready.
+    assert prefetcher.drain()
+    ahead = [(c, r) for c in range(6, 10) for r in range(4, 7)]
+    assert tiles_cached(slide, 0, ahead)
+    assert state.counters.get("prefetch_jobs", reason="pan_e") >= 1
+    view(prefetcher, slide, sid, 6.0, 6, 4, 1, cols=4, rows=3)  # the viewer goes there
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_used_bytes") > 0
+    assert state.counters.get("prefetch_predictions", outcome="hit") >= 1
+
+
+def test_the_session_budget_is_never_exceeded(folder):
+    state, prefetcher = build(folder, session_budget=40_000)
+    slide = state.library.open("cases/7/he.tiff")
+    for step in range(6):
+        view(prefetcher, slide, "cases/7/he.tiff", step * 2.0, step * 2, 4, 1, cols=4, rows=3)
+        prefetcher.drain()
+    assert 0 < state.counters.get("prefetch_bytes") <= 40_000
+    assert state.counters.get("prefetch_dropped", why="budget") >= 1
+
+
+def test_the_store_request_rate_limit_is_never_exceeded(folder):
+    clock = [0.0]
+    state, prefetcher = build(folder, rate_per_minute=12)  # a bucket of 2 requests
+    prefetcher.limiter.clock = lambda: clock[0]
+    prefetcher.limiter.stamp = 0.0
+    slide = state.library.open("cases/7/he.tiff")
+    for step in range(6):
+        view(prefetcher, slide, "cases/7/he.tiff", step * 2.0, step * 2, 4, 1, cols=4, rows=3)
+        prefetcher.drain()
+    assert 0 < state.counters.get("prefetch_store_requests") <= 2
+    assert state.counters.get("prefetch_dropped", why="rate") >= 1
+
+
+def test_demand_comes_first_and_stale_viewport_work_is_cancelled(folder):
+    state, prefetcher = build(folder, demand_wait=5.0)
+    slide = state.library.open("cases/7/he.tiff")
+    sid = "cases/7/he.tiff"
+    view(prefetcher, slide, sid, 0.0, 0, 4, 1, cols=4, rows=3)
+    prefetcher.drain()
+    prefetcher.demand_started()  # a demand request in flight: prefetch work waits
+    view(prefetcher, slide, sid, 2.0, 2, 4, 1, cols=4, rows=3)  # east...
+    view(prefetcher, slide, sid, 4.0, 2, 9, 1, cols=4, rows=3)  # learnt here: predicts east
+    view(prefetcher, slide, sid, 6.0, 2, 14, 1, cols=4, rows=3)  # south: east is now stale
+    assert state.counters.get("prefetch_jobs", reason="pan_e") == 0
+    prefetcher.demand_ended()
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_cancelled") >= 1
+
+
+def test_rules_warm_the_other_stains_of_the_case_and_the_prior_case(folder):
+    rules = parse_rules(open("conf/prefetch-rules.yaml").read())
+    state, prefetcher = build(folder, rules=rules)
+    slide = state.library.open("cases/7/he.tiff")
+    view(prefetcher, slide, "cases/7/he.tiff", 0.0, 0, 0, 16, cols=1, rows=1)
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_rule_slides", rule="ihc-beside-he") == 2
+    assert state.counters.get("prefetch_rule_slides", rule="prior-case-on-follow-up") == 1
+    for other in ("cases/7/ki67.tiff", "cases/7/cd3.tiff"):
+        related = state.library.open(other)
+        assert tiles_cached(related, 2, [(0, 0)])  # its overview is warm
+    parses = state.counters.get("slide_parses")
+    state.library.open("cases/6/old-he.tiff")  # the prior case: already parsed
+    assert state.counters.get("slide_parses") == parses
+
+
+def test_rules_do_nothing_without_a_case_context(tmp_path):
+    write_sample(str(tmp_path / "lonely.tiff"), 1024, 768)
+    rules = parse_rules(open("conf/prefetch-rules.yaml").read())
+    state, prefetcher = build(tmp_path, rules=rules)
+    slide = state.library.open("lonely.tiff")
+    view(prefetcher, slide, "lonely.tiff", 0.0, 0, 0, 4, cols=1, rows=1)
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_rule_slides") == 0

@@ -1,0 +1,398 @@
+"""The prefetcher: turns a session's requests into predictions and warms the block cache.
+
+Protocols report each demand image request (`observe`) in level-0 terms. The engine keeps a
+small record per viewing session and plans work of three kinds:
+
+- overview: when a session opens a slide, every tile of its overview levels (small, and the
+  first thing a pathologist scans), plus what the clinical-context rules ask for other slides
+  of the case;
+- viewport: for each next operation the operation model is confident of (pan, zoom), the
+  stored tiles of the viewport it leads to.
+
+Work runs on a few background workers (greenlets under gevent) and never competes with demand:
+a job waits while demand requests are in flight, is dropped when its session has moved on,
+when it would pass the session's byte budget or the store request rate limit, and, with a
+shared memcached, when another worker holds the lease on the same range. Prefetched blocks are
+entered in a ledger so that demand reads of them count as used; the rest is waste.
+"""
+
+import collections
+import concurrent.futures
+import dataclasses
+import threading
+import time
+from typing import Callable
+
+from ..caches import BlockReader
+from ..caches.blocks import block_runs
+from ..caches.memcached import memcached_key
+from ..counters import Counters
+from ..errors import WSIError
+from ..formats.slide import Slide
+from ..imaging.region import plan_region, thumbnail_size
+from ..library import SlideLibrary
+from .context import SIDECAR, CaseContext, CaseContextProvider
+from .markov import OperationModel
+from .rules import Rule
+from .viewport import Request, Viewport, bounding_box, next_viewport, operation
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefetchSettings:
+    session_budget: int = 50 * 2 ** 20    # bytes a session may prefetch
+    rate_per_minute: int = 1000           # store requests all prefetching may make
+    concurrency: int = 4                  # background workers
+    history: int = 5                      # operations the model learns from
+    confidence: float = 0.7               # probability an operation needs to be fetched for
+    burst_gap: float = 0.15               # seconds of quiet that end a burst of requests
+    overview_tiles: int = 64              # a stored level this small is fetched whole
+    session_ttl: float = 900.0
+    max_sessions: int = 10_000
+    max_queue: int = 256                  # jobs waiting; more are dropped, newest kept
+    demand_wait: float = 0.5              # longest a job waits for demand to finish
+
+
+class RateLimiter:
+    """A token bucket of store requests per minute."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float]):
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, per_minute / 6.0)  # at most ten seconds' worth at once
+        self.tokens = self.capacity
+        self.clock = clock
+        self.stamp = clock()
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if n > self.tokens:
+                return False
+            self.tokens -= n
+            return True
+
+
+@dataclasses.dataclass
+class Session:
+    key: str
+    slide_id: str
+    model: OperationModel
+    burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
+    viewport: Viewport | None = None  # the last burst's area: where the viewer went
+    predicted: tuple[str, ...] = ()
+    spent: int = 0
+    generation: int = 0
+    seen: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    session: Session
+    slide_id: str
+    reason: str                  # overview, rule:<name>, thumbnail, metadata, or an operation
+    level: int | None = None     # stored level and tiles to warm, or
+    coords: tuple = ()
+    region: Viewport | None = None  # a region to plan at its scale
+    generation: int | None = None   # for viewport jobs: dropped once the session moves on
+
+
+class Ledger:
+    """Prefetched blocks not yet read by demand, by object version: used or, in the end,
+    wasted."""
+
+    def __init__(self, counters: Counters, limit: int = 200_000):
+        self._blocks: collections.OrderedDict[tuple[str, int], int] = collections.OrderedDict()
+        self._counters = counters
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def add(self, namespace: str, blocks: dict[int, int]) -> None:
+        with self._lock:
+            for index, size in blocks.items():
+                self._blocks[(namespace, index)] = size
+            while len(self._blocks) > self._limit:
+                self._blocks.popitem(last=False)
+
+    def use(self, namespace: str, indices) -> None:
+        used = 0
+        with self._lock:
+            for index in indices:
+                used += self._blocks.pop((namespace, index), 0)
+        if used:
+            self._counters.inc("prefetch_used_bytes", used)
+
+
+class Prefetcher:
+    def __init__(self, library: SlideLibrary, counters: Counters, settings: PrefetchSettings,
+                 rules: list[Rule] = (), context: CaseContextProvider | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.library = library
+        self.counters = counters
+        self.settings = settings
+        self.rules = list(rules)
+        self.context = context
+        self.clock = clock
+        self.limiter = RateLimiter(settings.rate_per_minute, clock)
+        self.ledger = Ledger(counters)
+        self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._demand = 0
+        self._pending = 0
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # -- what protocols call -------------------------------------------------------------
+
+    def demand_started(self) -> None:
+        with self._lock:
+            self._demand += 1
+
+    def demand_ended(self) -> None:
+        with self._lock:
+            self._demand -= 1
+
+    def observe(self, session_key: str, slide: Slide, slide_id: str, request: Request) -> None:
+        """A demand request was served; plan what comes next. Cheap: the work is queued."""
+        session, opened = self._session(session_key, slide_id)
+        self._submit(Job(session, slide_id, "account", region=Viewport(
+            request.x, request.y, request.width, request.height, request.scale)))
+        if opened:
+            self._plan_overview(session, slide, slide_id)
+        if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
+            self._burst_ended(session, slide_id)
+        session.burst.append(request)
+        del session.burst[:-256]  # a very long burst keeps its latest requests
+
+    def _burst_ended(self, session: Session, slide_id: str) -> None:
+        """The viewer moved (or settled): learn the operation and fetch for what follows."""
+        view = bounding_box(session.burst)
+        session.burst = []
+        before, session.viewport = session.viewport, view
+        if before is None:
+            return
+        op = operation(before, view)
+        if op is None:
+            return
+        self.counters.inc("prefetch_predictions",
+                          outcome="hit" if op in session.predicted else "miss")
+        session.model.record(op)
+        session.generation += 1
+        step = (view.centre[0] - before.centre[0], view.centre[1] - before.centre[1])
+        session.predicted = tuple(session.model.confident())
+        for predicted in session.predicted:
+            # This is learnt as the next burst begins: the viewer is already loading one step
+            # on, so the step after that is what to have ready.
+            ahead = next_viewport(view, predicted, step)
+            target = ahead and next_viewport(ahead, predicted, step)
+            if target is not None:
+                self._submit(Job(session, slide_id, predicted, region=target,
+                                 generation=session.generation))
+
+    # -- planning --------------------------------------------------------------------------
+
+    def _session(self, key: str, slide_id: str) -> tuple[Session, bool]:
+        now = self.clock()
+        with self._lock:
+            session = self._sessions.get(key)
+            opened = session is None or session.slide_id != slide_id
+            if opened:
+                session = Session(key, slide_id, OperationModel(self.settings.history,
+                                                                self.settings.confidence))
+                self._sessions[key] = session
+            session.seen = now
+            self._sessions.move_to_end(key)
+            while self._sessions and (
+                    len(self._sessions) > self.settings.max_sessions or
+                    now - next(iter(self._sessions.values())).seen > self.settings.session_ttl):
+                self._sessions.popitem(last=False)
+        return session, opened
+
+    def _overview_levels(self, slide: Slide) -> list[int]:
+        levels = [i for i in range(len(slide.levels))
+                  if slide.tile_grid(i)[0] * slide.tile_grid(i)[1] <= self.settings.overview_tiles]
+        return levels or [len(slide.levels) - 1]
+
+    def _overview_jobs(self, session: Session, slide: Slide, slide_id: str,
+                       reason: str) -> list[Job]:
+        jobs = []
+        for level in self._overview_levels(slide):
+            columns, rows = slide.tile_grid(level)
+            jobs.append(Job(session, slide_id, reason, level=level,
+                            coords=tuple((c, r) for r in range(rows) for c in range(columns))))
+        return jobs
+
+    def _plan_overview(self, session: Session, slide: Slide, slide_id: str) -> None:
+        for job in self._overview_jobs(session, slide, slide_id, "overview"):
+            self._submit(job)
+        if self.rules and self.context is not None:
+            self._submit(Job(session, slide_id, "rules"))
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _submit(self, job: Job) -> None:
+        with self._lock:
+            if self._pending >= self.settings.max_queue:
+                self.counters.inc("prefetch_dropped", why="queue")
+                return
+            self._pending += 1
+            if self._pool is None:  # made on first use, after gevent has patched threading
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    self.settings.concurrency, thread_name_prefix="wsi-prefetch")
+        self._pool.submit(self._run, job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            if job.reason == "account":
+                self._account(job)
+                return
+            self._wait_for_demand()
+            if job.generation is not None and job.generation != job.session.generation:
+                self.counters.inc("prefetch_cancelled")
+                return
+            self._do(job)
+        except WSIError:
+            self.counters.inc("prefetch_dropped", why="error")
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def _wait_for_demand(self) -> None:
+        deadline = self.clock() + self.settings.demand_wait
+        while self._demand > 0 and self.clock() < deadline:
+            time.sleep(0.002)
+
+    def _do(self, job: Job) -> None:
+        if job.reason == "rules":
+            self._apply_rules(job)
+            return
+        slide = self.library.open(job.slide_id)
+        if job.reason == "metadata":
+            return  # opening it parsed and cached the index
+        if job.region is not None:
+            plan = self._plan_region(slide, job.region)
+            if plan is None:
+                return
+            level, coords = plan
+        else:
+            level, coords = job.level, list(job.coords)
+        self._warm(job, slide, slide.tile_ranges(level, list(coords)))
+
+    @staticmethod
+    def _plan_region(slide: Slide, view: Viewport) -> tuple[int, list] | None:
+        width, height = slide.index.width, slide.index.height
+        x0, y0 = max(0, int(view.x)), max(0, int(view.y))
+        x1, y1 = min(width, int(view.x + view.width)), min(height, int(view.y + view.height))
+        if x1 <= x0 or y1 <= y0:
+            return None
+        out_w = max(1, round((x1 - x0) / view.scale))
+        out_h = max(1, round((y1 - y0) / view.scale))
+        plan = plan_region(slide, x0, y0, x1 - x0, y1 - y0, out_w, out_h)
+        return plan.level, plan.coords
+
+    def _warm(self, job: Job, slide: Slide, ranges: list[tuple[int, int]]) -> None:
+        blocks = slide.blocks
+        missing = self._missing_blocks(blocks, ranges)
+        if not missing:
+            return
+        size = sum(missing.values())
+        runs = block_runs(sorted(missing))
+        if job.session.spent + size > self.settings.session_budget:
+            self.counters.inc("prefetch_dropped", why="budget")
+            return
+        if not self._lease(blocks, runs):
+            self.counters.inc("prefetch_dropped", why="leased")
+            return
+        if not self.limiter.take(len(runs)):
+            self.counters.inc("prefetch_dropped", why="rate")
+            return
+        job.session.spent += size
+        blocks.blocks(sorted(missing))
+        self.ledger.add(blocks.namespace, missing)
+        self.counters.inc("prefetch_jobs", reason=job.reason.split(":")[0])
+        self.counters.inc("prefetch_bytes", size)
+        self.counters.inc("prefetch_store_requests", len(runs))
+
+    @staticmethod
+    def _missing_blocks(blocks: BlockReader, ranges: list[tuple[int, int]]) -> dict[int, int]:
+        wanted = sorted({i for offset, length in ranges if length > 0
+                         for i in range(offset // blocks.block_size,
+                                        (offset + length - 1) // blocks.block_size + 1)})
+        cached = blocks.cached(wanted)
+        return {i: min(blocks.block_size, blocks.size - i * blocks.block_size)
+                for i in wanted if i not in cached}
+
+    def _lease(self, blocks: BlockReader, runs: list[tuple[int, int]]) -> bool:
+        """With a shared memcached, only one worker prefetches a run (a 10 s lease)."""
+        shared = self.library.caches.shared
+        if shared is None:
+            return True
+        key = memcached_key("prefetch-lease", f"{blocks.namespace}|{runs[0][0]}-{runs[-1][1]}")
+        return shared.add(key, b"1", expire=10)
+
+    def _account(self, job: Job) -> None:
+        """A demand request read these blocks: those prefetched are used."""
+        slide = self.library.open(job.slide_id)
+        plan = self._plan_region(slide, job.region)
+        if plan is None:
+            return
+        level, coords = plan
+        blocks = slide.blocks
+        indices = {i for offset, length in slide.tile_ranges(level, coords) if length > 0
+                   for i in range(offset // blocks.block_size,
+                                  (offset + length - 1) // blocks.block_size + 1)}
+        self.ledger.use(blocks.namespace, indices)
+
+    # -- clinical context ------------------------------------------------------------------
+
+    def _apply_rules(self, job: Job) -> None:
+        context = self.context(job.slide_id)
+        if context is None:
+            return
+        stain = context.stain_of(job.slide_id)
+        for rule in self.rules:
+            if not rule.matches(stain, context.case_type):
+                continue
+            for target in self._targets(rule, context, job.slide_id):
+                self.counters.inc("prefetch_rule_slides", rule=rule.name)
+                self._warm_related(job.session, rule, target)
+
+    def _targets(self, rule: Rule, context: CaseContext, opened: str) -> list[str]:
+        if rule.source == "same_case":
+            return [sid for sid, stain in context.stains.items()
+                    if sid != opened and rule.wants(stain)]
+        if context.prior_case is None:
+            return []
+        prior = self.context(context.prior_case + SIDECAR)  # any id in the folder will do
+        if prior is not None and prior.stains:
+            return [sid for sid, stain in prior.stains.items() if rule.wants(stain)]
+        page = self.library.store.list(prefix=context.prior_case, limit=50)
+        return [info.id for info in page.slides]
+
+    def _warm_related(self, session: Session, rule: Rule, slide_id: str) -> None:
+        try:
+            slide = self.library.open(slide_id)  # metadata: parsed and cached
+        except WSIError:
+            return
+        if "thumbnail" in rule.what:
+            width, height = thumbnail_size(slide.index.width, slide.index.height, 512)
+            scale = slide.index.width / width
+            self._do(Job(session, slide_id, f"rule:{rule.name}", region=Viewport(
+                0, 0, slide.index.width, slide.index.height, scale)))
+        if "overview" in rule.what:
+            for job in self._overview_jobs(session, slide, slide_id, f"rule:{rule.name}"):
+                self._do(job)
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until no prefetch work is queued or running (benchmarks, tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._pending == 0:
+                    return True
+            time.sleep(0.005)
+        return False
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
