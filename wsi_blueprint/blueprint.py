@@ -64,8 +64,12 @@ def _record_request(response: Response) -> Response:
     if started is not None:
         record = timing.end(g.pop("wsi_timing"))
         endpoint = (request.endpoint or "unknown").rsplit(".", 1)[-1]
-        metrics.REQUEST_SECONDS.labels(endpoint, str(response.status_code)).observe(
+        policy = g.pop("wsi_policy", "")
+        metrics.REQUEST_SECONDS.labels(endpoint, str(response.status_code), policy).observe(
             time.perf_counter() - started)
+        if endpoint in IMAGE_ENDPOINTS and response.status_code in (200, 304):
+            state().counters.inc("tile_requests", policy=policy or "none",
+                                 source="store" if "store" in record else "cache")
         if record:
             response.headers["Server-Timing"] = timing.server_timing(record)
     return response

@@ -32,11 +32,11 @@ class Counters:
             observer(name, amount, labels)
 
     def get(self, name: str, **labels: str) -> float:
-        """The counter with exactly these labels, or the sum over all labels if none given."""
+        """The sum of the counter over every label set that includes the given labels."""
+        wanted = set(labels.items())
         with self._lock:
-            if labels:
-                return self._values.get(_key(name, labels), 0)
-            return sum(v for (n, _), v in self._values.items() if n == name)
+            return sum(v for (n, have), v in self._values.items()
+                       if n == name and wanted <= set(have))
 
     def snapshot(self) -> dict[tuple, float]:
         with self._lock:

@@ -19,6 +19,12 @@ LABELS = {
     "store_requests": ("kind",), "store_errors": ("kind",),
     "cache_hits": ("cache", "tier"), "cache_misses": ("cache",),
     "cache_lease_waits": ("cache",), "cache_decode_errors": ("cache",),
+    "store_cost_dollars": ("purpose",),
+    "tile_requests": ("policy", "source"),
+    "prefetch_jobs": ("reason", "policy"), "prefetch_bytes": ("policy",),
+    "prefetch_used_bytes": ("policy",), "prefetch_store_requests": ("policy",),
+    "prefetch_dropped": ("why", "policy"), "prefetch_cancelled": ("policy",),
+    "prefetch_predictions": ("outcome", "policy"), "prefetch_rule_slides": ("rule", "policy"),
 }
 HELP = {
     "store_requests": "Requests sent to the object store (kind=list for listings)",
@@ -34,11 +40,22 @@ HELP = {
     "slide_opens": "Slides opened (object probed, block reader made)",
     "slide_parses": "Slide structures parsed (metadata cache misses)",
     "slide_reopens": "Slides opened again after their object changed",
+    "store_cost_dollars": "Price of store traffic (purpose=all, or prefetch's share)",
+    "tile_requests": "Image requests by prefetch policy, answered from cache or the store",
+    "prefetch_jobs": "Prefetch work done, by reason (overview, rule, pan_e, zoom_in...)",
+    "prefetch_bytes": "Bytes prefetched from the store",
+    "prefetch_used_bytes": "Prefetched bytes that demand requests then read",
+    "prefetch_store_requests": "Store requests made by prefetching",
+    "prefetch_dropped": "Prefetch work dropped (budget, rate, leased, queue, error)",
+    "prefetch_cancelled": "Prefetch work cancelled because the viewer moved on",
+    "prefetch_predictions": "Viewer operations the model had predicted (hit) or not (miss)",
+    "prefetch_rule_slides": "Related slides warmed by clinical-context rules",
 }
 
 REQUEST_SECONDS = Histogram(
-    "wsi_request_duration_seconds", "Time to answer a request, by route and status",
-    ("endpoint", "status"),
+    "wsi_request_duration_seconds",
+    "Time to answer a request, by route, status and (image requests) prefetch policy",
+    ("endpoint", "status", "policy"),
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 OPEN_SLIDES = Gauge("wsi_open_slides", "Slides held open by the worker",
                     multiprocess_mode="livesum")

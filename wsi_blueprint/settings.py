@@ -84,6 +84,9 @@ SETTINGS = (
             "In-process budget for raw store blocks."),
     Setting("WSI_TILE_CACHE_BYTES", _size, 128 * MiB,
             "In-process budget for finished tiles."),
+    Setting("WSI_CACHE_POLICY", str, "slru",
+            "Eviction of the in-process block and tile caches: `slru` keeps entries read twice "
+            "(overview tiles, blocks many viewers share) through one-off scans; `lru` is plain."),
     Setting("WSI_JPEG_QUALITY", int, 80,
             "Quality (1-100) of JPEG tiles the server encodes; stored tiles that pass through "
             "keep the scanner's own quality."),
@@ -125,6 +128,14 @@ SETTINGS = (
     Setting("WSI_PREFETCH_HISTORY", int, 5, "Operations (pan, zoom, jump) the model learns from."),
     Setting("WSI_PREFETCH_CONFIDENCE", float, 0.7,
             "Probability a predicted operation needs before its tiles are fetched."),
+    Setting("WSI_PREFETCH_POLICIES", str, "full:100",
+            "A/B shares of prefetch policies per viewing session: `off`, `viewport` (follow "
+            "moves only), `full` (also overview and case rules), e.g. `off:50,full:50`."),
+    Setting("WSI_COST_PER_1000_REQUESTS", float, 0.0004,
+            "Price of 1,000 store GET requests (S3 Standard), for cost accounting."),
+    Setting("WSI_COST_PER_GB", float, 0.0,
+            "Price per GB read from the store (0 in the bucket's region; set your egress "
+            "price otherwise)."),
     Setting("WSI_PREFETCH_RULES", str, "",
             "YAML file of clinical-context rules (see conf/prefetch-rules.yaml); a file with "
             "errors stops the server at start."),
@@ -151,6 +162,7 @@ class Settings:
     metadata_cache_bytes: int
     block_cache_bytes: int
     tile_cache_bytes: int
+    cache_policy: str
     jpeg_quality: int
     cpu_threads: int
     cpu_timeout: float
@@ -171,6 +183,9 @@ class Settings:
     prefetch_concurrency: int
     prefetch_history: int
     prefetch_confidence: float
+    prefetch_policies: str
+    cost_per_1000_requests: float
+    cost_per_gb: float
     prefetch_rules: str
 
     @classmethod
@@ -187,6 +202,8 @@ class Settings:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{setting.key}: {exc}") from None
         values.update(overrides)
+        if values["cache_policy"] not in ("lru", "slru"):
+            raise ValueError("WSI_CACHE_POLICY: expected 'lru' or 'slru'")
         return cls(**values)
 
     @classmethod

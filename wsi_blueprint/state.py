@@ -10,6 +10,7 @@ from typing import Callable
 from flask import Request
 
 from . import metrics
+from .accounting import CostModel
 from .caches import Caches
 from .counters import Counters
 from .formats.index import SlideIndex
@@ -17,6 +18,7 @@ from .imaging import cpu_pool
 from .library import SlideLibrary
 from .prefetch.context import CaseContextProvider, SidecarContext
 from .prefetch.engine import Prefetcher, PrefetchSettings
+from .prefetch.policy import parse_policies
 from .prefetch.rules import load_rules
 from .settings import Settings
 from .security.tokens import TokenSigner, parse_secrets
@@ -47,6 +49,7 @@ class WSIState:
         cpu_pool.configure(settings.cpu_threads or None, settings.cpu_timeout)
         counters = Counters()
         counters.observe(metrics.export)
+        CostModel(settings.cost_per_1000_requests, settings.cost_per_gb).attach(counters)
         store = open_store(settings, counters, resolve)
         caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
         library = SlideLibrary(store, caches, counters, block_size=settings.block_size)
@@ -59,7 +62,8 @@ class WSIState:
                     rate_per_minute=settings.prefetch_rate,
                     concurrency=settings.prefetch_concurrency,
                     history=settings.prefetch_history,
-                    confidence=settings.prefetch_confidence),
+                    confidence=settings.prefetch_confidence,
+                    policies=tuple(parse_policies(settings.prefetch_policies))),
                 rules=load_rules(settings.prefetch_rules),
                 context=case_context or SidecarContext(store))
         return cls(settings, counters, store, caches, library, cors_options or {}, signer,

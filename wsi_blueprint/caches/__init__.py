@@ -5,6 +5,7 @@ import dataclasses
 from ..counters import Counters
 from ..settings import Settings
 from .blocks import BlockReader
+from .lru import ByteLRU, SegmentedLRU
 from .memcached import MemcachedTier
 from .tiered import Codec, TieredCache
 
@@ -26,10 +27,12 @@ class Caches:
                                retry_after=settings.memcached_retry_after,
                                item_limit=settings.memcached_item_limit,
                                counters=counters) if servers else None
+        local = {"lru": ByteLRU, "slru": SegmentedLRU}[settings.cache_policy]
         return cls(
             metadata=TieredCache("metadata", settings.metadata_cache_bytes, counters, shared,
                                  metadata_codec),
-            blocks=TieredCache("blocks", settings.block_cache_bytes, counters, shared),
-            tiles=TieredCache("tiles", settings.tile_cache_bytes, counters, shared),
+            blocks=TieredCache("blocks", settings.block_cache_bytes, counters, shared,
+                               local=local),
+            tiles=TieredCache("tiles", settings.tile_cache_bytes, counters, shared, local=local),
             shared=shared,
         )

@@ -28,9 +28,11 @@ class Codec:
 class TieredCache:
     def __init__(self, name: str, max_bytes: int, counters: Counters,
                  shared: MemcachedTier | None = None, codec: type | Any = Codec,
-                 wait_timeout: float = 30.0):
+                 wait_timeout: float = 30.0, local: type = ByteLRU):
+        """`local` is the in-process cache class: ByteLRU, or SegmentedLRU to keep what is
+        read again through one-off scans."""
         self.name = name
-        self.local = ByteLRU(max_bytes)
+        self.local = local(max_bytes)
         self.shared = shared
         self.codec = codec
         self.flights = SingleFlight()

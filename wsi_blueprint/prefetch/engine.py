@@ -33,6 +33,7 @@ from ..imaging.region import plan_region, thumbnail_size
 from ..library import SlideLibrary
 from .context import SIDECAR, CaseContext, CaseContextProvider
 from .markov import OperationModel
+from .policy import policy_for
 from .rules import Rule
 from .viewport import Request, Viewport, bounding_box, next_viewport, operation
 
@@ -50,6 +51,7 @@ class PrefetchSettings:
     max_sessions: int = 10_000
     max_queue: int = 256                  # jobs waiting; more are dropped, newest kept
     demand_wait: float = 0.5              # longest a job waits for demand to finish
+    policies: tuple = (("full", 1.0),)    # A/B shares of off / viewport / full
 
 
 class RateLimiter:
@@ -79,6 +81,7 @@ class Session:
     key: str
     slide_id: str
     model: OperationModel
+    policy: str
     burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
     viewport: Viewport | None = None  # the last burst's area: where the viewer went
     predicted: tuple[str, ...] = ()
@@ -103,25 +106,28 @@ class Ledger:
     wasted."""
 
     def __init__(self, counters: Counters, limit: int = 200_000):
-        self._blocks: collections.OrderedDict[tuple[str, int], int] = collections.OrderedDict()
+        self._blocks: collections.OrderedDict[tuple[str, int], tuple[int, str]] = \
+            collections.OrderedDict()
         self._counters = counters
         self._limit = limit
         self._lock = threading.Lock()
 
-    def add(self, namespace: str, blocks: dict[int, int]) -> None:
+    def add(self, namespace: str, blocks: dict[int, int], policy: str) -> None:
         with self._lock:
             for index, size in blocks.items():
-                self._blocks[(namespace, index)] = size
+                self._blocks[(namespace, index)] = (size, policy)
             while len(self._blocks) > self._limit:
                 self._blocks.popitem(last=False)
 
     def use(self, namespace: str, indices) -> None:
-        used = 0
+        used: dict[str, int] = {}
         with self._lock:
             for index in indices:
-                used += self._blocks.pop((namespace, index), 0)
-        if used:
-            self._counters.inc("prefetch_used_bytes", used)
+                size, policy = self._blocks.pop((namespace, index), (0, ""))
+                if size:
+                    used[policy] = used.get(policy, 0) + size
+        for policy, size in used.items():
+            self._counters.inc("prefetch_used_bytes", size, policy=policy)
 
 
 class Prefetcher:
@@ -152,17 +158,21 @@ class Prefetcher:
         with self._lock:
             self._demand -= 1
 
-    def observe(self, session_key: str, slide: Slide, slide_id: str, request: Request) -> None:
-        """A demand request was served; plan what comes next. Cheap: the work is queued."""
+    def observe(self, session_key: str, slide: Slide, slide_id: str, request: Request) -> str:
+        """A demand request was served; plan what comes next. Cheap: the work is queued.
+        Returns the session's A/B policy, for the request's own metrics."""
         session, opened = self._session(session_key, slide_id)
+        if session.policy == "off":
+            return session.policy
         self._submit(Job(session, slide_id, "account", region=Viewport(
             request.x, request.y, request.width, request.height, request.scale)))
-        if opened:
+        if opened and session.policy == "full":
             self._plan_overview(session, slide, slide_id)
         if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
             self._burst_ended(session, slide_id)
         session.burst.append(request)
         del session.burst[:-256]  # a very long burst keeps its latest requests
+        return session.policy
 
     def _burst_ended(self, session: Session, slide_id: str) -> None:
         """The viewer moved (or settled): learn the operation and fetch for what follows."""
@@ -174,7 +184,7 @@ class Prefetcher:
         op = operation(before, view)
         if op is None:
             return
-        self.counters.inc("prefetch_predictions",
+        self.counters.inc("prefetch_predictions", policy=session.policy,
                           outcome="hit" if op in session.predicted else "miss")
         session.model.record(op)
         session.generation += 1
@@ -198,7 +208,8 @@ class Prefetcher:
             opened = session is None or session.slide_id != slide_id
             if opened:
                 session = Session(key, slide_id, OperationModel(self.settings.history,
-                                                                self.settings.confidence))
+                                                                self.settings.confidence),
+                                  policy_for(key, list(self.settings.policies)))
                 self._sessions[key] = session
             session.seen = now
             self._sessions.move_to_end(key)
@@ -233,7 +244,7 @@ class Prefetcher:
     def _submit(self, job: Job) -> None:
         with self._lock:
             if self._pending >= self.settings.max_queue:
-                self.counters.inc("prefetch_dropped", why="queue")
+                self.counters.inc("prefetch_dropped", why="queue", policy=job.session.policy)
                 return
             self._pending += 1
             if self._pool is None:  # made on first use, after gevent has patched threading
@@ -248,11 +259,11 @@ class Prefetcher:
                 return
             self._wait_for_demand()
             if job.generation is not None and job.generation != job.session.generation:
-                self.counters.inc("prefetch_cancelled")
+                self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
             self._do(job)
         except WSIError:
-            self.counters.inc("prefetch_dropped", why="error")
+            self.counters.inc("prefetch_dropped", why="error", policy=job.session.policy)
         finally:
             with self._lock:
                 self._pending -= 1
@@ -297,21 +308,22 @@ class Prefetcher:
             return
         size = sum(missing.values())
         runs = block_runs(sorted(missing))
+        policy = job.session.policy
         if job.session.spent + size > self.settings.session_budget:
-            self.counters.inc("prefetch_dropped", why="budget")
+            self.counters.inc("prefetch_dropped", why="budget", policy=policy)
             return
         if not self._lease(blocks, runs):
-            self.counters.inc("prefetch_dropped", why="leased")
+            self.counters.inc("prefetch_dropped", why="leased", policy=policy)
             return
         if not self.limiter.take(len(runs)):
-            self.counters.inc("prefetch_dropped", why="rate")
+            self.counters.inc("prefetch_dropped", why="rate", policy=policy)
             return
         job.session.spent += size
         blocks.blocks(sorted(missing))
-        self.ledger.add(blocks.namespace, missing)
-        self.counters.inc("prefetch_jobs", reason=job.reason.split(":")[0])
-        self.counters.inc("prefetch_bytes", size)
-        self.counters.inc("prefetch_store_requests", len(runs))
+        self.ledger.add(blocks.namespace, missing, policy)
+        self.counters.inc("prefetch_jobs", reason=job.reason.split(":")[0], policy=policy)
+        self.counters.inc("prefetch_bytes", size, policy=policy)
+        self.counters.inc("prefetch_store_requests", len(runs), policy=policy)
 
     @staticmethod
     def _missing_blocks(blocks: BlockReader, ranges: list[tuple[int, int]]) -> dict[int, int]:
@@ -354,7 +366,8 @@ class Prefetcher:
             if not rule.matches(stain, context.case_type):
                 continue
             for target in self._targets(rule, context, job.slide_id):
-                self.counters.inc("prefetch_rule_slides", rule=rule.name)
+                self.counters.inc("prefetch_rule_slides", rule=rule.name,
+                                  policy=job.session.policy)
                 self._warm_related(job.session, rule, target)
 
     def _targets(self, rule: Rule, context: CaseContext, opened: str) -> list[str]:

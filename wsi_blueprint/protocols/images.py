@@ -10,7 +10,7 @@ import hashlib
 import time
 from typing import Callable
 
-from flask import Response, request
+from flask import Response, g, request
 
 from ..formats.slide import Slide
 from ..imaging.encode import content_type
@@ -33,8 +33,8 @@ def note_view(slide: Slide, slide_id: str, x: int, y: int, width: int, height: i
     """Tell the prefetcher (if on) that the viewer asked for this level-0 rectangle."""
     prefetcher = state().prefetcher
     if prefetcher is not None:
-        prefetcher.observe(session_key(slide_id), slide, slide_id,
-                           Request(time.monotonic(), x, y, width, height, scale))
+        g.wsi_policy = prefetcher.observe(session_key(slide_id), slide, slide_id,
+                                          Request(time.monotonic(), x, y, width, height, scale))
 
 
 def image_key(slide: Slide, *parts: object) -> str:
