@@ -26,6 +26,9 @@ setup(
     extras_require={
         "s3": ["botocore>=1.31"],
         "server": ["gunicorn>=22", "gevent>=24", "packaging"],
+        "bench": ["matplotlib>=3.7", "tiffslide>=2.3", "fsspec>=2023.6", "aiohttp>=3.9",
+                  "openslide-python>=1.3", "openslide-bin>=4.0", "botocore>=1.31",
+                  "gunicorn>=22", "gevent>=24", "packaging"],
         "test": [
             "botocore>=1.31", "boto3", "gunicorn>=22", "gevent>=24", "packaging",
             "pytest>=8", "responses>=0.25", "moto[server]>=5", "openslide-python>=1.3",

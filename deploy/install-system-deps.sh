@@ -5,6 +5,7 @@ need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)  # the benchmark's load generator
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
 $SUDO apt-get update -qq

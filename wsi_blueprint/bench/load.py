@@ -6,8 +6,9 @@ list is used up or the time is) or round and round (`unique=False`: the same til
 again, as a cache serves them). wrk (Debian package `wrk`) generates the load where it is
 installed: one thread of C, leaving the cores to the server; otherwise a Python generator of
 `connections` threads does, which costs the server CPU on a small machine (the result says
-which was used). Loopback only: the URL must be on 127.0.0.0/8 or localhost unless
-`allow_remote` is given.
+which was used). A unique run that used up its list before its time says `exhausted`: with wrk
+its rate is then a lower bound (wrk counts the whole time). Loopback only: the URL must be on
+127.0.0.0/8 or localhost unless `allow_remote` is given.
 """
 
 import http.client
@@ -23,7 +24,10 @@ import urllib.parse
 from .replay import percentile
 
 _WRK_SCRIPT = r"""
-local paths, unique, count, stopped = {}, false, 0, false
+-- globals, so that done() can read them from each thread with thread:get()
+paths, unique, count, exhausted = {}, false, 0, 0
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
 function init(args)
   for line in io.lines(args[1]) do paths[#paths + 1] = line end
   unique = args[2] == "unique"
@@ -31,8 +35,9 @@ end
 function request()
   count = count + 1
   if count > #paths then
-    if unique then
-      if not stopped then stopped = true; wrk.thread:stop() end
+    if unique then  -- every URL sent once: stop rather than repeat one
+      exhausted = 1
+      wrk.thread:stop()
       return wrk.format("GET", paths[#paths])
     end
     count = 1
@@ -40,13 +45,14 @@ function request()
   return wrk.format("GET", paths[count])
 end
 function done(summary, latency, requests)
-  local e = summary.errors
+  local e, ex = summary.errors, 0
+  for _, thread in ipairs(threads) do ex = ex + (thread:get("exhausted") or 0) end
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "bytes": %d, "connect": %d, "read": %d, ' ..
     '"write": %d, "status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
-    '"max_us": %d}\n', summary.requests, summary.duration, summary.bytes, e.connect, e.read,
-    e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max))
+    '"max_us": %d, "exhausted": %d}\n', summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99), latency.max, ex))
 end
 """
 
@@ -88,7 +94,7 @@ def run_wrk(base_url: str, paths: list[str], *, seconds: float, connections: int
             "errors": errors, "bytes": raw["bytes"],
             "p50_ms": raw["p50_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
             "max_ms": raw["max_us"] / 1000, "connections": connections, "unique": unique,
-            "urls": len(paths)}
+            "urls": len(paths), "exhausted": bool(raw["exhausted"])}
 
 
 def run_python(base_url: str, paths: list[str], *, seconds: float, connections: int,
@@ -150,7 +156,8 @@ def run_python(base_url: str, paths: list[str], *, seconds: float, connections: 
             "rps": round(len(latencies) / elapsed, 1) if elapsed else 0.0, "errors": errors[0],
             "bytes": sent_bytes[0], "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99), "max_ms": max(latencies, default=None),
-            "connections": connections, "unique": unique, "urls": len(paths)}
+            "connections": connections, "unique": unique, "urls": len(paths),
+            "exhausted": unique and position[0] >= len(paths)}
 
 
 def run_load(base_url: str, paths: list[str], *, seconds: float = 5.0, connections: int = 16,

@@ -34,6 +34,44 @@ def _mb(value) -> str:
     return "n/a" if value is None else f"{value / 1e6:,.2f}"
 
 
+def _ratios(ratios: dict | None) -> str:
+    """'tiles 97% (l1 60%, l2 37%)': hits over lookups, and the share each tier answered."""
+    if not ratios:
+        return "n/a"
+    parts = []
+    for cache, v in sorted(ratios.items()):
+        lookups = v["hits"] + v["misses"]
+        if not lookups:
+            continue
+        tiers = ", ".join(f"{tier} {hits / lookups:.0%}" for tier, hits in sorted(
+            v["tiers"].items()) if hits)
+        parts.append(f"{cache} {v['hits'] / lookups:.0%}" + (f" ({tiers})" if tiers else ""))
+    return "; ".join(parts) or "n/a"
+
+
+def _merge_ratios(parts: list) -> dict | None:
+    merged: dict = {}
+    for ratios in parts:
+        for cache, v in (ratios or {}).items():
+            entry = merged.setdefault(cache, {"hits": 0.0, "misses": 0.0, "tiers": {}})
+            entry["hits"] += v["hits"]
+            entry["misses"] += v["misses"]
+            for tier, hits in v["tiers"].items():
+                entry["tiers"][tier] = entry["tiers"].get(tier, 0.0) + hits
+    return merged or None
+
+
+def _cache_table(results: dict) -> list[str]:
+    rows = []
+    for name, target in results["targets"].items():
+        for phase in ("cold", "warm"):
+            merged = _merge_ratios([s[phase].get("cache_ratios")
+                                    for s in target.get("sessions", [])])
+            if merged:
+                rows.append(f"| {name} | {phase} | {_ratios(merged)} |")
+    return rows
+
+
 def headline(results: dict) -> list[dict]:
     rows = []
     for name, target in results["targets"].items():
@@ -73,6 +111,7 @@ def headline(results: dict) -> list[dict]:
             "errors": sum(s["cold"]["errors"] + s["warm"]["errors"] for s in sessions),
             "rps_cached": (throughput.get("cached") or {}).get("rps"),
             "rps_derived": (throughput.get("derived") or {}).get("rps"),
+            "rps_derived_lower_bound": bool((throughput.get("derived") or {}).get("exhausted")),
         })
     return rows
 
@@ -103,10 +142,16 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
             f"{_ms(r['warm_p99'])} | {_ms(r['ttft_cold'])} | {_ms(r['ttft_warm'])} | "
             f"{_fmt(r['store_requests_cold'], 0)} | {_mb(r['store_bytes_cold'])} | "
             f"{_fmt(r['store_requests_warm'], 0)} | {_fmt(r['rps_cached'], 0)} | "
-            f"{_fmt(r['rps_derived'], 0)} | {r['errors']} |")
+            f"{'≥' if r['rps_derived_lower_bound'] else ''}{_fmt(r['rps_derived'], 0)} | "
+            f"{r['errors']} |")
     out.append("")
     for name, target in results["targets"].items():
         out.append(f"- **{name}**: {target['description']}")
+    for name, target in results["targets"].items():
+        if target.get("skipped_sessions"):
+            out.append(f"- {name} played {len(target['sessions'])} session(s): a pass was cut "
+                       f"short after {cfg.get('max_session_seconds', 0):g} s, so "
+                       f"{', '.join(target['skipped_sessions'])} did not run")
     out.append("")
 
     out += ["## Sessions", "",
@@ -120,9 +165,7 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
                 p = s[phase]
                 lat = p["latencies"]
                 ratios = p.get("cache_ratios")
-                ratio_text = ", ".join(
-                    f"{cache} {v['ratio']:.0%}" for cache, v in sorted(ratios.items())
-                    if v.get("ratio") is not None) if ratios else "n/a"
+                ratio_text = _ratios(ratios)
                 store = p["store"] if target.get("uses_store") else None
                 out.append(
                     f"| {name} | {s['session']} | {phase} | {len(lat)} | "
@@ -132,15 +175,24 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
                     f"{', '.join(_ms(v) for v in p['ttft']) or 'n/a'} | "
                     f"{_fmt(store['requests']) if store else 'n/a'} | "
                     f"{_mb(store['bytes']) if store else 'n/a'} | {ratio_text} | "
-                    f"{p['seconds']:.1f}{' (cut short)' if p.get('truncated') else ''} |")
+                    f"{p['seconds']:.1f}"
+                    f"{' (cut short)' if p.get('truncated') else ''} |")
     out.append("")
 
+    cache_rows = _cache_table(results)
+    if cache_rows:
+        out += ["## Cache hit ratios", "",
+                "From the server's /metrics (all workers), summed over the sessions: hits over "
+                "lookups per cache, and the share of lookups each tier answered (l1 in process, "
+                "l2 memcached).", "", "| server | pass | hit ratios |", "|---|---|---|"]
+        out += cache_rows + [""]
     out += ["## Throughput", "",
             f"Bounded runs of {cfg['load_seconds']:g} s over {cfg['connections']} connections. "
             "Cached: the tiles of the last session again and again (served from the tile cache "
             "where there is one). Derived: distinct tiles of DZI levels that no stored level "
             "matches, each asked for once (decode, resample, encode; store reads where the "
-            "blocks are not cached).", "",
+            "blocks are not cached). ≥: every distinct tile was asked for before the time was "
+            "up, so the rate is a lower bound.", "",
             "| server | kind | tool | requests | requests/s | p50 ms | p99 ms | errors | "
             "store requests | store MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, target in results["targets"].items():
@@ -149,27 +201,31 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
                 continue
             store = t.get("store") if target.get("uses_store") else None
             out.append(f"| {name} | {kind} | {t['tool']} | {t['requests']:,} | "
-                       f"{_fmt(t['rps'], 0)} | {_ms(t['p50_ms'])} | {_ms(t['p99_ms'])} | "
+                       f"{'≥' if t.get('exhausted') else ''}{_fmt(t['rps'], 0)} | "
+                       f"{_ms(t['p50_ms'])} | {_ms(t['p99_ms'])} | "
                        f"{t['errors']} | {_fmt(store['requests']) if store else 'n/a'} | "
                        f"{_mb(store['bytes']) if store else 'n/a'} |")
     out.append("")
 
     out += ["## Set-up", ""]
     for slide in results["slides"]:
+        size = f"{slide['size'] / 1e6:,.0f} MB, " if slide.get("size") else ""
         out.append(f"- slide `{slide['slide_id']}`: {slide['width']} x {slide['height']}, "
-                   f"{slide['size'] / 1e6:,.0f} MB, stored levels at "
+                   f"{size}stored levels at "
                    f"{', '.join('1/' + str(n) for n in slide['native'])}, "
                    f"DZI tile {slide['tile_size']}")
     out.append(f"- pixels: {results['pixels']}")
     out.append(f"- trace: {results['trace']['sessions']} session(s), "
                f"{results['trace']['requests']:,} requests "
                f"(`{os.path.basename(results['trace']['path'])}` in this folder)")
-    out.append(f"- simulated S3: {cfg['latency_ms']:g} ms first-byte latency, "
-               + (f"{cfg['bandwidth_mbps']:g} MB/s per response" if cfg['bandwidth_mbps']
-                  else "no bandwidth cap") + ", ranged GETs from the local file")
-    out.append(f"- servers: {cfg['workers']} worker processes each; wsi_blueprint with "
-               + (f"memcached shared by its workers" if cfg.get("memcached") else
-                  "in-process caches only"))
+    if cfg.get("store", True):
+        out.append(f"- simulated S3: {cfg['latency_ms']:g} ms first-byte latency, "
+                   + (f"{cfg['bandwidth_mbps']:g} MB/s per response" if cfg['bandwidth_mbps']
+                      else "no bandwidth cap") + ", ranged GETs from the local file")
+        out.append(f"- servers: {cfg['workers']} worker processes each; wsi_blueprint with "
+                   + ("memcached shared by its workers" if cfg.get("memcached") else
+                      "in-process caches only"))
+    out.append(f"- viewer: {cfg['concurrency']} parallel requests, 1600 x 900 viewport")
     for note in results.get("notes", []):
         out.append(f"- {note}")
     out.append("")
@@ -215,24 +271,24 @@ def _plots(results: dict, folder: str) -> list[str]:
     stored = {n: t for n, t in targets.items() if t.get("uses_store")}
     if stored:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-        labels, width = [], 0.38
-        sessions = max(len(t["sessions"]) for t in stored.values())
-        for i, (name, target) in enumerate(stored.items()):
-            for j, s in enumerate(target["sessions"]):
-                labels.append(f"{name}\n{s['session']}")
+        width = 0.38
+        labels = [f"{name}\n{s['session']}" for name, target in stored.items()
+                  for s in target["sessions"]]
         positions = range(len(labels))
-        for ax, key, title, scale in ((axes[0], "requests", "store requests per session", 1),
-                                      (axes[1], "bytes", "store MB per session", 1e6)):
+        for ax, key, title, scale in (
+                (axes[0], "requests", "store requests per session (log scale)", 1),
+                (axes[1], "bytes", "store MB per session (log scale)", 1e6)):
             cold = [s["cold"]["store"][key] / scale for t in stored.values() for s in t["sessions"]]
             warm = [s["warm"]["store"][key] / scale for t in stored.values() for s in t["sessions"]]
-            ax.bar([p - width / 2 for p in positions], cold, width, label="cold")
-            ax.bar([p + width / 2 for p in positions], warm, width, label="warm")
+            for values, offset, label in ((cold, -width / 2, "cold"), (warm, width / 2, "warm")):
+                bars = ax.bar([p + offset for p in positions], values, width, label=label)
+                ax.bar_label(bars, fmt="%.0f" if scale == 1 else "%.1f", fontsize=6)
+            ax.set_yscale("symlog", linthresh=1)  # peers differ by orders of magnitude
             ax.set_xticks(list(positions))
             ax.set_xticklabels(labels, fontsize=7)
             ax.set_title(title)
             ax.grid(True, axis="y", alpha=0.3)
             ax.legend(fontsize=8)
-        del sessions
         fig.tight_layout()
         fig.savefig(os.path.join(folder, "store_per_session.png"), dpi=110)
         plt.close(fig)

@@ -109,7 +109,9 @@ class Stats:
 
     def end(self, kind: str, status: int, sent: int) -> None:
         with self._lock:
-            self.in_flight -= 1
+            self.in_flight = max(0, self.in_flight - 1)
+            if kind == "control":  # the benchmark asking for figures is not S3 traffic
+                return
             self.requests += 1
             self.bytes += sent
             self.kinds[kind] = self.kinds.get(kind, 0) + 1
@@ -147,7 +149,7 @@ def parse_range(header: str | None, size: int):
         end = int(last) if last else size - 1
     except ValueError:
         return None
-    if start < 0 or end < start:
+    if start < 0 or (last and end < start):
         return None
     if start >= size:
         return "unsatisfiable"
@@ -459,7 +461,7 @@ class SimulatedS3:
 
         self.process = subprocess.Popen(
             [sys.executable, "-m", "wsi_blueprint.bench.s3sim", "--root", self.root,
-             "--port", str(self.port), *self.args],
+             "--port", str(self.port), "--parent-pid", str(os.getpid()), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
         try:
             wait_for_port(self.port, timeout=20)
@@ -515,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="per-response cap in MB/s (0 = none)")
     parser.add_argument("--total-bandwidth-mbps", type=float, default=0.0,
                         help="cap for all responses together in MB/s (0 = none)")
+    parser.add_argument("--parent-pid", type=int, default=0,
+                        help="exit when this process is gone (an owner that died)")
     args = parser.parse_args(argv)
     model = Model(args.latency_ms / 1000, args.jitter_ms / 1000, args.bandwidth_mbps * 1e6,
                   args.total_bandwidth_mbps * 1e6)
@@ -522,6 +526,12 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if args.parent_pid:
+        def watch() -> None:
+            while os.getppid() == args.parent_pid:
+                time.sleep(1.0)
+            server.shutdown()
+        threading.Thread(target=watch, daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -33,7 +33,8 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 class Memcached:
     """A memcached process on a free loopback port; can be stopped and started again."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory_mb: int = 64) -> None:
+        self.memory_mb = memory_mb
         self.binary = shutil.which("memcached") or "/usr/bin/memcached"
         if not os.path.exists(self.binary):
             raise RuntimeError("memcached is not installed (deploy/install-system-deps.sh "
@@ -47,7 +48,8 @@ class Memcached:
 
     def start(self) -> "Memcached":
         self.process = subprocess.Popen(
-            [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "64",
+            [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
+             "-m", str(self.memory_mb),
              "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
         return self

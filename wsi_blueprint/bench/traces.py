@@ -19,9 +19,10 @@ coarse first, centre out (a new slide: every level from 0 up). A tile is asked f
 session (the browser caches it: tiles are served with a day's max-age). Zooms animate one
 factor of two per frame, navigator jumps pass through two intermediate views.
 
-A session reads a case: open each slide at the overview, scan the tissue at low power, zoom
-into several regions (10x, 20x, 40x), pan there, zoom out, jump to other areas, then switch
-to the next slide. Targets are drawn from the tissue seen in the slide's thumbnail.
+A session reads a case: open a slide at the overview, scan the tissue at low power, zoom into
+several regions (10x, 20x, 40x), pan there, zoom out, jump to other areas, then switch to the
+next slide of the case (two slides a session by default, each session starting with another).
+Targets are drawn from the tissue seen in the slide's thumbnail.
 """
 
 import dataclasses
@@ -84,21 +85,30 @@ class SlideInfo:
         return {"slide_id": self.slide_id, "geometry": dataclasses.asdict(self.geometry),
                 "tissue_points": len(self.tissue), "native": list(self.native)}
 
-    def derived_tiles(self, levels: int = 7) -> list[tuple[int, int, int]]:
-        """(level, col, row) of tissue tiles of the finest `levels` DZI levels that no stored
-        level matches: the tiles a server must decode, resample and encode."""
+    def derived_tiles(self, levels: int = 7, seed: int = 1
+                      ) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """(level, col, row) of every tile of the finest `levels` DZI levels that no stored
+        level matches (the tiles a server decodes, resamples and encodes), as (tiles showing
+        tissue, the others), each in a seeded random order."""
         g = self.geometry
-        found = set()
+        tissue, other = set(), []
         for level in range(max(0, g.max_level - levels + 1), g.max_level + 1):
             if g.scale(level) in self.native:
                 continue
             span = g.tile_size * g.scale(level)
-            for x, y in self.tissue:
-                found.add((level, int(x // span), int(y // span)))
-        return sorted(found)
+            marked = {(level, int(x // span), int(y // span)) for x, y in self.tissue}
+            tissue |= marked
+            cols, rows = g.grid(level)
+            other += [(level, c, r) for r in range(rows) for c in range(cols)
+                      if (level, c, r) not in marked]
+        rng = random.Random(seed)
+        tissue_list = sorted(tissue)
+        rng.shuffle(tissue_list)
+        rng.shuffle(other)
+        return tissue_list, other
 
 
-def tissue_points(pixels: np.ndarray, width: int, height: int, limit: int = 4000,
+def tissue_points(pixels: np.ndarray, width: int, height: int, limit: int = 60000,
                   seed: int = 0) -> list[tuple[int, int]]:
     """Level-0 points where a thumbnail shows tissue: coloured or dark, not white glass."""
     rgb = pixels[..., :3].astype(np.int16)
@@ -294,15 +304,17 @@ class Viewer:
 @dataclasses.dataclass(frozen=True)
 class Profile:
     """How much a session reads."""
-    regions_first: int = 3      # regions examined closely on the first slide of the case
-    regions_other: int = 2      # ... on each other slide
-    scan_pans: tuple = (3, 6)   # low-power pans of the first scan
-    deep_pans: tuple = (3, 6)   # pans at high power per region
+    regions_first: int = 2      # regions examined closely on the first slide of the case
+    regions_other: int = 1      # ... on each other slide
+    scan_pans: tuple = (1, 2)   # low-power pans of the first scan
+    deep_pans: tuple = (2, 3)   # pans at high power per region
     think: tuple = (0.8, 4.0)   # seconds of looking between moves
+    slides: int = 2             # slides of the case read per session (0: all)
 
 
 FULL = Profile()
-QUICK = Profile(regions_first=1, regions_other=1, scan_pans=(2, 3), deep_pans=(2, 3))
+QUICK = Profile(regions_first=1, regions_other=1, scan_pans=(1, 1), deep_pans=(1, 2),
+                think=(0.5, 2.0))
 
 
 def _near(points: list, x: float, y: float, radius: float, rng: random.Random):
@@ -370,10 +382,12 @@ def generate_session(session: str, slides: list[SlideInfo], seed: int,
 
 def generate(slides: list[SlideInfo], sessions: int = 3, seed: int = 1,
              profile: Profile = FULL, viewport=VIEWPORT, query: str = "") -> list[dict]:
-    """`sessions` sessions over the case; each starts with a different slide of it."""
+    """`sessions` sessions over the case; each starts with a different slide of it and reads
+    `profile.slides` of them."""
     records = []
     for n in range(sessions):
         order = slides[n % len(slides):] + slides[:n % len(slides)]
+        order = order[:profile.slides] if profile.slides else order
         records += generate_session(f"s{n + 1}", order, seed, profile, viewport, query)
     return records
 

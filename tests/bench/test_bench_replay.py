@@ -1,0 +1,66 @@
+"""Replaying a trace against the real server (gunicorn, S3 from the simulated store), and load."""
+
+import pytest
+
+from wsi_blueprint.bench import traces
+from wsi_blueprint.bench.live_server import LiveServer
+from wsi_blueprint.bench.load import run_load
+from wsi_blueprint.bench.replay import replay_session, sessions_of, summarise
+
+
+@pytest.fixture(scope="module")
+def server(sim_store):
+    env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": sim_store.endpoint,
+           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+    with LiveServer(None, workers=1, env=env) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def session_steps(small_slides):
+    infos = [traces.slide_info_from_file(s.path, s.slide_id) for s in small_slides]
+    records = traces.generate(infos, 1, seed=2, profile=traces.QUICK)
+    steps = sessions_of(records)["s1"]
+    return steps[:12]  # open both slides? the first one and some moves: enough, and quick
+
+
+def test_replay_gives_latencies_ttft_and_store_counts(server, sim_store, session_steps):
+    sim_store.reset()
+    cold = replay_session(server.url, session_steps, concurrency=6)
+    cold_store = sim_store.stats()
+    sim_store.reset()
+    warm = replay_session(server.url, session_steps, concurrency=6)
+    warm_store = sim_store.stats()
+    tiles = sum(1 for s in session_steps for r in s.requests if r["kind"] == "tile")
+    assert cold.errors == 0 and warm.errors == 0
+    assert len(cold.tile_latencies()) == tiles == len(warm.tile_latencies())
+    summary = summarise(cold)
+    assert 0 < summary["p50"] <= summary["p95"] <= summary["p99"]
+    # the slide was opened cold: its descriptor and first tile waited for the store (40 ms)
+    assert cold.ttft and cold.ttft[0]["ms"] >= 40
+    assert len(cold.steps) == len(session_steps)
+    # the store was read for the cold pass; the warm pass is served from the caches
+    assert cold_store["requests"] >= 2 and cold_store["bytes"] > 0
+    assert warm_store["requests"] < cold_store["requests"]
+    assert summarise(warm)["p50"] < summary["p50"] or warm_store["requests"] == 0
+
+
+def test_load_is_bounded_and_counts(server, session_steps):
+    urls = [r["url"] for s in session_steps for r in s.requests if r["kind"] == "tile"]
+    for tool in ("python", "wrk"):
+        if tool == "wrk":
+            import shutil
+            if not shutil.which("wrk"):
+                continue
+        result = run_load(server.url, urls[:50], seconds=1, connections=4, unique=False,
+                          tool=tool)
+        assert result["requests"] > 0 and result["errors"] == 0 and result["rps"] > 0
+        assert result["seconds"] < 5
+    unique = run_load(server.url, urls[:10], seconds=1, connections=2, unique=True,
+                      tool="python")
+    assert unique["requests"] == 10 and unique["exhausted"]
+
+
+def test_load_refuses_other_hosts():
+    with pytest.raises(ValueError):
+        run_load("http://10.1.2.3/", ["a"], seconds=1)
