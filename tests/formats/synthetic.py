@@ -17,10 +17,11 @@ import PIL.Image
 import tifffile
 
 from tile_decoder import rgb_to_ycbcr
+from wsi_blueprint.bench.slidegen import aperio_component_ids, marker_segments
 
 JPEG_QUALITY = 90
 _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"
-_DQT, _DHT, _SOF0, _SOS = 0xDB, 0xC4, 0xC0, 0xDA
+_DQT, _DHT = 0xDB, 0xC4
 
 
 def source_pixels(path: str) -> numpy.ndarray:
@@ -44,30 +45,6 @@ def tiles_of(image: numpy.ndarray, tile: int) -> Iterator[numpy.ndarray]:
             yield piece
 
 
-def marker_segments(stream: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
-    """([(marker, whole segment)] from after SOI up to SOS included, scan data after SOS)."""
-    segments, position = [], 2
-    while True:
-        marker = stream[position + 1]
-        length = struct.unpack(">H", stream[position + 2:position + 4])[0]
-        segments.append((marker, stream[position:position + 2 + length]))
-        position += 2 + length
-        if marker == _SOS:
-            return segments, stream[position:]
-
-
-def _aperio_component_ids(segment: bytes, marker: int) -> bytes:
-    """Component ids 0, 1, 2 in a SOF or SOS segment, as Aperio writes RGB JPEG."""
-    data = bytearray(segment)
-    if marker == _SOF0:
-        for i in range(data[9]):
-            data[10 + 3 * i] = i
-    elif marker == _SOS:
-        for i in range(data[4]):
-            data[5 + 2 * i] = i
-    return bytes(data)
-
-
 def encode_jpeg(tile: numpy.ndarray, photometric: str) -> bytes:
     """A complete JPEG stream: RGB stored as is, or YCbCr 4:2:0; fixed Huffman tables, so all
     tiles share their tables."""
@@ -87,7 +64,7 @@ def split_tables(streams: list[bytes], aperio_ids: bool) -> tuple[bytes, list[by
         shared = b"".join(s for m, s in segments if m in (_DQT, _DHT))
         kept = [(m, s) for m, s in segments if m not in (_DQT, _DHT) and not 0xE0 <= m <= 0xEF]
         if aperio_ids:
-            kept = [(m, _aperio_component_ids(s, m)) for m, s in kept]
+            kept = [(m, aperio_component_ids(s, m)) for m, s in kept]
         if tables is None:
             tables = _SOI + shared + _EOI
         assert tables == _SOI + shared + _EOI, "tiles must share their tables"

@@ -152,7 +152,8 @@ class VirtualSlide:
 
 # -- Aperio JPEG -----------------------------------------------------------------------------
 
-def _segments(stream: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+def marker_segments(stream: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """([(marker, whole segment)] from after SOI up to SOS included, scan data after SOS)."""
     segments, position = [], 2
     while True:
         marker = stream[position + 1]
@@ -163,7 +164,8 @@ def _segments(stream: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
             return segments, stream[position:]
 
 
-def _aperio_ids(segment: bytes, marker: int) -> bytes:
+def aperio_component_ids(segment: bytes, marker: int) -> bytes:
+    """Component ids 0, 1, 2 in a SOF or SOS segment, as Aperio writes RGB JPEG."""
     data = bytearray(segment)
     if marker == _SOF0:
         for i in range(data[9]):
@@ -187,13 +189,13 @@ class AperioEncoder:
         stream = imagecodecs.jpeg8_encode(np.ascontiguousarray(tile), level=self.quality,
                                           colorspace="RGB", outcolorspace="RGB",
                                           optimize=False)
-        segments, scan = _segments(stream)
+        segments, scan = marker_segments(stream)
         tables = _SOI + b"".join(s for m, s in segments if m in (_DQT, _DHT)) + _EOI
         if self.tables is None:
             self.tables = tables
         elif tables != self.tables:
             raise RuntimeError("JPEG tiles of one level must share their tables")
-        kept = [_aperio_ids(s, m) for m, s in segments
+        kept = [aperio_component_ids(s, m) for m, s in segments
                 if m not in (_DQT, _DHT) and not 0xE0 <= m <= 0xEF]
         return _SOI + b"".join(kept) + scan
 

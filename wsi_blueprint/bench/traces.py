@@ -33,32 +33,18 @@ import urllib.parse
 
 import numpy as np
 
+from ..protocols.dzi import DeepZoom
+
 VIEWPORT = (1600, 900)
 FRAME = 0.12  # seconds between the frames of an animation
 
 
 @dataclasses.dataclass(frozen=True)
-class Geometry:
-    """A DZI pyramid as the server describes it (same arithmetic as protocols/dzi.py)."""
-    width: int
-    height: int
+class Geometry(DeepZoom):
+    """A DZI pyramid exactly as the server describes it, plus what a viewer sees of it."""
+
     tile_size: int = 240
     overlap: int = 0
-
-    @property
-    def max_level(self) -> int:
-        return math.ceil(math.log2(max(self.width, self.height, 1)))
-
-    def scale(self, level: int) -> int:
-        return 2 ** (self.max_level - level)
-
-    def level_size(self, level: int) -> tuple[int, int]:
-        s = self.scale(level)
-        return -(-self.width // s), -(-self.height // s)
-
-    def grid(self, level: int) -> tuple[int, int]:
-        w, h = self.level_size(level)
-        return -(-w // self.tile_size), -(-h // self.tile_size)
 
     def visible_tiles(self, level: int, x0: float, y0: float, x1: float, y1: float
                       ) -> list[tuple[int, int]]:
