@@ -3,6 +3,7 @@
 The same settings as conf/gunicorn.conf.py; gunicorn's gevent worker patches the standard
 library before it loads the app."""
 
-from wsi_blueprint.serving import gunicorn_options
+from wsi_blueprint.serving import gunicorn_options, prepare_metrics_dir
 
+prepare_metrics_dir()
 globals().update(gunicorn_options())

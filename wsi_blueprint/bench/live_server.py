@@ -131,7 +131,10 @@ class LiveServer(GunicornServer):
         self.folder = os.path.abspath(folder) if folder else None
         self.workers = workers
         self.extra_env = dict(env or {})
-        server_env = {k: v for k, v in os.environ.items() if not k.startswith("WSI_")}
+        # Settings come from the caller alone; each server's master makes its own metrics
+        # folder (two servers sharing one would empty each other's figures at start).
+        server_env = {k: v for k, v in os.environ.items()
+                      if not k.startswith("WSI_") and k != "PROMETHEUS_MULTIPROC_DIR"}
         server_env.update(WEB_CONCURRENCY=str(workers), PYTHONUNBUFFERED="1")
         if self.folder:
             server_env["WSI_STORE"] = f"file://{self.folder}"
