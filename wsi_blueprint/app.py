@@ -9,6 +9,7 @@ import os
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import request_log
 from .blueprint import create_blueprint
 from .protocols.errors import register_error_handlers
 
@@ -19,6 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     app.register_blueprint(create_blueprint())
     register_error_handlers(app)
+    request_log.init_app(app)  # only if WSI_REQUEST_LOG names a file
     proxies = int(app.config.get("WSI_PROXY_FIX") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,

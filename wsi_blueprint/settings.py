@@ -108,6 +108,9 @@ SETTINGS = (
             "Standalone: how many reverse proxies to trust for X-Forwarded-For/-Proto/-Host/"
             "-Prefix, so handed-out URLs name the public address (a host app applies "
             "werkzeug's ProxyFix itself)."),
+    Setting("WSI_REQUEST_LOG", str, "",
+            "Standalone: append every image request to this JSONL file in the benchmark's "
+            "trace format (tokens stripped, sessions pseudonymous), ready to replay."),
     Setting("WSI_AUTH_SECRET", str, "",
             "Turns signed access on: `kid:secret[,kid:secret...]` (HMAC-SHA256); the first "
             "signs, all verify, so secrets rotate without cutting viewers off."),
@@ -172,6 +175,7 @@ class Settings:
     show_label_and_macro: bool
     max_thumbnail_size: int
     proxy_fix: int
+    request_log: str
     auth_secret: str
     auth_token_ttl: int
     auth_session_max: int

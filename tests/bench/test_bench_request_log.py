@@ -5,7 +5,7 @@ import json
 from flask import Flask
 
 from wsi_blueprint.bench.replay import sessions_of
-from wsi_blueprint.bench.request_log import init_app
+from wsi_blueprint.request_log import init_app
 from wsi_blueprint.bench.traces import read_trace
 
 

@@ -1,6 +1,6 @@
 """Opt-in request log in the trace format, so real viewing sessions can be replayed.
 
-    from wsi_blueprint.bench import request_log
+    from wsi_blueprint import request_log
     request_log.init_app(app)            # path from app.config["WSI_REQUEST_LOG"]
 
 Each GET of a DZI descriptor, DZI tile, IIIF image or info.json, or native tile appends one
@@ -14,7 +14,7 @@ prefix and the `token` query parameter), so a log holds no secret and replays ag
 with access control off. `session` is the `X-WSI-Session` request header if the viewer sends
 one, else a salted hash of the client address and user agent: a pseudonym, not an address.
 Lines are written with one append each (O_APPEND), so the workers of one server can share a
-file. `python -m wsi_blueprint.bench.replay --server URL log.jsonl` replays it; requests more
+file. ``python -m wsi_blueprint.bench.replay --server URL log.jsonl`` replays it; requests more
 than 0.3 s apart start a new step.
 """
 
