@@ -25,6 +25,7 @@ LABELS = {
     "prefetch_used_bytes": ("policy",), "prefetch_store_requests": ("policy",),
     "prefetch_dropped": ("why", "policy"), "prefetch_cancelled": ("policy",),
     "prefetch_predictions": ("outcome", "policy"), "prefetch_rule_slides": ("rule", "policy"),
+    "prefetch_control_changes": ("parameter",),
 }
 HELP = {
     "store_requests": "Requests sent to the object store (kind=list for listings)",
@@ -50,6 +51,10 @@ HELP = {
     "prefetch_cancelled": "Prefetch work cancelled because the viewer moved on",
     "prefetch_predictions": "Viewer operations the model had predicted (hit) or not (miss)",
     "prefetch_rule_slides": "Related slides warmed by clinical-context rules",
+    "prefetch_control_changes": "Changes the prefetch control loop made, by parameter",
+    "store_seconds": "Seconds spent in store requests",
+    "block_runs": "Runs of blocks fetched from the store",
+    "block_runs_sequential": "Runs that continued the previous run of the same object",
 }
 
 REQUEST_SECONDS = Histogram(
@@ -59,6 +64,9 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 OPEN_SLIDES = Gauge("wsi_open_slides", "Slides held open by the worker",
                     multiprocess_mode="livesum")
+PREFETCH_PARAMETER = Gauge("wsi_prefetch_parameter",
+                           "Prefetch parameters the control loop chose, per worker",
+                           ("name",), multiprocess_mode="liveall")
 
 _counters: dict[str, Counter] = {}
 _lock = threading.Lock()

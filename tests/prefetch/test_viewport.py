@@ -12,8 +12,8 @@ def screen(t, x, y, scale, cols=4, rows=3, tile=256):
                     scale) for r in range(rows) for c in range(cols)]
 
 
-def test_a_bursts_area_is_its_requests_at_the_latest_scale():
-    requests = screen(0.0, 0, 0, 16)[:1] + screen(0.1, 4096, 4096, 4)
+def test_a_bursts_area_is_its_requests_at_the_finest_scale():
+    requests = screen(0.1, 4096, 4096, 4) + screen(0.0, 0, 0, 16)[:1]  # coarse ones last
     view = bounding_box(requests)
     assert (view.x, view.y, view.width, view.height, view.scale) == (4096, 4096, 4096, 3072, 4)
 

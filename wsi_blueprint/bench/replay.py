@@ -166,14 +166,17 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
 
     def fetch(record: dict, step: Step) -> dict:
         start = time.perf_counter()
-        status, size, error = 0, 0, ""
+        status, size, error, headers = 0, 0, "", {}
         try:
-            status, size, _ = connections.get(record["url"])
+            status, size, headers = connections.get(record["url"])
         except Exception as exc:  # a failed request is a figure, not a crash
             error = f"{type(exc).__name__}: {exc}"[:200]
         end = time.perf_counter()
+        # Our server says in Server-Timing whether the store was waited on for this response.
+        from_store = "store;dur=" in headers.get("Server-Timing", "")
         return {"url": record["url"], "kind": kind_of(record), "slide": step.slide,
                 "step": step.index, "action": step.action, "status": status, "bytes": size,
+                "store": from_store,
                 "start": round((start - began) * 1000, 3), "end": round((end - began) * 1000, 3),
                 "ms": round((end - start) * 1000, 3), "error": error}
 

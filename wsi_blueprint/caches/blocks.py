@@ -47,6 +47,7 @@ class BlockReader:
         self.size = reader.size
         self.block_size = block_size
         self._cache = cache
+        self._last_run_end = -2  # the block after the last run fetched: is the next sequential?
         self.namespace = namespace
         self._prefix = f"{namespace}|{block_size}"
         head = reader.head
@@ -135,6 +136,11 @@ class BlockReader:
         return fetched
 
     def _fetch_run(self, first: int, last: int) -> dict[int, bytes]:
+        counters = self._cache.counters
+        counters.inc("block_runs")
+        if first == self._last_run_end:
+            counters.inc("block_runs_sequential")
+        self._last_run_end = last + 1
         start, _ = self._span(first)
         last_start, last_length = self._span(last)
         data = self.reader.read(start, last_start + last_length - start)

@@ -39,6 +39,10 @@ class TieredCache:
         self.wait_timeout = wait_timeout
         self._counters = counters
 
+    @property
+    def counters(self) -> Counters:
+        return self._counters
+
     def _count(self, outcome: str, n: int = 1, **labels: str) -> None:
         if n:
             self._counters.inc(f"cache_{outcome}", n, cache=self.name, **labels)

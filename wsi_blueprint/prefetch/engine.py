@@ -32,6 +32,7 @@ from ..formats.slide import Slide
 from ..imaging.region import plan_region, thumbnail_size
 from ..library import SlideLibrary
 from .context import SIDECAR, CaseContext, CaseContextProvider
+from .controller import Controller, Parameters, Sample
 from .markov import OperationModel
 from .policy import policy_for
 from .rules import Rule
@@ -52,6 +53,7 @@ class PrefetchSettings:
     max_queue: int = 256                  # jobs waiting; more are dropped, newest kept
     demand_wait: float = 0.5              # longest a job waits for demand to finish
     policies: tuple = (("full", 1.0),)    # A/B shares of off / viewport / full
+    control_period: float = 5.0           # seconds between control loop decisions
 
 
 class RateLimiter:
@@ -147,6 +149,13 @@ class Prefetcher:
         self._demand = 0
         self._pending = 0
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.controller = Controller(
+            Parameters(block_size=library.block_size),
+            on_change=lambda name, old, new: counters.inc("prefetch_control_changes",
+                                                          parameter=name))
+        self._period_start = clock()
+        self._period_counts = self._control_counts()
+        self._demand_samples: list[int] = []
 
     # -- what protocols call -------------------------------------------------------------
 
@@ -162,6 +171,7 @@ class Prefetcher:
         """A demand request was served; plan what comes next. Cheap: the work is queued.
         Returns the session's A/B policy, for the request's own metrics."""
         session, opened = self._session(session_key, slide_id)
+        self._control()
         if session.policy == "off":
             return session.policy
         self._submit(Job(session, slide_id, "account", region=Viewport(
@@ -192,12 +202,47 @@ class Prefetcher:
         session.predicted = tuple(session.model.confident())
         for predicted in session.predicted:
             # This is learnt as the next burst begins: the viewer is already loading one step
-            # on, so the step after that is what to have ready.
-            ahead = next_viewport(view, predicted, step)
-            target = ahead and next_viewport(ahead, predicted, step)
+            # on; what to have ready lies `depth` steps on (the control loop's choice).
+            target = view
+            for _ in range(self.controller.parameters.depth):
+                target = target and next_viewport(target, predicted, step)
             if target is not None:
                 self._submit(Job(session, slide_id, predicted, region=target,
                                  generation=session.generation))
+
+    # -- the control loop ------------------------------------------------------------------
+
+    def _control_counts(self) -> dict[str, float]:
+        c = self.counters
+        return {name: c.get(name) for name in (
+            "store_requests", "store_seconds", "store_errors", "block_runs",
+            "block_runs_sequential")} | {
+            "hits": c.get("cache_hits", cache="blocks"),
+            "misses": c.get("cache_misses", cache="blocks")}
+
+    def _control(self) -> None:
+        """Once a period: measure, let the controller decide, apply."""
+        with self._lock:
+            self._demand_samples.append(self._demand)
+            now = self.clock()
+            if now - self._period_start < self.settings.control_period:
+                return
+            self._period_start = now
+            counts, before = self._control_counts(), self._period_counts
+            self._period_counts = counts
+            demand = sum(self._demand_samples) / len(self._demand_samples)
+            self._demand_samples = []
+        delta = {k: counts[k] - before[k] for k in counts}
+        requests = max(delta["store_requests"], 1)
+        lookups = delta["hits"] + delta["misses"]
+        parameters = self.controller.update(Sample(
+            store_latency_ms=1000 * delta["store_seconds"] / requests,
+            store_error_rate=delta["store_errors"] / (requests + delta["store_errors"]),
+            block_hit_rate=delta["hits"] / lookups if lookups else 1.0,
+            sequential_share=(delta["block_runs_sequential"] / delta["block_runs"]
+                              if delta["block_runs"] else 0.45),
+            demand_in_flight=demand))
+        self.library.block_size = parameters.block_size  # for slides opened from now on
 
     # -- planning --------------------------------------------------------------------------
 
@@ -256,6 +301,9 @@ class Prefetcher:
         try:
             if job.reason == "account":
                 self._account(job)
+                return
+            if self.controller.parameters.throttled:
+                self.counters.inc("prefetch_dropped", why="throttled", policy=job.session.policy)
                 return
             self._wait_for_demand()
             if job.generation is not None and job.generation != job.session.generation:

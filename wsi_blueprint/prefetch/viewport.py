@@ -54,14 +54,15 @@ def same_scale(a: float, b: float) -> bool:
 
 
 def bounding_box(requests: list[Request]) -> Viewport:
-    """The area of the requests at the last one's scale."""
-    last = requests[-1]
-    same = [r for r in requests if same_scale(r.scale, last.scale)]
+    """The area of the requests at the finest scale among them: a viewer loads coarser levels
+    first (in any order, six at a time) and the finest one it asks for is what it shows."""
+    finest = min(requests, key=lambda r: r.scale)
+    same = [r for r in requests if same_scale(r.scale, finest.scale)]
     left = min(r.x for r in same)
     top = min(r.y for r in same)
     right = max(r.x + r.width for r in same)
     bottom = max(r.y + r.height for r in same)
-    return Viewport(left, top, right - left, bottom - top, last.scale)
+    return Viewport(left, top, right - left, bottom - top, finest.scale)
 
 
 def operation(before: Viewport, after: Viewport) -> str | None:

@@ -53,7 +53,13 @@ def readyz():
 
 
 def metrics_text():
-    metrics.OPEN_SLIDES.set(state().library.open_count)
+    current = state()
+    metrics.OPEN_SLIDES.set(current.library.open_count)
+    if current.prefetcher is not None:
+        parameters = current.prefetcher.controller.parameters
+        metrics.PREFETCH_PARAMETER.labels("block_size").set(parameters.block_size)
+        metrics.PREFETCH_PARAMETER.labels("depth").set(parameters.depth)
+        metrics.PREFETCH_PARAMETER.labels("throttled").set(int(parameters.throttled))
     body, content_type = metrics.scrape()
     return Response(body, content_type=content_type)
 

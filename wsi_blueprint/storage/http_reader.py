@@ -135,6 +135,7 @@ class HTTPRangeReader(RangeReader):
             deadline = began + options.connect_timeout + options.read_timeout
             body = self._read_body(response, expected, deadline)
         self._counters.inc("store_bytes", len(body))
+        self._counters.inc("store_seconds", time.monotonic() - began)
         return body, response.headers
 
     def _check_status(self, response: requests.Response, start: int, end: int,

@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import time
 
 from ..counters import Counters
 from ..errors import SlideNotFound, StoreUnavailable
@@ -22,8 +23,10 @@ class FileRangeReader(RangeReader):
 
     def _read(self, offset: int, length: int) -> bytes:
         self._counters.inc("store_requests")
+        began = time.monotonic()
         data = os.pread(self._fd, length, offset)
         self._counters.inc("store_bytes", len(data))
+        self._counters.inc("store_seconds", time.monotonic() - began)
         return data
 
     def close(self) -> None:

@@ -1,0 +1,126 @@
+"""Prefetch on against prefetch off, on the same viewing sessions, with their reading pauses.
+
+The server runs twice on the generated case behind the simulated S3 (40 ms first byte): once
+with WSI_PREFETCH=off, once on, each with a fresh memcached. Every session of the trace is
+replayed cold with its pauses kept (a pathologist reads before moving on; that is when the
+prefetcher works). Reported per mode: tile latency p50/p95, the share of tiles answered without
+waiting on the store (from Server-Timing), store requests and bytes per session, and for
+prefetch on the bytes it fetched and the share of them never used.
+
+    python -m wsi_blueprint.bench.prefetch_eval [--sessions 2] [--quick] [--out DIR]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+
+from . import traces as tr
+from .live_server import LiveServer
+from .replay import percentile, replay_session, scrape_metrics, sessions_of
+from .s3sim import SimulatedS3
+from .services import Memcached
+from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
+from .suite import _link_slides
+
+
+def _metric(samples: dict | None, name: str) -> float:
+    return sum(v for (n, _), v in (samples or {}).items() if n == name)
+
+
+def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
+          max_seconds: float) -> dict:
+    memcached = Memcached(memory_mb=1024).start()
+    env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
+           "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
+           "WSI_PREFETCH": mode,
+           "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
+           "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")}
+    rows = []
+    try:
+        with LiveServer(None, workers=2, env=env) as server:
+            for name, steps in sessions.items():
+                store.reset()
+                before = scrape_metrics(server.url)
+                run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+                                     max_seconds=max_seconds)
+                after = scrape_metrics(server.url)
+                stats = store.stats()
+                tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
+                fetched = (_metric(after, "wsi_prefetch_bytes_total")
+                           - _metric(before, "wsi_prefetch_bytes_total"))
+                used = (_metric(after, "wsi_prefetch_used_bytes_total")
+                        - _metric(before, "wsi_prefetch_used_bytes_total"))
+                rows.append({
+                    "session": name, "tiles": len(tiles), "errors": run.errors,
+                    "p50": percentile([r["ms"] for r in tiles], 50),
+                    "p95": percentile([r["ms"] for r in tiles], 95),
+                    "cached_share": (sum(not r["store"] for r in tiles) / len(tiles)
+                                     if tiles else None),
+                    "store_requests": stats["requests"], "store_bytes": stats["bytes"],
+                    "prefetch_bytes": fetched, "prefetch_used_bytes": used,
+                    "waste_share": (1 - used / fetched) if fetched else None,
+                    "seconds": run.seconds, "truncated": run.truncated})
+    finally:
+        memcached.stop()
+    return {"mode": mode, "sessions": rows}
+
+
+def run(sessions_wanted: int, quick: bool, time_scale: float, max_seconds: float,
+        out: str) -> dict:
+    slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
+    infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
+    records = tr.generate(infos, sessions_wanted, 1, tr.QUICK if quick else tr.FULL)
+    sessions = sessions_of(records)
+    workdir = tempfile.mkdtemp(prefix="wsi-prefetch-eval-")
+    _link_slides(workdir, slides)
+    store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
+    try:
+        results = {"time_scale": time_scale, "modes": [
+            _mode(mode, store, sessions, time_scale, max_seconds) for mode in ("off", "on")]}
+    finally:
+        store.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "prefetch.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(out, "prefetch.md"), "w") as f:
+        f.write(to_markdown(results))
+    return results
+
+
+def to_markdown(results: dict) -> str:
+    lines = ["| prefetch | session | tiles | p50 ms | p95 ms | tiles without a store wait | "
+             "store requests | store MB | prefetched MB | never used |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for mode in results["modes"]:
+        for row in mode["sessions"]:
+            share = row["cached_share"]
+            waste = row["waste_share"]
+            lines.append(
+                f"| {mode['mode']} | {row['session']} | {row['tiles']} | {row['p50']:.1f} | "
+                f"{row['p95']:.1f} | {share * 100:.0f} % | {row['store_requests']} | "
+                f"{row['store_bytes'] / 1e6:.1f} | {row['prefetch_bytes'] / 1e6:.1f} | "
+                + (f"{waste * 100:.0f} % |" if waste is not None else "- |"))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, default=2)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="1 keeps the sessions' reading pauses (default)")
+    parser.add_argument("--max-session-seconds", type=float, default=240.0)
+    parser.add_argument("--out", default="bench-report")
+    args = parser.parse_args(argv)
+    results = run(args.sessions, args.quick, args.time_scale, args.max_session_seconds,
+                  args.out)
+    print(to_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

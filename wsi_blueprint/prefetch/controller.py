@@ -1,0 +1,119 @@
+"""The prefetch control loop: parameters tuned to the store and the load actually met.
+
+Every few seconds the prefetcher hands the controller what it measured over the last period
+(`Sample`); the controller answers with the parameters for the next one (`Parameters`):
+
+- block size (128 KiB - 1 MiB): doubled when reads are sequential and block hits are high (big
+  reads pay off), halved when reads are random and hits are low (big blocks are waste);
+- prefetch depth (1-3 steps ahead): deeper when the store is slow (more must be in flight to
+  hide its latency), shallower when it is fast;
+- throttled: prefetch stands aside while the server is busy (many demand requests in flight) or
+  the store slows down or errors, and resumes once it has recovered.
+
+Each decision needs its condition in two periods running (hysteresis), and a change is never
+undone in the next period, so parameters do not flap on noise. Decisions are pure functions of
+the samples: the tests script samples and check the parameters that come out.
+"""
+
+import dataclasses
+import logging
+
+log = logging.getLogger(__name__)
+
+KiB = 1024
+MIN_BLOCK, MAX_BLOCK = 128 * KiB, 1024 * KiB
+MIN_DEPTH, MAX_DEPTH = 1, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """What one period measured."""
+
+    store_latency_ms: float     # mean time to first byte of store reads
+    store_error_rate: float     # failed attempts / all attempts
+    block_hit_rate: float       # block cache hits / block lookups
+    sequential_share: float     # share of store reads that continued the previous read
+    demand_in_flight: float     # mean demand image requests in flight
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameters:
+    block_size: int = 256 * KiB
+    depth: int = 2
+    throttled: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    slow_store_ms: float = 80.0       # deeper above this
+    fast_store_ms: float = 20.0       # shallower below this
+    busy_demand: float = 12.0         # throttle above this many demand requests in flight
+    bad_error_rate: float = 0.05      # throttle above this store error rate
+    high_hits: float = 0.9
+    low_hits: float = 0.6
+    sequential: float = 0.6
+    random: float = 0.3
+    periods: int = 2                  # a condition must hold this many periods in a row
+
+
+class Controller:
+    def __init__(self, start: Parameters = Parameters(), thresholds: Thresholds = Thresholds(),
+                 on_change=None):
+        self.parameters = start
+        self.thresholds = thresholds
+        self.on_change = on_change  # called with (name, old, new) for each change
+        self._streaks: dict[str, int] = {}
+        self._last_change: dict[str, int] = {}
+        self._period = 0
+        self._baseline_latency: float | None = None
+
+    def _holds(self, name: str, condition: bool) -> bool:
+        """True once `condition` has held for the required number of periods in a row."""
+        self._streaks[name] = self._streaks.get(name, 0) + 1 if condition else 0
+        return self._streaks[name] >= self.thresholds.periods
+
+    def _may_change(self, name: str) -> bool:
+        return self._period - self._last_change.get(name, -10) > 1
+
+    def update(self, sample: Sample) -> Parameters:
+        self._period += 1
+        t, p = self.thresholds, self.parameters
+        if self._baseline_latency is None or not p.throttled:
+            # The store's normal latency, learnt while it is healthy (a slow moving average).
+            base = self._baseline_latency
+            self._baseline_latency = (sample.store_latency_ms if base is None
+                                      else 0.9 * base + 0.1 * sample.store_latency_ms)
+        block, depth, throttled = p.block_size, p.depth, p.throttled
+
+        if self._holds("grow", sample.sequential_share >= t.sequential
+                       and sample.block_hit_rate >= t.high_hits) and self._may_change("block"):
+            block = min(MAX_BLOCK, block * 2)
+        elif self._holds("shrink", sample.sequential_share <= t.random
+                         and sample.block_hit_rate <= t.low_hits) and self._may_change("block"):
+            block = max(MIN_BLOCK, block // 2)
+
+        if self._holds("deeper", sample.store_latency_ms >= t.slow_store_ms) and \
+                self._may_change("depth"):
+            depth = min(MAX_DEPTH, depth + 1)
+        elif self._holds("shallower", sample.store_latency_ms <= t.fast_store_ms) and \
+                self._may_change("depth"):
+            depth = max(MIN_DEPTH, depth - 1)
+
+        struggling = (sample.demand_in_flight >= t.busy_demand
+                      or sample.store_error_rate >= t.bad_error_rate
+                      or sample.store_latency_ms >= 3 * (self._baseline_latency or 1e9))
+        if self._holds("throttle", struggling) and self._may_change("throttled"):
+            throttled = True
+        elif self._holds("resume", not struggling) and self._may_change("throttled"):
+            throttled = False
+
+        new = Parameters(block, depth, throttled)
+        for name in ("block_size", "depth", "throttled"):
+            old_value, new_value = getattr(p, name), getattr(new, name)
+            if old_value != new_value:
+                self._last_change[{"block_size": "block"}.get(name, name)] = self._period
+                log.info("prefetch control: %s %s -> %s", name, old_value, new_value)
+                if self.on_change is not None:
+                    self.on_change(name, old_value, new_value)
+        self.parameters = new
+        return new
