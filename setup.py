@@ -18,7 +18,6 @@ setup(
         "numpy>=1.24",
         "pillow>=10.0",
         "pymemcache>=4.0",
-        "flask-caching>=2.1",
         "flask-cors>=4.0",
         "prometheus-client>=0.20",
         "pyyaml>=6.0",
