@@ -5,6 +5,8 @@ merge neighbours into one store request and fetch the rest in parallel. Where th
 a level's offsets in the file, only the entries of the asked tiles are read.
 """
 
+import numpy
+
 from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
 from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
@@ -77,6 +79,22 @@ class Slide:
             valid_height=min(image.tile_height, image.height - y),
             photometric=encoding.photometric, samples=encoding.samples, bits=encoding.bits,
             predictor=encoding.predictor, sparse=sparse, x=x, y=y)
+
+    def table_ranges(self) -> list[tuple[int, int]]:
+        """Byte ranges of the tile offset and byte-count tables kept in the file (not inline in
+        the index): a cold tile read waits for its table entry first, so prefetch warms these
+        when a slide opens."""
+        ranges = []
+        for level in self.levels:
+            layout = level.layout
+            tables = ([layout.offsets, layout.byte_counts] if isinstance(layout, Segments)
+                      else [layout.starts] + ([layout.starts_high] if layout.starts_high else []))
+            for table in tables:
+                if table.values is None and table.count:
+                    size = numpy.dtype(table.dtype).itemsize * table.count
+                    if table.offset + size <= self.blocks.size:
+                        ranges.append((table.offset, size))
+        return ranges
 
     def tile_ranges(self, level: int, coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The (offset, length) byte ranges that reading these tiles takes, without reading

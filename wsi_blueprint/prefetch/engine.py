@@ -3,9 +3,9 @@
 Protocols report each demand image request (`observe`) in level-0 terms. The engine keeps a
 small record per viewing session and plans work of three kinds:
 
-- overview: when a session opens a slide, every tile of its overview levels (small, and the
-  first thing a pathologist scans), plus what the clinical-context rules ask for other slides
-  of the case;
+- overview: when a session opens a slide, its tile tables (every cold tile read needs its
+  entry first) and every tile of its overview levels (small, and the first thing a
+  pathologist scans), plus what the clinical-context rules ask for other slides of the case;
 - viewport: for each next operation the operation model is confident of (pan, zoom), the
   stored tiles of the viewport it leads to.
 
@@ -279,6 +279,7 @@ class Prefetcher:
         return jobs
 
     def _plan_overview(self, session: Session, slide: Slide, slide_id: str) -> None:
+        self._submit(Job(session, slide_id, "tables"))
         for job in self._overview_jobs(session, slide, slide_id, "overview"):
             self._submit(job)
         if self.rules and self.context is not None:
@@ -328,6 +329,9 @@ class Prefetcher:
         slide = self.library.open(job.slide_id)
         if job.reason == "metadata":
             return  # opening it parsed and cached the index
+        if job.reason == "tables":
+            self._warm(job, slide, slide.table_ranges())
+            return
         if job.region is not None:
             plan = self._plan_region(slide, job.region)
             if plan is None:
