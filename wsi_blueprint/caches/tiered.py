@@ -13,6 +13,10 @@ from .memcached import MemcachedTier, memcached_key
 from .single_flight import SingleFlight
 
 
+def _not_counted(*args: Any, **labels: str) -> None:
+    """The tally of lookups that must not move the hit and miss counters (peeks, polls)."""
+
+
 class Codec:
     """bytes in, bytes out: the default for blocks and tiles."""
 
@@ -52,7 +56,7 @@ class TieredCache:
         return set(self.get_many(keys, count=False))
 
     def get_many(self, keys: list[str], *, count: bool = True) -> dict[str, Any]:
-        tally = self._count if count else (lambda *args, **kwargs: None)
+        tally = self._count if count else _not_counted
         found = {}
         for key in keys:
             value = self.local.get(key)
@@ -120,7 +124,7 @@ class TieredCache:
         while time.monotonic() < deadline:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
-            value = self.get(key)
+            value = self.get_many([key], count=False).get(key)  # polls are not misses
             if value is not None:
                 self._count("lease_waits")
                 return value

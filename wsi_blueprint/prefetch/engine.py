@@ -110,6 +110,7 @@ class Ledger:
     def __init__(self, counters: Counters, limit: int = 200_000):
         self._blocks: collections.OrderedDict[tuple[str, int], tuple[int, str]] = \
             collections.OrderedDict()
+        self._per_namespace: collections.Counter[str] = collections.Counter()
         self._counters = counters
         self._limit = limit
         self._lock = threading.Lock()
@@ -117,16 +118,30 @@ class Ledger:
     def add(self, namespace: str, blocks: dict[int, int], policy: str) -> None:
         with self._lock:
             for index, size in blocks.items():
+                if (namespace, index) not in self._blocks:
+                    self._per_namespace[namespace] += 1
                 self._blocks[(namespace, index)] = (size, policy)
             while len(self._blocks) > self._limit:
-                self._blocks.popitem(last=False)
+                (dropped, _), _ = self._blocks.popitem(last=False)
+                self._forget_one(dropped)
+
+    def _forget_one(self, namespace: str) -> None:
+        self._per_namespace[namespace] -= 1
+        if self._per_namespace[namespace] <= 0:
+            del self._per_namespace[namespace]
+
+    def holds(self, namespace: str) -> bool:
+        """Whether any prefetched block of this object version awaits its first demand read."""
+        return namespace in self._per_namespace
 
     def use(self, namespace: str, indices) -> None:
         used: dict[str, int] = {}
         with self._lock:
             for index in indices:
-                size, policy = self._blocks.pop((namespace, index), (0, ""))
-                if size:
+                entry = self._blocks.pop((namespace, index), None)
+                if entry is not None:
+                    self._forget_one(namespace)
+                    size, policy = entry
                     used[policy] = used.get(policy, 0) + size
         for policy, size in used.items():
             self._counters.inc("prefetch_used_bytes", size, policy=policy)
@@ -174,8 +189,9 @@ class Prefetcher:
         self._control()
         if session.policy == "off":
             return session.policy
-        self._submit(Job(session, slide_id, "account", region=Viewport(
-            request.x, request.y, request.width, request.height, request.scale)))
+        if self.ledger.holds(slide.blocks.namespace):  # else nothing prefetched can be used
+            self._submit(Job(session, slide_id, "account", region=Viewport(
+                request.x, request.y, request.width, request.height, request.scale)))
         if opened and session.policy == "full":
             self._plan_overview(session, slide, slide_id)
         if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
