@@ -16,9 +16,6 @@ class CostModel:
         self.per_request = per_1000_requests / 1000
         self.per_byte = per_gb / GB
 
-    def price(self, requests: float, bytes_: float) -> float:
-        return requests * self.per_request + bytes_ * self.per_byte
-
     def attach(self, counters: Counters) -> None:
         """Price every store request and byte as it is counted."""
         priced = {"store_requests": ("all", self.per_request),

@@ -50,6 +50,15 @@ def view(prefetcher, slide, slide_id, t, col0, row0, level_scale, cols=3, rows=2
                 t, (col0 + c) * span, (row0 + r) * span, span, span, level_scale))
 
 
+def pan_east(state, prefetcher, screens: int, slide_id="cases/7/he.tiff") -> None:
+    """A viewer panning east at full resolution, a screen of 4 x 3 tiles every 2 s, each
+    screen's prefetch finished before the next."""
+    slide = state.library.open(slide_id)
+    for step in range(screens):
+        view(prefetcher, slide, slide_id, step * 2.0, step * 2, 4, 1, cols=4, rows=3)
+        prefetcher.drain()
+
+
 def tiles_cached(slide, level, coords) -> bool:
     blocks = slide.blocks
     wanted = {i for offset, length in slide.tile_ranges(level, coords)
@@ -89,23 +98,16 @@ def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
 
 def test_the_session_budget_is_never_exceeded(folder):
     state, prefetcher = build(folder, session_budget=40_000)
-    slide = state.library.open("cases/7/he.tiff")
-    for step in range(6):
-        view(prefetcher, slide, "cases/7/he.tiff", step * 2.0, step * 2, 4, 1, cols=4, rows=3)
-        prefetcher.drain()
+    pan_east(state, prefetcher, screens=6)
     assert 0 < state.counters.get("prefetch_bytes") <= 40_000
     assert state.counters.get("prefetch_dropped", why="budget") >= 1
 
 
 def test_the_store_request_rate_limit_is_never_exceeded(folder):
-    clock = [0.0]
     state, prefetcher = build(folder, rate_per_minute=12)  # a bucket of 2 requests
-    prefetcher.limiter.clock = lambda: clock[0]
+    prefetcher.limiter.clock = lambda: 0.0  # time stands still: the bucket never refills
     prefetcher.limiter.stamp = 0.0
-    slide = state.library.open("cases/7/he.tiff")
-    for step in range(6):
-        view(prefetcher, slide, "cases/7/he.tiff", step * 2.0, step * 2, 4, 1, cols=4, rows=3)
-        prefetcher.drain()
+    pan_east(state, prefetcher, screens=6)
     assert 0 < state.counters.get("prefetch_store_requests") <= 2
     assert state.counters.get("prefetch_dropped", why="rate") >= 1
 

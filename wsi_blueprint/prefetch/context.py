@@ -81,7 +81,9 @@ class SidecarContext:
             reader = self._store.open(folder + SIDECAR)
             if reader.size > MAX_SIDECAR_BYTES:
                 return None
-            return parse_sidecar(folder, reader.head[:reader.size] if len(reader.head) >=
-                                 reader.size else reader.read(0, reader.size))
+            # Opening an object over HTTP already fetched its first block: a sidecar fits.
+            whole = len(reader.head) >= reader.size
+            return parse_sidecar(folder, reader.head[:reader.size] if whole
+                                 else reader.read(0, reader.size))
         except (WSIError, ValueError, AttributeError):
             return None  # no sidecar, or one we cannot read: no case context
