@@ -236,6 +236,16 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
     return "\n".join(out)
 
 
+
+def _save(fig, folder: str, name: str) -> str:
+    """Writes a finished figure as a PNG and frees it; returns the file name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, name), dpi=110)
+    plt.close(fig)
+    return name
+
 def _plots(results: dict, folder: str) -> list[str]:
     try:
         import matplotlib
@@ -263,10 +273,7 @@ def _plots(results: dict, folder: str) -> list[str]:
     ax.set_title("DZI tile latency, replayed viewing sessions")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, "latency_cdf.png"), dpi=110)
-    plt.close(fig)
-    written.append("latency_cdf.png")
+    written.append(_save(fig, folder, "latency_cdf.png"))
 
     stored = {n: t for n, t in targets.items() if t.get("uses_store")}
     if stored:
@@ -289,17 +296,14 @@ def _plots(results: dict, folder: str) -> list[str]:
             ax.set_title(title)
             ax.grid(True, axis="y", alpha=0.3)
             ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(folder, "store_per_session.png"), dpi=110)
-        plt.close(fig)
-        written.append("store_per_session.png")
+        written.append(_save(fig, folder, "store_per_session.png"))
 
     with_load = {n: t["throughput"] for n, t in targets.items() if t.get("throughput")}
     if with_load:
         fig, ax = plt.subplots(figsize=(8, 4.5))
         names = list(with_load)
         width = 0.38
-        for k, (kind, offset) in enumerate((("cached", -width / 2), ("derived", width / 2))):
+        for kind, offset in (("cached", -width / 2), ("derived", width / 2)):
             values = [(with_load[n].get(kind) or {}).get("rps") or 0 for n in names]
             bars = ax.bar([i + offset for i in range(len(names))], values, width, label=kind)
             ax.bar_label(bars, fmt="%.0f", fontsize=7)
@@ -309,10 +313,7 @@ def _plots(results: dict, folder: str) -> list[str]:
         ax.set_title("Throughput under concurrent load")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(folder, "throughput.png"), dpi=110)
-        plt.close(fig)
-        written.append("throughput.png")
+        written.append(_save(fig, folder, "throughput.png"))
     return written
 
 
