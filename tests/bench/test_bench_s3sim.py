@@ -3,7 +3,6 @@
 import time
 
 import botocore.session
-import pytest
 import requests
 
 from helpers import make_settings

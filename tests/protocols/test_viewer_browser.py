@@ -18,7 +18,7 @@ import openslide
 import pytest
 from PIL import Image
 
-from browser import WAIT_MS, Console, new_page, open_in_plain_openseadragon, wait_loaded
+from browser import Console, new_page, open_in_plain_openseadragon, wait_loaded
 from helpers import testdata_path
 from live_server import LiveServer
 

@@ -61,7 +61,8 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
                     "store_requests": stats["requests"], "store_bytes": stats["bytes"],
                     "prefetch_bytes": fetched, "prefetch_used_bytes": used,
                     "waste_share": (1 - used / fetched) if fetched else None,
-                    "seconds": run.seconds, "truncated": run.truncated})
+                    "seconds": run.seconds, "truncated": run.truncated,
+                    "requests": run.requests})
     finally:
         memcached.stop()
     return {"mode": mode, "sessions": rows}

@@ -10,7 +10,10 @@ The cost of a region is the pixels decoded and resampled, so the plan keeps both
    same pixels as a reduced canvas, so the canvas is never larger than about the output, even
    for a thumbnail read from a full-resolution level.
 3. One `read_tiles` call for every tile needed, so formats can coalesce the store reads.
-4. Canvas, crop and the remaining (less than 2x) resampling in one more pool job.
+4. Canvas, crop, the remaining (less than 2x) resampling and the caller's `finish` (usually
+   encoding) in one more pool job. A region of a few tiles (a DZI or IIIF tile) does all of
+   it, decoding included, in a single job: each hand-off to the pool costs about as much as
+   decoding a tile at half size, and under load every core is busy with other requests anyway.
 
 Geometry uses each level's own size ratio per axis, so a region reaching the slide's right or
 bottom edge maps exactly onto the level's last pixel, whatever the rounding of level sizes.
@@ -19,6 +22,7 @@ bottom edge maps exactly onto the level's last pixel, whatever the rounding of l
 import dataclasses
 import functools
 import math
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -27,7 +31,10 @@ from .cpu_pool import map_cpu, run_cpu
 from .decode import WHITE, decode
 from .resample import resize
 
+T = TypeVar("T")
+
 LEVEL_TOLERANCE = 0.01
+ONE_JOB_TILES = 4               # regions of at most this many tiles are one pool job
 MAX_TILES = 4096                # tiles decoded for one region
 MAX_CANVAS_PIXELS = 2 ** 25     # 32 Mpx, 96 MiB of RGB before resampling
 
@@ -91,13 +98,27 @@ def plan_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int) -
 
 
 def read_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int,
-                background: tuple = WHITE) -> np.ndarray:
+                background: tuple = WHITE, finish: Callable[[np.ndarray], T] | None = None
+                ) -> np.ndarray | T:
     """Level-0 region (x, y, w, h) as (out_h, out_w, 3) uint8 RGB; outside the slide is
-    background."""
+    background. With `finish`, what it returns for those pixels (computed in the pool)."""
     plan = plan_region(slide, x, y, w, h, out_w, out_h)
     tiles = slide.read_tiles(plan.level, plan.coords) if plan.coords else []
-    pieces = map_cpu(functools.partial(decode, reduce=plan.reduce, background=background), tiles)
-    return run_cpu(_compose, plan, pieces, background)
+    decode_tile = functools.partial(decode, reduce=plan.reduce, background=background)
+    if len(tiles) <= ONE_JOB_TILES:
+        return run_cpu(_render, plan, tiles, decode_tile, background, finish)
+    pieces = map_cpu(decode_tile, tiles)
+    return run_cpu(_finish, plan, pieces, background, finish)
+
+
+def _render(plan: Plan, tiles: list, decode_tile: Callable, background: tuple,
+            finish: Callable | None):
+    return _finish(plan, [decode_tile(tile) for tile in tiles], background, finish)
+
+
+def _finish(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: Callable | None):
+    pixels = _compose(plan, pieces, background)
+    return pixels if finish is None else finish(pixels)
 
 
 def _compose(plan: Plan, pieces: list[np.ndarray], background: tuple) -> np.ndarray:
@@ -123,8 +144,10 @@ def thumbnail_size(width: int, height: int, max_size: int) -> tuple[int, int]:
     return max(1, round(width / scale)), max(1, round(height / scale))
 
 
-def thumbnail(slide, max_size: int, background: tuple = WHITE) -> np.ndarray:
+def thumbnail(slide, max_size: int, background: tuple = WHITE,
+              finish: Callable[[np.ndarray], T] | None = None) -> np.ndarray | T:
     """The whole slide fitting in max_size, read from the smallest sufficient level."""
     base = slide.levels[0]
     size = thumbnail_size(base.width, base.height, max_size)
-    return read_region(slide, 0, 0, base.width, base.height, *size, background=background)
+    return read_region(slide, 0, 0, base.width, base.height, *size, background=background,
+                       finish=finish)

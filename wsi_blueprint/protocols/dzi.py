@@ -14,7 +14,6 @@ from flask import Blueprint, Response, request
 
 from ..errors import BadRequest, NotFound
 from ..formats.slide import Slide
-from ..imaging.cpu_pool import run_cpu
 from ..imaging.encode import encode, output_format
 from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import read_region
@@ -99,8 +98,8 @@ def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt:
         stored_level, stored_col, stored_row = native
         return native_tile_jpeg(slide.read_tiles(stored_level, [(stored_col, stored_row)])[0],
                                 quality)
-    pixels = read_region(slide, x0, y0, w0, h0, width, height)
-    return run_cpu(encode, pixels, fmt, quality)
+    return read_region(slide, x0, y0, w0, h0, width, height,
+                       finish=lambda pixels: encode(pixels, fmt, quality))
 
 
 def descriptor(slide_id: str):

@@ -11,7 +11,6 @@ import numpy as np
 from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
 from ..formats.slide import Slide
-from ..imaging.cpu_pool import run_cpu
 from ..imaging.encode import encode
 from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import read_region
@@ -32,9 +31,8 @@ def render(slide: Slide, req: ImageRequest, quality: int) -> bytes:
         if native is not None:
             level, col, row = native
             return native_tile_jpeg(slide.read_tiles(level, [(col, row)])[0], quality)
-    pixels = read_region(slide, req.x, req.y, req.width, req.height, req.out_width,
-                         req.out_height)
-    return run_cpu(rotate_and_encode, pixels, req, quality)
+    return read_region(slide, req.x, req.y, req.width, req.height, req.out_width,
+                       req.out_height, finish=lambda pixels: rotate_and_encode(pixels, req, quality))
 
 
 def rotate_and_encode(pixels: np.ndarray, req: ImageRequest, quality: int) -> bytes:

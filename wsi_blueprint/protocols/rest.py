@@ -83,8 +83,8 @@ def slide_thumbnail(slide_id: str):
 
     def work(slide: Slide):
         key = image_key(slide, "thumbnail", max_size, fmt, settings.jpeg_quality)
-        return image_response(key, fmt, lambda: run_cpu(
-            encode, thumbnail(slide, max_size), fmt, settings.jpeg_quality))
+        return image_response(key, fmt, lambda: thumbnail(
+            slide, max_size, finish=lambda pixels: encode(pixels, fmt, settings.jpeg_quality)))
 
     return state().library.run(slide_id, work)
 
