@@ -131,6 +131,9 @@ SETTINGS = (
     Setting("WSI_PREFETCH_HISTORY", int, 5, "Operations (pan, zoom, jump) the model learns from."),
     Setting("WSI_PREFETCH_CONFIDENCE", float, 0.7,
             "Probability a predicted operation needs before its tiles are fetched."),
+    Setting("WSI_PREFETCH_CONTROL_PERIOD", float, 5.0,
+            "Seconds between the control loop's decisions (block size, depth, throttling); a "
+            "change needs its condition in two periods running."),
     Setting("WSI_PREFETCH_POLICIES", str, "full:100",
             "A/B shares of prefetch policies per viewing session: `off`, `viewport` (follow "
             "moves only), `full` (also overview and case rules), e.g. `off:50,full:50`."),
@@ -187,6 +190,7 @@ class Settings:
     prefetch_concurrency: int
     prefetch_history: int
     prefetch_confidence: float
+    prefetch_control_period: float
     prefetch_policies: str
     cost_per_1000_requests: float
     cost_per_gb: float

@@ -63,6 +63,7 @@ class WSIState:
                     concurrency=settings.prefetch_concurrency,
                     history=settings.prefetch_history,
                     confidence=settings.prefetch_confidence,
+                    control_period=settings.prefetch_control_period,
                     policies=tuple(parse_policies(settings.prefetch_policies))),
                 rules=load_rules(settings.prefetch_rules),
                 context=case_context or SidecarContext(store))
