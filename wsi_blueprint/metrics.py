@@ -26,6 +26,7 @@ LABELS = {
     "prefetch_dropped": ("why", "policy"), "prefetch_cancelled": ("policy",),
     "prefetch_predictions": ("outcome", "policy"), "prefetch_rule_slides": ("rule", "policy"),
     "prefetch_control_changes": ("parameter",),
+    "prefetch_tiles_rendered": ("policy",), "prefetch_tiles_used": ("policy",),
 }
 HELP = {
     "store_requests": "Requests sent to the object store (kind=list for listings)",
@@ -52,6 +53,8 @@ HELP = {
     "prefetch_predictions": "Viewer operations the model had predicted (hit) or not (miss)",
     "prefetch_rule_slides": "Related slides warmed by clinical-context rules",
     "prefetch_control_changes": "Changes the prefetch control loop made, by parameter",
+    "prefetch_tiles_rendered": "Resampled tiles rendered ahead of the viewer into the tile cache",
+    "prefetch_tiles_used": "Tiles rendered ahead that a viewer then asked for",
     "store_seconds": "Seconds spent in store requests",
     "block_runs": "Runs of blocks fetched from the store",
     "block_runs_sequential": "Runs that continued the previous run of the same object",

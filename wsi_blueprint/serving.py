@@ -44,16 +44,24 @@ JSON_ACCESS_FORMAT = ('{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, 
                       '"bytes": "%(B)s", "ms": %(M)s, "agent": "%(a)s"}')
 
 
-def _json_logging() -> dict:
+TEXT_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+
+
+def _logging(json_lines: bool) -> dict:
+    """Every logger at INFO to stdout (the package's own lines too: control loop changes,
+    store trouble), as JSON lines or as gunicorn's text."""
     def handler(formatter: str) -> dict:
         return {"class": "logging.StreamHandler", "formatter": formatter,
                 "stream": "ext://sys.stdout"}
 
+    main = {"()": JsonFormatter} if json_lines else {"format": TEXT_FORMAT,
+                                                     "datefmt": "[%Y-%m-%d %H:%M:%S %z]"}
     return {
         "version": 1, "disable_existing_loggers": False,
-        # Access lines are already JSON (JSON_ACCESS_FORMAT): written as they are.
-        "formatters": {"json": {"()": JsonFormatter}, "raw": {"format": "%(message)s"}},
-        "handlers": {"console": handler("json"), "access": handler("raw")},
+        # Access lines are formatted by gunicorn (JSON_ACCESS_FORMAT or the text one): written
+        # as they are.
+        "formatters": {"main": main, "raw": {"format": "%(message)s"}},
+        "handlers": {"console": handler("main"), "access": handler("raw")},
         "root": {"level": "INFO", "handlers": ["console"]},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
@@ -87,8 +95,8 @@ def gunicorn_options(env=os.environ) -> dict:
         # (tests, several instances) must not.
         "control_socket_disable": True,
         "child_exit": _worker_exited,
+        "logconfig_dict": _logging(json_logs),
     }
     if json_logs:
         options["access_log_format"] = JSON_ACCESS_FORMAT
-        options["logconfig_dict"] = _json_logging()
     return options

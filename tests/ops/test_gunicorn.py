@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -90,7 +91,7 @@ def test_server_timing_and_access_log_latency(server):
                             timeout=30)
     timing = response.headers["Server-Timing"]
     assert re.search(r"store;dur=[\d.]+", timing) and "decode;dur=" in timing
-    assert "encode;dur=" in timing
+    assert "assemble;dur=" in timing  # canvas, resampling and encoding: one pool job
     assert re.search(r'"GET /iiif/3/[^"]+" 200 \d+ \d+ms', server.log)
 
 
@@ -102,6 +103,20 @@ def test_json_logs(folder):
     access = [e for e in entries if e.get("request", "").startswith("GET /healthz")]
     assert access and access[0]["status"] == 200 and isinstance(access[0]["ms"], int)
     assert any(e.get("level") == "INFO" for e in entries)
+
+
+def test_text_logs_carry_the_packages_own_lines(folder):
+    """The control loop's changes are logged at INFO: they must reach the log in text mode too
+    (a fast store makes it shallow its depth after two periods)."""
+    with LiveServer(folder, workers=1, env={"WSI_PREFETCH_CONTROL_PERIOD": "0.2"}) as live:
+        deadline = time.monotonic() + 20
+        while "prefetch control: depth" not in live.log and time.monotonic() < deadline:
+            requests.get(live.url + f"dzi/{SLIDE}_files/8/0_0.jpeg", timeout=10)
+            time.sleep(0.05)
+        log = live.log
+    assert re.search(r"\[INFO\] wsi_blueprint\.prefetch\.controller: prefetch control: depth "
+                     r"2 -> 1 \(store \d+ ms", log)
+    assert re.search(r'"GET /dzi/[^"]+" 200 \d+ \d+ms', log)  # access lines as before
 
 
 def test_sign_cli_token_opens_a_protected_slide(folder):

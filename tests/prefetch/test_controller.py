@@ -1,7 +1,13 @@
 """The control loop on scripted metric streams: parameters out, bounds and hysteresis held."""
 
+import dataclasses
+import itertools
+import random
+
+import pytest
+
 from wsi_blueprint.prefetch.controller import (KiB, MAX_BLOCK, MAX_DEPTH, MIN_BLOCK, MIN_DEPTH,
-                                               Controller, Sample)
+                                               Controller, Sample, Thresholds)
 
 CALM = Sample(store_latency_ms=40, store_error_rate=0.0, block_hit_rate=0.75,
               sequential_share=0.45, demand_in_flight=2)
@@ -67,3 +73,44 @@ def test_a_store_that_slows_or_errors_throttles_prefetch():
         controller = Controller()
         run(controller, [CALM] * 5)
         assert run(controller, [trouble] * 3)[-1].throttled
+
+
+@pytest.mark.parametrize("signal, value", [("loop_lag_ms", 80), ("cpu_share", 1.1)])
+def test_a_late_event_loop_or_a_busy_cpu_throttles_after_two_periods_and_resumes_after(
+        signal, value):
+    changes = []
+    controller = Controller(on_change=lambda *change: changes.append(change))
+    run(controller, [CALM] * 5)
+    busy = dataclasses.replace(CALM, **{signal: value})
+    assert [p.throttled for p in run(controller, [busy] * 4)] == [False, True, True, True]
+    assert [p.throttled for p in run(controller, [CALM] * 3)] == [True, False, False]
+    assert changes == [("throttled", False, True), ("throttled", True, False)]
+
+
+def test_load_just_under_the_thresholds_or_a_single_spike_is_not_throttled():
+    t = Thresholds()
+    under = dataclasses.replace(CALM, loop_lag_ms=t.busy_lag_ms - 1, cpu_share=t.busy_cpu - 0.01)
+    spikes = [dataclasses.replace(CALM, loop_lag_ms=500), dataclasses.replace(CALM, cpu_share=2)]
+    controller = Controller()
+    out = run(controller, [under] * 6 + [spikes[0], CALM, spikes[1], under, spikes[0], CALM])
+    assert not any(p.throttled for p in out)
+
+
+def test_bounds_and_hysteresis_hold_on_a_noisy_load_stream():
+    t, rng = Thresholds(), random.Random(10)
+    samples = [Sample(store_latency_ms=40, store_error_rate=0.0, block_hit_rate=rng.random(),
+                      sequential_share=rng.random(), demand_in_flight=rng.choice((1, 4, 20)),
+                      loop_lag_ms=rng.choice((1, 2, 60)), cpu_share=rng.choice((0.1, 0.5, 1.2)))
+               for _ in range(300)]
+    controller, out, flips = Controller(), [], []
+    for i, sample in enumerate(samples):
+        out.append(controller.update(sample))
+        if i and out[i].throttled != out[i - 1].throttled:
+            flips.append(i)
+    assert all(MIN_BLOCK <= p.block_size <= MAX_BLOCK for p in out)
+    assert len(flips) >= 4, "a stream this noisy throttles and resumes more than once"
+    assert all(b - a > 1 for a, b in itertools.pairwise(flips))  # never undone the next period
+    for i in flips:  # each flip follows two periods in a row that called for it
+        busy = [s.demand_in_flight >= t.busy_demand or s.loop_lag_ms >= t.busy_lag_ms
+                or s.cpu_share >= t.busy_cpu for s in samples[i - 1:i + 1]]
+        assert busy == [out[i].throttled] * 2, i

@@ -10,6 +10,7 @@ from wsi_blueprint.prefetch.context import SidecarContext
 from wsi_blueprint.prefetch.engine import Prefetcher, PrefetchSettings
 from wsi_blueprint.prefetch.rules import parse_rules
 from wsi_blueprint.prefetch.viewport import Request
+from wsi_blueprint.protocols.dzi import DeepZoom, DziTiling
 from wsi_blueprint.sample import write_sample
 from wsi_blueprint.state import WSIState
 
@@ -31,23 +32,34 @@ def folder(tmp_path_factory):
     return folder
 
 
-def build(folder, rules=(), **knobs):
+def build(folder, rules=(), clock=None, **knobs):
     state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
                                          block_size="16K"))
     prefetcher = Prefetcher(state.library, state.counters, PrefetchSettings(**knobs),
-                            rules=rules, context=SidecarContext(state.store))
+                            rules=rules, context=SidecarContext(state.store),
+                            **({"clock": clock} if clock else {}))
     return state, prefetcher
 
 
+class Clock:
+    """The prefetcher's clock, moved by the test: quiet periods happen when it says so."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def view(prefetcher, slide, slide_id, t, col0, row0, level_scale, cols=3, rows=2,
-         session="s1"):
+         session="s1", tiling=None):
     """The requests a viewer makes for a screen of tiles at (col0, row0) of the level whose
     scale is `level_scale`."""
     span = TILE * level_scale
     for r in range(rows):
         for c in range(cols):
             prefetcher.observe(session, slide, slide_id, Request(
-                t, (col0 + c) * span, (row0 + r) * span, span, span, level_scale))
+                t, (col0 + c) * span, (row0 + r) * span, span, span, level_scale), tiling)
 
 
 def pan_east(state, prefetcher, screens: int, slide_id="cases/7/he.tiff") -> None:
@@ -152,3 +164,63 @@ def test_rules_do_nothing_without_a_case_context(tmp_path):
     view(prefetcher, slide, "lonely.tiff", 0.0, 0, 0, 4, cols=1, rows=1)
     assert prefetcher.drain()
     assert state.counters.get("prefetch_rule_slides") == 0
+
+
+def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder):
+    """Two screens panning east at DZI scale 2 (resampled from level 0), each followed by a
+    quiet spell: while the viewer looks at the second, the third is fetched and rendered, and
+    asking for its tiles counts them as used."""
+    clock = Clock()
+    state, prefetcher = build(folder, clock=clock)
+    sid = "cases/7/he.tiff"
+    slide = state.library.open(sid)
+    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
+    for step in range(2):
+        clock.now = step * 2.0
+        view(prefetcher, slide, sid, clock.now, step * 2, 1, 2, cols=4, rows=3, tiling=tiling)
+        assert prefetcher.drain()
+        clock.now += 0.5  # the viewer looks: no request for longer than a burst gap
+        prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    span = TILE * 2
+    ahead = tiling.derived_tiles(slide, 4 * span, 1 * span, 4 * span, 3 * span, 2)
+    assert len(ahead) == 12
+    keys = [key for key, _ in ahead]
+    assert state.caches.tiles.peek_many(keys) == set(keys)
+    assert state.counters.get("prefetch_tiles_rendered") == 12
+    assert state.counters.get("prefetch_jobs", reason="pan_e") >= 1
+    # What was rendered ahead is what the viewer would have been served.
+    key, render = ahead[0]
+    assert state.caches.tiles.get(key) == render()
+    for key in keys[:5]:
+        prefetcher.tile_asked(key)
+    prefetcher.tile_asked(keys[0])  # a second ask of the same tile is not a second use
+    assert state.counters.get("prefetch_tiles_used") == 5
+
+
+def test_rendering_ahead_stops_when_the_viewer_moves_on(folder):
+    clock = Clock()
+    state, prefetcher = build(folder, clock=clock, demand_wait=5.0)
+    sid = "cases/7/he.tiff"
+    slide = state.library.open(sid)
+    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
+    for step in range(2):
+        clock.now = step * 2.0
+        view(prefetcher, slide, sid, clock.now, step * 2, 1, 2, cols=4, rows=3, tiling=tiling)
+        assert prefetcher.drain()
+        if step == 0:
+            clock.now += 0.5
+            prefetcher.end_quiet_bursts()
+    prefetcher.demand_started()  # demand in flight: the rendering job waits
+    clock.now += 0.5
+    prefetcher.end_quiet_bursts()  # east predicted, queued behind demand
+    clock.now += 2.0
+    view(prefetcher, slide, sid, clock.now, 2, 4, 2, cols=4, rows=3, tiling=tiling)  # south
+    clock.now += 0.5
+    prefetcher.end_quiet_bursts()
+    prefetcher.demand_ended()
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_cancelled") >= 1
+    span = TILE * 2
+    east = [key for key, _ in tiling.derived_tiles(slide, 4 * span, span, 4 * span, 3 * span, 2)]
+    assert not state.caches.tiles.peek_many(east)  # nothing rendered for the screen left

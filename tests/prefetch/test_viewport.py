@@ -2,8 +2,8 @@
 
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
-                                             Request, Viewport, bounding_box, next_viewport,
-                                             operation)
+                                             Request, Viewport, bounding_box, follow,
+                                             next_viewport, operation)
 
 
 def screen(t, x, y, scale, cols=4, rows=3, tile=256):
@@ -36,6 +36,27 @@ def test_next_viewport_follows_the_operation():
     assert next_viewport(base, PAN_E, (256, 0)).x == 1256
     assert next_viewport(base, ZOOM_IN).scale == 2 and next_viewport(base, ZOOM_IN).width == 500
     assert next_viewport(base, JUMP) is None
+
+
+def test_a_repeated_pan_keeps_its_whole_displacement():
+    base = Viewport(1000, 1000, 1000, 800, 4)
+    diagonal = (300, 200)  # mostly east, partly south
+    assert next_viewport(base, PAN_E, diagonal, last_op=PAN_E) == base.shifted(300, 200)
+    assert next_viewport(base, PAN_E, diagonal, last_op=PAN_S) == base.shifted(300, 0)
+    assert next_viewport(base, PAN_S, diagonal, last_op=PAN_E) == base.shifted(0, 200)
+
+
+def test_a_pan_strip_moves_the_screen_just_enough_to_show_it():
+    screen_now = Viewport(1000, 1000, 1000, 800, 4)
+    strip_east = Viewport(2000, 1000, 300, 800, 4)  # what a pan east uncovers
+    assert follow(screen_now, strip_east) == screen_now.shifted(300, 0)
+    strip_north_west = Viewport(800, 900, 1000, 100, 4)
+    assert follow(screen_now, strip_north_west) == screen_now.shifted(-200, -100)
+    inside = Viewport(1200, 1200, 100, 100, 4)  # a tile filled in: the screen stays
+    assert follow(screen_now, inside) == screen_now
+    zoomed = Viewport(1200, 1200, 500, 400, 2)
+    assert follow(screen_now, zoomed) == zoomed  # another scale: the burst is the screen
+    assert follow(None, strip_east) == strip_east
 
 
 def test_momentum_then_learned_transitions_with_a_threshold():

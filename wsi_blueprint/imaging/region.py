@@ -108,15 +108,17 @@ def read_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int,
     if len(tiles) <= ONE_JOB_TILES:
         return run_cpu(_render, plan, tiles, decode_tile, background, finish)
     pieces = map_cpu(decode_tile, tiles)
-    return run_cpu(_finish, plan, pieces, background, finish)
+    return run_cpu(_assemble, plan, pieces, background, finish)
 
 
 def _render(plan: Plan, tiles: list, decode_tile: Callable, background: tuple,
             finish: Callable | None):
-    return _finish(plan, [decode_tile(tile) for tile in tiles], background, finish)
+    """A small region from its encoded tiles: one pool job (Server-Timing `render`)."""
+    return _assemble(plan, [decode_tile(tile) for tile in tiles], background, finish)
 
 
-def _finish(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: Callable | None):
+def _assemble(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: Callable | None):
+    """Canvas, crop, resampling and `finish` (Server-Timing `assemble`)."""
     pixels = _compose(plan, pieces, background)
     return pixels if finish is None else finish(pixels)
 

@@ -7,8 +7,9 @@ Every few seconds the prefetcher hands the controller what it measured over the 
   reads pay off), halved when reads are random and hits are low (big blocks are waste);
 - prefetch depth (1-3 steps ahead): deeper when the store is slow (more must be in flight to
   hide its latency), shallower when it is fast;
-- throttled: prefetch stands aside while the server is busy (many demand requests in flight) or
-  the store slows down or errors, and resumes once it has recovered.
+- throttled: prefetch stands aside while the server is busy (many demand requests in flight,
+  a late event loop, a worker CPU near one core) or the store slows down or errors, and
+  resumes once it has recovered.
 
 Each decision needs its condition in two periods running (hysteresis), and a change is never
 undone in the next period, so parameters do not flap on noise. Decisions are pure functions of
@@ -34,6 +35,15 @@ class Sample:
     block_hit_rate: float       # block cache hits / block lookups
     sequential_share: float     # share of store reads that continued the previous read
     demand_in_flight: float     # mean demand image requests in flight
+    loop_lag_ms: float = 0.0    # mean lateness of the event loop's timer wake-ups
+    cpu_share: float = 0.0      # process CPU seconds per wall second (1.0 = one core busy)
+
+    def __str__(self) -> str:
+        """For the log line of a change: what the controller saw."""
+        return (f"store {self.store_latency_ms:.0f} ms, errors {self.store_error_rate:.0%}, "
+                f"block hits {self.block_hit_rate:.0%}, sequential {self.sequential_share:.0%}, "
+                f"demand {self.demand_in_flight:.1f} in flight, loop lag "
+                f"{self.loop_lag_ms:.0f} ms, CPU {self.cpu_share:.2f} cores")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +59,14 @@ class Thresholds:
     fast_store_ms: float = 20.0       # shallower below this
     busy_demand: float = 12.0         # throttle above this many demand requests in flight
     bad_error_rate: float = 0.05      # throttle above this store error rate
+    # A healthy loop wakes a timer within a few ms, on a shared machine too (measured: 1-3 ms,
+    # idle or serving tiles flat out, as pixel work runs off the loop). Late by this much on
+    # average, Python work is holding the loop and every request waits as long.
+    busy_lag_ms: float = 25.0
+    # A worker runs its Python on one core (one event loop, one GIL). Measured: 0.02 for one
+    # viewer, 0.9-1.2 with six clients asking for derived tiles at once, whose requests then
+    # queue. This close to a whole core, prefetch's own work would slow demand.
+    busy_cpu: float = 0.85
     high_hits: float = 0.9
     low_hits: float = 0.6
     sequential: float = 0.6
@@ -100,6 +118,8 @@ class Controller:
             depth = max(MIN_DEPTH, depth - 1)
 
         struggling = (sample.demand_in_flight >= t.busy_demand
+                      or sample.loop_lag_ms >= t.busy_lag_ms
+                      or sample.cpu_share >= t.busy_cpu
                       or sample.store_error_rate >= t.bad_error_rate
                       or sample.store_latency_ms >= 3 * (self._baseline_latency or 1e9))
         if self._holds("throttle", struggling) and self._may_change("throttled"):
@@ -112,7 +132,8 @@ class Controller:
             old_value, new_value = getattr(p, name), getattr(new, name)
             if old_value != new_value:
                 self._last_change[{"block_size": "block"}.get(name, name)] = self._period
-                log.info("prefetch control: %s %s -> %s", name, old_value, new_value)
+                log.info("prefetch control: %s %s -> %s (%s)", name, old_value, new_value,
+                         sample)
                 if self.on_change is not None:
                     self.on_change(name, old_value, new_value)
         self.parameters = new

@@ -6,8 +6,11 @@ small record per viewing session and plans work of three kinds:
 - overview: when a session opens a slide, its tile tables (every cold tile read needs its
   entry first) and every tile of its overview levels (small, and the first thing a
   pathologist scans), plus what the clinical-context rules ask for other slides of the case;
-- viewport: for each next operation the operation model is confident of (pan, zoom), the
-  stored tiles of the viewport it leads to.
+- viewport: once a burst of requests has gone quiet (the viewer has settled and is looking),
+  for each next operation the operation model is confident of (pan, zoom), the stored tiles
+  of the viewport it leads to and, for the nearest, its resampled tiles rendered into the tile
+  cache (CPU is idle while the viewer looks; rendering is what a demand request would wait on
+  once the bytes are cached).
 
 Work runs on a few background workers (greenlets under gevent) and never competes with demand:
 a job waits while demand requests are in flight, is dropped when its session has moved on,
@@ -19,9 +22,10 @@ entered in a ledger so that demand reads of them count as used; the rest is wast
 import collections
 import concurrent.futures
 import dataclasses
+import logging
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from ..caches import BlockReader
 from ..caches.blocks import block_runs
@@ -33,10 +37,15 @@ from ..imaging.region import plan_region, thumbnail_size
 from ..library import SlideLibrary
 from .context import SIDECAR, CaseContext, CaseContextProvider
 from .controller import Controller, Parameters, Sample
+from .load_signals import LoadSignals
 from .markov import OperationModel
 from .policy import policy_for
 from .rules import Rule
-from .viewport import Request, Viewport, bounding_box, next_viewport, operation
+from .viewport import Request, Viewport, bounding_box, follow, next_viewport, operation
+
+log = logging.getLogger(__name__)
+
+RENDERED_LEDGER = 50_000  # tiles rendered ahead remembered until asked for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +56,7 @@ class PrefetchSettings:
     history: int = 5                      # operations the model learns from
     confidence: float = 0.7               # probability an operation needs to be fetched for
     burst_gap: float = 0.15               # seconds of quiet that end a burst of requests
+    render_tiles: int = 64                # resampled tiles one viewport job renders at most
     overview_tiles: int = 64              # a stored level this small is fetched whole
     session_ttl: float = 900.0
     max_sessions: int = 10_000
@@ -87,6 +97,7 @@ class Session:
     burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
     viewport: Viewport | None = None  # the last burst's area: where the viewer went
     predicted: tuple[str, ...] = ()
+    tiling: Any = None  # how the viewer names tiles (a protocol's), to render them ahead
     spent: int = 0
     generation: int = 0
     seen: float = 0.0
@@ -101,6 +112,7 @@ class Job:
     coords: tuple = ()
     region: Viewport | None = None  # a region to plan at its scale
     generation: int | None = None   # for viewport jobs: dropped once the session moves on
+    render: bool = False            # also render the region's resampled tiles
 
 
 class Ledger:
@@ -160,6 +172,10 @@ class Prefetcher:
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
         self.ledger = Ledger(counters)
         self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
+        self._open_bursts: dict[str, Session] = {}
+        self._rendered_keys: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._watcher: threading.Thread | None = None
+        self._closed = False
         self._lock = threading.Lock()
         self._demand = 0
         self._pending = 0
@@ -168,6 +184,7 @@ class Prefetcher:
             Parameters(block_size=library.block_size),
             on_change=lambda name, old, new: counters.inc("prefetch_control_changes",
                                                           parameter=name))
+        self.load = LoadSignals()
         self._period_start = clock()
         self._period_counts = self._control_counts()
         self._demand_samples: list[int] = []
@@ -182,49 +199,93 @@ class Prefetcher:
         with self._lock:
             self._demand -= 1
 
-    def observe(self, session_key: str, slide: Slide, slide_id: str, request: Request) -> str:
+    def observe(self, session_key: str, slide: Slide, slide_id: str, request: Request,
+                tiling: Any = None) -> str:
         """A demand request was served; plan what comes next. Cheap: the work is queued.
-        Returns the session's A/B policy, for the request's own metrics."""
+        `tiling` names the viewer's tiles (see `protocols.dzi.DziTiling`); without one only
+        blocks are prefetched. Returns the session's A/B policy, for the request's metrics."""
         session, opened = self._session(session_key, slide_id)
         self._control()
         if session.policy == "off":
             return session.policy
+        session.tiling = tiling
+        self._watch_bursts()
         if self.ledger.holds(slide.blocks.namespace):  # else nothing prefetched can be used
             self._submit(Job(session, slide_id, "account", region=Viewport(
                 request.x, request.y, request.width, request.height, request.scale)))
         if opened and session.policy == "full":
             self._plan_overview(session, slide, slide_id)
-        if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
-            self._burst_ended(session, slide_id)
-        session.burst.append(request)
-        del session.burst[:-256]  # a very long burst keeps its latest requests
+        ended = None
+        with self._lock:
+            if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
+                ended, session.burst = session.burst, []
+            session.burst.append(request)
+            del session.burst[:-256]  # a very long burst keeps its latest requests
+            self._open_bursts[session.key] = session
+        if ended:
+            self._burst_ended(session, ended)
         return session.policy
 
-    def _burst_ended(self, session: Session, slide_id: str) -> None:
-        """The viewer moved (or settled): learn the operation and fetch for what follows."""
-        view = bounding_box(session.burst)
-        session.burst = []
-        before, session.viewport = session.viewport, view
-        if before is None:
+    def end_quiet_bursts(self) -> None:
+        """Bursts without a request for `burst_gap` are over: the viewer has settled on a view
+        and looks at it, which is the time to fetch for its next move."""
+        now = self.clock()
+        with self._lock:
+            quiet = [s for s in self._open_bursts.values()
+                     if now - s.seen > self.settings.burst_gap]
+            ended = []
+            for session in quiet:
+                del self._open_bursts[session.key]
+                if session.burst:
+                    ended.append((session, session.burst))
+                    session.burst = []
+        for session, burst in ended:
+            self._burst_ended(session, burst)
+
+    def _watch_bursts(self) -> None:
+        """Starts, once, the loop that ends quiet bursts (a greenlet under gevent)."""
+        if self._watcher is not None:
             return
-        op = operation(before, view)
-        if op is None:
-            return
+        with self._lock:
+            if self._watcher is None and not self._closed:
+                self._watcher = threading.Thread(target=self._watch_loop, daemon=True,
+                                                 name="wsi-prefetch-bursts")
+                self._watcher.start()
+
+    def _watch_loop(self) -> None:
+        while not self._closed:
+            time.sleep(self.settings.burst_gap / 3)
+            try:
+                self.end_quiet_bursts()
+            except Exception:  # a bug here must not end prefetching for the process
+                log.exception("ending quiet bursts failed")
+
+    def _burst_ended(self, session: Session, burst: list[Request]) -> None:
+        """The viewer moved: learn the operation and fetch for what follows."""
+        with self._lock:
+            before = session.viewport
+            view = session.viewport = follow(before, bounding_box(burst))
+            op = operation(before, view) if before is not None else None
+            if op is None:
+                return
+            hit = op in session.predicted
+            session.model.record(op)
+            session.generation += 1
+            generation = session.generation
+            predicted = session.predicted = tuple(session.model.confident())
         self.counters.inc("prefetch_predictions", policy=session.policy,
-                          outcome="hit" if op in session.predicted else "miss")
-        session.model.record(op)
-        session.generation += 1
-        step = (view.centre[0] - before.centre[0], view.centre[1] - before.centre[1])
-        session.predicted = tuple(session.model.confident())
-        for predicted in session.predicted:
-            # This is learnt as the next burst begins: the viewer is already loading one step
-            # on; what to have ready lies `depth` steps on (the control loop's choice).
+                          outcome="hit" if hit else "miss")
+        step = (view.x - before.x, view.y - before.y)
+        for next_op in predicted:
+            # The next view, then as many more as the control loop's depth asks for; the
+            # nearest is also rendered.
             target = view
-            for _ in range(self.controller.parameters.depth):
-                target = target and next_viewport(target, predicted, step)
-            if target is not None:
-                self._submit(Job(session, slide_id, predicted, region=target,
-                                 generation=session.generation))
+            for depth in range(1, self.controller.parameters.depth + 1):
+                target = next_viewport(target, next_op, step, last_op=op)
+                if target is None or target.scale < 1:
+                    break
+                self._submit(Job(session, session.slide_id, next_op, region=target,
+                                 generation=generation, render=depth == 1))
 
     # -- the control loop ------------------------------------------------------------------
 
@@ -234,7 +295,7 @@ class Prefetcher:
             "store_requests", "store_seconds", "store_errors", "block_runs",
             "block_runs_sequential")} | {
             "hits": c.get("cache_hits", cache="blocks"),
-            "misses": c.get("cache_misses", cache="blocks")}
+            "misses": c.get("cache_misses", cache="blocks")} | self.load.readings()
 
     def _control(self) -> None:
         """Once a period: measure, let the controller decide, apply."""
@@ -248,6 +309,7 @@ class Prefetcher:
             self._period_counts = counts
             demand = sum(self._demand_samples) / len(self._demand_samples)
             self._demand_samples = []
+        self.load.start()  # once; not in __init__, which may run before gevent patches
         delta = {k: counts[k] - before[k] for k in counts}
         requests = max(delta["store_requests"], 1)
         lookups = delta["hits"] + delta["misses"]
@@ -257,7 +319,10 @@ class Prefetcher:
             block_hit_rate=delta["hits"] / lookups if lookups else 1.0,
             sequential_share=(delta["block_runs_sequential"] / delta["block_runs"]
                               if delta["block_runs"] else 0.45),
-            demand_in_flight=demand))
+            demand_in_flight=demand,
+            loop_lag_ms=(1000 * delta["lag_seconds"] / delta["wakeups"]
+                         if delta["wakeups"] else 0.0),
+            cpu_share=delta["cpu_seconds"] / max(delta["wall_seconds"], 1e-6)))
         self.library.block_size = parameters.block_size  # for slides opened from now on
 
     # -- planning --------------------------------------------------------------------------
@@ -355,7 +420,8 @@ class Prefetcher:
             level, coords = plan
         else:
             level, coords = job.level, list(job.coords)
-        self._warm(job, slide, slide.tile_ranges(level, list(coords)))
+        if self._warm(job, slide, slide.tile_ranges(level, list(coords))) and job.render:
+            self._render(job, slide)
 
     @staticmethod
     def _plan_region(slide: Slide, view: Viewport) -> tuple[int, list] | None:
@@ -369,29 +435,70 @@ class Prefetcher:
         plan = plan_region(slide, x0, y0, x1 - x0, y1 - y0, out_w, out_h)
         return plan.level, plan.coords
 
-    def _warm(self, job: Job, slide: Slide, ranges: list[tuple[int, int]]) -> None:
+    def _warm(self, job: Job, slide: Slide, ranges: list[tuple[int, int]]) -> bool:
+        """Fetches the blocks of `ranges` not cached yet; True if they all are now."""
         blocks = slide.blocks
         missing = self._missing_blocks(blocks, ranges)
         if not missing:
-            return
+            return True
         size = sum(missing.values())
         runs = block_runs(sorted(missing))
         policy = job.session.policy
         if job.session.spent + size > self.settings.session_budget:
             self.counters.inc("prefetch_dropped", why="budget", policy=policy)
-            return
+            return False
         if not self._lease(blocks, runs):
             self.counters.inc("prefetch_dropped", why="leased", policy=policy)
-            return
+            return False
         if not self.limiter.take(len(runs)):
             self.counters.inc("prefetch_dropped", why="rate", policy=policy)
-            return
+            return False
         job.session.spent += size
         blocks.blocks(sorted(missing))
         self.ledger.add(blocks.namespace, missing, policy)
         self.counters.inc("prefetch_jobs", reason=job.reason.split(":")[0], policy=policy)
         self.counters.inc("prefetch_bytes", size, policy=policy)
         self.counters.inc("prefetch_store_requests", len(runs), policy=policy)
+        return True
+
+    def _render(self, job: Job, slide: Slide) -> None:
+        """Renders the resampled tiles of the job's region into the tile cache, one at a time,
+        each after demand requests in flight. Their bytes are cached (`_warm`), so this is CPU
+        work only, never a store request outside the budget and rate limit."""
+        tiling, view = job.session.tiling, job.region
+        if tiling is None:
+            return
+        tiles = tiling.derived_tiles(slide, view.x, view.y, view.width, view.height,
+                                     view.scale)
+        cache = self.library.caches.tiles
+        cached = cache.peek_many([key for key, _ in tiles])
+        missing = [(key, render) for key, render in tiles if key not in cached]
+        for key, render in missing[:self.settings.render_tiles]:
+            self._wait_for_demand()
+            if job.generation != job.session.generation:
+                self.counters.inc("prefetch_cancelled", policy=job.session.policy)
+                return
+            # Through the cache's single flight: a demand request for the same tile meanwhile
+            # waits for this rendering instead of doing it again.
+            cache.flights.do(key, lambda: self._rendered(cache, key, render(), job),
+                             cache.wait_timeout)
+
+    def _rendered(self, cache, key: str, data: bytes, job: Job) -> bytes:
+        cache.set(key, data)
+        with self._lock:
+            self._rendered_keys[key] = job.session.policy
+            self._rendered_keys.move_to_end(key)
+            while len(self._rendered_keys) > RENDERED_LEDGER:
+                self._rendered_keys.popitem(last=False)
+        self.counters.inc("prefetch_tiles_rendered", policy=job.session.policy)
+        return data
+
+    def tile_asked(self, key: str) -> None:
+        """A viewer asked for an image by its cache key: if it was rendered ahead, it is used."""
+        with self._lock:
+            policy = self._rendered_keys.pop(key, None)
+        if policy is not None:
+            self.counters.inc("prefetch_tiles_used", policy=policy)
 
     @staticmethod
     def _missing_blocks(blocks: BlockReader, ranges: list[tuple[int, int]]) -> dict[int, int]:
@@ -475,5 +582,7 @@ class Prefetcher:
         return False
 
     def close(self) -> None:
+        self._closed = True
+        self.load.stop()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)

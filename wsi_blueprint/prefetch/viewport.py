@@ -65,6 +65,26 @@ def bounding_box(requests: list[Request]) -> Viewport:
     return Viewport(left, top, right - left, bottom - top, finest.scale)
 
 
+def follow(before: Viewport | None, box: Viewport) -> Viewport:
+    """The viewport after a burst whose requests cover `box`. A pan asks only for the strip
+    it uncovers, so at the same scale the screen keeps its size and moves just enough to
+    contain the strip; a burst covering more than a screen, or at another scale, is the new
+    screen itself."""
+    if before is None or not same_scale(before.scale, box.scale) or \
+            box.width > before.width * 1.05 or box.height > before.height * 1.05:
+        return box
+
+    def shift(lo: float, hi: float, box_lo: float, box_hi: float) -> float:
+        if box_hi > hi:
+            return box_hi - hi
+        if box_lo < lo:
+            return box_lo - lo
+        return 0.0
+
+    return before.shifted(shift(before.x, before.x + before.width, box.x, box.x + box.width),
+                          shift(before.y, before.y + before.height, box.y, box.y + box.height))
+
+
 def operation(before: Viewport, after: Viewport) -> str | None:
     """The operation that took the viewer from `before` to `after`; None if it stayed."""
     if not same_scale(before.scale, after.scale):
@@ -81,10 +101,14 @@ def operation(before: Viewport, after: Viewport) -> str | None:
     return PAN_S if dy > 0 else PAN_N
 
 
-def next_viewport(view: Viewport, op: str, step: tuple[float, float] | None = None
-                  ) -> Viewport | None:
-    """Where `op` would take the viewer from `view`; a pan moves by `step` (the last pan's
-    displacement) or half a screen. None for a jump, which cannot be foreseen."""
+def next_viewport(view: Viewport, op: str, step: tuple[float, float] | None = None,
+                  last_op: str | None = None) -> Viewport | None:
+    """Where `op` would take the viewer from `view`. A pan repeating the last operation moves
+    by the whole last displacement `step` (a drag's heading drifts slowly, and diagonal drags
+    are common); another pan moves along its axis by that axis's part of `step`, or half a
+    screen. None for a jump, which cannot be foreseen."""
+    if op == last_op and op in (PAN_N, PAN_S, PAN_E, PAN_W) and step and any(step):
+        return view.shifted(*step)
     step_x = abs(step[0]) if step and step[0] else view.width / 2
     step_y = abs(step[1]) if step and step[1] else view.height / 2
     return {

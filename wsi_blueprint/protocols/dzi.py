@@ -8,7 +8,9 @@ tile is cut from the nearest finer stored level and resampled.
 """
 
 import dataclasses
+import functools
 import math
+from typing import Callable
 
 from flask import Blueprint, Response, request
 
@@ -86,20 +88,68 @@ def deep_zoom(slide: Slide) -> DeepZoom:
                     _bounded_int("overlap", 0, 0, MAX_OVERLAP))
 
 
-def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str,
-                quality: int) -> bytes:
+def _level0_bounds(slide: Slide, dz: DeepZoom, level: int, col: int, row: int
+                   ) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """The tile's level-0 rectangle (clipped to the slide) and its output size."""
     x, y, width, height = dz.tile_bounds(level, col, row)
     scale = dz.scale(level)
     x0, y0 = x * scale, y * scale
     w0 = min(width * scale, slide.index.width - x0)
     h0 = min(height * scale, slide.index.height - y0)
-    native = find_native_tile(slide, x0, y0, w0, h0, width, height)
-    if native is not None and fmt == "jpeg":
+    return (x0, y0, w0, h0), (width, height)
+
+
+def _native(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str
+            ) -> tuple[int, int, int] | None:
+    """The stored tile this DZI tile passes through, if it is one."""
+    if fmt != "jpeg":
+        return None
+    rect, size = _level0_bounds(slide, dz, level, col, row)
+    return find_native_tile(slide, *rect, *size)
+
+
+def render_tile(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str,
+                quality: int) -> bytes:
+    native = _native(slide, dz, level, col, row, fmt)
+    if native is not None:
         stored_level, stored_col, stored_row = native
         return native_tile_jpeg(slide.read_tiles(stored_level, [(stored_col, stored_row)])[0],
                                 quality)
-    return read_region(slide, x0, y0, w0, h0, width, height,
-                       finish=lambda pixels: encode(pixels, fmt, quality))
+    rect, size = _level0_bounds(slide, dz, level, col, row)
+    return read_region(slide, *rect, *size, finish=lambda pixels: encode(pixels, fmt, quality))
+
+
+def tile_key(slide: Slide, dz: DeepZoom, level: int, col: int, row: int, fmt: str,
+             quality: int) -> str:
+    return image_key(slide, "dzi", dz.tile_size, dz.overlap, level, col, row, fmt, quality)
+
+
+@dataclasses.dataclass(frozen=True)
+class DziTiling:
+    """How a viewer names DZI tiles: lets the prefetcher render, ahead of the viewer, the
+    tiles it will ask for that are resampled (stored tiles pass through: they only need their
+    bytes in the block cache)."""
+
+    dz: DeepZoom
+    fmt: str
+    quality: int
+
+    def derived_tiles(self, slide: Slide, x: float, y: float, width: float, height: float,
+                      scale: float) -> list[tuple[str, Callable[[], bytes]]]:
+        """(cache key, render) of the resampled tiles of the DZI level at `scale` that meet
+        the level-0 rectangle; none if no level is at that scale."""
+        dz = self.dz
+        level = dz.max_level - round(math.log2(max(scale, 1e-9)))
+        if not 0 <= level <= dz.max_level or dz.scale(level) != scale:
+            return []
+        span = dz.tile_size * scale
+        cols, rows = dz.grid(level)
+        c0, c1 = max(0, int(x // span)), min(cols - 1, int((x + width - 1e-6) // span))
+        r0, r1 = max(0, int(y // span)), min(rows - 1, int((y + height - 1e-6) // span))
+        return [(tile_key(slide, dz, level, c, r, self.fmt, self.quality),
+                 functools.partial(render_tile, slide, dz, level, c, r, self.fmt, self.quality))
+                for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)
+                if _native(slide, dz, level, c, r, self.fmt) is None]
 
 
 def descriptor(slide_id: str):
@@ -115,8 +165,9 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
         dz = deep_zoom(slide)
         x, y, width, height = dz.tile_bounds(level, col, row)  # 404 before any work
         scale = dz.scale(level)
-        note_view(slide, slide_id, x * scale, y * scale, width * scale, height * scale, scale)
-        key = image_key(slide, "dzi", dz.tile_size, dz.overlap, level, col, row, fmt, quality)
+        note_view(slide, slide_id, x * scale, y * scale, width * scale, height * scale, scale,
+                  DziTiling(dz, fmt, quality))
+        key = tile_key(slide, dz, level, col, row, fmt, quality)
         return image_response(
             key, fmt, lambda: render_tile(slide, dz, level, col, row, fmt, quality))
 

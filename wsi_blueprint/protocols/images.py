@@ -29,12 +29,15 @@ def session_key(slide_id: str) -> str:
 
 
 def note_view(slide: Slide, slide_id: str, x: int, y: int, width: int, height: int,
-              scale: float) -> None:
-    """Tell the prefetcher (if on) that the viewer asked for this level-0 rectangle."""
+              scale: float, tiling=None) -> None:
+    """Tell the prefetcher (if on) that the viewer asked for this level-0 rectangle; `tiling`
+    (for example `dzi.DziTiling`) says how the viewer names tiles, so that the prefetcher can
+    render resampled ones ahead of it."""
     prefetcher = state().prefetcher
     if prefetcher is not None:
         g.wsi_policy = prefetcher.observe(session_key(slide_id), slide, slide_id,
-                                          Request(time.monotonic(), x, y, width, height, scale))
+                                          Request(time.monotonic(), x, y, width, height, scale),
+                                          tiling)
 
 
 def image_key(slide: Slide, *parts: object) -> str:
@@ -46,6 +49,9 @@ def image_response(key: str, fmt: str, produce: Callable[[], bytes]) -> Response
     if request.if_none_match.contains(etag):
         response = Response(status=304)
     else:
+        prefetcher = state().prefetcher
+        if prefetcher is not None:
+            prefetcher.tile_asked(key)
         data = state().caches.tiles.get_or_load(key, produce)
         response = Response(data, mimetype=content_type(fmt))
     response.set_etag(etag)
