@@ -27,7 +27,8 @@ def _results():
         "machine": {"cores": 2, "platform": "test", "python": "3", "versions": {}},
         "config": {"quick": True, "sessions": 1, "concurrency": 6, "latency_ms": 40,
                    "bandwidth_mbps": 100, "workers": 2, "memcached": True, "load_seconds": 2,
-                   "connections": 16, "time_scale": 0, "peers": ["openslide"]},
+                   "connections": 16, "time_scale": 0, "peers": ["openslide"],
+                   "prices": {"cost_per_1000_requests": 0.005, "cost_per_gb": 0.09}},
         "slides": [{"slide_id": "a.svs", "width": 4000, "height": 3000, "size": 10 ** 6,
                     "native": [1, 4], "tile_size": 240}],
         "pixels": "test", "trace": {"path": "trace.jsonl", "sessions": 1, "requests": 101},
@@ -53,6 +54,19 @@ def test_headline_figures():
     assert rows["tiffslide"]["skipped"] == "not installed"
 
 
+def test_store_priced_per_session_at_the_run_prices():
+    results = _results()
+    ours = {r["server"]: r for r in headline(results)}["wsi_blueprint"]
+    # cold: 40 requests of 256 KiB each, at $0.005 per 1,000 requests and $0.09 per GB
+    assert ours["store_dollars_cold"] == pytest.approx(40 * 0.005 / 1000
+                                                       + 40 * 262144 * 0.09 / 1e9)
+    assert ours["store_dollars_warm"] == 0
+    assert {r["server"]: r for r in headline(results)}["openslide"]["store_dollars_cold"] is None
+    del results["config"]["prices"]  # results of a run that did not record them: the defaults
+    ours = {r["server"]: r for r in headline(results)}["wsi_blueprint"]
+    assert ours["store_dollars_cold"] == pytest.approx(40 * 0.0004 / 1000)
+
+
 def test_report_writes_markdown_json_and_pngs(tmp_path):
     pytest.importorskip("matplotlib")
     paths = write_report(_results(), str(tmp_path))
@@ -60,6 +74,9 @@ def test_report_writes_markdown_json_and_pngs(tmp_path):
     assert "| server | cold p50 |" in text and "| wsi_blueprint | 50.5 |" in text
     assert "≥90" in text and "skipped: not installed" in text
     assert "tiles 80% (l1 60%, l2 20%)" in text
+    # $ per 1,000 cold sessions: 1,000 x (40 x $0.000005 + 10.49 MB x $0.09/GB) = $1.144
+    assert "| 40 | 10.49 | $1.144 | 0 | 500 |" in text
+    assert "store prices: $0.005 per 1,000 GET requests, $0.09 per GB" in text
     assert "![latency_cdf.png](latency_cdf.png)" in text
     for name in ("latency_cdf.png", "store_per_session.png", "throughput.png"):
         data = (tmp_path / name).read_bytes()

@@ -20,7 +20,7 @@ def run(controller, samples):
 def test_calm_traffic_changes_nothing():
     controller = Controller()
     out = run(controller, [CALM] * 20)
-    assert {(p.block_size, p.depth, p.throttled) for p in out} == {(256 * KiB, 2, False)}
+    assert {(p.block_size, p.depth, p.throttled) for p in out} == {(256 * KiB, 1, False)}
 
 
 def test_sequential_reads_with_high_hits_grow_blocks_to_the_bound_and_no_further():

@@ -92,17 +92,23 @@ def test_opening_a_slide_warms_its_overview_levels(folder):
 
 
 def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
-    state, prefetcher = build(folder)
+    clock = Clock()
+    state, prefetcher = build(folder, clock=clock)
     slide = state.library.open("cases/7/he.tiff")
     sid = "cases/7/he.tiff"
     for step in range(3):  # pans of two tiles east at full resolution: screens at 0, 2, 4
-        view(prefetcher, slide, sid, step * 2.0, step * 2, 4, 1, cols=4, rows=3)
-    # Learnt as the third screen began (0 -> 2: east); the screen at 6 is then ready.
+        clock.now = step * 2.0
+        view(prefetcher, slide, sid, clock.now, step * 2, 4, 1, cols=4, rows=3)
+        clock.now += 0.5  # the viewer looks
+        prefetcher.end_quiet_bursts()
+    # Learnt as the second screen settled (0 -> 2: east), again at the third: the screen at 6
+    # is ready before the viewer asks for it.
     assert prefetcher.drain()
     ahead = [(c, r) for c in range(6, 10) for r in range(4, 7)]
     assert tiles_cached(slide, 0, ahead)
     assert state.counters.get("prefetch_jobs", reason="pan_e") >= 1
-    view(prefetcher, slide, sid, 6.0, 6, 4, 1, cols=4, rows=3)  # the viewer goes there
+    clock.now = 6.0
+    view(prefetcher, slide, sid, clock.now, 6, 4, 1, cols=4, rows=3)  # the viewer goes there
     assert prefetcher.drain()
     assert state.counters.get("prefetch_used_bytes") > 0
     assert state.counters.get("prefetch_predictions", outcome="hit") >= 1

@@ -6,14 +6,30 @@
     store_per_session.png store requests and megabytes per session, cold and warm
     throughput.png        requests per second, cached and derived tiles
 
-`headline(results)` gives the per-server summary rows the markdown and the CLI print.
+`headline(results)` gives the per-server summary rows the markdown and the CLI print. Store
+traffic is priced as the server's CostModel prices it, at the rates the run used
+(`config["prices"]`; S3 Standard GET requests by default).
 """
 
 import json
 import os
 import statistics
 
+from ..accounting import CostModel
+from ..settings import SETTINGS
 from .replay import percentile
+
+_DEFAULTS = {setting.key: setting.default for setting in SETTINGS}
+# The server's own default prices (S3 Standard GET requests, no transfer charge).
+DEFAULT_PRICES = {"cost_per_1000_requests": _DEFAULTS["WSI_COST_PER_1000_REQUESTS"],
+                  "cost_per_gb": _DEFAULTS["WSI_COST_PER_GB"]}
+
+
+def store_price(store: dict, prices: dict) -> float:
+    """Dollars for `store` {"requests", "bytes"} at `prices`, as the server's CostModel
+    prices its own store traffic."""
+    model = CostModel(prices["cost_per_1000_requests"], prices["cost_per_gb"])
+    return store["requests"] * model.per_request + store["bytes"] * model.per_byte
 
 
 def _fmt(value, digits: int = 1, unit: str = "") -> str:
@@ -49,7 +65,8 @@ def _ratios(ratios: dict | None) -> str:
     return "; ".join(parts) or "n/a"
 
 
-def _merge_ratios(parts: list) -> dict | None:
+def merge_ratios(parts: list) -> dict | None:
+    """Cache ratios of several scrape intervals (replay.cache_ratios) added up."""
     merged: dict = {}
     for ratios in parts:
         for cache, v in (ratios or {}).items():
@@ -65,15 +82,25 @@ def _cache_table(results: dict) -> list[str]:
     rows = []
     for name, target in results["targets"].items():
         for phase in ("cold", "warm"):
-            merged = _merge_ratios([s[phase].get("cache_ratios")
+            merged = merge_ratios([s[phase].get("cache_ratios")
                                     for s in target.get("sessions", [])])
             if merged:
                 rows.append(f"| {name} | {phase} | {_ratios(merged)} |")
     return rows
 
 
+def _prices(results: dict) -> dict:
+    return results.get("config", {}).get("prices") or DEFAULT_PRICES
+
+
+def _per_1000(dollars) -> str:
+    """Dollars per session shown per 1,000 sessions: a session alone costs fractions of a cent."""
+    return "n/a" if dollars is None else f"${dollars * 1000:,.3f}"
+
+
 def headline(results: dict) -> list[dict]:
     rows = []
+    prices = _prices(results)
     for name, target in results["targets"].items():
         if target.get("skipped"):
             rows.append({"server": name, "skipped": target["skipped"]})
@@ -91,6 +118,11 @@ def headline(results: dict) -> list[dict]:
                 return None
             return statistics.mean(s[phase]["store"][key] for s in sessions)
 
+        def price_per_session(phase: str):
+            if not store:
+                return None
+            return statistics.mean(store_price(s[phase]["store"], prices) for s in sessions)
+
         throughput = target.get("throughput", {})
         rows.append({
             "server": name,
@@ -107,6 +139,8 @@ def headline(results: dict) -> list[dict]:
             "store_bytes_cold": per_session("cold", "bytes"),
             "store_requests_warm": per_session("warm", "requests"),
             "store_bytes_warm": per_session("warm", "bytes"),
+            "store_dollars_cold": price_per_session("cold"),
+            "store_dollars_warm": price_per_session("warm"),
             "tiles_per_session": statistics.mean(len(s["cold"]["latencies"]) for s in sessions),
             "errors": sum(s["cold"]["errors"] + s["warm"]["errors"] for s in sessions),
             "rps_cached": (throughput.get("cached") or {}).get("rps"),
@@ -118,6 +152,7 @@ def headline(results: dict) -> list[dict]:
 
 def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
     cfg = results["config"]
+    prices = _prices(results)
     out = ["# wsi_blueprint benchmark", "",
            f"Run {results['started']} on {results['machine']['cores']} cores "
            f"({results['machine']['platform']}), {results['seconds']:.0f} s in all. "
@@ -127,20 +162,23 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
             f"{cfg['concurrency']} parallel requests); cold = fresh server and caches, warm = "
             "the same session again; TTFT = time to first tile of a slide opened (descriptor "
             "request sent -> first tile received, median); store = requests and MB the "
-            "simulated S3 served per session; throughput in requests/s.", "",
+            "simulated S3 served per session, and its price per 1,000 such sessions (see "
+            "Set-up); throughput in requests/s.", "",
             "| server | cold p50 | cold p95 | cold p99 | warm p50 | warm p95 | warm p99 | "
             "TTFT cold | TTFT warm | store req/session cold | store MB/session cold | "
-            "store req/session warm | cached tiles/s | derived tiles/s | errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "store $/1,000 sessions cold | store req/session warm | cached tiles/s | "
+            "derived tiles/s | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.get("skipped"):
-            out.append(f"| {r['server']} | skipped: {r['skipped']} |" + " |" * 13)
+            out.append(f"| {r['server']} | skipped: {r['skipped']} |" + " |" * 14)
             continue
         out.append(
             f"| {r['server']} | {_ms(r['cold_p50'])} | {_ms(r['cold_p95'])} | "
             f"{_ms(r['cold_p99'])} | {_ms(r['warm_p50'])} | {_ms(r['warm_p95'])} | "
             f"{_ms(r['warm_p99'])} | {_ms(r['ttft_cold'])} | {_ms(r['ttft_warm'])} | "
             f"{_fmt(r['store_requests_cold'], 0)} | {_mb(r['store_bytes_cold'])} | "
+            f"{_per_1000(r['store_dollars_cold'])} | "
             f"{_fmt(r['store_requests_warm'], 0)} | {_fmt(r['rps_cached'], 0)} | "
             f"{'≥' if r['rps_derived_lower_bound'] else ''}{_fmt(r['rps_derived'], 0)} | "
             f"{r['errors']} |")
@@ -156,9 +194,9 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
 
     out += ["## Sessions", "",
             "| server | session | pass | tiles | p50 | p95 | p99 | view load p50 | "
-            "view load p95 | TTFT per slide | store requests | store MB | cache hit ratios |"
-            " seconds |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "view load p95 | TTFT per slide | store requests | store MB | "
+            "store $/1,000 sessions | cache hit ratios | seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, target in results["targets"].items():
         for s in target.get("sessions", []):
             for phase in ("cold", "warm"):
@@ -174,7 +212,9 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
                     f"{_ms(percentile(p['views'], 95))} | "
                     f"{', '.join(_ms(v) for v in p['ttft']) or 'n/a'} | "
                     f"{_fmt(store['requests']) if store else 'n/a'} | "
-                    f"{_mb(store['bytes']) if store else 'n/a'} | {ratio_text} | "
+                    f"{_mb(store['bytes']) if store else 'n/a'} | "
+                    f"{_per_1000(store_price(store, prices) if store else None)} | "
+                    f"{ratio_text} | "
                     f"{p['seconds']:.1f}"
                     f"{' (cut short)' if p.get('truncated') else ''} |")
     out.append("")
@@ -222,6 +262,10 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
         out.append(f"- simulated S3: {cfg['latency_ms']:g} ms first-byte latency, "
                    + (f"{cfg['bandwidth_mbps']:g} MB/s per response" if cfg['bandwidth_mbps']
                       else "no bandwidth cap") + ", ranged GETs from the local file")
+        out.append(f"- store prices: ${prices['cost_per_1000_requests']:g} per 1,000 GET "
+                   f"requests, ${prices['cost_per_gb']:g} per GB read (the server's CostModel; "
+                   "S3 Standard GET requests unless --cost-per-1000-requests and --cost-per-gb "
+                   "say otherwise)")
         out.append(f"- servers: {cfg['workers']} worker processes each; wsi_blueprint with "
                    + ("memcached shared by its workers" if cfg.get("memcached") else
                       "in-process caches only"))

@@ -33,6 +33,8 @@ QUICK_PEERS = ("openslide", "tiffslide-tuned")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `wsi-blueprint bench` (kept importable without heavy imports)."""
+    from .report import DEFAULT_PRICES
+
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run under a minute: small slides, one short session, "
                              "one-second load runs")
@@ -73,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-session-seconds", type=float,
                         help="cut a replayed pass of a session after this long; a server "
                              "cut short plays no further session (default 30, quick 20)")
+    parser.add_argument("--cost-per-1000-requests", type=float,
+                        default=DEFAULT_PRICES["cost_per_1000_requests"],
+                        help="price of 1,000 store GET requests in the report and the "
+                             "server's /metrics (default %(default)g, S3 Standard)")
+    parser.add_argument("--cost-per-gb", type=float, default=DEFAULT_PRICES["cost_per_gb"],
+                        help="price per GB read from the store (default %(default)g: "
+                             "no charge in the bucket's region)")
     parser.add_argument("--cache-dir", help="where generated slides are kept (default "
                                             "~/.cache/wsi_blueprint/bench)")
     parser.add_argument("--testdata", help="folder holding CMU-1-Small-Region.svs, the source "
@@ -340,7 +349,9 @@ def run(options) -> dict:
         "workers": options.workers, "memcached": memcached is not None,
         "load_seconds": options.load_seconds, "connections": options.connections,
         "time_scale": options.time_scale, "peers": peers,
-        "max_session_seconds": options.max_session_seconds}
+        "max_session_seconds": options.max_session_seconds,
+        "prices": {"cost_per_1000_requests": options.cost_per_1000_requests,
+                   "cost_per_gb": options.cost_per_gb}}
     try:
         targets = _targets(options, peers, store, bucket, memcached, notes)
         for target in targets:
@@ -387,6 +398,8 @@ def _targets(options, peers, store, bucket, memcached, notes) -> list:
 
     env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
            "WSI_S3_REGION": "us-east-1",
+           "WSI_COST_PER_1000_REQUESTS": str(options.cost_per_1000_requests),
+           "WSI_COST_PER_GB": str(options.cost_per_gb),
            "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
            "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
     if memcached is not None:
@@ -485,11 +498,12 @@ def run_from_args(args) -> int:
             continue
         f = _num
         megabytes = None if row["store_bytes_cold"] is None else row["store_bytes_cold"] / 1e6
+        dollars = None if row["store_dollars_cold"] is None else row["store_dollars_cold"] * 1000
         print(f"{row['server']}: tile ms cold p50/p95/p99 {f(row['cold_p50'])}/"
               f"{f(row['cold_p95'])}/{f(row['cold_p99'])}, warm {f(row['warm_p50'])}/"
               f"{f(row['warm_p95'])}/{f(row['warm_p99'])}; TTFT cold {f(row['ttft_cold'])} ms; "
               f"store/session {f(row['store_requests_cold'], 0)} requests "
-              f"{f(megabytes, 2)} MB; "
+              f"{f(megabytes, 2)} MB ${f(dollars, 3)} per 1,000 sessions; "
               f"cached {f(row['rps_cached'], 0)}/s, derived {f(row['rps_derived'], 0)}/s")
     print(f"report: {os.path.abspath(paths['markdown'])}")
     errors = sum(r.get("errors", 0) for r in headline(results))

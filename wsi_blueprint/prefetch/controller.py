@@ -49,7 +49,10 @@ class Sample:
 @dataclasses.dataclass(frozen=True)
 class Parameters:
     block_size: int = 256 * KiB
-    depth: int = 2
+    # One view ahead: replaying sessions with a 40 ms store, a second view ahead raised the
+    # prefetched bytes by a third (53 MB against 40 MB) and rendered no more tiles that were
+    # then asked for; only a slower store earns it.
+    depth: int = 1
     throttled: bool = False
 
 
