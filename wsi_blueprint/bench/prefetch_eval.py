@@ -3,11 +3,16 @@
 The server runs twice on the generated case behind the simulated S3 (40 ms first byte): once
 with WSI_PREFETCH=off, once on, each with a fresh memcached. Every session of the trace is
 replayed cold with its pauses kept (a pathologist reads before moving on; that is when the
-prefetcher works). Reported per mode: tile latency p50/p95, the share of tiles answered without
-waiting on the store (from Server-Timing), store requests and bytes per session, and for
-prefetch on the bytes it fetched and the share of them never used.
+prefetcher works), then once more on the same server, warm: every tile cached, the floor this
+machine sets for any prefetcher. Reported per mode: tile latency p50/p95, the share of tiles
+answered without waiting on the store and the share answered ready (neither store wait nor
+rendering: from Server-Timing), store requests and bytes per session, and for prefetch on the
+bytes it fetched, the share of them never used, and the tiles it rendered ahead and that were
+then asked for. The same figures per viewer action (open, zoom, pan, jump...) show where
+prediction can work: no predictor foresees where a navigator jump lands.
 
-    python -m wsi_blueprint.bench.prefetch_eval [--sessions 2] [--quick] [--out DIR]
+    python -m wsi_blueprint.bench.prefetch_eval [--style explore|screen] [--sessions 2]
+                                                [--quick] [--out DIR]
 """
 
 import argparse
@@ -29,6 +34,28 @@ def _metric(samples: dict | None, name: str) -> float:
     return sum(v for (n, _), v in (samples or {}).items() if n == name)
 
 
+def _ready(request: dict) -> bool:
+    """Answered from what was cached: no store wait and no pixel work in Server-Timing."""
+    return not any(f"{phase};dur=" in request["timing"]
+                   for phase in ("store", "render", "decode", "assemble"))
+
+
+def _tile_figures(tiles: list[dict]) -> dict:
+    return {"tiles": len(tiles),
+            "p50": percentile([r["ms"] for r in tiles], 50),
+            "p95": percentile([r["ms"] for r in tiles], 95),
+            "cached_share": (sum(not r["store"] for r in tiles) / len(tiles)
+                             if tiles else None),
+            "ready_share": sum(map(_ready, tiles)) / len(tiles) if tiles else None}
+
+
+def _by_action(tiles: list[dict]) -> dict:
+    actions: dict[str, list] = {}
+    for request in tiles:
+        actions.setdefault(request["action"], []).append(request)
+    return {action: _tile_figures(group) for action, group in sorted(actions.items())}
+
+
 def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
           max_seconds: float) -> dict:
     memcached = Memcached(memory_mb=1024).start()
@@ -48,19 +75,26 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
                 after = scrape_metrics(server.url)
                 stats = store.stats()
                 tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
-                fetched = (_metric(after, "wsi_prefetch_bytes_total")
-                           - _metric(before, "wsi_prefetch_bytes_total"))
-                used = (_metric(after, "wsi_prefetch_used_bytes_total")
-                        - _metric(before, "wsi_prefetch_used_bytes_total"))
+
+                def grown(name: str) -> float:
+                    return _metric(after, name) - _metric(before, name)
+
+                fetched, used = grown("wsi_prefetch_bytes_total"), grown(
+                    "wsi_prefetch_used_bytes_total")
+                warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+                                      max_seconds=max_seconds)
+                warm_tiles = [r["ms"] for r in warm.requests
+                              if r["kind"] == "tile" and r["status"] == 200]
                 rows.append({
-                    "session": name, "tiles": len(tiles), "errors": run.errors,
-                    "p50": percentile([r["ms"] for r in tiles], 50),
-                    "p95": percentile([r["ms"] for r in tiles], 95),
-                    "cached_share": (sum(not r["store"] for r in tiles) / len(tiles)
-                                     if tiles else None),
+                    "session": name, "errors": run.errors + warm.errors, **_tile_figures(tiles),
                     "store_requests": stats["requests"], "store_bytes": stats["bytes"],
                     "prefetch_bytes": fetched, "prefetch_used_bytes": used,
                     "waste_share": (1 - used / fetched) if fetched else None,
+                    "rendered_ahead": grown("wsi_prefetch_tiles_rendered_total"),
+                    "rendered_used": grown("wsi_prefetch_tiles_used_total"),
+                    "warm_p50": percentile(warm_tiles, 50),
+                    "warm_p95": percentile(warm_tiles, 95),
+                    "by_action": _by_action(tiles),
                     "seconds": run.seconds, "truncated": run.truncated,
                     "requests": run.requests})
     finally:
@@ -68,42 +102,64 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
     return {"mode": mode, "sessions": rows}
 
 
+PROFILES = {("explore", False): tr.FULL, ("explore", True): tr.QUICK,
+            ("screen", False): tr.SCREEN, ("screen", True): tr.QUICK_SCREEN}
+
+
 def run(sessions_wanted: int, quick: bool, time_scale: float, max_seconds: float,
-        out: str) -> dict:
+        out: str, style: str = "explore") -> dict:
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
-    records = tr.generate(infos, sessions_wanted, 1, tr.QUICK if quick else tr.FULL)
+    records = tr.generate(infos, sessions_wanted, 1, PROFILES[style, quick])
     sessions = sessions_of(records)
     workdir = tempfile.mkdtemp(prefix="wsi-prefetch-eval-")
     _link_slides(workdir, slides)
     store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
     try:
-        results = {"time_scale": time_scale, "modes": [
+        results = {"style": style, "time_scale": time_scale, "modes": [
             _mode(mode, store, sessions, time_scale, max_seconds) for mode in ("off", "on")]}
     finally:
         store.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "prefetch.json"), "w") as f:
+    with open(os.path.join(out, f"prefetch-{style}.json"), "w") as f:
         json.dump(results, f, indent=1)
-    with open(os.path.join(out, "prefetch.md"), "w") as f:
+    with open(os.path.join(out, f"prefetch-{style}.md"), "w") as f:
         f.write(to_markdown(results))
     return results
 
 
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{share * 100:.0f} %"
+
+
 def to_markdown(results: dict) -> str:
-    lines = ["| prefetch | session | tiles | p50 ms | p95 ms | tiles without a store wait | "
-             "store requests | store MB | prefetched MB | never used |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| prefetch | session | tiles | p50 ms | p95 ms | warm p50 / p95 ms | "
+             "without a store wait | ready | store requests | store MB | prefetched MB | "
+             "never used | rendered ahead / asked for |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for mode in results["modes"]:
         for row in mode["sessions"]:
-            share = row["cached_share"]
-            waste = row["waste_share"]
             lines.append(
                 f"| {mode['mode']} | {row['session']} | {row['tiles']} | {row['p50']:.1f} | "
-                f"{row['p95']:.1f} | {share * 100:.0f} % | {row['store_requests']} | "
-                f"{row['store_bytes'] / 1e6:.1f} | {row['prefetch_bytes'] / 1e6:.1f} | "
-                + (f"{waste * 100:.0f} % |" if waste is not None else "- |"))
+                f"{row['p95']:.1f} | {row['warm_p50']:.1f} / {row['warm_p95']:.1f} | "
+                f"{_pct(row['cached_share'])} | {_pct(row['ready_share'])} | "
+                f"{row['store_requests']} | {row['store_bytes'] / 1e6:.1f} | "
+                f"{row['prefetch_bytes'] / 1e6:.1f} | {_pct(row['waste_share'])} | "
+                f"{row['rendered_ahead']:.0f} / {row['rendered_used']:.0f} |")
+    lines += ["", "Per viewer action (all sessions): tiles, p95 ms and share ready, prefetch off "
+              "-> on", "", "| action | tiles | p95 ms | ready |", "|---|---|---|---|"]
+    merged: dict[str, dict[str, list]] = {}
+    for mode in results["modes"]:
+        for row in mode["sessions"]:
+            for request in row["requests"]:
+                if request["kind"] == "tile" and request["status"] == 200:
+                    merged.setdefault(request["action"], {}).setdefault(
+                        mode["mode"], []).append(request)
+    for action, modes in sorted(merged.items()):
+        off, on = (_tile_figures(modes.get(m, [])) for m in ("off", "on"))
+        lines.append(f"| {action} | {on['tiles']} | {off['p95'] or 0:.0f} -> {on['p95'] or 0:.0f}"
+                     f" | {_pct(off['ready_share'])} -> {_pct(on['ready_share'])} |")
     return "\n".join(lines) + "\n"
 
 
@@ -112,13 +168,16 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--style", choices=("explore", "screen"), default="explore",
+                        help="sessions that explore regions reached by navigator jumps "
+                             "(default), or screening reads that sweep the tissue in rows")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="1 keeps the sessions' reading pauses (default)")
     parser.add_argument("--max-session-seconds", type=float, default=240.0)
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
     results = run(args.sessions, args.quick, args.time_scale, args.max_session_seconds,
-                  args.out)
+                  args.out, args.style)
     print(to_markdown(results))
     return 0
 

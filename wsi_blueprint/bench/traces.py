@@ -19,10 +19,16 @@ coarse first, centre out (a new slide: every level from 0 up). A tile is asked f
 session (the browser caches it: tiles are served with a day's max-age). Zooms animate one
 factor of two per frame, navigator jumps pass through two intermediate views.
 
-A session reads a case: open a slide at the overview, scan the tissue at low power, zoom into
-several regions (10x, 20x, 40x), pan there, zoom out, jump to other areas, then switch to the
-next slide of the case (two slides a session by default, each session starting with another).
-Targets are drawn from the tissue seen in the slide's thumbnail.
+A session reads a case in one of two styles:
+
+- explore (the default): open a slide at the overview, scan the tissue at low power, zoom into
+  several regions (10x, 20x, 40x) drawn from the tissue seen in the thumbnail, reached through
+  the navigator (a jump), pan there, zoom out, then switch to the next slide of the case (two
+  slides a session by default, each session starting with another);
+- screen: the systematic search of a screening read (lymph nodes for metastases, cytology):
+  open, zoom to about 10x at a corner of the tissue, then sweep it in rows, a screen at a
+  time with a short look at each, east along one row, down, west along the next, now and then
+  zooming in on something and back out.
 """
 
 import dataclasses
@@ -296,11 +302,15 @@ class Profile:
     deep_pans: tuple = (2, 3)   # pans at high power per region
     think: tuple = (0.8, 4.0)   # seconds of looking between moves
     slides: int = 2             # slides of the case read per session (0: all)
+    style: str = "explore"      # or "screen"
+    screens: int = 30           # screen style: screens swept per slide
 
 
 FULL = Profile()
 QUICK = Profile(regions_first=1, regions_other=1, scan_pans=(1, 1), deep_pans=(1, 2),
                 think=(0.5, 2.0))
+SCREEN = Profile(style="screen", think=(0.5, 1.5), slides=1, screens=30)
+QUICK_SCREEN = Profile(style="screen", think=(0.3, 0.8), slides=1, screens=8)
 
 
 def _near(points: list, x: float, y: float, radius: float, rng: random.Random):
@@ -354,14 +364,44 @@ def _read_slide(v: Viewer, slide: SlideInfo, regions: int, profile: Profile) -> 
             v.think(0.5, 2.0)
 
 
+def _screen_slide(v: Viewer, slide: SlideInfo, profile: Profile) -> None:
+    rng = v.rng
+    xs = [p[0] for p in slide.tissue] or [slide.geometry.width / 2]
+    ys = [p[1] for p in slide.tissue] or [slide.geometry.height / 2]
+    v.open(slide)
+    v.think(*profile.think)
+    z = rng.uniform(3.5, 4.5)  # about 10x on a 40x scan
+    step_x, step_y = 0.85 * v.vw * z, 0.85 * v.vh * z  # screens overlap a little
+    left, top = min(xs) + v.vw * z / 2, min(ys) + v.vh * z / 2
+    right = max(left, max(xs) - v.vw * z / 2)
+    v.zoom_to(left, top, z, "zoom-in")
+    heading = 1
+    for _ in range(profile.screens - 1):
+        v.think(*profile.think)
+        if rng.random() < 0.08:  # something to look at closely, then back to the sweep
+            v.zoom_to(v.cx, v.cy, 1.0, "zoom-in")
+            v.think(*profile.think)
+            v.zoom_to(v.cx, v.cy, z, "zoom-out")
+            v.think(*profile.think)
+        x = v.cx + heading * step_x
+        if left <= x <= right + step_x / 2:
+            v.pan_to(x, v.cy, "pan")
+        else:  # the end of a row: one screen down, then back the other way
+            heading = -heading
+            v.pan_to(v.cx, v.cy + step_y, "pan")
+
+
 def generate_session(session: str, slides: list[SlideInfo], seed: int,
                      profile: Profile = FULL, viewport=VIEWPORT, query: str = "") -> list[dict]:
     """One pathologist reading a case: the slides in order, the first most closely."""
     rng = random.Random(f"{seed}-{session}")
     v = Viewer(session, rng, viewport, query)
     for i, slide in enumerate(slides):
-        _read_slide(v, slide, profile.regions_first if i == 0 else profile.regions_other,
-                    profile)
+        if profile.style == "screen":
+            _screen_slide(v, slide, profile)
+        else:
+            _read_slide(v, slide, profile.regions_first if i == 0 else profile.regions_other,
+                        profile)
         v.think(1.0, 3.0)
     return v.records
 
