@@ -109,3 +109,43 @@ def test_recorded_logs_group_into_steps():
     assert steps[0].action == "open" and steps[0].slide == "a.svs"
     assert kind_of(log[0]) == "dzi" and kind_of(log[1]) == "tile"
     assert slide_of({"url": "dzi/cases/42/A%201.svs_files/1/0_0.jpeg"}) == "cases/42/A 1.svs"
+
+
+
+def test_a_screening_read_sweeps_the_tissue_in_rows():
+    """East along a row, a screen down, west along the next: every pan moves most of a screen
+    along a row or down, and the heading flips at each row's end."""
+    import random
+
+    class Recording(traces.Viewer):
+        centres: list
+
+        def pan_to(self, x, y, action="pan", frames=2):
+            super().pan_to(x, y, action, frames)
+            self.centres.append((self.cx, self.cy, self.z))
+
+    tissue = [(x, y) for x in range(4000, 36000, 500) for y in range(6000, 20000, 500)]
+    info = traces.SlideInfo("s.svs", traces.Geometry(40000, 30000), tissue, (1, 4, 16))
+    profile = traces.Profile(style="screen", think=(0.5, 1.0), slides=1, screens=40)
+    viewer = Recording("s", random.Random(2))
+    viewer.centres = []
+    traces._screen_slide(viewer, info, profile)
+    assert 10 <= len(viewer.centres) <= profile.screens - 1
+    assert max(y for _, y, _ in viewer.centres) <= 20000  # the sweep stays on the tissue
+    z = viewer.centres[0][2]
+    across, down = 0.85 * viewer.vw * z, 0.85 * viewer.vh * z
+    headings = []
+    for (x0, y0, _), (x1, y1, _) in zip(viewer.centres, viewer.centres[1:]):
+        if y1 > y0:
+            assert (x1 - x0, y1 - y0) == pytest.approx((0, down))
+            headings.append("down")
+        else:
+            assert abs(x1 - x0) == pytest.approx(across) and y1 == y0
+            headings.append("east" if x1 > x0 else "west")
+    rows = " ".join(headings).split("down")
+    assert len(rows) >= 3  # at least three rows swept
+    row_headings = [set(row.split()) for row in rows if row.split()]
+    assert all(len(h) == 1 for h in row_headings)  # one heading a row...
+    assert all(a != b for a, b in zip(row_headings, row_headings[1:]))  # ...flipping each row
+    records = traces.generate_session("s", [info], 2, profile)
+    assert records[0]["kind"] == "dzi" and {r["action"] for r in records} >= {"open", "pan"}

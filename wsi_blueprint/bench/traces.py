@@ -28,7 +28,7 @@ A session reads a case in one of two styles:
 - screen: the systematic search of a screening read (lymph nodes for metastases, cytology):
   open, zoom to about 10x at a corner of the tissue, then sweep it in rows, a screen at a
   time with a short look at each, east along one row, down, west along the next, now and then
-  zooming in on something and back out.
+  zooming in on something and back out, until the tissue is seen or the screens are counted.
 """
 
 import dataclasses
@@ -374,6 +374,7 @@ def _screen_slide(v: Viewer, slide: SlideInfo, profile: Profile) -> None:
     step_x, step_y = 0.85 * v.vw * z, 0.85 * v.vh * z  # screens overlap a little
     left, top = min(xs) + v.vw * z / 2, min(ys) + v.vh * z / 2
     right = max(left, max(xs) - v.vw * z / 2)
+    bottom = max(top, max(ys) - v.vh * z / 2)
     v.zoom_to(left, top, z, "zoom-in")
     heading = 1
     for _ in range(profile.screens - 1):
@@ -386,9 +387,11 @@ def _screen_slide(v: Viewer, slide: SlideInfo, profile: Profile) -> None:
         x = v.cx + heading * step_x
         if left <= x <= right + step_x / 2:
             v.pan_to(x, v.cy, "pan")
-        else:  # the end of a row: one screen down, then back the other way
+        elif v.cy + step_y <= bottom + step_y / 2:  # a row's end: down, then back
             heading = -heading
             v.pan_to(v.cx, v.cy + step_y, "pan")
+        else:  # the whole tissue has been seen
+            break
 
 
 def generate_session(session: str, slides: list[SlideInfo], seed: int,
