@@ -230,3 +230,41 @@ def test_rendering_ahead_stops_when_the_viewer_moves_on(folder):
     span = TILE * 2
     east = [key for key, _ in tiling.derived_tiles(slide, 4 * span, span, 4 * span, 3 * span, 2)]
     assert not state.caches.tiles.peek_many(east)  # nothing rendered for the screen left
+
+
+def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
+    """A viewer's connections reach two workers; both see it pan and both predict the same
+    screen, whose bytes are already cached (so no block lease stands between them), yet each
+    tile ahead is rendered by one of them, and both then find it in the shared cache."""
+    clock = Clock()
+    workers = []
+    for _ in range(2):
+        state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
+                                             block_size="16K",
+                                             memcached=f"127.0.0.1:{memcached.port}"))
+        workers.append((state, Prefetcher(state.library, state.counters,
+                                          PrefetchSettings(demand_wait=5.0), clock=clock)))
+    sid = "cases/7/he.tiff"
+    slide = workers[0][0].library.open(sid)
+    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
+    slide.read_tiles(0, [(c, r) for c in range(8, 16) for r in range(2, 8)])  # bytes cached
+    for step in range(2):
+        clock.now = step * 2.0
+        for state, prefetcher in workers:
+            view(prefetcher, state.library.open(sid), sid, clock.now, step * 2, 1, 2, cols=4,
+                 rows=3, tiling=tiling)
+            assert prefetcher.drain()
+            prefetcher.demand_started()  # hold the work back, to release both at once
+        clock.now += 0.5
+        for _, prefetcher in workers:
+            prefetcher.end_quiet_bursts()
+        for _, prefetcher in workers:
+            prefetcher.demand_ended()
+        for _, prefetcher in workers:
+            assert prefetcher.drain()
+    rendered = [state.counters.get("prefetch_tiles_rendered") for state, _ in workers]
+    assert sum(rendered) == 12
+    span = TILE * 2
+    keys = [key for key, _ in tiling.derived_tiles(slide, 4 * span, span, 4 * span, 3 * span, 2)]
+    for state, _ in workers:
+        assert state.caches.tiles.peek_many(keys) == set(keys)

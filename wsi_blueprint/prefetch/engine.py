@@ -473,11 +473,17 @@ class Prefetcher:
         cache = self.library.caches.tiles
         cached = cache.peek_many([key for key, _ in tiles])
         missing = [(key, render) for key, render in tiles if key not in cached]
+        shared = self.library.caches.shared
         for key, render in missing[:self.settings.render_tiles]:
             self._wait_for_demand()
             if job.generation != job.session.generation:
                 self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
+            # A viewer's connections reach several workers, each of which sees the session
+            # move: only one of them renders a tile (a 10 s lease, as for block runs).
+            if shared is not None and not shared.add(memcached_key("render-lease", key), b"1",
+                                                     expire=10):
+                continue
             # Through the cache's single flight: a demand request for the same tile meanwhile
             # waits for this rendering instead of doing it again.
             cache.flights.do(key, lambda: self._rendered(cache, key, render(), job),
