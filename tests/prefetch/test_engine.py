@@ -268,3 +268,27 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
     keys = [key for key, _ in tiling.derived_tiles(slide, 4 * span, span, 4 * span, 3 * span, 2)]
     for state, _ in workers:
         assert state.caches.tiles.peek_many(keys) == set(keys)
+
+
+def test_a_zoom_animation_gets_its_next_frame_rendered_before_it_is_asked(folder):
+    """A zoom-in animation halves the scale each frame around one centre: when the first
+    request of the frame at scale 4 arrives (after a frame at scale 8), the frame at scale 2
+    is fetched and rendered at once, inside the same burst."""
+    clock = Clock()
+    state, prefetcher = build(folder, clock=clock)
+    sid = "cases/7/he.tiff"
+    slide = state.library.open(sid)
+    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
+    view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # 4096 px square
+    # The next frame's first request: its centre tile, at scale 4 around (2048, 2048).
+    prefetcher.observe("s1", slide, sid, Request(0.05, 1024, 1024, 1024, 1024, 4), tiling)
+    assert prefetcher.drain()
+    # Predicted: scale 2, centred on (1536, 1536), a quarter of 4096 px wide: 1024 px.
+    ahead = [key for key, _ in tiling.derived_tiles(slide, 1024, 1024, 1024, 1024, 2)]
+    assert len(ahead) == 4
+    assert state.caches.tiles.peek_many(ahead) == set(ahead)
+    assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
+    # More requests of the same frame do not predict it again.
+    prefetcher.observe("s1", slide, sid, Request(0.06, 0, 1024, 1024, 1024, 4), tiling)
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1

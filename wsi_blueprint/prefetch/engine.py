@@ -10,7 +10,10 @@ small record per viewing session and plans work of three kinds:
   for each next operation the operation model is confident of (pan, zoom), the stored tiles
   of the viewport it leads to and, for the nearest, its resampled tiles rendered into the tile
   cache (CPU is idle while the viewer looks; rendering is what a demand request would wait on
-  once the bytes are cached).
+  once the bytes are cached);
+- zoom frames: inside a burst, the first request at a finer scale is a zoom animation's new
+  frame; the next frame (half the size, half the scale, same centre) is fetched and rendered
+  at once, not behind demand: the viewer asks for it a frame later.
 
 Work runs on a few background workers (greenlets under gevent) and never competes with demand:
 a job waits while demand requests are in flight, is dropped when its session has moved on,
@@ -95,6 +98,7 @@ class Session:
     model: OperationModel
     policy: str
     burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
+    finest: float = 0.0  # the finest scale the burst has asked for
     viewport: Viewport | None = None  # the last burst's area: where the viewer went
     predicted: tuple[str, ...] = ()
     tiling: Any = None  # how the viewer names tiles (a protocol's), to render them ahead
@@ -113,6 +117,7 @@ class Job:
     region: Viewport | None = None  # a region to plan at its scale
     generation: int | None = None   # for viewport jobs: dropped once the session moves on
     render: bool = False            # also render the region's resampled tiles
+    urgent: bool = False            # asked for within a frame: does not wait behind demand
 
 
 class Ledger:
@@ -215,16 +220,36 @@ class Prefetcher:
                 request.x, request.y, request.width, request.height, request.scale)))
         if opened and session.policy == "full":
             self._plan_overview(session, slide, slide_id)
-        ended = None
+        ended = frame = None
         with self._lock:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
+            if session.burst and request.scale < session.finest / 1.5:
+                frame = self._next_zoom_frame(session.burst, request)
+            if not session.burst or request.scale < session.finest:
+                session.finest = request.scale
             session.burst.append(request)
             del session.burst[:-256]  # a very long burst keeps its latest requests
             self._open_bursts[session.key] = session
         if ended:
             self._burst_ended(session, ended)
+        if frame is not None:  # (never with `ended`: a frame is found inside a burst)
+            self._submit(Job(session, slide_id, "zoom_frame", region=frame,
+                             generation=session.generation, render=True, urgent=True))
         return session.policy
+
+    @staticmethod
+    def _next_zoom_frame(burst: list[Request], first: Request) -> Viewport | None:
+        """The frame after the one `first` begins: OpenSeadragon zooms a factor of two a frame
+        and asks for each frame's tiles centre first, so the next frame is centred on `first`,
+        half as wide as this one, which is half as wide as the burst's finest so far."""
+        before = bounding_box(burst)
+        scale = first.scale / 2
+        if scale < 1:
+            return None
+        width, height = before.width / 4, before.height / 4
+        cx, cy = first.x + first.width / 2, first.y + first.height / 2
+        return Viewport(cx - width / 2, cy - height / 2, width, height, scale)
 
     def end_quiet_bursts(self) -> None:
         """Bursts without a request for `burst_gap` are over: the viewer has settled on a view
@@ -387,7 +412,8 @@ class Prefetcher:
             if self.controller.parameters.throttled:
                 self.counters.inc("prefetch_dropped", why="throttled", policy=job.session.policy)
                 return
-            self._wait_for_demand()
+            if not job.urgent:
+                self._wait_for_demand()
             if job.generation is not None and job.generation != job.session.generation:
                 self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
@@ -475,7 +501,8 @@ class Prefetcher:
         missing = [(key, render) for key, render in tiles if key not in cached]
         shared = self.library.caches.shared
         for key, render in missing[:self.settings.render_tiles]:
-            self._wait_for_demand()
+            if not job.urgent:
+                self._wait_for_demand()
             if job.generation != job.session.generation:
                 self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
