@@ -36,6 +36,7 @@ class SlideLibrary:
         self.max_open = max_open
         self.revalidate_after = revalidate_after
         self.wait_timeout = wait_timeout
+        self.on_block_read = None  # given to each slide's block reader (see BlockReader)
         self._open: collections.OrderedDict[str, tuple[Slide, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._flights = SingleFlight()
@@ -53,7 +54,8 @@ class SlideLibrary:
     def _load(self, slide_id: str) -> Slide:
         reader = self.store.open(slide_id)
         namespace = f"{self.store.name}|{slide_id}|{reader.etag}"
-        blocks = BlockReader(reader, self.caches.blocks, self.block_size, namespace)
+        blocks = BlockReader(reader, self.caches.blocks, self.block_size, namespace,
+                             self.on_block_read)
         self.counters.inc("slide_opens")
         # The index format's version is in the key: two releases sharing memcached each keep
         # their own entry instead of overwriting the other's.

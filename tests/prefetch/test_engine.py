@@ -110,7 +110,9 @@ def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
     clock.now = 6.0
     view(prefetcher, slide, sid, clock.now, 6, 4, 1, cols=4, rows=3)  # the viewer goes there
     assert prefetcher.drain()
-    assert state.counters.get("prefetch_used_bytes") > 0
+    assert state.counters.get("prefetch_used_bytes") == 0  # asked for, not read yet
+    slide.read_tiles(0, ahead)  # as the viewer's requests do
+    assert 0 < state.counters.get("prefetch_used_bytes") <= state.counters.get("prefetch_bytes")
     assert state.counters.get("prefetch_predictions", outcome="hit") >= 1
 
 
@@ -195,6 +197,9 @@ def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder
     assert state.caches.tiles.peek_many(keys) == set(keys)
     assert state.counters.get("prefetch_tiles_rendered") == 12
     assert state.counters.get("prefetch_jobs", reason="pan_e") >= 1
+    # Rendering read the prefetched blocks, but for nobody yet: none of them counts as used.
+    assert state.counters.get("prefetch_bytes") > 0
+    assert state.counters.get("prefetch_used_bytes") == 0
     # What was rendered ahead is what the viewer would have been served.
     key, render = ahead[0]
     assert state.caches.tiles.get(key) == render()

@@ -7,8 +7,10 @@ range request, the runs in parallel.
 """
 
 import concurrent.futures
+import contextlib
+import contextvars
 import threading
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..errors import CorruptSlide, StoreTimeout
 from ..storage import RangeReader
@@ -29,6 +31,19 @@ def _io_pool() -> concurrent.futures.ThreadPoolExecutor:
         return _pool
 
 
+_background = contextvars.ContextVar("wsi_background_reads", default=False)
+
+
+@contextlib.contextmanager
+def background_reads() -> Iterator[None]:
+    """Reads made inside are not a viewer's (prefetching): `on_read` does not hear of them."""
+    token = _background.set(True)
+    try:
+        yield
+    finally:
+        _background.reset(token)
+
+
 def block_runs(indices: list[int]) -> list[tuple[int, int]]:
     """Sorted block indices -> [(first, last)] runs of consecutive ones."""
     runs: list[tuple[int, int]] = []
@@ -41,9 +56,13 @@ def block_runs(indices: list[int]) -> list[tuple[int, int]]:
 
 
 class BlockReader:
-    def __init__(self, reader: RangeReader, cache: TieredCache, block_size: int, namespace: str):
-        """`namespace` names this exact object version (store, id, ETag) in cache keys."""
+    def __init__(self, reader: RangeReader, cache: TieredCache, block_size: int, namespace: str,
+                 on_read: Callable[[str, list[int]], None] | None = None):
+        """`namespace` names this exact object version (store, id, ETag) in cache keys;
+        `on_read(namespace, indices)` hears of every read made for a viewer (the prefetcher's
+        ledger: which prefetched blocks were used)."""
         self.reader = reader
+        self.on_read = on_read
         self.size = reader.size
         self.block_size = block_size
         self._cache = cache
@@ -107,6 +126,8 @@ class BlockReader:
                 found.update(self._fetch(mine))
         for i, flight in theirs.items():
             found[i] = flight.wait(self._cache.wait_timeout)
+        if self.on_read is not None and not _background.get():
+            self.on_read(self.namespace, indices)
         return found
 
     def _fetch(self, indices: list[int]) -> dict[int, bytes]:

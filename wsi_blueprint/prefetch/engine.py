@@ -31,7 +31,7 @@ import time
 from typing import Any, Callable
 
 from ..caches import BlockReader
-from ..caches.blocks import block_runs
+from ..caches.blocks import background_reads, block_runs
 from ..caches.memcached import memcached_key
 from ..counters import Counters
 from ..errors import WSIError
@@ -64,7 +64,7 @@ class PrefetchSettings:
     session_ttl: float = 900.0
     max_sessions: int = 10_000
     max_queue: int = 256                  # jobs waiting; more are dropped, newest kept
-    demand_wait: float = 0.5              # longest a job waits for demand to finish
+    demand_wait: float = 0.5              # longest a job waits for demand to pause, or is dropped
     policies: tuple = (("full", 1.0),)    # A/B shares of off / viewport / full
     control_period: float = 5.0           # seconds between control loop decisions
 
@@ -147,11 +147,10 @@ class Ledger:
         if self._per_namespace[namespace] <= 0:
             del self._per_namespace[namespace]
 
-    def holds(self, namespace: str) -> bool:
-        """Whether any prefetched block of this object version awaits its first demand read."""
-        return namespace in self._per_namespace
-
     def use(self, namespace: str, indices) -> None:
+        """A viewer's request read these blocks (the block reader tells, for every read)."""
+        if namespace not in self._per_namespace:  # the usual case: nothing to look up
+            return
         used: dict[str, int] = {}
         with self._lock:
             for index in indices:
@@ -176,6 +175,7 @@ class Prefetcher:
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
         self.ledger = Ledger(counters)
+        library.on_block_read = self.ledger.use  # for slides opened from now on
         self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
         self._open_bursts: dict[str, Session] = {}
         self._rendered_keys: collections.OrderedDict[str, str] = collections.OrderedDict()
@@ -183,6 +183,7 @@ class Prefetcher:
         self._closed = False
         self._lock = threading.Lock()
         self._demand = 0
+        self._demand_paused = threading.Condition(self._lock)
         self._pending = 0
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.controller = Controller(
@@ -203,6 +204,8 @@ class Prefetcher:
     def demand_ended(self) -> None:
         with self._lock:
             self._demand -= 1
+            if self._demand == 0:
+                self._demand_paused.notify_all()
 
     def observe(self, session_key: str, slide: Slide, slide_id: str, request: Request,
                 tiling: Any = None) -> str:
@@ -215,9 +218,6 @@ class Prefetcher:
             return session.policy
         session.tiling = tiling
         self._watch_bursts()
-        if self.ledger.holds(slide.blocks.namespace):  # else nothing prefetched can be used
-            self._submit(Job(session, slide_id, "account", region=Viewport(
-                request.x, request.y, request.width, request.height, request.scale)))
         if opened and session.policy == "full":
             self._plan_overview(session, slide, slide_id)
         ended = frame = None
@@ -406,28 +406,31 @@ class Prefetcher:
 
     def _run(self, job: Job) -> None:
         try:
-            if job.reason == "account":
-                self._account(job)
-                return
             if self.controller.parameters.throttled:
                 self.counters.inc("prefetch_dropped", why="throttled", policy=job.session.policy)
                 return
-            if not job.urgent:
-                self._wait_for_demand()
+            if not job.urgent and not self._demand_pauses(job):
+                return
             if job.generation is not None and job.generation != job.session.generation:
                 self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
-            self._do(job)
+            with background_reads():  # not a viewer's: the ledger does not count them as used
+                self._do(job)
         except WSIError:
             self.counters.inc("prefetch_dropped", why="error", policy=job.session.policy)
         finally:
             with self._lock:
                 self._pending -= 1
 
-    def _wait_for_demand(self) -> None:
-        deadline = self.clock() + self.settings.demand_wait
-        while self._demand > 0 and self.clock() < deadline:
-            time.sleep(0.002)
+    def _demand_pauses(self, job: Job) -> bool:
+        """Waits until no demand request is in flight; False (the job dropped) if demand does
+        not pause within `demand_wait`: a server that busy has no room for guesses."""
+        with self._lock:
+            if self._demand_paused.wait_for(lambda: self._demand == 0,
+                                            timeout=self.settings.demand_wait):
+                return True
+        self.counters.inc("prefetch_dropped", why="busy", policy=job.session.policy)
+        return False
 
     def _do(self, job: Job) -> None:
         if job.reason == "rules":
@@ -501,8 +504,8 @@ class Prefetcher:
         missing = [(key, render) for key, render in tiles if key not in cached]
         shared = self.library.caches.shared
         for key, render in missing[:self.settings.render_tiles]:
-            if not job.urgent:
-                self._wait_for_demand()
+            if not job.urgent and not self._demand_pauses(job):
+                return
             if job.generation != job.session.generation:
                 self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
@@ -549,19 +552,6 @@ class Prefetcher:
             return True
         key = memcached_key("prefetch-lease", f"{blocks.namespace}|{runs[0][0]}-{runs[-1][1]}")
         return shared.add(key, b"1", expire=10)
-
-    def _account(self, job: Job) -> None:
-        """A demand request read these blocks: those prefetched are used."""
-        slide = self.library.open(job.slide_id)
-        plan = self._plan_region(slide, job.region)
-        if plan is None:
-            return
-        level, coords = plan
-        blocks = slide.blocks
-        indices = {i for offset, length in slide.tile_ranges(level, coords) if length > 0
-                   for i in range(offset // blocks.block_size,
-                                  (offset + length - 1) // blocks.block_size + 1)}
-        self.ledger.use(blocks.namespace, indices)
 
     # -- clinical context ------------------------------------------------------------------
 
