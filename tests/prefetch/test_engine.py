@@ -174,21 +174,31 @@ def test_rules_do_nothing_without_a_case_context(tmp_path):
     assert state.counters.get("prefetch_rule_slides") == 0
 
 
+def dzi_tiling(slide) -> DziTiling:
+    return DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
+
+
+def pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens, look_at_last=True):
+    """Screens of 4 x 3 tiles two columns apart at DZI scale 2 (resampled from level 0), two
+    seconds apart, each looked at (half a second without a request: a burst gap and more)."""
+    for step in range(screens):
+        clock.now = step * 2.0
+        view(prefetcher, slide, sid, clock.now, step * 2, 1, 2, cols=4, rows=3, tiling=tiling)
+        assert prefetcher.drain()
+        if step < screens - 1 or look_at_last:
+            clock.now += 0.5
+            prefetcher.end_quiet_bursts()
+
+
 def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder):
-    """Two screens panning east at DZI scale 2 (resampled from level 0), each followed by a
-    quiet spell: while the viewer looks at the second, the third is fetched and rendered, and
-    asking for its tiles counts them as used."""
+    """Two screens panning east, each followed by a quiet spell: while the viewer looks at the
+    second, the third is fetched and rendered, and asking for its tiles counts them as used."""
     clock = Clock()
     state, prefetcher = build(folder, clock=clock)
     sid = "cases/7/he.tiff"
     slide = state.library.open(sid)
-    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
-    for step in range(2):
-        clock.now = step * 2.0
-        view(prefetcher, slide, sid, clock.now, step * 2, 1, 2, cols=4, rows=3, tiling=tiling)
-        assert prefetcher.drain()
-        clock.now += 0.5  # the viewer looks: no request for longer than a burst gap
-        prefetcher.end_quiet_bursts()
+    tiling = dzi_tiling(slide)
+    pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens=2)
     assert prefetcher.drain()
     span = TILE * 2
     ahead = tiling.derived_tiles(slide, 4 * span, 1 * span, 4 * span, 3 * span, 2)
@@ -214,14 +224,8 @@ def test_rendering_ahead_stops_when_the_viewer_moves_on(folder):
     state, prefetcher = build(folder, clock=clock, demand_wait=5.0)
     sid = "cases/7/he.tiff"
     slide = state.library.open(sid)
-    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
-    for step in range(2):
-        clock.now = step * 2.0
-        view(prefetcher, slide, sid, clock.now, step * 2, 1, 2, cols=4, rows=3, tiling=tiling)
-        assert prefetcher.drain()
-        if step == 0:
-            clock.now += 0.5
-            prefetcher.end_quiet_bursts()
+    tiling = dzi_tiling(slide)
+    pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens=2, look_at_last=False)
     prefetcher.demand_started()  # demand in flight: the rendering job waits
     clock.now += 0.5
     prefetcher.end_quiet_bursts()  # east predicted, queued behind demand
@@ -251,7 +255,7 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
                                           PrefetchSettings(demand_wait=5.0), clock=clock)))
     sid = "cases/7/he.tiff"
     slide = workers[0][0].library.open(sid)
-    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
+    tiling = dzi_tiling(slide)
     slide.read_tiles(0, [(c, r) for c in range(8, 16) for r in range(2, 8)])  # bytes cached
     for step in range(2):
         clock.now = step * 2.0
@@ -283,7 +287,7 @@ def test_a_zoom_animation_gets_its_next_frame_rendered_before_it_is_asked(folder
     state, prefetcher = build(folder, clock=clock)
     sid = "cases/7/he.tiff"
     slide = state.library.open(sid)
-    tiling = DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
+    tiling = dzi_tiling(slide)
     view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # 4096 px square
     # The next frame's first request: its centre tile, at scale 4 around (2048, 2048).
     prefetcher.observe("s1", slide, sid, Request(0.05, 1024, 1024, 1024, 1024, 4), tiling)
