@@ -301,3 +301,54 @@ def test_a_zoom_animation_gets_its_next_frame_rendered_before_it_is_asked(folder
     prefetcher.observe("s1", slide, sid, Request(0.06, 0, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
+
+
+def test_a_block_one_worker_prefetched_is_used_when_another_workers_viewer_reads_it(
+        folder, memcached):
+    """The ledger lives in memcached: blocks worker A prefetched count as used when worker B
+    serves them to the viewer, and once only, whoever reads them again."""
+    clock = Clock()
+    workers = []
+    for _ in range(2):
+        state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
+                                             block_size="16K",
+                                             memcached=f"127.0.0.1:{memcached.port}"))
+        workers.append((state, Prefetcher(state.library, state.counters, PrefetchSettings(),
+                                          clock=clock)))
+    (a_state, a), (b_state, b) = workers
+    sid = "cases/7/he.tiff"
+    slide_a, slide_b = a_state.library.open(sid), b_state.library.open(sid)
+    for step in range(3):  # A sees the viewer pan east at full resolution and looks ahead
+        clock.now = step * 2.0
+        view(a, slide_a, sid, clock.now, step * 2, 4, 1, cols=4, rows=3)
+        clock.now += 0.5
+        a.end_quiet_bursts()
+    assert a.drain()
+    fetched = a_state.counters.get("prefetch_bytes")
+    assert fetched > 0 and a_state.counters.get("prefetch_used_bytes") == 0
+    ahead = [(c, r) for c in range(6, 10) for r in range(4, 7)]
+    slide_b.read_tiles(0, ahead)  # the viewer's next requests reach worker B
+    assert b.drain()
+    used = b_state.counters.get("prefetch_used_bytes")
+    assert 0 < used <= fetched
+    slide_a.read_tiles(0, ahead)  # and again at A: no second count
+    assert a.drain() and b.drain()
+    assert a_state.counters.get("prefetch_used_bytes") + \
+        b_state.counters.get("prefetch_used_bytes") == used
+
+
+def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):
+    clock = Clock()
+    state, prefetcher = build(folder, clock=clock, frame_demand=2)
+    sid = "cases/7/he.tiff"
+    slide = state.library.open(sid)
+    tiling = dzi_tiling(slide)
+    for _ in range(3):
+        prefetcher.demand_started()  # more demand in flight than frame_demand
+    view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
+    prefetcher.observe("s1", slide, sid, Request(0.05, 1024, 1024, 1024, 1024, 4), tiling)
+    assert prefetcher.drain()
+    # Everything stood aside: the zoom frame at once, the overview after waiting for a pause.
+    assert state.counters.get("prefetch_dropped", why="busy") == 4
+    assert state.counters.get("prefetch_tiles_rendered") == 0
+    assert state.counters.get("prefetch_bytes") == 0

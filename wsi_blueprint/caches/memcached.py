@@ -89,13 +89,15 @@ class MemcachedTier:
             self._failed("add", exc)
             return True
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str) -> bool:
+        """True only for the caller whose delete removed the key (of several at once, one)."""
         if self.standing_aside:
-            return
+            return False
         try:
-            self._client.delete(key)
+            return bool(self._client.delete(key, noreply=False))
         except Exception as exc:
             self._failed("delete", exc)
+            return False
 
     def ping(self) -> bool:
         """True if every configured server answers (readiness); asked on fresh connections,

@@ -1,4 +1,4 @@
-"""The prefetcher: turns a session's requests into predictions and warms the block cache.
+"""The prefetcher: turns a session's requests into predictions and warms the caches.
 
 Protocols report each demand image request (`observe`) in level-0 terms. The engine keeps a
 small record per viewing session and plans work of three kinds:
@@ -15,11 +15,13 @@ small record per viewing session and plans work of three kinds:
   frame; the next frame (half the size, half the scale, same centre) is fetched and rendered
   at once, not behind demand: the viewer asks for it a frame later.
 
-Work runs on a few background workers (greenlets under gevent) and never competes with demand:
-a job waits while demand requests are in flight, is dropped when its session has moved on,
-when it would pass the session's byte budget or the store request rate limit, and, with a
-shared memcached, when another worker holds the lease on the same range. Prefetched blocks are
-entered in a ledger so that demand reads of them count as used; the rest is waste.
+Work runs on a few background workers (greenlets under gevent) and stays out of demand's way:
+a job waits for a pause in demand requests (dropped if none comes soon: the server is busy),
+is dropped when its session has moved on, when it would pass the session's byte budget or the
+store request rate limit, while the control loop says the worker is busy, and, with a shared
+memcached, when another worker holds the lease on the same range or tile. Prefetched blocks
+are entered in a ledger; the block reader reports every read made for a viewer, so those
+blocks count as used, and the rest is waste.
 """
 
 import collections
@@ -49,6 +51,8 @@ from .viewport import Request, Viewport, bounding_box, follow, next_viewport, op
 log = logging.getLogger(__name__)
 
 RENDERED_LEDGER = 50_000  # tiles rendered ahead remembered until asked for
+LEDGER_TTL = 3600         # seconds a prefetched block's marker waits in memcached for a reader
+NAMESPACE_RECHECK = 5.0   # seconds a worker trusts what it knows of an object's markers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +64,8 @@ class PrefetchSettings:
     confidence: float = 0.7               # probability an operation needs to be fetched for
     burst_gap: float = 0.15               # seconds of quiet that end a burst of requests
     render_tiles: int = 64                # resampled tiles one viewport job renders at most
+    frame_tiles: int = 24                 # ... one zoom frame job, centre first
+    frame_demand: int = 6                 # zoom frames are skipped above this demand in flight
     overview_tiles: int = 64              # a stored level this small is fetched whole
     session_ttl: float = 900.0
     max_sessions: int = 10_000
@@ -99,7 +105,7 @@ class Session:
     policy: str
     burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
     finest: float = 0.0  # the finest scale the burst has asked for
-    viewport: Viewport | None = None  # the last burst's area: where the viewer went
+    viewport: Viewport | None = None  # the screen shown, followed through pan strips
     predicted: tuple[str, ...] = ()
     tiling: Any = None  # how the viewer names tiles (a protocol's), to render them ahead
     spent: int = 0
@@ -121,18 +127,36 @@ class Job:
 
 
 class Ledger:
-    """Prefetched blocks not yet read by demand, by object version: used or, in the end,
-    wasted."""
+    """Prefetched blocks not yet read by a viewer, by object version: used or, in the end,
+    wasted.
 
-    def __init__(self, counters: Counters, limit: int = 200_000):
+    A viewer's connections reach every worker, so with a shared memcached the ledger is there:
+    a marker per prefetched block, taken (deleted: one taker only) by whichever worker's viewer
+    reads the block first. Reads are checked against the markers in the background (`settle`),
+    never on a request's path, and only for objects some worker has prefetched from (a marker
+    per object, looked up at most every few seconds). Without memcached it is a dict.
+    """
+
+    def __init__(self, counters: Counters, shared=None, limit: int = 200_000):
         self._blocks: collections.OrderedDict[tuple[str, int], tuple[int, str]] = \
             collections.OrderedDict()
         self._per_namespace: collections.Counter[str] = collections.Counter()
         self._counters = counters
+        self._shared = shared
         self._limit = limit
         self._lock = threading.Lock()
+        self._reads: collections.deque[tuple[str, list[int]]] = collections.deque(maxlen=10_000)
+        self._prefetched_from: dict[str, tuple[bool, float]] = {}  # namespace: (yes, until)
 
     def add(self, namespace: str, blocks: dict[int, int], policy: str) -> None:
+        if self._shared is not None:
+            self._shared.set_many(
+                {self._marker(namespace, i): f"{policy}|{size}".encode()
+                 for i, size in blocks.items()} | {self._marker(namespace): b"1"},
+                expire=LEDGER_TTL)
+            with self._lock:
+                self._prefetched_from[namespace] = (True, time.monotonic() + NAMESPACE_RECHECK)
+            return
         with self._lock:
             for index, size in blocks.items():
                 if (namespace, index) not in self._blocks:
@@ -147,8 +171,17 @@ class Ledger:
         if self._per_namespace[namespace] <= 0:
             del self._per_namespace[namespace]
 
+    @staticmethod
+    def _marker(namespace: str, index: int | None = None) -> str:
+        return memcached_key("prefetched", namespace if index is None else f"{namespace}|{index}")
+
     def use(self, namespace: str, indices) -> None:
         """A viewer's request read these blocks (the block reader tells, for every read)."""
+        if self._shared is not None:
+            known = self._prefetched_from.get(namespace)
+            if known is None or known[0] or known[1] < time.monotonic():
+                self._reads.append((namespace, list(indices)))  # for `settle`
+            return
         if namespace not in self._per_namespace:  # the usual case: nothing to look up
             return
         used: dict[str, int] = {}
@@ -159,8 +192,41 @@ class Ledger:
                     self._forget_one(namespace)
                     size, policy = entry
                     used[policy] = used.get(policy, 0) + size
+        self._count(used)
+
+    def _count(self, used: dict[str, int]) -> None:
         for policy, size in used.items():
             self._counters.inc("prefetch_used_bytes", size, policy=policy)
+
+    def settle(self) -> None:
+        """With memcached: takes the markers of the prefetched blocks viewers have read."""
+        reads: dict[str, set[int]] = {}
+        while self._reads:
+            namespace, indices = self._reads.popleft()
+            reads.setdefault(namespace, set()).update(indices)
+        used: dict[str, int] = {}
+        for namespace, indices in reads.items():
+            if not self._prefetched(namespace):
+                continue
+            markers = [self._marker(namespace, i) for i in sorted(indices)]
+            for key, value in self._shared.get_many(markers).items():
+                if self._shared.delete(key):  # a block counts once, whoever else read it
+                    policy, size = value.decode().split("|")
+                    used[policy] = used.get(policy, 0) + int(size)
+        self._count(used)
+
+    def _prefetched(self, namespace: str) -> bool:
+        """Whether any worker has prefetched from this object lately (rechecked every few s)."""
+        now = time.monotonic()
+        known = self._prefetched_from.get(namespace)
+        if known is None or known[1] < now:
+            found = bool(self._shared.get_many([self._marker(namespace)]))
+            with self._lock:
+                self._prefetched_from[namespace] = (found, now + NAMESPACE_RECHECK)
+                while len(self._prefetched_from) > 10_000:
+                    del self._prefetched_from[next(iter(self._prefetched_from))]
+            return found
+        return known[0]
 
 
 class Prefetcher:
@@ -174,7 +240,7 @@ class Prefetcher:
         self.context = context
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
-        self.ledger = Ledger(counters)
+        self.ledger = Ledger(counters, library.caches.shared)
         library.on_block_read = self.ledger.use  # for slides opened from now on
         self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
         self._open_bursts: dict[str, Session] = {}
@@ -282,8 +348,9 @@ class Prefetcher:
             time.sleep(self.settings.burst_gap / 3)
             try:
                 self.end_quiet_bursts()
+                self.ledger.settle()
             except Exception:  # a bug here must not end prefetching for the process
-                log.exception("ending quiet bursts failed")
+                log.exception("ending quiet bursts or settling the ledger failed")
 
     def _burst_ended(self, session: Session, burst: list[Request]) -> None:
         """The viewer moved: learn the operation and fetch for what follows."""
@@ -409,6 +476,9 @@ class Prefetcher:
             if self.controller.parameters.throttled:
                 self.counters.inc("prefetch_dropped", why="throttled", policy=job.session.policy)
                 return
+            if job.urgent and self._demand > self.settings.frame_demand:
+                self.counters.inc("prefetch_dropped", why="busy", policy=job.session.policy)
+                return
             if not job.urgent and not self._demand_pauses(job):
                 return
             if job.generation is not None and job.generation != job.session.generation:
@@ -502,8 +572,9 @@ class Prefetcher:
         cache = self.library.caches.tiles
         cached = cache.peek_many([key for key, _ in tiles])
         missing = [(key, render) for key, render in tiles if key not in cached]
+        limit = self.settings.frame_tiles if job.urgent else self.settings.render_tiles
         shared = self.library.caches.shared
-        for key, render in missing[:self.settings.render_tiles]:
+        for key, render in missing[:limit]:
             if not job.urgent and not self._demand_pauses(job):
                 return
             if job.generation != job.session.generation:
@@ -599,8 +670,10 @@ class Prefetcher:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                if self._pending == 0:
-                    return True
+                idle = self._pending == 0
+            if idle:
+                self.ledger.settle()
+                return True
             time.sleep(0.005)
         return False
 

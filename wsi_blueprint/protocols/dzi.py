@@ -137,7 +137,8 @@ class DziTiling:
     def derived_tiles(self, slide: Slide, x: float, y: float, width: float, height: float,
                       scale: float) -> list[tuple[str, Callable[[], bytes]]]:
         """(cache key, render) of the resampled tiles of the DZI level at `scale` that meet
-        the level-0 rectangle; none if no level is at that scale."""
+        the level-0 rectangle, centre first as a viewer asks; none if no level is at that
+        scale."""
         dz = self.dz
         level = dz.max_level - round(math.log2(max(scale, 1e-9)))
         if not 0 <= level <= dz.max_level or dz.scale(level) != scale:
@@ -146,10 +147,12 @@ class DziTiling:
         cols, rows = dz.grid(level)
         c0, c1 = max(0, int(x // span)), min(cols - 1, int((x + width - 1e-6) // span))
         r0, r1 = max(0, int(y // span)), min(rows - 1, int((y + height - 1e-6) // span))
+        cx, cy = (x + width / 2) / span - 0.5, (y + height / 2) / span - 0.5
+        grid = sorted(((c, r) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)),
+                      key=lambda t: (t[0] - cx) ** 2 + (t[1] - cy) ** 2)
         return [(tile_key(slide, dz, level, c, r, self.fmt, self.quality),
                  functools.partial(render_tile, slide, dz, level, c, r, self.fmt, self.quality))
-                for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)
-                if _native(slide, dz, level, c, r, self.fmt) is None]
+                for c, r in grid if _native(slide, dz, level, c, r, self.fmt) is None]
 
 
 def descriptor(slide_id: str):
