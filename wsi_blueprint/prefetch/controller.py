@@ -60,7 +60,10 @@ class Parameters:
 class Thresholds:
     slow_store_ms: float = 80.0       # deeper above this
     fast_store_ms: float = 20.0       # shallower below this
-    busy_demand: float = 12.0         # throttle above this many demand requests in flight
+    # Throttle at this many demand requests in flight on average: a viewer's six parallel
+    # requests per worker. Three viewers replaying without pauses on 2 workers keep about 9
+    # in flight in each, and at 12 prefetch still ran beside them (control_eval's load run).
+    busy_demand: float = 6.0
     bad_error_rate: float = 0.05      # throttle above this store error rate
     # A healthy loop wakes a timer within a few ms, on a shared machine too (measured: 1-3 ms,
     # idle or serving tiles flat out, as pixel work runs off the loop). Late by this much on
