@@ -178,6 +178,29 @@ def dzi_tiling(slide) -> DziTiling:
     return DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
 
 
+HE = "cases/7/he.tiff"
+
+
+def on_he_slide(folder, **knobs):
+    """A prefetcher on its own clock, the H&E slide open, and DZI tiles named as viewers do."""
+    clock = Clock()
+    state, prefetcher = build(folder, clock=clock, **knobs)
+    slide = state.library.open(HE)
+    return clock, state, prefetcher, slide, dzi_tiling(slide)
+
+
+def two_workers(folder, memcached, clock, **knobs):
+    """Two workers' states and prefetchers sharing one memcached."""
+    workers = []
+    for _ in range(2):
+        state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
+                                             block_size="16K",
+                                             memcached=f"127.0.0.1:{memcached.port}"))
+        workers.append((state, Prefetcher(state.library, state.counters,
+                                          PrefetchSettings(**knobs), clock=clock)))
+    return workers
+
+
 def pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens, look_at_last=True):
     """Screens of 4 x 3 tiles two columns apart at DZI scale 2 (resampled from level 0), two
     seconds apart, each looked at (half a second without a request: a burst gap and more)."""
@@ -193,11 +216,8 @@ def pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens, look_at_
 def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder):
     """Two screens panning east, each followed by a quiet spell: while the viewer looks at the
     second, the third is fetched and rendered, and asking for its tiles counts them as used."""
-    clock = Clock()
-    state, prefetcher = build(folder, clock=clock)
-    sid = "cases/7/he.tiff"
-    slide = state.library.open(sid)
-    tiling = dzi_tiling(slide)
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    sid = HE
     pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens=2)
     assert prefetcher.drain()
     span = TILE * 2
@@ -220,11 +240,8 @@ def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder
 
 
 def test_rendering_ahead_stops_when_the_viewer_moves_on(folder):
-    clock = Clock()
-    state, prefetcher = build(folder, clock=clock, demand_wait=5.0)
-    sid = "cases/7/he.tiff"
-    slide = state.library.open(sid)
-    tiling = dzi_tiling(slide)
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=5.0)
+    sid = HE
     pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens=2, look_at_last=False)
     prefetcher.demand_started()  # demand in flight: the rendering job waits
     clock.now += 0.5
@@ -246,13 +263,7 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
     screen, whose bytes are already cached (so no block lease stands between them), yet each
     tile ahead is rendered by one of them, and both then find it in the shared cache."""
     clock = Clock()
-    workers = []
-    for _ in range(2):
-        state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
-                                             block_size="16K",
-                                             memcached=f"127.0.0.1:{memcached.port}"))
-        workers.append((state, Prefetcher(state.library, state.counters,
-                                          PrefetchSettings(demand_wait=5.0), clock=clock)))
+    workers = two_workers(folder, memcached, clock, demand_wait=5.0)
     sid = "cases/7/he.tiff"
     slide = workers[0][0].library.open(sid)
     tiling = dzi_tiling(slide)
@@ -283,11 +294,8 @@ def test_a_zoom_animation_gets_its_next_frame_rendered_before_it_is_asked(folder
     """A zoom-in animation halves the scale each frame around one centre: when the first
     request of the frame at scale 4 arrives (after a frame at scale 8), the frame at scale 2
     is fetched and rendered at once, inside the same burst."""
-    clock = Clock()
-    state, prefetcher = build(folder, clock=clock)
-    sid = "cases/7/he.tiff"
-    slide = state.library.open(sid)
-    tiling = dzi_tiling(slide)
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    sid = HE
     view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # 4096 px square
     # The next frame's first request: its centre tile, at scale 4 around (2048, 2048).
     prefetcher.observe("s1", slide, sid, Request(0.05, 1024, 1024, 1024, 1024, 4), tiling)
@@ -308,13 +316,7 @@ def test_a_block_one_worker_prefetched_is_used_when_another_workers_viewer_reads
     """The ledger lives in memcached: blocks worker A prefetched count as used when worker B
     serves them to the viewer, and once only, whoever reads them again."""
     clock = Clock()
-    workers = []
-    for _ in range(2):
-        state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
-                                             block_size="16K",
-                                             memcached=f"127.0.0.1:{memcached.port}"))
-        workers.append((state, Prefetcher(state.library, state.counters, PrefetchSettings(),
-                                          clock=clock)))
+    workers = two_workers(folder, memcached, clock)
     (a_state, a), (b_state, b) = workers
     sid = "cases/7/he.tiff"
     slide_a, slide_b = a_state.library.open(sid), b_state.library.open(sid)
@@ -338,11 +340,8 @@ def test_a_block_one_worker_prefetched_is_used_when_another_workers_viewer_reads
 
 
 def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):
-    clock = Clock()
-    state, prefetcher = build(folder, clock=clock, frame_demand=2)
-    sid = "cases/7/he.tiff"
-    slide = state.library.open(sid)
-    tiling = dzi_tiling(slide)
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, frame_demand=2)
+    sid = HE
     for _ in range(3):
         prefetcher.demand_started()  # more demand in flight than frame_demand
     view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
