@@ -320,12 +320,13 @@ def _ratio(cache: dict | None) -> str:
     return f"{cache['hits'] / lookups:.0%} ({tiers}) of {lookups:,.0f}"
 
 
-def _mode(row: dict) -> str:
-    return f"{row['mode']}, round {row['round']}" if "round" in row else row["mode"]
+def _mode(row: dict, rounds: int) -> str:
+    return f"{row['mode']}, round {row['round']}" if rounds > 1 else row["mode"]
 
 
 def to_markdown(results: dict) -> str:
     scale, prices = results["scale"], results["prices"]
+    rounds = scale.get("load_rounds", 1)
     first = results["eviction"][0] if results["eviction"] else None
     out = ["### Eviction: LRU against segmented LRU", "",
            f"{scale['viewers']} viewers arriving {scale['stagger']} views apart read the case "
@@ -357,7 +358,7 @@ def to_markdown(results: dict) -> str:
             "probe | errors |", "|---|---|---|---|---|---|---|---|---|"]
     for row in results["load"]:
         p, a = row["probe"], row["all"]
-        out.append(f"| {_mode(row)} | {p['tiles']:,} | {_ms(p['p50'])} | {_ms(p['p95'])} | "
+        out.append(f"| {_mode(row, rounds)} | {p['tiles']:,} | {_ms(p['p50'])} | {_ms(p['p95'])} | "
                    f"{_share(p['store_wait_share'])} | {_ms(a['p50'])} | {_ms(a['p95'])} | "
                    f"{row['background_tiles_per_second']:,.0f} | {a['errors']} |")
     out += ["", "### Store cost per session", "",
@@ -372,7 +373,7 @@ def to_markdown(results: dict) -> str:
     for row in results["load"]:
         per, server = row["per_session"], row["server_dollars"]
         share = server["prefetch"] / server["all"] if server["all"] else None
-        out.append(f"| {_mode(row)} | {row['sessions']} | {per['requests']:,.0f} | "
+        out.append(f"| {_mode(row, rounds)} | {row['sessions']} | {per['requests']:,.0f} | "
                    f"{per['bytes'] / 1e6:,.1f} | ${per['dollars'] * 1000:.4f} | "
                    f"${server['all'] / row['sessions'] * 1000:.4f} | {_share(share)} |")
     return "\n".join(out) + "\n"
