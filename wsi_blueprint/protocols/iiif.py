@@ -32,7 +32,8 @@ def render(slide: Slide, req: ImageRequest, quality: int) -> bytes:
             level, col, row = native
             return native_tile_jpeg(slide.read_tiles(level, [(col, row)])[0], quality)
     return read_region(slide, req.x, req.y, req.width, req.height, req.out_width,
-                       req.out_height, finish=lambda pixels: rotate_and_encode(pixels, req, quality))
+                       req.out_height,
+                       finish=lambda pixels: rotate_and_encode(pixels, req, quality))
 
 
 def rotate_and_encode(pixels: np.ndarray, req: ImageRequest, quality: int) -> bytes:
