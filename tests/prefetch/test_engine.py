@@ -288,6 +288,14 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
     keys = [key for key, _ in tiling.derived_tiles(slide, 4 * span, span, 4 * span, 3 * span, 2)]
     for state, _ in workers:
         assert state.caches.tiles.peek_many(keys) == set(keys)
+    # The viewer asks for them through the worker that rendered fewer (as its connections
+    # may), then through the other too: each counts as used, once.
+    fewer, more = sorted(workers, key=lambda w: w[0].counters.get("prefetch_tiles_rendered"))
+    for asked_through in (fewer, more):
+        for key in keys:
+            asked_through[1].tile_asked(key)
+        assert asked_through[1].drain()
+        assert sum(state.counters.get("prefetch_tiles_used") for state, _ in workers) == 12
 
 
 def test_a_zoom_animation_gets_its_next_frame_rendered_before_it_is_asked(folder):

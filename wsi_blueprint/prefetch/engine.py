@@ -50,6 +50,7 @@ from .viewport import Request, Viewport, bounding_box, follow, next_viewport, op
 
 log = logging.getLogger(__name__)
 
+RENDERED = "tiles"        # the rendered ledger's one namespace: tile keys name their slide
 RENDERED_LEDGER = 50_000  # tiles rendered ahead remembered until asked for
 LEDGER_TTL = 3600         # seconds a prefetched block's marker waits in memcached for a reader
 NAMESPACE_RECHECK = 5.0   # seconds a worker trusts what it knows of an object's markers
@@ -127,43 +128,46 @@ class Job:
 
 
 class Ledger:
-    """Prefetched blocks not yet read by a viewer, by object version: used or, in the end,
-    wasted.
+    """What prefetching made ahead and no viewer has used yet, by object version: blocks (items
+    are block indices, valued in bytes) or rendered tiles (items are tile cache keys, valued
+    1). Each use is counted once in `counter`; what is never used is, in the end, waste.
 
     A viewer's connections reach every worker, so with a shared memcached the ledger is there:
-    a marker per prefetched block, taken (deleted: one taker only) by whichever worker's viewer
-    reads the block first. Reads are checked against the markers in the background (`settle`),
-    never on a request's path, and only for objects some worker has prefetched from (a marker
-    per object, looked up at most every few seconds). Without memcached it is a dict.
+    a marker per item, taken (deleted: one taker only) by whichever worker's viewer uses the
+    item first. Uses are checked against the markers in the background (`settle`), never on a
+    request's path, and only for objects some worker has prefetched from (a marker per
+    object, looked up at most every few seconds). Without memcached it is a dict.
     """
 
-    def __init__(self, counters: Counters, shared=None, limit: int = 200_000):
-        self._blocks: collections.OrderedDict[tuple[str, int], tuple[int, str]] = \
+    def __init__(self, counters: Counters, counter: str, shared=None, limit: int = 200_000):
+        self._items: collections.OrderedDict[tuple[str, Any], tuple[int, str]] = \
             collections.OrderedDict()
         self._per_namespace: collections.Counter[str] = collections.Counter()
         self._counters = counters
+        self._counter = counter
         self._shared = shared
         self._limit = limit
         self._lock = threading.Lock()
-        self._reads: collections.deque[tuple[str, list[int]]] = collections.deque(maxlen=10_000)
+        self._uses: collections.deque[tuple[str, list]] = collections.deque(maxlen=10_000)
         self._prefetched_from: dict[str, tuple[bool, float]] = {}  # namespace: (yes, until)
 
-    def add(self, namespace: str, blocks: dict[int, int], policy: str) -> None:
+    def add(self, namespace: str, items: dict[Any, int], policy: str) -> None:
+        """`items` made ahead, each with its value (bytes of a block, 1 for a tile)."""
         if self._shared is not None:
             self._shared.set_many(
-                {self._marker(namespace, i): f"{policy}|{size}".encode()
-                 for i, size in blocks.items()} | {self._marker(namespace): b"1"},
+                {self._marker(namespace, item): f"{policy}|{value}".encode()
+                 for item, value in items.items()} | {self._marker(namespace): b"1"},
                 expire=LEDGER_TTL)
             with self._lock:
                 self._prefetched_from[namespace] = (True, time.monotonic() + NAMESPACE_RECHECK)
             return
         with self._lock:
-            for index, size in blocks.items():
-                if (namespace, index) not in self._blocks:
+            for item, value in items.items():
+                if (namespace, item) not in self._items:
                     self._per_namespace[namespace] += 1
-                self._blocks[(namespace, index)] = (size, policy)
-            while len(self._blocks) > self._limit:
-                (dropped, _), _ = self._blocks.popitem(last=False)
+                self._items[(namespace, item)] = (value, policy)
+            while len(self._items) > self._limit:
+                (dropped, _), _ = self._items.popitem(last=False)
                 self._forget_one(dropped)
 
     def _forget_one(self, namespace: str) -> None:
@@ -171,48 +175,47 @@ class Ledger:
         if self._per_namespace[namespace] <= 0:
             del self._per_namespace[namespace]
 
-    @staticmethod
-    def _marker(namespace: str, index: int | None = None) -> str:
-        return memcached_key("prefetched", namespace if index is None else f"{namespace}|{index}")
+    def _marker(self, namespace: str, item: Any = None) -> str:
+        return memcached_key(self._counter, namespace if item is None else f"{namespace}|{item}")
 
-    def use(self, namespace: str, indices) -> None:
-        """A viewer's request read these blocks (the block reader tells, for every read)."""
+    def use(self, namespace: str, items) -> None:
+        """A viewer's request used these items (read the blocks, asked for the tiles)."""
         if self._shared is not None:
             known = self._prefetched_from.get(namespace)
             if known is None or known[0] or known[1] < time.monotonic():
-                self._reads.append((namespace, list(indices)))  # for `settle`
+                self._uses.append((namespace, list(items)))  # for `settle`
             return
         if namespace not in self._per_namespace:  # the usual case: nothing to look up
             return
         used: dict[str, int] = {}
         with self._lock:
-            for index in indices:
-                entry = self._blocks.pop((namespace, index), None)
+            for item in items:
+                entry = self._items.pop((namespace, item), None)
                 if entry is not None:
                     self._forget_one(namespace)
-                    size, policy = entry
-                    used[policy] = used.get(policy, 0) + size
+                    value, policy = entry
+                    used[policy] = used.get(policy, 0) + value
         self._count(used)
 
     def _count(self, used: dict[str, int]) -> None:
-        for policy, size in used.items():
-            self._counters.inc("prefetch_used_bytes", size, policy=policy)
+        for policy, value in used.items():
+            self._counters.inc(self._counter, value, policy=policy)
 
     def settle(self) -> None:
-        """With memcached: takes the markers of the prefetched blocks viewers have read."""
-        reads: dict[str, set[int]] = {}
-        while self._reads:
-            namespace, indices = self._reads.popleft()
-            reads.setdefault(namespace, set()).update(indices)
+        """With memcached: takes the markers of the items viewers have used."""
+        uses: dict[str, set] = {}
+        while self._uses:
+            namespace, items = self._uses.popleft()
+            uses.setdefault(namespace, set()).update(items)
         used: dict[str, int] = {}
-        for namespace, indices in reads.items():
+        for namespace, items in uses.items():
             if not self._prefetched(namespace):
                 continue
-            markers = [self._marker(namespace, i) for i in sorted(indices)]
+            markers = [self._marker(namespace, item) for item in items]
             for key, value in self._shared.get_many(markers).items():
-                if self._shared.delete(key):  # a block counts once, whoever else read it
-                    policy, size = value.decode().split("|")
-                    used[policy] = used.get(policy, 0) + int(size)
+                if self._shared.delete(key):  # an item counts once, whoever else used it
+                    policy, amount = value.decode().split("|")
+                    used[policy] = used.get(policy, 0) + int(amount)
         self._count(used)
 
     def _prefetched(self, namespace: str) -> bool:
@@ -240,11 +243,12 @@ class Prefetcher:
         self.context = context
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
-        self.ledger = Ledger(counters, library.caches.shared)
+        shared = library.caches.shared
+        self.ledger = Ledger(counters, "prefetch_used_bytes", shared)
+        self.rendered = Ledger(counters, "prefetch_tiles_used", shared, limit=RENDERED_LEDGER)
         library.on_block_read = self.ledger.use  # for slides opened from now on
         self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
         self._open_bursts: dict[str, Session] = {}
-        self._rendered_keys: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._watcher: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()
@@ -349,8 +353,9 @@ class Prefetcher:
             try:
                 self.end_quiet_bursts()
                 self.ledger.settle()
+                self.rendered.settle()
             except Exception:  # a bug here must not end prefetching for the process
-                log.exception("ending quiet bursts or settling the ledger failed")
+                log.exception("ending quiet bursts or settling the ledgers failed")
 
     def _burst_ended(self, session: Session, burst: list[Request]) -> None:
         """The viewer moved: learn the operation and fetch for what follows."""
@@ -592,20 +597,13 @@ class Prefetcher:
 
     def _rendered(self, cache, key: str, data: bytes, job: Job) -> bytes:
         cache.set(key, data)
-        with self._lock:
-            self._rendered_keys[key] = job.session.policy
-            self._rendered_keys.move_to_end(key)
-            while len(self._rendered_keys) > RENDERED_LEDGER:
-                self._rendered_keys.popitem(last=False)
+        self.rendered.add(RENDERED, {key: 1}, job.session.policy)
         self.counters.inc("prefetch_tiles_rendered", policy=job.session.policy)
         return data
 
     def tile_asked(self, key: str) -> None:
         """A viewer asked for an image by its cache key: if it was rendered ahead, it is used."""
-        with self._lock:
-            policy = self._rendered_keys.pop(key, None)
-        if policy is not None:
-            self.counters.inc("prefetch_tiles_used", policy=policy)
+        self.rendered.use(RENDERED, [key])
 
     @staticmethod
     def _missing_blocks(blocks: BlockReader, ranges: list[tuple[int, int]]) -> dict[int, int]:
@@ -673,6 +671,7 @@ class Prefetcher:
                 idle = self._pending == 0
             if idle:
                 self.ledger.settle()
+                self.rendered.settle()
                 return True
             time.sleep(0.005)
         return False
