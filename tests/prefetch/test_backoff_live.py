@@ -23,7 +23,7 @@ import requests
 
 from helpers import testdata_path
 from live_server import LiveServer
-from wsi_blueprint.bench.replay import scrape_metrics
+from wsi_blueprint.bench.replay import metric_total, scrape_metrics
 from wsi_blueprint.prefetch.load_signals import LoadSignals
 
 SLIDE = "CMU-1-Small-Region.svs"  # one level, 2220 x 2967, 130 JPEG tiles
@@ -89,8 +89,7 @@ def figure(server, metric: str, /, **labels) -> float:
     """Sum of the samples of `metric` on /metrics whose labels include `labels`."""
     samples = scrape_metrics(server.url, timeout=10)
     assert samples, "/metrics did not answer"
-    wanted = set(labels.items())
-    return sum(v for (n, found), v in samples.items() if n == metric and wanted <= set(found))
+    return metric_total(samples, metric, **labels)
 
 
 def wait_for(condition, seconds: float, what: str) -> None:

@@ -13,7 +13,8 @@ import pytest
 
 from live_server import LiveServer
 from wsi_blueprint.bench import traces as tr
-from wsi_blueprint.bench.replay import replay_session, scrape_metrics, sessions_of
+from wsi_blueprint.bench.replay import (metric_total, replay_session, scrape_metrics,
+                                        sessions_of)
 from wsi_blueprint.sample import write_sample
 
 SLIDE = "wide.tiff"
@@ -52,11 +53,6 @@ def replay(folder, **env):
     return steps, run, metrics
 
 
-def metric(samples, name, **labels) -> float:
-    return sum(value for (n, found), value in samples.items()
-               if n == name and set(labels.items()) <= set(found))
-
-
 def dzi_level(request: dict) -> int:
     return int(request["url"].split("_files/")[1].split("/")[0])
 
@@ -85,18 +81,18 @@ def test_tiles_prefetched_while_the_viewer_looks_are_served_from_cache(folder):
     assert sum(map(from_cache, tiles_off)) == 0
     # ...with it, most were rendered while the viewer looked at the screen before.
     assert sum(map(from_cache, tiles_on)) >= 0.7 * len(tiles_on)
-    assert metric(metrics, "wsi_prefetch_tiles_rendered_total") >= len(tiles_on) * 0.7
-    assert metric(metrics, "wsi_prefetch_tiles_used_total") >= 0.7 * len(tiles_on)
-    assert metric(metrics, "wsi_prefetch_predictions_total", outcome="hit") >= PANS - 2
+    assert metric_total(metrics, "wsi_prefetch_tiles_rendered_total") >= len(tiles_on) * 0.7
+    assert metric_total(metrics, "wsi_prefetch_tiles_used_total") >= 0.7 * len(tiles_on)
+    assert metric_total(metrics, "wsi_prefetch_predictions_total", outcome="hit") >= PANS - 2
 
 
 def test_the_session_budget_holds_on_a_live_server(folder):
     budget = 400_000
     _, _, metrics = replay(folder, WSI_PREFETCH="on", WSI_PREFETCH_BUDGET=str(budget),
                            WSI_BLOCK_SIZE="64K")
-    fetched = metric(metrics, "wsi_prefetch_bytes_total")
+    fetched = metric_total(metrics, "wsi_prefetch_bytes_total")
     assert 0 < fetched <= budget
-    assert metric(metrics, "wsi_prefetch_dropped_total", why="budget") >= 1
+    assert metric_total(metrics, "wsi_prefetch_dropped_total", why="budget") >= 1
 
 
 def test_the_store_request_rate_limit_holds_on_a_live_server(folder):
@@ -104,6 +100,6 @@ def test_the_store_request_rate_limit_holds_on_a_live_server(folder):
     steps, run, metrics = replay(folder, WSI_PREFETCH="on", WSI_PREFETCH_RATE=str(per_minute),
                                  WSI_BLOCK_SIZE="16K")
     allowed = per_minute / 6 + per_minute / 60 * (run.seconds + 2)  # bucket + refill, 2 s slack
-    made = metric(metrics, "wsi_prefetch_store_requests_total")
+    made = metric_total(metrics, "wsi_prefetch_store_requests_total")
     assert 0 < made <= allowed
-    assert metric(metrics, "wsi_prefetch_dropped_total", why="rate") >= 1
+    assert metric_total(metrics, "wsi_prefetch_dropped_total", why="rate") >= 1

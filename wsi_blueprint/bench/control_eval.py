@@ -41,8 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import traces as tr
 from .live_server import LiveServer
-from .replay import (SessionRun, Step, cache_ratios, percentile, replay_session,
-                     scrape_metrics, sessions_of)
+from .replay import (SessionRun, Step, cache_ratios, metric_total, percentile,
+                     replay_session, scrape_metrics, sessions_of)
 from .report import DEFAULT_PRICES, merge_ratios, store_price
 from .s3sim import SimulatedS3
 from .services import Memcached
@@ -144,12 +144,9 @@ def _latency(tiles: list[dict]) -> dict:
             "store_wait_share": sum(r["store"] for r in tiles) / len(tiles) if tiles else None}
 
 
-def _delta(before: dict | None, after: dict | None, name: str, **labels: str) -> float:
+def _delta(before: dict | None, after: dict | None, name: str, /, **labels: str) -> float:
     """A counter's growth between two scrapes, summed over the series matching `labels`."""
-    def total(samples):
-        return sum(value for (n, series), value in (samples or {}).items()
-                   if n == name and all(label in series for label in labels.items()))
-    return total(after) - total(before)
+    return metric_total(after, name, **labels) - metric_total(before, name, **labels)
 
 
 def _server_env(store: SimulatedS3, prices: dict, **settings: str) -> dict:

@@ -23,15 +23,11 @@ import tempfile
 
 from . import traces as tr
 from .live_server import LiveServer
-from .replay import percentile, replay_session, scrape_metrics, sessions_of
+from .replay import metric_total, percentile, replay_session, scrape_metrics, sessions_of
 from .s3sim import SimulatedS3
 from .services import Memcached
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
 from .suite import _link_slides
-
-
-def _metric(samples: dict | None, name: str) -> float:
-    return sum(v for (n, _), v in (samples or {}).items() if n == name)
 
 
 def _ready(request: dict) -> bool:
@@ -77,7 +73,7 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
                 tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
 
                 def grown(name: str) -> float:
-                    return _metric(after, name) - _metric(before, name)
+                    return metric_total(after, name) - metric_total(before, name)
 
                 fetched, used = grown("wsi_prefetch_bytes_total"), grown(
                     "wsi_prefetch_used_bytes_total")

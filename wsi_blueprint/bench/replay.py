@@ -247,6 +247,13 @@ def scrape_metrics(base_url: str, timeout: float = 10.0) -> dict | None:
     return samples or None
 
 
+def metric_total(samples: dict | None, name: str, /, **labels: str) -> float:
+    """Sum of the samples of `name` (from `scrape_metrics`) whose labels include `labels`."""
+    wanted = set(labels.items())
+    return sum(value for (n, found), value in (samples or {}).items()
+               if n == name and wanted <= set(found))
+
+
 def cache_ratios(before: dict | None, after: dict | None) -> dict | None:
     """Hit ratio per cache (and per tier) between two scrapes, from counters whose names hold
     `cache_hits` / `cache_misses` (labels `cache` or `tier`/`name`); None if none are there."""
