@@ -33,10 +33,12 @@ class SlideLibrary:
         self.caches = caches
         self.counters = counters
         self.block_size = block_size
+        self.read_size = block_size  # store read unit of every open slide (see BlockReader)
         self.max_open = max_open
         self.revalidate_after = revalidate_after
         self.wait_timeout = wait_timeout
-        self.on_block_read = None  # given to each slide's block reader (see BlockReader)
+        self.on_block_read = None  # given to each slide's block reader (see BlockReader),
+        self.on_read_ahead = None  # as these two hooks
         self._open: collections.OrderedDict[str, tuple[Slide, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._flights = SingleFlight()
@@ -55,7 +57,7 @@ class SlideLibrary:
         reader = self.store.open(slide_id)
         namespace = f"{self.store.name}|{slide_id}|{reader.etag}"
         blocks = BlockReader(reader, self.caches.blocks, self.block_size, namespace,
-                             self.on_block_read)
+                             self.on_block_read, lambda: self.read_size, self.on_read_ahead)
         self.counters.inc("slide_opens")
         # The index format's version is in the key: two releases sharing memcached each keep
         # their own entry instead of overwriting the other's.

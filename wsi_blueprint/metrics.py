@@ -58,6 +58,8 @@ HELP = {
     "store_seconds": "Seconds spent in store requests",
     "block_runs": "Runs of blocks fetched from the store",
     "block_runs_sequential": "Runs that continued the previous run of the same object",
+    "read_ahead_bytes": "Bytes store reads brought beyond the blocks asked for (read size)",
+    "read_ahead_used_bytes": "Bytes read ahead that a viewer's request then read",
 }
 
 REQUEST_SECONDS = Histogram(

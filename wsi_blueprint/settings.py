@@ -132,8 +132,12 @@ SETTINGS = (
     Setting("WSI_PREFETCH_CONFIDENCE", float, 0.7,
             "Probability a predicted operation needs before its tiles are fetched."),
     Setting("WSI_PREFETCH_CONTROL_PERIOD", float, 5.0,
-            "Seconds between the control loop's decisions (block size, depth, throttling); a "
+            "Seconds between the control loop's decisions (read size, depth, throttling); a "
             "change needs its condition in two periods running."),
+    Setting("WSI_PREFETCH_READ_SIZE", _size, 1 * MiB,
+            "Largest unit store reads are rounded out to while prefetch is on: the control loop "
+            "starts here and halves it (down to one block) while viewers leave most of what "
+            "was read ahead unused. `WSI_BLOCK_SIZE` reads no more than asked."),
     Setting("WSI_PREFETCH_POLICIES", str, "full:100",
             "A/B shares of prefetch policies per viewing session: `off`, `viewport` (follow "
             "moves only), `full` (also overview and case rules), e.g. `off:50,full:50`."),
@@ -191,6 +195,7 @@ class Settings:
     prefetch_history: int
     prefetch_confidence: float
     prefetch_control_period: float
+    prefetch_read_size: int
     prefetch_policies: str
     cost_per_1000_requests: float
     cost_per_gb: float
@@ -210,6 +215,8 @@ class Settings:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{setting.key}: {exc}") from None
         values.update(overrides)
+        if values["prefetch_read_size"] % values["block_size"]:
+            raise ValueError("WSI_PREFETCH_READ_SIZE: expected a multiple of WSI_BLOCK_SIZE")
         if values["cache_policy"] not in ("lru", "slru"):
             raise ValueError("WSI_CACHE_POLICY: expected 'lru' or 'slru'")
         return cls(**values)

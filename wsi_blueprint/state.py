@@ -64,6 +64,7 @@ class WSIState:
                     history=settings.prefetch_history,
                     confidence=settings.prefetch_confidence,
                     control_period=settings.prefetch_control_period,
+                    read_size=settings.prefetch_read_size,
                     policies=tuple(parse_policies(settings.prefetch_policies))),
                 rules=load_rules(settings.prefetch_rules),
                 context=case_context or SidecarContext(store))

@@ -48,6 +48,38 @@ def test_read_many_coalesces_adjacent_ranges_and_keeps_order(blocks, counters):
     assert counters.get("store_requests") == 3  # blocks 0-1, 9, 61
 
 
+@pytest.fixture
+def unit_blocks(blocks):
+    """`blocks` reading in units of four blocks, with its read-ahead reports."""
+    reports = []
+    blocks.read_size = lambda: 4 * BLOCK
+    blocks.on_read_ahead = lambda namespace, sizes: reports.append(sizes)
+    blocks.reports = reports
+    return blocks
+
+
+def test_reads_are_rounded_out_to_the_read_unit_and_the_rest_is_cached(unit_blocks, counters):
+    # Like the tile rows of one screen: a few blocks apart, in one unit (blocks 4-7).
+    assert unit_blocks.read_many([(4 * BLOCK + 10, 100), (6 * BLOCK + 10, 100)]) == [
+        DATA[4 * BLOCK + 10:4 * BLOCK + 110], DATA[6 * BLOCK + 10:6 * BLOCK + 110]]
+    assert counters.get("store_requests") == 1
+    assert counters.get("store_bytes") == 4 * BLOCK
+    assert unit_blocks.reports == [{5: BLOCK, 7: BLOCK}]  # fetched beyond the blocks asked
+    assert counters.get("read_ahead_bytes") == 2 * BLOCK
+    assert unit_blocks.read(5 * BLOCK, 3 * BLOCK) == DATA[5 * BLOCK:8 * BLOCK]
+    assert counters.get("store_requests") == 1  # the next screen's rows were read ahead
+
+
+def test_read_units_fetch_only_uncached_blocks_and_stop_at_the_end(unit_blocks, counters):
+    unit_blocks.read(9 * BLOCK, 10)  # unit 8-11
+    assert unit_blocks.plan([10, 13]) == ([13], [12, 14, 15])
+    last = (len(DATA) - 1) // BLOCK  # 61, in the unit 60-63 that the object ends in
+    assert unit_blocks.read(len(DATA) - 5, 5) == DATA[-5:]
+    assert unit_blocks.reports[-1] == {60: BLOCK}
+    assert unit_blocks.plan([last]) == ([], [])
+    assert counters.get("store_bytes") == 4 * BLOCK + BLOCK + len(DATA) - last * BLOCK
+
+
 def test_last_short_block_and_bounds(blocks):
     assert blocks.read(len(DATA) - 5, 5) == DATA[-5:]
     with pytest.raises(CorruptSlide):

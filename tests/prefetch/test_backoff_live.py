@@ -81,7 +81,9 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("backoff")
     for name in ("light-0.svs", "light-1.svs", "busy.svs"):
         shutil.copy(testdata_path(SLIDE), folder / name)
-    with LiveServer(folder, workers=1, env={"WSI_PREFETCH_CONTROL_PERIOD": "0.5"}) as live:
+    # Reads of one block: a larger unit would read these small slides whole on demand.
+    with LiveServer(folder, workers=1, env={"WSI_PREFETCH_CONTROL_PERIOD": "0.5",
+                                            "WSI_PREFETCH_READ_SIZE": "256K"}) as live:
         yield live
 
 

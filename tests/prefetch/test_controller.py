@@ -6,8 +6,10 @@ import random
 
 import pytest
 
-from wsi_blueprint.prefetch.controller import (KiB, MAX_BLOCK, MAX_DEPTH, MIN_BLOCK, MIN_DEPTH,
-                                               Controller, Sample, Thresholds)
+from wsi_blueprint.prefetch.controller import (KiB, MAX_DEPTH, MAX_READ, MIN_DEPTH, Controller,
+                                               Parameters, Sample, Thresholds)
+
+BLOCK = 256 * KiB
 
 CALM = Sample(store_latency_ms=40, store_error_rate=0.0, block_hit_rate=0.75,
               sequential_share=0.45, demand_in_flight=2)
@@ -20,30 +22,43 @@ def run(controller, samples):
 def test_calm_traffic_changes_nothing():
     controller = Controller()
     out = run(controller, [CALM] * 20)
-    assert {(p.block_size, p.depth, p.throttled) for p in out} == {(256 * KiB, 1, False)}
+    assert {(p.read_size, p.depth, p.throttled) for p in out} == {(MAX_READ, 1, False)}
 
 
-def test_sequential_reads_with_high_hits_grow_blocks_to_the_bound_and_no_further():
-    controller = Controller()
-    sequential = Sample(40, 0.0, 0.95, 0.8, 2)
-    sizes = [p.block_size for p in run(controller, [sequential] * 12)]
-    assert sizes[0] == 256 * KiB  # one period is not enough (hysteresis)
+def read_ahead(used: float | None) -> Sample:
+    return dataclasses.replace(CALM, read_ahead_use=used)
+
+
+def test_unused_read_ahead_shrinks_reads_to_one_block_and_no_further():
+    controller = Controller(block_size=BLOCK)
+    sizes = [p.read_size for p in run(controller, [read_ahead(0.1)] * 12)]
+    assert sizes[0] == MAX_READ  # one period is not enough (hysteresis)
     assert sizes[1] == 512 * KiB
     assert sizes[2] == 512 * KiB  # never two changes in consecutive periods
-    assert max(sizes) == MAX_BLOCK and sizes[-1] == MAX_BLOCK
+    assert min(sizes) == BLOCK and sizes[-1] == BLOCK
 
 
-def test_random_reads_with_low_hits_shrink_blocks_to_the_bound():
-    controller = Controller()
-    random = Sample(40, 0.0, 0.3, 0.1, 2)
-    sizes = [p.block_size for p in run(controller, [random] * 12)]
-    assert sizes[-1] == MIN_BLOCK and min(sizes) == MIN_BLOCK
+def test_used_read_ahead_grows_reads_back_to_the_bound():
+    controller = Controller(Parameters(read_size=BLOCK), block_size=BLOCK)
+    sizes = [p.read_size for p in run(controller, [read_ahead(0.7)] * 12)]
+    assert sizes[:3] == [BLOCK, 512 * KiB, 512 * KiB]
+    assert max(sizes) == MAX_READ and sizes[-1] == MAX_READ
+
+
+def test_at_one_block_sequential_reads_that_hit_grow_reads():
+    """At one block nothing is read ahead, so there is no use to measure: reads that each
+    continue the last one say that bigger ones would pay."""
+    controller = Controller(Parameters(read_size=BLOCK), block_size=BLOCK)
+    out = run(controller, [read_ahead(None)] * 4)
+    assert {p.read_size for p in out} == {BLOCK}
+    sequential = Sample(40, 0.0, 0.95, 0.8, 2)
+    assert run(controller, [sequential] * 2)[-1].read_size == 512 * KiB
 
 
 def test_a_single_odd_period_is_ignored():
     controller = Controller()
-    out = run(controller, [CALM, Sample(40, 0.0, 0.95, 0.8, 2), CALM, CALM])
-    assert all(p.block_size == 256 * KiB for p in out)
+    out = run(controller, [CALM, read_ahead(0.05), read_ahead(0.6), read_ahead(0.05), CALM])
+    assert all(p.read_size == MAX_READ for p in out)
 
 
 def test_depth_follows_store_latency_within_bounds():
@@ -100,6 +115,7 @@ def test_bounds_and_hysteresis_hold_on_a_noisy_load_stream():
     t, rng = Thresholds(), random.Random(10)
     samples = [Sample(store_latency_ms=40, store_error_rate=0.0, block_hit_rate=rng.random(),
                       sequential_share=rng.random(), demand_in_flight=rng.choice((1, 4, 20)),
+                      read_ahead_use=rng.choice((None, rng.random())),
                       loop_lag_ms=rng.choice((1, 2, 60)), cpu_share=rng.choice((0.1, 0.5, 1.2)))
                for _ in range(300)]
     controller, out, flips = Controller(), [], []
@@ -107,7 +123,8 @@ def test_bounds_and_hysteresis_hold_on_a_noisy_load_stream():
         out.append(controller.update(sample))
         if i and out[i].throttled != out[i - 1].throttled:
             flips.append(i)
-    assert all(MIN_BLOCK <= p.block_size <= MAX_BLOCK for p in out)
+    assert all(BLOCK <= p.read_size <= MAX_READ for p in out)
+    assert len({p.read_size for p in out}) > 1
     assert len(flips) >= 4, "a stream this noisy throttles and resumes more than once"
     assert all(b - a > 1 for a, b in itertools.pairwise(flips))  # never undone the next period
     for i in flips:  # each flip follows two periods in a row that called for it

@@ -33,6 +33,8 @@ def folder(tmp_path_factory):
 
 
 def build(folder, rules=(), clock=None, **knobs):
+    """A file store of 16 KiB blocks; store reads of one block unless `read_size` says."""
+    knobs.setdefault("read_size", 16 * 1024)
     state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
                                          block_size="16K"))
     prefetcher = Prefetcher(state.library, state.counters, PrefetchSettings(**knobs),
@@ -197,7 +199,8 @@ def two_workers(folder, memcached, clock, **knobs):
                                              block_size="16K",
                                              memcached=f"127.0.0.1:{memcached.port}"))
         workers.append((state, Prefetcher(state.library, state.counters,
-                                          PrefetchSettings(**knobs), clock=clock)))
+                                          PrefetchSettings(**{"read_size": 16 * 1024} | knobs),
+                                          clock=clock)))
     return workers
 
 
@@ -237,6 +240,30 @@ def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder
         prefetcher.tile_asked(key)
     prefetcher.tile_asked(keys[0])  # a second ask of the same tile is not a second use
     assert state.counters.get("prefetch_tiles_used") == 5
+    # The blocks those five were rendered from were used too, through the tiles.
+    used = state.counters.get("prefetch_used_bytes")
+    assert 0 < used < state.counters.get("prefetch_bytes")
+    for key in keys:
+        prefetcher.tile_asked(key)
+    assert used < state.counters.get("prefetch_used_bytes") <= state.counters.get(
+        "prefetch_bytes")
+
+
+def test_prefetch_reads_whole_read_units_and_counts_their_other_blocks_as_read_ahead(folder):
+    """With reads of four blocks, the screen ahead comes in fewer requests than with reads of
+    one; the blocks the units added are entered as read ahead, and count as used once read."""
+    requests = {}
+    for read_size in (16 * 1024, 64 * 1024):
+        state, prefetcher = build(folder, read_size=read_size)
+        pan_east(state, prefetcher, screens=3)
+        requests[read_size] = state.counters.get("prefetch_store_requests")
+        assert state.counters.get("prefetch_jobs", reason="pan_e") >= 1
+    assert 0 < requests[64 * 1024] < requests[16 * 1024]
+    ahead = state.counters.get("read_ahead_bytes")
+    assert ahead > 0 and state.counters.get("read_ahead_used_bytes") == 0
+    slide = state.library.open("cases/7/he.tiff")
+    slide.read_tiles(0, [(c, r) for c in range(16) for r in range(12)])  # all of level 0
+    assert 0 < state.counters.get("read_ahead_used_bytes") <= ahead
 
 
 def test_rendering_ahead_stops_when_the_viewer_moves_on(folder):

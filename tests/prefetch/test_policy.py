@@ -47,7 +47,8 @@ def test_ab_split_is_stable_per_session_and_its_metrics_add_up(tmp_path):
 
     write_sample(str(tmp_path / "s.tiff"), 2048, 1536)
     app = create_app({"WSI_STORE": f"file://{tmp_path}",
-                      "WSI_PREFETCH_POLICIES": "off:50,full:50", "WSI_BLOCK_SIZE": "16K"})
+                      "WSI_PREFETCH_POLICIES": "off:50,full:50", "WSI_BLOCK_SIZE": "16K",
+                      "WSI_PREFETCH_READ_SIZE": "16K"})
     client = app.test_client()
     state = app.extensions[EXTENSION]["wsi"]
     shares = parse_policies("off:50,full:50")

@@ -45,6 +45,9 @@ def panning_session(folder) -> list:
 
 
 def replay(folder, **env):
+    # Reads of one block: a unit of a megabyte would bring a slide this small in whole on the
+    # first demand read, leaving prefetch nothing to do (units: tests/caches/test_blocks.py).
+    env.setdefault("WSI_PREFETCH_READ_SIZE", env.get("WSI_BLOCK_SIZE", "256K"))
     with LiveServer(folder, workers=1, env=env) as live:
         steps = panning_session(folder)
         run = replay_session(live.url, steps, concurrency=6, time_scale=1.0)

@@ -4,6 +4,13 @@ Byte ranges are rounded out to aligned blocks. Blocks come from the block cache 
 memcached); the missing ones are claimed (so a concurrent reader of the same block waits instead
 of fetching it again), grouped into runs of adjacent blocks, and each run is fetched with one
 range request, the runs in parallel.
+
+Store reads may be rounded out further, to aligned units of `read_size` bytes (a multiple of
+the block, chosen by the prefetch control loop): a unit's missing blocks come in the same
+request and are cached as blocks. A viewer's screen spans several tile rows, a few hundred
+kilobytes apart in the file; with units of a megabyte they are one request instead of one
+each, and the next screen's rows are often in the same units already. Cache keys stay per
+block, so changing the unit never orphans what is cached.
 """
 
 import concurrent.futures
@@ -44,6 +51,21 @@ def background_reads() -> Iterator[None]:
         _background.reset(token)
 
 
+_recorder: contextvars.ContextVar[dict | None] = contextvars.ContextVar("wsi_read_recorder",
+                                                                     default=None)
+
+
+@contextlib.contextmanager
+def recording_reads() -> Iterator[dict[str, set[int]]]:
+    """Collects the blocks read inside, by object: {namespace: {index, ...}}."""
+    record: dict[str, set[int]] = {}
+    token = _recorder.set(record)
+    try:
+        yield record
+    finally:
+        _recorder.reset(token)
+
+
 def block_runs(indices: list[int]) -> list[tuple[int, int]]:
     """Sorted block indices -> [(first, last)] runs of consecutive ones."""
     runs: list[tuple[int, int]] = []
@@ -57,12 +79,18 @@ def block_runs(indices: list[int]) -> list[tuple[int, int]]:
 
 class BlockReader:
     def __init__(self, reader: RangeReader, cache: TieredCache, block_size: int, namespace: str,
-                 on_read: Callable[[str, list[int]], None] | None = None):
+                 on_read: Callable[[str, list[int]], None] | None = None,
+                 read_size: Callable[[], int] | None = None,
+                 on_read_ahead: Callable[[str, dict[int, int]], None] | None = None):
         """`namespace` names this exact object version (store, id, ETag) in cache keys;
         `on_read(namespace, indices)` hears of every read made for a viewer (the prefetcher's
-        ledger: which prefetched blocks were used)."""
+        ledger: which prefetched blocks were used); `read_size()` is the current store read
+        unit (default: one block) and `on_read_ahead(namespace, {index: bytes})` hears of the
+        blocks a viewer's read fetched beyond those it asked for."""
         self.reader = reader
         self.on_read = on_read
+        self.read_size = read_size
+        self.on_read_ahead = on_read_ahead
         self.size = reader.size
         self.block_size = block_size
         self._cache = cache
@@ -111,8 +139,30 @@ class BlockReader:
         keys = {self._key(i): i for i in indices}
         return {keys[k] for k in self._cache.peek_many(list(keys))}
 
+    def plan(self, indices: list[int]) -> tuple[list[int], list[int]]:
+        """What a read of these blocks would fetch: the uncached ones among them, and the other
+        uncached blocks of their read units."""
+        missing = set(indices) - self.cached(indices)
+        return sorted(missing), sorted(self._units(missing) - missing)
+
+    def length(self, index: int) -> int:
+        """Bytes in this block (the last one may be short)."""
+        return self._span(index)[1]
+
+    def _units(self, missing: set[int]) -> set[int]:
+        """`missing` with the uncached blocks of the read units they fall in."""
+        per_unit = max(1, (self.read_size() if self.read_size else 0) // self.block_size)
+        if per_unit == 1 or not missing:
+            return missing
+        last = (self.size - 1) // self.block_size
+        around = {j for i in missing for j in range(i - i % per_unit,
+                                                    min(last, i - i % per_unit + per_unit - 1) + 1)}
+        around -= missing
+        return missing | (around - self.cached(sorted(around)))
+
     def blocks(self, indices: list[int]) -> dict[int, bytes]:
-        """The given blocks, fetching the missing ones."""
+        """The given blocks, fetching the missing ones (with their read units' other uncached
+        blocks, which are cached, not returned)."""
         keys = {i: self._key(i) for i in indices}
         cached = self._cache.get_many(list(keys.values()))
         found = {i: cached[k] for i, k in keys.items() if k in cached}
@@ -122,12 +172,25 @@ class BlockReader:
                 flight, leader = self._cache.flights.begin(keys[i])
                 (mine.append(i) if leader else theirs.__setitem__(i, flight))
         if mine:
+            ahead = []
+            for i in sorted(self._units(set(mine)) - set(mine)):
+                if self._cache.flights.begin(self._key(i))[1]:  # not already on its way
+                    ahead.append(i)
             with phase("store"):
-                found.update(self._fetch(mine))
+                fetched = self._fetch(sorted(mine + ahead))
+            found.update((i, fetched[i]) for i in mine)
+            if ahead:
+                sizes = {i: len(fetched[i]) for i in ahead}
+                self._cache.counters.inc("read_ahead_bytes", sum(sizes.values()))
+                if self.on_read_ahead is not None:
+                    self.on_read_ahead(self.namespace, sizes)
         for i, flight in theirs.items():
             found[i] = flight.wait(self._cache.wait_timeout)
         if self.on_read is not None and not _background.get():
             self.on_read(self.namespace, indices)
+        record = _recorder.get()
+        if record is not None:
+            record.setdefault(self.namespace, set()).update(indices)
         return found
 
     def _fetch(self, indices: list[int]) -> dict[int, bytes]:

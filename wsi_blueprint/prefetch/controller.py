@@ -3,8 +3,9 @@
 Every few seconds the prefetcher hands the controller what it measured over the last period
 (`Sample`); the controller answers with the parameters for the next one (`Parameters`):
 
-- block size (128 KiB - 1 MiB): doubled when reads are sequential and block hits are high (big
-  reads pay off), halved when reads are random and hits are low (big blocks are waste);
+- read size (one block - 1 MiB by default), the unit store reads are rounded out to: doubled while
+  viewers go on to use most of what the bigger reads brought ahead (or reads are sequential
+  and hit), halved while they leave most of it unused;
 - prefetch depth (1-3 steps ahead): deeper when the store is slow (more must be in flight to
   hide its latency), shallower when it is fast;
 - throttled: prefetch stands aside while the server is busy (many demand requests in flight,
@@ -22,7 +23,7 @@ import logging
 log = logging.getLogger(__name__)
 
 KiB = 1024
-MIN_BLOCK, MAX_BLOCK = 128 * KiB, 1024 * KiB
+MAX_READ = 1024 * KiB
 MIN_DEPTH, MAX_DEPTH = 1, 3
 
 
@@ -37,18 +38,22 @@ class Sample:
     demand_in_flight: float     # mean demand image requests in flight
     loop_lag_ms: float = 0.0    # mean lateness of the event loop's timer wake-ups
     cpu_share: float = 0.0      # process CPU seconds per wall second (1.0 = one core busy)
+    read_ahead_use: float | None = None  # bytes read ahead that viewers used / bytes read
+                                         # ahead; None when nothing was read ahead
 
     def __str__(self) -> str:
         """For the log line of a change: what the controller saw."""
+        used = "-" if self.read_ahead_use is None else f"{self.read_ahead_use:.0%}"
         return (f"store {self.store_latency_ms:.0f} ms, errors {self.store_error_rate:.0%}, "
                 f"block hits {self.block_hit_rate:.0%}, sequential {self.sequential_share:.0%}, "
+                f"read ahead used {used}, "
                 f"demand {self.demand_in_flight:.1f} in flight, loop lag "
                 f"{self.loop_lag_ms:.0f} ms, CPU {self.cpu_share:.2f} cores")
 
 
 @dataclasses.dataclass(frozen=True)
 class Parameters:
-    block_size: int = 256 * KiB
+    read_size: int = 1024 * KiB
     # One view ahead: replaying sessions with a 40 ms store, a second view ahead raised the
     # prefetched bytes by a third (53 MB against 40 MB) and rendered no more tiles that were
     # then asked for; only a slower store earns it.
@@ -74,16 +79,20 @@ class Thresholds:
     # queue. This close to a whole core, prefetch's own work would slow demand.
     busy_cpu: float = 0.85
     high_hits: float = 0.9
-    low_hits: float = 0.6
     sequential: float = 0.6
-    random: float = 0.3
+    # Reading ahead pays when viewers use at least half of it: a request saved costs 40 ms or
+    # more, the extra bytes a few ms. Below a fifth used, the bigger reads are mostly waste.
+    used_ahead: float = 0.5
+    unused_ahead: float = 0.2
     periods: int = 2                  # a condition must hold this many periods in a row
 
 
 class Controller:
     def __init__(self, start: Parameters = Parameters(), thresholds: Thresholds = Thresholds(),
-                 on_change=None):
+                 on_change=None, block_size: int = 256 * KiB, max_read: int = MAX_READ):
         self.parameters = start
+        self.block_size = block_size  # the smallest read: one block
+        self.max_read = max_read
         self.thresholds = thresholds
         self.on_change = on_change  # called with (name, old, new) for each change
         self._streaks: dict[str, int] = {}
@@ -107,14 +116,16 @@ class Controller:
             base = self._baseline_latency
             self._baseline_latency = (sample.store_latency_ms if base is None
                                       else 0.9 * base + 0.1 * sample.store_latency_ms)
-        block, depth, throttled = p.block_size, p.depth, p.throttled
+        read, depth, throttled = p.read_size, p.depth, p.throttled
+        used = sample.read_ahead_use
 
-        if self._holds("grow", sample.sequential_share >= t.sequential
-                       and sample.block_hit_rate >= t.high_hits) and self._may_change("block"):
-            block = min(MAX_BLOCK, block * 2)
-        elif self._holds("shrink", sample.sequential_share <= t.random
-                         and sample.block_hit_rate <= t.low_hits) and self._may_change("block"):
-            block = max(MIN_BLOCK, block // 2)
+        if self._holds("grow", (used is not None and used >= t.used_ahead) or (
+                sample.sequential_share >= t.sequential and sample.block_hit_rate >= t.high_hits)) \
+                and self._may_change("read"):
+            read = max(self.block_size, min(self.max_read, read * 2))
+        elif self._holds("shrink", used is not None and used <= t.unused_ahead) and \
+                self._may_change("read"):
+            read = max(self.block_size, read // 2)
 
         if self._holds("deeper", sample.store_latency_ms >= t.slow_store_ms) and \
                 self._may_change("depth"):
@@ -133,11 +144,11 @@ class Controller:
         elif self._holds("resume", not struggling) and self._may_change("throttled"):
             throttled = False
 
-        new = Parameters(block, depth, throttled)
-        for name in ("block_size", "depth", "throttled"):
+        new = Parameters(read, depth, throttled)
+        for name in ("read_size", "depth", "throttled"):
             old_value, new_value = getattr(p, name), getattr(new, name)
             if old_value != new_value:
-                self._last_change[{"block_size": "block"}.get(name, name)] = self._period
+                self._last_change[{"read_size": "read"}.get(name, name)] = self._period
                 log.info("prefetch control: %s %s -> %s (%s)", name, old_value, new_value,
                          sample)
                 if self.on_change is not None:

@@ -33,7 +33,7 @@ import time
 from typing import Any, Callable
 
 from ..caches import BlockReader
-from ..caches.blocks import background_reads, block_runs
+from ..caches.blocks import background_reads, block_runs, recording_reads
 from ..caches.memcached import memcached_key
 from ..counters import Counters
 from ..errors import WSIError
@@ -74,6 +74,7 @@ class PrefetchSettings:
     demand_wait: float = 0.5              # longest a job waits for demand to pause, or is dropped
     policies: tuple = (("full", 1.0),)    # A/B shares of off / viewport / full
     control_period: float = 5.0           # seconds between control loop decisions
+    read_size: int = 2 ** 20              # largest store read unit (a multiple of the block)
 
 
 class RateLimiter:
@@ -132,6 +133,9 @@ class Ledger:
     are block indices, valued in bytes) or rendered tiles (items are tile cache keys, valued
     1). Each use is counted once in `counter`; what is never used is, in the end, waste.
 
+    An item may carry a note, handed to `on_use(note)` when it is used: a rendered tile's note
+    names the blocks its rendering read, which the viewer then used too, through the tile.
+
     A viewer's connections reach every worker, so with a shared memcached the ledger is there:
     a marker per item, taken (deleted: one taker only) by whichever worker's viewer uses the
     item first. Uses are checked against the markers in the background (`settle`), never on a
@@ -139,9 +143,11 @@ class Ledger:
     object, looked up at most every few seconds). Without memcached it is a dict.
     """
 
-    def __init__(self, counters: Counters, counter: str, shared=None, limit: int = 200_000):
-        self._items: collections.OrderedDict[tuple[str, Any], tuple[int, str]] = \
+    def __init__(self, counters: Counters, counter: str, shared=None, limit: int = 200_000,
+                 on_use: Callable[[str], None] | None = None):
+        self._items: collections.OrderedDict[tuple[str, Any], tuple[int, str, str]] = \
             collections.OrderedDict()
+        self._on_use = on_use
         self._per_namespace: collections.Counter[str] = collections.Counter()
         self._counters = counters
         self._counter = counter
@@ -151,11 +157,14 @@ class Ledger:
         self._uses: collections.deque[tuple[str, list]] = collections.deque(maxlen=10_000)
         self._prefetched_from: dict[str, tuple[bool, float]] = {}  # namespace: (yes, until)
 
-    def add(self, namespace: str, items: dict[Any, int], policy: str) -> None:
-        """`items` made ahead, each with its value (bytes of a block, 1 for a tile)."""
+    def add(self, namespace: str, items: dict[Any, int], policy: str = "",
+            notes: dict[Any, str] | None = None) -> None:
+        """`items` made ahead, each with its value (bytes of a block, 1 for a tile), for a
+        session of this A/B policy ("": not for one session, the counter has no label)."""
+        notes = notes or {}
         if self._shared is not None:
             self._shared.set_many(
-                {self._marker(namespace, item): f"{policy}|{value}".encode()
+                {self._marker(namespace, item): f"{policy}|{value}|{notes.get(item, '')}".encode()
                  for item, value in items.items()} | {self._marker(namespace): b"1"},
                 expire=LEDGER_TTL)
             with self._lock:
@@ -165,7 +174,7 @@ class Ledger:
             for item, value in items.items():
                 if (namespace, item) not in self._items:
                     self._per_namespace[namespace] += 1
-                self._items[(namespace, item)] = (value, policy)
+                self._items[(namespace, item)] = (value, policy, notes.get(item, ""))
             while len(self._items) > self._limit:
                 (dropped, _), _ = self._items.popitem(last=False)
                 self._forget_one(dropped)
@@ -188,18 +197,24 @@ class Ledger:
         if namespace not in self._per_namespace:  # the usual case: nothing to look up
             return
         used: dict[str, int] = {}
+        notes = []
         with self._lock:
             for item in items:
                 entry = self._items.pop((namespace, item), None)
                 if entry is not None:
                     self._forget_one(namespace)
-                    value, policy = entry
+                    value, policy, note = entry
                     used[policy] = used.get(policy, 0) + value
-        self._count(used)
+                    notes.append(note)
+        self._count(used, notes)
 
-    def _count(self, used: dict[str, int]) -> None:
+    def _count(self, used: dict[str, int], notes: list[str]) -> None:
         for policy, value in used.items():
-            self._counters.inc(self._counter, value, policy=policy)
+            self._counters.inc(self._counter, value, **({"policy": policy} if policy else {}))
+        if self._on_use is not None:
+            for note in notes:
+                if note:
+                    self._on_use(note)
 
     def settle(self) -> None:
         """With memcached: takes the markers of the items viewers have used."""
@@ -208,15 +223,17 @@ class Ledger:
             namespace, items = self._uses.popleft()
             uses.setdefault(namespace, set()).update(items)
         used: dict[str, int] = {}
+        notes = []
         for namespace, items in uses.items():
             if not self._prefetched(namespace):
                 continue
             markers = [self._marker(namespace, item) for item in items]
             for key, value in self._shared.get_many(markers).items():
                 if self._shared.delete(key):  # an item counts once, whoever else used it
-                    policy, amount = value.decode().split("|")
+                    policy, amount, note = value.decode().split("|", 2)
                     used[policy] = used.get(policy, 0) + int(amount)
-        self._count(used)
+                    notes.append(note)
+        self._count(used, notes)
 
     def _prefetched(self, namespace: str) -> bool:
         """Whether any worker has prefetched from this object lately (rechecked every few s)."""
@@ -245,8 +262,12 @@ class Prefetcher:
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
         shared = library.caches.shared
         self.ledger = Ledger(counters, "prefetch_used_bytes", shared)
-        self.rendered = Ledger(counters, "prefetch_tiles_used", shared, limit=RENDERED_LEDGER)
-        library.on_block_read = self.ledger.use  # for slides opened from now on
+        self.rendered = Ledger(counters, "prefetch_tiles_used", shared, limit=RENDERED_LEDGER,
+                               on_use=self._rendering_used)
+        # Blocks a viewer's read brought beyond what it asked for (the read size's rounding).
+        self.read_ahead = Ledger(counters, "read_ahead_used_bytes", shared)
+        library.on_block_read = self._block_read  # for slides opened from now on
+        library.on_read_ahead = lambda namespace, items: self.read_ahead.add(namespace, items)
         self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
         self._open_bursts: dict[str, Session] = {}
         self._watcher: threading.Thread | None = None
@@ -257,15 +278,27 @@ class Prefetcher:
         self._pending = 0
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.controller = Controller(
-            Parameters(block_size=library.block_size),
+            Parameters(read_size=max(library.block_size, settings.read_size)),
             on_change=lambda name, old, new: counters.inc("prefetch_control_changes",
-                                                          parameter=name))
+                                                          parameter=name),
+            block_size=library.block_size, max_read=settings.read_size)
+        library.read_size = self.controller.parameters.read_size
         self.load = LoadSignals()
         self._period_start = clock()
         self._period_counts = self._control_counts()
         self._demand_samples: list[int] = []
 
     # -- what protocols call -------------------------------------------------------------
+
+    def _block_read(self, namespace: str, indices: list[int]) -> None:
+        self.ledger.use(namespace, indices)
+        self.read_ahead.use(namespace, indices)
+
+    def _rendering_used(self, note: str) -> None:
+        """A viewer got a tile rendered ahead: it used the blocks that rendering read."""
+        for line in note.split("\n"):
+            namespace, _, indices = line.rpartition(" ")
+            self._block_read(namespace, [int(i) for i in indices.split(",")])
 
     def demand_started(self) -> None:
         with self._lock:
@@ -352,10 +385,13 @@ class Prefetcher:
             time.sleep(self.settings.burst_gap / 3)
             try:
                 self.end_quiet_bursts()
-                self.ledger.settle()
-                self.rendered.settle()
+                self._settle()
             except Exception:  # a bug here must not end prefetching for the process
                 log.exception("ending quiet bursts or settling the ledgers failed")
+
+    def _settle(self) -> None:
+        for ledger in (self.rendered, self.ledger, self.read_ahead):  # tiles name blocks
+            ledger.settle()
 
     def _burst_ended(self, session: Session, burst: list[Request]) -> None:
         """The viewer moved: learn the operation and fetch for what follows."""
@@ -390,7 +426,7 @@ class Prefetcher:
         c = self.counters
         return {name: c.get(name) for name in (
             "store_requests", "store_seconds", "store_errors", "block_runs",
-            "block_runs_sequential")} | {
+            "block_runs_sequential", "read_ahead_bytes", "read_ahead_used_bytes")} | {
             "hits": c.get("cache_hits", cache="blocks"),
             "misses": c.get("cache_misses", cache="blocks")} | self.load.readings()
 
@@ -419,8 +455,10 @@ class Prefetcher:
             demand_in_flight=demand,
             loop_lag_ms=(1000 * delta["lag_seconds"] / delta["wakeups"]
                          if delta["wakeups"] else 0.0),
-            cpu_share=delta["cpu_seconds"] / max(delta["wall_seconds"], 1e-6)))
-        self.library.block_size = parameters.block_size  # for slides opened from now on
+            cpu_share=delta["cpu_seconds"] / max(delta["wall_seconds"], 1e-6),
+            read_ahead_use=(min(1.0, delta["read_ahead_used_bytes"] / delta["read_ahead_bytes"])
+                            if delta["read_ahead_bytes"] else None)))
+        self.library.read_size = parameters.read_size
 
     # -- planning --------------------------------------------------------------------------
 
@@ -540,13 +578,19 @@ class Prefetcher:
         return plan.level, plan.coords
 
     def _warm(self, job: Job, slide: Slide, ranges: list[tuple[int, int]]) -> bool:
-        """Fetches the blocks of `ranges` not cached yet; True if they all are now."""
+        """Fetches the blocks of `ranges` not cached yet; True if they all are now. The read
+        size rounds the fetch out to whole read units: their other blocks count against the
+        budget and, like any read's, in the read-ahead ledger (`BlockReader`)."""
         blocks = slide.blocks
-        missing = self._missing_blocks(blocks, ranges)
+        wanted = sorted({i for offset, length in ranges if length > 0
+                         for i in range(offset // blocks.block_size,
+                                        (offset + length - 1) // blocks.block_size + 1)})
+        missing, ahead = blocks.plan(wanted)
         if not missing:
             return True
-        size = sum(missing.values())
-        runs = block_runs(sorted(missing))
+        asked = {i: blocks.length(i) for i in missing}
+        size = sum(asked.values()) + sum(map(blocks.length, ahead))
+        runs = block_runs(sorted(missing + ahead))
         policy = job.session.policy
         if job.session.spent + size > self.settings.session_budget:
             self.counters.inc("prefetch_dropped", why="budget", policy=policy)
@@ -558,10 +602,10 @@ class Prefetcher:
             self.counters.inc("prefetch_dropped", why="rate", policy=policy)
             return False
         job.session.spent += size
-        blocks.blocks(sorted(missing))
-        self.ledger.add(blocks.namespace, missing, policy)
+        blocks.blocks(missing)
+        self.ledger.add(blocks.namespace, asked, policy)
         self.counters.inc("prefetch_jobs", reason=job.reason.split(":")[0], policy=policy)
-        self.counters.inc("prefetch_bytes", size, policy=policy)
+        self.counters.inc("prefetch_bytes", sum(asked.values()), policy=policy)
         self.counters.inc("prefetch_store_requests", len(runs), policy=policy)
         return True
 
@@ -592,27 +636,22 @@ class Prefetcher:
                 continue
             # Through the cache's single flight: a demand request for the same tile meanwhile
             # waits for this rendering instead of doing it again.
-            cache.flights.do(key, lambda: self._rendered(cache, key, render(), job),
+            cache.flights.do(key, lambda: self._render_one(cache, key, render, job),
                              cache.wait_timeout)
 
-    def _rendered(self, cache, key: str, data: bytes, job: Job) -> bytes:
+    def _render_one(self, cache, key: str, render: Callable[[], bytes], job: Job) -> bytes:
+        with recording_reads() as read:
+            data = render()
         cache.set(key, data)
-        self.rendered.add(RENDERED, {key: 1}, job.session.policy)
+        note = "\n".join(f"{namespace} {','.join(map(str, sorted(indices)))}"
+                         for namespace, indices in read.items())
+        self.rendered.add(RENDERED, {key: 1}, job.session.policy, notes={key: note})
         self.counters.inc("prefetch_tiles_rendered", policy=job.session.policy)
         return data
 
     def tile_asked(self, key: str) -> None:
         """A viewer asked for an image by its cache key: if it was rendered ahead, it is used."""
         self.rendered.use(RENDERED, [key])
-
-    @staticmethod
-    def _missing_blocks(blocks: BlockReader, ranges: list[tuple[int, int]]) -> dict[int, int]:
-        wanted = sorted({i for offset, length in ranges if length > 0
-                         for i in range(offset // blocks.block_size,
-                                        (offset + length - 1) // blocks.block_size + 1)})
-        cached = blocks.cached(wanted)
-        return {i: min(blocks.block_size, blocks.size - i * blocks.block_size)
-                for i in wanted if i not in cached}
 
     def _lease(self, blocks: BlockReader, runs: list[tuple[int, int]]) -> bool:
         """With a shared memcached, only one worker prefetches a run (a 10 s lease)."""
@@ -670,8 +709,7 @@ class Prefetcher:
             with self._lock:
                 idle = self._pending == 0
             if idle:
-                self.ledger.settle()
-                self.rendered.settle()
+                self._settle()
                 return True
             time.sleep(0.005)
         return False

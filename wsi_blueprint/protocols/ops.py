@@ -57,7 +57,7 @@ def metrics_text():
     metrics.OPEN_SLIDES.set(current.library.open_count)
     if current.prefetcher is not None:
         parameters = current.prefetcher.controller.parameters
-        metrics.PREFETCH_PARAMETER.labels("block_size").set(parameters.block_size)
+        metrics.PREFETCH_PARAMETER.labels("read_size").set(parameters.read_size)
         metrics.PREFETCH_PARAMETER.labels("depth").set(parameters.depth)
         metrics.PREFETCH_PARAMETER.labels("throttled").set(int(parameters.throttled))
     body, content_type = metrics.scrape()
