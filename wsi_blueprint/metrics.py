@@ -48,7 +48,8 @@ HELP = {
     "prefetch_bytes": "Bytes prefetched from the store",
     "prefetch_used_bytes": "Prefetched bytes that demand requests then read",
     "prefetch_store_requests": "Store requests made by prefetching",
-    "prefetch_dropped": "Prefetch work dropped (budget, rate, leased, queue, busy, throttled, error)",
+    "prefetch_dropped": "Prefetch work dropped (budget, rate, leased, queue, busy, throttled, "
+                        "error)",
     "prefetch_cancelled": "Prefetch work cancelled because the viewer moved on",
     "prefetch_predictions": "Viewer operations the model had predicted (hit) or not (miss)",
     "prefetch_rule_slides": "Related slides warmed by clinical-context rules",

@@ -7,8 +7,8 @@ prefetcher works), then once more on the same server, warm: every tile cached, t
 machine sets for any prefetcher. Reported per mode: tile latency p50/p95, the share of tiles
 answered without waiting on the store and the share answered ready (neither store wait nor
 rendering: from Server-Timing), store requests and bytes per session, and for prefetch on the
-bytes it fetched, the share of them never used, and the tiles it rendered ahead and that were
-then asked for. The same figures per viewer action (open, zoom, pan, jump...) show where
+bytes it fetched, the share of them never used, the bytes its read units brought ahead (and
+the share never used) and the tiles it rendered ahead and that were then asked for. The same figures per viewer action (open, zoom, pan, jump...) show where
 prediction can work: no predictor foresees where a navigator jump lands.
 
     python -m wsi_blueprint.bench.prefetch_eval [--style explore|screen] [--sessions 2]
@@ -77,6 +77,8 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
 
                 fetched, used = grown("wsi_prefetch_bytes_total"), grown(
                     "wsi_prefetch_used_bytes_total")
+                ahead, ahead_used = grown("wsi_read_ahead_bytes_total"), grown(
+                    "wsi_read_ahead_used_bytes_total")
                 warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
                                       max_seconds=max_seconds)
                 warm_tiles = [r["ms"] for r in warm.requests
@@ -86,6 +88,8 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
                     "store_requests": stats["requests"], "store_bytes": stats["bytes"],
                     "prefetch_bytes": fetched, "prefetch_used_bytes": used,
                     "waste_share": (1 - used / fetched) if fetched else None,
+                    "read_ahead_bytes": ahead,
+                    "read_ahead_waste_share": (1 - ahead_used / ahead) if ahead else None,
                     "rendered_ahead": grown("wsi_prefetch_tiles_rendered_total"),
                     "rendered_used": grown("wsi_prefetch_tiles_used_total"),
                     "warm_p50": percentile(warm_tiles, 50),
@@ -132,8 +136,8 @@ def _pct(share: float | None) -> str:
 def to_markdown(results: dict) -> str:
     lines = ["| prefetch | session | tiles | p50 ms | p95 ms | warm p50 / p95 ms | "
              "without a store wait | ready | store requests | store MB | prefetched MB | "
-             "never used | rendered ahead / asked for |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "never used | read ahead MB | never used | rendered ahead / asked for |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for mode in results["modes"]:
         for row in mode["sessions"]:
             lines.append(
@@ -142,6 +146,8 @@ def to_markdown(results: dict) -> str:
                 f"{_pct(row['cached_share'])} | {_pct(row['ready_share'])} | "
                 f"{row['store_requests']} | {row['store_bytes'] / 1e6:.1f} | "
                 f"{row['prefetch_bytes'] / 1e6:.1f} | {_pct(row['waste_share'])} | "
+                f"{row.get('read_ahead_bytes', 0) / 1e6:.1f} | "
+                f"{_pct(row.get('read_ahead_waste_share'))} | "
                 f"{row['rendered_ahead']:.0f} / {row['rendered_used']:.0f} |")
     lines += ["", "Per viewer action (all sessions): tiles, p95 ms and share ready, prefetch off "
               "-> on", "", "| action | tiles | p95 ms | ready |", "|---|---|---|---|"]
