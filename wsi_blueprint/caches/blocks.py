@@ -118,10 +118,7 @@ class BlockReader:
             if offset < 0 or length < 0 or offset + length > self.size:
                 raise CorruptSlide(f"read of {length} bytes at {offset} is outside the object "
                                    f"({self.size} bytes)")
-        wanted = sorted({i for offset, length in ranges if length > 0
-                         for i in range(offset // self.block_size,
-                                        (offset + length - 1) // self.block_size + 1)})
-        blocks = self.blocks(wanted)
+        blocks = self.blocks(self.indices(ranges))
         out = []
         for offset, length in ranges:
             if length <= 0:
@@ -133,6 +130,12 @@ class BlockReader:
             start = offset - first * self.block_size
             out.append(joined[start:start + length])
         return out
+
+    def indices(self, ranges: Iterable[tuple[int, int]]) -> list[int]:
+        """The blocks that hold these (offset, length) ranges, in order."""
+        return sorted({i for offset, length in ranges if length > 0
+                       for i in range(offset // self.block_size,
+                                      (offset + length - 1) // self.block_size + 1)})
 
     def cached(self, indices: list[int]) -> set[int]:
         """Which of these blocks are cached (process or memcached), fetching nothing."""

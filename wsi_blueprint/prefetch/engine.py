@@ -582,10 +582,7 @@ class Prefetcher:
         size rounds the fetch out to whole read units: their other blocks count against the
         budget and, like any read's, in the read-ahead ledger (`BlockReader`)."""
         blocks = slide.blocks
-        wanted = sorted({i for offset, length in ranges if length > 0
-                         for i in range(offset // blocks.block_size,
-                                        (offset + length - 1) // blocks.block_size + 1)})
-        missing, ahead = blocks.plan(wanted)
+        missing, ahead = blocks.plan(blocks.indices(ranges))
         if not missing:
             return True
         asked = {i: blocks.length(i) for i in missing}
