@@ -37,8 +37,9 @@ class SlideLibrary:
         self.max_open = max_open
         self.revalidate_after = revalidate_after
         self.wait_timeout = wait_timeout
-        self.on_block_read = None  # given to each slide's block reader (see BlockReader),
-        self.on_read_ahead = None  # as these two hooks
+        # Hooks given to each slide's block reader (see BlockReader).
+        self.on_block_read = None
+        self.on_read_ahead = None
         self._open: collections.OrderedDict[str, tuple[Slide, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._flights = SingleFlight()

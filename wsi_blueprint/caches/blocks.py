@@ -86,7 +86,7 @@ class BlockReader:
         `on_read(namespace, indices)` hears of every read made for a viewer (the prefetcher's
         ledger: which prefetched blocks were used); `read_size()` is the current store read
         unit (default: one block) and `on_read_ahead(namespace, {index: bytes})` hears of the
-        blocks a viewer's read fetched beyond those it asked for."""
+        blocks any read (a viewer's or prefetch's) fetched beyond those it asked for."""
         self.reader = reader
         self.on_read = on_read
         self.read_size = read_size
@@ -157,9 +157,9 @@ class BlockReader:
         per_unit = max(1, (self.read_size() if self.read_size else 0) // self.block_size)
         if per_unit == 1 or not missing:
             return missing
-        last = (self.size - 1) // self.block_size
-        around = {j for i in missing for j in range(i - i % per_unit,
-                                                    min(last, i - i % per_unit + per_unit - 1) + 1)}
+        end = (self.size - 1) // self.block_size + 1  # past the last block
+        starts = {i - i % per_unit for i in missing}
+        around = {j for start in starts for j in range(start, min(end, start + per_unit))}
         around -= missing
         return missing | (around - self.cached(sorted(around)))
 

@@ -53,7 +53,7 @@ class Sample:
 
 @dataclasses.dataclass(frozen=True)
 class Parameters:
-    read_size: int = 1024 * KiB
+    read_size: int = MAX_READ
     # One view ahead: replaying sessions with a 40 ms store, a second view ahead raised the
     # prefetched bytes by a third (53 MB against 40 MB) and rendered no more tiles that were
     # then asked for; only a slower store earns it.

@@ -294,6 +294,13 @@ class Prefetcher:
         self.ledger.use(namespace, indices)
         self.read_ahead.use(namespace, indices)
 
+    @staticmethod
+    def _blocks_note(read: dict[str, set[int]]) -> str:
+        """The blocks a rendering read (`recording_reads`), as a rendered tile's ledger note:
+        a line per object, its namespace and the block indices."""
+        return "\n".join(f"{namespace} {','.join(map(str, sorted(indices)))}"
+                         for namespace, indices in read.items())
+
     def _rendering_used(self, note: str) -> None:
         """A viewer got a tile rendered ahead: it used the blocks that rendering read."""
         for line in note.split("\n"):
@@ -640,9 +647,8 @@ class Prefetcher:
         with recording_reads() as read:
             data = render()
         cache.set(key, data)
-        note = "\n".join(f"{namespace} {','.join(map(str, sorted(indices)))}"
-                         for namespace, indices in read.items())
-        self.rendered.add(RENDERED, {key: 1}, job.session.policy, notes={key: note})
+        self.rendered.add(RENDERED, {key: 1}, job.session.policy,
+                          notes={key: self._blocks_note(read)})
         self.counters.inc("prefetch_tiles_rendered", policy=job.session.policy)
         return data
 
