@@ -86,7 +86,9 @@ def test_tiles_prefetched_while_the_viewer_looks_are_served_from_cache(folder):
     assert sum(map(from_cache, tiles_on)) >= 0.7 * len(tiles_on)
     assert metric_total(metrics, "wsi_prefetch_tiles_rendered_total") >= len(tiles_on) * 0.7
     assert metric_total(metrics, "wsi_prefetch_tiles_used_total") >= 0.7 * len(tiles_on)
-    assert metric_total(metrics, "wsi_prefetch_predictions_total", outcome="hit") >= PANS - 2
+    # Foreseen once two pans east made a sweep: the third pan on (the last is still a burst
+    # when the metrics are read).
+    assert metric_total(metrics, "wsi_prefetch_predictions_total", outcome="hit") >= PANS - 3
 
 
 def test_the_session_budget_holds_on_a_live_server(folder):

@@ -59,21 +59,28 @@ def test_a_pan_strip_moves_the_screen_just_enough_to_show_it():
     assert follow(None, strip_east) == strip_east
 
 
-def test_momentum_then_learned_transitions_with_a_threshold():
+def test_momentum_for_a_sweep_then_learned_transitions_with_a_threshold():
     model = OperationModel(history=5, threshold=0.7)
     assert model.confident() == []
+    model.record(ZOOM_IN)
+    assert model.confident() == []  # a zoom's next frame is the engine's, within the burst
     model.record(PAN_E)
-    assert model.confident() == [PAN_E]  # momentum: one pan, another likely
-    for op in (PAN_E, PAN_E, PAN_E):
-        model.record(op)
-    assert model.probabilities() == {PAN_E: 1.0}
+    assert model.confident() == []  # a lone pan after a zoom may be a correction
+    model.record(PAN_E)
+    assert model.confident() == [PAN_E]  # a sweep: one transition E -> E, momentum says E
+    model.record(PAN_E)
+    assert model.probabilities() == {PAN_E: 1.0}  # two transitions E -> E: learnt
     for op in (ZOOM_IN, PAN_E, ZOOM_IN):  # the last 5: E E ZOOM_IN E ZOOM_IN
         model.record(op)
-    assert model.probabilities() == {PAN_E: 1.0}  # after ZOOM_IN came E once
-    model.record(PAN_W)  # E ZOOM_IN E ZOOM_IN W: after W nothing yet -> momentum
-    assert model.confident() == [PAN_W]
-    model.record(PAN_E)  # ZOOM_IN E ZOOM_IN W E: after E came ZOOM_IN (1 of 1)
+    assert model.confident() == []  # after ZOOM_IN came E once: too little to go on
+    model.record(PAN_E)  # E ZOOM_IN E ZOOM_IN E: after E came ZOOM_IN twice
     assert model.confident() == [ZOOM_IN]
+    model.record(JUMP)
+    assert model.confident() == []  # a jump cannot be foreseen, nor what follows it
+    model.record(PAN_W)  # a lone pan after a jump
+    assert model.confident() == []
+    model.record(PAN_S)  # a pan after a pan: the turn of a sweep goes on
+    assert model.confident() == [PAN_S]
 
 
 def test_uncertain_predictions_are_not_fetched():

@@ -11,9 +11,9 @@ small record per viewing session and plans work of three kinds:
   of the viewport it leads to and, for the nearest, its resampled tiles rendered into the tile
   cache (CPU is idle while the viewer looks; rendering is what a demand request would wait on
   once the bytes are cached);
-- zoom frames: inside a burst, the first request at a finer scale is a zoom animation's new
-  frame; the next frame (half the size, half the scale, same centre) is fetched and rendered
-  at once, not behind demand: the viewer asks for it a frame later.
+- zoom frames: the first request finer than the screen shown and than the burst so far is a
+  zoom animation's new frame; the next frame (half the scale, same centre) is fetched and
+  rendered at once, not behind demand: the viewer asks for it a frame later.
 
 Work runs on a few background workers (greenlets under gevent) and stays out of demand's way:
 a job waits for a pause in demand requests (dropped if none comes soon: the server is busy),
@@ -334,8 +334,13 @@ class Prefetcher:
         with self._lock:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
-            if session.burst and request.scale < session.finest / 1.5:
-                frame = self._next_zoom_frame(session.burst, request)
+            # A zoom frame is finer than both the screen the viewer settled on and the burst
+            # so far: a burst that loads coarse levels first, then the screen's own (a pan,
+            # a slide opening), is no zoom.
+            shown = session.viewport
+            if shown is not None and request.scale < shown.scale / 1.5 and \
+                    (not session.burst or request.scale < session.finest / 1.5):
+                frame = self._next_zoom_frame(shown, request)
             if not session.burst or request.scale < session.finest:
                 session.finest = request.scale
             session.burst.append(request)
@@ -349,15 +354,14 @@ class Prefetcher:
         return session.policy
 
     @staticmethod
-    def _next_zoom_frame(burst: list[Request], first: Request) -> Viewport | None:
+    def _next_zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
         """The frame after the one `first` begins: OpenSeadragon zooms a factor of two a frame
         and asks for each frame's tiles centre first, so the next frame is centred on `first`,
-        half as wide as this one, which is half as wide as the burst's finest so far."""
-        before = bounding_box(burst)
+        at half its scale, and as many screen pixels as the screen shown."""
         scale = first.scale / 2
         if scale < 1:
             return None
-        width, height = before.width / 4, before.height / 4
+        width, height = (shown.width * scale / shown.scale, shown.height * scale / shown.scale)
         cx, cy = first.x + first.width / 2, first.y + first.height / 2
         return Viewport(cx - width / 2, cy - height / 2, width, height, scale)
 

@@ -2,13 +2,19 @@
 
 Transitions are counted over the session's last `history` operations (default 5). The next
 operation's probability is the share of transitions from the current one that led to it; only
-those at or above the confidence threshold (default 0.7) are worth fetching for. With too little
-history, momentum stands in: the operation just made is likely to be made again.
+those at or above the confidence threshold (default 0.7) are worth fetching for. One transition
+is too little evidence (it would be certain at once); until there are `EVIDENCE`, momentum
+stands in for a sweep under way: a pan that follows a pan is likely to be followed by the same
+pan. A lone pan after a zoom or a jump is as often a correction as the start of a sweep, and a
+zoom's next frame is foreseen within its burst (see the engine).
 """
 
 import collections
 
-from .viewport import JUMP
+from .viewport import JUMP, PAN_E, PAN_N, PAN_S, PAN_W
+
+PANS = (PAN_N, PAN_S, PAN_E, PAN_W)
+EVIDENCE = 2  # transitions from the current operation needed to trust their shares
 
 
 class OperationModel:
@@ -27,8 +33,9 @@ class OperationModel:
             return {}
         current = ops[-1]
         following = [b for a, b in zip(ops, ops[1:]) if a == current]
-        if not following:
-            return {current: 1.0} if current != JUMP else {}  # momentum
+        if len(following) < EVIDENCE:
+            sweeping = current in PANS and len(ops) > 1 and ops[-2] in PANS
+            return {current: 1.0} if sweeping else {}  # momentum
         counts = collections.Counter(following)
         return {op: n / len(following) for op, n in counts.items()}
 
