@@ -115,6 +115,10 @@ def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
     assert state.counters.get("prefetch_used_bytes") == 0  # asked for, not read yet
     slide.read_tiles(0, ahead)  # as the viewer's requests do
     assert 0 < state.counters.get("prefetch_used_bytes") <= state.counters.get("prefetch_bytes")
+    # Counted by the predictor that asked: the pan's bytes, used under its name.
+    assert state.counters.get("prefetch_used_bytes", reason="pan_e") == \
+        state.counters.get("prefetch_used_bytes") > 0
+    assert state.counters.get("prefetch_bytes", reason="pan_e") > 0
     clock.now += 0.5
     prefetcher.end_quiet_bursts()  # the viewer settled where the prediction said
     assert state.counters.get("prefetch_predictions", outcome="hit") == 1
@@ -374,6 +378,8 @@ def test_a_block_one_worker_prefetched_is_used_when_another_workers_viewer_reads
     assert b.drain()
     used = b_state.counters.get("prefetch_used_bytes")
     assert 0 < used <= fetched
+    # The marker in memcached carried the predictor's name to worker B.
+    assert b_state.counters.get("prefetch_used_bytes", reason="pan_e", policy="full") == used
     slide_a.read_tiles(0, ahead)  # and again at A: no second count
     assert a.drain() and b.drain()
     assert a_state.counters.get("prefetch_used_bytes") + \

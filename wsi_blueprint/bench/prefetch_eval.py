@@ -52,6 +52,12 @@ def _by_action(tiles: list[dict]) -> dict:
     return {action: _tile_figures(group) for action, group in sorted(actions.items())}
 
 
+def _reasons(samples: dict | None) -> set[str]:
+    """The predictors (reason label) that have prefetched bytes, from a metrics scrape."""
+    return {value for (name, labels), _ in (samples or {}).items()
+            if name == "wsi_prefetch_bytes_total" for label, value in labels if label == "reason"}
+
+
 def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
           max_seconds: float) -> dict:
     memcached = Memcached(memory_mb=1024).start()
@@ -75,10 +81,18 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
                 def grown(name: str) -> float:
                     return metric_total(after, name) - metric_total(before, name)
 
+                def grown_by(name: str, reason: str) -> float:
+                    return metric_total(after, name, reason=reason) - metric_total(
+                        before, name, reason=reason)
+
                 fetched, used = grown("wsi_prefetch_bytes_total"), grown(
                     "wsi_prefetch_used_bytes_total")
                 ahead, ahead_used = grown("wsi_read_ahead_bytes_total"), grown(
                     "wsi_read_ahead_used_bytes_total")
+                by_reason = {
+                    reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
+                             "used": grown_by("wsi_prefetch_used_bytes_total", reason)}
+                    for reason in _reasons(after)}
                 warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
                                       max_seconds=max_seconds)
                 warm_tiles = [r["ms"] for r in warm.requests
@@ -95,6 +109,7 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
                     "warm_p50": percentile(warm_tiles, 50),
                     "warm_p95": percentile(warm_tiles, 95),
                     "by_action": _by_action(tiles),
+                    "by_reason": {r: v for r, v in by_reason.items() if v["bytes"]},
                     "seconds": run.seconds, "truncated": run.truncated,
                     "requests": run.requests})
     finally:
@@ -162,6 +177,18 @@ def to_markdown(results: dict) -> str:
         off, on = (_tile_figures(modes.get(m, [])) for m in ("off", "on"))
         lines.append(f"| {action} | {on['tiles']} | {off['p95'] or 0:.0f} -> {on['p95'] or 0:.0f}"
                      f" | {_pct(off['ready_share'])} -> {_pct(on['ready_share'])} |")
+    lines += ["", "Prefetched bytes by predictor (all sessions): MB fetched and the share never "
+              "used", "", "| predictor | MB | never used |", "|---|---|---|"]
+    reasons: dict[str, dict[str, float]] = {}
+    for mode in results["modes"]:
+        for row in mode["sessions"]:
+            for reason, figures in row.get("by_reason", {}).items():
+                total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0})
+                total["bytes"] += figures["bytes"]
+                total["used"] += figures["used"]
+    for reason, total in sorted(reasons.items(), key=lambda item: -item[1]["bytes"]):
+        lines.append(f"| {reason} | {total['bytes'] / 1e6:.1f} | "
+                     f"{_pct(1 - total['used'] / total['bytes'])} |")
     return "\n".join(lines) + "\n"
 
 

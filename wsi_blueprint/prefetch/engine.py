@@ -131,7 +131,9 @@ class Job:
 class Ledger:
     """What prefetching made ahead and no viewer has used yet, by object version: blocks (items
     are block indices, valued in bytes) or rendered tiles (items are tile cache keys, valued
-    1). Each use is counted once in `counter`; what is never used is, in the end, waste.
+    1). Each use is counted once in `counter`, with the labels the item was made under (the
+    session's A/B policy, the predictor that asked for it); what is never used is, in the
+    end, waste.
 
     An item may carry a note, handed to `on_use(note)` when it is used: a rendered tile's note
     names the blocks its rendering read, which the viewer then used too, through the tile.
@@ -157,14 +159,15 @@ class Ledger:
         self._uses: collections.deque[tuple[str, list]] = collections.deque(maxlen=10_000)
         self._prefetched_from: dict[str, tuple[bool, float]] = {}  # namespace: (yes, until)
 
-    def add(self, namespace: str, items: dict[Any, int], policy: str = "",
+    def add(self, namespace: str, items: dict[Any, int], labels: dict[str, str] | None = None,
             notes: dict[Any, str] | None = None) -> None:
-        """`items` made ahead, each with its value (bytes of a block, 1 for a tile), for a
-        session of this A/B policy ("": not for one session, the counter has no label)."""
+        """`items` made ahead, each with its value (bytes of a block, 1 for a tile), under
+        `labels` for the counter of their use."""
         notes = notes or {}
+        label = ",".join(f"{name}={value}" for name, value in sorted((labels or {}).items()))
         if self._shared is not None:
             self._shared.set_many(
-                {self._marker(namespace, item): f"{policy}|{value}|{notes.get(item, '')}".encode()
+                {self._marker(namespace, item): f"{label}|{value}|{notes.get(item, '')}".encode()
                  for item, value in items.items()} | {self._marker(namespace): b"1"},
                 expire=LEDGER_TTL)
             with self._lock:
@@ -174,7 +177,7 @@ class Ledger:
             for item, value in items.items():
                 if (namespace, item) not in self._items:
                     self._per_namespace[namespace] += 1
-                self._items[(namespace, item)] = (value, policy, notes.get(item, ""))
+                self._items[(namespace, item)] = (value, label, notes.get(item, ""))
             while len(self._items) > self._limit:
                 (dropped, _), _ = self._items.popitem(last=False)
                 self._forget_one(dropped)
@@ -203,14 +206,15 @@ class Ledger:
                 entry = self._items.pop((namespace, item), None)
                 if entry is not None:
                     self._forget_one(namespace)
-                    value, policy, note = entry
-                    used[policy] = used.get(policy, 0) + value
+                    value, label, note = entry
+                    used[label] = used.get(label, 0) + value
                     notes.append(note)
         self._count(used, notes)
 
     def _count(self, used: dict[str, int], notes: list[str]) -> None:
-        for policy, value in used.items():
-            self._counters.inc(self._counter, value, **({"policy": policy} if policy else {}))
+        for label, value in used.items():
+            self._counters.inc(self._counter, value,
+                               **dict(pair.split("=", 1) for pair in label.split(",") if pair))
         if self._on_use is not None:
             for note in notes:
                 if note:
@@ -230,8 +234,8 @@ class Ledger:
             markers = [self._marker(namespace, item) for item in items]
             for key, value in self._shared.get_many(markers).items():
                 if self._shared.delete(key):  # an item counts once, whoever else used it
-                    policy, amount, note = value.decode().split("|", 2)
-                    used[policy] = used.get(policy, 0) + int(amount)
+                    label, amount, note = value.decode().split("|", 2)
+                    used[label] = used.get(label, 0) + int(amount)
                     notes.append(note)
         self._count(used, notes)
 
@@ -611,9 +615,10 @@ class Prefetcher:
             return False
         job.session.spent += size
         blocks.blocks(missing)
-        self.ledger.add(blocks.namespace, asked, policy)
-        self.counters.inc("prefetch_jobs", reason=job.reason.split(":")[0], policy=policy)
-        self.counters.inc("prefetch_bytes", sum(asked.values()), policy=policy)
+        reason = job.reason.split(":")[0]
+        self.ledger.add(blocks.namespace, asked, {"policy": policy, "reason": reason})
+        self.counters.inc("prefetch_jobs", reason=reason, policy=policy)
+        self.counters.inc("prefetch_bytes", sum(asked.values()), policy=policy, reason=reason)
         self.counters.inc("prefetch_store_requests", len(runs), policy=policy)
         return True
 
@@ -651,7 +656,7 @@ class Prefetcher:
         with recording_reads() as read:
             data = render()
         cache.set(key, data)
-        self.rendered.add(RENDERED, {key: 1}, job.session.policy,
+        self.rendered.add(RENDERED, {key: 1}, {"policy": job.session.policy},
                           notes={key: self._blocks_note(read)})
         self.counters.inc("prefetch_tiles_rendered", policy=job.session.policy)
         return data
