@@ -8,8 +8,10 @@ machine sets for any prefetcher. Reported per mode: tile latency p50/p95, the sh
 answered without waiting on the store and the share answered ready (neither store wait nor
 rendering: from Server-Timing), store requests and bytes per session, and for prefetch on the
 bytes it fetched, the share of them never used, the bytes its read units brought ahead (and
-the share never used) and the tiles it rendered ahead and that were then asked for. The same figures per viewer action (open, zoom, pan, jump...) show where
-prediction can work: no predictor foresees where a navigator jump lands.
+the share never used) and the tiles it rendered ahead and that were then asked for. The same
+figures per viewer action (open, zoom, pan, jump...) show where prediction can work: no
+predictor foresees where a navigator jump lands. Prefetched bytes per predictor (overview,
+zoom_frame, pan_e...) show which of them wastes.
 
     python -m wsi_blueprint.bench.prefetch_eval [--style explore|screen] [--sessions 2]
                                                 [--quick] [--out DIR]
