@@ -406,6 +406,27 @@ def test_bursts_that_load_coarse_levels_first_are_no_zoom(folder):
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 0
 
 
+def test_workers_sharing_memcached_predict_a_zoom_frame_once(folder, memcached):
+    """A zoom's requests reach both workers, each first seeing another tile of the new frame:
+    one of them predicts the next frame, the other leaves it."""
+    clock = Clock()
+    workers = two_workers(folder, memcached, clock)
+    sid = "cases/7/he.tiff"
+    for state, prefetcher in workers:  # both served part of the screen at scale 8
+        slide = state.library.open(sid)
+        view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2)
+    clock.now = 0.5
+    for _, prefetcher in workers:
+        prefetcher.end_quiet_bursts()
+    for i, (state, prefetcher) in enumerate(workers):  # the zoom: a different tile each
+        prefetcher.observe("s1", state.library.open(sid), sid,
+                           Request(2.0 + 0.01 * i, 1024 * i, 1024, 1024, 1024, 4))
+    for _, prefetcher in workers:
+        assert prefetcher.drain()
+    assert sum(state.counters.get("prefetch_jobs", reason="zoom_frame")
+               for state, _ in workers) == 1
+
+
 def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, frame_demand=2)
     sid = HE

@@ -19,9 +19,9 @@ Work runs on a few background workers (greenlets under gevent) and stays out of 
 a job waits for a pause in demand requests (dropped if none comes soon: the server is busy),
 is dropped when its session has moved on, when it would pass the session's byte budget or the
 store request rate limit, while the control loop says the worker is busy, and, with a shared
-memcached, when another worker holds the lease on the same range or tile. Prefetched blocks
-are entered in a ledger; the block reader reports every read made for a viewer, so those
-blocks count as used, and the rest is waste.
+memcached, when another worker holds the lease on the same range, tile or zoom frame.
+Prefetched blocks are entered in a ledger; the block reader reports every read made for a
+viewer, so those blocks count as used, and the rest is waste.
 """
 
 import collections
@@ -352,10 +352,20 @@ class Prefetcher:
             self._open_bursts[session.key] = session
         if ended:
             self._burst_ended(session, ended)
-        if frame is not None:  # (never with `ended`: a frame is found inside a burst)
+        # (Never with `ended`: a frame is found inside a burst.)
+        if frame is not None and self._first_to_see(session, frame):
             self._submit(Job(session, slide_id, "zoom_frame", region=frame,
                              generation=session.generation, render=True, urgent=True))
         return session.policy
+
+    def _first_to_see(self, session: Session, frame: Viewport) -> bool:
+        """With a shared memcached, only the worker first to see a zoom's frame predicts the
+        next: every worker that serves the viewer's connections sees the zoom, each from
+        another first request, and would fetch its own, differently centred frame."""
+        shared = self.library.caches.shared
+        return shared is None or shared.add(
+            memcached_key("frame-lease", f"{session.key}|{session.slide_id}|{frame.scale:g}"),
+            b"1", expire=5)
 
     @staticmethod
     def _next_zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
