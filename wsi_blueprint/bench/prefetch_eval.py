@@ -61,11 +61,11 @@ def _reasons(samples: dict | None) -> set[str]:
 
 
 def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
-          max_seconds: float) -> dict:
+          max_seconds: float, server_env: dict) -> dict:
     memcached = Memcached(memory_mb=1024).start()
     env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
            "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
-           "WSI_PREFETCH": mode,
+           "WSI_PREFETCH": mode, **server_env,
            "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
            "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")}
     rows = []
@@ -124,7 +124,8 @@ PROFILES = {("explore", False): tr.FULL, ("explore", True): tr.QUICK,
 
 
 def run(sessions_wanted: int, quick: bool, time_scale: float, max_seconds: float,
-        out: str, style: str = "explore") -> dict:
+        out: str, style: str = "explore", server_env: dict | None = None) -> dict:
+    """Both modes on the same sessions; `server_env` adds WSI_* settings to both servers."""
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     records = tr.generate(infos, sessions_wanted, 1, PROFILES[style, quick])
@@ -134,7 +135,8 @@ def run(sessions_wanted: int, quick: bool, time_scale: float, max_seconds: float
     store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
     try:
         results = {"style": style, "time_scale": time_scale, "modes": [
-            _mode(mode, store, sessions, time_scale, max_seconds) for mode in ("off", "on")]}
+            _mode(mode, store, sessions, time_scale, max_seconds, server_env or {})
+            for mode in ("off", "on")]}
     finally:
         store.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,32 @@
+"""The prefetch evaluation end to end on the quick case: prefetch off against on, against the
+real server, memcached and the simulated S3, and the report it writes."""
+
+import json
+
+from wsi_blueprint.bench import prefetch_eval
+
+
+def test_prefetch_eval_end_to_end(tmp_path):
+    # Reads of one block: units of a megabyte would bring slides this small in whole on the
+    # first demand reads, leaving prefetch nothing to do.
+    results = prefetch_eval.run(1, quick=True, time_scale=0.5, max_seconds=60,
+                                out=str(tmp_path), style="explore",
+                                server_env={"WSI_PREFETCH_READ_SIZE": "256K"})
+    assert json.loads((tmp_path / "prefetch-explore.json").read_text()) == json.loads(
+        json.dumps(results))
+    off, on = ((mode["mode"], mode["sessions"][0]) for mode in results["modes"])
+    assert off[0] == "off" and on[0] == "on"
+    off, on = off[1], on[1]
+    for row in (off, on):
+        assert row["errors"] == 0 and row["tiles"] == on["tiles"] > 0
+        assert row["store_requests"] > 0
+    assert off["prefetch_bytes"] == 0 and off["by_reason"] == {}
+    # With prefetch on, every prefetched byte is counted under the predictor that asked.
+    assert on["prefetch_bytes"] > 0
+    assert sum(r["bytes"] for r in on["by_reason"].values()) == on["prefetch_bytes"]
+    assert sum(r["used"] for r in on["by_reason"].values()) == on["prefetch_used_bytes"]
+    assert 0 <= on["waste_share"] < 1
+    text = (tmp_path / "prefetch-explore.md").read_text()
+    assert "| on | s1 |" in text and "| off | s1 |" in text
+    for reason in on["by_reason"]:
+        assert f"| {reason} |" in text
