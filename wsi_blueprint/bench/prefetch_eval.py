@@ -165,8 +165,8 @@ def to_markdown(results: dict) -> str:
                 f"{_pct(row['cached_share'])} | {_pct(row['ready_share'])} | "
                 f"{row['store_requests']} | {row['store_bytes'] / 1e6:.1f} | "
                 f"{row['prefetch_bytes'] / 1e6:.1f} | {_pct(row['waste_share'])} | "
-                f"{row.get('read_ahead_bytes', 0) / 1e6:.1f} | "
-                f"{_pct(row.get('read_ahead_waste_share'))} | "
+                f"{row['read_ahead_bytes'] / 1e6:.1f} | "
+                f"{_pct(row['read_ahead_waste_share'])} | "
                 f"{row['rendered_ahead']:.0f} / {row['rendered_used']:.0f} |")
     lines += ["", "Per viewer action (all sessions): tiles, p95 ms and share ready, prefetch off "
               "-> on", "", "| action | tiles | p95 ms | ready |", "|---|---|---|---|"]
@@ -186,7 +186,7 @@ def to_markdown(results: dict) -> str:
     reasons: dict[str, dict[str, float]] = {}
     for mode in results["modes"]:
         for row in mode["sessions"]:
-            for reason, figures in row.get("by_reason", {}).items():
+            for reason, figures in row["by_reason"].items():
                 total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0})
                 total["bytes"] += figures["bytes"]
                 total["used"] += figures["used"]

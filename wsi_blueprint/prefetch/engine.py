@@ -32,7 +32,6 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..caches import BlockReader
 from ..caches.blocks import background_reads, block_runs, recording_reads
 from ..caches.memcached import memcached_key
 from ..counters import Counters
@@ -353,19 +352,14 @@ class Prefetcher:
         if ended:
             self._burst_ended(session, ended)
         # (Never with `ended`: a frame is found inside a burst.)
-        if frame is not None and self._first_to_see(session, frame):
+        # Every worker serving the viewer's connections sees the zoom, each from another
+        # first request: only the first to see it predicts the next frame, or each would
+        # fetch its own, differently centred one.
+        if frame is not None and self._lease(
+                "frame-lease", f"{session.key}|{session.slide_id}|{frame.scale:g}", 5):
             self._submit(Job(session, slide_id, "zoom_frame", region=frame,
                              generation=session.generation, render=True, urgent=True))
         return session.policy
-
-    def _first_to_see(self, session: Session, frame: Viewport) -> bool:
-        """With a shared memcached, only the worker first to see a zoom's frame predicts the
-        next: every worker that serves the viewer's connections sees the zoom, each from
-        another first request, and would fetch its own, differently centred frame."""
-        shared = self.library.caches.shared
-        return shared is None or shared.add(
-            memcached_key("frame-lease", f"{session.key}|{session.slide_id}|{frame.scale:g}"),
-            b"1", expire=5)
 
     @staticmethod
     def _next_zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
@@ -617,7 +611,8 @@ class Prefetcher:
         if job.session.spent + size > self.settings.session_budget:
             self.counters.inc("prefetch_dropped", why="budget", policy=policy)
             return False
-        if not self._lease(blocks, runs):
+        if not self._lease("prefetch-lease",
+                           f"{blocks.namespace}|{runs[0][0]}-{runs[-1][1]}", 10):
             self.counters.inc("prefetch_dropped", why="leased", policy=policy)
             return False
         if not self.limiter.take(len(runs)):
@@ -645,7 +640,6 @@ class Prefetcher:
         cached = cache.peek_many([key for key, _ in tiles])
         missing = [(key, render) for key, render in tiles if key not in cached]
         limit = self.settings.frame_tiles if job.urgent else self.settings.render_tiles
-        shared = self.library.caches.shared
         for key, render in missing[:limit]:
             if not job.urgent and not self._demand_pauses(job):
                 return
@@ -653,9 +647,8 @@ class Prefetcher:
                 self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
             # A viewer's connections reach several workers, each of which sees the session
-            # move: only one of them renders a tile (a 10 s lease, as for block runs).
-            if shared is not None and not shared.add(memcached_key("render-lease", key), b"1",
-                                                     expire=10):
+            # move: only one of them renders a tile.
+            if not self._lease("render-lease", key, 10):
                 continue
             # Through the cache's single flight: a demand request for the same tile meanwhile
             # waits for this rendering instead of doing it again.
@@ -675,13 +668,12 @@ class Prefetcher:
         """A viewer asked for an image by its cache key: if it was rendered ahead, it is used."""
         self.rendered.use(RENDERED, [key])
 
-    def _lease(self, blocks: BlockReader, runs: list[tuple[int, int]]) -> bool:
-        """With a shared memcached, only one worker prefetches a run (a 10 s lease)."""
+    def _lease(self, kind: str, name: str, seconds: int) -> bool:
+        """With a shared memcached, True for one worker only, the first to ask within
+        `seconds` (a block run to fetch, a tile to render, a zoom frame to predict); without
+        one, always True."""
         shared = self.library.caches.shared
-        if shared is None:
-            return True
-        key = memcached_key("prefetch-lease", f"{blocks.namespace}|{runs[0][0]}-{runs[-1][1]}")
-        return shared.add(key, b"1", expire=10)
+        return shared is None or shared.add(memcached_key(kind, name), b"1", expire=seconds)
 
     # -- clinical context ------------------------------------------------------------------
 

@@ -11,9 +11,8 @@ zoom's next frame is foreseen within its burst (see the engine).
 
 import collections
 
-from .viewport import JUMP, PAN_E, PAN_N, PAN_S, PAN_W
+from .viewport import JUMP, PANS
 
-PANS = (PAN_N, PAN_S, PAN_E, PAN_W)
 EVIDENCE = 2  # transitions from the current operation needed to trust their shares
 
 

@@ -12,7 +12,8 @@ import math
 
 PAN_N, PAN_S, PAN_E, PAN_W = "pan_n", "pan_s", "pan_e", "pan_w"
 ZOOM_IN, ZOOM_OUT, JUMP = "zoom_in", "zoom_out", "jump"
-OPERATIONS = (PAN_N, PAN_S, PAN_E, PAN_W, ZOOM_IN, ZOOM_OUT, JUMP)
+PANS = (PAN_N, PAN_S, PAN_E, PAN_W)
+OPERATIONS = (*PANS, ZOOM_IN, ZOOM_OUT, JUMP)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +108,7 @@ def next_viewport(view: Viewport, op: str, step: tuple[float, float] | None = No
     by the whole last displacement `step` (a drag's heading drifts slowly, and diagonal drags
     are common); another pan moves along its axis by that axis's part of `step`, or half a
     screen. None for a jump, which cannot be foreseen."""
-    if op == last_op and op in (PAN_N, PAN_S, PAN_E, PAN_W) and step and any(step):
+    if op == last_op and op in PANS and step and any(step):
         return view.shifted(*step)
     step_x = abs(step[0]) if step and step[0] else view.width / 2
     step_y = abs(step[1]) if step and step[1] else view.height / 2
