@@ -75,6 +75,19 @@ def _worker_exited(server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _take_turn(worker, req) -> None:
+    """Before each request, let every connection with a request waiting go first.
+
+    A browser sends a tile request on a keep-alive connection the moment the previous response
+    arrives, often before the worker has finished with that response (access log, clean-up).
+    The worker's next read on that connection then finds the request already there and serves
+    it without yielding, again and again, while the viewer's other connections wait: measured
+    with six connections of cached tiles, p50 2 ms but p90 90 ms and p99 240 ms. Waiting for
+    the event loop to go idle serves them in turn (p90 12 ms, p99 16 ms; same throughput)."""
+    import gevent
+    gevent.idle()
+
+
 def gunicorn_options(env=os.environ) -> dict:
     cores = os.cpu_count() or 1
     json_logs = env.get("WSI_LOG_FORMAT", "text").lower() == "json"
@@ -95,6 +108,7 @@ def gunicorn_options(env=os.environ) -> dict:
         # (tests, several instances) must not.
         "control_socket_disable": True,
         "child_exit": _worker_exited,
+        "pre_request": _take_turn,
         "logconfig_dict": _logging(json_logs),
     }
     if json_logs:

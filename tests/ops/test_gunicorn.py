@@ -132,3 +132,36 @@ def test_sign_cli_token_opens_a_protected_slide(folder):
         answer = json.loads(signed.stdout)
         assert requests.get(live.url + f"slides/{SLIDE}", timeout=10).status_code == 401
         assert requests.get(answer["viewer"], timeout=10).status_code == 200
+
+
+def test_a_connection_with_requests_queued_does_not_starve_the_others(folder):
+    """A viewer's connections are served in turn. Connection A sends 200 requests for cached
+    tiles back to back (pipelined: each next one is already waiting when the last is answered,
+    as a browser's next tile request often is); B sends one request while A's are served. B's
+    must not wait for all of A's: one worker, so the access log is the order of service."""
+    import socket
+    import time
+
+    tile_a, tile_b = f"dzi/{SLIDE}_files/12/0_0.jpeg", f"dzi/{SLIDE}_files/11/0_0.jpeg"
+    with LiveServer(folder, workers=1) as live:
+        for tile in (tile_a, tile_b):  # cached from now on
+            assert requests.get(live.url + tile, timeout=30).status_code == 200
+        host, port = live.url.split("//")[1].rstrip("/").split(":")
+
+        def request(path: str) -> bytes:
+            return f"GET /{path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+
+        a, b = (socket.create_connection((host, int(port)), timeout=30) for _ in range(2))
+        a.sendall(request(tile_a) * 200)
+        time.sleep(0.01)
+        b.sendall(request(tile_b))
+        for sock, responses in ((b, 1), (a, 200)):  # read every response before stopping
+            received = b""
+            while received.count(b"HTTP/1.1 200") < responses:
+                received += sock.recv(1 << 20)
+        a.close()
+        b.close()
+        served = [line for line in live.log.splitlines() if '"GET /dzi/' in line][2:]
+    assert len(served) == 201
+    position = next(i for i, line in enumerate(served) if tile_b in line)
+    assert position < 100, f"B was served after {position} of A's requests"
