@@ -144,6 +144,7 @@ def test_sparse_tiles_are_background():
     assert (decode(tile) == 255).all()
     assert (decode(tile, reduce=4, background=(0, 0, 0)) == 0).all()
     assert decode(tile, reduce=4).shape == (64, 25, 3)
+    assert (decode(tile, background=(10, 20, 30)) == (10, 20, 30)).all()
 
 
 def test_corrupt_tile_of_a_real_slide_is_422():

@@ -92,6 +92,10 @@ def test_outside_the_slide_is_background(lossless, truth):
     lossless.calls.clear()
     assert (read_region(lossless, 1000, 1000, 50, 50, 10, 10, background=(0, 0, 0)) == 0).all()
     assert lossless.calls == []
+    # Any colour, each channel its own (not only grey).
+    coloured = read_region(lossless, 500, 400, 200, 200, 200, 200, background=(10, 20, 30))
+    assert (coloured[:100, :100] == truth[400:, 500:]).all()
+    assert (coloured[100:] == (10, 20, 30)).all() and (coloured[:, 100:] == (10, 20, 30)).all()
 
 
 def test_thumbnail_from_a_full_resolution_jpeg_level_never_builds_a_full_canvas(

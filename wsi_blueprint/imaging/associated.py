@@ -6,7 +6,7 @@ Scanners store them as strips or tiles of their own; formats hands each piece wi
 import numpy as np
 
 from .cpu_pool import map_cpu, run_cpu
-from .decode import WHITE, decode
+from .decode import decode, solid
 
 
 def read_associated(slide, name: str) -> np.ndarray:
@@ -18,7 +18,7 @@ def read_associated(slide, name: str) -> np.ndarray:
 
 
 def _paste(width: int, height: int, pieces, decoded) -> np.ndarray:
-    canvas = np.full((height, width, 3), WHITE, np.uint8)
+    canvas = solid(height, width)
     for piece, pixels in zip(pieces, decoded):
         h = min(pixels.shape[0], height - piece.y)
         w = min(pixels.shape[1], width - piece.x)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import BadRequest, TooLarge
 from .cpu_pool import map_cpu, run_cpu
-from .decode import WHITE, decode
+from .decode import WHITE, decode, solid
 from .resample import resize
 
 T = TypeVar("T")
@@ -125,7 +125,7 @@ def _assemble(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: C
 
 def _compose(plan: Plan, pieces: list[np.ndarray], background: tuple) -> np.ndarray:
     left, top, right, bottom = plan.canvas
-    canvas = np.full((bottom - top, right - left, 3), background, np.uint8)
+    canvas = solid(bottom - top, right - left, background)
     tile_w, tile_h = plan.tile_size
     for (column, row), piece in zip(plan.coords, pieces):
         # The piece's place on the canvas, clipped to it.
