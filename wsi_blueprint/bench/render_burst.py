@@ -1,0 +1,116 @@
+"""How long a viewer waits for tiles rendered on demand, with nothing else in the way.
+
+This is the floor under any prefetcher that fetches bytes ahead but cannot know where the
+viewer goes (a navigator click lands anywhere): the server runs on the generated case from
+local files, without a tile cache and with prefetch off, so every request renders, and the
+stored tiles come from the page cache. Screens of OpenSeadragon's 1600 x 900 viewport are
+asked for with a browser's six connections, a screen at a time, at the four finest DZI levels
+of the largest slide: stored levels (tiles passed through) and resampled ones (each tile made
+from four stored tiles, decoded at half size). Reported per level: tile latency p50/p95/p99
+and tiles a second.
+
+    python -m wsi_blueprint.bench.render_burst [--quick] [--screens 6] [--out DIR]
+"""
+
+import argparse
+import json
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import traces as tr
+from .live_server import LiveServer
+from .replay import _Connections, percentile
+from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
+
+CONNECTIONS = 6  # a browser's per host
+
+
+def _screens(info: tr.SlideInfo, level: int, count: int, seed: int) -> list[list[str]]:
+    """`count` screenfuls of tile URLs at `level`, centred on tissue."""
+    geometry, rng = info.geometry, random.Random(seed)
+    scale = geometry.scale(level)
+    half_w, half_h = tr.VIEWPORT[0] * scale / 2, tr.VIEWPORT[1] * scale / 2
+    screens = []
+    for x, y in rng.sample(info.tissue, count):
+        tiles = geometry.visible_tiles(level, x - half_w, y - half_h, x + half_w, y + half_h)
+        screens.append([tr.tile_url(info.slide_id, level, c, r) for c, r in tiles])
+    return screens
+
+
+def run(quick: bool, screens: int, out: str) -> list[dict]:
+    slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
+    infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
+    info = max(infos, key=lambda i: i.geometry.width * i.geometry.height)
+    root = os.path.dirname(os.path.dirname(os.path.realpath(slides[0].path)))
+    levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)
+    env = {"WSI_STORE": f"file://{root}", "WSI_TILE_CACHE_BYTES": "0", "WSI_PREFETCH": "off"}
+    rows = []
+    with LiveServer(None, workers=2, env=env) as server, \
+            ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="viewer") as pool:
+        connections = _Connections(server.url, timeout=60)
+
+        def timed(url: str) -> tuple[float, bool]:
+            """(ms, whether the server decoded pixels for it: rendered, or a stored edge tile
+            transcoded; from Server-Timing)."""
+            began = time.perf_counter()
+            status, _, headers = connections.get(url)
+            if status != 200:
+                raise RuntimeError(f"{url}: HTTP {status}")
+            timing = headers.get("Server-Timing", "")
+            return (time.perf_counter() - began) * 1000, any(
+                f"{phase};dur=" in timing
+                for phase in ("render", "decode", "assemble", "transcode"))
+
+        for level in levels:
+            level_screens = _screens(info, level, screens, seed=level)
+            for urls in level_screens:  # opens the slide in both workers, fills the page cache
+                list(pool.map(timed, urls))
+            answers, busy = [], 0.0
+            for urls in level_screens:
+                began = time.perf_counter()
+                answers += pool.map(timed, urls)
+                busy += time.perf_counter() - began
+            latencies = [ms for ms, _ in answers]
+            stored = round(info.geometry.scale(level)) in info.native
+            rows.append({"level": level, "scale": info.geometry.scale(level),
+                         "tiles": "stored" if stored else "resampled",
+                         "requests": len(latencies),
+                         "decoded_share": sum(decoded for _, decoded in answers) / len(answers),
+                         "p50": percentile(latencies, 50),
+                         "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+                         "tiles_per_second": len(latencies) / busy})
+        connections.close()
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "render-burst.json"), "w") as f:
+        json.dump({"slide": info.slide_id, "levels": rows}, f, indent=1)
+    with open(os.path.join(out, "render-burst.md"), "w") as f:
+        f.write(to_markdown(rows))
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    lines = ["| DZI level | scale | tiles | requests | decoded | p50 / p95 / p99 ms | tiles/s |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['level']} | 1/{row['scale']} | {row['tiles']} | {row['requests']} "
+                     f"| {row['decoded_share'] * 100:.0f} % "
+                     f"| {row['p50']:.1f} / {row['p95']:.1f} / {row['p99']:.1f} | "
+                     f"{row['tiles_per_second']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the small generated case")
+    parser.add_argument("--screens", type=int, default=6, help="screens per level")
+    parser.add_argument("--out", default="bench-report")
+    args = parser.parse_args(argv)
+    print(to_markdown(run(args.quick, args.screens, args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
