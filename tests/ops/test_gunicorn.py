@@ -165,3 +165,36 @@ def test_a_connection_with_requests_queued_does_not_starve_the_others(folder):
     assert len(served) == 201
     position = next(i for i, line in enumerate(served) if tile_b in line)
     assert position < 100, f"B was served after {position} of A's requests"
+
+
+TURN_PROBE = r"""
+from gevent import monkey
+monkey.patch_all()
+import time
+import gevent
+from wsi_blueprint.serving import take_turn
+
+stop = False
+
+def busy():
+    while not stop:
+        gevent.sleep(0)  # a callback pending at every turn: the loop never goes idle
+
+worker = gevent.spawn(busy)
+gevent.sleep(0.01)
+began = time.perf_counter()
+take_turn(None, None)
+print(time.perf_counter() - began)
+stop = True
+worker.join()
+"""
+
+
+def test_taking_turns_is_bounded_when_the_loop_never_goes_idle():
+    """Under load the event loop may have events pending at every turn; a request then waits
+    for its turn TURN_TIMEOUT at most, never for good."""
+    from wsi_blueprint.serving import TURN_TIMEOUT
+    done = subprocess.run([sys.executable, "-c", TURN_PROBE], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert TURN_TIMEOUT <= float(done.stdout) < TURN_TIMEOUT + 0.5
