@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import traces as tr
 from .live_server import LiveServer
-from .replay import _Connections, percentile
+from .replay import Connections, percentile
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
 
 CONNECTIONS = 6  # a browser's per host
@@ -43,13 +43,13 @@ def run(quick: bool, screens: int, out: str) -> list[dict]:
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     info = max(infos, key=lambda i: i.geometry.width * i.geometry.height)
-    root = os.path.dirname(os.path.dirname(os.path.realpath(slides[0].path)))
+    root = slides[0].path[:-len(slides[0].slide_id)]  # the folder the slide ids start in
     levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)
     env = {"WSI_STORE": f"file://{root}", "WSI_TILE_CACHE_BYTES": "0", "WSI_PREFETCH": "off"}
     rows = []
     with LiveServer(None, workers=2, env=env) as server, \
             ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="viewer") as pool:
-        connections = _Connections(server.url, timeout=60)
+        connections = Connections(server.url, timeout=60)
 
         def timed(url: str) -> tuple[float, bool]:
             """(ms, whether the server decoded pixels for it: rendered, or a stored edge tile

@@ -84,7 +84,7 @@ def sessions_of(records: list[dict], gap: float = STEP_GAP) -> dict[str, list[St
     return sessions
 
 
-class _Connections:
+class Connections:
     """One keep-alive HTTP connection per thread, as a browser keeps six per host."""
 
     def __init__(self, base_url: str, timeout: float):
@@ -159,7 +159,7 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
                    time_scale: float = 0.0, timeout: float = 60.0,
                    max_seconds: float = 600.0) -> SessionRun:
     """Replays one session's steps; stops (truncated) after `max_seconds`."""
-    connections = _Connections(base_url, timeout)
+    connections = Connections(base_url, timeout)
     began = time.perf_counter()
     results, step_rows, ttft = [], [], []
     truncated = False
