@@ -30,3 +30,10 @@ def test_readme_documents_every_setting():
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
     missing = [s.key for s in SETTINGS if f"`{s.key}`" not in readme]
     assert not missing, f"README lacks {missing}"
+
+
+def test_a_burst_gap_must_be_positive():
+    assert Settings.from_mapping({"WSI_PREFETCH_BURST_GAP": "0.25"}).prefetch_burst_gap == 0.25
+    for bad in ("0", "-1"):
+        with pytest.raises(ValueError, match="WSI_PREFETCH_BURST_GAP"):
+            Settings.from_mapping({"WSI_PREFETCH_BURST_GAP": bad})

@@ -131,6 +131,10 @@ SETTINGS = (
     Setting("WSI_PREFETCH_HISTORY", int, 5, "Operations (pan, zoom, jump) the model learns from."),
     Setting("WSI_PREFETCH_CONFIDENCE", float, 0.7,
             "Probability a predicted operation needs before its tiles are fetched."),
+    Setting("WSI_PREFETCH_BURST_GAP", float, 0.15,
+            "Seconds without a request that end a burst: the viewer has settled on a view, and "
+            "the prefetcher plans for the next move. Longer than the gaps between an "
+            "animation's frames, shorter than a look."),
     Setting("WSI_PREFETCH_CONTROL_PERIOD", float, 5.0,
             "Seconds between the control loop's decisions (read size, depth, throttling); a "
             "change needs its condition in two periods running."),
@@ -194,6 +198,7 @@ class Settings:
     prefetch_concurrency: int
     prefetch_history: int
     prefetch_confidence: float
+    prefetch_burst_gap: float
     prefetch_control_period: float
     prefetch_read_size: int
     prefetch_policies: str
@@ -217,6 +222,8 @@ class Settings:
         values.update(overrides)
         if values["prefetch_read_size"] % values["block_size"]:
             raise ValueError("WSI_PREFETCH_READ_SIZE: expected a multiple of WSI_BLOCK_SIZE")
+        if values["prefetch_burst_gap"] <= 0:
+            raise ValueError("WSI_PREFETCH_BURST_GAP: expected a positive number of seconds")
         if values["cache_policy"] not in ("lru", "slru"):
             raise ValueError("WSI_CACHE_POLICY: expected 'lru' or 'slru'")
         return cls(**values)

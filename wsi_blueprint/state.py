@@ -63,6 +63,7 @@ class WSIState:
                     concurrency=settings.prefetch_concurrency,
                     history=settings.prefetch_history,
                     confidence=settings.prefetch_confidence,
+                    burst_gap=settings.prefetch_burst_gap,
                     control_period=settings.prefetch_control_period,
                     read_size=settings.prefetch_read_size,
                     policies=tuple(parse_policies(settings.prefetch_policies))),
