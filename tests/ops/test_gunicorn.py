@@ -6,14 +6,17 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 
 from helpers import testdata_path
 from live_server import LiveServer
+from wsi_blueprint.serving import TURN_TIMEOUT
 
 SLIDE = "CMU-1-Small-Region.svs"
 
@@ -139,8 +142,6 @@ def test_a_connection_with_requests_queued_does_not_starve_the_others(folder):
     tiles back to back (pipelined: each next one is already waiting when the last is answered,
     as a browser's next tile request often is); B sends one request while A's are served. B's
     must not wait for all of A's: one worker, so the access log is the order of service."""
-    import socket
-    import time
 
     tile_a, tile_b = f"dzi/{SLIDE}_files/12/0_0.jpeg", f"dzi/{SLIDE}_files/11/0_0.jpeg"
     with LiveServer(folder, workers=1) as live:
@@ -193,7 +194,6 @@ worker.join()
 def test_taking_turns_is_bounded_when_the_loop_never_goes_idle():
     """Under load the event loop may have events pending at every turn; a request then waits
     for its turn TURN_TIMEOUT at most, never for good."""
-    from wsi_blueprint.serving import TURN_TIMEOUT
     done = subprocess.run([sys.executable, "-c", TURN_PROBE], capture_output=True, text=True,
                           timeout=30)
     assert done.returncode == 0, done.stderr[-2000:]
