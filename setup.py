@@ -17,6 +17,7 @@ setup(
         "imagecodecs>=2024.1.1",
         "numpy>=1.24",
         "pillow>=10.0",
+        "simplejpeg>=1.7",
         "pymemcache>=4.0",
         "flask-cors>=4.0",
         "prometheus-client>=0.20",

@@ -7,7 +7,7 @@ never disagree about brightness, as a per-tile stretch would). The result covers
 valid area only: edge tiles come back cropped.
 
 `reduce=k` returns the tile at 1/k of its size (ceil(valid / k) pixels a side). For JPEG the
-power-of-two part of k is done by libjpeg while decoding (DCT scaling: 1/2, 1/4, 1/8 of the
+power-of-two part of k is done by libjpeg-turbo while decoding (DCT scaling: 1/2, 1/4, 1/8 of the
 work and memory, and a proper area filter); whatever factor remains is an area average
 (Pillow `reduce`). Aligned on tile boundaries both give the same pixels as reducing a whole
 canvas, so a region can be assembled from tiles already reduced.
@@ -16,10 +16,10 @@ Anything that does not decode cleanly is `CorruptSlide` (422): a tile is never r
 blank one behind the caller's back. Missing (sparse) tiles are background by design.
 """
 
-import io
 
 import imagecodecs
 import numpy as np
+import simplejpeg
 from PIL import Image
 
 from ..errors import CorruptSlide, UnsupportedFormat
@@ -28,10 +28,13 @@ from . import jpeg_markers
 
 WHITE = (255, 255, 255)
 
-# imagecodecs loads each codec and Pillow its format plugins on first use. That first use must
-# not happen in a pool thread: under gevent the import lock is a gevent lock, and native
-# threads importing at once can stall or deadlock on it. So everything loads here, at import.
+# imagecodecs loads each codec on first use, and Pillow its plugins and helper modules (one of
+# them the first time an image becomes a numpy array). That first use must not happen in a pool
+# thread: under gevent the import lock is a gevent lock, and native threads importing at once
+# can stall or deadlock on it. So everything loads here, at import.
 _jpeg8_decode = imagecodecs.jpeg8_decode
+_jpeg_header = simplejpeg.decode_jpeg_header
+_jpeg_scaled_decode = simplejpeg.decode_jpeg
 _jpeg2k_decode = imagecodecs.jpeg2k_decode
 _webp_decode = imagecodecs.webp_decode
 _delta_decode = imagecodecs.delta_decode
@@ -88,16 +91,18 @@ def _jpeg(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
     stream = jpeg_markers.with_rgb_marker(tile.data) if tile.photometric == "rgb" else tile.data
     if not jpeg_markers.is_complete(stream):
         raise CorruptSlide("a jpeg tile is truncated (no end-of-image marker)")
-    # Pillow (libjpeg-turbo) decodes 8-bit JPEG at 1/2, 1/4, 1/8 scale; imagecodecs cannot
-    # scale, but is faster at full size (no parsing in Python) and decodes 12-bit JPEG.
+    # simplejpeg (libjpeg-turbo) decodes 8-bit JPEG at 1/2, 1/4, 1/8 scale: a 240 px tile at
+    # half size in 0.16-0.26 ms, where Pillow's draft mode takes 0.38-0.53 ms for the same
+    # pixels (its parsing is Python). imagecodecs cannot scale, but decodes 12-bit JPEG.
     scale = next(s for s in (8, 4, 2, 1) if reduce % s == 0) if tile.bits == 8 else 1
     if scale == 1:
         return _jpeg8_decode(stream, outcolorspace="RGB"), 1
-    image = Image.open(io.BytesIO(stream), formats=["JPEG"])
-    full_w, full_h = image.size
-    image.draft("RGB", (-(-full_w // scale), -(-full_h // scale)))
-    done = next(s for s in (8, 4, 2, 1) if image.size == (-(-full_w // s), -(-full_h // s)))
-    return np.asarray(image), done
+    full_h, full_w = _jpeg_header(stream)[:2]
+    pixels = _jpeg_scaled_decode(stream, "RGB", min_width=-(-full_w // scale),
+                                 min_height=-(-full_h // scale))
+    done = next(s for s in (8, 4, 2, 1)
+                if pixels.shape[:2] == (-(-full_h // s), -(-full_w // s)))
+    return pixels, done
 
 
 def _jpeg2000(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
