@@ -4,10 +4,12 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
 from helpers import make_settings
+from wsi_blueprint import timing
 from wsi_blueprint.caches import BlockReader, Caches
 from wsi_blueprint.errors import CorruptSlide
 from wsi_blueprint.storage import open_store
@@ -111,6 +113,40 @@ def test_concurrent_threads_reading_one_block_make_one_request(tmp_path, counter
     for t in threads:
         t.join()
     assert results == [DATA[9000:9100]] * 16 and counters.get("store_requests") == 1
+
+
+def test_waiting_for_a_block_another_reader_fetches_counts_as_store_time(tmp_path, counters):
+    (tmp_path / "s.bin").write_bytes(DATA)
+    settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
+    reader = open_store(settings, counters).open("s.bin")
+    slow_read, started, gate = reader._read, threading.Event(), threading.Event()
+
+    def gated(offset, length):
+        started.set()
+        gate.wait(5)
+        return slow_read(offset, length)
+
+    reader._read = gated
+    blocks = BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
+    records = {}
+
+    def timed_read(name):
+        token = timing.begin()
+        blocks.read(9000, 100)
+        records[name] = timing.end(token)
+
+    leader = threading.Thread(target=timed_read, args=("leader",))
+    leader.start()
+    assert started.wait(5)
+    follower = threading.Thread(target=timed_read, args=("follower",))
+    follower.start()
+    time.sleep(0.05)  # the follower is waiting for the leader's flight
+    gate.set()
+    leader.join()
+    follower.join()
+    assert counters.get("store_requests") == 1
+    assert records["leader"]["store"] >= 0.04
+    assert records["follower"]["store"] >= 0.04
 
 
 def test_a_failed_fetch_fails_its_waiters_and_is_tried_again_later(blocks, counters):
