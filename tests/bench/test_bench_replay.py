@@ -5,7 +5,8 @@ import pytest
 from wsi_blueprint.bench import traces
 from wsi_blueprint.bench.live_server import LiveServer
 from wsi_blueprint.bench.load import run_load
-from wsi_blueprint.bench.replay import replay_session, sessions_of, summarise
+from wsi_blueprint.bench.replay import (Connections, pixels_made, replay_session, sessions_of,
+                                     summarise)
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,20 @@ def test_load_is_bounded_and_counts(server, session_steps):
 def test_load_refuses_other_hosts():
     with pytest.raises(ValueError):
         run_load("http://10.1.2.3/", ["a"], seconds=1)
+
+
+def test_pixels_made_tells_rendered_and_transcoded_tiles_from_passed_through_ones(small_slides):
+    root = small_slides[0].path[:-len(small_slides[0].slide_id)]
+    tiles = "dzi/case-t/A1.svs_files"  # 4000 x 3000 px, 240 px tiles; DZI level 12 is stored
+    timings = {}
+    with LiveServer(root, workers=1) as live:  # its own: no tile cached by other tests
+        connections = Connections(live.url, timeout=30)
+        for name, url in (("stored", f"{tiles}/12/3_3.jpeg"), ("edge", f"{tiles}/12/16_3.jpeg"),
+                          ("resampled", f"{tiles}/11/3_3.jpeg")):
+            status, _, headers = connections.get(url)
+            assert status == 200
+            timings[name] = headers.get("Server-Timing", "")
+        connections.close()
+    assert not pixels_made(timings["stored"])
+    assert "transcode;dur=" in timings["edge"] and pixels_made(timings["edge"])
+    assert "render;dur=" in timings["resampled"] and pixels_made(timings["resampled"])

@@ -25,7 +25,8 @@ import tempfile
 
 from . import traces as tr
 from .live_server import LiveServer
-from .replay import metric_total, percentile, replay_session, scrape_metrics, sessions_of
+from .replay import (metric_total, percentile, pixels_made, replay_session, scrape_metrics,
+                     sessions_of)
 from .s3sim import SimulatedS3
 from .services import Memcached
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
@@ -34,8 +35,7 @@ from .suite import _link_slides
 
 def _ready(request: dict) -> bool:
     """Answered from what was cached: no store wait and no pixel work in Server-Timing."""
-    return not any(f"{phase};dur=" in request["timing"]
-                   for phase in ("store", "render", "decode", "assemble"))
+    return not request["store"] and not pixels_made(request["timing"])
 
 
 def _tile_figures(tiles: list[dict]) -> dict:

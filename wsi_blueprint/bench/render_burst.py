@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import traces as tr
 from .live_server import LiveServer
-from .replay import Connections, percentile
+from .replay import Connections, percentile, pixels_made
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
 
 CONNECTIONS = 6  # a browser's per host
@@ -58,10 +58,8 @@ def run(quick: bool, screens: int, out: str) -> list[dict]:
             status, _, headers = connections.get(url)
             if status != 200:
                 raise RuntimeError(f"{url}: HTTP {status}")
-            timing = headers.get("Server-Timing", "")
-            return (time.perf_counter() - began) * 1000, any(
-                f"{phase};dur=" in timing
-                for phase in ("render", "decode", "assemble", "transcode"))
+            return (time.perf_counter() - began) * 1000, pixels_made(
+                headers.get("Server-Timing", ""))
 
         for level in levels:
             level_screens = _screens(info, level, screens, seed=level)

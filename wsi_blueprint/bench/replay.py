@@ -84,6 +84,16 @@ def sessions_of(records: list[dict], gap: float = STEP_GAP) -> dict[str, list[St
     return sessions
 
 
+# Server-Timing phases of the CPU pool's jobs that decode pixels: a region or tile rendered,
+# its tiles decoded and assembled, a stored edge tile transcoded.
+PIXEL_PHASES = ("render", "decode", "assemble", "transcode")
+
+
+def pixels_made(server_timing: str) -> bool:
+    """Whether the server decoded pixels for a response, from its Server-Timing header."""
+    return any(f"{phase};dur=" in server_timing for phase in PIXEL_PHASES)
+
+
 class Connections:
     """One keep-alive HTTP connection per thread, as a browser keeps six per host."""
 
