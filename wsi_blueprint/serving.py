@@ -5,12 +5,15 @@ for a native thread pool inside the worker. Nothing that holds a socket is creat
 fork: the app (store sessions, memcached pools) is built in each worker.
 """
 
+import functools
 import json
 import logging
 import os
 import shutil
 import tempfile
 import time
+
+from .worker_balance import WorkerBalance
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -70,9 +73,10 @@ def _logging(json_lines: bool) -> dict:
     }
 
 
-def _worker_exited(server, worker) -> None:
+def _worker_exited(balance: WorkerBalance, server, worker) -> None:
     from prometheus_client import multiprocess
     multiprocess.mark_process_dead(worker.pid)
+    balance.child_exit(server, worker)
 
 
 TURN_TIMEOUT = 0.05  # seconds a request waits at most for the others' turn
@@ -97,6 +101,7 @@ def take_turn(worker, req) -> None:
 
 def gunicorn_options(env=os.environ) -> dict:
     cores = os.cpu_count() or 1
+    balance = WorkerBalance()  # made here, in the master: the workers share it
     json_logs = env.get("WSI_LOG_FORMAT", "text").lower() == "json"
     options = {
         "bind": env.get("WSI_BIND", "0.0.0.0:8000"),
@@ -114,7 +119,9 @@ def gunicorn_options(env=os.environ) -> dict:
         # One gunicorn per user shares a control socket by default; servers side by side
         # (tests, several instances) must not.
         "control_socket_disable": True,
-        "child_exit": _worker_exited,
+        "pre_fork": balance.pre_fork,
+        "post_worker_init": balance.post_worker_init,
+        "child_exit": functools.partial(_worker_exited, balance),
         "pre_request": take_turn,
         "logconfig_dict": _logging(json_logs),
     }

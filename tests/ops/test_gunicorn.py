@@ -2,13 +2,16 @@
 workers, metrics added up across workers, Server-Timing, logs."""
 
 import concurrent.futures
+import glob
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -16,7 +19,9 @@ import requests
 
 from helpers import testdata_path
 from live_server import LiveServer
+from wsi_blueprint.bench.replay import Connections
 from wsi_blueprint.serving import TURN_TIMEOUT
+from wsi_blueprint.worker_balance import DEFER_LIMIT
 
 SLIDE = "CMU-1-Small-Region.svs"
 
@@ -198,3 +203,76 @@ def test_taking_turns_is_bounded_when_the_loop_never_goes_idle():
                           timeout=30)
     assert done.returncode == 0, done.stderr[-2000:]
     assert TURN_TIMEOUT <= float(done.stdout) < TURN_TIMEOUT + 0.5
+
+
+def _workers(live) -> list[int]:
+    pids = []
+    for task in glob.glob(f"/proc/{live.process.pid}/task/*/children"):
+        with open(task) as f:
+            pids += [int(pid) for pid in f.read().split()]
+    return pids
+
+
+def _connections_per_worker(live) -> list[int]:
+    """How many established connections each worker holds (from /proc: the server side's
+    socket inodes on the server's port, found among each worker's open files)."""
+    inodes = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].split(":")[1], 16) == live.port:
+                inodes.add(fields[9])
+    counts = []
+    for pid in _workers(live):
+        links = {os.readlink(fd) for fd in glob.glob(f"/proc/{pid}/fd/*")
+                 if os.path.islink(fd)}
+        counts.append(sum(f"socket:[{inode}]" in links for inode in inodes))
+    return sorted(counts, reverse=True)
+
+
+def test_a_viewers_six_connections_are_spread_over_the_workers(folder):
+    """A browser opens six connections at once. Without balancing, whichever worker is awake
+    accepts most of them (6/0, 5/1 and 4/2 in two trials of three here), and they stay with
+    it for the whole session."""
+    tiles = [f"dzi/{SLIDE}_files/12/{col}_0.jpeg" for col in range(6)]
+    with LiveServer(folder, workers=2) as live:
+        splits = []
+        for _ in range(5):
+            connections, opened = Connections(live.url, timeout=30), threading.Barrier(6)
+
+            def browse(tile):  # a connection per thread, all six opened at once
+                opened.wait(10)
+                assert connections.get(tile)[0] == 200
+
+            threads = [threading.Thread(target=browse, args=(tile,)) for tile in tiles]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            splits.append(_connections_per_worker(live))
+            connections.close()
+            time.sleep(0.3)  # the workers see them closed
+    assert splits == [[3, 3]] * 5
+
+
+def test_a_stopped_worker_holds_new_connections_back_only_briefly(folder):
+    """A worker with more connections than another lets that one accept first, but not for
+    long: here the other worker is stopped (SIGSTOP) and the second connection is still served
+    by the first worker at once."""
+    tile = f"dzi/{SLIDE}_files/12/0_0.jpeg"
+    with LiveServer(folder, workers=2) as live:
+        host_port = ("127.0.0.1", live.port)
+        stopped = _workers(live)[1]
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            first = requests.Session()  # keeps its connection open
+            assert first.get(live.url + tile, timeout=10).status_code == 200
+            began = time.perf_counter()
+            with socket.create_connection(host_port, timeout=10) as second:
+                second.sendall(f"GET /{tile} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                assert second.recv(64).startswith(b"HTTP/1.1 200")
+            waited = time.perf_counter() - began
+            first.close()
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+    assert DEFER_LIMIT <= waited < 1.0

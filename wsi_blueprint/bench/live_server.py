@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 
+from ..worker_balance import READY
 from .services import free_port
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -155,6 +156,17 @@ class LiveServer(GunicornServer):
     def start(self) -> "LiveServer":
         super().start()
         return self
+
+    def _wait_healthy(self) -> None:
+        """Healthy, and every worker taking connections: one worker answers /healthz while the
+        others may still load the app, and connections opened then would all go to it."""
+        began = time.monotonic()
+        super()._wait_healthy()
+        while self.log.count(READY) < self.workers:
+            if time.monotonic() - began > self.start_timeout:
+                raise RuntimeError(f"{self.workers} workers did not all start within "
+                                   f"{self.start_timeout} s:\n{self.log[-4000:]}")
+            time.sleep(0.05)
 
     def __enter__(self) -> "LiveServer":
         return self.start()
