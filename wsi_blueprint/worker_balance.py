@@ -66,7 +66,9 @@ class WorkerBalance:
 
     def server_class(self, base: type, slot: int) -> type:
         """`base` (gevent's StreamServer) counting its connections in `slot` and deferring to
-        less loaded workers."""
+        less loaded workers. It steps into gevent's accept loop (`_do_read`, run each time the
+        socket is readable, and its accept timer); the live tests in tests/ops catch a gevent
+        that changes them."""
         balance = self
 
         class BalancingServer(base):
