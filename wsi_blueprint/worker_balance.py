@@ -60,11 +60,11 @@ class WorkerBalance:
         """Make this worker's gevent servers balancing ones (they are built after this hook)."""
         from gunicorn.workers import ggevent
         if isinstance(worker, ggevent.GeventWorker):
-            ggevent.StreamServer = self.server_class(ggevent.StreamServer, worker.balance_slot)
+            ggevent.StreamServer = self._server_class(ggevent.StreamServer, worker.balance_slot)
             self._set(worker.balance_slot, 0)  # counted from now: its app is loaded
             worker.log.info("%s (slot %d)", READY, worker.balance_slot)
 
-    def server_class(self, base: type, slot: int) -> type:
+    def _server_class(self, base: type, slot: int) -> type:
         """`base` (gevent's StreamServer) counting its connections in `slot` and deferring to
         less loaded workers. It steps into gevent's accept loop (`_do_read`, run each time the
         socket is readable, and its accept timer); the live tests in tests/ops catch a gevent

@@ -16,7 +16,6 @@ Anything that does not decode cleanly is `CorruptSlide` (422): a tile is never r
 blank one behind the caller's back. Missing (sparse) tiles are background by design.
 """
 
-
 import imagecodecs
 import numpy as np
 import simplejpeg
