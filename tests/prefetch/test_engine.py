@@ -125,6 +125,26 @@ def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
     assert state.counters.get("prefetch_predictions", outcome="hit") == 1
 
 
+def test_a_screening_sweep_gets_the_way_back_along_the_next_row_fetched(folder):
+    """East along a row in steps of three tiles, a step south: the screen one step west of
+    the turn is ready before the viewer asks, stepped as the pans east were."""
+    clock = Clock()
+    state, prefetcher = build(folder, clock=clock)
+    slide = state.library.open("cases/7/he.tiff")
+    sid = "cases/7/he.tiff"
+    screens = [(0, 0), (3, 0), (6, 0), (9, 0), (9, 3)]  # east three times, then south
+    for step, (col, row) in enumerate(screens):
+        clock.now = step * 2.0
+        view(prefetcher, slide, sid, clock.now, col, row, 1, cols=4, rows=3)
+        clock.now += 0.5
+        prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    back = [(c, r) for c in range(6, 10) for r in range(3, 6)]
+    assert tiles_cached(slide, 0, back)
+    assert state.counters.get("prefetch_jobs", reason="pan_w") >= 1
+    assert state.counters.get("prefetch_jobs", reason="pan_s") == 0
+
+
 def test_the_session_budget_is_never_exceeded(folder):
     state, prefetcher = build(folder, session_budget=40_000)
     pan_east(state, prefetcher, screens=6)

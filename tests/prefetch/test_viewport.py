@@ -3,7 +3,7 @@
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
                                              Request, Viewport, bounding_box, follow,
-                                             next_viewport, operation)
+                                             next_viewport, operation, strides_after)
 
 
 def screen(t, x, y, scale, cols=4, rows=3, tile=256):
@@ -46,6 +46,23 @@ def test_a_repeated_pan_keeps_its_whole_displacement():
     assert next_viewport(base, PAN_S, diagonal, last_op=PAN_E) == base.shifted(0, 200)
 
 
+def test_a_pan_across_the_last_one_steps_as_the_last_pan_along_its_axis_did():
+    """A serpentine sweep turning back along its rows: after a step south, the pan west moves
+    as far as the pans east did, not half a screen."""
+    base = Viewport(1000, 1000, 1000, 800, 4)
+    strides = strides_after((0.0, 0.0), PAN_E, (850, 0))
+    strides = strides_after(strides, PAN_S, (0, 680))
+    assert strides == (850, 680)
+    assert strides_after(strides, JUMP, (9000, 0)) == strides
+    assert strides_after(strides, ZOOM_IN, (100, 100)) == (0, 0)  # level-0 pixels: stale
+    assert next_viewport(base, PAN_W, (0, 680), last_op=PAN_S, strides=strides) == \
+        base.shifted(-850, 0)
+    assert next_viewport(base, PAN_W, (0, 680), last_op=PAN_S) == base.shifted(-500, 0)
+    # The current step's own part along the axis still comes first.
+    assert next_viewport(base, PAN_W, (-300, 680), last_op=PAN_S, strides=strides) == \
+        base.shifted(-300, 0)
+
+
 def test_a_pan_strip_moves_the_screen_just_enough_to_show_it():
     screen_now = Viewport(1000, 1000, 1000, 800, 4)
     strip_east = Viewport(2000, 1000, 300, 800, 4)  # what a pan east uncovers
@@ -81,6 +98,33 @@ def test_momentum_for_a_sweep_then_learned_transitions_with_a_threshold():
     assert model.confident() == []
     model.record(PAN_S)  # a pan after a pan: the turn of a sweep goes on
     assert model.confident() == [PAN_S]
+
+
+def test_a_serpentine_sweep_turns_back_along_the_next_row():
+    """Screening: east along a row, a step south, then west along the next row. The pan
+    across a sweep of two or more pans predicts the way back; five operations of history
+    never hold the previous turn's transitions, so only this prior can foresee it."""
+    model = OperationModel(history=5, threshold=0.7)
+    for op in (PAN_E, PAN_E, PAN_E, PAN_E):
+        model.record(op)
+    assert model.confident() == [PAN_E]
+    model.record(PAN_S)  # the row's end: a step down
+    assert model.confident() == [PAN_W]
+    model.record(PAN_W)  # back along the next row: momentum, the sweep goes on
+    assert model.confident() == [PAN_W]
+    for op in (PAN_W, PAN_W, PAN_W, PAN_S):
+        model.record(op)
+    assert model.confident() == [PAN_E]
+    # Not a sweep: one pan east, then one north. Momentum, as before.
+    model = OperationModel(history=5, threshold=0.7)
+    for op in (ZOOM_IN, PAN_E, PAN_N):
+        model.record(op)
+    assert model.confident() == [PAN_N]
+    # Turning right back is no turn to a new row: momentum.
+    model = OperationModel(history=5, threshold=0.7)
+    for op in (PAN_E, PAN_E, PAN_W):
+        model.record(op)
+    assert model.confident() == [PAN_W]
 
 
 def test_uncertain_predictions_are_not_fetched():

@@ -47,7 +47,8 @@ from .load_signals import LoadSignals
 from .markov import OperationModel
 from .policy import policy_for
 from .rules import Rule
-from .viewport import Request, Viewport, bounding_box, follow, next_viewport, operation
+from .viewport import (Request, Viewport, bounding_box, follow, next_viewport, operation,
+                       strides_after)
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class Session:
     finest: float = 0.0  # the finest scale the burst has asked for
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
     predicted: tuple[str, ...] = ()
+    strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
     tiling: Any = None  # how the viewer names tiles (a protocol's), to render them ahead
     spent: int = 0
     generation: int = 0
@@ -422,19 +424,21 @@ class Prefetcher:
             if op is None:
                 return
             hit = op in session.predicted
+            step = (view.x - before.x, view.y - before.y)
+            session.strides = strides_after(session.strides, op, step)
+            strides = session.strides
             session.model.record(op)
             session.generation += 1
             generation = session.generation
             predicted = session.predicted = tuple(session.model.confident())
         self.counters.inc("prefetch_predictions", policy=session.policy,
                           outcome="hit" if hit else "miss")
-        step = (view.x - before.x, view.y - before.y)
         for next_op in predicted:
             # The next view, then as many more as the control loop's depth asks for; the
             # nearest is also rendered.
             target = view
             for depth in range(1, self.controller.parameters.depth + 1):
-                target = next_viewport(target, next_op, step, last_op=op)
+                target = next_viewport(target, next_op, step, last_op=op, strides=strides)
                 if target is None or target.scale < 1:
                     break
                 self._submit(Job(session, session.slide_id, next_op, region=target,

@@ -3,17 +3,25 @@
 Transitions are counted over the session's last `history` operations (default 5). The next
 operation's probability is the share of transitions from the current one that led to it; only
 those at or above the confidence threshold (default 0.7) are worth fetching for. One transition
-is too little evidence (it would be certain at once); until there are `EVIDENCE`, momentum
-stands in for a sweep under way: a pan that follows a pan is likely to be followed by the same
-pan. A lone pan after a zoom or a jump is as often a correction as the start of a sweep, and a
+is too little evidence (it would be certain at once); until there are `EVIDENCE`, two priors
+stand in for a sweep under way:
+
+- momentum: a pan that follows a pan is likely to be followed by the same pan;
+- the turn of a serpentine sweep (a screening read: east along a row, down, west along the
+  next): a pan across a sweep of at least two pans is the step to the next row, and the next
+  pan runs back along the row. With five operations of history, the model never holds the
+  transitions of the previous turn, so it cannot learn this.
+
+A lone pan after a zoom or a jump is as often a correction as the start of a sweep, and a
 zoom's next frame is foreseen within its burst (see the engine).
 """
 
 import collections
 
-from .viewport import JUMP, PANS
+from .viewport import JUMP, PAN_E, PAN_N, PAN_S, PAN_W, PANS
 
 EVIDENCE = 2  # transitions from the current operation needed to trust their shares
+BACK = {PAN_E: PAN_W, PAN_W: PAN_E, PAN_N: PAN_S, PAN_S: PAN_N}
 
 
 class OperationModel:
@@ -33,10 +41,20 @@ class OperationModel:
         current = ops[-1]
         following = [b for a, b in zip(ops, ops[1:]) if a == current]
         if len(following) < EVIDENCE:
-            sweeping = current in PANS and len(ops) > 1 and ops[-2] in PANS
-            return {current: 1.0} if sweeping else {}  # momentum
+            return self._prior(ops)
         counts = collections.Counter(following)
         return {op: n / len(following) for op, n in counts.items()}
+
+    @staticmethod
+    def _prior(ops: list[str]) -> dict[str, float]:
+        """What a sweep under way makes likely, before the transitions say (see above)."""
+        current = ops[-1]
+        if current not in PANS or len(ops) < 2 or ops[-2] not in PANS:
+            return {}
+        sweep = ops[-2]
+        if len(ops) >= 3 and ops[-3] == sweep and current not in (sweep, BACK[sweep]):
+            return {BACK[sweep]: 1.0}  # the turn to the next row: back along it
+        return {current: 1.0}  # momentum
 
     def confident(self) -> list[str]:
         """The operations likely enough to fetch for, most likely first (never a jump)."""

@@ -103,17 +103,33 @@ def operation(before: Viewport, after: Viewport) -> str | None:
 
 
 def next_viewport(view: Viewport, op: str, step: tuple[float, float] | None = None,
-                  last_op: str | None = None) -> Viewport | None:
+                  last_op: str | None = None,
+                  strides: tuple[float, float] = (0.0, 0.0)) -> Viewport | None:
     """Where `op` would take the viewer from `view`. A pan repeating the last operation moves
     by the whole last displacement `step` (a drag's heading drifts slowly, and diagonal drags
-    are common); another pan moves along its axis by that axis's part of `step`, or half a
-    screen. None for a jump, which cannot be foreseen."""
+    are common); another pan moves along its axis by that axis's part of `step`, else by the
+    last pan's along that axis (`strides`: a serpentine sweep turning back along its rows
+    steps as it did along the last row), else half a screen. None for a jump, which cannot be
+    foreseen."""
     if op == last_op and op in PANS and step and any(step):
         return view.shifted(*step)
-    step_x = abs(step[0]) if step and step[0] else view.width / 2
-    step_y = abs(step[1]) if step and step[1] else view.height / 2
+    step_x = abs(step[0]) if step and step[0] else strides[0] or view.width / 2
+    step_y = abs(step[1]) if step and step[1] else strides[1] or view.height / 2
     return {
         PAN_E: view.shifted(step_x, 0), PAN_W: view.shifted(-step_x, 0),
         PAN_S: view.shifted(0, step_y), PAN_N: view.shifted(0, -step_y),
         ZOOM_IN: view.zoomed(0.5), ZOOM_OUT: view.zoomed(2.0),
     }.get(op)
+
+
+def strides_after(strides: tuple[float, float], op: str, step: tuple[float, float]
+                  ) -> tuple[float, float]:
+    """The last pan displacement along each axis, once `op` moved the viewer by `step` (in
+    level-0 pixels, so a zoom forgets them)."""
+    if op in (PAN_E, PAN_W):
+        return abs(step[0]), strides[1]
+    if op in (PAN_N, PAN_S):
+        return strides[0], abs(step[1])
+    if op in (ZOOM_IN, ZOOM_OUT):
+        return 0.0, 0.0
+    return strides
