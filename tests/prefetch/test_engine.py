@@ -127,7 +127,8 @@ def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
 
 def test_a_screening_sweep_gets_the_way_back_along_the_next_row_fetched(folder):
     """East along a row in steps of three tiles, a step south: the screen one step west of
-    the turn is ready before the viewer asks, stepped as the pans east were."""
+    the turn is ready before the viewer asks, stepped as the pans east were (and the one
+    further south, in case the sweep goes on down)."""
     clock = Clock()
     state, prefetcher = build(folder, clock=clock)
     slide = state.library.open("cases/7/he.tiff")
@@ -142,7 +143,7 @@ def test_a_screening_sweep_gets_the_way_back_along_the_next_row_fetched(folder):
     back = [(c, r) for c in range(6, 10) for r in range(3, 6)]
     assert tiles_cached(slide, 0, back)
     assert state.counters.get("prefetch_jobs", reason="pan_w") >= 1
-    assert state.counters.get("prefetch_jobs", reason="pan_s") == 0
+    assert state.counters.get("prefetch_jobs", reason="pan_s") >= 1
 
 
 def test_the_session_budget_is_never_exceeded(folder):

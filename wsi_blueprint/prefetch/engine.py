@@ -433,16 +433,17 @@ class Prefetcher:
             predicted = session.predicted = tuple(session.model.confident())
         self.counters.inc("prefetch_predictions", policy=session.policy,
                           outcome="hit" if hit else "miss")
-        for next_op in predicted:
+        for rank, next_op in enumerate(predicted):
             # The next view, then as many more as the control loop's depth asks for; the
-            # nearest is also rendered.
+            # nearest view of the likeliest operation is also rendered (rendering for two
+            # held the CPU when the viewer moved on: a screening session's p95 rose).
             target = view
             for depth in range(1, self.controller.parameters.depth + 1):
                 target = next_viewport(target, next_op, step, last_op=op, strides=strides)
                 if target is None or target.scale < 1:
                     break
                 self._submit(Job(session, session.slide_id, next_op, region=target,
-                                 generation=generation, render=depth == 1))
+                                 generation=generation, render=depth == 1 and rank == 0))
 
     # -- the control loop ------------------------------------------------------------------
 
