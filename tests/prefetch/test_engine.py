@@ -279,6 +279,29 @@ def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder
         "prefetch_bytes")
 
 
+def test_at_a_sweeps_turn_only_the_way_back_is_rendered(folder):
+    """At scale 2, east along a row of 2 x 2 tile screens, then a step south: the screen back
+    west is fetched and rendered, the one further south only fetched (rendering for both
+    would hold the CPU when the viewer moves on)."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    sid = HE
+    for step, (col, row) in enumerate([(0, 0), (1, 0), (2, 0), (3, 0), (3, 2)]):
+        clock.now = step * 2.0
+        view(prefetcher, slide, sid, clock.now, col, row, 2, cols=2, rows=2, tiling=tiling)
+        clock.now += 0.5
+        prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    span = TILE * 2
+    back = [key for key, _ in tiling.derived_tiles(slide, 2 * span, 2 * span, 2 * span,
+                                                    2 * span, 2)]
+    across = [key for key, _ in tiling.derived_tiles(slide, 3 * span, 4 * span, 2 * span,
+                                                      2 * span, 2)]
+    assert len(back) == len(across) == 4
+    assert state.caches.tiles.peek_many(back) == set(back)
+    assert not state.caches.tiles.peek_many(across)
+    assert tiles_cached(slide, 0, [(c, r) for c in range(6, 10) for r in range(8, 12)])
+
+
 def test_prefetch_reads_whole_read_units_and_counts_their_other_blocks_as_read_ahead(folder):
     """With reads of four blocks, the screen ahead comes in fewer requests than with reads of
     one; the blocks the units added are entered as read ahead, and count as used once read."""
