@@ -38,7 +38,9 @@ class OperationModel:
         self.operations.append(op)
 
     def probabilities(self) -> dict[str, float]:
-        """P(next operation) given the last one, from the transitions in the history."""
+        """P(next operation) given the last one, from the transitions in the history; until
+        there are enough, a prior's moves, each certain enough to fetch for (the turn of a
+        sweep names two, so these need not sum to one)."""
         ops = list(self.operations)
         if not ops:
             return {}

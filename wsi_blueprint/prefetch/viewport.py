@@ -113,8 +113,8 @@ def next_viewport(view: Viewport, op: str, step: tuple[float, float] | None = No
     foreseen."""
     if op == last_op and op in PANS and step and any(step):
         return view.shifted(*step)
-    step_x = abs(step[0]) if step and step[0] else strides[0] or view.width / 2
-    step_y = abs(step[1]) if step and step[1] else strides[1] or view.height / 2
+    step_x = abs(step[0]) if step and step[0] else (strides[0] or view.width / 2)
+    step_y = abs(step[1]) if step and step[1] else (strides[1] or view.height / 2)
     return {
         PAN_E: view.shifted(step_x, 0), PAN_W: view.shifted(-step_x, 0),
         PAN_S: view.shifted(0, step_y), PAN_N: view.shifted(0, -step_y),
