@@ -4,13 +4,28 @@ import json
 import threading
 import time
 
+from pymemcache.client.base import Client
+
+from wsi_blueprint.bench.services import Memcached
 from wsi_blueprint.caches import MemcachedTier, TieredCache
+from wsi_blueprint.caches.memcached import memcached_key
 from wsi_blueprint.counters import Counters
 
 
 def tier(memcached, counters, **kw):
     return MemcachedTier([("127.0.0.1", memcached.port)], timeout=0.2, retry_after=0.5,
                          item_limit=kw.get("item_limit", 1 << 20), counters=counters)
+
+
+def stored(shared: MemcachedTier, namespace: str, key: str, timeout: float = 1.0) -> bool:
+    """Stores go unanswered: memcached holds a value a moment after `set` returns, and a read
+    on another connection may come before it. Waits until it is there."""
+    deadline = time.monotonic() + timeout
+    while not shared.get_many([memcached_key(namespace, key)]):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
 
 
 class JSONCodec:
@@ -23,6 +38,7 @@ def test_second_process_finds_values_in_memcached(memcached):
     a = TieredCache("tiles", 1 << 20, a_counters, tier(memcached, a_counters))
     b = TieredCache("tiles", 1 << 20, b_counters, tier(memcached, b_counters))
     a.set("k", b"value")
+    assert stored(a.shared, "tiles", "k")
     assert b.get("k") == b"value"
     assert b_counters.get("cache_hits", cache="tiles", tier="l2") == 1
     assert b.get("k") == b"value"  # now promoted to b's own process tier
@@ -33,6 +49,7 @@ def test_objects_travel_through_a_codec(memcached, counters):
     a = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), JSONCodec)
     b = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), JSONCodec)
     a.set("slide", {"levels": [1, 2]})
+    assert stored(a.shared, "metadata", "slide")
     assert b.get("slide") == {"levels": [1, 2]}
 
 
@@ -40,6 +57,8 @@ def test_items_over_the_memcached_limit_stay_in_process(memcached, counters):
     a = TieredCache("blocks", 1 << 22, counters, tier(memcached, counters, item_limit=64 * 1024))
     b = TieredCache("blocks", 1 << 22, counters, tier(memcached, counters))
     a.set("big", b"x" * 100_000)
+    a.set("small", b"x")  # stored after "big" would have been, on the same connection
+    assert stored(a.shared, "blocks", "small")
     assert a.get("big") is not None and b.get("big") is None
     assert counters.get("memcached_oversize") == 1
 
@@ -128,6 +147,7 @@ def test_undecodable_shared_values_are_misses(memcached, counters):
     writer = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters))
     reader = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), Strict)
     writer.set("slide", b"old format")
+    assert stored(writer.shared, "metadata", "slide")
     assert reader.get("slide") is None
     assert counters.get("cache_decode_errors", cache="metadata") == 1
 
@@ -139,3 +159,39 @@ def test_a_lease_on_a_failing_memcached_does_not_wait(memcached, counters):
     began = time.monotonic()
     assert cache.get_or_load("slide", lambda: b"index", lease_seconds=10) == b"index"
     assert time.monotonic() - began < 1
+
+
+def test_a_read_right_after_a_store_is_not_held_back(memcached, counters):
+    """Stores go unanswered; a read sent right behind one on the same pooled connection must
+    not wait for the server's delayed ACK (40 ms each with Nagle's algorithm on: 25 rounds
+    would take a second, against a few milliseconds)."""
+    shared = tier(memcached, counters)
+    started = time.monotonic()
+    for i in range(25):
+        shared.set_many({f"k{i}": b"v" * 100})
+        assert shared.get_many([f"k{i}"]) == {f"k{i}": b"v" * 100}
+    assert time.monotonic() - started < 0.5
+
+
+def test_keys_spread_over_several_memcached_servers(counters):
+    """With two servers each key lives on one of them, chosen the same way by every client
+    (so that workers and hosts find each other's values), about half on each."""
+    servers = [Memcached().start(), Memcached().start()]
+    try:
+        addresses = [("127.0.0.1", server.port) for server in servers]
+        writer = MemcachedTier(addresses, timeout=0.5, retry_after=0.5, item_limit=1 << 20,
+                               counters=counters)
+        reader = MemcachedTier(addresses, timeout=0.5, retry_after=0.5, item_limit=1 << 20,
+                               counters=counters)
+        keys = [f"wsi:tiles:{i}" for i in range(200)]
+        writer.set_many({key: key.encode() for key in keys})
+        deadline = time.monotonic() + 1
+        while len(found := reader.get_many(keys)) < len(keys) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert found == {key: key.encode() for key in keys}
+        held = [len(Client(address).get_many(keys)) for address in addresses]
+        assert sum(held) == 200
+        assert min(held) >= 60
+    finally:
+        for server in servers:
+            server.stop()
