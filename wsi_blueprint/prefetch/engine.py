@@ -722,12 +722,16 @@ class Prefetcher:
                 self._do(job)
 
     def drain(self, timeout: float = 10.0) -> bool:
-        """Wait until no prefetch work is queued or running (benchmarks, tests, shutdown)."""
+        """Wait until no prefetch work is queued or running (tests). With memcached, then a
+        moment more: stores go unanswered (`MemcachedTier.set_many`), and another worker
+        looking for what this one stored must find it."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
                 idle = self._pending == 0
             if idle:
+                if self.library.caches.shared is not None:
+                    time.sleep(0.01)
                 self._settle()
                 return True
             time.sleep(0.005)
