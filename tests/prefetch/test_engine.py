@@ -131,12 +131,11 @@ def test_a_screening_sweep_gets_the_way_back_along_the_next_row_fetched(folder):
     further south, in case the sweep goes on down)."""
     clock = Clock()
     state, prefetcher = build(folder, clock=clock)
-    slide = state.library.open("cases/7/he.tiff")
-    sid = "cases/7/he.tiff"
+    slide = state.library.open(HE)
     screens = [(0, 0), (3, 0), (6, 0), (9, 0), (9, 3)]  # east three times, then south
     for step, (col, row) in enumerate(screens):
         clock.now = step * 2.0
-        view(prefetcher, slide, sid, clock.now, col, row, 1, cols=4, rows=3)
+        view(prefetcher, slide, HE, clock.now, col, row, 1, cols=4, rows=3)
         clock.now += 0.5
         prefetcher.end_quiet_bursts()
     assert prefetcher.drain()
@@ -284,10 +283,9 @@ def test_at_a_sweeps_turn_only_the_way_back_is_rendered(folder):
     west is fetched and rendered, the one further south only fetched (rendering for both
     would hold the CPU when the viewer moves on)."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder)
-    sid = HE
     for step, (col, row) in enumerate([(0, 0), (1, 0), (2, 0), (3, 0), (3, 2)]):
         clock.now = step * 2.0
-        view(prefetcher, slide, sid, clock.now, col, row, 2, cols=2, rows=2, tiling=tiling)
+        view(prefetcher, slide, HE, clock.now, col, row, 2, cols=2, rows=2, tiling=tiling)
         clock.now += 0.5
         prefetcher.end_quiet_bursts()
     assert prefetcher.drain()

@@ -82,9 +82,9 @@ class MemcachedTier:
             return {}
 
     def set_many(self, items: dict[str, bytes], expire: int = 0) -> None:
-        """Stores without waiting for memcached's answer (noreply): a cache store that fails
-        costs a later miss, and waiting took a round trip on every rendered tile. Other
-        connections see the values once memcached has read them, a moment after this returns."""
+        """Stores without waiting for memcached's answer (noreply): a store that fails costs
+        a later miss, and waiting cost a round trip per store. Other connections see the
+        values once memcached has read them, a moment after this returns."""
         fitting = {k: v for k, v in items.items() if len(v) <= self.item_limit}
         if len(fitting) < len(items):
             self._counters.inc("memcached_oversize", len(items) - len(fitting))

@@ -12,9 +12,9 @@ stand in for a sweep under way:
   next pan runs back along the row; or the start of a sweep across. Both are fetched for.
   With five operations of history, the model never holds the transitions of the previous
   turn, so it cannot learn this. (Measured on a screening session: fetching only the way back
-  left the next turn's row uncached, 87-104 tiles waited on the store against 28-29; fetching
-  only the way across, as momentum did, rendered 63-87 tiles of each row's first pan on
-  demand.)
+  left the next turn's row uncached, 87-104 tiles waited on the store against 44-47 fetching
+  both; fetching only the way across, as momentum did, rendered 63-87 tiles of each row's
+  first pan on demand, against 2-19.)
 
 A lone pan after a zoom or a jump is as often a correction as the start of a sweep, and a
 zoom's next frame is foreseen within its burst (see the engine).
