@@ -26,7 +26,11 @@ def test_prefetch_eval_end_to_end(tmp_path):
     assert sum(r["bytes"] for r in on["by_reason"].values()) == on["prefetch_bytes"]
     assert sum(r["used"] for r in on["by_reason"].values()) == on["prefetch_used_bytes"]
     assert 0 <= on["waste_share"] < 1
+    # The render floor: every block the session read is in memcached, no tile is.
+    assert on["floor_p95"] >= on["floor_p50"] > 0 and on["floor_cached_share"] == 1
+    assert "floor_p95" not in off
     text = (tmp_path / "prefetch-explore.md").read_text()
     assert "| on | s1 |" in text and "| off | s1 |" in text
+    assert f"| {on['floor_p50']:.1f} / {on['floor_p95']:.1f} |" in text
     for reason in on["by_reason"]:
         assert f"| {reason} |" in text

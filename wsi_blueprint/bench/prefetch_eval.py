@@ -3,8 +3,11 @@
 The server runs twice on the generated case behind the simulated S3 (40 ms first byte): once
 with WSI_PREFETCH=off, once on, each with a fresh memcached. Every session of the trace is
 replayed cold with its pauses kept (a pathologist reads before moving on; that is when the
-prefetcher works), then once more on the same server, warm: every tile cached, the floor this
-machine sets for any prefetcher. Reported per mode: tile latency p50/p95, the share of tiles
+prefetcher works), then once more on the same server, warm: every tile cached. With prefetch
+on, a second server on the same memcached (so every block the sessions read is cached) but
+with another JPEG quality (so no tile is) replays them cold once more: the render floor, the
+p95 that fetching bytes ahead could reach at best, as every tile is still made on demand or
+rendered ahead. Reported per mode: tile latency p50/p95, the share of tiles
 answered without waiting on the store and the share answered ready (neither store wait nor
 rendering: from Server-Timing), store requests and bytes per session, and for prefetch on the
 bytes it fetched, the share of them never used, the bytes its read units brought ahead (and
@@ -23,6 +26,7 @@ import os
 import shutil
 import tempfile
 
+from ..settings import SETTINGS
 from . import traces as tr
 from .live_server import LiveServer
 from .replay import (metric_total, percentile, pixels_made, replay_session, scrape_metrics,
@@ -114,9 +118,32 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
                     "by_reason": {r: v for r, v in by_reason.items() if v["bytes"]},
                     "seconds": run.seconds, "truncated": run.truncated,
                     "requests": run.requests})
+        if mode == "on":
+            _render_floor(rows, sessions, time_scale, max_seconds, env)
     finally:
         memcached.stop()
     return {"mode": mode, "sessions": rows}
+
+
+def _render_floor(rows: list[dict], sessions: dict, time_scale: float, max_seconds: float,
+                  env: dict) -> None:
+    """Each session replayed cold on a fresh server whose tiles are all new (another JPEG
+    quality names other tiles) but whose blocks are all in memcached: adds the render floor's
+    p50/p95 and its share of tiles without a store wait (1 unless a block was evicted)."""
+    quality = int(env.get("WSI_JPEG_QUALITY", _default("WSI_JPEG_QUALITY")))
+    with LiveServer(None, workers=2, env={**env, "WSI_JPEG_QUALITY": str(
+            quality + 1 if quality < 100 else quality - 1)}) as server:
+        for row, steps in zip(rows, sessions.values()):
+            run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+                                 max_seconds=max_seconds)
+            tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
+            figures = _tile_figures(tiles)
+            row.update(errors=row["errors"] + run.errors, floor_p50=figures["p50"],
+                       floor_p95=figures["p95"], floor_cached_share=figures["cached_share"])
+
+
+def _default(key: str):
+    return next(setting.default for setting in SETTINGS if setting.key == key)
 
 
 PROFILES = {("explore", False): tr.FULL, ("explore", True): tr.QUICK,
@@ -152,17 +179,24 @@ def _pct(share: float | None) -> str:
     return "-" if share is None else f"{share * 100:.0f} %"
 
 
+def _floor(row: dict) -> str:
+    if row.get("floor_p95") is None:
+        return "-"
+    return f"{row['floor_p50']:.1f} / {row['floor_p95']:.1f}"
+
+
 def to_markdown(results: dict) -> str:
     lines = ["| prefetch | session | tiles | p50 ms | p95 ms | warm p50 / p95 ms | "
+             "render floor p50 / p95 ms | "
              "without a store wait | ready | store requests | store MB | prefetched MB | "
              "never used | read ahead MB | never used | rendered ahead / asked for |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for mode in results["modes"]:
         for row in mode["sessions"]:
             lines.append(
                 f"| {mode['mode']} | {row['session']} | {row['tiles']} | {row['p50']:.1f} | "
                 f"{row['p95']:.1f} | {row['warm_p50']:.1f} / {row['warm_p95']:.1f} | "
-                f"{_pct(row['cached_share'])} | {_pct(row['ready_share'])} | "
+                f"{_floor(row)} | {_pct(row['cached_share'])} | {_pct(row['ready_share'])} | "
                 f"{row['store_requests']} | {row['store_bytes'] / 1e6:.1f} | "
                 f"{row['prefetch_bytes'] / 1e6:.1f} | {_pct(row['waste_share'])} | "
                 f"{row['read_ahead_bytes'] / 1e6:.1f} | "
