@@ -18,8 +18,8 @@ from wsi_blueprint.protocols.dzi import DeepZoom
 # Tiles cut from a finer level differ by the resampling filter (ours: box reduction and
 # libjpeg's DCT scaling; OpenSlide's: Lanczos): at most 4.1 measured. Where a stored level's
 # downsample is not a whole number (TCGA: 2.0005) OpenSlide also places regions at fractions of
-# a pixel and blends: 7.4 measured, 9.2 with 254/1 tiles. Tiles under 16 px (a whole slide in a few pixels) are all
-# filter and are compared by size only.
+# a pixel and blends: 7.4 measured, 9.2 with 254/1 tiles. Tiles under 16 px (a whole slide in
+# a few pixels) are all filter and are compared by size only.
 MAX_MEAN_DIFF = {"TCGA-CR-7395-J2K-33005.svs": 10.0}
 DEFAULT_MAX_MEAN_DIFF = 5.0
 

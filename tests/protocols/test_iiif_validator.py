@@ -26,7 +26,8 @@ def validator_image() -> bytes:
     pixels = np.zeros((1000, 1000, 3), np.uint8)
     for column in range(10):
         for row in range(10):
-            pixels[row * 100:(row + 1) * 100, column * 100:(column + 1) * 100] = colours[column][row]
+            square = (slice(row * 100, (row + 1) * 100), slice(column * 100, (column + 1) * 100))
+            pixels[square] = colours[column][row]
     out = io.BytesIO()
     with tifffile.TiffWriter(out) as tiff:
         tiff.write(pixels, tile=(256, 256), compression="zlib", photometric="rgb",

@@ -153,8 +153,8 @@ def test_sign_needs_the_admin_key_standalone(client):
     assert client.post("/sign", json={"slide_id": CMU}).status_code == 403
     assert client.post("/sign", json={"slide_id": CMU},
                        headers={"Authorization": "Bearer wrong"}).status_code == 403
-    for body in ({}, {"slide_id": ""}, {"slide_id": "../x"}, {"slide_id": CMU, "expires_in": 10 ** 9},
-                 []):
+    for body in ({}, {"slide_id": ""}, {"slide_id": "../x"},
+                 {"slide_id": CMU, "expires_in": 10 ** 9}, []):
         response = client.post("/sign", json=body, headers={"Authorization": "Bearer admin-key"})
         assert response.status_code == 400, body
 

@@ -82,7 +82,7 @@ def run_wrk(base_url: str, paths: list[str], *, seconds: float, connections: int
                    "-s", script, base_url, "--", listing, "unique" if unique else "repeat"]
         done = subprocess.run(command, capture_output=True, text=True,
                               timeout=duration + 60, check=False)
-    line = next((l for l in done.stdout.splitlines() if l.startswith("{")), None)
+    line = next((text for text in done.stdout.splitlines() if text.startswith("{")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr[-500:]}"
                            f"{done.stdout[-500:]}")

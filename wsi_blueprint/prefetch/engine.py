@@ -43,6 +43,7 @@ from ..imaging.region import plan_region, thumbnail_size
 from ..library import SlideLibrary
 from .context import SIDECAR, CaseContext, CaseContextProvider
 from .controller import Controller, Parameters, Sample
+from .ledger import Ledger
 from .load_signals import LoadSignals
 from .markov import OperationModel
 from .policy import policy_for
@@ -54,8 +55,6 @@ log = logging.getLogger(__name__)
 
 RENDERED = "tiles"        # the rendered ledger's one namespace: tile keys name their slide
 RENDERED_LEDGER = 50_000  # tiles rendered ahead remembered until asked for
-LEDGER_TTL = 3600         # seconds a prefetched block's marker waits in memcached for a reader
-NAMESPACE_RECHECK = 5.0   # seconds a worker trusts what it knows of an object's markers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,131 +127,6 @@ class Job:
     generation: int | None = None   # for viewport jobs: dropped once the session moves on
     render: bool = False            # also render the region's resampled tiles
     urgent: bool = False            # asked for within a frame: does not wait behind demand
-
-
-class Ledger:
-    """What prefetching made ahead and no viewer has used yet, by object version: blocks (items
-    are block indices, valued in bytes) or rendered tiles (items are tile cache keys, valued
-    1). Each use is counted once in `counter`, with the labels the item was made under (the
-    session's A/B policy, the predictor that asked for it); what is never used is, in the
-    end, waste.
-
-    An item may carry a note, handed to `on_use(note)` when it is used: a rendered tile's note
-    names the blocks its rendering read, which the viewer then used too, through the tile.
-
-    A viewer's connections reach every worker, so with a shared memcached the ledger is there:
-    a marker per item, taken (deleted: one taker only) by whichever worker's viewer uses the
-    item first. Uses are checked against the markers in the background (`settle`), never on a
-    request's path, and only for objects some worker has prefetched from (a marker per
-    object, looked up at most every few seconds). Without memcached it is a dict.
-    """
-
-    def __init__(self, counters: Counters, counter: str, shared=None, limit: int = 200_000,
-                 on_use: Callable[[str], None] | None = None):
-        self._items: collections.OrderedDict[tuple[str, Any], tuple[int, str, str]] = \
-            collections.OrderedDict()
-        self._on_use = on_use
-        self._per_namespace: collections.Counter[str] = collections.Counter()
-        self._counters = counters
-        self._counter = counter
-        self._shared = shared
-        self._limit = limit
-        self._lock = threading.Lock()
-        self._uses: collections.deque[tuple[str, list]] = collections.deque(maxlen=10_000)
-        self._prefetched_from: dict[str, tuple[bool, float]] = {}  # namespace: (yes, until)
-
-    def add(self, namespace: str, items: dict[Any, int], labels: dict[str, str] | None = None,
-            notes: dict[Any, str] | None = None) -> None:
-        """`items` made ahead, each with its value (bytes of a block, 1 for a tile), under
-        `labels` for the counter of their use."""
-        notes = notes or {}
-        label = ",".join(f"{name}={value}" for name, value in sorted((labels or {}).items()))
-        if self._shared is not None:
-            self._shared.set_many(
-                {self._marker(namespace, item): f"{label}|{value}|{notes.get(item, '')}".encode()
-                 for item, value in items.items()} | {self._marker(namespace): b"1"},
-                expire=LEDGER_TTL)
-            with self._lock:
-                self._prefetched_from[namespace] = (True, time.monotonic() + NAMESPACE_RECHECK)
-            return
-        with self._lock:
-            for item, value in items.items():
-                if (namespace, item) not in self._items:
-                    self._per_namespace[namespace] += 1
-                self._items[(namespace, item)] = (value, label, notes.get(item, ""))
-            while len(self._items) > self._limit:
-                (dropped, _), _ = self._items.popitem(last=False)
-                self._forget_one(dropped)
-
-    def _forget_one(self, namespace: str) -> None:
-        self._per_namespace[namespace] -= 1
-        if self._per_namespace[namespace] <= 0:
-            del self._per_namespace[namespace]
-
-    def _marker(self, namespace: str, item: Any = None) -> str:
-        return memcached_key(self._counter, namespace if item is None else f"{namespace}|{item}")
-
-    def use(self, namespace: str, items) -> None:
-        """A viewer's request used these items (read the blocks, asked for the tiles)."""
-        if self._shared is not None:
-            known = self._prefetched_from.get(namespace)
-            if known is None or known[0] or known[1] < time.monotonic():
-                self._uses.append((namespace, list(items)))  # for `settle`
-            return
-        if namespace not in self._per_namespace:  # the usual case: nothing to look up
-            return
-        used: dict[str, int] = {}
-        notes = []
-        with self._lock:
-            for item in items:
-                entry = self._items.pop((namespace, item), None)
-                if entry is not None:
-                    self._forget_one(namespace)
-                    value, label, note = entry
-                    used[label] = used.get(label, 0) + value
-                    notes.append(note)
-        self._count(used, notes)
-
-    def _count(self, used: dict[str, int], notes: list[str]) -> None:
-        for label, value in used.items():
-            self._counters.inc(self._counter, value,
-                               **dict(pair.split("=", 1) for pair in label.split(",") if pair))
-        if self._on_use is not None:
-            for note in notes:
-                if note:
-                    self._on_use(note)
-
-    def settle(self) -> None:
-        """With memcached: takes the markers of the items viewers have used."""
-        uses: dict[str, set] = {}
-        while self._uses:
-            namespace, items = self._uses.popleft()
-            uses.setdefault(namespace, set()).update(items)
-        used: dict[str, int] = {}
-        notes = []
-        for namespace, items in uses.items():
-            if not self._prefetched(namespace):
-                continue
-            markers = [self._marker(namespace, item) for item in items]
-            for key, value in self._shared.get_many(markers).items():
-                if self._shared.delete(key):  # an item counts once, whoever else used it
-                    label, amount, note = value.decode().split("|", 2)
-                    used[label] = used.get(label, 0) + int(amount)
-                    notes.append(note)
-        self._count(used, notes)
-
-    def _prefetched(self, namespace: str) -> bool:
-        """Whether any worker has prefetched from this object lately (rechecked every few s)."""
-        now = time.monotonic()
-        known = self._prefetched_from.get(namespace)
-        if known is None or known[1] < now:
-            found = bool(self._shared.get_many([self._marker(namespace)]))
-            with self._lock:
-                self._prefetched_from[namespace] = (found, now + NAMESPACE_RECHECK)
-                while len(self._prefetched_from) > 10_000:
-                    del self._prefetched_from[next(iter(self._prefetched_from))]
-            return found
-        return known[0]
 
 
 class Prefetcher:
