@@ -1,13 +1,13 @@
 """Prefetch on against prefetch off, on the same viewing sessions, with their reading pauses.
 
-The server runs twice on the generated case behind the simulated S3 (40 ms first byte): once
-with WSI_PREFETCH=off, once on, each with a fresh memcached. Every session of the trace is
-replayed cold with its pauses kept (a pathologist reads before moving on; that is when the
-prefetcher works), then once more on the same server, warm: every tile cached. With prefetch
-on, a second server on the same memcached (so every block the sessions read is cached) but
-with another JPEG quality (so no tile is) replays them cold once more: the render floor, the
-p95 that fetching bytes ahead could reach at best, as every tile is still made on demand or
-rendered ahead. Reported per mode: tile latency p50/p95, the share of tiles
+Every session of the trace is replayed on the generated case behind the simulated S3 (40 ms
+first byte) twice, once with WSI_PREFETCH=off and once on, each time on a fresh server and
+memcached of its own: cold, with its pauses kept (a pathologist reads before moving on; that
+is when the prefetcher works), then once more on the same server, warm: every tile cached.
+With prefetch on, a second server on the same memcached (so every block the session read is
+cached) but with another JPEG quality (so no tile is) replays it cold once more: the render
+floor, the p95 that fetching bytes ahead could reach at best, as every tile is still made on
+demand or rendered ahead. Reported per mode: tile latency p50/p95, the share of tiles
 answered without waiting on the store and the share answered ready (neither store wait nor
 rendering: from Server-Timing), store requests and bytes per session, and for prefetch on the
 bytes it fetched, the share of them never used, the bytes its read units brought ahead (and
@@ -66,80 +66,88 @@ def _reasons(samples: dict | None) -> set[str]:
 
 def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
           max_seconds: float, server_env: dict) -> dict:
+    return {"mode": mode, "sessions": [
+        _session(mode, store, name, steps, time_scale, max_seconds, server_env)
+        for name, steps in sessions.items()]}
+
+
+def _session(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: float,
+             max_seconds: float, server_env: dict) -> dict:
+    """One session on a server and memcached of its own (sessions of a case read the same
+    slides: on a shared server the second would start warm, and use what the first
+    prefetched)."""
     memcached = Memcached(memory_mb=1024).start()
     env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
            "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
            "WSI_PREFETCH": mode, **server_env,
            "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
            "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")}
-    rows = []
     try:
         with LiveServer(None, workers=2, env=env) as server:
-            for name, steps in sessions.items():
-                store.reset()
-                before = scrape_metrics(server.url)
-                run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
-                                     max_seconds=max_seconds)
-                after = scrape_metrics(server.url)
-                stats = store.stats()
-                tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
+            store.reset()
+            before = scrape_metrics(server.url)
+            run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+                                 max_seconds=max_seconds)
+            after = scrape_metrics(server.url)
+            stats = store.stats()
+            tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
 
-                def grown(name: str) -> float:
-                    return metric_total(after, name) - metric_total(before, name)
+            def grown(name: str) -> float:
+                return metric_total(after, name) - metric_total(before, name)
 
-                def grown_by(name: str, reason: str) -> float:
-                    return metric_total(after, name, reason=reason) - metric_total(
-                        before, name, reason=reason)
+            def grown_by(name: str, reason: str) -> float:
+                return metric_total(after, name, reason=reason) - metric_total(
+                    before, name, reason=reason)
 
-                fetched, used = grown("wsi_prefetch_bytes_total"), grown(
-                    "wsi_prefetch_used_bytes_total")
-                ahead, ahead_used = grown("wsi_read_ahead_bytes_total"), grown(
-                    "wsi_read_ahead_used_bytes_total")
-                by_reason = {
-                    reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
-                             "used": grown_by("wsi_prefetch_used_bytes_total", reason)}
-                    for reason in _reasons(after)}
-                warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
-                                      max_seconds=max_seconds)
-                warm_tiles = [r["ms"] for r in warm.requests
-                              if r["kind"] == "tile" and r["status"] == 200]
-                rows.append({
-                    "session": name, "errors": run.errors + warm.errors, **_tile_figures(tiles),
-                    "store_requests": stats["requests"], "store_bytes": stats["bytes"],
-                    "prefetch_bytes": fetched, "prefetch_used_bytes": used,
-                    "waste_share": (1 - used / fetched) if fetched else None,
-                    "read_ahead_bytes": ahead,
-                    "read_ahead_waste_share": (1 - ahead_used / ahead) if ahead else None,
-                    "rendered_ahead": grown("wsi_prefetch_tiles_rendered_total"),
-                    "rendered_used": grown("wsi_prefetch_tiles_used_total"),
-                    "warm_p50": percentile(warm_tiles, 50),
-                    "warm_p95": percentile(warm_tiles, 95),
-                    "by_action": _by_action(tiles),
-                    "by_reason": {r: v for r, v in by_reason.items() if v["bytes"]},
-                    "seconds": run.seconds, "truncated": run.truncated,
-                    "requests": run.requests})
+            fetched, used = grown("wsi_prefetch_bytes_total"), grown(
+                "wsi_prefetch_used_bytes_total")
+            ahead, ahead_used = grown("wsi_read_ahead_bytes_total"), grown(
+                "wsi_read_ahead_used_bytes_total")
+            by_reason = {
+                reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
+                         "used": grown_by("wsi_prefetch_used_bytes_total", reason)}
+                for reason in _reasons(after)}
+            warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+                                  max_seconds=max_seconds)
+            warm_tiles = [r["ms"] for r in warm.requests
+                          if r["kind"] == "tile" and r["status"] == 200]
+            row = {
+                "session": name, "errors": run.errors + warm.errors, **_tile_figures(tiles),
+                "store_requests": stats["requests"], "store_bytes": stats["bytes"],
+                "prefetch_bytes": fetched, "prefetch_used_bytes": used,
+                "waste_share": (1 - used / fetched) if fetched else None,
+                "read_ahead_bytes": ahead,
+                "read_ahead_waste_share": (1 - ahead_used / ahead) if ahead else None,
+                "rendered_ahead": grown("wsi_prefetch_tiles_rendered_total"),
+                "rendered_used": grown("wsi_prefetch_tiles_used_total"),
+                "warm_p50": percentile(warm_tiles, 50),
+                "warm_p95": percentile(warm_tiles, 95),
+                "by_action": _by_action(tiles),
+                "by_reason": {r: v for r, v in by_reason.items() if v["bytes"]},
+                "seconds": run.seconds, "truncated": run.truncated,
+                "requests": run.requests}
         if mode == "on":
-            _render_floor(rows, sessions, time_scale, max_seconds, env)
+            row.update(_render_floor(steps, time_scale, max_seconds, env, row["errors"]))
     finally:
         memcached.stop()
-    return {"mode": mode, "sessions": rows}
+    return row
 
 
-def _render_floor(rows: list[dict], sessions: dict, time_scale: float, max_seconds: float,
-                  env: dict) -> None:
-    """Each session replayed cold on a fresh server whose tiles are all new (another JPEG
-    quality names other tiles) but whose blocks are all in memcached: adds the render floor's
-    p50/p95 and its share of tiles without a store wait (1 unless a block was evicted)."""
+def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict,
+                  errors: int) -> dict:
+    """The session replayed cold on a fresh server whose tiles are all new (another JPEG
+    quality names other tiles) but whose blocks are all in the session's memcached: the render
+    floor's p50/p95 and its share of tiles without a store wait (1 unless a block was
+    evicted)."""
     quality = int(env.get("WSI_JPEG_QUALITY", _default("WSI_JPEG_QUALITY")))
     with LiveServer(None, workers=2, env={**env, "WSI_JPEG_QUALITY": str(
             quality + 1 if quality < 100 else quality - 1)}) as server:
-        for row, steps in zip(rows, sessions.values()):
-            run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
-                                 max_seconds=max_seconds)
-            tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
-            figures = _tile_figures(tiles)
-            row.update(errors=row["errors"] + run.errors, floor_p50=figures["p50"],
-                       floor_p95=figures["p95"], floor_cached_share=figures["cached_share"])
+        run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+                             max_seconds=max_seconds)
+    figures = _tile_figures([r for r in run.requests
+                             if r["kind"] == "tile" and r["status"] == 200])
+    return {"errors": errors + run.errors, "floor_p50": figures["p50"],
+            "floor_p95": figures["p95"], "floor_cached_share": figures["cached_share"]}
 
 
 def _default(key: str):
