@@ -82,7 +82,7 @@ def test_momentum_for_a_sweep_then_learned_transitions_with_a_threshold():
     model.record(ZOOM_IN)
     assert model.confident() == []  # a zoom's next frame is the engine's, within the burst
     model.record(PAN_E)
-    assert model.confident() == []  # a lone pan after a zoom may be a correction
+    assert model.confident() == []  # a lone pan after a zoom: no momentum yet
     model.record(PAN_E)
     assert model.confident() == [PAN_E]  # a sweep: one transition E -> E, momentum says E
     model.record(PAN_E)
