@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 
-from ..settings import SETTINGS
+from ..settings import Settings
 from . import traces as tr
 from .live_server import LiveServer
 from .replay import (metric_total, percentile, pixels_made, replay_session, scrape_metrics,
@@ -127,31 +127,28 @@ def _session(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: 
                 "seconds": run.seconds, "truncated": run.truncated,
                 "requests": run.requests}
         if mode == "on":
-            row.update(_render_floor(steps, time_scale, max_seconds, env, row["errors"]))
+            floor = _render_floor(steps, time_scale, max_seconds, env)
+            row["errors"] += floor.pop("errors")
+            row.update(floor)
     finally:
         memcached.stop()
     return row
 
 
-def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict,
-                  errors: int) -> dict:
+def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict) -> dict:
     """The session replayed cold on a fresh server whose tiles are all new (another JPEG
     quality names other tiles) but whose blocks are all in the session's memcached: the render
     floor's p50/p95 and its share of tiles without a store wait (1 unless a block was
     evicted)."""
-    quality = int(env.get("WSI_JPEG_QUALITY", _default("WSI_JPEG_QUALITY")))
+    quality = Settings.from_mapping(env).jpeg_quality
     with LiveServer(None, workers=2, env={**env, "WSI_JPEG_QUALITY": str(
             quality + 1 if quality < 100 else quality - 1)}) as server:
         run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
                              max_seconds=max_seconds)
     figures = _tile_figures([r for r in run.requests
                              if r["kind"] == "tile" and r["status"] == 200])
-    return {"errors": errors + run.errors, "floor_p50": figures["p50"],
-            "floor_p95": figures["p95"], "floor_cached_share": figures["cached_share"]}
-
-
-def _default(key: str):
-    return next(setting.default for setting in SETTINGS if setting.key == key)
+    return {"errors": run.errors, "floor_p50": figures["p50"], "floor_p95": figures["p95"],
+            "floor_cached_share": figures["cached_share"]}
 
 
 PROFILES = {("explore", False): tr.FULL, ("explore", True): tr.QUICK,

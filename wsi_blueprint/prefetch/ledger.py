@@ -1,8 +1,8 @@
 """What prefetching made ahead and whether a viewer used it: the figures of waste.
 
 Prefetched blocks and tiles rendered ahead are entered here; the block reader and the tile
-routes report what viewers read, and each item counts as used once. What is never used is
-waste, the figure budgets and the benchmark judge prefetching by.
+routes report, through the prefetcher, what viewers read, and each item counts as used once.
+What is never used is waste, which /metrics and the prefetch benchmark report.
 """
 
 import collections
