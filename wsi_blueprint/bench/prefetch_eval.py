@@ -29,8 +29,8 @@ import tempfile
 from ..settings import Settings
 from . import traces as tr
 from .live_server import LiveServer
-from .replay import (metric_total, percentile, pixels_made, replay_session, scrape_metrics,
-                     sessions_of)
+from .replay import (SessionRun, metric_total, percentile, pixels_made, replay_session,
+                     scrape_metrics, sessions_of)
 from .s3sim import SimulatedS3
 from .services import Memcached
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
@@ -40,6 +40,10 @@ from .suite import _link_slides
 def _ready(request: dict) -> bool:
     """Answered from what was cached: no store wait and no pixel work in Server-Timing."""
     return not request["store"] and not pixels_made(request["timing"])
+
+
+def _served_tiles(run: SessionRun) -> list[dict]:
+    return [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
 
 
 def _tile_figures(tiles: list[dict]) -> dict:
@@ -90,7 +94,7 @@ def _session(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: 
                                  max_seconds=max_seconds)
             after = scrape_metrics(server.url)
             stats = store.stats()
-            tiles = [r for r in run.requests if r["kind"] == "tile" and r["status"] == 200]
+            tiles = _served_tiles(run)
 
             def grown(name: str) -> float:
                 return metric_total(after, name) - metric_total(before, name)
@@ -109,8 +113,7 @@ def _session(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: 
                 for reason in _reasons(after)}
             warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
                                   max_seconds=max_seconds)
-            warm_tiles = [r["ms"] for r in warm.requests
-                          if r["kind"] == "tile" and r["status"] == 200]
+            warm_tiles = [r["ms"] for r in _served_tiles(warm)]
             row = {
                 "session": name, "errors": run.errors + warm.errors, **_tile_figures(tiles),
                 "store_requests": stats["requests"], "store_bytes": stats["bytes"],
@@ -145,8 +148,7 @@ def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict)
             quality + 1 if quality < 100 else quality - 1)}) as server:
         run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
                              max_seconds=max_seconds)
-    figures = _tile_figures([r for r in run.requests
-                             if r["kind"] == "tile" and r["status"] == 200])
+    figures = _tile_figures(_served_tiles(run))
     return {"errors": run.errors, "floor_p50": figures["p50"], "floor_p95": figures["p95"],
             "floor_cached_share": figures["cached_share"]}
 

@@ -20,8 +20,8 @@ A lone pan after a zoom or a jump predicts nothing yet. Momentum from a first pa
 the explore sessions, whose pans at high power come two or three to a region with the heading
 turning at most 0.9 rad. In seven pairs of runs the first session's pan tiles were ready in
 the same two outcomes with it and without (273 or 317-326 of 475, the higher four times with
-it and twice without; which one came depended on how the frames fell into bursts). A zoom's next frame is foreseen within its burst (see the
-engine).
+it and twice without; which one came depended on how the frames fell into bursts). A zoom's
+next frame is foreseen within its burst (see the engine).
 """
 
 import collections
