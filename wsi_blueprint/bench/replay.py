@@ -205,8 +205,9 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
                 rows = []
                 descriptors = [r for r in step.requests if kind_of(r) == "dzi"]
                 others = [r for r in step.requests if kind_of(r) != "dzi"]
-                for record in descriptors:  # the viewer needs it before any tile; on one
-                    # of the viewer's connections, as a browser has no other
+                # The viewer needs a descriptor before any tile, and asks for it on one of
+                # its six connections: a browser has no other.
+                for record in descriptors:
                     rows.append(pool.submit(fetch, record, step).result())
                 rows += list(pool.map(lambda r: fetch(r, step), others))
                 step_end = time.perf_counter()
