@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from wsi_blueprint import settings_doc
 from wsi_blueprint.settings import SETTINGS, Settings
 
 
@@ -26,10 +27,47 @@ def test_a_bad_value_names_its_key():
         Settings.from_mapping({"WSI_STORE_RETRIES": "many"})
 
 
-def test_readme_documents_every_setting():
-    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
-    missing = [s.key for s in SETTINGS if f"`{s.key}`" not in readme]
-    assert not missing, f"README lacks {missing}"
+CONFIGURATION_PAGE = os.path.join(os.path.dirname(__file__), "..", "docs", "configuration.md")
+
+
+def test_the_configuration_page_is_the_generated_one():
+    with open(CONFIGURATION_PAGE, encoding="utf-8") as f:
+        page = f.read()
+    assert page == settings_doc.markdown(), (
+        "docs/configuration.md is out of date: run "
+        "`python -m wsi_blueprint.settings_doc docs/configuration.md`")
+
+
+def test_the_generated_page_names_every_setting_with_its_default():
+    page = settings_doc.markdown()
+    for setting in SETTINGS:
+        row = next((line for line in page.splitlines() if line.startswith(f"| `{setting.key}` |")),
+                   None)
+        assert row is not None, f"no row for {setting.key}"
+        assert row.endswith(f"| `{settings_doc.shown_default(setting)}` |") or \
+            row.endswith("| (empty) |")
+
+
+def test_defaults_are_shown_as_they_are_written():
+    by_key = {s.key: s for s in SETTINGS}
+    shown = {key: settings_doc.shown_default(by_key[key]) for key in (
+        "WSI_BLOCK_SIZE", "WSI_PREFETCH_READ_SIZE", "WSI_PREFETCH", "WSI_SHOW_LABEL_AND_MACRO",
+        "WSI_MEMCACHED", "WSI_STORE", "WSI_MAX_OUTPUT_AREA")}
+    assert shown == {"WSI_BLOCK_SIZE": "256K", "WSI_PREFETCH_READ_SIZE": "1M",
+                     "WSI_PREFETCH": "on", "WSI_SHOW_LABEL_AND_MACRO": "off",
+                     "WSI_MEMCACHED": "(empty)", "WSI_STORE": "file://$PWD/slides",
+                     "WSI_MAX_OUTPUT_AREA": "40000000"}
+    # Each shown default parses back to the default itself.
+    for key in ("WSI_BLOCK_SIZE", "WSI_PREFETCH_READ_SIZE", "WSI_PREFETCH",
+                "WSI_SHOW_LABEL_AND_MACRO", "WSI_MAX_OUTPUT_AREA"):
+        assert by_key[key].parse(shown[key]) == by_key[key].default
+
+
+def test_the_generator_writes_the_page_to_a_path(tmp_path):
+    target = tmp_path / "configuration.md"
+    assert settings_doc.main([str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == settings_doc.markdown()
+    assert settings_doc.main(["--bogus"]) == 2
 
 
 def test_a_burst_gap_must_be_positive():

@@ -1,7 +1,7 @@
 """Every setting in one table: Flask config keys, also read from the environment standalone.
 
-The table is the single source for defaults, parsing and the README's configuration section
-(a test checks that the README names every key).
+The table is the single source for defaults, parsing and the documentation's configuration page
+(`settings_doc` writes docs/configuration.md from it; a test checks the page is up to date).
 """
 
 import dataclasses
@@ -44,6 +44,8 @@ class Setting:
     parse: Callable[[Any], Any]
     default: Any
     doc: str
+    # How the documentation shows a default computed at start (the default is then a function).
+    shown_default: str = ""
 
     @property
     def attr(self) -> str:
@@ -53,7 +55,8 @@ class Setting:
 SETTINGS = (
     Setting("WSI_STORE", str, _default_store,
             "Where slides live: `file:///abs/dir`, `s3://bucket[/prefix]`, `http(s)://base/`. "
-            "Default: `./slides` under the working directory."),
+            "Default: `./slides` under the working directory.",
+            shown_default="file://$PWD/slides"),
     Setting("WSI_S3_ENDPOINT_URL", str, "",
             "S3-compatible endpoint (MinIO, Ceph, moto); empty for AWS. Credentials come from "
             "the standard AWS chain."),

@@ -283,7 +283,7 @@ class SlideIndex:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "SlideIndex":
-        """Raises ValueError for data that is not an index of this version."""
+        """Raises ValueError for data that is not an index of `INDEX_VERSION`."""
         try:
             obj: Any = json.loads(data)
             if obj.get("version") != INDEX_VERSION:
