@@ -88,9 +88,9 @@ def take_turn(worker, req) -> None:
     A browser sends a tile request on a keep-alive connection the moment the previous response
     arrives, often before the worker has finished with that response (access log, clean-up).
     The worker's next read on that connection then finds the request already there and serves
-    it without yielding, again and again, while the viewer's other connections wait: measured
-    with six connections of cached tiles, p50 2 ms but p90 90 ms and p99 240 ms. Waiting for
-    the event loop to go idle serves them in turn (p90 12 ms, p99 16 ms; same throughput).
+    it without yielding, again and again, while the viewer's other connections wait (a p99
+    of 240 ms for cached tiles). Waiting for the event loop to go idle serves them in turn at
+    the same throughput (docs/design/serving.md).
     Bounded: a loop that never goes idle (events pending at every turn) delays a request by
     TURN_TIMEOUT at most."""
     from gevent import Timeout, idle, monkey

@@ -1,10 +1,9 @@
 """A viewer's connections spread evenly over gunicorn's gevent workers.
 
 A browser opens its six connections to a host at once. All workers wait on the one listening
-socket, and whichever is awake first accepts; measured with two workers, the six landed 6/0,
-5/1 or 4/2 in two trials of three. Those connections stay open for the whole viewing session,
-so one core rendered most of its tiles while the other idled: six connections on one worker
-served 288 resampled tiles a second, on two 420-480.
+socket, and whichever is awake first accepts, so most of them often land on one worker. Those
+connections stay open for the whole viewing session, so one core renders most of its tiles
+while the other idles (measured in docs/design/serving.md).
 
 So each worker counts its open connections in memory shared by all workers, and a worker with
 more than the least loaded one lets the others accept first: it stops watching the socket and

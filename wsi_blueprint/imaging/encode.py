@@ -1,11 +1,10 @@
 """Pixels -> bytes a browser shows: JPEG, PNG or WebP.
 
-imagecodecs calls the codec libraries directly; measured on a 256 px tissue tile it encodes
-JPEG in about 0.3 ms (Pillow: 0.45-0.5 ms) and PNG 10-20 % faster than Pillow. WebP is lossy
-with libwebp method 2: 4.6 ms against 9.7 ms for the default method 4, for files about 4 %
-larger (method 0: 3.3 ms, 7-30 % larger). PNG uses zlib level 6: on flat images (labels,
-backgrounds) it halves the size of level 1 for about 25 % more time, and finished tiles are
-cached by size in bytes.
+imagecodecs calls the codec libraries directly, faster than Pillow for JPEG and PNG alike.
+WebP is lossy with libwebp method 2: about half the time of the default method 4 for files
+barely larger. PNG uses zlib level 6: on flat images (labels, backgrounds) it halves the size of
+level 1 for a little more time, and finished tiles are cached by size in bytes. Timings:
+docs/design/imaging.md.
 """
 
 import imagecodecs

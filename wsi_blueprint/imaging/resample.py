@@ -1,12 +1,10 @@
 """Resizing RGB pixels to an output size: cheap integer steps first, one good filter last.
 
-Measured here on 3-channel uint8 (Pillow 13, one thread): Lanczos costs about 5.5 ms for
-512->256 px and 14 ms for 1024->256, while `Image.reduce` (area average over n x n blocks)
-does the same halving in 0.45 ms and quartering in 1.2 ms. So the whole integer part of a
-downscale is done by `reduce` and Lanczos only covers what remains (less than 2x): 700->256 px
-drops from 7.6 to 3.5 ms; exact factors (2, 4, 8: the usual step between pyramid levels)
-never run a convolution at all. Area averaging is the right filter for integer downscales; the
-Lanczos step keeps fractional ones and upscales sharp.
+Lanczos costs about ten times what `Image.reduce` (area average over n x n blocks) does for
+the same halving, so the whole integer part of a downscale is done by `reduce` and Lanczos only
+covers what remains (less than 2x); exact factors (the usual step between pyramid levels) never
+run a convolution at all. Area averaging is the right filter for integer downscales; the
+Lanczos step keeps fractional ones and upscales sharp. Timings: docs/design/imaging.md.
 
 A box that differs from the output size only by rounding (a level whose downsample is 4.001,
 not 4) is cropped, not resampled: a shift under half a pixel beats blurring every native pixel.

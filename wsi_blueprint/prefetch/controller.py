@@ -14,7 +14,8 @@ Every few seconds the prefetcher hands the controller what it measured over the 
 
 Each decision needs its condition in two periods running (hysteresis), and a change is never
 undone in the next period, so parameters do not flap on noise. Decisions are pure functions of
-the samples: the tests script samples and check the parameters that come out.
+the samples: the tests script samples and check the parameters that come out. The measurements
+behind the thresholds are in docs/design/prefetch.md.
 """
 
 import dataclasses
@@ -54,9 +55,8 @@ class Sample:
 @dataclasses.dataclass(frozen=True)
 class Parameters:
     read_size: int = MAX_READ
-    # One view ahead: replaying sessions with a 40 ms store, a second view ahead raised the
-    # prefetched bytes by a third (53 MB against 40 MB) and rendered no more tiles that were
-    # then asked for; only a slower store earns it.
+    # One view ahead: a second one fetched a third more bytes and readied no more tiles that
+    # were then asked for; only a slower store earns it.
     depth: int = 1
     throttled: bool = False
 
@@ -65,23 +65,22 @@ class Parameters:
 class Thresholds:
     slow_store_ms: float = 80.0       # deeper above this
     fast_store_ms: float = 20.0       # shallower below this
-    # Throttle at this many demand requests in flight on average: a viewer's six parallel
-    # requests per worker. Three viewers replaying without pauses on 2 workers keep about 9
-    # in flight in each, and at 12 prefetch still ran beside them (control_eval's load run).
+    # Throttle at a viewer's six parallel requests per worker, on average: a higher threshold
+    # let prefetch run beside viewers that kept every worker busy.
     busy_demand: float = 6.0
     bad_error_rate: float = 0.05      # throttle above this store error rate
-    # A healthy loop wakes a timer within a few ms, on a shared machine too (measured: 1-3 ms,
-    # idle or serving tiles flat out, as pixel work runs off the loop). Late by this much on
-    # average, Python work is holding the loop and every request waits as long.
+    # A healthy loop wakes a timer within a few ms, idle or serving tiles flat out, as pixel
+    # work runs off the loop. Late by this much on average, Python work is holding the loop
+    # and every request waits as long.
     busy_lag_ms: float = 25.0
-    # A worker runs its Python on one core (one event loop, one GIL). Measured: 0.02 for one
-    # viewer, 0.9-1.2 with six clients asking for derived tiles at once, whose requests then
-    # queue. This close to a whole core, prefetch's own work would slow demand.
+    # A worker runs its Python on one core (one event loop, one GIL), and clients asking for
+    # derived tiles at once push it to a whole core, where their requests queue. This close to
+    # it, prefetch's own work would slow demand.
     busy_cpu: float = 0.85
     high_hits: float = 0.9
     sequential: float = 0.6
-    # Reading ahead pays when viewers use at least half of it: a request saved costs 40 ms or
-    # more, the extra bytes a few ms. Below a fifth used, the bigger reads are mostly waste.
+    # Reading ahead pays when viewers use at least half of it: a store request saved costs far
+    # more than the extra bytes. Below a fifth used, the bigger reads are mostly waste.
     used_ahead: float = 0.5
     unused_ahead: float = 0.2
     periods: int = 2                  # a condition must hold this many periods in a row

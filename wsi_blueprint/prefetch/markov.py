@@ -1,27 +1,21 @@
 """A Markov model over a session's last operations: how sure are we of the next one?
 
-Transitions are counted over the session's last `history` operations (default 5). The next
-operation's probability is the share of transitions from the current one that led to it; only
-those at or above the confidence threshold (default 0.7) are worth fetching for. One transition
-is too little evidence (it would be certain at once); until there are `EVIDENCE`, two priors
-stand in for a sweep under way:
+Transitions are counted over the session's last `history` operations. The next operation's
+probability is the share of transitions from the current one that led to it; only those at or
+above the confidence threshold are worth fetching for. One transition is too little evidence
+(it would be certain at once); until there are `EVIDENCE`, two priors stand in for a sweep
+under way:
 
 - momentum: a pan that follows a pan is likely to be followed by the same pan;
 - the turn of a sweep: a pan across a sweep of at least two pans is the step to the next row
   of a serpentine read (a screening read: east along a row, down, west along the next), whose
-  next pan runs back along the row; or the start of a sweep across. Both are fetched for.
-  With five operations of history, the model never holds the transitions of the previous
-  turn, so it cannot learn this. (Measured on a screening session: fetching only the way back
-  left the next turn's row uncached, 87-104 tiles waited on the store against 44-47 fetching
-  both; fetching only the way across, as momentum did, rendered 63-87 tiles of each row's
-  first pan on demand, against 2-19.)
+  next pan runs back along the row; or the start of a sweep across. Both are fetched for: the
+  history is too short to hold the previous turn's transitions, so the model cannot learn this,
+  and preparing only the way back left the next turn's row uncached.
 
-A lone pan after a zoom or a jump predicts nothing yet. Momentum from a first pan was tried on
-the explore sessions, whose pans at high power come two or three to a region with the heading
-turning at most 0.9 rad. In seven pairs of runs the first session's pan tiles were ready in
-the same two outcomes with it and without (273 or 317-326 of 475, the higher four times with
-it and twice without; which one came depended on how the frames fell into bursts). A zoom's
-next frame is foreseen within its burst (see the engine).
+A lone pan after a zoom or a jump predicts nothing yet: momentum from it readied no more of the
+explore sessions' pan tiles. A zoom's next frame is foreseen within its burst (see the engine).
+The measurements behind these choices are in docs/design/prefetch.md.
 """
 
 import collections
