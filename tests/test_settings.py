@@ -1,8 +1,10 @@
+import ast
 import os
+import re
 
 import pytest
 
-from wsi_blueprint import settings_doc
+from wsi_blueprint import serving, settings_doc
 from wsi_blueprint.settings import SETTINGS, Settings
 
 
@@ -75,3 +77,20 @@ def test_a_burst_gap_must_be_positive():
     for bad in ("0", "-1"):
         with pytest.raises(ValueError, match="WSI_PREFETCH_BURST_GAP"):
             Settings.from_mapping({"WSI_PREFETCH_BURST_GAP": bad})
+
+
+def test_the_page_names_the_server_process_keys_with_their_defaults():
+    """The keys serving.py reads from the environment, with the defaults it falls back to."""
+    with open(serving.__file__, encoding="utf-8") as f:
+        read = dict(re.findall(r'env\.get\("([A-Z_]+)", ([^)]+)\)', f.read()))
+    assert {"WSI_BIND", "WEB_CONCURRENCY", "WSI_LOG_FORMAT"} <= set(read)
+    shown = {key: default for key, _, default in settings_doc.PROCESS_SETTINGS}
+    assert set(read) | {serving.METRICS_DIR} <= set(shown)
+    for key, expression in read.items():
+        try:
+            literal = ast.literal_eval(expression)
+        except ValueError:
+            continue  # computed at start (one worker per core)
+        assert shown[key] == f"`{literal}`", key
+    page = settings_doc.markdown()
+    assert all(f"| `{key}` |" in page for key in shown)

@@ -26,22 +26,30 @@ with a message naming its key.
 
 """
 
-PROCESS = """\
+# Read from the environment by the standalone server's gunicorn settings (serving.py), not by
+# the blueprint: (key, meaning, default as shown).
+PROCESS_SETTINGS = (
+    ("WSI_BIND", "Address and port to listen on.", "`0.0.0.0:8000`"),
+    ("WEB_CONCURRENCY", "gevent worker processes; in a container set it to the CPU limit.",
+     "one per core"),
+    ("WSI_WORKER_CONNECTIONS", "Open connections a worker serves at once.", "`1000`"),
+    ("WSI_WORKER_TIMEOUT", "Seconds a silent worker is given before it is restarted.", "`60`"),
+    ("WSI_LOG_FORMAT", "`text`, or `json` for one JSON object per log and access line.",
+     "`text`"),
+    ("PROMETHEUS_MULTIPROC_DIR",
+     "Where the workers write their metrics for `/metrics` to add up.",
+     "a fresh temporary folder"),
+)
 
+PROCESS_INTRO = """
 ## Server process settings
 
 Read from the environment by the standalone server's gunicorn settings
 (`conf/gunicorn.conf.py`, `wsi_blueprint/serving.py`), not by the blueprint.
 
-| Key | Meaning | Default |
-|---|---|---|
-| `WSI_BIND` | Address and port to listen on. | `0.0.0.0:8000` |
-| `WEB_CONCURRENCY` | gevent worker processes; in a container set it to the CPU limit. | one per core |
-| `WSI_WORKER_CONNECTIONS` | Open connections a worker serves at once. | `1000` |
-| `WSI_WORKER_TIMEOUT` | Seconds a silent worker is given before it is restarted. | `60` |
-| `WSI_LOG_FORMAT` | `text`, or `json` for one JSON object per log and access line. | `text` |
-| `PROMETHEUS_MULTIPROC_DIR` | Where the workers write their metrics for `/metrics` to add up. | a fresh temporary folder |
 """
+
+HEADER = ["| Key | Meaning | Default |", "|---|---|---|"]
 
 
 def shown_default(setting: Setting) -> str:
@@ -65,14 +73,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _row(key: str, meaning: str, default: str) -> str:
+    return f"| `{key}` | {_cell(meaning)} | {_cell(default)} |"
+
+
 def markdown() -> str:
     """The whole page: introduction, one row per setting, the server process's own keys."""
-    rows = ["| Key | Meaning | Default |", "|---|---|---|"]
+    rows = list(HEADER)
     for setting in SETTINGS:
         default = shown_default(setting)
-        shown = "(empty)" if default == "(empty)" else f"`{default}`"
-        rows.append(f"| `{setting.key}` | {_cell(setting.doc)} | {_cell(shown)} |")
-    return INTRO + "\n".join(rows) + "\n" + PROCESS
+        rows.append(_row(setting.key, setting.doc,
+                         default if default == "(empty)" else f"`{default}`"))
+    process = HEADER + [_row(*row) for row in PROCESS_SETTINGS]
+    return INTRO + "\n".join(rows) + "\n" + PROCESS_INTRO + "\n".join(process) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,8 @@ DOCKERIGNORE = DOCKERFILE + ".dockerignore"
 COMPOSE = os.path.join(DEPLOY, "docker-compose.yml")
 
 SETTING_KEYS = {s.key for s in SETTINGS}
-# The server process's own keys, read by wsi_blueprint/serving.py (README: "Server process
-# settings").
+# The server process's own keys, read by wsi_blueprint/serving.py (docs/configuration.md:
+# "Server process settings").
 PROCESS_KEYS = {"WSI_BIND", "WEB_CONCURRENCY", "WSI_WORKER_CONNECTIONS", "WSI_WORKER_TIMEOUT"}
 APP_PORT = 8000
 
