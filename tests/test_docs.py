@@ -109,3 +109,18 @@ def test_no_run_histories_in_the_readme_or_the_package():
                     found += [f"{os.path.relpath(path, ROOT)}:{n}"
                               for n, line in enumerate(f, 1) if HISTORY.search(line)]
     assert not found, f"run histories belong in docs/design/: {found}"
+
+
+def test_the_benchmark_plots_are_those_the_report_draws():
+    """docs/img/bench holds one image per plot of bench/report.py, and the script that
+    regenerates them copies each."""
+    report = _read("wsi_blueprint", "bench", "report.py")
+    drawn = set(re.findall(r'_save\(fig, folder, "([^"]+\.png)"\)', report))
+    assert len(drawn) == 3
+    shipped = {name for name in os.listdir(os.path.join(DOCS, "img", "bench"))
+               if name.endswith(".png")}
+    assert shipped == drawn
+    script = _read("docs", "img", "bench", "regenerate.sh")
+    benchmarks = _read("docs", "benchmarks.md")
+    for name in drawn:
+        assert f'"$out"/{name}' in script and f"(img/bench/{name})" in benchmarks, name
