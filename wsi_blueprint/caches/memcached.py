@@ -9,6 +9,7 @@ import functools
 import hashlib
 import socket
 
+from pymemcache.client import base as pymemcache_base
 from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
 from pymemcache.client.rendezvous import RendezvousHash
@@ -17,6 +18,10 @@ from ..counters import Counters
 from .shared import SharedTier
 
 _ITEM_OVERHEAD = 1024  # key, flags and slab header, kept clear of the server's limit
+
+# pymemcache's own receive size takes a block in dozens of receives; one this large reads most
+# tiles at once and halves the time of a get of a tile's blocks (bench.shared_tiers).
+pymemcache_base.RECV_SIZE = 64 * 1024
 
 
 def memcached_key(namespace: str, key: str) -> str:
