@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 import requests
+from cachelib import FileSystemCache
 from flask import Flask
 from flask_caching import Cache
 
@@ -132,3 +133,18 @@ def test_a_host_cache_not_initialised_on_the_app_is_refused_at_registration(fold
     cache = Cache(config={"CACHE_TYPE": "SimpleCache"})
     with pytest.raises(ValueError, match="init_app"):
         app.register_blueprint(create_blueprint(cache=cache))
+
+
+def test_a_bare_cachelib_cache_serves_as_the_host_cache_too(folder, tmp_path):
+    """`cache=` takes a cachelib cache as it is: here a folder that a flask_caching app
+    filled."""
+    writer = host_app(folder, tmp_path)
+    first = writer.test_client().get("/" + tile(11, 3, 3))
+    reader = Flask("host")
+    reader.config.update(WSI_STORE=f"file://{folder}", WSI_PREFETCH="off")
+    reader.register_blueprint(create_blueprint(cache=FileSystemCache(str(tmp_path), threshold=0)),
+                              url_prefix="/pathology")
+    second = reader.test_client().get("/" + tile(11, 3, 3))
+    assert second.status_code == 200 and second.data == first.data
+    counters = reader.extensions[EXTENSION]["wsi"].counters
+    assert counters.get("cache_hits", cache="tiles", tier="l2") == 1
