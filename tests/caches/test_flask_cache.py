@@ -144,6 +144,21 @@ def test_unreachable_redis_from_the_start_never_fails_a_call(redis_server, count
     assert not dead.ping()
 
 
+@pytest.mark.parametrize("kind", ["redis", "memcached"])
+def test_a_lease_on_a_dead_server_does_not_wait(kind, request, counters):
+    """python-memcached reads a dead server as "not stored", redis-py raises: either way the
+    caller takes the lease and loads at once instead of waiting for another's result."""
+    server = request.getfixturevalue("redis_server" if kind == "redis" else "memcached")
+    config = redis_config(server) if kind == "redis" else {
+        "CACHE_TYPE": "MemcachedCache", "CACHE_MEMCACHED_SERVERS": [server.address]}
+    cache = TieredCache("metadata", 1 << 20, counters, tier(config, counters))
+    server.stop()
+    began = time.monotonic()
+    assert cache.get_or_load("slide", lambda: b"index", lease_seconds=10) == b"index"
+    assert time.monotonic() - began < 2
+    assert counters.get("shared_cache_errors") >= 1
+
+
 def test_lease_keeps_a_second_process_from_loading_the_same_key(redis_server):
     loads = []
     caches = [TieredCache("metadata", 1 << 20, c, tier(redis_config(redis_server), c))

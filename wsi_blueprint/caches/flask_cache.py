@@ -78,10 +78,17 @@ class FlaskCacheTier(SharedTier):
         if self.standing_aside:
             return True
         try:
-            return bool(self.backend.add(key, value, timeout=expire or None))
+            if self.backend.add(key, value, timeout=expire or None):
+                return True
+            if self.backend.has(key):
+                return False  # another caller holds the lease
         except Exception as exc:
             self._failed("add", exc)
             return True
+        # Neither stored nor there: a client that reads a dead server as "not stored"
+        # (python-memcached), which must not read as someone else's lease.
+        self._failed("add", RuntimeError("the cache neither stored the key nor holds it"))
+        return True
 
     def delete(self, key: str) -> bool:
         if self.standing_aside:
