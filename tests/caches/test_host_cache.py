@@ -4,7 +4,6 @@ sharing a folder-backed cache."""
 
 import logging
 import os
-import re
 import shutil
 
 import pytest
@@ -15,6 +14,7 @@ from flask_caching import Cache
 
 from helpers import testdata_path
 from live_server import REPO_ROOT, GunicornServer
+from wsi_blueprint.bench.replay import metric_total, scrape_metrics
 from wsi_blueprint.blueprint import create_blueprint
 from wsi_blueprint.caches import FlaskCacheTier
 from wsi_blueprint.protocols.context import EXTENSION
@@ -53,18 +53,11 @@ class HostServer(GunicornServer):
         super().__init__(args=args, env=env, cwd=REPO_ROOT, name="redis-host")
 
 
-def metric(server: GunicornServer, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`, on that server."""
-    total = 0.0
-    text = requests.get(server.url + "pathology/metrics", timeout=10).text
-    for line in text.splitlines():
-        match = re.fullmatch(r"(\w+)(?:\{(.*)\})? (\S+)", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(match.group(3))
-    return total
+def metric(server: GunicornServer, name: str, /, **labels: str) -> float:
+    """Sum of the samples of `name` on the server's /metrics whose labels include `labels`."""
+    samples = scrape_metrics(server.url + "pathology", timeout=10)
+    assert samples, "/metrics did not answer"
+    return metric_total(samples, name, **labels)
 
 
 def test_two_servers_share_tiles_through_the_hosts_redis_and_survive_its_loss(folder,
