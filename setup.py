@@ -26,15 +26,19 @@ setup(
     ],
     extras_require={
         "s3": ["botocore>=1.31"],
+        # A host app's flask_caching.Cache as the shared tier (create_blueprint(cache=...)).
+        "flask-caching": ["flask-caching>=2.3", "redis>=5"],
         "server": ["gunicorn>=22", "gevent>=24", "packaging"],
         "bench": ["matplotlib>=3.7", "tiffslide>=2.3", "fsspec>=2023.6", "aiohttp>=3.9",
                   "openslide-python>=1.3", "openslide-bin>=4.0", "botocore>=1.31",
-                  "gunicorn>=22", "gevent>=24", "packaging"],
+                  "gunicorn>=22", "gevent>=24", "packaging", "flask-caching>=2.3", "redis>=5",
+                  "python-memcached>=1.59"],
         "test": [
             "botocore>=1.31", "boto3", "gunicorn>=22", "gevent>=24", "packaging",
             "pytest>=8", "responses>=0.25", "moto[server]>=5", "openslide-python>=1.3",
             "openslide-bin>=4.0", "hypothesis>=6", "playwright>=1.40", "iiif-validator>=1.0",
             "mkdocs>=1.6",
+            "flask-caching>=2.3", "redis>=5", "python-memcached>=1.59",
         ],
     },
     entry_points={"console_scripts": ["wsi-blueprint=wsi_blueprint.cli:main"]},

@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)  # a host app's cache, in tests
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # the benchmark's load generator

@@ -5,14 +5,15 @@
 Settings come from the argument or, at registration, from the app's config (`WSI_*` keys).
 """
 
-from typing import Callable
-
+import logging
 import time
+from typing import Any, Callable
 
 from flask import Blueprint, Response, g, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException
 
+from .caches.flask_cache import backend_of
 from .errors import WSIError
 from . import metrics, timing
 from .protocols import dzi, iiif, ops, rest, signing, viewer
@@ -23,6 +24,8 @@ from .security.access import TOKEN_PREFIX, check_request, pull_path_token, push_
 from .prefetch.context import CaseContextProvider
 from .settings import Settings
 from .state import Authorize, WSIState
+
+log = logging.getLogger(__name__)
 
 
 class _WSIBlueprint(Blueprint):
@@ -84,10 +87,13 @@ def _hardening_headers(response: Response) -> Response:
 def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
                      resolve: Callable[[str], str | None] | None = None,
                      authorize: Authorize | None = None,
-                     case_context: CaseContextProvider | None = None) -> Blueprint:
+                     case_context: CaseContextProvider | None = None,
+                     cache: Any = None) -> Blueprint:
     """`resolve(slide_id) -> url or None` plugs in a host's own signed URLs instead of a store;
     `authorize(request, slide_id) -> bool` decides who may POST /sign for a token;
-    `case_context(slide_id) -> CaseContext or None` gives the prefetcher the host's cases."""
+    `case_context(slide_id) -> CaseContext or None` gives the prefetcher the host's cases;
+    `cache`, the host's flask_caching.Cache (initialised on the app before the blueprint is
+    registered), is the shared tier of every cache in place of WSI_MEMCACHED."""
     bp = _WSIBlueprint(name, __name__, static_folder=viewer.STATIC,
                        static_url_path="/viewer/static", template_folder=viewer.TEMPLATES)
 
@@ -95,8 +101,13 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
         app = setup_state.app
         full_name = ".".join(filter(None, (setup_state.name_prefix, setup_state.name)))
         wsi = settings or Settings.from_mapping(app.config)
+        host_cache = None
+        if cache is not None:
+            host_cache = backend_of(cache, app.extensions.get("cache", {}))
+            if wsi.memcached:
+                log.warning("WSI_MEMCACHED is ignored: the host app's cache is the shared tier")
         app.extensions.setdefault(EXTENSION, {})[full_name] = WSIState.build(
-            wsi, resolve, cors_options(app, wsi), authorize, case_context)
+            wsi, resolve, cors_options(app, wsi), authorize, case_context, host_cache)
 
     bp.record(setup)
     bp.url_value_preprocessor(pull_path_token)

@@ -5,7 +5,7 @@ Built once when the blueprint is registered on an app and kept in
 """
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 from flask import Request
 
@@ -43,7 +43,9 @@ class WSIState:
     @classmethod
     def build(cls, settings: Settings, resolve: Callable[[str], str | None] | None = None,
               cors_options: dict | None = None, authorize: Authorize | None = None,
-              case_context: CaseContextProvider | None = None) -> "WSIState":
+              case_context: CaseContextProvider | None = None,
+              host_cache: Any = None) -> "WSIState":
+        """`host_cache`: a cachelib cache shared by every worker, in place of WSI_MEMCACHED."""
         # Built in each worker after gevent's patching (wsgi.py patches first), so the pool
         # knows whether its threads must be gevent's native ones.
         cpu_pool.configure(settings.cpu_threads or None, settings.cpu_timeout)
@@ -51,7 +53,8 @@ class WSIState:
         counters.observe(metrics.export)
         CostModel(settings.cost_per_1000_requests, settings.cost_per_gb).attach(counters)
         store = open_store(settings, counters, resolve)
-        caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
+        caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex,
+                                      host_cache=host_cache)
         library = SlideLibrary(store, caches, counters, block_size=settings.block_size)
         signer = TokenSigner(parse_secrets(settings.auth_secret)) if settings.auth_secret else None
         prefetcher = None

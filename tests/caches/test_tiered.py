@@ -28,6 +28,15 @@ def stored(shared: MemcachedTier, namespace: str, key: str, timeout: float = 1.0
     return True
 
 
+def stored_all(shared: MemcachedTier, keys: list[str], timeout: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while len(shared.get_many(keys)) < len(keys):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
 class JSONCodec:
     encode = staticmethod(lambda value: json.dumps(value).encode())
     decode = staticmethod(lambda data: json.loads(data))
@@ -61,6 +70,15 @@ def test_items_over_the_memcached_limit_stay_in_process(memcached, counters):
     assert stored(a.shared, "blocks", "small")
     assert a.get("big") is not None and b.get("big") is None
     assert counters.get("memcached_oversize") == 1
+
+
+def test_values_larger_than_a_receive_come_back_whole(memcached, counters):
+    """Blocks span many socket receives; sixteen in one get_many arrive intact and in place."""
+    shared = tier(memcached, counters)
+    blocks = {f"block{i}": bytes([i]) * (256 * 1024 - i) for i in range(16)}
+    shared.set_many(blocks)
+    assert stored_all(shared, list(blocks))
+    assert shared.get_many(list(blocks)) == blocks
 
 
 def test_memcached_killed_mid_test_degrades_to_misses_and_recovers(memcached, counters):

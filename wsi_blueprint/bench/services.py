@@ -1,7 +1,8 @@
-"""Local services for benchmarks and tests: memcached and an S3-protocol server on loopback.
+"""Local services for benchmarks and tests: memcached, Redis and an S3-protocol server on
+loopback.
 
-Both are real processes (memcached from the system, moto in server mode from the test extras),
-started on free ports and stopped by their owner.
+All are real processes (memcached and redis-server from the system, moto in server mode from
+the test extras), started on free ports and stopped by their owner.
 """
 
 import os
@@ -51,6 +52,37 @@ class Memcached:
             [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
              "-m", str(self.memory_mb),
              "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+class Redis:
+    """A redis-server process on a free loopback port, nothing saved to disk; can be stopped
+    and started again."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not os.path.exists(self.binary):
+            raise RuntimeError("redis-server is not installed (deploy/install-system-deps.sh "
+                               "installs it)")
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "Redis":
+        self.process = subprocess.Popen(
+            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
         return self
 

@@ -1,7 +1,8 @@
-"""One cache tier: an in-process LRU (L1) over an optional shared memcached (L2).
+"""One cache tier: an in-process LRU (L1) over an optional shared tier (L2: memcached, or a
+host app's flask_caching cache).
 
 Values may be objects (a parsed slide index) as long as a codec turns them into bytes for
-memcached; the L1 keeps the object and weighs it by its encoded size.
+the shared tier; the L1 keeps the object and weighs it by its encoded size.
 """
 
 import time
@@ -9,7 +10,8 @@ from typing import Any, Callable
 
 from ..counters import Counters
 from .lru import ByteLRU
-from .memcached import MemcachedTier, memcached_key
+from .memcached import memcached_key
+from .shared import SharedTier
 from .single_flight import SingleFlight
 
 
@@ -31,7 +33,7 @@ class Codec:
 
 class TieredCache:
     def __init__(self, name: str, max_bytes: int, counters: Counters,
-                 shared: MemcachedTier | None = None, codec: type | Any = Codec,
+                 shared: SharedTier | None = None, codec: type | Any = Codec,
                  wait_timeout: float = 30.0, local: type = ByteLRU):
         """`local` is the in-process cache class: ByteLRU, or SegmentedLRU to keep what is
         read again through one-off scans."""
@@ -97,9 +99,9 @@ class TieredCache:
     def get_or_load(self, key: str, load: Callable[[], Any], lease_seconds: float = 0) -> Any:
         """The cached value, or `load()` run once however many callers miss at the same time.
 
-        With `lease_seconds`, other processes sharing memcached are kept from loading the same
-        key at once: the first takes a lease with `add`, the rest poll memcached for its result
-        (for at most `lease_seconds`, then load it themselves).
+        With `lease_seconds`, other processes on the same shared tier are kept from loading the
+        same key at once: the first takes a lease with `add`, the rest poll the tier for its
+        result (for at most `lease_seconds`, then load it themselves).
         """
         value = self.get(key)
         if value is not None:
