@@ -33,6 +33,7 @@ setup(
             "botocore>=1.31", "boto3", "gunicorn>=22", "gevent>=24", "packaging",
             "pytest>=8", "responses>=0.25", "moto[server]>=5", "openslide-python>=1.3",
             "openslide-bin>=4.0", "hypothesis>=6", "playwright>=1.40", "iiif-validator>=1.0",
+            "openapi-spec-validator>=0.7", "jsonschema>=4.18",
         ],
     },
     entry_points={"console_scripts": ["wsi-blueprint=wsi_blueprint.cli:main"]},

@@ -12,7 +12,7 @@ from ..errors import Forbidden, Unauthorized
 from ..slide_ids import validate_slide_id
 from .tokens import Grant
 
-PUBLIC_ENDPOINTS = {"healthz", "readyz", "metrics", "static", "sign"}
+PUBLIC_ENDPOINTS = {"healthz", "readyz", "metrics", "static", "sign", "openapi"}
 TOKEN_PREFIX = "/t/<token>"
 
 
