@@ -183,3 +183,14 @@ def test_a_schema_refuses_what_it_does_not_describe(spec):
         {"$ref": "#/components/schemas/SlideMetadata", "components": spec["components"]})
     with pytest.raises(jsonschema.ValidationError):
         validator.validate({"id": "x", "format": "aperio", "width": 1, "height": 1})
+
+
+def test_documented_output_formats_are_the_accepted_ones(spec):
+    from wsi_blueprint.errors import BadRequest
+    from wsi_blueprint.imaging.encode import output_format
+    dzi = spec["paths"]["/dzi/{slide_id}_files/{level}/{col}_{row}.{fmt}"]["get"]
+    formats = next(p["schema"]["enum"] for p in dzi["parameters"] if p["name"] == "fmt")
+    assert {output_format(f) for f in formats} == {"jpeg", "png", "webp"}
+    for other in ("gif", "tif", "jp2"):
+        with pytest.raises(BadRequest):
+            output_format(other)

@@ -155,8 +155,8 @@ SLIDE_ID = _param("slide_id", "path", {"type": "string"},
                   "or percent-encoded")
 INT = {"type": "integer", "minimum": 0}
 LEVEL, COL, ROW = (_param(name, "path", INT) for name in ("level", "col", "row"))
-IMAGE_FORMAT = _param("format", "query", {"enum": ["jpeg", "jpg", "png", "webp"],
-                                          "default": "jpeg"})
+OUTPUT_FORMATS = {"enum": ["jpeg", "jpg", "png", "webp"]}  # see imaging.encode.output_format
+IMAGE_FORMAT = _param("format", "query", {**OUTPUT_FORMATS, "default": "jpeg"})
 
 
 def _json(schema_name: str, description: str, *types: str) -> dict:
@@ -169,11 +169,15 @@ def _images(description: str, types=IMAGE_TYPES) -> dict:
             "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in types}}
 
 
+def _responses(status: int, ok: dict, errors) -> dict:
+    return {str(status): ok,
+            **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in errors}}
+
+
 def _get(summary: str, ok: dict, errors=SLIDE_ERRORS, parameters=(), status: int = 200,
          public: bool = False, tag: str = "slides") -> dict:
     operation = {"summary": summary, "tags": [tag], "parameters": list(parameters),
-                 "responses": {str(status): ok, **{str(s): {"$ref": f"#/components/responses/E{s}"}
-                                                   for s in errors}}}
+                 "responses": _responses(status, ok, errors)}
     if public:
         operation["security"] = []
     return {"get": operation}
@@ -207,8 +211,7 @@ def _iiif(version: int) -> dict:
 
 def _post(summary: str, ok: dict, errors, *, body: dict | None = None,
           security: list | None = None) -> dict:
-    operation = {"summary": summary, "tags": ["access"], "responses": {
-        "200": ok, **{str(s): {"$ref": f"#/components/responses/E{s}"} for s in errors}}}
+    operation = {"summary": summary, "tags": ["access"], "responses": _responses(200, ok, errors)}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": body}}}
@@ -246,8 +249,7 @@ PATHS = {
         parameters=[SLIDE_ID], tag="dzi"),
     "/dzi/{slide_id}_files/{level}/{col}_{row}.{fmt}": _get(
         "a Deep Zoom tile", _images("the tile"), errors=IMAGE_ERRORS, parameters=[
-            SLIDE_ID, LEVEL, COL, ROW, _param("fmt", "path", {"enum": ["jpeg", "jpg", "png",
-                                                                       "webp"]})], tag="dzi"),
+            SLIDE_ID, LEVEL, COL, ROW, _param("fmt", "path", OUTPUT_FORMATS)], tag="dzi"),
     **_iiif(3),
     "/iiif/3/{slide_id}/manifest.json": _get("a IIIF Presentation 3 manifest", _json(
         "Manifest", "one canvas with the slide's image service", "application/json"),
