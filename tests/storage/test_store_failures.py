@@ -4,8 +4,10 @@ unknown slide), and an endpoint that does not answer is logged once, naming its 
 import logging
 
 import pytest
+import requests
 
-from helpers import free_port
+from helpers import RangeFileServer, free_port, testdata_path
+from live_server import LiveServer
 from wsi_blueprint.app import create_app
 
 SLIDE_URLS = ("slides/cases/a.svs", "slides/cases/a.svs/thumbnail", "tiles/cases/a.svs/0/0/0.jpg",
@@ -67,7 +69,6 @@ def test_an_unreachable_endpoint_is_logged_once_with_its_address(kind, caplog):
 
 def test_an_endpoint_that_is_back_is_logged_and_a_new_outage_is_logged_anew(
         tmp_path, caplog):
-    from helpers import RangeFileServer, testdata_path
     (tmp_path / "a.svs").write_bytes(open(testdata_path("CMU-1-Small-Region.svs"), "rb").read())
     port = free_port()
     address = f"127.0.0.1:{port}"
@@ -83,3 +84,18 @@ def test_an_endpoint_that_is_back_is_logged_and_a_new_outage_is_logged_anew(
     lines = unreachable_warnings(caplog, address)
     assert [("unreachable" in line, "reachable again" in line) for line in lines] == [
         (True, False), (False, True), (True, False)], lines
+
+
+def test_under_gunicorn_an_unreachable_store_is_one_warning_not_one_per_request():
+    address = f"127.0.0.1:{free_port()}"
+    env = {"WSI_STORE": "s3://slides/root", "WSI_S3_ENDPOINT_URL": f"http://{address}",
+           "WSI_STORE_RETRIES": "0", "WSI_PREFETCH": "off"}
+    with LiveServer(workers=1, env=env) as live:
+        for path in ("slides", *SLIDE_URLS[:4], "readyz"):
+            for _ in range(2):
+                assert requests.get(live.url + path, timeout=10).status_code == 503, path
+        log = live.log
+    warnings = [line for line in log.splitlines() if "store endpoint" in line]
+    assert len(warnings) == 1, log[-3000:]
+    assert f"http://{address} is unreachable (Connection refused)" in warnings[0]
+    assert "[WARNING] wsi_blueprint.storage.reachability" in warnings[0]
