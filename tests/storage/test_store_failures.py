@@ -2,6 +2,7 @@
 unknown slide), and an endpoint that does not answer is logged once, naming its address."""
 
 import logging
+import shutil
 
 import pytest
 import requests
@@ -69,7 +70,7 @@ def test_an_unreachable_endpoint_is_logged_once_with_its_address(kind, caplog):
 
 def test_an_endpoint_that_is_back_is_logged_and_a_new_outage_is_logged_anew(
         tmp_path, caplog):
-    (tmp_path / "a.svs").write_bytes(open(testdata_path("CMU-1-Small-Region.svs"), "rb").read())
+    shutil.copy(testdata_path("CMU-1-Small-Region.svs"), tmp_path / "a.svs")
     port = free_port()
     address = f"127.0.0.1:{port}"
     client = app_for(f"http://{address}/")
