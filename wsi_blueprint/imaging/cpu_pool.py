@@ -37,6 +37,7 @@ class _Refused:
     def __init__(self, error: WSIError):
         self.error = error
 
+
 DEFAULT_TIMEOUT = 30.0
 
 
