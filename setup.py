@@ -39,6 +39,7 @@ setup(
             "openslide-bin>=4.0", "hypothesis>=6", "playwright>=1.40", "iiif-validator>=1.0",
             "mkdocs>=1.6",
             "flask-caching>=2.3", "redis>=5", "python-memcached>=1.59",
+            "openapi-spec-validator>=0.7", "jsonschema>=4.18",
         ],
     },
     entry_points={"console_scripts": ["wsi-blueprint=wsi_blueprint.cli:main"]},

@@ -39,7 +39,7 @@ class RangeFileServer:
     honour_range=False, answering every GET with the whole file, as naive servers do).
     Counts the body bytes it actually sent."""
 
-    def __init__(self, root: str, honour_range: bool = True):
+    def __init__(self, root: str, honour_range: bool = True, port: int = 0):
         import http.server
         import threading
 
@@ -84,7 +84,7 @@ class RangeFileServer:
                     except (BrokenPipeError, ConnectionResetError):
                         pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

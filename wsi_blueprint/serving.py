@@ -43,8 +43,12 @@ class JsonFormatter(logging.Formatter):
 
 # The access log as JSON; gunicorn fills the %(...)s atoms, all of which are JSON-safe strings
 # or numbers here (the request line and agent are escaped by gunicorn's own quoting).
-JSON_ACCESS_FORMAT = ('{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, '
-                      '"bytes": "%(B)s", "ms": %(M)s, "agent": "%(a)s"}')
+JSON_ACCESS_FORMAT = ('{"time": "%(time)s", "remote": "%(h)s", "request": "%(r)s", '
+                      '"status": %(s)s, "bytes": "%(B)s", "ms": %(M)s, "agent": "%(a)s"}')
+# The text access line, dated like the other text lines; %(M)s is the request time in ms.
+TEXT_ACCESS_FORMAT = '%(asctime)s %(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# Adds the time atoms above and keeps access tokens out of every access line.
+LOGGER_CLASS = "wsi_blueprint.access_log.RedactingLogger"
 
 
 TEXT_FORMAT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"
@@ -114,8 +118,8 @@ def gunicorn_options(env=os.environ) -> dict:
         "keepalive": 5,
         "accesslog": "-",
         "errorlog": "-",
-        # %(M)s: request time in milliseconds
-        "access_log_format": '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"',
+        "access_log_format": TEXT_ACCESS_FORMAT,
+        "logger_class": LOGGER_CLASS,
         # One gunicorn per user shares a control socket by default; servers side by side
         # (tests, several instances) must not.
         "control_socket_disable": True,

@@ -127,3 +127,35 @@ def test_under_gevent_cpu_work_runs_in_native_threads_and_the_loop_keeps_ticking
     # machine: 22-29 ticks, largest gap 14 ms; on one loaded with other test runs the OS can
     # hold the loop's thread back for 0.3 s now and then, so the bound counts ticks only.
     assert probe["pool_ticks"] >= 5, probe
+
+
+# A job's WSIError (a corrupt tile's 422) is the caller's answer: gevent's pool must not print
+# it as a crash with its traceback.
+GEVENT_ERROR_PROBE = r"""
+from gevent import monkey
+monkey.patch_all()
+from wsi_blueprint.errors import CorruptSlide
+from wsi_blueprint.imaging import cpu_pool
+
+def corrupt(_):
+    raise CorruptSlide("JPEG tile header is malformed")
+
+for _ in range(3):
+    try:
+        cpu_pool.map_cpu(corrupt, [1, 2])
+    except CorruptSlide as exc:
+        print("caller got", exc.status)
+try:
+    cpu_pool.run_cpu(int, "not a number")
+except ValueError:
+    print("caller got ValueError")
+"""
+
+
+def test_under_gevent_a_jobs_wsi_error_reaches_the_caller_without_a_traceback():
+    done = subprocess.run([sys.executable, "-c", GEVENT_ERROR_PROBE], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["caller got 422"] * 3 + ["caller got ValueError"]
+    assert "CorruptSlide" not in done.stderr
+    assert done.stderr.count("Traceback") == 1  # the unexpected error is still shown

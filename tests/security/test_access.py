@@ -115,7 +115,8 @@ def test_a_prefix_token_covers_its_case_and_its_listing(client):
     assert client.get(f"/t/{token}/slides/cases/2/other.svs").status_code == 403
     listing = client.get(f"/t/{token}/slides?prefix=cases/1/")
     assert [s["id"] for s in listing.json["slides"]] == [CMU]
-    assert client.get(f"/t/{token}/slides").status_code == 403
+    assert client.get(f"/t/{token}/slides?prefix=cases/2/").status_code == 403
+    assert client.get(f"/t/{token}/slides?prefix=cases/").status_code == 403
     slide_token = sign(client, slide_id=CMU)["token"]
     assert client.get(f"/t/{slide_token}/slides?prefix=cases/1/").status_code == 403
 
@@ -149,10 +150,39 @@ def test_huge_numbers_and_oversized_output_are_refused_before_decoding(client, a
     assert store_requests(app) == before
 
 
-def test_sign_needs_the_admin_key_standalone(client):
-    assert client.post("/sign", json={"slide_id": CMU}).status_code == 403
-    assert client.post("/sign", json={"slide_id": CMU},
-                       headers={"Authorization": "Bearer wrong"}).status_code == 403
+def test_a_prefix_token_lists_its_prefix_without_asking(client):
+    answer = sign(client, prefix="cases/1/")
+    token = answer["token"]
+    for url in (f"/t/{token}/slides", f"/slides?token={token}", f"/slides?token={token}&prefix=",
+                answer["urls"]["slides"]):
+        listing = client.get(url)
+        assert listing.status_code == 200, (url, listing.json)
+        assert [s["id"] for s in listing.json["slides"]] == [CMU]
+    assert client.get("/slides", headers={"Authorization": f"Bearer {token}"}).json[
+        "slides"] == listing.json["slides"]
+    assert answer["urls"]["slides"] == f"http://localhost/t/{token}/slides"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
+                                     {"Authorization": "admin-key"},
+                                     {"Authorization": "Bearer admin-key2"}])
+def test_sign_needs_the_admin_key_before_its_body_is_read(client, headers):
+    for body in ({"slide_id": CMU}, {"prefix": "cases/"}, {}, {"slide_id": "../x"}, [],
+                 "not json"):
+        kwargs = {"data": body} if isinstance(body, str) else {"json": body}
+        response = client.post("/sign", headers=headers, **kwargs)
+        assert response.status_code == 401, (headers, body)
+        assert response.json["error"] == "unauthorized"
+        assert response.json["message"].startswith("admin key required")
+
+
+def test_sign_refuses_everyone_when_no_admin_key_is_set(folder):
+    client = create_app({"WSI_STORE": f"file://{folder}", "WSI_AUTH_SECRET": SECRET}).test_client()
+    response = client.post("/sign", json={"slide_id": CMU}, headers={"Authorization": "Bearer "})
+    assert response.status_code == 401 and "WSI_SIGN_KEY is not set" in response.json["message"]
+
+
+def test_sign_validates_the_body_once_the_key_is_right(client):
     for body in ({}, {"slide_id": ""}, {"slide_id": "../x"},
                  {"slide_id": CMU, "expires_in": 10 ** 9}, []):
         response = client.post("/sign", json=body, headers={"Authorization": "Bearer admin-key"})

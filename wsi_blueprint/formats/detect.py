@@ -72,6 +72,8 @@ def parse_slide(blocks: BlockReader, slide_id: str) -> SlideIndex:
     except WSIError:
         raise
     except Exception as exc:  # tifffile and numpy raise many kinds on garbled structure
-        log.info("slide %r failed to parse", slide_id, exc_info=True)
+        # One line per refused slide; the traceback only for whoever debugs the parser.
+        log.info("slide %r failed to parse: %s", slide_id, type(exc).__name__)
+        log.debug("slide %r failed to parse", slide_id, exc_info=True)
         raise CorruptSlide(f"slide {slide_id!r} has a broken TIFF structure "
                            f"({type(exc).__name__}: {str(exc)[:200]})") from exc

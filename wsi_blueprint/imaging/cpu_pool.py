@@ -24,10 +24,19 @@ import threading
 import time
 from typing import Any, Callable, Iterable, TypeVar
 
-from ..errors import Busy
+from ..errors import Busy, WSIError
 from ..timing import phase
 
 T = TypeVar("T")
+
+
+class _Refused:
+    """A job's WSIError (a corrupt tile: 422) carried back as a value. gevent's pool prints
+    every exception a job raises as a crash; this one is an answer for the client."""
+
+    def __init__(self, error: WSIError):
+        self.error = error
+
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -91,6 +100,12 @@ class CpuPool:
         self._local.worker = True
         return fn(item)
 
+    def _in_worker_gevent(self, fn: Callable[[Any], T], item: Any) -> "T | _Refused":
+        try:
+            return self._in_worker(fn, item)
+        except WSIError as error:
+            return _Refused(error)
+
     def _busy(self, timeout: float) -> CpuBusy:
         return CpuBusy(f"image processing did not finish within {timeout:g} s; "
                        "the server is busy, try again")
@@ -99,8 +114,12 @@ class CpuPool:
         import gevent
         # spawn() waits for a free thread, get() for the result: one timer bounds both.
         with gevent.Timeout(timeout, self._busy(timeout)):
-            results = [self._pool.spawn(self._in_worker, fn, item) for item in items]
-            return [result.get() for result in results]
+            results = [self._pool.spawn(self._in_worker_gevent, fn, item) for item in items]
+            values = [result.get() for result in results]
+        for value in values:
+            if isinstance(value, _Refused):
+                raise value.error
+        return values
 
     def _map_threads(self, fn, items, timeout):
         deadline = time.monotonic() + timeout

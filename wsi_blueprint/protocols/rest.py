@@ -1,6 +1,6 @@
 """The REST API: slide listing, metadata, and service health."""
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, g, jsonify, request, url_for
 
 from ..errors import BadRequest, Forbidden, NotFound
 from ..formats.slide import Slide
@@ -9,6 +9,7 @@ from ..imaging.cpu_pool import run_cpu
 from ..imaging.encode import encode, output_format
 from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import thumbnail
+from ..security.access import listing_prefix
 from ..slide_ids import validate_slide_id
 from .context import state
 from .images import image_key, image_response, note_view
@@ -26,7 +27,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def list_slides():
-    prefix = request.args.get("prefix", "")
+    prefix = listing_prefix(g.get("wsi_grant"))
     if prefix:
         validate_slide_id(prefix.rstrip("/") or "x")
     cursor = request.args.get("cursor") or None

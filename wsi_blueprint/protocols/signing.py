@@ -23,19 +23,22 @@ def _signer():
     return signer
 
 
-def _authorized(subject: str) -> bool:
-    current = state()
-    if current.authorize is not None:
-        return bool(current.authorize(request, subject))
-    key = current.settings.sign_key
+def _require_admin_key() -> None:
+    """Standalone: the admin key, checked before the body is read, so a caller without it
+    learns nothing about what a valid request would be."""
+    key = state().settings.sign_key
     header = request.headers.get("Authorization", "")
     given = header[7:].strip() if header[:7].lower() == "bearer " else ""
-    return bool(key) and hmac.compare_digest(given.encode(), key.encode())
+    if not key or not hmac.compare_digest(given.encode(), key.encode()):
+        raise Unauthorized("admin key required: send `Authorization: Bearer <WSI_SIGN_KEY>`"
+                           + ("" if key else " (WSI_SIGN_KEY is not set, so none is accepted)"))
 
 
 def _token_answer(token: str, subject: str, prefix: bool, expires: int) -> dict:
     answer = {"token": token, "expires_at": expires, "expires_in": expires - int(time.time())}
-    if not prefix:
+    if prefix:
+        answer["urls"] = {"slides": url_for(".list_slides", token=token, _external=True)}
+    else:
         answer["urls"] = {name: url_for(f".{endpoint}", slide_id=subject, token=token,
                                         _external=True)
                           for name, endpoint in (("viewer", "viewer"),
@@ -48,6 +51,9 @@ def _token_answer(token: str, subject: str, prefix: bool, expires: int) -> dict:
 
 def sign():
     signer = _signer()
+    authorize = state().authorize
+    if authorize is None:
+        _require_admin_key()
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest("send JSON: {\"slide_id\": ...} or {\"prefix\": ...}")
@@ -60,7 +66,7 @@ def sign():
     ttl = body.get("expires_in", settings.auth_token_ttl)
     if not isinstance(ttl, int) or not 1 <= ttl <= settings.auth_token_ttl:
         raise BadRequest(f"expires_in must be an integer from 1 to {settings.auth_token_ttl}")
-    if not _authorized(subject):
+    if authorize is not None and not authorize(request, subject):
         raise Forbidden("not allowed to sign tokens for this slide")
     now = int(time.time())
     token = signer.sign(subject, prefix=prefix, expires_in=ttl,

@@ -12,7 +12,7 @@ from ..errors import Forbidden, Unauthorized
 from ..slide_ids import validate_slide_id
 from .tokens import Grant
 
-PUBLIC_ENDPOINTS = {"healthz", "readyz", "metrics", "static", "sign"}
+PUBLIC_ENDPOINTS = {"healthz", "readyz", "metrics", "static", "sign", "openapi"}
 TOKEN_PREFIX = "/t/<token>"
 
 
@@ -49,12 +49,20 @@ def check_request(signer) -> None:
         if not grant.covers(slide_id):
             raise Forbidden("the access token does not grant this slide")
     elif endpoint == "list_slides":
-        prefix = request.args.get("prefix", "")
-        if not grant.prefix or not prefix.startswith(grant.subject):
+        if not grant.prefix or not listing_prefix(grant).startswith(grant.subject):
             raise Forbidden("the access token does not grant this listing")
     elif endpoint != "renew":
         raise Forbidden("the access token does not grant this resource")
     g.wsi_grant = grant
+
+
+def listing_prefix(grant: Grant | None) -> str:
+    """The prefix a listing asks for; without `?prefix=`, a prefix token's own prefix, so the
+    link a token comes with needs nothing added."""
+    asked = request.args.get("prefix", "")
+    if not asked and grant is not None and grant.prefix:
+        return grant.subject
+    return asked
 
 
 def pull_path_token(endpoint: str | None, values: dict | None) -> None:

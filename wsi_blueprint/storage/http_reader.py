@@ -19,8 +19,9 @@ import requests.adapters
 
 from ..counters import Counters
 from ..errors import (ObjectChanged, SlideNotFound, StoreError, StoreTimeout, StoreUnavailable,
-                      UnsupportedFormat)
+                      UnsupportedFormat, WSIError)
 from .base import RangeReader
+from .reachability import REACHABILITY, reason_of
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -29,6 +30,10 @@ _CHUNK = 64 * 1024
 # Called with refresh=False for the current URL, refresh=True after the store refused it
 # (an expired presigned URL): the provider signs a new one.
 URLProvider = Callable[[bool], str]
+# Turns the start of a 404's body into the error to raise: a store whose 404 may mean more
+# than a missing object (S3's missing bucket) says so; None means the object is missing.
+NotFoundReason = Callable[[bytes], "WSIError | None"]
+_NOT_FOUND_BODY = 4096  # enough for an S3 error document
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,9 +66,11 @@ class _Retry(Exception):
 
 class HTTPRangeReader(RangeReader):
     def __init__(self, slide_id: str, url: URLProvider, session: requests.Session,
-                 options: ReaderOptions, counters: Counters):
+                 options: ReaderOptions, counters: Counters,
+                 not_found: NotFoundReason | None = None):
         self.slide_id = slide_id
         self._url = url
+        self._not_found = not_found
         self._session = session
         self._options = options
         self._counters = counters
@@ -126,10 +133,17 @@ class HTTPRangeReader(RangeReader):
         try:
             response = self._session.get(url, headers=headers, stream=True,
                                          timeout=(options.connect_timeout, options.read_timeout))
+        except requests.ConnectTimeout:
+            REACHABILITY.failed(url, "connection timed out")
+            raise _Retry(StoreTimeout("the store did not answer in time")) from None
         except requests.Timeout:
             raise _Retry(StoreTimeout("the store did not answer in time")) from None
+        except requests.ConnectionError as exc:
+            REACHABILITY.failed(url, reason_of(exc))
+            raise _Retry(StoreUnavailable("the store could not be reached")) from None
         except requests.RequestException:
             raise _Retry(StoreUnavailable("the store could not be reached")) from None
+        REACHABILITY.answered(url)
         with response:
             expected = self._check_status(response, start, end, opening)
             deadline = began + options.connect_timeout + options.read_timeout
@@ -166,7 +180,10 @@ class HTTPRangeReader(RangeReader):
                 return int(length)
             raise StoreError("the store does not honour Range requests")
         if status == 404:
-            raise SlideNotFound(f"no slide {self.slide_id!r}")
+            reason = None
+            if self._not_found is not None:
+                reason = self._not_found(next(response.iter_content(_NOT_FOUND_BODY), b""))
+            raise reason or SlideNotFound(f"no slide {self.slide_id!r}")
         if status in (412, 416) and not opening:
             raise ObjectChanged(f"slide {self.slide_id!r} changed while open")
         if status == 416:

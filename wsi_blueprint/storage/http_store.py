@@ -9,6 +9,7 @@ from ..errors import NotImplementedByStore, StoreUnavailable
 from ..slide_ids import validate_slide_id
 from .base import Page, RangeReader, Store
 from .http_reader import HTTPRangeReader, ReaderOptions, new_session
+from .reachability import REACHABILITY, reason_of
 
 
 class HTTPStore(Store):
@@ -35,5 +36,8 @@ class HTTPStore(Store):
         try:
             self._session.head(self.base_url, timeout=(self._options.connect_timeout,
                                                        self._options.read_timeout))
-        except requests.RequestException:
+        except requests.RequestException as exc:
+            if isinstance(exc, requests.ConnectionError):
+                REACHABILITY.failed(self.base_url, reason_of(exc))
             raise StoreUnavailable("the slide server could not be reached") from None
+        REACHABILITY.answered(self.base_url)

@@ -4,6 +4,7 @@ botocore only signs and lists; the bytes travel through `requests` like every ot
 one range reader, one pool and one set of retries serve S3, MinIO and any signed URL alike.
 """
 
+import re
 import threading
 import time
 
@@ -16,9 +17,22 @@ from ..errors import StoreError, StoreTimeout, StoreUnavailable
 from ..slide_ids import is_hidden, validate_slide_id
 from .base import ObjectInfo, Page, RangeReader, Store
 from .http_reader import HTTPRangeReader, ReaderOptions, new_session
+from .reachability import REACHABILITY, reason_of
+
+_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 
 
-def _store_error(exc: Exception) -> StoreError:
+def missing_bucket(bucket: str) -> StoreError:
+    """A bucket that does not exist is the store's configuration at fault, not the slide."""
+    return StoreError(f"the S3 bucket {bucket!r} does not exist (check WSI_STORE and "
+                      "WSI_S3_ENDPOINT_URL)")
+
+
+def _store_error(exc: Exception, bucket: str, endpoint: str) -> StoreError:
+    if isinstance(exc, botocore.exceptions.ConnectTimeoutError):
+        REACHABILITY.failed(endpoint, "connection timed out")
+    elif isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        REACHABILITY.failed(endpoint, reason_of(exc))
     if isinstance(exc, (botocore.exceptions.ReadTimeoutError,
                         botocore.exceptions.ConnectTimeoutError)):
         return StoreTimeout("S3 did not answer in time")
@@ -27,7 +41,10 @@ def _store_error(exc: Exception) -> StoreError:
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return StoreError("no AWS credentials are configured for S3")
     if isinstance(exc, botocore.exceptions.ClientError):
-        return StoreError(f"S3 refused the request: {exc.response['Error'].get('Code')}")
+        code = exc.response["Error"].get("Code")
+        if code == "NoSuchBucket":
+            return missing_bucket(bucket)
+        return StoreError(f"S3 refused the request: {code}")
     return StoreError("S3 request failed")
 
 
@@ -67,7 +84,7 @@ class S3Store(Store):
                 "get_object", Params={"Bucket": self.bucket, "Key": key},
                 ExpiresIn=self._expires)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise _store_error(exc) from None
+            raise _store_error(exc, self.bucket, self._client.meta.endpoint_url) from None
         self._counters.inc("store_presigns")
         with self._lock:
             if len(self._signed) > 100_000:
@@ -78,7 +95,13 @@ class S3Store(Store):
     def open(self, slide_id: str) -> RangeReader:
         validate_slide_id(slide_id)
         return HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
-                               self._session, self._options, self._counters)
+                               self._session, self._options, self._counters,
+                               not_found=self._not_found)
+
+    def _not_found(self, body: bytes) -> StoreError | None:
+        """S3 answers 404 for a missing bucket too; its error document tells which."""
+        code = _ERROR_CODE.search(body)
+        return missing_bucket(self.bucket) if code and code.group(1) == b"NoSuchBucket" else None
 
     def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
         """Keyset pagination: the cursor is the last id returned, passed as StartAfter, so a
@@ -101,7 +124,9 @@ class S3Store(Store):
     def _list_objects(self, prefix: str, limit: int, start_after: str) -> dict:
         self._counters.inc("store_requests", kind="list")
         try:
-            return self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix,
-                                                MaxKeys=limit, StartAfter=start_after)
+            answer = self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix,
+                                                  MaxKeys=limit, StartAfter=start_after)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise _store_error(exc) from None
+            raise _store_error(exc, self.bucket, self._client.meta.endpoint_url) from None
+        REACHABILITY.answered(self._client.meta.endpoint_url)
+        return answer

@@ -1,0 +1,98 @@
+"""The access log of the real server: a timestamp on every line, no access token in any line
+(text and JSON formats), and a request refused as corrupt (422) costs one line, no traceback."""
+
+import json
+import re
+import shutil
+
+import pytest
+import requests
+
+from helpers import testdata_path
+from live_server import LiveServer
+from wsi_blueprint.access_log import REDACTED, redact
+
+SECRET = "k1:0123456789abcdef0123456789"
+SIGN_KEY = "admin-0123456789abcdef"
+TEXT_STAMP = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] ")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slides")
+    shutil.copy(testdata_path("CMU-1-Small-Region.svs"), folder / "a.svs")
+    shutil.copy(testdata_path("corrupt-tile.svs"), folder / "corrupt.svs")
+    return folder
+
+
+def sign(live, slide_id: str) -> str:
+    response = requests.post(live.url + "sign", json={"slide_id": slide_id},
+                             headers={"Authorization": f"Bearer {SIGN_KEY}"}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+def make_requests(live) -> list[str]:
+    """Every way a token travels in a URL, a corrupt tile, and the tokens used."""
+    token, corrupt = sign(live, "a.svs"), sign(live, "corrupt.svs")
+    session = requests.Session()
+    assert session.get(f"{live.url}t/{token}/slides/a.svs", timeout=10).status_code == 200
+    assert session.get(f"{live.url}slides/a.svs?token={token}&x=1", timeout=10).status_code == 200
+    assert session.get(f"{live.url}dzi/a.svs.dzi?x=1&token={token}", timeout=10,
+                       headers={"Referer": f"{live.url}view/a.svs?token={token}"}
+                       ).status_code == 200
+    assert session.get(f"{live.url}t/not-a-real-token/slides/a.svs", timeout=10
+                       ).status_code in (401, 403)
+    tile = session.get(f"{live.url}t/{corrupt}/tiles/corrupt.svs/0/0/0.jpg", timeout=10)
+    assert tile.status_code == 422 and tile.json()["error"] == "corrupt_slide"
+    return [token, corrupt, "not-a-real-token"]
+
+
+def test_text_access_lines_are_dated_and_carry_no_token(folder):
+    env = {"WSI_AUTH_SECRET": SECRET, "WSI_SIGN_KEY": SIGN_KEY, "WSI_PREFETCH": "off"}
+    with LiveServer(folder, workers=1, env=env) as live:
+        tokens = make_requests(live)
+        log = live.log
+    access = [line for line in log.splitlines() if '"GET ' in line or '"POST ' in line]
+    assert len(access) >= 7, log[-3000:]
+    for line in access:
+        assert TEXT_STAMP.match(line), line
+    for token in tokens:
+        assert token not in log
+    assert f'"GET /t/{REDACTED}/slides/a.svs HTTP/1.1" 200' in log
+    assert f'"GET /slides/a.svs?token={REDACTED}&x=1 HTTP/1.1" 200' in log
+    assert f'"GET /dzi/a.svs.dzi?x=1&token={REDACTED} HTTP/1.1" 200' in log
+    corrupt = [line for line in log.splitlines() if "corrupt.svs" in line]
+    assert len(corrupt) == 1 and '" 422 ' in corrupt[0], corrupt
+    assert "Traceback" not in log and "CorruptSlide" not in log
+
+
+def test_json_access_lines_are_dated_and_carry_no_token(folder):
+    env = {"WSI_AUTH_SECRET": SECRET, "WSI_SIGN_KEY": SIGN_KEY, "WSI_PREFETCH": "off",
+           "WSI_LOG_FORMAT": "json"}
+    with LiveServer(folder, workers=1, env=env) as live:
+        tokens = make_requests(live)
+        log = live.log
+    entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    access = [e for e in entries if "request" in e]
+    assert len(access) >= 7, log[-3000:]
+    for entry in access:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", entry["time"]), entry
+    for token in tokens:
+        assert token not in log
+    requested = [e["request"] for e in access]
+    assert f"GET /t/{REDACTED}/tiles/corrupt.svs/0/0/0.jpg HTTP/1.1" in requested
+    assert [e["status"] for e in access if "corrupt.svs" in e["request"]] == [422]
+    assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("given, logged", [
+    ("GET /t/abc.def/slides/x.svs HTTP/1.1", f"GET /t/{REDACTED}/slides/x.svs HTTP/1.1"),
+    ("/mount/t/abc.def/dzi/x.dzi", f"/mount/t/{REDACTED}/dzi/x.dzi"),
+    ("token=abc&x=1", f"token={REDACTED}&x=1"),
+    ("/iiif/3/x/info.json?a=1&token=abc", f"/iiif/3/x/info.json?a=1&token={REDACTED}"),
+    ("/slides?mytoken=abc&prefix=t/", "/slides?mytoken=abc&prefix=t/"),
+    ("/slides/cases/42/a.svs", "/slides/cases/42/a.svs"),
+])
+def test_redact(given, logged):
+    assert redact(given) == logged
