@@ -6,7 +6,7 @@ steps that depend on it. Operators run it after a deploy or when a probe goes re
 
 import dataclasses
 import time
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from .errors import NotImplementedByStore, WSIError
 from .imaging.passthrough import native_tile_jpeg
@@ -82,8 +82,9 @@ def run_checks(settings: Settings, slide_id: str | None = None) -> list[Step]:
     def memcached() -> str:
         if state.caches.shared is None:
             raise _Skip("WSI_MEMCACHED is empty: caches stay in process")
-        if not state.caches.shared.ping():
-            raise _Failed(f"not every server of {settings.memcached} answers")
+        silent = state.caches.shared.unanswered()
+        if silent:
+            raise _Failed(f"{', '.join(silent)} of {settings.memcached} do not answer")
         return settings.memcached
 
     steps = [_step("store reachable", store_reachable)]
@@ -95,3 +96,18 @@ def run_checks(settings: Settings, slide_id: str | None = None) -> list[Step]:
                  else Step("tile fetched", "SKIP", "no slide was opened", 0.0))
     steps.append(_step("memcached reachable", memcached))
     return steps
+
+
+def run_all(mapping: Mapping[str, Any], slide_id: str | None = None) -> list[Step]:
+    """The settings of `mapping` (WSI_* keys) checked first; with a wrong one, that FAIL
+    line alone, since every later step would use it."""
+    parsed: list[Settings] = []
+
+    def settings_valid() -> str:
+        parsed.append(Settings.from_mapping(mapping))
+        return "every WSI_* value allowed"
+
+    first = _step("settings valid", settings_valid)
+    if first.outcome != "PASS":
+        return [first]
+    return [first, *run_checks(parsed[0], slide_id)]

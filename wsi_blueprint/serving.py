@@ -13,6 +13,10 @@ import shutil
 import tempfile
 import time
 
+from .prefetch.policy import parse_policies
+from .prefetch.rules import load_rules
+from .settings import Settings
+from .viewer import assets
 from .worker_balance import WorkerBalance
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -27,6 +31,26 @@ def prepare_metrics_dir() -> str:
     os.makedirs(folder, exist_ok=True)
     os.environ[METRICS_DIR] = folder
     return folder
+
+
+def settings_or_exit(env=os.environ) -> Settings:
+    """The settings of the environment, or exit with one line naming the wrong one: checked in
+    the master before any port is bound or worker started, so a bad value never reaches a
+    worker (which gunicorn would boot again and again)."""
+    try:
+        settings = Settings.from_mapping(env)
+        parse_policies(settings.prefetch_policies)
+        load_rules(settings.prefetch_rules)
+    except ValueError as error:  # SettingError, RulesError and the policies' own
+        raise SystemExit(f"wsi_blueprint: {error}") from None
+    return settings
+
+
+def _say_if_viewer_missing(server) -> None:
+    if not assets.installed():
+        server.log.warning("the viewer's OpenSeadragon files are missing from %s: /view/<id> "
+                           "answers 503 (fetch them with `python -m wsi_blueprint.viewer."
+                           "assets`)", assets.VENDOR)
 
 
 class JsonFormatter(logging.Formatter):
@@ -123,6 +147,7 @@ def gunicorn_options(env=os.environ) -> dict:
         "post_worker_init": balance.post_worker_init,
         "child_exit": functools.partial(_worker_exited, balance),
         "pre_request": take_turn,
+        "on_starting": _say_if_viewer_missing,
         "logconfig_dict": _logging(json_logs),
     }
     if json_logs:

@@ -33,7 +33,7 @@ def outcomes(run) -> dict:
 def test_every_step_passes_with_s3_and_memcached(s3_env, memcached):
     run = run_check({**s3_env, "WSI_MEMCACHED": memcached.address})
     assert run.returncode == 0, run.stdout + run.stderr
-    assert set(outcomes(run).values()) == {"PASS"} and len(outcomes(run)) == 5
+    assert set(outcomes(run).values()) == {"PASS"} and len(outcomes(run)) == 6
     assert "'cases/1/he.svs': aperio, 2220x2967" in run.stdout
 
 

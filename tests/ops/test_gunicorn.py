@@ -132,7 +132,7 @@ def test_text_logs_carry_the_packages_own_lines(folder):
 
 
 def test_sign_cli_token_opens_a_protected_slide(folder):
-    env = {"WSI_AUTH_SECRET": "k1:cli-test-secret"}
+    env = {"WSI_AUTH_SECRET": "k1:cli-test-secret-key"}
     with LiveServer(folder, workers=1, env=env) as live:
         signed = subprocess.run(
             [sys.executable, "-m", "wsi_blueprint.cli", "sign", SLIDE, "--base-url", live.url],
