@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 
 from .errors import NotImplementedByStore, WSIError
 from .imaging.passthrough import native_tile_jpeg
+from .serving import validated_settings
 from .settings import Settings
 from .state import WSIState
 
@@ -104,7 +105,7 @@ def run_all(mapping: Mapping[str, Any], slide_id: str | None = None) -> list[Ste
     parsed: list[Settings] = []
 
     def settings_valid() -> str:
-        parsed.append(Settings.from_mapping(mapping))
+        parsed.append(validated_settings(mapping))
         return "every WSI_* value allowed"
 
     first = _step("settings valid", settings_valid)

@@ -33,17 +33,23 @@ def prepare_metrics_dir() -> str:
     return folder
 
 
+def validated_settings(mapping) -> Settings:
+    """The settings of `mapping` (WSI_* keys), each checked against its allowed values, the
+    prefetch policies and rules file parsed too; a ValueError names the first wrong one."""
+    settings = Settings.from_mapping(mapping)
+    parse_policies(settings.prefetch_policies)
+    load_rules(settings.prefetch_rules)
+    return settings
+
+
 def settings_or_exit(env=os.environ) -> Settings:
-    """The settings of the environment, or exit with one line naming the wrong one: checked in
-    the master before any port is bound or worker started, so a bad value never reaches a
-    worker (which gunicorn would boot again and again)."""
+    """The environment's settings, or exit with one line naming the wrong one: checked in the
+    master before any port is bound or worker started, so a bad value never reaches a worker
+    (which gunicorn would boot again and again)."""
     try:
-        settings = Settings.from_mapping(env)
-        parse_policies(settings.prefetch_policies)
-        load_rules(settings.prefetch_rules)
+        return validated_settings(env)
     except ValueError as error:  # SettingError, RulesError and the policies' own
         raise SystemExit(f"wsi_blueprint: {error}") from None
-    return settings
 
 
 def _say_if_viewer_missing(server) -> None:
