@@ -174,8 +174,7 @@ def _sign(args: argparse.Namespace) -> int:
     if args.base_url:
         under_token = f"{args.base_url.rstrip('/')}/t/{token}"
         if args.prefix:
-            answer["slides"] = (f"{under_token}/slides?"
-                                f"{urllib.parse.urlencode({'prefix': args.slide})}")
+            answer["slides"] = f"{under_token}/slides?prefix={urllib.parse.quote(args.slide)}"
         else:
             answer["viewer"] = f"{under_token}/view/{urllib.parse.quote(args.slide)}"
     print(json.dumps(answer, indent=1))

@@ -143,7 +143,7 @@ SETTINGS = (
     Setting("WSI_PRESIGN_EXPIRES", int, 3600,
             "Lifetime in seconds of the presigned URLs used to read S3 objects; a URL is "
             "signed again when less than a tenth of it remains, or after an expired 403.",
-            allowed=_number(60, 604800, unit=" s")),
+            allowed=_number(1, 604800, unit=" s")),
     Setting("WSI_STORE_CONNECT_TIMEOUT", float, 3.05, "Seconds to connect to the store.",
             allowed=POSITIVE_SECONDS),
     Setting("WSI_STORE_READ_TIMEOUT", float, 20.0,

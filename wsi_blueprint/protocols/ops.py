@@ -36,7 +36,8 @@ def _within(seconds: float, check) -> str:
 
 def readyz():
     """Ready when the store answers and every memcached server does (if any is configured).
-    The viewer's files are reported but do not decide: the API serves without them."""
+    The viewer's files are reported beside the checks, not among them: the API serves
+    without them."""
     current = state()
 
     def store() -> str:
@@ -53,8 +54,8 @@ def readyz():
 
         checks["memcached"] = _within(READY_TIMEOUT, memcached)
     ready = all(v == "ok" for v in checks.values())
-    checks["viewer"] = "ok" if assets.installed() else "OpenSeadragon files missing"
-    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks})
+    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks,
+                        "viewer": "ok" if assets.installed() else "OpenSeadragon files missing"})
     response.status_code = 200 if ready else 503
     return response
 

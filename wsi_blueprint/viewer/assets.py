@@ -20,13 +20,14 @@ VENDOR = os.path.join(STATIC, "vendor", "openseadragon")
 MAIN_SCRIPT = "openseadragon.min.js"
 
 
-def installed(folder: str = VENDOR) -> bool:
-    return os.path.isfile(os.path.join(folder, MAIN_SCRIPT))
+def installed(folder: str | None = None) -> bool:
+    return os.path.isfile(os.path.join(folder or VENDOR, MAIN_SCRIPT))
 
 
-def install(version: str = OPENSEADRAGON_VERSION, folder: str = VENDOR) -> str:
+def install(version: str = OPENSEADRAGON_VERSION, folder: str | None = None) -> str:
     """OpenSeadragon's build in `folder` (the package's static folder by default): copied from
     the package's own copy when it has one, else unpacked from `npm pack`."""
+    folder = folder or VENDOR
     if installed(folder):
         return folder
     if folder != VENDOR and installed(VENDOR):
