@@ -298,3 +298,28 @@ def test_an_https_store_is_read_without_blocking_the_event_loop(tmp_path):
         server.stop()
     assert server.peak >= 2
     assert both < 1.6 * one, (one, both)
+
+
+MASTER = r"""
+import contextlib, io, sys
+from wsi_blueprint import cli, serving
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        cli.main(["serve", "--help"])
+    except SystemExit:
+        pass
+serving.settings_or_exit({})
+serving.gunicorn_options({})
+print(" ".join(m for m in ("ssl", "urllib3", "requests", "botocore", "pymemcache",
+                           "prometheus_client") if m in sys.modules))
+"""
+
+
+def test_the_master_imports_none_of_the_clients_gevent_patches():
+    """What the gunicorn master runs before it forks: the command line, the settings check,
+    gunicorn's options. The end-to-end tests above see the consequence; this names the
+    module that slipped in."""
+    done = subprocess.run([sys.executable, "-c", MASTER], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
