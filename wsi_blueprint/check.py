@@ -1,7 +1,7 @@
 """`wsi-blueprint check`: walk the data path once and say where it breaks.
 
 Each step reports PASS, FAIL (with the reason) or SKIP, and its time; a failed step stops the
-steps that depend on it. Operators run it after a deploy or when a probe goes red.
+steps that depend on it, and wrong settings stop them all. Operators run it after a deploy or when a probe goes red.
 """
 
 import dataclasses
@@ -105,7 +105,10 @@ def run_all(mapping: Mapping[str, Any], slide_id: str | None = None) -> list[Ste
     parsed: list[Settings] = []
 
     def settings_valid() -> str:
-        parsed.append(validated_settings(mapping))
+        try:
+            parsed.append(validated_settings(mapping))
+        except ValueError as error:  # names the setting and what it accepts
+            raise _Failed(str(error)) from None
         return "every WSI_* value allowed"
 
     first = _step("settings valid", settings_valid)

@@ -1,4 +1,4 @@
-"""Prometheus metrics: the process counters, request latency and open slides.
+"""Prometheus metrics: the process counters, request latency, open slides and the version.
 
 Under gunicorn every worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (set by
 conf/gunicorn.conf.py before any worker starts) and /metrics adds up all workers, so a scrape

@@ -1,4 +1,5 @@
-"""gunicorn settings for the standalone server, shared by conf/gunicorn.conf.py and the CLI.
+"""gunicorn settings for the standalone server, shared by conf/gunicorn.conf.py and the CLI,
+and the check of every WSI_* setting that runs in the master before anything starts.
 
 gevent workers: one per core, each serving many viewers at once; CPU work leaves the event loop
 for a native thread pool inside the worker. Nothing that holds a socket is created before the

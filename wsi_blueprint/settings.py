@@ -257,7 +257,8 @@ SETTINGS = (
     Setting("WSI_PREFETCH_READ_SIZE", _size, 1 * MiB,
             "Largest unit store reads are rounded out to while prefetch is on: the control loop "
             "starts here and halves it (down to one block) while viewers leave most of what "
-            "was read ahead unused. `WSI_BLOCK_SIZE` reads no more than asked.",
+            "was read ahead unused. `WSI_BLOCK_SIZE` reads no more than asked. Unset, it is "
+            "1M or `WSI_BLOCK_SIZE` if that is larger.",
             allowed=Allowed(_block_size, "a power of two from 4K to 64M, a multiple of "
                                          "WSI_BLOCK_SIZE")),
     Setting("WSI_PREFETCH_POLICIES", str, "full:100",
@@ -352,13 +353,16 @@ class Settings:
             except (TypeError, ValueError):
                 raise SettingError(setting, raw) from None
         values.update(overrides)
+        if not mapping.get("WSI_PREFETCH_READ_SIZE") and "prefetch_read_size" not in overrides:
+            # the default read size never falls below a larger block size the operator chose
+            values["prefetch_read_size"] = max(values["prefetch_read_size"], values["block_size"])
         for setting in SETTINGS:
             value = values[setting.attr]
             if not setting.allowed.test(value):
                 raise SettingError(setting, mapping.get(setting.key, value))
         if values["prefetch_read_size"] % values["block_size"]:
             read_size = next(s for s in SETTINGS if s.key == "WSI_PREFETCH_READ_SIZE")
-            raise SettingError(read_size, mapping.get(read_size.key, values["prefetch_read_size"]))
+            raise SettingError(read_size, mapping.get(read_size.key, values[read_size.attr]))
         return cls(**values)
 
     @classmethod

@@ -42,6 +42,7 @@ def test_memcached_down_fails_clearly(s3_env, memcached):
     run = run_check({**s3_env, "WSI_MEMCACHED": memcached.address})
     assert run.returncode == 1
     assert outcomes(run)["memcached reachable"] == "FAIL"
+    assert f"{memcached.address} of {memcached.address} do not answer" in run.stdout
     assert outcomes(run)["tile fetched"] == "PASS"  # serving goes on without memcached
 
 

@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.parse
 
-import pytest
 import requests
 
 from helpers import testdata_path

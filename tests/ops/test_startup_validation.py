@@ -68,7 +68,9 @@ def test_check_reports_a_bad_setting_as_a_fail_line(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr == ""
     [line] = done.stdout.splitlines()
-    assert line.startswith("FAIL  settings valid") and "WSI_BLOCK_SIZE='0' is not allowed" in line
+    assert line.startswith("FAIL  settings valid")
+    assert line.endswith("ms  WSI_BLOCK_SIZE='0' is not allowed: expected a power of two from "
+                         "4K to 64M")
 
 
 def test_a_host_app_gets_a_clear_error_at_registration(tmp_path):
