@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 
 import pytest
@@ -44,6 +45,36 @@ def test_the_wheel_carries_openseadragon(clean_source, tmp_path):
     assert f"{VENDOR}/images/home_rest.png" in names
     assert b"OpenSeadragon" in script[:2000] and len(script) > 100_000
     assert not (clean_source / VENDOR).exists()  # the build put them in the wheel only
+
+
+SDIST = "from setuptools import build_meta; print(build_meta.build_sdist({out!r}))"
+
+
+def test_the_sdist_carries_openseadragon_so_its_wheel_needs_no_npm(clean_source, tmp_path):
+    """Built by the PEP 517 backend, as `python -m build --sdist` builds it."""
+    out = tmp_path / "sdist"
+    out.mkdir()
+    done = subprocess.run([sys.executable, "-c", SDIST.format(out=str(out))], cwd=clean_source,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    name = done.stdout.strip().splitlines()[-1]
+    with tarfile.open(out / name) as archive:
+        names = set(archive.getnames())
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    top = name.removesuffix(".tar.gz")
+    assert f"{top}/{VENDOR}/{assets.MAIN_SCRIPT}" in names
+    assert not (clean_source / VENDOR).exists()
+    # A wheel from the sdist on a machine without npm (none on PATH) still has the files.
+    wheels = tmp_path / "wheels"
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable)}
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                           "--no-build-isolation", "-q", "-w", str(wheels),
+                           str(tmp_path / "unpacked" / top)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [wheel] = os.listdir(wheels)
+    with zipfile.ZipFile(wheels / wheel) as archive:
+        assert f"{VENDOR}/{assets.MAIN_SCRIPT}" in archive.namelist()
 
 
 def test_a_server_without_the_viewer_files_says_so(clean_source, tmp_path):
