@@ -1,7 +1,8 @@
 """Every setting in one table: Flask config keys, also read from the environment standalone.
 
-The table is the single source for defaults, parsing and the README's configuration section
-(a test checks that the README names every key).
+The table is the single source for defaults, parsing, the values each setting accepts (checked
+whenever settings are built, so a wrong one fails at start with its key named) and the README's
+configuration section (a test checks that the README names every key).
 """
 
 import dataclasses
@@ -89,7 +90,7 @@ def _servers(value: str) -> bool:
     return True
 
 
-MIN_SECRET_BYTES = 16  # an HMAC key shorter than this can be guessed offline from one token
+MIN_SECRET_BYTES = 16  # a short key a person chose can be guessed offline from a single token
 
 
 def _secrets(value: str) -> bool:
