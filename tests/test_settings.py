@@ -5,7 +5,7 @@ import re
 import pytest
 
 from wsi_blueprint import serving, settings_doc
-from wsi_blueprint.settings import SETTINGS, Settings
+from wsi_blueprint.settings import SETTINGS, SettingError, Settings
 
 
 def test_defaults_are_the_embedded_local_store_without_memcached():
@@ -94,3 +94,45 @@ def test_the_page_names_the_server_process_keys_with_their_defaults():
         assert shown[key] == f"`{literal}`", key
     page = settings_doc.markdown()
     assert all(f"| `{key}` |" in page for key in shown)
+
+
+def test_every_default_is_allowed_and_every_rule_is_worded():
+    Settings.from_mapping({})
+    for setting in SETTINGS:
+        assert setting.allowed.text, setting.key
+
+
+@pytest.mark.parametrize("key, good, bad", [
+    ("WSI_BLOCK_SIZE", ["4K", "64K", "64M"], ["0", "-256K", "2K", "300K", "128M", "many"]),
+    ("WSI_JPEG_QUALITY", ["1", "100"], ["0", "101", "500"]),
+    ("WSI_CPU_THREADS", ["0", "8"], ["-3"]),
+    ("WSI_AUTH_SECRET", ["k1:0123456789abcdef", "k2:0123456789abcdef,k1:fedcba9876543210"],
+     ["k1:0123456789abcde", "0123456789abcdef0123", "k1:0123456789abcdef,:0123456789abcdef"]),
+    ("WSI_STORE", ["file:///srv/slides", "s3://bucket/prefix", "https://host/base/"],
+     ["slides", "s3://", "ftp://host/x", "file://relative/dir"]),
+    ("WSI_MEMCACHED", ["a:1, b ,c:3", "127.0.0.1:11211"], ["a:0", "a:x", ":11211"]),
+    ("WSI_CORS_ORIGINS", ["*", "https://a.example, http://b.example:8080"], ["a.example"]),
+    ("WSI_PREFETCH_CONFIDENCE", ["0", "0.7", "1"], ["1.5", "-0.1"]),
+])
+def test_each_value_is_checked_against_its_allowed_values(key, good, bad):
+    for value in good:
+        Settings.from_mapping({key: value})
+    for value in bad:
+        with pytest.raises(SettingError, match=f"^{key}.* is not allowed: expected "):
+            Settings.from_mapping({key: value})
+
+
+def test_a_read_size_must_be_a_multiple_of_the_block_size():
+    with pytest.raises(SettingError, match="^WSI_PREFETCH_READ_SIZE='256K' is not allowed"):
+        Settings.from_mapping({"WSI_BLOCK_SIZE": "1M", "WSI_PREFETCH_READ_SIZE": "256K"})
+
+
+def test_a_wrong_secret_is_never_shown():
+    with pytest.raises(SettingError) as raised:
+        Settings.from_mapping({"WSI_AUTH_SECRET": "k1:hunter2"})
+    assert "hunter2" not in str(raised.value) and raised.value.key == "WSI_AUTH_SECRET"
+
+
+def test_the_default_read_size_follows_a_larger_block_size():
+    assert Settings.from_mapping({"WSI_BLOCK_SIZE": "4M"}).prefetch_read_size == 4 << 20
+    assert Settings.from_mapping({"WSI_BLOCK_SIZE": "64K"}).prefetch_read_size == 1 << 20

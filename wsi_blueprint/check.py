@@ -1,15 +1,16 @@
 """`wsi-blueprint check`: walk the data path once and say where it breaks.
 
 Each step reports PASS, FAIL (with the reason) or SKIP, and its time; a failed step stops the
-steps that depend on it. Operators run it after a deploy or when a probe goes red.
+steps that depend on it, and wrong settings stop them all. Operators run it after a deploy or when a probe goes red.
 """
 
 import dataclasses
 import time
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from .errors import NotImplementedByStore, WSIError
 from .imaging.passthrough import native_tile_jpeg
+from .serving import validated_settings
 from .settings import Settings
 from .state import WSIState
 
@@ -82,8 +83,9 @@ def run_checks(settings: Settings, slide_id: str | None = None) -> list[Step]:
     def memcached() -> str:
         if state.caches.shared is None:
             raise _Skip("WSI_MEMCACHED is empty: caches stay in process")
-        if not state.caches.shared.ping():
-            raise _Failed(f"not every server of {settings.memcached} answers")
+        silent = state.caches.shared.unanswered()
+        if silent:
+            raise _Failed(f"{', '.join(silent)} of {settings.memcached} do not answer")
         return settings.memcached
 
     steps = [_step("store reachable", store_reachable)]
@@ -95,3 +97,21 @@ def run_checks(settings: Settings, slide_id: str | None = None) -> list[Step]:
                  else Step("tile fetched", "SKIP", "no slide was opened", 0.0))
     steps.append(_step("memcached reachable", memcached))
     return steps
+
+
+def run_all(mapping: Mapping[str, Any], slide_id: str | None = None) -> list[Step]:
+    """The settings of `mapping` (WSI_* keys) checked first; with a wrong one, that FAIL
+    line alone, since every later step would use it."""
+    parsed: list[Settings] = []
+
+    def settings_valid() -> str:
+        try:
+            parsed.append(validated_settings(mapping))
+        except ValueError as error:  # names the setting and what it accepts
+            raise _Failed(str(error)) from None
+        return "every WSI_* value allowed"
+
+    first = _step("settings valid", settings_valid)
+    if first.outcome != "PASS":
+        return [first]
+    return [first, *run_checks(parsed[0], slide_id)]

@@ -1,4 +1,4 @@
-"""Prometheus metrics: the process counters, request latency and open slides.
+"""Prometheus metrics: the process counters, request latency, open slides and the version.
 
 Under gunicorn every worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR (set by
 conf/gunicorn.conf.py before any worker starts) and /metrics adds up all workers, so a scrape
@@ -11,6 +11,8 @@ import threading
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                disable_created_metrics, generate_latest, multiprocess)
+
+from . import __version__
 
 disable_created_metrics()  # the *_created series only double the size of every scrape
 
@@ -73,6 +75,10 @@ OPEN_SLIDES = Gauge("wsi_open_slides", "Slides held open by the worker",
 PREFETCH_PARAMETER = Gauge("wsi_prefetch_parameter",
                            "Prefetch parameters the control loop chose, per worker",
                            ("name",), multiprocess_mode="liveall")
+
+BUILD_INFO = Gauge("wsi_build_info", "Always 1; the running wsi_blueprint's version as a label",
+                   ("version",), multiprocess_mode="max")
+BUILD_INFO.labels(__version__).set(1)
 
 _counters: dict[str, Counter] = {}
 _lock = threading.Lock()

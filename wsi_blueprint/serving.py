@@ -1,4 +1,5 @@
-"""gunicorn settings for the standalone server, shared by conf/gunicorn.conf.py and the CLI.
+"""gunicorn settings for the standalone server, shared by conf/gunicorn.conf.py and the CLI,
+and the check of every WSI_* setting that runs in the master before anything starts.
 
 gevent workers: one per core, each serving many viewers at once; CPU work leaves the event loop
 for a native thread pool inside the worker. Nothing that holds a socket is created before the
@@ -13,6 +14,10 @@ import shutil
 import tempfile
 import time
 
+from .prefetch.policy import parse_policies
+from .prefetch.rules import load_rules
+from .settings import Settings
+from .viewer import assets
 from .worker_balance import WorkerBalance
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -27,6 +32,32 @@ def prepare_metrics_dir() -> str:
     os.makedirs(folder, exist_ok=True)
     os.environ[METRICS_DIR] = folder
     return folder
+
+
+def validated_settings(mapping) -> Settings:
+    """The settings of `mapping` (WSI_* keys), each checked against its allowed values, the
+    prefetch policies and rules file parsed too; a ValueError names the first wrong one."""
+    settings = Settings.from_mapping(mapping)
+    parse_policies(settings.prefetch_policies)
+    load_rules(settings.prefetch_rules)
+    return settings
+
+
+def settings_or_exit(env=os.environ) -> Settings:
+    """The environment's settings, or exit with one line naming the wrong one: checked in the
+    master before any port is bound or worker started, so a bad value never reaches a worker
+    (which gunicorn would boot again and again)."""
+    try:
+        return validated_settings(env)
+    except ValueError as error:  # SettingError, RulesError and the policies' own
+        raise SystemExit(f"wsi_blueprint: {error}") from None
+
+
+def _say_if_viewer_missing(server) -> None:
+    if not assets.installed():
+        server.log.warning("the viewer's OpenSeadragon files are missing from %s: /view/<id> "
+                           "answers 503 (fetch them with `python -m wsi_blueprint.viewer."
+                           "assets`)", assets.VENDOR)
 
 
 class JsonFormatter(logging.Formatter):
@@ -127,6 +158,7 @@ def gunicorn_options(env=os.environ) -> dict:
         "post_worker_init": balance.post_worker_init,
         "child_exit": functools.partial(_worker_exited, balance),
         "pre_request": take_turn,
+        "on_starting": _say_if_viewer_missing,
         "logconfig_dict": _logging(json_logs),
     }
     if json_logs:

@@ -33,7 +33,7 @@ def outcomes(run) -> dict:
 def test_every_step_passes_with_s3_and_memcached(s3_env, memcached):
     run = run_check({**s3_env, "WSI_MEMCACHED": memcached.address})
     assert run.returncode == 0, run.stdout + run.stderr
-    assert set(outcomes(run).values()) == {"PASS"} and len(outcomes(run)) == 5
+    assert set(outcomes(run).values()) == {"PASS"} and len(outcomes(run)) == 6
     assert "'cases/1/he.svs': aperio, 2220x2967" in run.stdout
 
 
@@ -42,6 +42,7 @@ def test_memcached_down_fails_clearly(s3_env, memcached):
     run = run_check({**s3_env, "WSI_MEMCACHED": memcached.address})
     assert run.returncode == 1
     assert outcomes(run)["memcached reachable"] == "FAIL"
+    assert f"{memcached.address} of {memcached.address} do not answer" in run.stdout
     assert outcomes(run)["tile fetched"] == "PASS"  # serving goes on without memcached
 
 

@@ -13,7 +13,7 @@ from wsi_blueprint.blueprint import create_blueprint
 from wsi_blueprint.protocols.context import EXTENSION
 from wsi_blueprint.security.tokens import TokenSigner, parse_secrets
 
-SECRET = "k2:secret-two,k1:secret-one"
+SECRET = "k2:secret-number-two,k1:secret-number-one"
 CMU = "cases/1/cmu.svs"
 
 
@@ -48,7 +48,7 @@ def sign(client, **body):
     return response.json
 
 
-def token_for(subject, *, prefix=False, secret="k1:secret-one", expires_in=600):
+def token_for(subject, *, prefix=False, secret="k1:secret-number-one", expires_in=600):
     return TokenSigner(parse_secrets(secret)).sign(subject, prefix=prefix, expires_in=expires_in)
 
 

@@ -98,15 +98,20 @@ class MemcachedTier(SharedTier):
             return False
 
     def ping(self) -> bool:
-        """Every configured server answers, asked on fresh connections apart from the pool,
-        so that the answer is about the servers now."""
+        """True if every configured server answers (readiness)."""
+        return not self.unanswered()
+
+    def unanswered(self) -> list[str]:
+        """`host:port` of every server that does not answer; asked on fresh connections,
+        apart from the pool, so that the answer is about the servers now."""
+        silent = []
         for server in self.servers:
             client = Client(server, connect_timeout=self._timeout, timeout=self._timeout,
                             socket_module=socket)
             try:
                 client.version()
             except Exception:
-                return False
+                silent.append(f"{server[0]}:{server[1]}")
             finally:
                 client.close()
-        return True
+        return silent

@@ -4,15 +4,16 @@ import threading
 
 from flask import Blueprint, Response, jsonify
 
-from .. import metrics
+from .. import __version__, metrics
 from ..errors import WSIError
+from ..viewer import assets
 from .context import state
 
 READY_TIMEOUT = 2.0  # seconds each readiness check may take; a probe must answer promptly
 
 
 def healthz():
-    return jsonify({"status": "ok"})
+    return jsonify({"status": "ok", "version": __version__})
 
 
 def _within(seconds: float, check) -> str:
@@ -34,7 +35,9 @@ def _within(seconds: float, check) -> str:
 
 
 def readyz():
-    """Ready when the store answers and every memcached server does (if any is configured)."""
+    """Ready when the store answers and every memcached server does (if any is configured).
+    The viewer's files are reported beside the checks, not among them: the API serves
+    without them."""
     current = state()
 
     def store() -> str:
@@ -44,10 +47,15 @@ def readyz():
     checks = {"store": _within(READY_TIMEOUT, store)}
     if current.caches.shared is not None:
         shared = current.caches.shared
-        checks["memcached"] = _within(READY_TIMEOUT,
-                                      lambda: "ok" if shared.ping() else "unreachable")
+
+        def memcached() -> str:
+            silent = shared.unanswered()
+            return f"no answer from {', '.join(silent)}" if silent else "ok"
+
+        checks["memcached"] = _within(READY_TIMEOUT, memcached)
     ready = all(v == "ok" for v in checks.values())
-    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks})
+    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks,
+                        "viewer": "ok" if assets.installed() else "OpenSeadragon files missing"})
     response.status_code = 200 if ready else 503
     return response
 

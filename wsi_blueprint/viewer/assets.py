@@ -1,8 +1,10 @@
-"""OpenSeadragon for the viewer, fetched from the npm registry at set-up, never committed.
+"""OpenSeadragon for the viewer, fetched from the npm registry at build time, never committed.
 
-`python -m wsi_blueprint.viewer.assets` (also run by `wsi-blueprint serve`, tox and the
-Dockerfile) downloads the pinned release with `npm pack` and unpacks its build into the
-package's static folder, so the running server needs no network and no CDN.
+Building the package (sdist or wheel, see setup.py) runs `install` into the build, so every
+installed copy carries the files and the running server needs no network and no CDN. A source
+checkout gets them with `python -m wsi_blueprint.viewer.assets` (tox and `wsi-blueprint serve`
+run it); the server logs at start and /readyz reports when they are missing all the same.
+This module uses the standard library only: setup.py loads it before any dependency exists.
 """
 
 import os
@@ -15,19 +17,25 @@ import tempfile
 OPENSEADRAGON_VERSION = "6.1.1"
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 VENDOR = os.path.join(STATIC, "vendor", "openseadragon")
+MAIN_SCRIPT = "openseadragon.min.js"
 
 
-def installed() -> bool:
-    return os.path.isfile(os.path.join(VENDOR, "openseadragon.min.js"))
+def installed(folder: str | None = None) -> bool:
+    return os.path.isfile(os.path.join(folder or VENDOR, MAIN_SCRIPT))
 
 
-def install(version: str = OPENSEADRAGON_VERSION) -> str:
-    """Unpack OpenSeadragon's build into the static folder; returns where it went."""
-    if installed():
-        return VENDOR
+def install(version: str = OPENSEADRAGON_VERSION, folder: str | None = None) -> str:
+    """OpenSeadragon's build in `folder` (the package's static folder by default): copied from
+    the package's own copy when it has one, else unpacked from `npm pack`."""
+    folder = folder or VENDOR
+    if installed(folder):
+        return folder
+    if folder != VENDOR and installed(VENDOR):
+        shutil.copytree(VENDOR, folder, dirs_exist_ok=True)
+        return folder
     npm = shutil.which("npm")
     if npm is None:
-        raise RuntimeError("npm is needed once to fetch OpenSeadragon for the viewer "
+        raise RuntimeError("npm is needed to fetch OpenSeadragon for the viewer "
                            "(apt-get install npm)")
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([npm, "pack", f"openseadragon@{version}", "--pack-destination", tmp,
@@ -35,10 +43,10 @@ def install(version: str = OPENSEADRAGON_VERSION) -> str:
         tarball = next(f for f in os.listdir(tmp) if f.endswith(".tgz"))
         with tarfile.open(os.path.join(tmp, tarball)) as archive:
             archive.extractall(tmp, filter="data")
-        os.makedirs(os.path.dirname(VENDOR), exist_ok=True)
-        shutil.copytree(os.path.join(tmp, "package", "build", "openseadragon"), VENDOR,
+        os.makedirs(os.path.dirname(folder), exist_ok=True)
+        shutil.copytree(os.path.join(tmp, "package", "build", "openseadragon"), folder,
                         dirs_exist_ok=True)
-    return VENDOR
+    return folder
 
 
 if __name__ == "__main__":
