@@ -81,3 +81,34 @@ def test_missing_slide_and_directories_are_not_found(store):
     for slide_id in ("nope.svs", "cases/42"):
         with pytest.raises(SlideNotFound):
             store.open(slide_id)
+
+
+def test_delimiter_lists_one_level_with_folders(store, folder):
+    (folder / "cases" / "42" / ".hidden").mkdir()
+    page = store.list(delimiter="/")
+    assert page.folders == ["cases/"] and [s.id for s in page.slides] == ["z.tiff"]
+    page = store.list(prefix="cases/42/", delimiter="/")
+    assert page.folders == [] and [s.id for s in page.slides] == ["cases/42/A1.svs",
+                                                                  "cases/42/B1"]
+    assert store.list(prefix="cases/4", delimiter="/").folders == ["cases/42/"]
+    assert store.list(prefix="nowhere/", delimiter="/") == store.list(prefix="x", limit=1,
+                                                                      delimiter="/")
+
+
+def test_delimiter_pages_through_folders_and_files_in_key_order(store, folder):
+    (folder / "cases" / "43").mkdir()
+    (folder / "cases" / "42.txt").write_text("notes")
+    seen, cursor = [], None
+    while True:
+        page = store.list(prefix="cases/", limit=1, cursor=cursor, delimiter="/")
+        seen += page.folders + [s.id for s in page.slides]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # '.' sorts before '/': the file comes before the folder of the same stem, as in S3.
+    assert seen == ["cases/42.txt", "cases/42/", "cases/43/"]
+
+
+def test_delimiter_never_leaves_the_root(store):
+    assert store.list(prefix="../", delimiter="/") == store.list(prefix="nowhere/",
+                                                                 delimiter="/")

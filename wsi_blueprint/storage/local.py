@@ -64,19 +64,51 @@ class FileStore(Store):
                 if relpath.startswith(prefix) and not is_hidden(relpath):
                     yield relpath
 
-    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
+    def _children(self, prefix: str):
+        """(key, is_folder) for the entries of the folder `prefix` names that start with the
+        rest of it: what S3 answers for the same prefix with a "/" delimiter."""
+        folder, _, start = prefix.rpartition("/")
+        path = os.path.realpath(os.path.join(self.root, folder))
+        if os.path.commonpath([path, self.root]) != self.root or not os.path.isdir(path):
+            return
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.name.startswith(start):
+                    continue
+                key = f"{folder}/{entry.name}" if folder else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    yield key + "/", True
+                elif entry.is_file():
+                    yield key, False
+
+    def _info(self, slide_id: str) -> ObjectInfo | None:
+        try:
+            st = os.stat(self._path(slide_id))
+        except (SlideNotFound, OSError):
+            return None  # a link out of the root, or gone since the walk
+        modified = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
+        return ObjectInfo(slide_id, st.st_size, modified.isoformat())
+
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
+             delimiter: str | None = None) -> Page:
         if not os.path.isdir(self.root):
             raise StoreUnavailable("the slide folder does not exist")
-        ids = sorted(i for i in self._walk(prefix) if cursor is None or i > cursor)
-        slides = []
-        for slide_id in ids:
-            try:
-                st = os.stat(self._path(slide_id))
-            except (SlideNotFound, OSError):
-                continue  # a link out of the root, or gone since the walk
-            modified = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
-            slides.append(ObjectInfo(slide_id, st.st_size, modified.isoformat()))
-            if len(slides) == limit:
+        if delimiter:
+            keys = sorted(self._children(prefix))
+        else:
+            keys = sorted((i, False) for i in self._walk(prefix))
+        keys = [(key, is_folder) for key, is_folder in keys if cursor is None or key > cursor]
+        slides, folders, last = [], [], None
+        for key, is_folder in keys:
+            if is_folder:
+                folders.append(key)
+            else:
+                info = self._info(key)
+                if info is None:
+                    continue
+                slides.append(info)
+            last = key
+            if len(slides) + len(folders) == limit:
                 break
-        more = bool(slides) and slides[-1].id != ids[-1]
-        return Page(slides, slides[-1].id if more else None)
+        more = last is not None and last != keys[-1][0]
+        return Page(slides, last if more else None, folders)
