@@ -12,6 +12,7 @@ from ..imaging.region import thumbnail
 from ..slide_ids import validate_slide_id
 from .context import state
 from .images import image_key, image_response, note_view
+from .listing import list_entries
 
 MAX_PAGE = 1000
 
@@ -25,17 +26,26 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
+MAX_QUERY = 200
+
+
 def list_slides():
     prefix = request.args.get("prefix", "")
     if prefix:
         validate_slide_id(prefix.rstrip("/") or "x")
     cursor = request.args.get("cursor") or None
     if cursor:
-        validate_slide_id(cursor)
+        validate_slide_id(cursor.rstrip("/") or "x")
+    delimiter = request.args.get("delimiter") or None
+    if delimiter not in (None, "/"):
+        raise BadRequest("delimiter must be '/' (or absent for a flat listing)")
+    query = request.args.get("q", "")
+    if len(query) > MAX_QUERY or any(ord(ch) < 0x20 for ch in query):
+        raise BadRequest(f"q must be at most {MAX_QUERY} printable characters")
     limit = _int_arg("limit", 100, 1, MAX_PAGE)
-    page = state().store.list(prefix=prefix, limit=limit, cursor=cursor)
-    return jsonify({"slides": [s.to_dict() for s in page.slides],
-                    "next_cursor": page.next_cursor})
+    listing = list_entries(state().store, prefix=prefix, limit=limit, cursor=cursor,
+                           delimiter=delimiter, query=query)
+    return jsonify({"slides": listing.entries, "next_cursor": listing.next_cursor})
 
 
 PATIENT_IMAGES = ("label", "macro")  # they show names and barcodes
