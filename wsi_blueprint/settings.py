@@ -122,6 +122,9 @@ SETTINGS = (
             "Standalone only: the admin key (`Authorization: Bearer`) that may POST /sign. A "
             "host app guards /sign with its own `authorize` hook instead."),
     Setting("WSI_CORS_ORIGINS", str, "*", "Allowed CORS origins, comma separated; `*` for any."),
+    Setting("WSI_FRAME_ANCESTORS", str, "'self'",
+            "Who may embed the viewer and gallery pages in a frame: CSP `frame-ancestors` "
+            "sources, space separated (`'self' https://lims.example.org`; `'none'` for nobody)."),
     Setting("WSI_PREFETCH", _bool, True, "`on` or `off`: warm caches ahead of the viewer."),
     Setting("WSI_PREFETCH_BUDGET", _size, 50 * MiB,
             "Bytes one viewing session may prefetch from the store."),
@@ -192,6 +195,7 @@ class Settings:
     auth_session_max: int
     sign_key: str
     cors_origins: str
+    frame_ancestors: str
     prefetch: bool
     prefetch_budget: int
     prefetch_rate: int

@@ -8,6 +8,8 @@ else stays a `slide` candidate until it is opened).
 import dataclasses
 import posixpath
 
+from ..errors import BadRequest
+from ..slide_ids import validate_slide_id
 from ..storage import Store
 
 # Files that sit beside slides in real stores: images, documents, tables, archives, and the
@@ -19,6 +21,7 @@ NOT_SLIDE_EXTENSIONS = frozenset(
 # How many store pages one filtered request may read before it answers with what it found.
 SCAN_PAGES = 10
 SCAN_PAGE_SIZE = 1000
+MAX_QUERY = 200
 
 
 def kind_of(slide_id: str, size: int | None) -> str:
@@ -28,6 +31,23 @@ def kind_of(slide_id: str, size: int | None) -> str:
     if size == 0 or extension in NOT_SLIDE_EXTENSIONS:
         return "other"
     return "slide"
+
+
+def listing_arguments(args) -> dict:
+    """prefix, cursor, delimiter and query from a request's arguments, checked."""
+    prefix = args.get("prefix", "")
+    if prefix:
+        validate_slide_id(prefix.rstrip("/") or "x")
+    cursor = args.get("cursor") or None
+    if cursor:
+        validate_slide_id(cursor.rstrip("/") or "x")
+    delimiter = args.get("delimiter") or None
+    if delimiter not in (None, "/"):
+        raise BadRequest("delimiter must be '/' (or absent for a flat listing)")
+    query = args.get("q", "")
+    if len(query) > MAX_QUERY or any(ord(ch) < 0x20 for ch in query):
+        raise BadRequest(f"q must be at most {MAX_QUERY} printable characters")
+    return {"prefix": prefix, "cursor": cursor, "delimiter": delimiter, "query": query}
 
 
 @dataclasses.dataclass(frozen=True)

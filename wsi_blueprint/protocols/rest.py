@@ -9,10 +9,9 @@ from ..imaging.cpu_pool import run_cpu
 from ..imaging.encode import encode, output_format
 from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import thumbnail
-from ..slide_ids import validate_slide_id
 from .context import state
 from .images import image_key, image_response, note_view
-from .listing import list_entries
+from .listing import list_entries, listing_arguments
 
 MAX_PAGE = 1000
 
@@ -26,25 +25,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-MAX_QUERY = 200
-
-
 def list_slides():
-    prefix = request.args.get("prefix", "")
-    if prefix:
-        validate_slide_id(prefix.rstrip("/") or "x")
-    cursor = request.args.get("cursor") or None
-    if cursor:
-        validate_slide_id(cursor.rstrip("/") or "x")
-    delimiter = request.args.get("delimiter") or None
-    if delimiter not in (None, "/"):
-        raise BadRequest("delimiter must be '/' (or absent for a flat listing)")
-    query = request.args.get("q", "")
-    if len(query) > MAX_QUERY or any(ord(ch) < 0x20 for ch in query):
-        raise BadRequest(f"q must be at most {MAX_QUERY} printable characters")
+    arguments = listing_arguments(request.args)
     limit = _int_arg("limit", 100, 1, MAX_PAGE)
-    listing = list_entries(state().store, prefix=prefix, limit=limit, cursor=cursor,
-                           delimiter=delimiter, query=query)
+    listing = list_entries(state().store, limit=limit, **arguments)
     return jsonify({"slides": listing.entries, "next_cursor": listing.next_cursor})
 
 
