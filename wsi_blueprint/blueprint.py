@@ -15,10 +15,10 @@ from werkzeug.exceptions import HTTPException
 
 from .errors import WSIError
 from . import metrics, timing
-from .protocols import dzi, iiif, ops, rest, signing, viewer
+from .protocols import dzi, gallery, iiif, ops, rest, signing, viewer
 from .protocols.context import EXTENSION, state
 from .protocols.cors import add_cors_headers, cors_options
-from .protocols.errors import handle_http_exception, handle_unexpected, handle_wsi_error
+from .protocols.errors import handle_http_exception, handle_unexpected
 from .security.access import TOKEN_PREFIX, check_request, pull_path_token, push_url_token
 from .prefetch.context import CaseContextProvider
 from .settings import Settings
@@ -107,9 +107,9 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
     bp.teardown_request(_end_demand)
     bp.after_request(add_cors_headers)
     bp.after_request(_hardening_headers)
-    bp.register_error_handler(WSIError, handle_wsi_error)
+    bp.register_error_handler(WSIError, viewer.handle_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
-    for routes in (rest, dzi, iiif, viewer, signing, ops):
+    for routes in (rest, dzi, iiif, viewer, gallery, signing, ops):
         routes.register(bp)
     return bp
