@@ -134,17 +134,3 @@ def test_gallery_lists_an_s3_bucket(browser, s3_server, s3_bucket):
         finally:
             page.context.close()
 
-
-def test_a_gallery_under_a_mount_prefix_links_within_it(tmp_path):
-    from flask import Flask
-
-    from wsi_blueprint.blueprint import create_blueprint
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "x.svs").write_bytes(b"II*\x00")
-    app = Flask("host")
-    app.config["WSI_STORE"] = f"file://{tmp_path}"
-    app.register_blueprint(create_blueprint(), url_prefix="/pathology")
-    html = app.test_client().get("/pathology/?prefix=a/").data.decode()
-    assert 'href="/pathology/view/a/x.svs"' in html
-    assert 'src="/pathology/slides/a/x.svs/thumbnail?max_size=256"' in html
-    assert 'href="/pathology/?prefix=a/"' in html and 'action="/pathology/"' in html
