@@ -20,7 +20,7 @@ import requests
 from PIL import Image
 
 from browser import Console, new_page, open_in_plain_openseadragon, wait_loaded
-from helpers import testdata_path
+from helpers import RangeFileServer, testdata_path
 from live_server import LiveServer
 from wsi_blueprint.sample import SAMPLE_NAME, write_sample
 
@@ -229,3 +229,31 @@ def test_the_demo_slide_has_a_scale_bar(browser, server):
         assert float(number) > 0 and unit in ("\u00b5m", "mm")
     finally:
         page.context.close()
+
+
+
+def framed_viewer(browser, host, folder, server) -> bool:
+    """Whether a host application's page (served by `host` from `folder`, on an origin of its
+    own) shows the viewer in an iframe."""
+    page = new_page(browser)
+    try:
+        (folder / "case.html").write_text(
+            f'<iframe src="{server.url}view/{SLIDE}" width="900" height="600"></iframe>')
+        page.goto(host.url + "case.html")  # its load event waits for the frame's
+        frame = page.frames[1]
+        return frame.locator("#viewer").count() == 1
+    finally:
+        page.context.close()
+
+
+def test_embedding_from_another_origin_is_the_operators_choice(browser, server, slide_path,
+                                                              tmp_path):
+    # Loopback on another port: Chromium refuses frames from public origins to loopback.
+    host = RangeFileServer(str(tmp_path))
+    try:
+        assert not framed_viewer(browser, host, tmp_path, server)  # default: 'self' only
+        env = {"WSI_FRAME_ANCESTORS": f"'self' {host.url.rstrip('/')}"}
+        with LiveServer(slide_path.parent, workers=1, env=env) as allowing:
+            assert framed_viewer(browser, host, tmp_path, allowing)
+    finally:
+        host.stop()
