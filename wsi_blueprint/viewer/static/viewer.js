@@ -1,4 +1,5 @@
-// The viewer page: OpenSeadragon on the slide's tile source, with a scale bar from the MPP.
+// The viewer page: OpenSeadragon on the slide's tile source, a scale bar from the MPP, the
+// properties panel, notices for failures, and the renewal of a signed page's token.
 (function () {
   "use strict";
   var element = document.getElementById("viewer");
@@ -81,11 +82,11 @@
   }
 
   // A tile that failed says why only to a request of our own (the image loader sees no
-  // status); one question at a time, at most one per distinct status shown.
+  // status): one question at a time, and none once a notice shows.
   var diagnosing = false;
   viewer.addHandler("tile-load-failed", function (event) {
     var url = event.tile && event.tile.getUrl && event.tile.getUrl();
-    if (diagnosing || !url) { return; }
+    if (diagnosing || !url || !notice.hidden) { return; }
     diagnosing = true;
     fetch(url, {headers: {"Accept": "application/json"}})
       .then(function (response) {
@@ -140,7 +141,9 @@
     fetch(renewUrl, {method: "POST", headers: {"Authorization": "Bearer " + token}})
       .then(function (response) {
         if (response.status === 401 || response.status === 403) {
-          sessionEnded();
+          // The session may not be extended; the token in hand still works until it ends,
+          // when the notice shows.
+          document.body.dataset.renewError = "refused: " + response.status;
           return null;
         }
         if (!response.ok) { throw new Error("renewal refused: " + response.status); }
