@@ -112,3 +112,22 @@ def test_delimiter_pages_through_folders_and_files_in_key_order(store, folder):
 def test_delimiter_never_leaves_the_root(store):
     assert store.list(prefix="../", delimiter="/") == store.list(prefix="nowhere/",
                                                                  delimiter="/")
+
+
+def test_flat_listing_is_in_key_order_across_folders(tmp_path, counters):
+    for key in ("a.txt", "a/b", "a/c/d", "a0", "a-", "b/.hidden/x", "b/y"):
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(b"x")
+    store = open_store(make_settings(store=f"file://{tmp_path}"), counters)
+    expected = ["a-", "a.txt", "a/b", "a/c/d", "a0", "b/y"]  # '-' < '.' < '/' < '0'
+    assert [s.id for s in store.list().slides] == expected
+    seen, cursor = [], None
+    for _ in range(len(expected) + 1):
+        page = store.list(limit=1, cursor=cursor)
+        seen += [s.id for s in page.slides]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    assert [s.id for s in store.list(prefix="a/c").slides] == ["a/c/d"]
+    assert [s.id for s in store.list(cursor="a/b").slides] == ["a/c/d", "a0", "b/y"]

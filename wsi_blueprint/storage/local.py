@@ -6,7 +6,7 @@ import time
 
 from ..counters import Counters
 from ..errors import SlideNotFound, StoreUnavailable
-from ..slide_ids import is_hidden, validate_slide_id
+from ..slide_ids import validate_slide_id
 from .base import ObjectInfo, Page, RangeReader, Store
 
 
@@ -55,31 +55,44 @@ class FileStore(Store):
     def open(self, slide_id: str) -> RangeReader:
         return FileRangeReader(slide_id, self._path(slide_id), self._counters)
 
-    def _walk(self, prefix: str):
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            dirnames.sort()
-            for filename in filenames:
-                relpath = os.path.relpath(os.path.join(dirpath, filename), self.root)
-                relpath = relpath.replace(os.sep, "/")
-                if relpath.startswith(prefix) and not is_hidden(relpath):
-                    yield relpath
+    def _entries(self, folder: str) -> list[tuple[str, bool]]:
+        """(key, is_folder) of a folder's visible entries in key order; `folder` is "" for
+        the root or a key ending in "/", as are the keys of folders. Links to folders are
+        not followed."""
+        try:
+            with os.scandir(os.path.join(self.root, folder)) as entries:
+                keys = [(folder + entry.name + "/", True) if entry.is_dir(follow_symlinks=False)
+                        else (folder + entry.name, False)
+                        for entry in entries if not entry.name.startswith(".")
+                        and (entry.is_dir(follow_symlinks=False) or entry.is_file())]
+        except OSError:
+            return []
+        return sorted(keys)
 
-    def _children(self, prefix: str):
-        """(key, is_folder) for the entries of the folder `prefix` names that start with the
-        rest of it: what S3 answers for the same prefix with a "/" delimiter."""
+    def _keys(self, folder: str, prefix: str, cursor: str | None):
+        """Every file key below `folder` that starts with `prefix` and sorts after `cursor`,
+        in key order: a folder's keys sort together, so only folders that can hold one are
+        read, and a page costs about its own length, not the tree's."""
+        for key, is_folder in self._entries(folder):
+            if is_folder:
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+                if cursor is not None and cursor > key and not cursor.startswith(key):
+                    continue  # every key inside sorts before the cursor
+                yield from self._keys(key, prefix, cursor)
+            elif key.startswith(prefix) and (cursor is None or key > cursor):
+                yield key
+
+    def _children(self, prefix: str) -> list[tuple[str, bool]]:
+        """The entries of the folder `prefix` names that start with the rest of it: what S3
+        answers for the same prefix with a "/" delimiter."""
         folder, _, start = prefix.rpartition("/")
         path = os.path.realpath(os.path.join(self.root, folder))
         if os.path.commonpath([path, self.root]) != self.root or not os.path.isdir(path):
-            return
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.name.startswith(start):
-                    continue
-                key = f"{folder}/{entry.name}" if folder else entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    yield key + "/", True
-                elif entry.is_file():
-                    yield key, False
+            return []
+        folder_key = folder + "/" if folder else ""
+        return [(key, is_folder) for key, is_folder in self._entries(folder_key)
+                if key[len(folder_key):].startswith(start)]
 
     def _info(self, slide_id: str) -> ObjectInfo | None:
         try:
@@ -94,10 +107,10 @@ class FileStore(Store):
         if not os.path.isdir(self.root):
             raise StoreUnavailable("the slide folder does not exist")
         if delimiter:
-            keys = sorted(self._children(prefix))
+            keys = iter([(key, is_folder) for key, is_folder in self._children(prefix)
+                         if cursor is None or key > cursor])
         else:
-            keys = sorted((i, False) for i in self._walk(prefix))
-        keys = [(key, is_folder) for key, is_folder in keys if cursor is None or key > cursor]
+            keys = ((key, False) for key in self._keys("", prefix, cursor))
         slides, folders, last = [], [], None
         for key, is_folder in keys:
             if is_folder:
@@ -110,5 +123,5 @@ class FileStore(Store):
             last = key
             if len(slides) + len(folders) == limit:
                 break
-        more = last is not None and last != keys[-1][0]
+        more = last is not None and next(keys, None) is not None
         return Page(slides, last if more else None, folders)
