@@ -101,15 +101,15 @@ class S3Store(Store):
                              key=lambda entry: entry[0])
             for key, item in entries:
                 slide_id = key[len(self.prefix):]
-                if not slide_id or is_hidden(slide_id.rstrip("/")):
+                if not slide_id or is_hidden(slide_id):
                     continue
                 if item is None:
                     folders.append(slide_id)
-                elif not slide_id.endswith("/"):
+                elif slide_id.endswith("/"):
+                    continue  # a zero-byte "folder" marker some tools write
+                else:
                     slides.append(ObjectInfo(slide_id, item["Size"],
                                              item["LastModified"].isoformat()))
-                else:
-                    continue  # a zero-byte "folder" marker some tools write
                 last = slide_id
             if not answer.get("IsTruncated") or not entries:
                 return Page(slides, None, folders)
