@@ -1,3 +1,5 @@
+import pytest
+
 from wsi_blueprint.caches import BlockReader, Caches
 from wsi_blueprint.counters import Counters
 from wsi_blueprint.formats.detect import parse_slide
@@ -17,3 +19,4 @@ def test_the_demo_slide_is_a_three_level_pyramid(tmp_path):
     index = parse_slide(blocks, "demo.tiff")
     assert [(level.width, level.height) for level in index.levels] == [
         (1024, 768), (256, 192), (64, 48)]
+    assert index.mpp == pytest.approx((0.25, 0.25))

@@ -16,10 +16,10 @@ from werkzeug.exceptions import HTTPException
 from .caches.flask_cache import backend_of
 from .errors import WSIError
 from . import metrics, timing
-from .protocols import dzi, iiif, openapi, ops, rest, signing, viewer
+from .protocols import dzi, gallery, iiif, openapi, ops, rest, signing, viewer
 from .protocols.context import EXTENSION, state
 from .protocols.cors import add_cors_headers, cors_options
-from .protocols.errors import handle_http_exception, handle_unexpected, handle_wsi_error
+from .protocols.errors import handle_http_exception, handle_unexpected
 from .security.access import TOKEN_PREFIX, check_request, pull_path_token, push_url_token
 from .prefetch.context import CaseContextProvider
 from .settings import Settings
@@ -118,9 +118,9 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
     bp.teardown_request(_end_demand)
     bp.after_request(add_cors_headers)
     bp.after_request(_hardening_headers)
-    bp.register_error_handler(WSIError, handle_wsi_error)
+    bp.register_error_handler(WSIError, viewer.handle_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
-    for routes in (rest, dzi, iiif, viewer, signing, ops, openapi):
+    for routes in (rest, dzi, iiif, viewer, gallery, signing, ops, openapi):
         routes.register(bp)
     return bp

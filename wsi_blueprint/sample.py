@@ -1,13 +1,15 @@
 """A synthetic demo slide, so that `wsi-blueprint serve` on an empty folder shows something.
 
 It is a generic tiled pyramidal TIFF (JPEG tiles, levels at 1, 1/4 and 1/16) painted with a
-tissue-like pattern in H&E colours; made in about a second, never committed.
+tissue-like pattern in H&E colours, with a resolution of SAMPLE_MPP so the viewer's scale bar
+shows; made in about a second, never committed.
 """
 
 import numpy as np
 import tifffile
 
 SAMPLE_NAME = "sample-he.tiff"
+SAMPLE_MPP = 0.25  # micrometres per pixel at full resolution, a 40x scan: the scale bar shows
 
 
 def _tissue(width: int, height: int, seed: int = 7) -> np.ndarray:
@@ -40,6 +42,8 @@ def write_sample(path: str, width: int = 4096, height: int = 3072) -> str:
     with tifffile.TiffWriter(path) as tiff:
         for factor in (1, 4, 16):
             pixels = level0[::factor, ::factor] if factor > 1 else level0
+            pixels_per_cm = 10_000 / (SAMPLE_MPP * factor)
             tiff.write(pixels, tile=(256, 256), compression="jpeg", compressionargs={"level": 85},
-                       photometric="rgb", subfiletype=0 if factor == 1 else 1)
+                       photometric="rgb", subfiletype=0 if factor == 1 else 1,
+                       resolution=(pixels_per_cm, pixels_per_cm), resolutionunit="CENTIMETER")
     return path

@@ -236,6 +236,9 @@ SETTINGS = (
             "host app guards /sign with its own `authorize` hook instead.", secret=True),
     Setting("WSI_CORS_ORIGINS", str, "*", "Allowed CORS origins, comma separated; `*` for any.",
             allowed=Allowed(_origins, "* or http(s)://host[:port] origins, comma separated")),
+    Setting("WSI_FRAME_ANCESTORS", str, "'self'",
+            "Who may embed the viewer and gallery pages in a frame: CSP `frame-ancestors` "
+            "sources, space separated (`'self' https://lims.example.org`; `'none'` for nobody)."),
     Setting("WSI_PREFETCH", _bool, True, "`on` or `off`: warm caches ahead of the viewer."),
     Setting("WSI_PREFETCH_BUDGET", _size, 50 * MiB,
             "Bytes one viewing session may prefetch from the store.",
@@ -328,6 +331,7 @@ class Settings:
     auth_session_max: int
     sign_key: str
     cors_origins: str
+    frame_ancestors: str
     prefetch: bool
     prefetch_budget: int
     prefetch_rate: int

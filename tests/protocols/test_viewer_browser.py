@@ -16,13 +16,16 @@ import shutil
 import numpy as np
 import openslide
 import pytest
+import requests
 from PIL import Image
 
 from browser import Console, new_page, open_in_plain_openseadragon, wait_loaded
-from helpers import testdata_path
+from helpers import RangeFileServer, testdata_path
 from live_server import LiveServer
+from wsi_blueprint.sample import SAMPLE_NAME, write_sample
 
 SLIDE = "CMU-1-Small-Region.svs"
+CORRUPT = "corrupt-tile.svs"
 
 # A level-0 region full of tissue (dermis, epidermis, nuclei) in CMU-1-Small-Region.svs.
 REGION = (800, 1200, 600, 400)
@@ -43,6 +46,8 @@ SCREENSHOTS = os.environ.get("WSI_SCREENSHOTS")
 def slide_path(tmp_path_factory):
     folder = tmp_path_factory.mktemp("slides")
     shutil.copy(testdata_path(SLIDE), folder / SLIDE)
+    shutil.copy(testdata_path(CORRUPT), folder / CORRUPT)
+    write_sample(str(folder / SAMPLE_NAME), 1024, 768)
     return folder / SLIDE
 
 
@@ -154,3 +159,101 @@ def test_stock_openseadragon_opens_the_iiif_image_service(browser, server):
     images = [u for _, u in tiles if not u.endswith("/info.json")]
     assert images, "no IIIF image was fetched"
     print(f"{len(images)} IIIF images, e.g. {images[0]}")
+
+
+def test_properties_panel_shows_the_slide(viewer):
+    page = viewer["page"]
+    panel = page.locator("#properties")
+    assert panel.is_hidden()
+    page.locator("#properties-toggle").click()
+    panel.wait_for(state="visible")
+    assert panel.locator(".vendor").inner_text() == "aperio"
+    assert panel.locator("td.mpp").inner_text() == "0.499 \u00d7 0.499 \u00b5m/px"
+    assert panel.locator(".objective").inner_text() == "20\u00d7"
+    assert panel.locator("td.levels").inner_text() == "1"
+    assert panel.locator("table.levels tr").count() == 2  # a header and the one level
+    scanner = panel.locator("details.scanner")
+    scanner.locator("summary").click()  # many properties: folded until asked for
+    assert "aperio.AppMag" in scanner.inner_text() and "ScanScope" in scanner.inner_text()
+    # The thumbnail is shown; label and macro carry patient identity and are off by default.
+    names = [f.get_attribute("data-name") for f in panel.locator("figure").all()]
+    assert names == ["thumbnail"]
+    page.wait_for_function("() => document.querySelector('figure img').naturalWidth > 0")
+    page.locator("#properties-toggle").click()
+    assert panel.is_hidden()
+    assert page.locator("a.back").get_attribute("href") == "/"
+
+
+def test_damaged_tiles_show_a_notice(browser, server):
+    page = new_page(browser)
+    try:
+        page.goto(server.url + f"view/{CORRUPT}")
+        notice = page.locator("#notice")
+        notice.wait_for(state="visible")
+        assert page.evaluate("() => document.getElementById('notice').dataset.kind") == \
+            "tile-failed"
+        assert "image data is damaged" in notice.inner_text()
+        assert "JPEG tile header is malformed" in notice.inner_text()
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("slide, status, words", [
+    ("missing.svs", 404, "no slide 'missing.svs'"),
+    ("../x.svs", 400, "segment"),
+])
+def test_a_page_that_fails_is_html_for_a_browser(browser, server, slide, status, words):
+    page = new_page(browser)
+    try:
+        response = page.goto(server.url + "view/" + slide.replace("/", "%2F"))
+        assert response.status == status
+        assert response.headers["content-type"].startswith("text/html")
+        assert page.locator("main.error").get_attribute("data-status") == str(status)
+        assert words in page.locator(".message").inner_text()
+        assert page.locator("main.error a").get_attribute("href") == "/"
+    finally:
+        page.context.close()
+    # An API client that asks for JSON still gets it.
+    answer = requests.get(server.url + "view/" + slide.replace("/", "%2F"),
+                          headers={"Accept": "application/json"}, timeout=10)
+    assert answer.status_code == status and answer.json()["status"] == status
+
+
+def test_the_demo_slide_has_a_scale_bar(browser, server):
+    page = new_page(browser)
+    try:
+        page.goto(server.url + f"view/{SAMPLE_NAME}")
+        wait_loaded(page)
+        page.locator("#scalebar").wait_for(state="visible")
+        number, unit = page.locator("#scalebar .label").inner_text().split()
+        assert float(number) > 0 and unit in ("\u00b5m", "mm")
+    finally:
+        page.context.close()
+
+
+
+def framed_viewer(browser, host, folder, server) -> bool:
+    """Whether a host application's page (served by `host` from `folder`, on an origin of its
+    own) shows the viewer in an iframe."""
+    page = new_page(browser)
+    try:
+        (folder / "case.html").write_text(
+            f'<iframe src="{server.url}view/{SLIDE}" width="900" height="600"></iframe>')
+        page.goto(host.url + "case.html")  # its load event waits for the frame's
+        frame = page.frames[1]
+        return frame.locator("#viewer").count() == 1
+    finally:
+        page.context.close()
+
+
+def test_embedding_from_another_origin_is_the_operators_choice(browser, server, slide_path,
+                                                              tmp_path):
+    # Loopback on another port: Chromium refuses frames from public origins to loopback.
+    host = RangeFileServer(str(tmp_path))
+    try:
+        assert not framed_viewer(browser, host, tmp_path, server)  # default: 'self' only
+        env = {"WSI_FRAME_ANCESTORS": f"'self' {host.url.rstrip('/')}"}
+        with LiveServer(slide_path.parent, workers=1, env=env) as allowing:
+            assert framed_viewer(browser, host, tmp_path, allowing)
+    finally:
+        host.stop()

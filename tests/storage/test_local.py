@@ -81,3 +81,53 @@ def test_missing_slide_and_directories_are_not_found(store):
     for slide_id in ("nope.svs", "cases/42"):
         with pytest.raises(SlideNotFound):
             store.open(slide_id)
+
+
+def test_delimiter_lists_one_level_with_folders(store, folder):
+    (folder / "cases" / "42" / ".hidden").mkdir()
+    page = store.list(delimiter="/")
+    assert page.folders == ["cases/"] and [s.id for s in page.slides] == ["z.tiff"]
+    page = store.list(prefix="cases/42/", delimiter="/")
+    assert page.folders == [] and [s.id for s in page.slides] == ["cases/42/A1.svs",
+                                                                  "cases/42/B1"]
+    assert store.list(prefix="cases/4", delimiter="/").folders == ["cases/42/"]
+    assert store.list(prefix="nowhere/", delimiter="/") == store.list(prefix="x", limit=1,
+                                                                      delimiter="/")
+
+
+def test_delimiter_pages_through_folders_and_files_in_key_order(store, folder):
+    (folder / "cases" / "43").mkdir()
+    (folder / "cases" / "42.txt").write_text("notes")
+    seen, cursor = [], None
+    while True:
+        page = store.list(prefix="cases/", limit=1, cursor=cursor, delimiter="/")
+        seen += page.folders + [s.id for s in page.slides]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # '.' sorts before '/': the file comes before the folder of the same stem, as in S3.
+    assert seen == ["cases/42.txt", "cases/42/", "cases/43/"]
+
+
+def test_delimiter_never_leaves_the_root(store):
+    assert store.list(prefix="../", delimiter="/") == store.list(prefix="nowhere/",
+                                                                 delimiter="/")
+
+
+def test_flat_listing_is_in_key_order_across_folders(tmp_path, counters):
+    for key in ("a.txt", "a/b", "a/c/d", "a0", "a-", "b/.hidden/x", "b/y"):
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(b"x")
+    store = open_store(make_settings(store=f"file://{tmp_path}"), counters)
+    expected = ["a-", "a.txt", "a/b", "a/c/d", "a0", "b/y"]  # '-' < '.' < '/' < '0'
+    assert [s.id for s in store.list().slides] == expected
+    seen, cursor = [], None
+    for _ in range(len(expected) + 1):
+        page = store.list(limit=1, cursor=cursor)
+        seen += [s.id for s in page.slides]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    assert [s.id for s in store.list(prefix="a/c").slides] == ["a/c/d"]
+    assert [s.id for s in store.list(cursor="a/b").slides] == ["a/c/d", "a0", "b/y"]

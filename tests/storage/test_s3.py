@@ -82,3 +82,23 @@ def test_object_replaced_while_open_is_detected(s3_server, bucket, counters):
     with pytest.raises(ObjectChanged):
         reader.read(70_000, 100)
     assert store.open("cases/2/c.svs").read(70_000, 100) == DATA[::-1][70_000:70_100]
+
+
+def test_delimiter_lists_folders_and_pages_past_them(s3_server, bucket, counters):
+    s3_server.put(bucket, "root/cases/readme.txt", b"notes")
+    s3_server.put(bucket, "root/cases/.thumbs/x.jpg", b"x")
+    store = s3_store(s3_server, bucket, counters)
+    top = store.list(delimiter="/")
+    assert top.folders == ["cases/"] and top.slides == [] and top.next_cursor is None
+    seen, cursor = [], None
+    for _ in range(10):
+        page = store.list(prefix="cases/", limit=1, cursor=cursor, delimiter="/")
+        seen += page.folders + [s.id for s in page.slides]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    # After the folder "cases/1/" the next page starts past every key inside it.
+    assert seen == ["cases/1/", "cases/2/", "cases/readme.txt"]
+    inside = store.list(prefix="cases/1/", delimiter="/")
+    assert [s.id for s in inside.slides] == ["cases/1/a.svs", "cases/1/b.svs"]
+    assert inside.folders == []

@@ -13,6 +13,7 @@ from ..security.access import listing_prefix
 from ..slide_ids import validate_slide_id
 from .context import state
 from .images import image_key, image_response, note_view
+from .listing import list_entries, listing_arguments
 
 MAX_PAGE = 1000
 
@@ -27,16 +28,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def list_slides():
-    prefix = listing_prefix(g.get("wsi_grant"))
-    if prefix:
-        validate_slide_id(prefix.rstrip("/") or "x")
-    cursor = request.args.get("cursor") or None
-    if cursor:
-        validate_slide_id(cursor)
+    arguments = listing_arguments(request.args, prefix=listing_prefix(g.get("wsi_grant")))
     limit = _int_arg("limit", 100, 1, MAX_PAGE)
-    page = state().store.list(prefix=prefix, limit=limit, cursor=cursor)
-    return jsonify({"slides": [s.to_dict() for s in page.slides],
-                    "next_cursor": page.next_cursor})
+    listing = list_entries(state().store, limit=limit, **arguments)
+    return jsonify({"slides": listing.entries, "next_cursor": listing.next_cursor})
 
 
 PATIENT_IMAGES = ("label", "macro")  # they show names and barcodes

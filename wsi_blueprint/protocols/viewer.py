@@ -1,18 +1,57 @@
-"""The viewer page `/view/<id>`: OpenSeadragon on the slide's DZI, served from our origin."""
+"""The viewer page `/view/<id>` (OpenSeadragon on the slide's DZI, served from our origin), and
+what every HTML page shares: its Content Security Policy and its error page."""
 
 import os
+import posixpath
 import time
 
-from flask import Blueprint, g, render_template, url_for
+from flask import Blueprint, g, render_template, request, url_for
 
 from ..errors import WSIError
 from ..viewer import assets
 from .context import state
+from .errors import handle_wsi_error
+from .rest import PATIENT_IMAGES, VENDORS
 
-# Our own scripts, styles and images only; tiles come from this origin too.
-CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; "
-                           "img-src 'self' data: blob:; connect-src 'self'; "
-                           "base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+PAGE_ENDPOINTS = {"viewer", "gallery"}
+
+
+def content_security_policy() -> str:
+    """Our own scripts, styles and images only; tiles come from this origin too. Who may frame
+    the page is the operator's choice (WSI_FRAME_ANCESTORS)."""
+    ancestors = " ".join(state().settings.frame_ancestors.split()) or "'none'"
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; "
+            "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; "
+            f"form-action 'self'; frame-ancestors {ancestors}")
+
+
+def html_page(body: str, status: int = 200):
+    return body, status, {"Content-Type": "text/html; charset=utf-8",
+                          "Content-Security-Policy": content_security_policy()}
+
+
+def _asks_for_html() -> bool:
+    """A browser navigating names text/html; API clients, curl and `*/*` get JSON."""
+    accept = request.accept_mimetypes
+    return any(value == "text/html" for value, _ in accept) and accept.best_match(
+        ["application/json", "text/html"]) == "text/html"
+
+
+def gallery_url(prefix: str = "") -> str | None:
+    """The gallery at `prefix`; None under access control, where a slide's token does not
+    grant a listing."""
+    if state().signer is not None:
+        return None
+    return url_for(".gallery", prefix=prefix or None)
+
+
+def handle_error(error: WSIError):
+    """An HTML page with the error for a person who opened a page; JSON for everyone else."""
+    endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+    if endpoint not in PAGE_ENDPOINTS or not _asks_for_html():
+        return handle_wsi_error(error)
+    return html_page(render_template("wsi_error.html", error=error, gallery=gallery_url()),
+                     error.status)
 
 
 class ViewerUnavailable(WSIError):
@@ -24,15 +63,22 @@ def view(slide_id: str):
     if not assets.installed():
         raise ViewerUnavailable("the viewer's OpenSeadragon files are not installed: run "
                                 "`python -m wsi_blueprint.viewer.assets` once")
+    settings = state().settings
     index = state().library.open(slide_id).index
+    images = [(name, url_for(".associated_image", slide_id=slide_id, name=name))
+              for name in sorted(index.associated)
+              if name not in PATIENT_IMAGES or settings.show_label_and_macro]
+    folder = posixpath.dirname(slide_id)
     # With access control on, the page was reached with a token in its URL; the page renews it.
     token, grant = g.get("wsi_url_token"), g.get("wsi_grant")
-    page = render_template(
-        "wsi_viewer.html", slide_id=slide_id, width=index.width, height=index.height,
-        mpp=index.mpp[0] if index.mpp else None, objective_power=index.objective_power,
+    return html_page(render_template(
+        "wsi_viewer.html", slide_id=slide_id, name=posixpath.basename(slide_id), index=index,
+        vendor=VENDORS.get(index.format, index.format), images=images,
+        properties=sorted(index.properties.items()),
+        gallery=gallery_url(folder + "/" if folder else ""),
+        mpp=index.mpp[0] if index.mpp else None,
         tile_source=url_for(".dzi_descriptor", slide_id=slide_id), token=token,
-        token_expires_in=int(grant.expires - time.time()) if grant else None)
-    return page, 200, {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        token_expires_in=int(grant.expires - time.time()) if grant else None))
 
 
 def register(bp: Blueprint) -> None:

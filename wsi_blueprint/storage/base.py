@@ -23,8 +23,13 @@ class ObjectInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Page:
+    """One page of a listing. With a delimiter, `folders` holds the prefixes one level down
+    (each ending in the delimiter) and `slides` only the objects directly under the prefix;
+    both are in key order and `next_cursor` is the last key of either that the page holds."""
+
     slides: list[ObjectInfo]
     next_cursor: str | None
+    folders: list[str] = dataclasses.field(default_factory=list)
 
 
 class RangeReader(abc.ABC):
@@ -62,7 +67,10 @@ class Store(abc.ABC):
     def open(self, slide_id: str) -> RangeReader: ...
 
     @abc.abstractmethod
-    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page: ...
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
+             delimiter: str | None = None) -> Page:
+        """Up to `limit` entries after `cursor`; `delimiter` ("/" only) rolls deeper keys up
+        into folders, as S3 does. Stores that cannot list folders list flat."""
 
     def check(self) -> None:
         """Raise a StoreError if the store cannot be reached (readiness); listing one id is

@@ -45,10 +45,11 @@ class CallbackStore(Store):
 
         return HTTPRangeReader(slide_id, url, self._session, self._options, self._counters)
 
-    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
+             delimiter: str | None = None) -> Page:
         if self._lister is None:
             raise NotImplementedByStore("this store cannot list its slides")
-        return self._lister(prefix, limit, cursor)
+        return self._lister(prefix, limit, cursor)  # a host's lister lists flat
 
     def check(self) -> None:
         if self._lister is not None:

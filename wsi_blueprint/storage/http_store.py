@@ -29,7 +29,8 @@ class HTTPStore(Store):
         return HTTPRangeReader(slide_id, lambda refresh: url, self._session, self._options,
                                self._counters)
 
-    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
+             delimiter: str | None = None) -> Page:
         raise NotImplementedByStore("an HTTP base URL cannot list its slides")
 
     def check(self) -> None:

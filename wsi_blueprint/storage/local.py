@@ -6,7 +6,7 @@ import time
 
 from ..counters import Counters
 from ..errors import SlideNotFound, StoreUnavailable
-from ..slide_ids import is_hidden, validate_slide_id
+from ..slide_ids import validate_slide_id
 from .base import ObjectInfo, Page, RangeReader, Store
 
 
@@ -55,28 +55,73 @@ class FileStore(Store):
     def open(self, slide_id: str) -> RangeReader:
         return FileRangeReader(slide_id, self._path(slide_id), self._counters)
 
-    def _walk(self, prefix: str):
-        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
-            dirnames.sort()
-            for filename in filenames:
-                relpath = os.path.relpath(os.path.join(dirpath, filename), self.root)
-                relpath = relpath.replace(os.sep, "/")
-                if relpath.startswith(prefix) and not is_hidden(relpath):
-                    yield relpath
+    def _entries(self, folder: str) -> list[tuple[str, bool]]:
+        """(key, is_folder) of a folder's visible entries in key order; `folder` is "" for
+        the root or a key ending in "/", as are the keys of folders. Links to folders are
+        not followed."""
+        try:
+            with os.scandir(os.path.join(self.root, folder)) as entries:
+                keys = [(folder + entry.name + "/", True) if entry.is_dir(follow_symlinks=False)
+                        else (folder + entry.name, False)
+                        for entry in entries if not entry.name.startswith(".")
+                        and (entry.is_dir(follow_symlinks=False) or entry.is_file())]
+        except OSError:
+            return []
+        return sorted(keys)
 
-    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
+    def _keys(self, folder: str, prefix: str, cursor: str | None):
+        """Every file key below `folder` that starts with `prefix` and sorts after `cursor`,
+        in key order: a folder's keys sort together, so only folders that can hold one are
+        read, and a page costs about its own length, not the tree's."""
+        for key, is_folder in self._entries(folder):
+            if is_folder:
+                if not (key.startswith(prefix) or prefix.startswith(key)):
+                    continue
+                if cursor is not None and cursor > key and not cursor.startswith(key):
+                    continue  # every key inside sorts before the cursor
+                yield from self._keys(key, prefix, cursor)
+            elif key.startswith(prefix) and (cursor is None or key > cursor):
+                yield key
+
+    def _children(self, prefix: str) -> list[tuple[str, bool]]:
+        """The entries of the folder `prefix` names that start with the rest of it: what S3
+        answers for the same prefix with a "/" delimiter."""
+        folder, _, start = prefix.rpartition("/")
+        path = os.path.realpath(os.path.join(self.root, folder))
+        if os.path.commonpath([path, self.root]) != self.root or not os.path.isdir(path):
+            return []
+        folder_key = folder + "/" if folder else ""
+        return [(key, is_folder) for key, is_folder in self._entries(folder_key)
+                if key[len(folder_key):].startswith(start)]
+
+    def _info(self, slide_id: str) -> ObjectInfo | None:
+        try:
+            st = os.stat(self._path(slide_id))
+        except (SlideNotFound, OSError):
+            return None  # a link out of the root, or gone since the walk
+        modified = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
+        return ObjectInfo(slide_id, st.st_size, modified.isoformat())
+
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
+             delimiter: str | None = None) -> Page:
         if not os.path.isdir(self.root):
             raise StoreUnavailable("the slide folder does not exist")
-        ids = sorted(i for i in self._walk(prefix) if cursor is None or i > cursor)
-        slides = []
-        for slide_id in ids:
-            try:
-                st = os.stat(self._path(slide_id))
-            except (SlideNotFound, OSError):
-                continue  # a link out of the root, or gone since the walk
-            modified = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
-            slides.append(ObjectInfo(slide_id, st.st_size, modified.isoformat()))
-            if len(slides) == limit:
+        if delimiter:
+            keys = iter([(key, is_folder) for key, is_folder in self._children(prefix)
+                         if cursor is None or key > cursor])
+        else:
+            keys = ((key, False) for key in self._keys("", prefix, cursor))
+        slides, folders, last = [], [], None
+        for key, is_folder in keys:
+            if is_folder:
+                folders.append(key)
+            else:
+                info = self._info(key)
+                if info is None:
+                    continue
+                slides.append(info)
+            last = key
+            if len(slides) + len(folders) == limit:
                 break
-        more = bool(slides) and slides[-1].id != ids[-1]
-        return Page(slides, slides[-1].id if more else None)
+        more = last is not None and next(keys, None) is not None
+        return Page(slides, last if more else None, folders)

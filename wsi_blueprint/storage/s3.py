@@ -103,29 +103,54 @@ class S3Store(Store):
         code = _ERROR_CODE.search(body)
         return missing_bucket(self.bucket) if code and code.group(1) == b"NoSuchBucket" else None
 
-    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None) -> Page:
-        """Keyset pagination: the cursor is the last id returned, passed as StartAfter, so a
-        page is filled to `limit` even where hidden keys were skipped."""
+    def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
+             delimiter: str | None = None) -> Page:
+        """Keyset pagination: the cursor is the last id (or folder) returned, passed as
+        StartAfter, so a page is filled to `limit` even where hidden keys were skipped."""
         slides: list[ObjectInfo] = []
+        folders: list[str] = []
+        last = None
         start_after = self.prefix + cursor if cursor else ""
-        while len(slides) < limit:
-            answer = self._list_objects(self.prefix + prefix, limit - len(slides), start_after)
-            contents = answer.get("Contents", [])
-            for item in contents:
-                slide_id = item["Key"][len(self.prefix):]
-                if slide_id and not slide_id.endswith("/") and not is_hidden(slide_id):
+        if cursor and delimiter and cursor.endswith(delimiter):
+            # After a folder means after every key inside it: U+10FFFF sorts after any
+            # character a key can hold.
+            start_after += "\U0010ffff"
+        token = None
+        while len(slides) + len(folders) < limit:
+            answer = self._list_objects(self.prefix + prefix, limit - len(slides) - len(folders),
+                                        start_after, delimiter, token)
+            entries = sorted([(item["Key"], item) for item in answer.get("Contents", [])]
+                             + [(p["Prefix"], None) for p in answer.get("CommonPrefixes", [])],
+                             key=lambda entry: entry[0])
+            for key, item in entries:
+                slide_id = key[len(self.prefix):]
+                if not slide_id or is_hidden(slide_id):
+                    continue
+                if item is None:
+                    folders.append(slide_id)
+                elif slide_id.endswith("/"):
+                    continue  # a zero-byte "folder" marker some tools write
+                else:
                     slides.append(ObjectInfo(slide_id, item["Size"],
                                              item["LastModified"].isoformat()))
-            if not answer.get("IsTruncated") or not contents:
-                return Page(slides, None)
-            start_after = contents[-1]["Key"]
-        return Page(slides, slides[-1].id)
+                last = slide_id
+            if not answer.get("IsTruncated") or not entries:
+                return Page(slides, None, folders)
+            token = answer.get("NextContinuationToken")
+        return Page(slides, last, folders)
 
-    def _list_objects(self, prefix: str, limit: int, start_after: str) -> dict:
+    def _list_objects(self, prefix: str, limit: int, start_after: str, delimiter: str | None,
+                      token: str | None) -> dict:
         self._counters.inc("store_requests", kind="list")
+        arguments = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if token:
+            arguments["ContinuationToken"] = token
+        elif start_after:
+            arguments["StartAfter"] = start_after
+        if delimiter:
+            arguments["Delimiter"] = delimiter
         try:
-            answer = self._client.list_objects_v2(Bucket=self.bucket, Prefix=prefix,
-                                                  MaxKeys=limit, StartAfter=start_after)
+            answer = self._client.list_objects_v2(**arguments)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise _store_error(exc, self.bucket, self._client.meta.endpoint_url) from None
         REACHABILITY.answered(self._client.meta.endpoint_url)
