@@ -118,17 +118,18 @@ class SlideReader:
 
     def stored_tile_of(self, req: RegionRequest) -> tuple[int, int, int] | None:
         """(level, column, row) of the stored tile that is exactly this request, or None: the
-        output scale is a whole number `s`, a stored level is the slide shrunk by exactly `s`
-        (its size rounded up) and the rectangle is one tile of its grid, clipped at the edge."""
+        output scale is a whole number `s`, a stored grid level is the slide shrunk by exactly
+        `s` (its size rounded up) and the rectangle is one stored tile of it, clipped at the
+        slide's edge."""
         if not req.is_plain:
             return None
         l0_width, l0_height = self.slide.index.width, self.slide.index.height
-        for l_level, level in enumerate(self.slide.levels):
-            scale = round(level.downsample)
-            if scale < 1 or (level.width, level.height) != (_ceil_div(l0_width, scale),
-                                                            _ceil_div(l0_height, scale)):
+        for l_level in range(len(self.slide.levels)):
+            model = self.slide.level_model(l_level)
+            scale = model.integer_scale(l0_width, l0_height)
+            if scale is None or not model.whole_tiles:
                 continue
-            l0_span_x, l0_span_y = level.tile_width * scale, level.tile_height * scale
+            l0_span_x, l0_span_y = model.t_width * scale, model.t_height * scale
             if req.l0_x % l0_span_x or req.l0_y % l0_span_y:
                 continue
             if (req.l0_width, req.l0_height) != (min(l0_span_x, l0_width - req.l0_x),
@@ -137,7 +138,10 @@ class SlideReader:
             if (req.out_width, req.out_height) != (_ceil_div(req.l0_width, scale),
                                                    _ceil_div(req.l0_height, scale)):
                 continue
-            return l_level, req.l0_x // l0_span_x, req.l0_y // l0_span_y
+            t_col, t_row = req.l0_x // l0_span_x, req.l0_y // l0_span_y
+            if not model.stored(t_col, t_row):
+                return None  # a gap of a sparse level: rendered in the fill colour
+            return l_level, t_col, t_row
         return None
 
     def _region(self, req: RegionRequest) -> bytes:
