@@ -70,38 +70,42 @@ def _tile_reduction(remaining: float, tile_width: int, tile_height: int) -> int:
                 if tile_width % k == 0 and tile_height % k == 0)
 
 
-def plan_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int) -> Plan:
-    if min(w, h, out_w, out_h) <= 0:
-        raise BadRequest(f"empty region or output size ({w}x{h} -> {out_w}x{out_h})")
-    scale_x, scale_y = w / out_w, h / out_h
-    index = best_level(slide, scale_x, scale_y)
-    model = slide.level_model(index)
-    level_x, level_y = model.scale
-    k = _tile_reduction(min(scale_x / level_x, scale_y / level_y), model.t_width, model.t_height)
+def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h: int
+                ) -> Plan:
+    """The plan for the level-0 rectangle at the output (`z_`) size. The canvas is the chosen
+    level (`l_`) reduced by the per-tile factor `k`."""
+    if min(l0_w, l0_h, z_w, z_h) <= 0:
+        raise BadRequest(f"empty region or output size ({l0_w}x{l0_h} -> {z_w}x{z_h})")
+    scale_x, scale_y = l0_w / z_w, l0_h / z_h
+    l_level = best_level(slide, scale_x, scale_y)
+    model = slide.level_model(l_level)
+    l_scale_x, l_scale_y = model.scale
+    k = _tile_reduction(min(scale_x / l_scale_x, scale_y / l_scale_y), model.t_width,
+                        model.t_height)
     # Level-0 pixels per canvas pixel, and the region in canvas pixels.
-    per_x, per_y = level_x * k, level_y * k
-    box = (x / per_x, y / per_y, (x + w) / per_x, (y + h) / per_y)
+    per_x, per_y = l_scale_x * k, l_scale_y * k
+    box = (l0_x / per_x, l0_y / per_y, (l0_x + l0_w) / per_x, (l0_y + l0_h) / per_y)
     left, top = math.floor(box[0] + 1e-9), math.floor(box[1] + 1e-9)
     right, bottom = math.ceil(box[2] - 1e-9), math.ceil(box[3] - 1e-9)
     if (right - left) * (bottom - top) > MAX_CANVAS_PIXELS:
         raise TooLarge(f"the region needs {right - left}x{bottom - top} pixels of level "
-                       f"{index}; ask for a smaller region or output")
-    coords = model.tiles_meeting(left * k, top * k, right * k, bottom * k)
+                       f"{l_level}; ask for a smaller region or output")
+    coords = model.tiles_meeting(left * k, top * k, right * k, bottom * k)  # level pixels
     if len(coords) > MAX_TILES:
-        raise TooLarge(f"the region needs {len(coords)} tiles of level {index} "
+        raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
                        f"(at most {MAX_TILES}); ask for a smaller region or output")
-    origins = [(x // k, y // k) for x, y in (model.origin(c, r) for c, r in coords)]
-    return Plan(index, k, coords, origins, (left, top, right, bottom),
-                (box[0] - left, box[1] - top, box[2] - left, box[3] - top), (out_w, out_h))
+    origins = [(l_x // k, l_y // k) for l_x, l_y in (model.origin(c, r) for c, r in coords)]
+    return Plan(l_level, k, coords, origins, (left, top, right, bottom),
+                (box[0] - left, box[1] - top, box[2] - left, box[3] - top), (z_w, z_h))
 
 
-def read_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int,
+def read_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h: int,
                 background: tuple | None = None,
                 finish: Callable[[np.ndarray], T] | None = None) -> np.ndarray | T:
-    """Level-0 region (x, y, w, h) as (out_h, out_w, 3) uint8 RGB; outside the slide and in
-    the level's gaps is `background` (default: the level's fill colour). With `finish`, what it
-    returns for those pixels (computed in the pool)."""
-    plan = plan_region(slide, x, y, w, h, out_w, out_h)
+    """Level-0 region (l0_x, l0_y, l0_w, l0_h) as (z_h, z_w, 3) uint8 RGB; outside the slide
+    and in the level's gaps is `background` (default: the level's fill colour). With `finish`,
+    what it returns for those pixels (computed in the pool)."""
+    plan = plan_region(slide, l0_x, l0_y, l0_w, l0_h, z_w, z_h)
     background = background or slide.level_model(plan.level).fill
     tiles = slide.read_tiles(plan.level, plan.coords) if plan.coords else []
     decode_tile = functools.partial(decode, reduce=plan.reduce, background=background)

@@ -16,12 +16,9 @@ stand in for a sweep under way:
   both; fetching only the way across, as momentum did, rendered 63-87 tiles of each row's
   first pan on demand, against 2-19.)
 
-A lone pan after a zoom or a jump predicts nothing yet. Momentum from a first pan was tried on
-the explore sessions, whose pans at high power come two or three to a region with the heading
-turning at most 0.9 rad. In seven pairs of runs the first session's pan tiles were ready in
-the same two outcomes with it and without (273 or 317-326 of 475, the higher four times with
-it and twice without; which one came depended on how the frames fell into bursts). A zoom's
-next frame is foreseen within its burst (see the engine).
+A lone pan after a zoom or a jump predicts nothing yet: momentum from a first pan made no more
+pan tiles ready on explore sessions (docs/design/reader.md, appendix). A zoom's next frame is
+foreseen within its burst (see the engine).
 """
 
 import collections
