@@ -4,13 +4,14 @@ finished-image cache, ETags, Cache-Control and 304s.
 A request value names every parameter that shapes its bytes and the reader adds the slide's
 version (store, id, ETag), so the same key always means the same bytes: it is the tile cache
 key and, hashed, the HTTP ETag. A matching If-None-Match is answered 304 before any pixel work.
-A read that meets a replaced object is served once more from its new version, here only.
+A read that meets a replaced object reopens the slide and runs the route once more, here
+only: the route then builds its request from the new version (whose geometry may differ).
 """
 
 import hashlib
 import time
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
 from ..errors import ObjectChanged
 from ..prefetch.viewport import Request
@@ -34,7 +35,12 @@ def serve(reader: SlideReader, req: ImageRequest, tiling: Tiling | None = None) 
     try:
         return _respond(reader, req, tiling)
     except ObjectChanged:
-        return _respond(state().readers.reopen(reader.slide_id), req, tiling)
+        if g.get("wsi_reopened"):
+            raise
+        g.wsi_reopened = True
+        state().library.reopen(reader.slide_id)
+        route = current_app.view_functions[request.endpoint]
+        return current_app.ensure_sync(route)(**request.view_args)
 
 
 def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> Response:

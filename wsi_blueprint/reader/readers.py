@@ -12,7 +12,3 @@ class Readers:
 
     def open(self, slide_id: str) -> SlideReader:
         return SlideReader(self.library.open(slide_id), slide_id, self.pool)
-
-    def reopen(self, slide_id: str) -> SlideReader:
-        """The slide's new version, after a read met a replaced object (`ObjectChanged`)."""
-        return SlideReader(self.library.reopen(slide_id), slide_id, self.pool)
