@@ -107,8 +107,9 @@ class SlideReader:
                            f"({t_cols}x{t_rows} tiles)")
         level = self.slide.levels[l_level]
         scale = level.downsample
-        view = View(round(t_col * level.tile_width * scale), round(t_row * level.tile_height * scale),
-                    round(level.tile_width * scale), round(level.tile_height * scale), scale)
+        l0_span_x, l0_span_y = level.tile_width * scale, level.tile_height * scale
+        view = View(round(t_col * l0_span_x), round(t_row * l0_span_y), round(l0_span_x),
+                    round(l0_span_y), scale)
         return StoredTileRequest(l_level, t_col, t_row, quality, view)
 
     def associated_request(self, name: str, fmt: str, quality: int) -> AssociatedRequest:
