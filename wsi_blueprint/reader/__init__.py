@@ -14,10 +14,10 @@ Protocols reach formats and imaging through this package only; `output_format` a
 from ..imaging.encode import content_type, output_format
 from .reader import FetchPlan, SlideReader
 from .readers import Readers
-from .request import (BITONAL, COLOR, GRAY, AssociatedRequest, ImageRequest, RegionRequest,
-                      StoredTileRequest, ThumbnailRequest, View)
+from .request import (COLOR, AssociatedRequest, ImageRequest, RegionRequest, StoredTileRequest,
+                      ThumbnailRequest, View)
 from .tiling import Tiling, tiles_meeting
 
-__all__ = ["AssociatedRequest", "BITONAL", "COLOR", "FetchPlan", "GRAY", "ImageRequest",
+__all__ = ["AssociatedRequest", "COLOR", "FetchPlan", "ImageRequest",
            "Readers", "RegionRequest", "SlideReader", "StoredTileRequest", "ThumbnailRequest",
            "Tiling", "View", "content_type", "output_format", "tiles_meeting"]

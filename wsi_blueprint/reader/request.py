@@ -8,7 +8,7 @@ and so share one cached image.
 
 import dataclasses
 
-COLOR, GRAY, BITONAL = "color", "gray", "bitonal"
+COLOR = "color"  # the colour mode a stored tile may answer; the others: "gray", "bitonal"
 
 
 @dataclasses.dataclass(frozen=True)
