@@ -1,7 +1,8 @@
 """`wsi-blueprint check`: walk the data path once and say where it breaks.
 
 Each step reports PASS, FAIL (with the reason) or SKIP, and its time; a failed step stops the
-steps that depend on it, and wrong settings stop them all. Operators run it after a deploy or when a probe goes red.
+steps that depend on it, and wrong settings stop them all. Operators run it after a deploy
+or when a probe goes red.
 """
 
 import dataclasses

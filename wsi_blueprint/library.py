@@ -3,26 +3,23 @@
 Open slides are kept in a small LRU so that a viewer's stream of tile requests costs no extra
 store round trip. An entry is trusted for `revalidate_after` seconds; after that the next use
 opens the object again (one small range request) and so notices a replaced object even between
-reads. A read that meets a replaced object (`ObjectChanged`) drops the entry and is tried once
-on the new version: the caller never sees bytes of two files mixed.
+reads. A read that meets a replaced object raises `ObjectChanged`; its caller takes the new
+version from `reopen` and tries once more, so that nobody sees bytes of two files mixed.
 """
 
 import collections
 import threading
 import time
-from typing import Callable, TypeVar
+from typing import Callable
 
 from .caches import BlockReader, Caches
 from .caches.single_flight import SingleFlight
 from .counters import Counters
-from .errors import ObjectChanged
 from .formats.detect import parse_slide
 from .formats.index import INDEX_VERSION
 from .formats.slide import Slide
 from .slide_ids import validate_slide_id
 from .storage import Store
-
-T = TypeVar("T")
 
 
 class SlideLibrary:
@@ -37,9 +34,9 @@ class SlideLibrary:
         self.max_open = max_open
         self.revalidate_after = revalidate_after
         self.wait_timeout = wait_timeout
-        # Hooks given to each slide's block reader (see BlockReader).
-        self.on_block_read = None
-        self.on_read_ahead = None
+        # Hooks given to each slide's block reader (see BlockReader and `listen`).
+        self._on_block_read = None
+        self._on_read_ahead = None
         self._open: collections.OrderedDict[str, tuple[Slide, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._flights = SingleFlight()
@@ -58,7 +55,7 @@ class SlideLibrary:
         reader = self.store.open(slide_id)
         namespace = f"{self.store.name}|{slide_id}|{reader.etag}"
         blocks = BlockReader(reader, self.caches.blocks, self.block_size, namespace,
-                             self.on_block_read, lambda: self.read_size, self.on_read_ahead)
+                             self._on_block_read, lambda: self.read_size, self._on_read_ahead)
         self.counters.inc("slide_opens")
         # The index format's version is in the key: two releases sharing memcached each keep
         # their own entry instead of overwriting the other's.
@@ -81,14 +78,18 @@ class SlideLibrary:
         with self._lock:
             self._open.pop(slide_id, None)
 
-    def run(self, slide_id: str, work: Callable[[Slide], T]) -> T:
-        """`work(slide)`, done again once on the new version if the object was replaced."""
-        try:
-            return work(self.open(slide_id))
-        except ObjectChanged:
-            self.forget(slide_id)
-            self.counters.inc("slide_reopens")
-            return work(self.open(slide_id))
+    def reopen(self, slide_id: str) -> Slide:
+        """The new version of a slide whose object was replaced (a read raised
+        `ObjectChanged`)."""
+        self.forget(slide_id)
+        self.counters.inc("slide_reopens")
+        return self.open(slide_id)
+
+    def listen(self, on_block_read: Callable[[str, list[int]], None],
+               on_read_ahead: Callable[[str, dict[int, int]], None]) -> None:
+        """Hooks for the block readers of slides opened from now on: every read made for a
+        viewer, and the blocks a read brought beyond those asked for (see BlockReader)."""
+        self._on_block_read, self._on_read_ahead = on_block_read, on_read_ahead
 
     @property
     def open_count(self) -> int:

@@ -14,12 +14,13 @@ from .accounting import CostModel
 from .caches import Caches
 from .counters import Counters
 from .formats.index import SlideIndex
-from .imaging import cpu_pool
+from .imaging.cpu_pool import CpuPool
 from .library import SlideLibrary
 from .prefetch.context import CaseContextProvider, SidecarContext
 from .prefetch.engine import Prefetcher, PrefetchSettings
 from .prefetch.policy import parse_policies
 from .prefetch.rules import load_rules
+from .reader import Readers
 from .settings import Settings
 from .security.tokens import TokenSigner, parse_secrets
 from .storage import Store, open_store
@@ -35,6 +36,7 @@ class WSIState:
     store: Store
     caches: Caches
     library: SlideLibrary
+    readers: Readers
     cors_options: dict
     signer: TokenSigner | None
     authorize: Authorize | None
@@ -47,8 +49,8 @@ class WSIState:
               host_cache: Any = None) -> "WSIState":
         """`host_cache`: a cachelib cache shared by every worker, in place of WSI_MEMCACHED."""
         # Built in each worker after gevent's patching (wsgi.py patches first), so the pool
-        # knows whether its threads must be gevent's native ones.
-        cpu_pool.configure(settings.cpu_threads or None, settings.cpu_timeout)
+        # knows whether its threads must be gevent's native ones; each blueprint has its own.
+        cpu = CpuPool(settings.cpu_threads or None, settings.cpu_timeout)
         counters = Counters()
         counters.observe(metrics.export)
         CostModel(settings.cost_per_1000_requests, settings.cost_per_gb).attach(counters)
@@ -56,11 +58,12 @@ class WSIState:
         caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex,
                                       host_cache=host_cache)
         library = SlideLibrary(store, caches, counters, block_size=settings.block_size)
+        readers = Readers(library, cpu)
         signer = TokenSigner(parse_secrets(settings.auth_secret)) if settings.auth_secret else None
         prefetcher = None
         if settings.prefetch:
             prefetcher = Prefetcher(
-                library, counters, PrefetchSettings(
+                readers, counters, PrefetchSettings(
                     session_budget=settings.prefetch_budget,
                     rate_per_minute=settings.prefetch_rate,
                     concurrency=settings.prefetch_concurrency,
@@ -72,5 +75,5 @@ class WSIState:
                     policies=tuple(parse_policies(settings.prefetch_policies))),
                 rules=load_rules(settings.prefetch_rules),
                 context=case_context or SidecarContext(store))
-        return cls(settings, counters, store, caches, library, cors_options or {}, signer,
+        return cls(settings, counters, store, caches, library, readers, cors_options or {}, signer,
                    authorize, prefetcher)

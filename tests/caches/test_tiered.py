@@ -213,3 +213,32 @@ def test_keys_spread_over_several_memcached_servers(counters):
     finally:
         for server in servers:
             server.stop()
+
+
+def test_fill_stores_without_a_lookup_and_a_get_or_load_meanwhile_waits_for_it(memcached):
+    counters = Counters()
+    cache = TieredCache("tiles", 1 << 20, counters, tier(memcached, counters))
+    started, release, loads = threading.Event(), threading.Event(), []
+
+    def render() -> bytes:
+        loads.append("fill")
+        started.set()
+        release.wait(5)
+        return b"rendered"
+
+    filler = threading.Thread(target=cache.fill, args=("k", render))
+    filler.start()
+    assert started.wait(5)
+    found = []
+    asker = threading.Thread(target=lambda: found.append(
+        cache.get_or_load("k", lambda: loads.append("demand") or b"again")))
+    asker.start()
+    deadline = time.monotonic() + 5  # until the demand request has missed (fill looks nothing up)
+    while counters.get("cache_misses", cache="tiles") < 1 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    release.set()  # the render is still under way: the demand request joins its flight
+    filler.join(5)
+    asker.join(5)
+    assert found == [b"rendered"] and loads == ["fill"]
+    assert counters.get("cache_misses", cache="tiles") == 1
+    assert stored(cache.shared, "tiles", "k")  # and it reached memcached for other workers

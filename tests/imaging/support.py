@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import tifffile
 
+from wsi_blueprint.formats.levels import RegularGrid
 from wsi_blueprint.formats.tile import EncodedTile
 
 COMPRESSION = {1: "none", 5: "lzw", 7: "jpeg", 8: "deflate", 32946: "deflate",
@@ -97,6 +98,12 @@ class TiffSlide:
     def tile_grid(self, level: int) -> tuple[int, int]:
         page = self._pages[level]
         return -(-page.imagewidth // page.tilewidth), -(-page.imagelength // page.tilelength)
+
+    def level_model(self, level: int) -> RegularGrid:
+        page, base = self._pages[level], self._pages[0]
+        return RegularGrid(page.imagewidth, page.imagelength, page.tilewidth, page.tilelength,
+                           (base.imagewidth / page.imagewidth,
+                            base.imagelength / page.imagelength))
 
     def read_tiles(self, level: int, coords: list) -> list[EncodedTile]:
         self.calls.append((level, list(coords)))

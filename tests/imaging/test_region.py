@@ -8,6 +8,7 @@ from PIL import Image
 
 from imaging.support import FakeLevel, TiffSlide, mean_abs_diff, write_pyramid
 from wsi_blueprint.errors import BadRequest, TooLarge
+from wsi_blueprint.formats.levels import RegularGrid
 from wsi_blueprint.imaging import region
 from wsi_blueprint.imaging.region import best_level, plan_region, read_region, thumbnail
 
@@ -122,6 +123,11 @@ def test_level_choice_tolerates_rounded_level_sizes():
     class Levels:
         def __init__(self, *sizes):
             self.levels = [FakeLevel(w, h, 256, 256, 0) for w, h in sizes]
+
+        def level_model(self, i):
+            base, level = self.levels[0], self.levels[i]
+            return RegularGrid(level.width, level.height, 256, 256,
+                               (base.width / level.width, base.height / level.height))
     generic = Levels((40000, 30000), (9997, 7499), (2499, 1874))
     assert [best_level(generic, s, s) for s in (1, 3.9, 4, 15.5, 16, 100)] == [0, 0, 1, 1, 2, 2]
     boxes = Levels((300, 250), (150, 125), (75, 62), (37, 31))

@@ -1,6 +1,7 @@
 """The prefetcher on a real three-level slide in a file store: what it warms, and the limits
 it keeps. Requests are scripted as a viewer would make them."""
 
+import functools
 import json
 
 import pytest
@@ -9,9 +10,11 @@ from helpers import make_settings
 from wsi_blueprint.imaging.region import plan_region
 from wsi_blueprint.prefetch.context import SidecarContext
 from wsi_blueprint.prefetch.engine import Prefetcher, PrefetchSettings
+from wsi_blueprint.prefetch.render_ahead import derived_tiles
 from wsi_blueprint.prefetch.rules import parse_rules
 from wsi_blueprint.prefetch.viewport import Request
 from wsi_blueprint.protocols.dzi import DeepZoom, DziTiling
+from wsi_blueprint.reader import SlideReader, View
 from wsi_blueprint.sample import write_sample
 from wsi_blueprint.state import WSIState
 
@@ -38,7 +41,7 @@ def build(folder, rules=(), clock=None, **knobs):
     knobs.setdefault("read_size", 16 * 1024)
     state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
                                          block_size="16K"))
-    prefetcher = Prefetcher(state.library, state.counters, PrefetchSettings(**knobs),
+    prefetcher = Prefetcher(state.readers, state.counters, PrefetchSettings(**knobs),
                             rules=rules, context=SidecarContext(state.store),
                             **({"clock": clock} if clock else {}))
     return state, prefetcher
@@ -54,6 +57,11 @@ class Clock:
         return self.now
 
 
+def observe(prefetcher, session, slide, slide_id, request, tiling=None):
+    """A demand request served from `slide` (as the protocols report it, through a reader)."""
+    return prefetcher.observe(session, SlideReader(slide, slide_id), request, tiling)
+
+
 def view(prefetcher, slide, slide_id, t, col0, row0, level_scale, cols=3, rows=2,
          session="s1", tiling=None):
     """The requests a viewer makes for a screen of tiles at (col0, row0) of the level whose
@@ -61,8 +69,16 @@ def view(prefetcher, slide, slide_id, t, col0, row0, level_scale, cols=3, rows=2
     span = TILE * level_scale
     for r in range(rows):
         for c in range(cols):
-            prefetcher.observe(session, slide, slide_id, Request(
+            observe(prefetcher, session, slide, slide_id, Request(
                 t, (col0 + c) * span, (row0 + r) * span, span, span, level_scale), tiling)
+
+
+def derived(slide, tiling, x, y, width, height, scale):
+    """(cache key, render) of the resampled tiles a viewer naming tiles by `tiling` asks for
+    in the level-0 rectangle at `scale`, centre first."""
+    reader = SlideReader(slide, HE)
+    return [(key, functools.partial(reader.region, req))
+            for key, req in derived_tiles(reader, tiling, View(x, y, width, height, scale))]
 
 
 def pan_east(state, prefetcher, screens: int, slide_id="cases/7/he.tiff") -> None:
@@ -226,7 +242,7 @@ def two_workers(folder, memcached, clock, **knobs):
         state = WSIState.build(make_settings(store=f"file://{folder}", prefetch="off",
                                              block_size="16K",
                                              memcached=f"127.0.0.1:{memcached.port}"))
-        workers.append((state, Prefetcher(state.library, state.counters,
+        workers.append((state, Prefetcher(state.readers, state.counters,
                                           PrefetchSettings(**{"read_size": 16 * 1024} | knobs),
                                           clock=clock)))
     return workers
@@ -253,7 +269,7 @@ def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder
     pan_east_at_scale_2(prefetcher, slide, sid, clock, tiling, screens=3)
     assert prefetcher.drain()
     span = TILE * 2
-    ahead = tiling.derived_tiles(slide, 3 * span, 1 * span, 4 * span, 3 * span, 2)
+    ahead = derived(slide, tiling, 3 * span, 1 * span, 4 * span, 3 * span, 2)
     assert len(ahead) == 12
     keys = [key for key, _ in ahead]
     assert state.caches.tiles.peek_many(keys) == set(keys)
@@ -290,9 +306,9 @@ def test_at_a_sweeps_turn_only_the_way_back_is_rendered(folder):
         prefetcher.end_quiet_bursts()
     assert prefetcher.drain()
     span = TILE * 2
-    back = [key for key, _ in tiling.derived_tiles(slide, 2 * span, 2 * span, 2 * span,
+    back = [key for key, _ in derived(slide, tiling, 2 * span, 2 * span, 2 * span,
                                                     2 * span, 2)]
-    across = [key for key, _ in tiling.derived_tiles(slide, 3 * span, 4 * span, 2 * span,
+    across = [key for key, _ in derived(slide, tiling, 3 * span, 4 * span, 2 * span,
                                                       2 * span, 2)]
     assert len(back) == len(across) == 4
     assert state.caches.tiles.peek_many(back) == set(back)
@@ -332,7 +348,7 @@ def test_rendering_ahead_stops_when_the_viewer_moves_on(folder):
     assert prefetcher.drain()
     assert state.counters.get("prefetch_cancelled") >= 1
     span = TILE * 2
-    east = [key for key, _ in tiling.derived_tiles(slide, 3 * span, span, 4 * span, 3 * span, 2)]
+    east = [key for key, _ in derived(slide, tiling, 3 * span, span, 4 * span, 3 * span, 2)]
     assert not state.caches.tiles.peek_many(east)  # nothing rendered for the screen left
 
 
@@ -363,7 +379,7 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
     rendered = [state.counters.get("prefetch_tiles_rendered") for state, _ in workers]
     assert sum(rendered) == 12
     span = TILE * 2
-    keys = [key for key, _ in tiling.derived_tiles(slide, 3 * span, span, 4 * span, 3 * span, 2)]
+    keys = [key for key, _ in derived(slide, tiling, 3 * span, span, 4 * span, 3 * span, 2)]
     for state, _ in workers:
         assert state.caches.tiles.peek_many(keys) == set(keys)
     # The viewer asks for them through the worker that rendered fewer (as its connections
@@ -387,7 +403,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     clock.now = 0.5
     prefetcher.end_quiet_bursts()  # the viewer settled on a screen of 512 px at scale 8
     # The next frame's first request: its centre tile, at scale 4 around (2048, 2048).
-    prefetcher.observe("s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
+    observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     # Predicted: scale 2, centred on (1536, 1536), a quarter of 4096 px wide: 1024 px.
     plan = plan_region(slide, 1024, 1024, 1024, 1024, 512, 512)
@@ -397,7 +413,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_tiles_rendered") == 0
     # More requests of the same frame do not predict it again.
-    prefetcher.observe("s1", slide, sid, Request(2.01, 0, 1024, 1024, 1024, 4), tiling)
+    observe(prefetcher, "s1", slide, sid, Request(2.01, 0, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
 
@@ -439,15 +455,15 @@ def test_bursts_that_load_coarse_levels_first_are_no_zoom(folder):
     clock, state, prefetcher, slide, tiling = on_he_slide(folder)
     sid = HE
     for i, scale in enumerate((32, 16, 8, 4, 2)):  # opening: the whole slide, level by level
-        prefetcher.observe("s1", slide, sid, Request(0.01 * i, 0, 0, 4096, 3072, scale), tiling)
+        observe(prefetcher, "s1", slide, sid, Request(0.01 * i, 0, 0, 4096, 3072, scale), tiling)
     clock.now = 0.5
     prefetcher.end_quiet_bursts()
     view(prefetcher, slide, sid, 2.0, 0, 0, 2, cols=4, rows=3, tiling=tiling)  # looks at 2
     clock.now = 2.5
     prefetcher.end_quiet_bursts()
     # A pan east: the strip at scale 8 first, then at the screen's scale 2.
-    prefetcher.observe("s1", slide, sid, Request(4.0, 2048, 0, 1024, 2048, 8), tiling)
-    prefetcher.observe("s1", slide, sid, Request(4.01, 2048, 0, 512, 512, 2), tiling)
+    observe(prefetcher, "s1", slide, sid, Request(4.0, 2048, 0, 1024, 2048, 8), tiling)
+    observe(prefetcher, "s1", slide, sid, Request(4.01, 2048, 0, 512, 512, 2), tiling)
     assert prefetcher.drain()
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 0
 
@@ -465,7 +481,7 @@ def test_workers_sharing_memcached_predict_a_zoom_frame_once(folder, memcached):
     for _, prefetcher in workers:
         prefetcher.end_quiet_bursts()
     for i, (state, prefetcher) in enumerate(workers):  # the zoom: a different tile each
-        prefetcher.observe("s1", state.library.open(sid), sid,
+        observe(prefetcher, "s1", state.library.open(sid), sid,
                            Request(2.0 + 0.01 * i, 1024 * i, 1024, 1024, 1024, 4))
     for _, prefetcher in workers:
         assert prefetcher.drain()
@@ -481,7 +497,7 @@ def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):
     view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
     clock.now = 0.5
     prefetcher.end_quiet_bursts()
-    prefetcher.observe("s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
+    observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     # Everything stood aside: the zoom frame at once, the overview after waiting for a pause.
     assert state.counters.get("prefetch_dropped", why="busy") == 4

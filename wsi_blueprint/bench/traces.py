@@ -117,17 +117,17 @@ def tissue_points(pixels: np.ndarray, width: int, height: int, limit: int = 6000
 def slide_info_from_store(store_url: str, slide_id: str) -> SlideInfo:
     """Geometry and tissue of a slide read through this package's own data path."""
     from ..imaging.region import thumbnail
-    from ..protocols.native_tiles import default_tile_size
     from ..settings import Settings
     from ..state import WSIState
 
     state = WSIState.build(Settings.from_mapping({"WSI_STORE": store_url}))
-    slide = state.library.open(slide_id)
+    reader = state.readers.open(slide_id)
+    slide = reader.slide
     width, height = slide.index.width, slide.index.height
     pixels = thumbnail(slide, 384)
     native = tuple(sorted({round(level.downsample) for level in slide.levels
                            if level.width == -(-width // round(level.downsample))}))
-    return SlideInfo(slide_id, Geometry(width, height, default_tile_size(slide), 0),
+    return SlideInfo(slide_id, Geometry(width, height, reader.tile_size, 0),
                      tissue_points(pixels, width, height), native)
 
 

@@ -120,6 +120,17 @@ class TieredCache:
 
         return self.flights.do(key, leader, self.wait_timeout)
 
+    def fill(self, key: str, load: Callable[[], Any]) -> Any:
+        """`load()` stored under `key` without looking it up first (what the caller knows is
+        missing); a `get_or_load` of the same key meanwhile waits for it instead of loading."""
+
+        def leader() -> Any:
+            value = load()
+            self.set(key, value)
+            return value
+
+        return self.flights.do(key, leader, self.wait_timeout)
+
     def _await_shared(self, key: str, seconds: float) -> Any:
         deadline = time.monotonic() + seconds
         delay = 0.01

@@ -2,7 +2,8 @@
 
 `parse_slide(blocks, slide_id)` recognises the format from the bytes and returns the index
 (the metadata cache's value and codec); `Slide(index, blocks)` reads encoded tiles and
-associated images for the imaging layer.
+associated images for the imaging layer, and gives each level's model (`levels`: where its
+stored tiles lie and what fills the gaps).
 """
 
 from .detect import parse_slide

@@ -241,13 +241,25 @@ class Image:
 @dataclasses.dataclass(frozen=True)
 class Level(Image):
     downsample: float = 1.0  # relative to level 0, as the mean of the width and height ratios
+    # What the format states beyond a regular grid (see formats.levels); unset for most.
+    scale: tuple[float, float] | None = None     # level-0 pixels per level pixel, x and y
+    present: tuple[int, ...] | None = None       # sparse grid: row-major indices stored
+    positions: tuple[tuple[int, int], ...] | None = None  # placed tiles: x, y of each
 
     def to_json(self) -> dict:
-        return {**super().to_json(), "downsample": self.downsample}
+        data = {**super().to_json(), "downsample": self.downsample}
+        for name in ("scale", "present", "positions"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Level":
-        return cls(**cls._fields_from_json(data), downsample=data["downsample"])
+        return cls(**cls._fields_from_json(data), downsample=data["downsample"],
+                   scale=tuple(data["scale"]) if "scale" in data else None,
+                   present=tuple(data["present"]) if "present" in data else None,
+                   positions=tuple(map(tuple, data["positions"])) if "positions" in data
+                   else None)
 
 
 @dataclasses.dataclass(frozen=True)

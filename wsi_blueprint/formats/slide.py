@@ -11,6 +11,7 @@ from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
 from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
+from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid
 from .tile import EncodedTile
 
 
@@ -43,15 +44,38 @@ class Slide:
         """(columns, rows) of native tiles in a level."""
         return self._level(level).grid
 
+    def level_model(self, level: int) -> LevelModel:
+        """Where the level's stored tiles lie and what fills the gaps (see formats.levels)."""
+        image = self._level(level)
+        base = self.levels[0]
+        scale = image.scale or (base.width / image.width, base.height / image.height)
+        shape = (image.width, image.height, image.tile_width, image.tile_height, scale)
+        if image.positions is not None:
+            return PlacedTiles(*shape, positions=image.positions)
+        if image.present is not None:
+            return SparseGrid(*shape, present=frozenset(image.present))
+        return RegularGrid(*shape)
+
     def read_tiles(self, level: int, coords: list[tuple[int, int]]) -> list[EncodedTile]:
-        """The tiles at (column, row) of a level, in the order asked."""
+        """The tiles at (column, row) of a level, in the order asked; a tile a sparse level
+        does not store comes back empty (`sparse`), to be painted in the fill colour."""
         image = self._level(level)
         columns, rows = image.grid
         for column, row in coords:
             if not (0 <= column < columns and 0 <= row < rows):
                 raise NotFound(f"no tile {column},{row} in level {level} "
                                f"({columns}x{rows} tiles)")
-        return self._read(image, list(coords))
+        if image.present is None:
+            return self._read(image, list(coords))
+        present = set(image.present)
+        stored = [(c, r) for c, r in coords if r * columns + c in present]
+        read = iter(self._read(image, stored) if stored else [])
+        return [next(read) if r * columns + c in present else self._missing(image, c, r)
+                for c, r in coords]
+
+    def _missing(self, image: Image, column: int, row: int) -> EncodedTile:
+        return self._tile(image, column, row, b"", (image.tile_width, image.tile_height),
+                          sparse=True)
 
     def read_associated(self, name: str) -> list[EncodedTile]:
         """An associated image as its stored pieces (strips or tiles), each placed by its
@@ -71,12 +95,16 @@ class Slide:
               stored: tuple[int, int], sparse: bool = False) -> EncodedTile:
         encoding = image.encoding
         x, y = column * image.tile_width, row * image.tile_height
+        valid = (min(image.tile_width, image.width - x), min(image.tile_height, image.height - y))
+        positions = getattr(image, "positions", None)  # associated images have none
+        if positions is not None:  # a placed tile: all of it is valid, wherever it lies
+            x, y = positions[row * image.grid[0] + column]
+            valid = (image.tile_width, image.tile_height)
         if encoding.jpeg_tables and not sparse:
             data = with_tables(encoding.jpeg_tables, data)
         return EncodedTile(
             data=data, compression=encoding.compression, width=stored[0], height=stored[1],
-            valid_width=min(image.tile_width, image.width - x),
-            valid_height=min(image.tile_height, image.height - y),
+            valid_width=valid[0], valid_height=valid[1],
             photometric=encoding.photometric, samples=encoding.samples, bits=encoding.bits,
             predictor=encoding.predictor, sparse=sparse, x=x, y=y)
 
@@ -100,6 +128,9 @@ class Slide:
         """The (offset, length) byte ranges that reading these tiles takes, without reading
         them: what prefetch warms and accounts for."""
         image = self._level(level)
+        if image.present is not None:
+            present, columns = set(image.present), image.grid[0]
+            coords = [(c, r) for c, r in coords if r * columns + c in present]
         if isinstance(image.layout, RestartIntervals):
             return self._interval_plan(image.layout, coords)[2]
         return self._segment_ranges(image, image.layout, coords)

@@ -18,11 +18,13 @@ libraries (imagecodecs codecs, Pillow plugins) at import time, as decode and enc
 """
 
 import concurrent.futures
+import contextlib
+import contextvars
 import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ..errors import Busy, WSIError
 from ..timing import phase
@@ -98,6 +100,7 @@ class CpuPool:
 
     def _in_worker(self, fn: Callable[[Any], T], item: Any) -> T:
         self._local.worker = True
+        _current.set(self)  # a nested run_cpu in this thread finds this pool, and runs inline
         return fn(item)
 
     def _in_worker_gevent(self, fn: Callable[[Any], T], item: Any) -> "T | _Refused":
@@ -141,6 +144,27 @@ class CpuPool:
 
 _default: CpuPool | None = None
 _default_lock = threading.Lock()
+# The pool of the blueprint serving the current request or job (see `using`); none: the default.
+_current: contextvars.ContextVar[CpuPool | None] = contextvars.ContextVar("wsi_cpu_pool",
+                                                                          default=None)
+
+
+@contextlib.contextmanager
+def using(pool: CpuPool | None) -> Iterator[None]:
+    """`run_cpu` and `map_cpu` use `pool` inside the block (a blueprint's own pool, so that two
+    blueprints in one app never share or reconfigure each other's); None keeps the current."""
+    if pool is None:
+        yield
+        return
+    token = _current.set(pool)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def current_pool() -> CpuPool:
+    return _current.get() or default_pool()
 
 
 def configure(threads: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> CpuPool:
@@ -169,12 +193,12 @@ def _phase_name(fn: Callable) -> str:
 
 def run_cpu(fn: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
     with phase(_phase_name(fn)):
-        return default_pool().run(fn, *args, timeout=timeout)
+        return current_pool().run(fn, *args, timeout=timeout)
 
 
 def map_cpu(fn: Callable[[Any], T], items: Iterable[Any], timeout: float | None = None) -> list[T]:
     with phase(_phase_name(fn)):
-        return default_pool().map(fn, items, timeout=timeout)
+        return current_pool().map(fn, items, timeout=timeout)
 
 
 def _forget_after_fork() -> None:

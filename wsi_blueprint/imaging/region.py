@@ -15,8 +15,11 @@ The cost of a region is the pixels decoded and resampled, so the plan keeps both
    it, decoding included, in a single job: each hand-off to the pool costs about as much as
    decoding a tile at half size, and under load every core is busy with other requests anyway.
 
-Geometry uses each level's own size ratio per axis, so a region reaching the slide's right or
-bottom edge maps exactly onto the level's last pixel, whatever the rounding of level sizes.
+Geometry uses each level's one scale per axis (`formats.levels`: the format's, else the size
+ratio), so a region reaching the slide's right or bottom edge maps exactly onto the level's
+last pixel, whatever the rounding of level sizes. The level model says which stored tiles meet
+the canvas and where each lies: a grid's cells, a sparse grid's stored cells (the rest is the
+fill colour), or placed tiles painted in stored order, each over the ones before.
 """
 
 import dataclasses
@@ -28,7 +31,7 @@ import numpy as np
 
 from ..errors import BadRequest, TooLarge
 from .cpu_pool import map_cpu, run_cpu
-from .decode import WHITE, decode, solid
+from .decode import decode, solid
 from .resample import resize
 
 T = TypeVar("T")
@@ -43,8 +46,8 @@ MAX_CANVAS_PIXELS = 2 ** 25     # 32 Mpx, 96 MiB of RGB before resampling
 class Plan:
     level: int
     reduce: int                       # per-tile reduction factor
-    tile_size: tuple[int, int]        # tile size after reduction
-    coords: list[tuple[int, int]]     # (column, row) of every tile needed
+    coords: list[tuple[int, int]]     # (column, row) of every tile needed, in paint order
+    origins: list[tuple[int, int]]    # each tile's top-left corner in reduced level pixels
     canvas: tuple[int, int, int, int]  # integer box of the reduced level the tiles fill
     box: tuple[float, float, float, float]  # the region within the canvas, fractions allowed
     size: tuple[int, int]             # output (width, height)
@@ -52,10 +55,9 @@ class Plan:
 
 def best_level(slide, scale_x: float, scale_y: float) -> int:
     """The coarsest level no coarser than `scale` (level-0 pixels per output pixel)."""
-    base = slide.levels[0]
     best, best_scale = 0, 0.0
-    for i, level in enumerate(slide.levels):
-        level_x, level_y = base.width / level.width, base.height / level.height
+    for i in range(len(slide.levels)):
+        level_x, level_y = slide.level_model(i).scale
         if level_x <= scale_x * (1 + LEVEL_TOLERANCE) and \
                 level_y <= scale_y * (1 + LEVEL_TOLERANCE) and level_x > best_scale:
             best, best_scale = i, level_x
@@ -68,41 +70,43 @@ def _tile_reduction(remaining: float, tile_width: int, tile_height: int) -> int:
                 if tile_width % k == 0 and tile_height % k == 0)
 
 
-def plan_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int) -> Plan:
-    if min(w, h, out_w, out_h) <= 0:
-        raise BadRequest(f"empty region or output size ({w}x{h} -> {out_w}x{out_h})")
-    scale_x, scale_y = w / out_w, h / out_h
-    index = best_level(slide, scale_x, scale_y)
-    base, level = slide.levels[0], slide.levels[index]
-    level_x, level_y = base.width / level.width, base.height / level.height
-    k = _tile_reduction(min(scale_x / level_x, scale_y / level_y),
-                        level.tile_width, level.tile_height)
+def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h: int
+                ) -> Plan:
+    """The plan for the level-0 rectangle at the output (`z_`) size. The canvas is the chosen
+    level (`l_`) reduced by the per-tile factor `k`."""
+    if min(l0_w, l0_h, z_w, z_h) <= 0:
+        raise BadRequest(f"empty region or output size ({l0_w}x{l0_h} -> {z_w}x{z_h})")
+    scale_x, scale_y = l0_w / z_w, l0_h / z_h
+    l_level = best_level(slide, scale_x, scale_y)
+    model = slide.level_model(l_level)
+    l_scale_x, l_scale_y = model.scale
+    k = _tile_reduction(min(scale_x / l_scale_x, scale_y / l_scale_y), model.t_width,
+                        model.t_height)
     # Level-0 pixels per canvas pixel, and the region in canvas pixels.
-    per_x, per_y = level_x * k, level_y * k
-    box = (x / per_x, y / per_y, (x + w) / per_x, (y + h) / per_y)
+    per_x, per_y = l_scale_x * k, l_scale_y * k
+    box = (l0_x / per_x, l0_y / per_y, (l0_x + l0_w) / per_x, (l0_y + l0_h) / per_y)
     left, top = math.floor(box[0] + 1e-9), math.floor(box[1] + 1e-9)
     right, bottom = math.ceil(box[2] - 1e-9), math.ceil(box[3] - 1e-9)
     if (right - left) * (bottom - top) > MAX_CANVAS_PIXELS:
         raise TooLarge(f"the region needs {right - left}x{bottom - top} pixels of level "
-                       f"{index}; ask for a smaller region or output")
-    tile_w, tile_h = level.tile_width // k, level.tile_height // k
-    columns, rows = slide.tile_grid(index)
-    coords = [(c, r)
-              for r in range(max(0, top // tile_h), min(rows, -(-bottom // tile_h)))
-              for c in range(max(0, left // tile_w), min(columns, -(-right // tile_w)))]
+                       f"{l_level}; ask for a smaller region or output")
+    coords = model.tiles_meeting(left * k, top * k, right * k, bottom * k)  # level pixels
     if len(coords) > MAX_TILES:
-        raise TooLarge(f"the region needs {len(coords)} tiles of level {index} "
+        raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
                        f"(at most {MAX_TILES}); ask for a smaller region or output")
-    return Plan(index, k, (tile_w, tile_h), coords, (left, top, right, bottom),
-                (box[0] - left, box[1] - top, box[2] - left, box[3] - top), (out_w, out_h))
+    origins = [(l_x // k, l_y // k) for l_x, l_y in (model.origin(c, r) for c, r in coords)]
+    return Plan(l_level, k, coords, origins, (left, top, right, bottom),
+                (box[0] - left, box[1] - top, box[2] - left, box[3] - top), (z_w, z_h))
 
 
-def read_region(slide, x: int, y: int, w: int, h: int, out_w: int, out_h: int,
-                background: tuple = WHITE, finish: Callable[[np.ndarray], T] | None = None
-                ) -> np.ndarray | T:
-    """Level-0 region (x, y, w, h) as (out_h, out_w, 3) uint8 RGB; outside the slide is
-    background. With `finish`, what it returns for those pixels (computed in the pool)."""
-    plan = plan_region(slide, x, y, w, h, out_w, out_h)
+def read_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h: int,
+                background: tuple | None = None,
+                finish: Callable[[np.ndarray], T] | None = None) -> np.ndarray | T:
+    """Level-0 region (l0_x, l0_y, l0_w, l0_h) as (z_h, z_w, 3) uint8 RGB; outside the slide
+    and in the level's gaps is `background` (default: the level's fill colour). With `finish`,
+    what it returns for those pixels (computed in the pool)."""
+    plan = plan_region(slide, l0_x, l0_y, l0_w, l0_h, z_w, z_h)
+    background = background or slide.level_model(plan.level).fill
     tiles = slide.read_tiles(plan.level, plan.coords) if plan.coords else []
     decode_tile = functools.partial(decode, reduce=plan.reduce, background=background)
     if len(tiles) <= ONE_JOB_TILES:
@@ -126,10 +130,9 @@ def _assemble(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: C
 def _compose(plan: Plan, pieces: list[np.ndarray], background: tuple) -> np.ndarray:
     left, top, right, bottom = plan.canvas
     canvas = solid(bottom - top, right - left, background)
-    tile_w, tile_h = plan.tile_size
-    for (column, row), piece in zip(plan.coords, pieces):
+    for (origin_x, origin_y), piece in zip(plan.origins, pieces):
         # The piece's place on the canvas, clipped to it.
-        px, py = column * tile_w - left, row * tile_h - top
+        px, py = origin_x - left, origin_y - top
         x0, y0 = max(px, 0), max(py, 0)
         x1 = min(px + piece.shape[1], canvas.shape[1])
         y1 = min(py + piece.shape[0], canvas.shape[0])
@@ -146,7 +149,7 @@ def thumbnail_size(width: int, height: int, max_size: int) -> tuple[int, int]:
     return max(1, round(width / scale)), max(1, round(height / scale))
 
 
-def thumbnail(slide, max_size: int, background: tuple = WHITE,
+def thumbnail(slide, max_size: int, background: tuple | None = None,
               finish: Callable[[np.ndarray], T] | None = None) -> np.ndarray | T:
     """The whole slide fitting in max_size, read from the smallest sufficient level."""
     base = slide.levels[0]

@@ -1,52 +1,25 @@
 """IIIF Image API 3.0 and 2.1 (level 2) and a Presentation 3 manifest per slide.
 
 One class serves one API version and owns its routes (`/iiif/3/...`, `/iiif/2/...`). Requests
-are parsed by `iiif_request`; an unrotated colour JPEG request that is exactly a stored tile
-passes through, everything else is cut from the best level, resampled, rotated and encoded.
-info.json advertises the stored tile size and the stored levels' scale factors and sizes, so a
-viewer's tile requests land on the passthrough path.
+are parsed by `iiif_request` into a request to the slide reader, which passes a stored tile
+through or renders. info.json advertises the stored tile size and the stored levels' scale
+factors and sizes, so a viewer's tile requests land on the passthrough path; a request that is
+one of those tiles also tells the prefetcher the grid (`IiifTiling`), so that IIIF viewers get
+tiles rendered ahead as DZI viewers do.
 """
 
-import numpy as np
-from flask import Blueprint, Response, jsonify, redirect, request, url_for
+import dataclasses
 
-from ..formats.slide import Slide
-from ..imaging.encode import encode
-from ..imaging.passthrough import native_tile_jpeg
-from ..imaging.region import read_region
+from flask import Blueprint, jsonify, redirect, request, url_for
+
+from ..reader import COLOR, RegionRequest, tiles_meeting
 from .context import state
-from .images import image_key, image_response, note_view
-from .iiif_request import FORMATS, QUALITIES, ImageRequest, Limits, parse_request
-from .native_tiles import default_tile_size, find_native_tile
+from .images import serve
+from .iiif_request import FORMATS, QUALITIES, Limits, parse_request
 
 FEATURES = ["baseUriRedirect", "cors", "jsonldMediaType", "mirroring", "profileLinkHeader",
             "regionByPct", "regionByPx", "regionSquare", "rotationBy90s", "sizeByConfinedWh",
             "sizeByH", "sizeByPct", "sizeByW", "sizeByWh"]
-
-
-def render(slide: Slide, req: ImageRequest, quality: int) -> bytes:
-    if req.is_plain:
-        native = find_native_tile(slide, req.x, req.y, req.width, req.height,
-                                  req.out_width, req.out_height)
-        if native is not None:
-            level, col, row = native
-            return native_tile_jpeg(slide.read_tiles(level, [(col, row)])[0], quality)
-    return read_region(slide, req.x, req.y, req.width, req.height, req.out_width,
-                       req.out_height,
-                       finish=lambda pixels: rotate_and_encode(pixels, req, quality))
-
-
-def rotate_and_encode(pixels: np.ndarray, req: ImageRequest, quality: int) -> bytes:
-    """Mirror, rotate, apply the quality and encode: the CPU tail of a IIIF request."""
-    if req.mirror:
-        pixels = pixels[:, ::-1]
-    if req.rotation:
-        pixels = np.rot90(pixels, k=-req.rotation // 90)
-    if req.quality in ("gray", "bitonal"):
-        gray = pixels[..., :3] @ np.array([0.299, 0.587, 0.114])
-        pixels = np.where(gray > 127, 255, 0) if req.quality == "bitonal" else gray.round()
-        pixels = pixels.astype(np.uint8)
-    return encode(np.ascontiguousarray(pixels), req.format, quality)
 
 
 def _scale_factors(width: int, height: int, tile: int) -> list[int]:
@@ -54,6 +27,50 @@ def _scale_factors(width: int, height: int, tile: int) -> list[int]:
     while max(width, height) / factors[-1] > tile:
         factors.append(factors[-1] * 2)
     return factors
+
+
+@dataclasses.dataclass(frozen=True)
+class IiifTiling:
+    """The tiles info.json advertises, as a IIIF viewer (Mirador's OpenSeadragon) asks for
+    them: `x,y,w,h/w,h` with `w` and `h` the tile's level-0 size over the scale factor, rounded
+    up (a `reader.Tiling`)."""
+
+    width: int
+    height: int
+    tile_size: int
+    fmt: str
+    quality: int
+    mode: str = COLOR
+
+    @property
+    def scale_factors(self) -> list[int]:
+        return _scale_factors(self.width, self.height, self.tile_size)
+
+    def request(self, scale: int, t_col: int, t_row: int) -> RegionRequest:
+        l0_span = self.tile_size * scale
+        l0_x, l0_y = t_col * l0_span, t_row * l0_span
+        l0_width, l0_height = min(l0_span, self.width - l0_x), min(l0_span, self.height - l0_y)
+        return RegionRequest(l0_x, l0_y, l0_width, l0_height, -(-l0_width // scale),
+                             -(-l0_height // scale), self.fmt, self.quality, mode=self.mode)
+
+    def requests(self, l0_x: float, l0_y: float, l0_width: float, l0_height: float,
+                 scale: float) -> list[RegionRequest]:
+        if scale not in self.scale_factors:
+            return []
+        l0_span = self.tile_size * scale
+        t_cols, t_rows = -(-self.width // l0_span), -(-self.height // l0_span)
+        return [self.request(int(scale), c, r)
+                for c, r in tiles_meeting(l0_x, l0_y, l0_width, l0_height, l0_span, t_cols,
+                                          t_rows)]
+
+    def names(self, req: RegionRequest) -> bool:
+        """Whether `req` is one of this grid's tiles."""
+        for scale in self.scale_factors:
+            l0_span = self.tile_size * scale
+            if req.l0_x % l0_span == 0 and req.l0_y % l0_span == 0 and \
+                    self.request(scale, req.l0_x // l0_span, req.l0_y // l0_span) == req:
+                return True
+        return False
 
 
 class IIIFImageService:
@@ -81,15 +98,15 @@ class IIIFImageService:
                       settings.max_output_area)
 
     def base(self, slide_id: str):
-        state().library.open(slide_id)  # 404 for an unknown slide, not a redirect
+        state().readers.open(slide_id)  # 404 for an unknown slide, not a redirect
         return redirect(url_for("." + self.endpoint("info"), slide_id=slide_id), 303)
 
     def info(self, slide_id: str):
-        slide = state().library.open(slide_id)
-        index, limits = slide.index, self.limits()
-        tile = default_tile_size(slide)
+        reader = state().readers.open(slide_id)
+        index, limits = reader.info(), self.limits()
+        tile = reader.tile_size
         sizes = [{"width": level.width, "height": level.height}
-                 for level in reversed(slide.levels)
+                 for level in reversed(index.levels)
                  if level.width <= limits.max_width and level.height <= limits.max_height
                  and level.width * level.height <= limits.max_area]
         tiles = [{"width": tile, "height": tile,
@@ -128,27 +145,20 @@ class IIIFImageService:
 
     def image(self, slide_id: str, region: str, size: str, rotation: str, quality: str,
               fmt: str):
-        limits, jpeg_quality = self.limits(), state().settings.jpeg_quality
-
-        def work(slide: Slide) -> Response:
-            req = parse_request(region, size, rotation, quality, fmt, slide.index.width,
-                                slide.index.height, self.version, limits)
-            note_view(slide, slide_id, req.x, req.y, req.width, req.height,
-                      req.width / req.out_width)
-            key = image_key(slide, "iiif", req.x, req.y, req.width, req.height, req.out_width,
-                            req.out_height, req.rotation, req.mirror, req.quality, req.format,
-                            jpeg_quality)
-            response = image_response(key, req.format,
-                                      lambda: render(slide, req, jpeg_quality))
-            response.headers["Link"] = f'<{self.profile}>;rel="profile"'
-            return response
-
-        return state().library.run(slide_id, work)
+        reader = state().readers.open(slide_id)
+        info = reader.info()
+        req = parse_request(region, size, rotation, quality, fmt, info.width, info.height,
+                            self.version, self.limits()).region(state().settings.jpeg_quality)
+        tiling = IiifTiling(info.width, info.height, reader.tile_size, req.format,
+                            req.quality, req.mode)
+        response = serve(reader, req, tiling if tiling.names(req) else None)
+        response.headers["Link"] = f'<{self.profile}>;rel="profile"'
+        return response
 
 
 def manifest(slide_id: str):
     """A Presentation 3 manifest: one canvas painted with the slide's Image API 3 service."""
-    index = state().library.open(slide_id).index
+    index = state().readers.open(slide_id).info()
     manifest_id = url_for(".iiif3_manifest", slide_id=slide_id, _external=True)
     service_id = url_for(".iiif3_base", slide_id=slide_id, _external=True)
     canvas_id = f"{manifest_id}/canvas/1"

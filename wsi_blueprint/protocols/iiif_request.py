@@ -1,7 +1,8 @@
 """The IIIF Image API request grammar: region / size / rotation / quality . format.
 
 Parsing is pure: path parts and the image size in, a fully resolved `ImageRequest` out (a
-level-0 rectangle, an output size, a rotation, a quality, a format), or `BadRequest`. Versions
+level-0 rectangle, an output size, a rotation, a quality, a format), or `BadRequest`; its
+`region()` is the request to a slide reader. Versions
 differ only in size: 3.0 upscales only with `^`, 2.1 always may and knows `full`.
 """
 
@@ -10,6 +11,7 @@ import math
 import re
 
 from ..errors import BadRequest, TooLarge
+from ..reader import COLOR, RegionRequest
 
 QUALITIES = ("default", "color", "gray", "bitonal")
 FORMATS = {"jpg": "jpeg", "png": "png", "webp": "webp"}
@@ -40,11 +42,17 @@ class ImageRequest:
     quality: str
     format: str        # 'jpeg', 'png', 'webp'
 
+    def region(self, jpeg_quality: int) -> RegionRequest:
+        """The request to a slide reader."""
+        return RegionRequest(self.x, self.y, self.width, self.height, self.out_width,
+                             self.out_height, self.format, jpeg_quality, self.rotation,
+                             self.mirror, COLOR if self.quality in ("default", "color")
+                             else self.quality)
+
     @property
     def is_plain(self) -> bool:
         """Unrotated colour JPEG: a stored tile may answer it as it is."""
-        return (self.rotation == 0 and not self.mirror and self.format == "jpeg"
-                and self.quality in ("default", "color"))
+        return self.region(0).is_plain
 
 
 def parse_region(text: str, width: int, height: int) -> tuple[int, int, int, int]:

@@ -9,7 +9,7 @@ drift from what the server answers. Schemas are JSON Schema (OpenAPI 3.1), open 
 from flask import Blueprint, jsonify, url_for
 
 from .. import __version__
-from ..imaging.encode import CONTENT_TYPES
+from ..reader import CONTENT_TYPES
 from .iiif_request import FORMATS, QUALITIES
 
 IMAGE_TYPES = sorted(set(CONTENT_TYPES.values()))

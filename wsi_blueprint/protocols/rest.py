@@ -2,17 +2,11 @@
 
 from flask import Blueprint, g, jsonify, request, url_for
 
-from ..errors import BadRequest, Forbidden, NotFound
-from ..formats.slide import Slide
-from ..imaging.associated import read_associated
-from ..imaging.cpu_pool import run_cpu
-from ..imaging.encode import encode, output_format
-from ..imaging.passthrough import native_tile_jpeg
-from ..imaging.region import thumbnail
+from ..errors import BadRequest, Forbidden
+from ..reader import ThumbnailRequest, output_format
 from ..security.access import listing_prefix
-from ..slide_ids import validate_slide_id
 from .context import state
-from .images import image_key, image_response, note_view
+from .images import serve
 from .listing import list_entries, listing_arguments
 
 MAX_PAGE = 1000
@@ -54,7 +48,7 @@ def slide_urls(slide_id: str) -> dict:
 
 
 def slide_metadata(slide_id: str):
-    index = state().library.open(slide_id).index
+    index = state().readers.open(slide_id).info()
     return jsonify({
         "id": slide_id,
         "format": index.format,
@@ -76,33 +70,15 @@ def slide_thumbnail(slide_id: str):
     settings = state().settings
     max_size = _int_arg("max_size", 512, 1, settings.max_thumbnail_size)
     fmt = output_format(request.args.get("format", "jpeg"))
-
-    def work(slide: Slide):
-        key = image_key(slide, "thumbnail", max_size, fmt, settings.jpeg_quality)
-        return image_response(key, fmt, lambda: thumbnail(
-            slide, max_size, finish=lambda pixels: encode(pixels, fmt, settings.jpeg_quality)))
-
-    return state().library.run(slide_id, work)
+    return serve(state().readers.open(slide_id),
+                 ThumbnailRequest(max_size, fmt, settings.jpeg_quality))
 
 
 def native_tile(slide_id: str, level: int, col: int, row: int):
     """A stored tile of stored level `level`, passed through where it can be."""
-    quality = state().settings.jpeg_quality
-
-    def work(slide: Slide):
-        columns, rows = slide.tile_grid(level)  # 404s before any work or prefetch
-        if not (0 <= col < columns and 0 <= row < rows):
-            raise NotFound(f"no tile {col},{row} in level {level} ({columns}x{rows} tiles)")
-        stored = slide.levels[level]
-        scale = stored.downsample
-        note_view(slide, slide_id, round(col * stored.tile_width * scale),
-                  round(row * stored.tile_height * scale), round(stored.tile_width * scale),
-                  round(stored.tile_height * scale), scale)
-        key = image_key(slide, "tile", level, col, row, quality)
-        return image_response(key, "jpeg", lambda: native_tile_jpeg(
-            slide.read_tiles(level, [(col, row)])[0], quality))
-
-    return state().library.run(slide_id, work)
+    reader = state().readers.open(slide_id)
+    req = reader.stored_tile_request(level, col, row, state().settings.jpeg_quality)  # 404s
+    return serve(reader, req)
 
 
 def associated_image(slide_id: str, name: str):
@@ -111,15 +87,8 @@ def associated_image(slide_id: str, name: str):
     if name in PATIENT_IMAGES and not settings.show_label_and_macro:
         raise Forbidden(f"the {name} image is not served: it may show patient identity "
                         "(WSI_SHOW_LABEL_AND_MACRO turns it on)")
-
-    def work(slide: Slide):
-        if name not in slide.associated_names:
-            raise NotFound(f"slide {slide_id!r} has no {name!r} image")
-        key = image_key(slide, "associated", name, fmt, settings.jpeg_quality)
-        return image_response(key, fmt, lambda: run_cpu(
-            encode, read_associated(slide, name), fmt, settings.jpeg_quality))
-
-    return state().library.run(slide_id, work)
+    reader = state().readers.open(slide_id)
+    return serve(reader, reader.associated_request(name, fmt, settings.jpeg_quality))
 
 
 def register(bp: Blueprint) -> None:

@@ -64,7 +64,7 @@ def view(slide_id: str):
         raise ViewerUnavailable("the viewer's OpenSeadragon files are not installed: run "
                                 "`python -m wsi_blueprint.viewer.assets` once")
     settings = state().settings
-    index = state().library.open(slide_id).index
+    index = state().readers.open(slide_id).info()
     images = [(name, url_for(".associated_image", slide_id=slide_id, name=name))
               for name in sorted(index.associated)
               if name not in PATIENT_IMAGES or settings.show_label_and_macro]
