@@ -99,10 +99,12 @@ class FlaskCacheTier(SharedTier):
             self._failed("delete", exc)
             return False
 
-    def ping(self) -> bool:
-        """A store answered as done: the one call every backend reports failure of (some
-        memcached clients read a dead server as a miss)."""
+    def unanswered(self) -> list[str]:
+        """The host's cache, unless a store is answered as done: the one call every backend
+        reports failure of (some memcached clients read a dead server as a miss)."""
         try:
-            return bool(self.backend.set(PING_KEY, b"1", timeout=PING_SECONDS))
+            if self.backend.set(PING_KEY, b"1", timeout=PING_SECONDS):
+                return []
         except Exception:
-            return False
+            pass
+        return [f"the host's cache ({type(self.backend).__name__})"]

@@ -97,10 +97,6 @@ class MemcachedTier(SharedTier):
             self._failed("delete", exc)
             return False
 
-    def ping(self) -> bool:
-        """True if every configured server answers (readiness)."""
-        return not self.unanswered()
-
     def unanswered(self) -> list[str]:
         """`host:port` of every server that does not answer; asked on fresh connections,
         apart from the pool, so that the answer is about the servers now."""

@@ -21,7 +21,8 @@ _LOG_EVERY = 60.0
 
 
 class SharedTier(abc.ABC):
-    """`kind` names the tier in counters (`{kind}_errors`, `{kind}_oversize`) and logs."""
+    """`kind` names the tier in counters (`{kind}_errors`, `{kind}_oversize`), logs and the
+    readiness check."""
 
     kind = "shared_cache"
 
@@ -71,5 +72,9 @@ class SharedTier(abc.ABC):
         """True only for the caller whose delete removed the key (of several at once, one)."""
 
     @abc.abstractmethod
+    def unanswered(self) -> list[str]:
+        """What does not answer now (readiness): each silent server, or the tier itself."""
+
     def ping(self) -> bool:
-        """True if the tier answers now (readiness)."""
+        """True if the tier answers now."""
+        return not self.unanswered()

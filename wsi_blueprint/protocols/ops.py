@@ -35,9 +35,9 @@ def _within(seconds: float, check) -> str:
 
 
 def readyz():
-    """Ready when the store answers and every memcached server does (if any is configured).
-    The viewer's files are reported beside the checks, not among them: the API serves
-    without them."""
+    """Ready when the store answers and the shared cache does (every memcached server, or the
+    host's cache), if one is configured. The viewer's files are reported beside the checks,
+    not among them: the API serves without them."""
     current = state()
 
     def store() -> str:
@@ -48,11 +48,11 @@ def readyz():
     if current.caches.shared is not None:
         shared = current.caches.shared
 
-        def memcached() -> str:
+        def answered() -> str:
             silent = shared.unanswered()
             return f"no answer from {', '.join(silent)}" if silent else "ok"
 
-        checks["memcached"] = _within(READY_TIMEOUT, memcached)
+        checks[shared.kind] = _within(READY_TIMEOUT, answered)
     ready = all(v == "ok" for v in checks.values())
     response = jsonify({"status": "ready" if ready else "not ready", "checks": checks,
                         "viewer": "ok" if assets.installed() else "OpenSeadragon files missing"})
