@@ -51,9 +51,11 @@ SCHEMAS = {
         "type": "object", "required": ["slides", "next_cursor"],
         "properties": {
             "slides": {"type": "array", "items": {
-                "type": "object", "required": ["id", "size", "modified"],
-                "properties": {"id": {"type": "string"}, "size": {"type": "integer"},
-                               "modified": _nullable({"type": "string"})}}},
+                "type": "object", "required": ["id", "size", "modified", "kind"],
+                "properties": {"id": {"type": "string"},
+                               "size": _nullable({"type": "integer"}),
+                               "modified": _nullable({"type": "string"}),
+                               "kind": {"enum": ["slide", "folder", "other"]}}}},
             "next_cursor": _nullable({"type": "string"}),
         },
     },
@@ -228,7 +230,11 @@ PATHS = {
                    "prefix token lists its own prefix when none is given)"),
             _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000,
                                       "default": 100}),
-            _param("cursor", "query", {"type": "string"}, "next_cursor of the previous page")]),
+            _param("cursor", "query", {"type": "string"}, "next_cursor of the previous page"),
+            _param("delimiter", "query", {"enum": ["/"]}, "list one level: deeper ids roll up "
+                   "into folder entries"),
+            _param("q", "query", {"type": "string", "maxLength": 200}, "case-insensitive "
+                   "substring of the id below prefix")]),
     "/slides/{slide_id}": _get("a slide's metadata and URLs", _json(
         "SlideMetadata", "levels, resolution, associated images and every URL of the slide"),
         parameters=[SLIDE_ID]),
@@ -255,6 +261,13 @@ PATHS = {
         "Manifest", "one canvas with the slide's image service", "application/json"),
         parameters=[SLIDE_ID], tag="iiif"),
     **_iiif(2),
+    "/": _get("the gallery: the store's slides and folders as a page", {
+        "description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
+        errors=(400, 401, 403, 501, 502, 503, 504), parameters=[
+            _param("prefix", "query", {"type": "string"}, "the folder shown"),
+            _param("q", "query", {"type": "string"}, "filter below the folder"),
+            _param("cursor", "query", {"type": "string"}, "where the page starts")],
+        tag="viewer"),
     "/view/{slide_id}": _get("the OpenSeadragon viewer page", {
         "description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
         parameters=[SLIDE_ID], tag="viewer"),
@@ -266,7 +279,7 @@ PATHS = {
                     security=[{"bearerToken": []}, {"queryToken": []}]),
     "/healthz": _get("liveness", _json("Health", "the process answers"), errors=(),
                      public=True, tag="operations"),
-    "/readyz": _get("readiness: the store and memcached answer", _json(
+    "/readyz": _get("readiness: the store and the shared cache answer", _json(
         "Readiness", "ready"), errors=(), public=True, tag="operations"),
     "/metrics": _get("Prometheus metrics", {"description": "Prometheus text format",
                                             "content": {"text/plain": {"schema": {
