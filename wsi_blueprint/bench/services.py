@@ -31,66 +31,63 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-class Memcached:
-    """A memcached process on a free loopback port; can be stopped and started again."""
+class _LoopbackDaemon:
+    """A server process on a free loopback port; can be stopped and started again."""
 
-    def __init__(self, memory_mb: int = 64) -> None:
-        self.memory_mb = memory_mb
-        self.binary = shutil.which("memcached") or "/usr/bin/memcached"
+    program = ""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which(self.program) or f"/usr/bin/{self.program}"
         if not os.path.exists(self.binary):
-            raise RuntimeError("memcached is not installed (deploy/install-system-deps.sh "
-                               "installs it)")
+            raise RuntimeError(f"{self.program} is not installed "
+                               "(deploy/install-system-deps.sh installs it)")
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self):
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+class Memcached(_LoopbackDaemon):
+    program = "memcached"
+
+    def __init__(self, memory_mb: int = 64) -> None:
+        super().__init__()
+        self.memory_mb = memory_mb
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "Memcached":
-        self.process = subprocess.Popen(
-            [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
-             "-m", str(self.memory_mb),
-             "-u", "nobody"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
+    def command(self) -> list[str]:
+        return [self.binary, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
+                "-m", str(self.memory_mb), "-u", "nobody"]
 
 
-class Redis:
-    """A redis-server process on a free loopback port, nothing saved to disk; can be stopped
-    and started again."""
+class Redis(_LoopbackDaemon):
+    """Nothing saved to disk."""
 
-    def __init__(self) -> None:
-        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        if not os.path.exists(self.binary):
-            raise RuntimeError("redis-server is not installed (deploy/install-system-deps.sh "
-                               "installs it)")
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
+    program = "redis-server"
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "Redis":
-        self.process = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
+    def command(self) -> list[str]:
+        return [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--daemonize", "no"]
 
 
 class S3Server:
