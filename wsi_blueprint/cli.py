@@ -132,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
     base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     first, why_not = _first_slide()
     print(f"wsi_blueprint serving {store} at {base}/", flush=True)
+    print(f"  gallery: {base}/", flush=True)
     print(f"  slide list: {base}/slides", flush=True)
     if first:
         print(f"  viewer: {base}/view/{urllib.parse.quote(first)}", flush=True)
