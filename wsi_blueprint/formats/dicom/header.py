@@ -81,12 +81,13 @@ def read_instance(blocks: BlockReader, member: int, member_id: str, size: int) -
                            f"({type(exc).__name__}: {str(exc)[:200]})") from None
     pixel_at = file.tell()
     sop_class = str(ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID", ""))
-    if sop_class != WSI_SOP_CLASS:
+    if sop_class and sop_class != WSI_SOP_CLASS:
         raise UnsupportedFormat(f"DICOM instance {member_id!r} is of SOP class {sop_class!r}, "
                                 f"not VL Whole Slide Microscopy Image ({WSI_SOP_CLASS})")
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
-    if not syntax:
-        raise CorruptSlide(f"DICOM instance {member_id!r} has no transfer syntax")
     if pixel_at + 8 > size or blocks.read(member_base(member) + pixel_at, 4) != PIXEL_DATA_TAG:
         raise CorruptSlide(f"DICOM instance {member_id!r} has no pixel data (truncated?)")
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if not sop_class or not syntax:
+        raise CorruptSlide(f"DICOM instance {member_id!r} lacks its SOP class or transfer "
+                           "syntax")
     return Instance(member, member_id, ds, syntax, pixel_at, size)
