@@ -14,6 +14,7 @@ import tifffile
 
 from dicom_writer import write_instance
 from helpers import make_settings, testdata_path
+from wsi_blueprint.formats.dicom import frames
 from wsi_blueprint.imaging.decode import decode
 from wsi_blueprint.imaging.passthrough import native_tile_jpeg
 from wsi_blueprint.state import WSIState
@@ -115,3 +116,20 @@ def test_patient_data_stays_out_of_the_properties(library):
     assert properties["dicom.DimensionOrganizationType"] == "TILED_FULL"
     assert not any("Patient" in key or "Barcode" in key for key in properties)
     assert "Doe" not in " ".join(properties.values())
+
+
+@pytest.mark.parametrize("variant", [("jpeg", "none", 3), ("jpeg2000", "none", 2),
+                                     ("jpegls", "none", 1)], ids=lambda v: "-".join(map(str, v)))
+def test_a_walk_in_small_chunks_past_the_cache_finds_the_same_frames(written, monkeypatch,
+                                                                      variant):
+    # Chunks of an odd size cut item headers in two: what a big pixel data does at 8 MiB.
+    monkeypatch.setattr(frames, "WALK_CACHED", 0)
+    monkeypatch.setattr(frames, "WALK_CHUNK", 517)
+    monkeypatch.setattr(frames, "WALK_AHEAD", 3)
+    folder, out = written
+    slide = WSIState.build(make_settings(store=f"file://{folder}")).library.open(
+        "-".join(map(str, variant)))
+    coords = [(c, r) for r in range(4) for c in range(5)]
+    for (column, row), tile in zip(coords, slide.read_tiles(0, coords)):
+        expected = _expected(out[variant], (column, row), variant[0])
+        assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])

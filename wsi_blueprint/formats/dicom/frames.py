@@ -1,23 +1,32 @@
 """Where an instance's frames lie: from the Extended Offset Table, else the Basic Offset Table,
 else a walk over the items of the encapsulated pixel data; native pixel data by arithmetic.
 
-The walk reads item headers in large ranged reads (a small pixel data through the block cache,
-whose frames are read soon anyway; a big one past it, in chunks), never one request per frame.
+The walk reads the pixel data in large ranged reads (a small one through the block cache, whose
+frames are read soon anyway; a big one past it, in chunks fetched several at a time), never one
+request per frame.
 """
+
+import collections
+import concurrent.futures
+import itertools
+from collections.abc import Iterator
 
 import numpy
 
 from ...caches import BlockReader
-from ...errors import CorruptSlide
+from ...errors import CorruptSlide, StoreTimeout
 from ..index import Frames, IntArray
 from .header import IMPLICIT_VR, Instance
 
 ITEM = b"\xfe\xff\x00\xe0"
 SEQUENCE_END = b"\xfe\xff\xdd\xe0"
 UNDEFINED = 0xFFFFFFFF
-# Pixel data up to this size is walked through the block cache; more is read in chunks past it.
+# Pixel data up to this size is walked through the block cache; more is read past it in chunks,
+# several at once (a level of 50 000 frames is a gigabyte or two).
 WALK_CACHED = 4 << 20
 WALK_CHUNK = 8 << 20
+WALK_AHEAD = 8
+WALK_TIMEOUT = 60.0  # seconds for one chunk
 # Where a frame's first fragment starts: JPEG and JPEG-LS SOI, a JPEG 2000 codestream or JP2.
 _FRAME_STARTS = (b"\xff\xd8", b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0c")
 
@@ -100,35 +109,60 @@ def _table(data: bytes, dtype: str, count: int, end: int, name: str) -> numpy.nd
     return starts
 
 
+def _chunks(blocks: BlockReader, at: int, total: int) -> Iterator[bytes]:
+    """The `total` bytes at `at`, in order: one read through the block cache when small, else
+    WALK_CHUNK ranges past it, WALK_AHEAD of them in flight at once."""
+    if total <= WALK_CACHED:
+        yield blocks.read(at, total)
+        return
+    starts = iter(range(0, total, WALK_CHUNK))
+    with concurrent.futures.ThreadPoolExecutor(WALK_AHEAD, "wsi-dicom-walk") as pool:
+        flight: collections.deque = collections.deque()
+        for start in itertools.islice(starts, WALK_AHEAD):
+            flight.append(pool.submit(blocks.reader.read, at + start,
+                                      min(WALK_CHUNK, total - start)))
+        while flight:
+            try:
+                data = flight.popleft().result(timeout=WALK_TIMEOUT)
+            except concurrent.futures.TimeoutError:
+                raise StoreTimeout("the store did not deliver the pixel data in time") from None
+            for start in itertools.islice(starts, 1):
+                flight.append(pool.submit(blocks.reader.read, at + start,
+                                          min(WALK_CHUNK, total - start)))
+            yield data
+
+
 def _walk(blocks: BlockReader, instance: Instance, first: int,
           count: int) -> tuple[list[int], int]:
-    """Every fragment's offset (from `first`), read in a few large reads; the frames' starts
-    are the fragments that begin a frame. Returns (starts, offset of the sequence end)."""
+    """Every fragment's offset (from `first`), found by reading the pixel data in order; the
+    frames' starts are the fragments that begin a frame. Returns (starts, offset of the
+    sequence end)."""
     total = instance.size - first
-    cached = total <= WALK_CACHED
-    chunk, chunk_at = b"", 0
     fragments: list[tuple[int, bytes]] = []
-    position = 0
-    while True:
-        if position + 8 > total:
-            raise CorruptSlide("the pixel data ends without its sequence delimiter (truncated)")
-        if position + 12 > chunk_at + len(chunk):
-            length = total - position if cached else min(WALK_CHUNK, total - position)
-            at = instance.base + first + position
-            chunk = blocks.read(at, length) if cached else blocks.reader.read(at, length)
-            chunk_at = position
-        header = chunk[position - chunk_at:position - chunk_at + 12]
-        if header[:4] == SEQUENCE_END:
-            break
-        if header[:4] != ITEM:
-            raise CorruptSlide(f"no item header at byte {first + position} of the pixel data")
-        fragments.append((position, header[8:12]))
-        if len(fragments) > 4 * count + 64:
-            raise CorruptSlide(f"more fragments than {count} frames can be made of")
-        position += 8 + int.from_bytes(header[4:8], "little")
+    buffer, buffer_at, position = b"", 0, 0  # buffer holds the stream from buffer_at
+    for chunk in _chunks(blocks, instance.base + first, total):
+        buffer += chunk
+        last = buffer_at + len(buffer) == total
+        while position - buffer_at + (8 if last else 12) <= len(buffer):
+            header = buffer[position - buffer_at:position - buffer_at + 12]
+            if header[:4] == SEQUENCE_END:
+                return _frame_starts(fragments, count), position
+            if header[:4] != ITEM:
+                raise CorruptSlide(f"no item header at byte {first + position} of the pixel "
+                                   "data")
+            fragments.append((position, header[8:12]))
+            if len(fragments) > 4 * count + 64:
+                raise CorruptSlide(f"more fragments than {count} frames can be made of")
+            position += 8 + int.from_bytes(header[4:8], "little")
+        consumed = min(position - buffer_at, len(buffer))
+        buffer, buffer_at = buffer[consumed:], buffer_at + consumed
+    raise CorruptSlide("the pixel data ends without its sequence delimiter (truncated)")
+
+
+def _frame_starts(fragments: list[tuple[int, bytes]], count: int) -> list[int]:
     if len(fragments) == count:
-        return [at for at, _ in fragments], position
+        return [at for at, _ in fragments]
     starts = [at for at, head in fragments if head.startswith(_FRAME_STARTS)]
     if len(starts) != count or (fragments and starts[:1] != [0]):
         raise CorruptSlide(f"{len(fragments)} fragments do not make {count} frames")
-    return starts, position
+    return starts
