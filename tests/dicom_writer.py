@@ -14,11 +14,13 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, encapsulate_extended
 from pydicom.pixels import get_encoder
 from pydicom.sequence import Sequence
-from pydicom.uid import (UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless,
-                         JPEGBaseline8Bit, JPEGLSLossless, RLELossless, generate_uid)
+from pydicom.uid import (UID, ExplicitVRLittleEndian, HTJ2KLossless, ImplicitVRLittleEndian,
+                         JPEG2000Lossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless,
+                         generate_uid)
 
 WSI = "1.2.840.10008.5.1.4.1.1.77.1.6"
-CODECS = {"jpeg": JPEGBaseline8Bit, "jpeg2000": JPEG2000Lossless, "jpegls": JPEGLSLossless,
+CODECS = {"jpeg": JPEGBaseline8Bit, "jpeg2000": JPEG2000Lossless, "htj2k": HTJ2KLossless,
+          "jpegls": JPEGLSLossless,
           "rle": RLELossless, "native": ExplicitVRLittleEndian,
           "native-implicit": ImplicitVRLittleEndian}
 
@@ -37,6 +39,8 @@ def _frame_bytes(tile: numpy.ndarray, codec: str) -> bytes:
                                         outcolorspace="YCbCr", subsampling="422")
     if codec == "jpeg2000":
         return imagecodecs.jpeg2k_encode(tile, level=0, codecformat="J2K", reversible=True)
+    if codec == "htj2k":
+        return imagecodecs.htj2k_encode(tile)  # reversible by default: lossless
     if codec == "jpegls":
         return imagecodecs.jpegls_encode(tile, level=0)
     if codec == "rle":
@@ -64,7 +68,8 @@ def _padded_tiles(image: numpy.ndarray, size: int) -> dict:
 def write_instance(path: str, image: numpy.ndarray, *, tile: int = 64, codec: str = "jpeg",
                    offsets: str = "basic", fragments: int = 1, missing: frozenset = frozenset(),
                    role: str = "VOLUME", series: str = "1.2.3.4.5", sop_class: str = WSI,
-                   drop: tuple = (), spacing_mm: float = 0.00025) -> Written:
+                   drop: tuple = (), spacing_mm: float = 0.00025,
+                   instance_number: int = 1) -> Written:
     """One instance of `image` (height x width x 3 uint8) in frames of `tile` pixels.
     `offsets`: 'basic', 'extended' or 'none'; `missing` tiles make it TILED_SPARSE; `drop`
     names attributes to leave out."""
@@ -90,7 +95,7 @@ def write_instance(path: str, image: numpy.ndarray, *, tile: int = 64, codec: st
     ds.PatientName = "Doe^Jane"
     ds.BarcodeValue = "S-42"
     ds.ImageType = ["ORIGINAL", "PRIMARY", role, "NONE"]
-    ds.InstanceNumber = 1
+    ds.InstanceNumber = instance_number
     ds.Rows = ds.Columns = tile
     ds.TotalPixelMatrixRows, ds.TotalPixelMatrixColumns = image.shape[:2]
     ds.NumberOfFrames = len(frames)

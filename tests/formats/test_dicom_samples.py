@@ -195,3 +195,14 @@ def test_opening_the_12_instance_series_from_s3_reads_each_header_once(s3_server
     slide.read_tiles(11, [(0, 0)])
     assert counters.get("store_requests") == requests  # frames came with the headers
     assert state.library.open(f"{SERIES}/{LEVEL0}").index == slide.index
+
+
+def test_the_optical_paths_icc_profile_is_the_slides(library):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(testdata_path("dicom/highdicom/sm_image.dcm"),
+                             stop_before_pixels=True)
+    profile = bytes(ds.OpticalPathSequence[0].ICCProfile)
+    assert len(profile) > 128
+    assert library.open("dicom/highdicom/sm_image.dcm").index.icc_profile == profile
+    assert library.open(SERIES).index.icc_profile == b""  # libvips wrote none

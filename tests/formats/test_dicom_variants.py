@@ -21,7 +21,7 @@ from wsi_blueprint.state import WSIState
 
 VARIANTS = [  # codec, offset table, fragments per frame
     ("jpeg", "basic", 1), ("jpeg", "extended", 1), ("jpeg", "none", 1), ("jpeg", "basic", 3),
-    ("jpeg", "none", 3), ("jpeg2000", "basic", 1), ("jpeg2000", "none", 2),
+    ("jpeg", "none", 3), ("jpeg2000", "basic", 1), ("jpeg2000", "none", 2), ("htj2k", "basic", 1),
     ("jpegls", "none", 1), ("rle", "basic", 1), ("native", "basic", 1),
     ("native-implicit", "basic", 1),
 ]
@@ -47,6 +47,17 @@ def written(tmp_path_factory, source):
     os.makedirs(folder / "sparse")
     out["sparse"] = write_instance(str(folder / "sparse" / "level0.dcm"), source,
                                    codec="jpeg", missing=frozenset({(1, 1), (4, 0)}))
+    series = folder / "with-images"
+    os.makedirs(series)
+    out["with-images"] = {
+        "volume": write_instance(str(series / "a.dcm"), source),
+        "other-plane": write_instance(str(series / "b.dcm"), source[::-1].copy(),
+                                      instance_number=2),
+        "label": write_instance(str(series / "c.dcm"), source[:60, :90].copy(), tile=90,
+                                role="LABEL", codec="native"),
+        "thumbnail": write_instance(str(series / "d.dcm"), source[::4, ::4].copy(), tile=80,
+                                    role="THUMBNAIL"),
+    }
     return folder, out
 
 
@@ -133,3 +144,19 @@ def test_a_walk_in_small_chunks_past_the_cache_finds_the_same_frames(written, mo
     for (column, row), tile in zip(coords, slide.read_tiles(0, coords)):
         expected = _expected(out[variant], (column, row), variant[0])
         assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
+
+
+def test_label_thumbnail_and_other_focal_planes(written, library):
+    folder, out = written
+    slide = library.open("with-images")
+    assert len(slide.levels) == 1  # the second plane of the same size is not a level
+    assert slide.index.properties["dicom.level[0].other-instances"] == "with-images/b.dcm"
+    assert slide.associated_names == ["label", "thumbnail"]
+    label = slide.read_associated("label")
+    assert len(label) == 1 and (label[0].valid_width, label[0].valid_height) == (90, 60)
+    assert numpy.array_equal(decode(label[0]), out["with-images"]["label"].tiles[(0, 0)][:60])
+    thumbnail = slide.index.associated["thumbnail"]
+    assert (thumbnail.width, thumbnail.height) == (75, 50)
+    tile = slide.read_tiles(0, [(0, 0)])[0]
+    assert numpy.array_equal(decode(tile), imagecodecs.jpeg8_decode(
+        out["with-images"]["volume"].frames[(0, 0)]))
