@@ -240,3 +240,17 @@ def test_a_replaced_instance_opens_a_new_version_of_the_series(s3_server, tmp_pa
     with pytest.raises(ObjectChanged):
         slide.read_tiles(0, [(7, 7)])  # not cached: meets the new version of its instance
     assert decode(library.reopen("s").read_tiles(0, [(7, 7)])[0])[0, 0, 0] == 200
+
+
+def test_a_second_worker_takes_the_series_from_memcached(s3_server, s3_samples, memcached):
+    settings = make_settings(store=f"s3://{s3_samples}", s3_endpoint_url=s3_server.endpoint,
+                             memcached=memcached.address)
+    first = WSIState.build(settings).library.open(SERIES)
+    second = WSIState.build(settings)
+    slide = second.library.open(SERIES)
+    assert slide.index == first.index
+    assert second.counters.get("slide_parses") == 0
+    # The folder's id probed (404) and listed: the listing is the series' version.
+    assert second.counters.get("store_requests") == 2
+    slide.read_tiles(0, [(4, 5)])  # its blocks came through memcached too
+    assert second.counters.get("store_requests") == 2

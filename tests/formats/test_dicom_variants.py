@@ -160,3 +160,21 @@ def test_label_thumbnail_and_other_focal_planes(written, library):
     tile = slide.read_tiles(0, [(0, 0)])[0]
     assert numpy.array_equal(decode(tile), imagecodecs.jpeg8_decode(
         out["with-images"]["volume"].frames[(0, 0)]))
+
+
+@pytest.mark.parametrize("offsets", ["basic", "extended"])
+def test_big_offset_tables_stay_in_the_file_and_are_read_per_tile(tmp_path, offsets):
+    pixels = numpy.ascontiguousarray(
+        tifffile.imread(testdata_path("CMU-1-Small-Region.svs"), key=0)[:1600, :1300])
+    os.makedirs(tmp_path / "big")
+    written = write_instance(str(tmp_path / "big" / "i.dcm"), pixels, tile=64,
+                             offsets=offsets)  # 21 x 25 = 525 frames
+    slide = WSIState.build(make_settings(store=f"file://{tmp_path}")).library.open("big")
+    layout = slide.levels[0].layout
+    assert layout.starts.count == 525 and layout.starts.values is None
+    assert (layout.lengths is None) == (offsets == "basic")
+    assert len(slide.table_ranges()) == (1 if offsets == "basic" else 2)
+    coords = [(0, 0), (20, 24), (10, 3), (20, 0)]
+    for coord, tile in zip(coords, slide.read_tiles(0, coords)):
+        expected = imagecodecs.jpeg8_decode(written.frames[coord])
+        assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])

@@ -40,10 +40,11 @@ class Rule(Protocol):
     name: str
 
     def members(self, store: Store, slide_id: str, head: bytes | None,
-                size: int | None) -> Members | None:
+                found: ObjectInfo | None) -> Members | None:
         """The members `slide_id` stands for, or None when it is no slide of this format.
-        `head` is the first bytes (at least 132, fewer if the object is smaller) and `size`
-        the size of the object the id names, both None when no object has that id."""
+        `head` is the first bytes (at least 132, fewer if the object is smaller) of the object
+        the id names and `found` its id, size and version (in `modified`), both None when no
+        object has that id."""
 
     def fold(self, entries: list[dict]) -> list[dict]:
         """A listing page's entries ({"id", "size", "modified", "kind"}, key order) with this
