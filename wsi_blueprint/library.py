@@ -26,7 +26,7 @@ from .formats.index import INDEX_VERSION, SlideIndex
 from .formats.members import Members
 from .formats.slide import Slide
 from .slide_ids import validate_slide_id
-from .storage import ObjectInfo, RangeReader, Store
+from .storage import RangeReader, Store
 from .storage.joined import JoinedReader
 
 
@@ -76,9 +76,9 @@ class SlideLibrary:
         if index is None:
             # Only an object no index was made of can be a member of a bigger slide.
             head = blocks.read(0, min(catalog.HEAD_BYTES, blocks.size))
-            found = ObjectInfo(slide_id, reader.size, reader.etag)  # the version as modified
-            members = catalog.resolve(self.store, slide_id, head, found)
+            members = catalog.resolve(self.store, slide_id, head, reader.size)
             if members is not None:
+                members = members.versioned(slide_id, reader.etag)
                 return self._keep(slide_id, self._load_members(members, {slide_id: reader}))
             index = self.caches.metadata.get_or_load(
                 key, lambda: self._parse(blocks, slide_id), lease_seconds=10)

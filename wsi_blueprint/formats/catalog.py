@@ -8,7 +8,7 @@ Each multi-object format contributes one rule to RULES.
 
 from ..caches import BlockReader
 from ..errors import UnsupportedFormat
-from ..storage import ObjectInfo, Store
+from ..storage import Store
 from .dicom.rule import DICOM_RULE
 from .index import SlideIndex
 from .members import Members, Rule
@@ -23,12 +23,12 @@ HEAD_BYTES = 132
 
 
 def resolve(store: Store, slide_id: str, head: bytes | None,
-            found: ObjectInfo | None) -> Members | None:
+            size: int | None) -> Members | None:
     """The members of a multi-object slide `slide_id` stands for, or None for a single-file
-    slide (or no slide at all: the caller decides). `head` (the first bytes) and `found` (id,
-    size, version) describe the object the id names, None where there is none."""
+    slide (or no slide at all: the caller decides). `head` and `size` describe the object the
+    id names, None where there is none."""
     for rule in RULES:
-        members = rule.members(store, slide_id, head, found)
+        members = rule.members(store, slide_id, head, size)
         if members is not None:
             return members
     return None

@@ -31,6 +31,13 @@ class Members:
             sha.update(f"{info.id}\0{info.size}\0{info.modified}\n".encode("utf-8"))
         return sha.hexdigest()[:32]
 
+    def versioned(self, member_id: str, etag: str) -> "Members":
+        """These members with the version of one the caller opened where no listing gave
+        one (an object named by its own id), so that its replacement changes the digest."""
+        return dataclasses.replace(self, objects=tuple(
+            ObjectInfo(info.id, info.size, etag) if info.id == member_id and not info.modified
+            else info for info in self.objects))
+
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(info.id for info in self.objects)
@@ -40,11 +47,10 @@ class Rule(Protocol):
     name: str
 
     def members(self, store: Store, slide_id: str, head: bytes | None,
-                found: ObjectInfo | None) -> Members | None:
+                size: int | None) -> Members | None:
         """The members `slide_id` stands for, or None when it is no slide of this format.
-        `head` is the first bytes (at least 132, fewer if the object is smaller) of the object
-        the id names and `found` its id, size and version (in `modified`), both None when no
-        object has that id."""
+        `head` is the first bytes (at least 132, fewer if the object is smaller) and `size`
+        the size of the object the id names, both None when no object has that id."""
 
     def fold(self, entries: list[dict]) -> list[dict]:
         """A listing page's entries ({"id", "size", "modified", "kind"}, key order) with this

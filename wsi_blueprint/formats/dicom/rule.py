@@ -41,12 +41,12 @@ class DicomRule:
     name = "dicom"
 
     def members(self, store: Store, slide_id: str, head: bytes | None,
-                found: ObjectInfo | None) -> Members | None:
-        if head is not None and found is not None:
+                size: int | None) -> Members | None:
+        if head is not None:
             if not is_dicom(head):
                 return None
             folder = _folder_of(slide_id)
-            asked = found
+            asked = ObjectInfo(slide_id, size or 0, None)
             try:
                 # The store's root holds slides of every kind: an instance there is a series
                 # of its own.
