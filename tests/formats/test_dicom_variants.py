@@ -178,3 +178,15 @@ def test_big_offset_tables_stay_in_the_file_and_are_read_per_tile(tmp_path, offs
     for coord, tile in zip(coords, slide.read_tiles(0, coords)):
         expected = imagecodecs.jpeg8_decode(written.frames[coord])
         assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
+
+
+def test_a_folder_of_other_files_is_refused_after_one_batch_of_headers(tmp_path):
+    from wsi_blueprint.errors import UnsupportedFormat
+    from wsi_blueprint.formats.dicom.series import HEADER_BATCH
+    os.makedirs(tmp_path / "scans")
+    for number in range(2 * HEADER_BATCH):
+        (tmp_path / "scans" / f"{number:03}").write_bytes(b"\x01" * 300)
+    state = WSIState.build(make_settings(store=f"file://{tmp_path}"))
+    with pytest.raises(UnsupportedFormat, match="no DICOM whole-slide image"):
+        state.library.open("scans")
+    assert state.counters.get("store_requests") == HEADER_BATCH
