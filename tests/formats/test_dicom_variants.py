@@ -190,3 +190,32 @@ def test_a_folder_of_other_files_is_refused_after_one_batch_of_headers(tmp_path)
     with pytest.raises(UnsupportedFormat, match="no DICOM whole-slide image"):
         state.library.open("scans")
     assert state.counters.get("store_requests") == HEADER_BATCH
+
+
+def test_extended_lengths_that_count_item_headers_are_read_as_wsidicom_means_them(tmp_path,
+                                                                                   source):
+    import pydicom
+    os.makedirs(tmp_path / "wsidicom")
+    path = str(tmp_path / "wsidicom" / "i.dcm")
+    written = write_instance(path, source, offsets="extended")
+    ds = pydicom.dcmread(path)
+    lengths = numpy.frombuffer(ds.ExtendedOffsetTableLengths, "<u8") + 8
+    ds.ExtendedOffsetTableLengths = lengths.astype("<u8").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    slide = WSIState.build(make_settings(store=f"file://{tmp_path}")).library.open("wsidicom")
+    coords = [(c, r) for r in range(4) for c in range(5)]
+    for coord, tile in zip(coords, slide.read_tiles(0, coords)):
+        expected = imagecodecs.jpeg8_decode(written.frames[coord])
+        assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
+
+
+def test_edge_frames_stored_short_are_read_as_they_are(tmp_path, source):
+    os.makedirs(tmp_path / "short")
+    written = write_instance(str(tmp_path / "short" / "i.dcm"), source, short_edges=True)
+    assert written.tiles[(4, 3)].shape[:2] == (200 - 3 * 64, 300 - 4 * 64)
+    slide = WSIState.build(make_settings(store=f"file://{tmp_path}")).library.open("short")
+    coords = [(c, r) for r in range(4) for c in range(5)]
+    for coord, tile in zip(coords, slide.read_tiles(0, coords)):
+        expected = imagecodecs.jpeg8_decode(written.frames[coord])
+        assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
+        assert native_tile_jpeg(tile)  # served, re-encoded where the frame is short

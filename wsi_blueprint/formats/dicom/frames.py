@@ -79,9 +79,13 @@ def encapsulated_frames(blocks: BlockReader, instance: Instance,
                 s + 8 + n > end for s, n in zip(starts.tolist(), lengths.tolist())):
             raise CorruptSlide("the Extended Offset Table's lengths do not match its offsets")
         at = _extended_table_at(blocks, instance, 8 * len(starts))
-        return Frames(*tile, base=base, end=end,
-                      starts=IntArray.of(starts, instance.base + at[0], "<u8") if at
-                      else _inline(starts),
+        starts_array = IntArray.of(starts, instance.base + at[0], "<u8") if at \
+            else _inline(starts)
+        if count and _counts_item_headers(blocks, base, int(lengths[0])):
+            # wsidicom counts each item's header in its length: the offsets alone delimit
+            # the frames (they are in order, checked above).
+            return Frames(*tile, base=base, starts=starts_array, end=end), "extended"
+        return Frames(*tile, base=base, end=end, starts=starts_array,
                       lengths=IntArray.of(lengths, instance.base + at[1], "<u8") if at
                       else _inline(lengths)), "extended"
     if bot_length:
@@ -91,6 +95,21 @@ def encapsulated_frames(blocks: BlockReader, instance: Instance,
                                                            "<u4"), end=end), "basic"
     starts, end = _walk(blocks, instance, first, count)
     return Frames(*tile, base=base, starts=_inline(starts), end=end), "walk"
+
+
+def _counts_item_headers(blocks: BlockReader, first_item: int, length: int) -> bool:
+    """Whether the Extended Offset Table's first length counts its item's 8-byte header (as
+    wsidicom writes it) rather than only the frame's bytes (as the standard says)."""
+    header = blocks.read(first_item, 8)
+    item_length = int.from_bytes(header[4:], "little")
+    if header[:4] != ITEM:
+        raise CorruptSlide("the Extended Offset Table's first offset is no item")
+    if item_length in (length, length + length % 2):
+        return False
+    if item_length + 8 == length:
+        return True
+    raise CorruptSlide(f"the Extended Offset Table's length {length} disagrees with its "
+                       f"item's {item_length}")
 
 
 def _extended_table_at(blocks: BlockReader, instance: Instance,
