@@ -18,9 +18,10 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide
+from .icc import IccProfile
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 # Arrays with more entries than this are referenced in the file instead of copied inline.
 INLINE_LIMIT = 256
@@ -270,7 +271,9 @@ class SlideIndex:
     objective_power: float | None
     properties: dict[str, str]
     associated: dict[str, Image]     # 'label', 'macro', 'thumbnail' where present
-    icc_profile: bytes = b""
+    icc_profile: IccProfile | None = None  # the slide's (level 0's), where it lies
+    # each associated image's own profile, where it has one (never the slide's)
+    associated_icc: dict[str, IccProfile] = dataclasses.field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -289,7 +292,9 @@ class SlideIndex:
             "objective_power": self.objective_power,
             "properties": self.properties,
             "associated": {name: image.to_json() for name, image in self.associated.items()},
-            "icc_profile": _b64(self.icc_profile),
+            "icc_profile": self.icc_profile.to_json() if self.icc_profile else None,
+            "associated_icc": {name: profile.to_json()
+                               for name, profile in self.associated_icc.items()},
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -309,7 +314,10 @@ class SlideIndex:
                 properties=dict(obj["properties"]),
                 associated={name: Image.from_json(image)
                             for name, image in obj["associated"].items()},
-                icc_profile=_unb64(obj["icc_profile"]),
+                icc_profile=IccProfile.from_json(obj["icc_profile"]) if obj["icc_profile"]
+                else None,
+                associated_icc={name: IccProfile.from_json(profile)
+                                for name, profile in obj["associated_icc"].items()},
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

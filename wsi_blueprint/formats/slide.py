@@ -9,6 +9,7 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
+from .icc import IccProfile
 from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
 from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid
@@ -76,6 +77,15 @@ class Slide:
     def _missing(self, image: Image, column: int, row: int) -> EncodedTile:
         return self._tile(image, column, row, b"", (image.tile_width, image.tile_height),
                           sparse=True)
+
+    def read_profile(self, profile: IccProfile) -> bytes:
+        """An ICC profile's bytes, through the block cache."""
+        if profile.member:
+            raise NotFound(f"the profile lies in {profile.member!r}, which this format does "
+                           "not read")
+        if profile.offset + profile.length > self.blocks.size:
+            raise CorruptSlide("the ICC profile reaches past the end of the file")
+        return self.blocks.read(profile.offset, profile.length)
 
     def read_associated(self, name: str) -> list[EncodedTile]:
         """An associated image as its stored pieces (strips or tiles), each placed by its
