@@ -8,6 +8,9 @@ ramps, so that a strong profile moves every one of them far.
 import numpy as np
 import tifffile
 
+from wsi_blueprint.imaging import jpeg_markers
+from wsi_blueprint.imaging.icc_embed import is_icc_segment
+
 ICC_TAG = 34675
 WIDTH, HEIGHT, TILE = 1024, 768, 256
 FACTOR = 4  # the reduced level
@@ -52,3 +55,13 @@ def write_slide(path: str, profile: bytes, label_profile: bytes | None = None) -
                   compression="jpeg", subfiletype=9, metadata=None,
                   description="Aperio Image Library v12.0.15 \nmacro")
     return pixels
+
+
+def without_icc(stream: bytes) -> bytes:
+    """The JPEG stream with its APP2 ICC_PROFILE segments cut out."""
+    pieces, pos = [], 0
+    for segment in jpeg_markers.header_segments(stream):
+        if is_icc_segment(segment):
+            pieces.append(stream[pos:segment.start])
+            pos = segment.end
+    return b"".join(pieces) + stream[pos:]

@@ -1,0 +1,116 @@
+"""Colour management: a slide's ICC profile applied to its pixels, or attached to its images.
+
+Three modes, chosen per request:
+
+- `srgb`: decoded pixels converted to sRGB by LittleCMS (Pillow's ImageCms), perceptual intent,
+  in the CPU pool; every client then shows the scanner's colours, at the cost of decoding
+  tiles that could have passed through.
+- `embed`: pixels as stored, the profile attached to the image (`icc_embed`); stored JPEG tiles
+  still pass through undecoded and colour-managed clients (browsers) convert them.
+- `raw`: pixels as stored, no profile.
+
+`auto` embeds profiles of at most `EMBED_LIMIT` bytes and converts with larger ones: a
+profile rides on every tile, and a scanner's 1.6 MB profile would be many times the tile
+(measurements: docs/formats.md). A slide without a usable profile (none, or not an RGB one)
+serves every mode as `raw`.
+
+Transforms and embeddings are built once per profile and kept per worker (`Profiles`).
+"""
+
+import collections
+import dataclasses
+import io
+import threading
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageCms
+
+from ..errors import BadRequest, CorruptSlide
+from . import icc_embed
+
+SRGB, EMBED, RAW, AUTO = "srgb", "embed", "raw", "auto"
+MODES = (AUTO, SRGB, EMBED, RAW)
+EMBED_LIMIT = 64 * 1024  # one JPEG APP2 segment; the sRGB profiles scanners write are 3-4 KB
+
+_SRGB_PROFILE = ImageCms.createProfile("sRGB")
+_PERCEPTUAL = ImageCms.Intent.PERCEPTUAL
+Image.preinit()
+
+
+def color_mode(name: str) -> str:
+    """A requested mode by name; 400 for unknown ones."""
+    mode = name.strip().lower()
+    if mode not in MODES:
+        raise BadRequest(f"color must be one of {', '.join(MODES)}, not {name!r}")
+    return mode
+
+
+def resolve(mode: str, size: int | None, color_space: str | None) -> str:
+    """The mode a request is served in for a profile of `size` bytes (None: no profile)."""
+    if size is None or color_space != "RGB":
+        return RAW
+    if mode == AUTO:
+        return EMBED if size <= EMBED_LIMIT else SRGB
+    return mode
+
+
+@dataclasses.dataclass
+class Profile:
+    """One profile's bytes and what is built from them, each on first use."""
+
+    data: bytes
+    _transform: ImageCms.ImageCmsTransform | None = None
+    _embedding: icc_embed.Embedding | None = None
+
+    def transform(self) -> ImageCms.ImageCmsTransform:
+        """RGB -> sRGB, perceptual intent (colorimetric where the profile has no such table)."""
+        if self._transform is None:
+            try:
+                source = ImageCms.ImageCmsProfile(io.BytesIO(self.data))
+                self._transform = ImageCms.buildTransform(source, _SRGB_PROFILE, "RGB", "RGB",
+                                                          renderingIntent=_PERCEPTUAL)
+            except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+                raise CorruptSlide(f"the slide's ICC profile cannot be applied: {exc}") from None
+        return self._transform
+
+    def embedding(self) -> icc_embed.Embedding:
+        if self._embedding is None:
+            self._embedding = icc_embed.Embedding(self.data)
+        return self._embedding
+
+    def to_srgb(self, pixels: np.ndarray) -> np.ndarray:
+        """(h, w, 3) uint8 pixels converted to sRGB."""
+        image = Image.fromarray(np.ascontiguousarray(pixels))
+        return np.asarray(self.transform().apply(image))
+
+    def converting(self, finish: Callable[[np.ndarray], bytes]) -> Callable[[np.ndarray], bytes]:
+        """`finish` (orient, encode) of the pixels converted to sRGB."""
+        return lambda pixels: finish(self.to_srgb(pixels))
+
+
+class Profiles:
+    """A worker's profiles by key (the slide's version and the profile's place), the most
+    recently used `capacity` of them: a scanner's profile is megabytes and its transform a
+    large table, and a viewer's slides are a handful at a time."""
+
+    def __init__(self, capacity: int = 8):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._profiles: collections.OrderedDict[str, Profile] = collections.OrderedDict()
+
+    def get(self, key: str, read: Callable[[], bytes]) -> Profile:
+        with self._lock:
+            profile = self._profiles.get(key)
+            if profile is not None:
+                self._profiles.move_to_end(key)
+                return profile
+        profile = Profile(read())
+        with self._lock:
+            profile = self._profiles.setdefault(key, profile)
+            while len(self._profiles) > self.capacity:
+                self._profiles.popitem(last=False)
+        return profile
+
+
+PROFILES = Profiles()  # per worker process: each builds its own transforms
