@@ -196,7 +196,7 @@ SETTINGS = (
             "Colour management of served images when a request names none (`?color=`): "
             "`srgb` converts pixels with the slide's ICC profile, `embed` attaches the profile "
             "to each image (stored JPEG tiles still pass through), `raw` serves pixels as "
-            "stored, `auto` embeds profiles of up to 64 KB and converts with larger ones. "
+            "stored, `auto` embeds profiles of up to 16 KB and converts with larger ones. "
             "Slides without a profile are served raw in every mode.",
             allowed=Allowed(lambda v: v in ("auto", "srgb", "embed", "raw"),
                             "auto, srgb, embed or raw")),
