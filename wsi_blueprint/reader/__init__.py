@@ -22,4 +22,5 @@ from .tiling import Tiling, tiles_meeting
 
 __all__ = ["AssociatedRequest", "COLOR", "COLOR_MODES", "CONTENT_TYPES", "FetchPlan",
            "ImageRequest", "RAW", "Readers", "RegionRequest", "SlideReader", "StoredTileRequest",
-           "ThumbnailRequest", "Tiling", "View", "color_mode", "content_type", "output_format", "tiles_meeting"]
+           "ThumbnailRequest", "Tiling", "View", "color_mode", "content_type", "output_format",
+           "tiles_meeting"]
