@@ -194,3 +194,18 @@ def test_the_setting_is_the_default_and_a_bad_mode_is_refused(s3_server, slides)
     assert (response.status_code, response.json["error"]) == (400, "bad_request")
     with pytest.raises(ValueError, match="WSI_COLOR"):
         make_settings(color="display-p3")
+
+
+def test_a_profile_read_from_a_replaced_object_comes_from_its_new_version(s3_server, slides):
+    """The slide is open when its object is replaced: the 1.6 MB profile's uncached blocks
+    meet the new ETag, and the route answers with the new slide's profile, not a mix."""
+    bucket, paths, _ = slides
+    with open(paths[BIG], "rb") as f:
+        s3_server.put(bucket, "replaced.svs", f.read())
+    client = s3_client(s3_server, bucket, block_size="64K")
+    assert client.get("/slides/replaced.svs").json["icc_profile"]["size"] == 1_651_432
+    with open(paths[STRONG], "rb") as f:
+        s3_server.put(bucket, "replaced.svs", f.read())
+    response = client.get("/slides/replaced.svs/icc")
+    assert response.status_code == 200
+    assert response.data == stored_profile(paths[STRONG])

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, g, jsonify, request, url_for
 
-from ..errors import BadRequest, Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound, ObjectChanged
 from ..reader import SlideReader, ThumbnailRequest, output_format
 from ..security.access import listing_prefix
 from .color import requested_color
@@ -90,10 +90,18 @@ def slide_thumbnail(slide_id: str):
 
 
 def slide_icc(slide_id: str):
-    """The slide's ICC profile as stored; 404 if it has none."""
-    reader = state().readers.open(slide_id)
+    """The slide's ICC profile as stored; 404 if it has none. A profile read that meets a
+    replaced object is read again from the new version, as images are."""
+    try:
+        return _icc_response(state().readers.open(slide_id))
+    except ObjectChanged:
+        state().library.reopen(slide_id)
+        return _icc_response(state().readers.open(slide_id))
+
+
+def _icc_response(reader: SlideReader):
     if reader.profile() is None:
-        raise NotFound(f"slide {slide_id!r} has no ICC profile")
+        raise NotFound(f"slide {reader.slide_id!r} has no ICC profile")
     return cached_response(reader, "icc", reader.profile_bytes, ICC_TYPE)
 
 
