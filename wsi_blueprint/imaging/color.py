@@ -18,7 +18,7 @@ Transforms and embeddings are built once per profile and kept per worker (`Profi
 """
 
 import collections
-import dataclasses
+import functools
 import io
 import threading
 from typing import Callable
@@ -58,13 +58,13 @@ def resolve(mode: str, size: int | None, color_space: str | None) -> str:
     return mode
 
 
-@dataclasses.dataclass
 class Profile:
     """One profile's bytes and what is built from them, each on first use."""
 
-    data: bytes
-    _transform: ImageCms.ImageCmsTransform | None = None
-    _embedding: icc_embed.Embedding | None = None
+    def __init__(self, data: bytes):
+        self.data = data
+        self._transform: ImageCms.ImageCmsTransform | None = None
+        self._embedding: icc_embed.Embedding | None = None
 
     def transform(self) -> ImageCms.ImageCmsTransform:
         """RGB -> sRGB, perceptual intent (colorimetric where the profile has no such table)."""
@@ -89,7 +89,22 @@ class Profile:
 
     def converting(self, finish: Callable[[np.ndarray], bytes]) -> Callable[[np.ndarray], bytes]:
         """`finish` (orient, encode) of the pixels converted to sRGB."""
-        return lambda pixels: finish(self.to_srgb(pixels))
+        return functools.partial(_convert, self, finish)
+
+    def embedding_after(self, finish: Callable[[np.ndarray], bytes], fmt: str
+                        ) -> Callable[[np.ndarray], bytes]:
+        """`finish` (orient, encode to `fmt`), the profile attached to the image."""
+        return functools.partial(_embed, self.embedding(), finish, fmt)
+
+
+# Named functions, not lambdas: a pool job is named after its function in Server-Timing.
+def _convert(profile: Profile, finish: Callable, pixels: np.ndarray) -> bytes:
+    return finish(profile.to_srgb(pixels))
+
+
+def _embed(embedding: icc_embed.Embedding, finish: Callable, fmt: str,
+                 pixels: np.ndarray) -> bytes:
+    return embedding.attach(finish(pixels), fmt)
 
 
 class Profiles:

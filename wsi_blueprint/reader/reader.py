@@ -91,8 +91,7 @@ class SlideReader:
         if mode == color.SRGB:
             return self._managed(associated).converting(finish)
         if mode == color.EMBED:
-            embedding = self._managed(associated).embedding()
-            return lambda pixels: embedding.attach(finish(pixels), fmt)
+            return self._managed(associated).embedding_after(finish, fmt)
         return finish
 
     def key(self, req: ImageRequest) -> str:
