@@ -192,7 +192,7 @@ SETTINGS = (
             "Quality (1-100) of JPEG tiles the server encodes; stored tiles that pass through "
             "keep the scanner's own quality.",
             allowed=_number(1, 100)),
-    Setting("WSI_COLOR", str, "auto",
+    Setting("WSI_COLOR", lambda value: str(value).strip().lower(), "auto",
             "Colour management of served images when a request names none (`?color=`): "
             "`srgb` converts pixels with the slide's ICC profile, `embed` attaches the profile "
             "to each image (stored JPEG tiles still pass through), `raw` serves pixels as "

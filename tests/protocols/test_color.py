@@ -192,6 +192,7 @@ def test_the_setting_is_the_default_and_a_bad_mode_is_refused(s3_server, slides)
     assert client.get(url).data != client.get(url + "?color=srgb").data
     response = client.get(url + "?color=p3")
     assert (response.status_code, response.json["error"]) == (400, "bad_request")
+    assert make_settings(color=" SRGB ").color == "srgb"
     with pytest.raises(ValueError, match="WSI_COLOR"):
         make_settings(color="display-p3")
 
