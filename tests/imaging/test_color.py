@@ -5,9 +5,11 @@ import io
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image, ImageCms
 
 import icc_slides
+from helpers import testdata_path
 from wsi_blueprint.bench import icc_profiles
 from wsi_blueprint.errors import BadRequest, CorruptSlide
 from wsi_blueprint.imaging import color
@@ -21,6 +23,23 @@ from wsi_blueprint.imaging import color
     ("srgb", 3144, "GRAY", "raw"), ("embed", 3144, "CMYK", "raw")])
 def test_modes_resolve_by_the_profile(mode, size, space, expected):
     assert color.resolve(mode, size, space) == expected
+
+
+@pytest.mark.parametrize("mode,expected", [("auto", "raw"), ("srgb", "raw"),
+                                           ("embed", "embed"), ("raw", "raw")])
+def test_a_profile_that_is_srgb_in_effect_is_not_applied(mode, expected):
+    assert color.needs_pixels_check(mode, 3144, "RGB") == (mode in ("auto", "srgb"))
+    assert color.resolve(mode, 3144, "RGB", is_srgb=True) == expected
+
+
+@pytest.mark.parametrize("name", ["TCGA-CR-7395-J2K-33005.svs", "boxes.tiff"])
+def test_srgb_in_effect_is_told_by_the_pixels_not_the_name(name):
+    with tifffile.TiffFile(testdata_path(name)) as tif:  # v2 and v4 sRGB profiles
+        assert color.Profile(bytes(tif.pages[0].tags[icc_slides.ICC_TAG].value)).is_srgb()
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert color.Profile(srgb).is_srgb()
+    assert not color.Profile(icc_profiles.swapped_primaries("sRGB")).is_srgb()
+    assert not color.Profile(icc_profiles.lut_profile(9)).is_srgb()
 
 
 def test_an_unknown_mode_is_a_bad_request():

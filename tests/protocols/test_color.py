@@ -18,6 +18,7 @@ from wsi_blueprint.blueprint import create_blueprint
 
 TCGA, BOXES, CMU = "TCGA-CR-7395-J2K-33005.svs", "boxes.tiff", "CMU-1-Small-Region.svs"
 STRONG, BIG = "strong.svs", "big.svs"  # synthetic: swapped primaries; the same as a 1.6 MB LUT
+BROKEN = "broken.svs"  # a profile cut short: an ICC header LittleCMS cannot read further
 # Per channel, 0-255: JPEG re-encoding at quality 80 of converted pixels against OpenSlide's
 # decode converted by ImageCms (as between our renders and OpenSlide's elsewhere).
 MAX_MEAN_DIFF = 5.0
@@ -27,7 +28,8 @@ MAX_MEAN_DIFF = 5.0
 def slides(s3_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("icc")
     bucket = s3_server.new_bucket()
-    profiles = {STRONG: icc_profiles.swapped_primaries(), BIG: icc_profiles.lut_profile(65)}
+    profiles = {STRONG: icc_profiles.swapped_primaries(), BIG: icc_profiles.lut_profile(65),
+                BROKEN: icc_profiles.swapped_primaries()[:200]}
     label_profile = icc_profiles.lut_profile(9, "Label profile")
     for name, profile in profiles.items():
         icc_slides.write_slide(str(folder / name), profile, label_profile)
@@ -154,11 +156,31 @@ def test_png_and_webp_carry_the_profile_in_embed_mode(client, slides, fmt):
 
 
 def test_auto_embeds_small_profiles_and_converts_large_ones(client):
-    for name, same_as in [(STRONG, "embed"), (BIG, "srgb")]:
-        url = f"/dzi/{name}_files/10/1_1.jpeg"
+    for name, same_as in [(STRONG, "embed"), (BIG, "srgb"), (TCGA, "raw"), (BOXES, "raw")]:
+        url = f"/dzi/{name}_files/9/0_0.jpeg"
         auto = client.get(url + "?color=auto")
         assert auto.data == client.get(f"{url}?color={same_as}").data
         assert client.get(url).headers["ETag"] == auto.headers["ETag"]  # WSI_COLOR=auto
+
+
+@pytest.mark.parametrize("name,path", [(TCGA, "/dzi/{}_files/13/2_1.jpeg"),
+                                       (BOXES, "/tiles/{}/0/1/1.jpg")])
+def test_srgb_profiles_are_not_applied(client, name, path):
+    """TCGA's and boxes.tiff's profiles are sRGB: converting would change no colour by more
+    than 1, so srgb and auto serve the image as stored (boxes' Deflate tile as raw does)."""
+    url = path.format(name)
+    raw = client.get(url + "?color=raw")
+    for mode in ("srgb", "auto"):
+        answer = client.get(f"{url}?color={mode}")
+        assert (answer.data, answer.headers["ETag"]) == (raw.data, raw.headers["ETag"])
+    assert "icc_profile" in Image.open(io.BytesIO(client.get(url + "?color=embed").data)).info
+
+
+def test_a_profile_littlecms_cannot_read_is_ignored_by_auto_and_refused_by_srgb(client):
+    url = f"/dzi/{BROKEN}_files/10/1_1.jpeg"
+    assert client.get(url + "?color=auto").data == client.get(url + "?color=raw").data
+    response = client.get(url + "?color=srgb")
+    assert (response.status_code, response.json["error"]) == (422, "corrupt_slide")
 
 
 def test_grey_qualities_are_converted_not_embedded(client):

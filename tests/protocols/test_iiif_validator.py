@@ -29,8 +29,8 @@ def validator_image() -> bytes:
         for row in range(10):
             square = (slice(row * 100, (row + 1) * 100), slice(column * 100, (column + 1) * 100))
             pixels[square] = colours[column][row]
-    # An sRGB profile, so that info.json names it (wsi:iccProfile) and images carry it: the
-    # validator must accept both, and its pixels stay as they are.
+    # An sRGB profile, so that info.json names it (wsi:iccProfile) for the validator to
+    # accept; sRGB in effect, the images are served as stored.
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     out = io.BytesIO()
     with tifffile.TiffWriter(out) as tiff:

@@ -12,7 +12,8 @@ Three modes, chosen per request:
 `auto` embeds profiles of at most `EMBED_LIMIT` bytes and converts with larger ones: a
 profile rides on every tile, and a scanner's 1.6 MB profile would be many times the tile
 (measurements: docs/formats.md). A slide without a usable profile (none, or not an RGB one)
-serves every mode as `raw`.
+serves every mode as `raw`, and so do `srgb` and `auto` where the profile is sRGB in effect
+(`Profile.is_srgb`): converting would change nothing, and the stored tiles pass through.
 
 Transforms and embeddings are built once per profile and kept per worker (`Profiles`).
 """
@@ -39,6 +40,10 @@ EMBED_LIMIT = 16 * 1024
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _PERCEPTUAL = ImageCms.Intent.PERCEPTUAL
 Image.preinit()
+# Every colour of a 18 x 18 x 18 grid (0, 15, ... 255 per channel), as a one-pixel-wide image.
+_GRID = np.stack(np.meshgrid(*[np.arange(0, 256, 15, dtype=np.uint8)] * 3, indexing="ij"),
+                 axis=-1).reshape(-1, 1, 3)
+_SRGB_TOLERANCE = 1  # of 255: LittleCMS's rounding, converting sRGB to itself
 
 
 def color_mode(name: str) -> str:
@@ -49,13 +54,19 @@ def color_mode(name: str) -> str:
     return mode
 
 
-def resolve(mode: str, size: int | None, color_space: str | None) -> str:
+def resolve(mode: str, size: int | None, color_space: str | None,
+            is_srgb: bool = False) -> str:
     """The mode a request is served in for a profile of `size` bytes (None: no profile)."""
-    if size is None or color_space != "RGB":
+    if size is None or color_space != "RGB" or (is_srgb and mode in (AUTO, SRGB)):
         return RAW
     if mode == AUTO:
         return EMBED if size <= EMBED_LIMIT else SRGB
     return mode
+
+
+def needs_pixels_check(mode: str, size: int | None, color_space: str | None) -> bool:
+    """Whether resolving `mode` depends on `Profile.is_srgb`."""
+    return size is not None and color_space == "RGB" and mode in (AUTO, SRGB)
 
 
 class Profile:
@@ -65,6 +76,19 @@ class Profile:
         self.data = data
         self._transform: ImageCms.ImageCmsTransform | None = None
         self._embedding: icc_embed.Embedding | None = None
+        self._is_srgb: bool | None = None
+
+    @property
+    def checked(self) -> bool:
+        return self._is_srgb is not None
+
+    def is_srgb(self) -> bool:
+        """Whether converting to sRGB moves no colour of a grid by more than 1 of 255: sRGB in
+        effect, whatever its name (CPU work: run in the pool the first time)."""
+        if self._is_srgb is None:
+            moved = np.abs(self.to_srgb(_GRID).astype(int) - _GRID)
+            self._is_srgb = bool(moved.max() <= _SRGB_TOLERANCE)
+        return self._is_srgb
 
     def transform(self) -> ImageCms.ImageCmsTransform:
         """RGB -> sRGB, perceptual intent (colorimetric where the profile has no such table)."""

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 
 from ..caches.blocks import block_runs
-from ..errors import NotFound
+from ..errors import CorruptSlide, NotFound, ObjectChanged
 from ..formats.icc import IccProfile
 from ..formats.index import SlideIndex
 from ..formats.slide import Slide
@@ -74,10 +74,26 @@ class SlideReader:
 
     def color_for(self, mode: str, associated: str | None = None) -> str:
         """The colour mode a request asking for `mode` (`color.MODES`) is served in: `raw`
-        where there is no usable profile, `auto` decided by the profile's size."""
+        where there is no usable profile or converting changes nothing, `auto` decided by the
+        profile's size. A profile LittleCMS cannot read is ignored by `auto` and a 422 for
+        `srgb`."""
         profile = self.profile(associated)
-        return color.resolve(mode, profile.length if profile else None,
-                             profile.color_space if profile else None)
+        size, space = (profile.length, profile.color_space) if profile else (None, None)
+        is_srgb = False
+        if color.needs_pixels_check(mode, size, space):
+            try:
+                managed = self._managed(associated)
+                if not managed.checked:
+                    with cpu_pool.using(self.pool):
+                        cpu_pool.run_cpu(managed.is_srgb)
+                is_srgb = managed.is_srgb()
+            except CorruptSlide:
+                if mode == color.SRGB:
+                    raise
+                return color.RAW
+            except ObjectChanged:
+                pass  # the image's own reads meet the change, and the route runs again
+        return color.resolve(mode, size, space, is_srgb)
 
     def _managed(self, associated: str | None = None) -> color.Profile:
         """The profile with its transform and embedding, read once per worker (outside the
