@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import synthetic
+import vendor_slides
 from helpers import testdata_path
 from slide_access import open_slide
 from wsi_blueprint.errors import CorruptSlide, NotFound, UnsupportedFormat
@@ -43,6 +44,7 @@ def _seeds(folder) -> dict[str, bytes]:
             p, source, "jpeg", (1, 2), tile=128, subifds=True, bigtiff=True),
         "small.ndpi": lambda p: synthetic.write_ndpi(
             p, synthetic.restart_jpeg(source[:256, :256], "444", 4), 256, 256),
+        "philips.tiff": lambda p: vendor_slides.write_philips(p, source, factors=(1, 2)),
     }
     seeds = {}
     for name, write in paths.items():
@@ -146,7 +148,7 @@ def bounded(folder: str, name: str) -> tuple[str, float]:
 @settings(max_examples=EXAMPLES, deadline=None, derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.sampled_from(["aperio.svs", "pyramid-zlib.tiff", "subifd-bigtiff.tiff",
-                             "small.ndpi", "small.svs", "boxes.tiff"]),
+                             "small.ndpi", "small.svs", "boxes.tiff", "philips.tiff"]),
        mutations=st.lists(MUTATION, min_size=1, max_size=4),
        header_flips=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), max_size=1))
 def test_mutated_directories_fail_cleanly_within_bounds(tmp_path, seeds, seed, mutations,

@@ -1,0 +1,131 @@
+"""Synthetic Philips TIFF, Leica SCN and Ventana BIF slides that OpenSlide reads as those vendors.
+
+No small public samples of these formats exist. These follow each vendor's layout (the XML and
+directories OpenSlide's readers look for) closely enough that OpenSlide recognises and reads
+them, from the pixels of CMU-1-Small-Region.svs. JPEG tiles are YCbCr with shared tables, as
+the scanners write them. Each writer returns what the tests need to know about the layout.
+"""
+
+import base64
+import io
+
+import numpy
+import PIL.Image
+import tifffile
+
+import synthetic
+
+WHITE = 255
+
+
+def padded(image: numpy.ndarray, tile: int) -> numpy.ndarray:
+    """The image padded with white to whole tiles, as Philips stores its levels."""
+    height, width = image.shape[:2]
+    out = numpy.full((-(-height // tile) * tile, -(-width // tile) * tile, 3), WHITE,
+                     numpy.uint8)
+    out[:height, :width] = image
+    return out
+
+
+def write_jpeg_tiles(tif: tifffile.TiffWriter, image: numpy.ndarray, tile: int,
+                     missing: frozenset = frozenset(), **options) -> None:
+    """A tiled YCbCr JPEG directory with shared tables; tiles at row-major indices in
+    `missing` are written with no data (byte count 0; `zero_offsets` then sets their
+    offsets to 0 too)."""
+    streams = [synthetic.encode_jpeg(t, "ycbcr") for t in synthetic.tiles_of(image, tile)]
+    tables, tiles = synthetic.split_tables(streams, aperio_ids=False)
+    data = [b"" if i in missing else t for i, t in enumerate(tiles)]
+    tif.write(iter(data), shape=image.shape, dtype=numpy.uint8, tile=(tile, tile),
+              compression=7, photometric="rgb", jpegtables=tables,
+              compressionargs={"outcolorspace": "ycbcr"}, subsampling=(2, 2), metadata=None,
+              **options)
+
+
+def zero_offsets(path: str) -> None:
+    """Unstored tiles (byte count 0) get offset 0 too, as Philips writes them."""
+    with tifffile.TiffFile(path) as tiff:
+        patches = []
+        for page in tiff.pages:
+            if page.is_tiled:
+                tag = page.tags[324]
+                dtype = numpy.dtype(tiff.byteorder + {16: "u8", 4: "u4"}[int(tag.dtype)])
+                patches += [(tag.valueoffset + i * dtype.itemsize, dtype)
+                            for i, count in enumerate(page.databytecounts) if count == 0]
+    with open(path, "r+b") as f:
+        for at, dtype in patches:
+            f.seek(at)
+            f.write(numpy.zeros(1, dtype).tobytes())
+
+
+def jpeg_bytes(image: numpy.ndarray) -> bytes:
+    out = io.BytesIO()
+    PIL.Image.fromarray(image).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+# -- Philips TIFF ---------------------------------------------------------------------------
+
+def _attribute(name: str, value: str) -> str:
+    return f'<Attribute Name="{name}" Group="0x0" Element="0x0" PMSVR="IString">{value}</Attribute>'
+
+
+def philips_xml(spacings_mm: list[float], derivation: str = "levels=20,10,5",
+                macro: bytes | None = None, wsi_images: int = 1) -> str:
+    """The DPUfsImport document: one WSI scanned image with a pixel data representation per
+    level ('"row" "column"' spacing in mm), optionally a macro scanned image in base64."""
+    representations = "".join(
+        f'<DataObject ObjectType="PixelDataRepresentation">'
+        f'{_attribute("DICOM_PIXEL_SPACING", f"&quot;{s:g}&quot; &quot;{s:g}&quot;")}'
+        f'{_attribute("PIIM_PIXEL_DATA_REPRESENTATION_NUMBER", str(i))}</DataObject>'
+        for i, s in enumerate(spacings_mm))
+    wsi = ('<DataObject ObjectType="DPScannedImage">'
+           + _attribute("DICOM_DERIVATION_DESCRIPTION", derivation)
+           + _attribute("DICOM_PIXEL_SPACING",
+                        f"&quot;{spacings_mm[0]:g}&quot; &quot;{spacings_mm[0]:g}&quot;")
+           + _attribute("PIM_DP_IMAGE_TYPE", "WSI")
+           + f'<Attribute Name="PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE" Group="0x1" '
+             f'Element="0x1" PMSVR="IDataObjectArray"><Array>{representations}</Array>'
+             f'</Attribute></DataObject>') * wsi_images
+    extra = ""
+    if macro is not None:
+        extra = ('<DataObject ObjectType="DPScannedImage">'
+                 + _attribute("PIM_DP_IMAGE_TYPE", "MACROIMAGE")
+                 + _attribute("PIM_DP_IMAGE_DATA", base64.b64encode(macro).decode())
+                 + "</DataObject>")
+    return ('<?xml version="1.0" encoding="UTF-8" ?>\n<DataObject ObjectType="DPUfsImport">'
+            + _attribute("DICOM_MANUFACTURER", "PHILIPS")
+            + _attribute("DICOM_SOFTWARE_VERSIONS", "&quot;1.6.5505&quot;")
+            + '<Attribute Name="PIM_DP_SCANNED_IMAGES" Group="0x1" Element="0x2" '
+              f'PMSVR="IDataObjectArray"><Array>{wsi}{extra}</Array></Attribute>'
+            + "</DataObject>")
+
+
+# Unstored tiles of a 1024 x 768 slide in 256 px tiles (level: row-major indices): the
+# top-right quarter is background at levels 0 and 1, one more tile at level 0.
+PHILIPS_MISSING = {0: frozenset({2, 3, 6, 7, 8}), 1: frozenset({1})}
+PHILIPS_BLANK = ((0, 512, 512, 1024), (512, 768, 0, 256))  # level-0 rows, columns made white
+
+
+def write_philips(path: str, source: numpy.ndarray, xml: str | None = None,
+                  tile: int = 256, factors: tuple[int, ...] = (1, 2, 4)) -> dict:
+    """Levels at `factors` of `source`, each padded to whole tiles, with the tiles in
+    PHILIPS_MISSING unstored and the PHILIPS_BLANK areas white at every level, as a scanner
+    leaves the background between scanned areas; label and macro as strip directories. The
+    XML gives a pixel spacing of 0.25 um at level 0."""
+    source = source.copy()
+    for top, bottom, left, right in PHILIPS_BLANK:
+        source[top:bottom, left:right] = WHITE
+    levels = synthetic.pyramid(source, factors)
+    label = numpy.ascontiguousarray(source[:200, :300])
+    macro = numpy.ascontiguousarray(source[::4, ::4])
+    xml = xml or philips_xml([0.00025 * f for f in factors])
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        for i, level in enumerate(levels):
+            write_jpeg_tiles(tif, padded(level, tile), tile, PHILIPS_MISSING.get(i, frozenset()),
+                             subfiletype=1 if i else 0, software="Philips DP v1.0",
+                             description=xml if i == 0 else "level")
+        for name, image in (("Label", label), ("Macro", macro)):
+            tif.write(image, rowsperstrip=16, compression="jpeg", photometric="rgb",
+                      description=name, software="Philips DP v1.0", metadata=None)
+    zero_offsets(path)
+    return {"levels": levels, "label": label, "macro": macro, "tile": tile}
