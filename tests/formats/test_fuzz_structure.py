@@ -36,7 +36,8 @@ ALLOWED = (UnsupportedFormat, CorruptSlide)
 
 
 def _seeds(folder) -> dict[str, bytes]:
-    source = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))[:512, :512]
+    whole = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))
+    source = whole[:512, :512]
     paths = {
         "aperio.svs": lambda p: synthetic.write_aperio(p, source, "jpeg-rgb"),
         "pyramid-zlib.tiff": lambda p: synthetic.write_pyramid(p, source, "zlib", (1, 2, 4)),
@@ -45,6 +46,7 @@ def _seeds(folder) -> dict[str, bytes]:
         "small.ndpi": lambda p: synthetic.write_ndpi(
             p, synthetic.restart_jpeg(source[:256, :256], "444", 4), 256, 256),
         "philips.tiff": lambda p: vendor_slides.write_philips(p, source, factors=(1, 2)),
+        "leica.scn": lambda p: vendor_slides.write_scn(p, whole, levels=2),
     }
     seeds = {}
     for name, write in paths.items():
@@ -148,7 +150,8 @@ def bounded(folder: str, name: str) -> tuple[str, float]:
 @settings(max_examples=EXAMPLES, deadline=None, derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.sampled_from(["aperio.svs", "pyramid-zlib.tiff", "subifd-bigtiff.tiff",
-                             "small.ndpi", "small.svs", "boxes.tiff", "philips.tiff"]),
+                             "small.ndpi", "small.svs", "boxes.tiff", "philips.tiff",
+                             "leica.scn"]),
        mutations=st.lists(MUTATION, min_size=1, max_size=4),
        header_flips=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), max_size=1))
 def test_mutated_directories_fail_cleanly_within_bounds(tmp_path, seeds, seed, mutations,

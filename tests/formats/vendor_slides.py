@@ -129,3 +129,64 @@ def write_philips(path: str, source: numpy.ndarray, xml: str | None = None,
                       description=name, software="Philips DP v1.0", metadata=None)
     zero_offsets(path)
     return {"levels": levels, "label": label, "macro": macro, "tile": tile}
+
+
+# -- Leica SCN ------------------------------------------------------------------------------
+
+SCN_NS = "http://www.leica-microsystems.com/scn/2010/10/01"
+SCN_NM_PER_PIXEL = 500                 # level 0 of the regions: 0.5 um
+SCN_CANVAS = (1200, 1000)              # the collection in level-0 pixels
+# Two regions: level-0 offset and size in pixels, and where their pixels come from.
+SCN_REGIONS = (((100, 80), (512, 384), (900, 500)), ((650, 600), (400, 300), (1700, 1500)))
+
+
+def _scn_image(name: str, view: tuple, dimensions: list[tuple[int, int, int]],
+               illumination: str = "brightfield", z: str = "0") -> str:
+    x, y, width, height = view
+    pixels = "".join(f'<dimension sizeX="{w}" sizeY="{h}" r="{r}" ifd="{ifd}" z="{z}"/>'
+                     for r, (ifd, w, h) in enumerate(dimensions))
+    return (f'<image name="{name}" uuid="urn:uuid:{name}"><creationDate>2012-03-01T10:00:00Z'
+            f'</creationDate><device model="Leica SCN400;Leica SCN" version="1.4.0"/>'
+            f'<pixels sizeX="{dimensions[0][1]}" sizeY="{dimensions[0][2]}">{pixels}</pixels>'
+            f'<view sizeX="{width}" sizeY="{height}" offsetX="{x}" offsetY="{y}" spacingZ="0"/>'
+            f'<scanSettings><objectiveSettings><objective>20</objective></objectiveSettings>'
+            f'<illuminationSettings><numericalAperture>0.7</numericalAperture>'
+            f'<illuminationSource>{illumination}</illuminationSource></illuminationSettings>'
+            f'</scanSettings></image>')
+
+
+def write_scn(path: str, source: numpy.ndarray, tile: int = 256, levels: int = 3,
+              second_illumination: str = "brightfield", z: str = "0",
+              drop: str = "") -> dict:
+    """A collection of SCN_CANVAS pixels at 0.5 um: a macro image covering it (directory 0,
+    carrying the XML) and the SCN_REGIONS, each a pyramid of `levels` halvings, edge tiles
+    padded with black (which must never show). `drop` removes that text from the XML."""
+    nm = SCN_NM_PER_PIXEL
+    canvas = (SCN_CANVAS[0] * nm, SCN_CANVAS[1] * nm)
+    macro = numpy.ascontiguousarray(source[:SCN_CANVAS[1]:4, :SCN_CANVAS[0]:4])
+    regions, images, directory = [], [], 1
+    for n, ((x, y), (width, height), (sy, sx)) in enumerate(SCN_REGIONS):
+        pixels = source[sy:sy + height, sx:sx + width]
+        pyramid = synthetic.pyramid(pixels, tuple(2 ** i for i in range(levels)))
+        dimensions = [(directory + i, p.shape[1], p.shape[0]) for i, p in enumerate(pyramid)]
+        directory += levels
+        images.append(_scn_image(f"region{n}", (x * nm, y * nm, width * nm, height * nm),
+                                 dimensions, second_illumination if n else "brightfield", z))
+        regions.append(pyramid)
+    macro_image = _scn_image("macro", (0, 0, *canvas),
+                             [(0, macro.shape[1], macro.shape[0])])
+    xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<scn xmlns="{SCN_NS}"><collection '
+           f'name="synthetic" uuid="urn:uuid:c" sizeX="{canvas[0]}" sizeY="{canvas[1]}">'
+           f'<barcode>MTIzNDU=</barcode>{macro_image}{"".join(images)}</collection></scn>')
+    xml = xml.replace(drop, "") if drop else xml
+    resolution = ((10 ** 7 // nm, 1), (10 ** 7 // nm, 1))  # pixels per cm at level 0
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        write_jpeg_tiles(tif, macro, tile, description=xml, software="Leica SCN",
+                         resolution=((10 ** 7 // (4 * nm), 1), (10 ** 7 // (4 * nm), 1)),
+                         resolutionunit=3)
+        for pyramid in regions:
+            for i, level in enumerate(pyramid):
+                write_jpeg_tiles(tif, level, tile, software="Leica SCN",
+                                 resolution=resolution if i == 0 else None,
+                                 resolutionunit=3 if i == 0 else None)
+    return {"regions": regions, "macro": macro}

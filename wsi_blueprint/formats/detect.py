@@ -13,7 +13,7 @@ import tifffile
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, UnsupportedFormat, WSIError
-from . import aperio, generic_tiff, ndpi, philips
+from . import aperio, generic_tiff, leica_scn, ndpi, philips
 from .index import SlideIndex
 from .rangefile import RangeFile
 
@@ -43,6 +43,8 @@ def _parse(tiff: tifffile.TiffFile, blocks: BlockReader) -> SlideIndex:
         return aperio.parse(tiff)
     if philips.is_philips(first):
         return philips.parse(tiff)
+    if leica_scn.is_leica(first):
+        return leica_scn.parse(tiff)
     return generic_tiff.parse(tiff)
 
 

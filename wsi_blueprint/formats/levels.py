@@ -6,8 +6,9 @@ Three layouts, as OpenSlide's grids have them (simple, tile-map and range grids)
 - `SparseGrid`: the same grid with tiles missing (DICOM TILED_SPARSE, Philips): a missing
   tile reads as the fill colour, never as an error;
 - `PlacedTiles`: every tile at its own x, y in level pixels (BIF, MRXS camera images at
-  measured positions), possibly overlapping. Tiles are painted in stored order, each over the
-  ones before, as OpenSlide paints its tile-map and range grids.
+  measured positions, the regions of a Leica collection), possibly overlapping. Tiles are
+  painted in stored order, each over the ones before, as OpenSlide paints its tile-map and
+  range grids.
 
 A level has one scale, level-0 pixels per level pixel along each axis: the one the format
 states where it states one, else the ratio of level 0's size to the level's.
@@ -74,15 +75,29 @@ class SparseGrid(RegularGrid):
         return t_row * self.grid[0] + t_col in self.present
 
 
+def placed_extent(position: tuple[int, ...], t_width: int, t_height: int
+                  ) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of a placed tile: a position may give how much of the tile is
+    image (the edge tiles of a Leica region), else all of it is."""
+    if len(position) == 4:
+        return position  # type: ignore[return-value]
+    return position[0], position[1], t_width, t_height
+
+
 @dataclasses.dataclass(frozen=True)
 class PlacedTiles(RegularGrid):
     """Tiles numbered in a grid of `t_width` x `t_height` cells (as stored), each drawn at
-    its own position in level pixels."""
+    its own position in level pixels. Cells past the last tile hold none."""
 
-    positions: tuple[tuple[int, int], ...] = ()  # (x, y) per tile, in row-major order
+    # (x, y), or (x, y, width, height) of the tile's image part, per tile in row-major order
+    positions: tuple[tuple[int, ...], ...] = ()
 
     def origin(self, t_col: int, t_row: int) -> tuple[int, int]:
-        return self.positions[t_row * self.grid[0] + t_col]
+        x, y = self.positions[t_row * self.grid[0] + t_col][:2]
+        return x, y
+
+    def stored(self, t_col: int, t_row: int) -> bool:
+        return t_row * self.grid[0] + t_col < len(self.positions)
 
     @property
     def whole_tiles(self) -> bool:
@@ -91,9 +106,9 @@ class PlacedTiles(RegularGrid):
     def tiles_meeting(self, l_left: int, l_top: int, l_right: int, l_bottom: int
                       ) -> list[tuple[int, int]]:
         t_cols = self.grid[0]
-        return [(i % t_cols, i // t_cols) for i, (x, y) in enumerate(self.positions)
-                if x < l_right and x + self.t_width > l_left
-                and y < l_bottom and y + self.t_height > l_top]
+        extents = (placed_extent(p, self.t_width, self.t_height) for p in self.positions)
+        return [(i % t_cols, i // t_cols) for i, (x, y, w, h) in enumerate(extents)
+                if x < l_right and x + w > l_left and y < l_bottom and y + h > l_top]
 
 
 LevelModel = RegularGrid  # SparseGrid and PlacedTiles are RegularGrids with more to say

@@ -11,7 +11,7 @@ from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
 from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
-from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid
+from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid, placed_extent
 from .tile import EncodedTile
 
 
@@ -61,8 +61,10 @@ class Slide:
         does not store comes back empty (`sparse`), to be painted in the fill colour."""
         image = self._level(level)
         columns, rows = image.grid
+        placed = len(image.positions) if image.positions is not None else columns * rows
         for column, row in coords:
-            if not (0 <= column < columns and 0 <= row < rows):
+            if not (0 <= column < columns and 0 <= row < rows
+                    and row * columns + column < placed):
                 raise NotFound(f"no tile {column},{row} in level {level} "
                                f"({columns}x{rows} tiles)")
         if image.present is None:
@@ -97,9 +99,9 @@ class Slide:
         x, y = column * image.tile_width, row * image.tile_height
         valid = (min(image.tile_width, image.width - x), min(image.tile_height, image.height - y))
         positions = getattr(image, "positions", None)  # associated images have none
-        if positions is not None:  # a placed tile: all of it is valid, wherever it lies
-            x, y = positions[row * image.grid[0] + column]
-            valid = (image.tile_width, image.tile_height)
+        if positions is not None:  # a placed tile: valid as its position says, wherever it is
+            x, y, *valid = placed_extent(positions[row * image.grid[0] + column],
+                                         image.tile_width, image.tile_height)
         if encoding.jpeg_tables and not sparse:
             data = with_tables(encoding.jpeg_tables, data)
         return EncodedTile(
