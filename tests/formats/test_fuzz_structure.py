@@ -47,6 +47,7 @@ def _seeds(folder) -> dict[str, bytes]:
             p, synthetic.restart_jpeg(source[:256, :256], "444", 4), 256, 256),
         "philips.tiff": lambda p: vendor_slides.write_philips(p, source, factors=(1, 2)),
         "leica.scn": lambda p: vendor_slides.write_scn(p, whole, levels=2),
+        "ventana.bif": lambda p: vendor_slides.write_bif(p, whole),
     }
     seeds = {}
     for name, write in paths.items():
@@ -151,7 +152,7 @@ def bounded(folder: str, name: str) -> tuple[str, float]:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.sampled_from(["aperio.svs", "pyramid-zlib.tiff", "subifd-bigtiff.tiff",
                              "small.ndpi", "small.svs", "boxes.tiff", "philips.tiff",
-                             "leica.scn"]),
+                             "leica.scn", "ventana.bif"]),
        mutations=st.lists(MUTATION, min_size=1, max_size=4),
        header_flips=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), max_size=1))
 def test_mutated_directories_fail_cleanly_within_bounds(tmp_path, seeds, seed, mutations,

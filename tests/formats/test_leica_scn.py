@@ -16,6 +16,7 @@ from slide_access import open_slide
 from wsi_blueprint.app import create_app
 from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import CorruptSlide, NotFound, UnsupportedFormat
+from wsi_blueprint.formats.index import SlideIndex
 from wsi_blueprint.formats.levels import PlacedTiles
 from wsi_blueprint.imaging.region import read_region
 
@@ -72,6 +73,7 @@ def test_regions_are_placed_tiles_on_the_collection_canvas(slide, reference):
     assert isinstance(model, PlacedTiles) and model.grid == (5, 4)
     assert model.tiles_meeting(0, 0, 100, 80) == []  # the background before region 0
     assert model.origin(4, 0) == (650, 600)           # region 1's first tile
+    assert SlideIndex.from_bytes(slide.index.to_bytes()) == slide.index  # the metadata cache
     vendor_checks.check_stored_tiles(slide, reference)
     between = read_region(slide, 620, 80, 200, 200, 200, 200)  # right of region 0: no tile
     assert (between == 255).all()

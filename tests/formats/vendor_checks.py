@@ -16,6 +16,7 @@ from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
 from tile_decoder import assemble, decode
+from wsi_blueprint.imaging.region import read_region
 
 EXACT_MAD = 1.0
 RESAMPLED_MAD = 5.0
@@ -70,6 +71,16 @@ def check_stored_tiles(slide, reference: openslide.OpenSlide) -> int:
                 location, number, (pixels.shape[1], pixels.shape[0])), colour)
             assert numpy.abs(pixels - expected).mean() <= EXACT_MAD, (number, tile.x, tile.y)
     return gaps
+
+
+def check_levels(slide, reference: openslide.OpenSlide) -> None:
+    """Each whole level, read at its own scale, against OpenSlide's read of that level."""
+    width, height = reference.dimensions
+    colour = background(reference)
+    for number, size in enumerate(reference.level_dimensions):
+        ours = read_region(slide, 0, 0, width, height, *size).astype(float)
+        theirs = opaque(reference.read_region((0, 0), number, size), colour)
+        assert numpy.abs(ours - theirs).mean() <= EXACT_MAD, number
 
 
 def check_dzi(client, slide_id: str, reference: openslide.OpenSlide) -> float:

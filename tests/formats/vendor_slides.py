@@ -18,6 +18,20 @@ import synthetic
 WHITE = 255
 
 
+def shrunk(image: numpy.ndarray, factors: tuple[int, ...]) -> list[numpy.ndarray]:
+    """Reduced copies by area averages, as scanners shrink their levels (plain subsampling
+    aliases, and resampled views of aliased levels differ by the filter more than by
+    placement)."""
+    levels = []
+    for f in factors:
+        height, width = -(-image.shape[0] // f), -(-image.shape[1] // f)
+        edge = numpy.pad(image, ((0, height * f - image.shape[0]),
+                                 (0, width * f - image.shape[1]), (0, 0)), mode="edge")
+        levels.append(edge.reshape(height, f, width, f, 3).mean(axis=(1, 3)).round()
+                      .astype(numpy.uint8))
+    return levels
+
+
 def padded(image: numpy.ndarray, tile: int) -> numpy.ndarray:
     """The image padded with white to whole tiles, as Philips stores its levels."""
     height, width = image.shape[:2]
@@ -95,6 +109,7 @@ def philips_xml(spacings_mm: list[float], derivation: str = "levels=20,10,5",
     return ('<?xml version="1.0" encoding="UTF-8" ?>\n<DataObject ObjectType="DPUfsImport">'
             + _attribute("DICOM_MANUFACTURER", "PHILIPS")
             + _attribute("DICOM_SOFTWARE_VERSIONS", "&quot;1.6.5505&quot;")
+            + _attribute("PIM_DP_UFS_BARCODE", "MTIzNDU=")
             + '<Attribute Name="PIM_DP_SCANNED_IMAGES" Group="0x1" Element="0x2" '
               f'PMSVR="IDataObjectArray"><Array>{wsi}{extra}</Array></Attribute>'
             + "</DataObject>")
@@ -115,7 +130,7 @@ def write_philips(path: str, source: numpy.ndarray, xml: str | None = None,
     source = source.copy()
     for top, bottom, left, right in PHILIPS_BLANK:
         source[top:bottom, left:right] = WHITE
-    levels = synthetic.pyramid(source, factors)
+    levels = shrunk(source, factors)
     label = numpy.ascontiguousarray(source[:200, :300])
     macro = numpy.ascontiguousarray(source[::4, ::4])
     xml = xml or philips_xml([0.00025 * f for f in factors])
@@ -167,7 +182,7 @@ def write_scn(path: str, source: numpy.ndarray, tile: int = 256, levels: int = 3
     regions, images, directory = [], [], 1
     for n, ((x, y), (width, height), (sy, sx)) in enumerate(SCN_REGIONS):
         pixels = source[sy:sy + height, sx:sx + width]
-        pyramid = synthetic.pyramid(pixels, tuple(2 ** i for i in range(levels)))
+        pyramid = shrunk(pixels, tuple(2 ** i for i in range(levels)))
         dimensions = [(directory + i, p.shape[1], p.shape[0]) for i, p in enumerate(pyramid)]
         directory += levels
         images.append(_scn_image(f"region{n}", (x * nm, y * nm, width * nm, height * nm),
@@ -190,3 +205,108 @@ def write_scn(path: str, source: numpy.ndarray, tile: int = 256, levels: int = 3
                                  resolution=resolution if i == 0 else None,
                                  resolutionunit=3 if i == 0 else None)
     return {"regions": regions, "macro": macro}
+
+
+# -- Ventana BIF ----------------------------------------------------------------------------
+
+BIF_TILE = 256
+BIF_OVERLAP = (16, 12)  # the confidence-weighted mean overlaps the joints below give
+# Scanned areas: start column and row on the stored grid, columns, rows, and Pos-X, Pos-Y
+# (level-0 pixels, y from the bottom of the glass to the area's bottom).
+BIF_AREAS = ((0, 0, 3, 3, 0, 0), (4, 1, 2, 2, 1000, 300))
+# (overlap, confidence) of the joints in the order written; the last has no confidence.
+BIF_RIGHT = ((12, 10), (20, 10), (16, 80), (14, 50), (18, 50), (16, 100), (16, 100), (90, 0))
+BIF_UP = ((10, 25), (14, 25), (12, 100), (12, 50), (11, 50), (13, 50), (12, 100), (60, 0))
+BIF_GRID = (6, 3)  # stored level-0 tiles
+
+
+def serpentine(column: int, row: int, columns: int, rows: int) -> int:
+    """The 1-based joint number of an area's tile: from the bottom left, every other row
+    right to left."""
+    from_bottom = rows - 1 - row
+    across = column if from_bottom % 2 == 0 else columns - 1 - column
+    return from_bottom * columns + across + 1
+
+
+def bif_positions() -> dict:
+    """(area, column, row) -> level-0 position of each field (y from the top), as OpenSlide
+    places it: the advance is the tile size less the mean overlap."""
+    advance = (BIF_TILE - BIF_OVERLAP[0], BIF_TILE - BIF_OVERLAP[1])
+    heights = [(rows - 1) * advance[1] + BIF_TILE for _, _, _, rows, _, _ in BIF_AREAS]
+    top = max(area[5] + h for area, h in zip(BIF_AREAS, heights))
+    return {(n, c, r): (x + c * advance[0], top - y - h + r * advance[1])
+            for n, ((_, _, columns, rows, x, y), h) in enumerate(zip(BIF_AREAS, heights))
+            for r in range(rows) for c in range(columns)}
+
+
+def encode_info(directions: tuple[str, str] = ("RIGHT", "UP"), drop: str = "") -> str:
+    right, up = iter(BIF_RIGHT), iter(BIF_UP)
+    origins, infos = [], []
+    for n, (start_column, start_row, columns, rows, x, y) in enumerate(BIF_AREAS):
+        origins.append(f'<AOI{n} OriginX="{start_column * BIF_TILE}" '
+                       f'OriginY="{start_row * BIF_TILE}"/>')
+        joints = []
+        for r in range(rows):
+            for c in range(columns):
+                if c + 1 < columns:
+                    overlap, confidence = next(right)
+                    pair = (c, c + 1) if directions[0] == "RIGHT" else (c + 1, c)
+                    joints.append(
+                        f'<TileJointInfo FlagJoined="1" Direction="{directions[0]}" '
+                        f'Tile1="{serpentine(pair[0], r, columns, rows)}" '
+                        f'Tile2="{serpentine(pair[1], r, columns, rows)}" '
+                        f'OverlapX="{overlap}" OverlapY="1" Confidence="{confidence}"/>')
+                if r + 1 < rows:
+                    overlap, confidence = next(up)
+                    pair = (r + 1, r) if directions[1] == "UP" else (r, r + 1)
+                    joints.append(
+                        f'<TileJointInfo FlagJoined="1" Direction="{directions[1]}" '
+                        f'Tile1="{serpentine(c, pair[0], columns, rows)}" '
+                        f'Tile2="{serpentine(c, pair[1], columns, rows)}" '
+                        f'OverlapX="1" OverlapY="{overlap}" Confidence="{confidence}"/>')
+        infos.append(f'<ImageInfo AOIScanned="1" AOIIndex="{n}" Width="{BIF_TILE}" '
+                     f'Height="{BIF_TILE}" NumRows="{rows}" NumCols="{columns}" '
+                     f'Pos-X="{x}" Pos-Y="{y}">{"".join(joints)}</ImageInfo>')
+    text = (f'<?xml version="1.0" encoding="utf-8"?><EncodeInfo Ver="2"><SlideInfo/>'
+            f'<AoiOrigin>{"".join(origins)}</AoiOrigin>'
+            f'<SlideStitchInfo>{"".join(infos)}</SlideStitchInfo></EncodeInfo>')
+    return text.replace(drop, "") if drop else text
+
+
+ISCAN = ('<?xml version="1.0" encoding="utf-8"?><Metadata><iScan Magnification="40" '
+         'ScanRes="0.25" UnitNumber="BI10N0301" ScannerModel="VENTANA DP 200" '
+         'BuildVersion="1.1.0.15854"/></Metadata>')
+
+
+def write_bif(path: str, source: numpy.ndarray, encode: str | None = None,
+              stitched: bool = False, iscan: str = ISCAN,
+              descriptions: tuple[str, ...] = ("level=0 mag=40 quality=90",
+                                               "level=1 mag=20 quality=90",
+                                               "level=2 mag=10 quality=90")) -> dict:
+    """A BIF: macro ('Label Image', carrying the iScan XMP) and thumbnail, then three levels.
+    Each field of BIF_AREAS shows the source where the field lies, lighter or darker by the
+    parity of its column and row, so the overlaps show which field is on top. Level 0 stores
+    the fields butted on BIF_GRID, tiles outside the areas white; the reduced levels shrink
+    that mosaic. `stitched` writes a Ventana TIFF without EncodeInfo."""
+    columns, rows = BIF_GRID
+    mosaic = numpy.full((rows * BIF_TILE, columns * BIF_TILE, 3), WHITE, numpy.uint8)
+    for (n, c, r), (x, y) in bif_positions().items():
+        start_column, start_row = BIF_AREAS[n][:2]
+        field = source[1200 + y:1200 + y + BIF_TILE, 400 + x:400 + x + BIF_TILE].astype(int)
+        field = numpy.clip(field + (8 if (c + r) % 2 else -8), 0, 255).astype(numpy.uint8)
+        top, left = (start_row + r) * BIF_TILE, (start_column + c) * BIF_TILE
+        mosaic[top:top + BIF_TILE, left:left + BIF_TILE] = field
+    levels = shrunk(mosaic, (1, 2, 4))
+    macro = numpy.ascontiguousarray(source[::8, ::8])
+    thumbnail = numpy.ascontiguousarray(mosaic[::8, ::8])
+    xmp = [(700, 1, 0, (encode or encode_info()).encode(), True)] if not stitched else []
+    with tifffile.TiffWriter(path, bigtiff=True) as tif:
+        tif.write(macro, rowsperstrip=16, compression="jpeg", photometric="rgb",
+                  description="Label Image", metadata=None,
+                  extratags=[(700, 1, 0, iscan.encode(), True)])
+        tif.write(thumbnail, rowsperstrip=16, compression="jpeg", photometric="rgb",
+                  description="Thumbnail", metadata=None)
+        for i, (level, description) in enumerate(zip(levels, descriptions)):
+            write_jpeg_tiles(tif, level, BIF_TILE, description=description,
+                             extratags=xmp if i == 0 else [])
+    return {"levels": levels, "macro": macro, "thumbnail": thumbnail}

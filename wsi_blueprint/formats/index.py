@@ -18,6 +18,7 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide
+from .levels import Lattice
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
 INDEX_VERSION = 1
@@ -244,13 +245,22 @@ class Level(Image):
     # What the format states beyond a regular grid (see formats.levels); unset for most.
     scale: tuple[float, float] | None = None     # level-0 pixels per level pixel, x and y
     present: tuple[int, ...] | None = None       # sparse grid: row-major indices stored
-    positions: tuple[tuple[int, int], ...] | None = None  # placed tiles: x, y of each
+    positions: tuple[tuple[int, ...], ...] | None = None  # placed tiles: x, y of each
+    lattice: Lattice | None = None               # tiles on a lattice (BIF)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        if self.lattice is not None:  # the stored grid; the level is the lattice's extent
+            return self.lattice.columns, self.lattice.rows
+        return super().grid
 
     def to_json(self) -> dict:
         data = {**super().to_json(), "downsample": self.downsample}
         for name in ("scale", "present", "positions"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
+        if self.lattice is not None:
+            data["lattice"] = self.lattice.to_json()
         return data
 
     @classmethod
@@ -259,7 +269,8 @@ class Level(Image):
                    scale=tuple(data["scale"]) if "scale" in data else None,
                    present=tuple(data["present"]) if "present" in data else None,
                    positions=tuple(map(tuple, data["positions"])) if "positions" in data
-                   else None)
+                   else None,
+                   lattice=Lattice.from_json(data["lattice"]) if "lattice" in data else None)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,6 +22,7 @@ _SCANNED_IMAGES = "PIM_DP_SCANNED_IMAGES"
 _REPRESENTATIONS = "PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE"
 _REDUCED = 1  # NewSubfileType bit: a reduced-resolution image
 _ASSOCIATED = {"Label": "label", "Macro": "macro"}
+_BARCODE = "PIM_DP_UFS_BARCODE"  # left out of the properties: it identifies the patient
 
 
 def parse_xml(text: str, what: str) -> ET.Element:
@@ -75,7 +76,7 @@ def _properties(node: ET.Element, prefix: str, properties: dict[str, str]) -> No
         elif name == _REPRESENTATIONS:
             for i, item in enumerate(attribute.findall("Array/DataObject")):
                 _properties(item, f"{prefix}.{name}[{i}]", properties)
-        elif len(attribute) == 0:
+        elif len(attribute) == 0 and name != _BARCODE:
             properties[f"{prefix}.{name}"] = attribute.text or ""
 
 

@@ -11,7 +11,8 @@ from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
 from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
-from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid, placed_extent
+from .levels import (LatticeTiles, LevelModel, PlacedTiles, RegularGrid, SparseGrid,
+                     placed_extent)
 from .tile import EncodedTile
 
 
@@ -50,6 +51,8 @@ class Slide:
         base = self.levels[0]
         scale = image.scale or (base.width / image.width, base.height / image.height)
         shape = (image.width, image.height, image.tile_width, image.tile_height, scale)
+        if image.lattice is not None:
+            return LatticeTiles(*shape, lattice=image.lattice)
         if image.positions is not None:
             return PlacedTiles(*shape, positions=image.positions)
         if image.present is not None:
@@ -102,6 +105,8 @@ class Slide:
         if positions is not None:  # a placed tile: valid as its position says, wherever it is
             x, y, *valid = placed_extent(positions[row * image.grid[0] + column],
                                          image.tile_width, image.tile_height)
+        if getattr(image, "lattice", None) is not None:  # cut into subtiles: all of it is used
+            valid = (image.tile_width, image.tile_height)
         if encoding.jpeg_tables and not sparse:
             data = with_tables(encoding.jpeg_tables, data)
         return EncodedTile(
