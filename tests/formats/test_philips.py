@@ -1,8 +1,8 @@
 """Philips TIFF: a synthetic slide OpenSlide reads as 'philips', served and compared with it.
 
 The slide has padded level directories (the true sizes come from the XML's pixel spacings),
-unstored tiles (byte count and offset 0) that must read as white, and label and macro
-directories.
+unstored tiles (byte count and offset 0) that must read as white, a label directory and a
+macro kept as base64 in the XML.
 """
 
 import numpy
@@ -85,6 +85,9 @@ def test_dzi_iiif_and_thumbnail_match_openslide(client, reference):
 
 
 def test_label_and_macro_are_read_but_not_served_by_default(slide, reference, client, folder):
+    # The label is a directory; the macro only a base64 JPEG in the XML, read where it lies.
+    assert slide.index.associated["macro"].layout.base64
+    assert not slide.index.associated["label"].layout.base64
     vendor_checks.check_associated(slide, reference)
     assert client.get(f"/slides/{NAME}/associated/label").status_code == 403
     shown = create_app({"WSI_STORE": f"file://{folder}", "WSI_SHOW_LABEL_AND_MACRO": True})

@@ -125,23 +125,22 @@ def write_philips(path: str, source: numpy.ndarray, xml: str | None = None,
                   tile: int = 256, factors: tuple[int, ...] = (1, 2, 4)) -> dict:
     """Levels at `factors` of `source`, each padded to whole tiles, with the tiles in
     PHILIPS_MISSING unstored and the PHILIPS_BLANK areas white at every level, as a scanner
-    leaves the background between scanned areas; label and macro as strip directories. The
-    XML gives a pixel spacing of 0.25 um at level 0."""
+    leaves the background between scanned areas; the label as a strip directory, the macro
+    as a base64 JPEG in the XML. The XML gives a pixel spacing of 0.25 um at level 0."""
     source = source.copy()
     for top, bottom, left, right in PHILIPS_BLANK:
         source[top:bottom, left:right] = WHITE
     levels = shrunk(source, factors)
     label = numpy.ascontiguousarray(source[:200, :300])
     macro = numpy.ascontiguousarray(source[::4, ::4])
-    xml = xml or philips_xml([0.00025 * f for f in factors])
+    xml = xml or philips_xml([0.00025 * f for f in factors], macro=jpeg_bytes(macro))
     with tifffile.TiffWriter(path, bigtiff=True) as tif:
         for i, level in enumerate(levels):
             write_jpeg_tiles(tif, padded(level, tile), tile, PHILIPS_MISSING.get(i, frozenset()),
                              subfiletype=1 if i else 0, software="Philips DP v1.0",
                              description=xml if i == 0 else "level")
-        for name, image in (("Label", label), ("Macro", macro)):
-            tif.write(image, rowsperstrip=16, compression="jpeg", photometric="rgb",
-                      description=name, software="Philips DP v1.0", metadata=None)
+        tif.write(label, rowsperstrip=16, compression="jpeg", photometric="rgb",
+                  description="Label", software="Philips DP v1.0", metadata=None)
     zero_offsets(path)
     return {"levels": levels, "label": label, "macro": macro, "tile": tile}
 

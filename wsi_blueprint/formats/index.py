@@ -134,7 +134,8 @@ class Segments:
     """A TIFF image's tiles or strips, in row-major order.
 
     A strip is a tile as wide as the image; the last strip holds only the rows left, where an
-    edge tile is stored full size.
+    edge tile is stored full size. `base64`: each segment is base64 text of its bytes (an image
+    inside an XML description, as Philips keeps label and macro).
     """
 
     tile_width: int
@@ -142,16 +143,21 @@ class Segments:
     offsets: IntArray
     byte_counts: IntArray
     strips: bool = False
+    base64: bool = False
 
     def to_json(self) -> dict:
-        return {"kind": "segments", "tile_width": self.tile_width,
+        data = {"kind": "segments", "tile_width": self.tile_width,
                 "tile_height": self.tile_height, "strips": self.strips,
                 "offsets": self.offsets.to_json(), "byte_counts": self.byte_counts.to_json()}
+        if self.base64:
+            data["base64"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Segments":
         return cls(data["tile_width"], data["tile_height"], IntArray.from_json(data["offsets"]),
-                   IntArray.from_json(data["byte_counts"]), data["strips"])
+                   IntArray.from_json(data["byte_counts"]), data["strips"],
+                   data.get("base64", False))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,16 +6,20 @@ so a reduced level's true size is level 0's divided by its downsample, and the d
 comes from the XML's per-level DICOM_PIXEL_SPACING (rounded to a whole number, as OpenSlide
 does). Slides of several scanned areas leave the tiles between them unstored (offset and byte
 count 0): those read as white. Label and macro are the strip directories whose description
-starts with 'Label' and 'Macro'.
+starts with 'Label' and 'Macro', else the base64 JPEGs of the XML's LABELIMAGE and MACROIMAGE,
+read from where their text lies in the file.
 """
 
+import base64
+import binascii
 import math
 import xml.etree.ElementTree as ET
 
 import tifffile
 
 from ..errors import CorruptSlide, UnsupportedFormat
-from .index import Level, SlideIndex
+from .index import Encoding, Image, IntArray, Level, Segments, SlideIndex
+from .jpeg_stream import frame_of
 from .tiff_pages import icc_profile, image_of, tiff_properties
 
 _SCANNED_IMAGES = "PIM_DP_SCANNED_IMAGES"
@@ -128,6 +132,28 @@ def _level(page: tifffile.TiffPage, width: int, height: int, downsample: float) 
                  present=None if len(present) == len(counts) else present)
 
 
+def _xml_image(tiff: tifffile.TiffFile, root: ET.Element, image_type: str) -> Image | None:
+    """The first `image_type` scanned image of the XML, a base64 JPEG, read where its text
+    lies in the file; None if there is none or it is not a JPEG."""
+    scanned = _attributes(root).get(_SCANNED_IMAGES)
+    images = scanned.findall("Array/DataObject") if scanned is not None else []
+    node = next((image for image in images if _image_type(image) == image_type), None)
+    data = _attributes(node).get("PIM_DP_IMAGE_DATA") if node is not None else None
+    text = (data.text or "").strip().encode("ascii", "replace") if data is not None else b""
+    tag = tiff.pages.first.tags[270]
+    tiff.filehandle.seek(tag.valueoffset)
+    at = tiff.filehandle.read(tag.count).find(text) if text else -1
+    if at < 0:
+        return None
+    try:
+        frame = frame_of(base64.b64decode(text))
+    except (binascii.Error, CorruptSlide):
+        return None  # an extra the viewer can do without; the slide still opens
+    layout = Segments(frame.width, frame.height, IntArray(1, (tag.valueoffset + at,)),
+                      IntArray(1, (len(text),)), strips=True, base64=True)
+    return Image(frame.width, frame.height, Encoding("jpeg", "ycbcr"), layout)
+
+
 def parse(tiff: tifffile.TiffFile) -> SlideIndex:
     first = tiff.pages.first
     root = parse_xml(first.description, "Philips")
@@ -149,6 +175,11 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
                 associated[name] = image_of(page)
             except UnsupportedFormat:
                 continue  # an extra the viewer can do without; the slide still opens
+    for name, image_type in (("label", "LABELIMAGE"), ("macro", "MACROIMAGE")):
+        if name not in associated:
+            image = _xml_image(tiff, root, image_type)
+            if image is not None:
+                associated[name] = image
     if not tiled or not first.is_tiled:
         raise UnsupportedFormat("a Philips TIFF whose first image is not tiled")
     spacings = _level_spacings(main)

@@ -5,6 +5,9 @@ merge neighbours into one store request and fetch the rest in parallel. Where th
 a level's offsets in the file, only the entries of the asked tiles are read.
 """
 
+import base64
+import binascii
+
 import numpy
 
 from ..caches import BlockReader
@@ -21,6 +24,13 @@ def _segment_limit(image: Image, layout: Segments) -> int:
     Garbled byte counts must not make one tile request read gigabytes."""
     raw = layout.tile_width * layout.tile_height * image.encoding.samples * image.encoding.bits // 8
     return 2 * raw + 64 * 1024
+
+
+def _unbase64(text: bytes) -> bytes:
+    try:
+        return base64.b64decode(text)  # line breaks and spaces between the characters go
+    except binascii.Error as exc:
+        raise CorruptSlide(f"an image in base64 does not decode ({exc})") from None
 
 
 class Slide:
@@ -159,6 +169,8 @@ class Slide:
                        coords: list[tuple[int, int]]) -> list[EncodedTile]:
         ranges = self._segment_ranges(image, layout, coords)
         datas = self.blocks.read_many(ranges)
+        if layout.base64:
+            datas = [_unbase64(data) for data in datas]
         tiles = []
         for (column, row), (_, count), data in zip(coords, ranges, datas):
             height = layout.tile_height
