@@ -72,7 +72,7 @@ def test_regions_are_placed_tiles_on_the_collection_canvas(slide, reference):
     model = slide.level_model(0)
     assert isinstance(model, PlacedTiles) and model.grid == (5, 4)
     assert model.tiles_meeting(0, 0, 100, 80) == []  # the background before region 0
-    assert model.origin(4, 0) == (650, 600)           # region 1's first tile
+    assert model.origin(0, 0) == (650, 600)           # region 1 first: painted under 0
     assert SlideIndex.from_bytes(slide.index.to_bytes()) == slide.index  # the metadata cache
     vendor_checks.check_stored_tiles(slide, reference)
     between = read_region(slide, 620, 80, 200, 200, 200, 200)  # right of region 0: no tile
@@ -94,6 +94,14 @@ def test_dzi_iiif_and_thumbnail_match_openslide(client, reference):
           f"thumbnail {thumbnail:.2f}")
 
 
+def test_overlapping_regions_show_the_first_on_top_as_in_openslide(tmp_path, source):
+    # Region 1 is moved over region 0's lower right corner; their pixels differ there.
+    regions = (vendor_slides.SCN_REGIONS[0], ((400, 300), (400, 300), (1700, 1500)))
+    vendor_slides.write_scn(str(tmp_path / "overlap.scn"), source, placed=regions)
+    reference = openslide.OpenSlide(str(tmp_path / "overlap.scn"))
+    vendor_checks.check_levels(open_slide(f"file://{tmp_path}", "overlap.scn"), reference)
+
+
 def test_the_macro_is_the_image_covering_the_collection(slide, reference, client):
     assert slide.associated_names == ["macro"]
     vendor_checks.check_associated(slide, reference)
@@ -105,9 +113,12 @@ def test_the_collection_reads_the_same_from_s3(folder, slide, s3_server, s3_buck
     counters = Counters()
     remote = open_slide(f"s3://{s3_bucket}", NAME, counters, s3_endpoint_url=s3_server.endpoint)
     assert remote.index == slide.index
+    opened = counters.get("store_requests")
     coords = [(0, 0), (2, 1), (4, 0)]
     assert remote.read_tiles(0, coords) == slide.read_tiles(0, coords)
     assert remote.read_associated("macro") == slide.read_associated("macro")
+    print(f"Leica SCN over S3: {opened:.0f} requests to open, "
+          f"{counters.get('store_requests'):.0f} in all")
 
 
 @pytest.mark.parametrize("options, error, reason", [

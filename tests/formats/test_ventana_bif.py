@@ -123,9 +123,12 @@ def test_the_slide_reads_the_same_from_s3(folder, slide, s3_server, s3_bucket):
     remote = open_slide(f"s3://{s3_bucket}", f"ventana/{NAME}", counters,
                         s3_endpoint_url=s3_server.endpoint)
     assert remote.index == slide.index
+    opened = counters.get("store_requests")
     coords = [(0, 0), (5, 2)]
     assert remote.read_tiles(0, coords) == slide.read_tiles(0, coords)
     assert remote.read_associated("macro") == slide.read_associated("macro")
+    print(f"Ventana BIF over S3: {opened:.0f} requests to open, "
+          f"{counters.get('store_requests'):.0f} in all")
 
 
 @pytest.mark.parametrize("options, error, reason", [

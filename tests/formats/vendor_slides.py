@@ -171,15 +171,16 @@ def _scn_image(name: str, view: tuple, dimensions: list[tuple[int, int, int]],
 
 def write_scn(path: str, source: numpy.ndarray, tile: int = 256, levels: int = 3,
               second_illumination: str = "brightfield", z: str = "0",
-              drop: str = "") -> dict:
+              drop: str = "", placed: tuple = SCN_REGIONS) -> dict:
     """A collection of SCN_CANVAS pixels at 0.5 um: a macro image covering it (directory 0,
-    carrying the XML) and the SCN_REGIONS, each a pyramid of `levels` halvings, edge tiles
+    carrying the XML) and the regions `placed` (level-0 offset, size, where the pixels come
+    from), each a pyramid of `levels` halvings, edge tiles
     padded with black (which must never show). `drop` removes that text from the XML."""
     nm = SCN_NM_PER_PIXEL
     canvas = (SCN_CANVAS[0] * nm, SCN_CANVAS[1] * nm)
     macro = numpy.ascontiguousarray(source[:SCN_CANVAS[1]:4, :SCN_CANVAS[0]:4])
     regions, images, directory = [], [], 1
-    for n, ((x, y), (width, height), (sy, sx)) in enumerate(SCN_REGIONS):
+    for n, ((x, y), (width, height), (sy, sx)) in enumerate(placed):
         pixels = source[sy:sy + height, sx:sx + width]
         pyramid = shrunk(pixels, tuple(2 ** i for i in range(levels)))
         dimensions = [(directory + i, p.shape[1], p.shape[0]) for i, p in enumerate(pyramid)]

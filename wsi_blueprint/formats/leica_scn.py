@@ -127,7 +127,10 @@ def _level(tiff: tifffile.TiffFile, regions: list[_Image], number: int,
     nm_per_pixel = min(image.nm_per_pixel(number) for image in regions)
     width = math.ceil(canvas_nm[0] / nm_per_pixel)
     height = math.ceil(canvas_nm[1] / nm_per_pixel)
-    pieces = [(image, image_of(_page(tiff, image.dimensions[number][0]))) for image in regions]
+    # OpenSlide paints regions in order with a saturating operator (the first paint of a
+    # pixel stays); placed tiles are painted each over the ones before: regions go last first.
+    pieces = [(image, image_of(_page(tiff, image.dimensions[number][0])))
+              for image in reversed(regions)]
     first = pieces[0][1]
     offsets, counts, positions = [], [], []
     for image, stored in pieces:
