@@ -84,6 +84,8 @@ def test_regions_are_placed_tiles_on_the_collection_canvas(slide, reference):
 
 
 def test_dzi_iiif_and_thumbnail_match_openslide(client, reference):
+    metadata = client.get(f"/slides/{NAME}").json
+    assert (metadata["vendor"], metadata["width"]) == ("leica", reference.dimensions[0])
     worst = vendor_checks.check_dzi(client, NAME, reference)
     regions = [vendor_checks.check_iiif_region(client, NAME, reference, box, width)
                for box, width in [((600, 560, 300, 200), 300),   # a gap and region 1

@@ -74,6 +74,8 @@ def test_unstored_tiles_are_gaps_read_as_white(slide, reference):
 
 
 def test_dzi_iiif_and_thumbnail_match_openslide(client, reference):
+    metadata = client.get(f"/slides/{NAME}").json
+    assert (metadata["vendor"], metadata["width"]) == ("philips", reference.dimensions[0])
     worst = vendor_checks.check_dzi(client, NAME, reference)
     regions = [vendor_checks.check_iiif_region(client, NAME, reference, box, width)
                for box, width in [((700, 0, 324, 300), 324),     # across an unstored tile

@@ -82,6 +82,8 @@ def test_fields_are_placed_as_openslide_places_them(slide, reference):
 
 
 def test_dzi_iiif_and_thumbnail_match_openslide(client, reference):
+    metadata = client.get(f"/slides/{NAME}").json
+    assert (metadata["vendor"], metadata["width"]) == ("ventana", reference.dimensions[0])
     worst = vendor_checks.check_dzi(client, NAME, reference)
     regions = [vendor_checks.check_iiif_region(client, NAME, reference, box, width)
                for box, width in [((200, 250, 300, 200), 300),   # four fields' overlaps
