@@ -129,18 +129,17 @@ def _level(tiff: tifffile.TiffFile, regions: list[_Image], number: int,
     height = math.ceil(canvas_nm[1] / nm_per_pixel)
     # OpenSlide paints regions in order with a saturating operator (the first paint of a
     # pixel stays); placed tiles are painted each over the ones before: regions go last first.
-    pieces = [(image, image_of(_page(tiff, image.dimensions[number][0])))
-              for image in reversed(regions)]
-    first = pieces[0][1]
+    pages = [(image, _page(tiff, image.dimensions[number][0])) for image in reversed(regions)]
+    first = image_of(pages[0][1])
     offsets, counts, positions = [], [], []
-    for image, stored in pieces:
+    for image, page in pages:
+        stored = image_of(page)
         if (stored.encoding, stored.tile_width, stored.tile_height) != (
                 first.encoding, first.tile_width, first.tile_height):
             raise UnsupportedFormat("Leica SCN regions stored in different tile sizes or "
                                     "encodings")
         if not isinstance(stored.layout, Segments) or stored.layout.strips:
             raise UnsupportedFormat("a Leica SCN region that is not tiled")
-        page = _page(tiff, image.dimensions[number][0])
         offsets += page.dataoffsets
         counts += page.databytecounts
         x0, y0 = int(image.nm_x / nm_per_pixel), int(image.nm_y / nm_per_pixel)

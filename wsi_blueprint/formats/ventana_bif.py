@@ -165,7 +165,8 @@ def _levels(pages: list[tifffile.TiffPage]) -> list[Level]:
         advance, areas = lattice
         right, bottom = _extent(advance, areas, tile)
         columns, rows = image.grid
-        if not levels and any(a[0] + a[2] > columns or a[1] + a[3] > rows for a in areas):
+        if any(-(-(a[0] + a[2]) // split) > columns or -(-(a[1] + a[3]) // split) > rows
+               for a in areas):
             raise CorruptSlide(f"a Ventana area reaching past the {columns}x{rows} stored tiles")
         levels.append(Level(math.ceil(right / downsample), math.ceil(bottom / downsample),
                             image.encoding, image.layout, downsample,
