@@ -104,6 +104,16 @@ def test_overlapping_regions_show_the_first_on_top_as_in_openslide(tmp_path, sou
     vendor_checks.check_levels(open_slide(f"file://{tmp_path}", "overlap.scn"), reference)
 
 
+def test_a_single_region_keeps_its_tile_table_in_the_file(tmp_path, source):
+    # 16 px tiles: more than the index copies inline (INLINE_LIMIT).
+    vendor_slides.write_scn(str(tmp_path / "one.scn"), source, tile=16, levels=2,
+                            placed=vendor_slides.SCN_REGIONS[:1])
+    one = open_slide(f"file://{tmp_path}", "one.scn")
+    offsets = one.levels[0].layout.offsets
+    assert offsets.count == 32 * 24 and offsets.values is None  # referenced, not copied
+    vendor_checks.check_levels(one, openslide.OpenSlide(str(tmp_path / "one.scn")))
+
+
 def test_the_macro_is_the_image_covering_the_collection(slide, reference, client):
     assert slide.associated_names == ["macro"]
     vendor_checks.check_associated(slide, reference)

@@ -140,8 +140,9 @@ def _level(tiff: tifffile.TiffFile, regions: list[_Image], number: int,
                                     "encodings")
         if not isinstance(stored.layout, Segments) or stored.layout.strips:
             raise UnsupportedFormat("a Leica SCN region that is not tiled")
-        offsets += page.dataoffsets
-        counts += page.databytecounts
+        if len(pages) > 1:
+            offsets += page.dataoffsets
+            counts += page.databytecounts
         x0, y0 = int(image.nm_x / nm_per_pixel), int(image.nm_y / nm_per_pixel)
         columns, rows = stored.grid
         tw, th = stored.tile_width, stored.tile_height
@@ -150,9 +151,11 @@ def _level(tiff: tifffile.TiffFile, regions: list[_Image], number: int,
                       for r in range(rows) for c in range(columns)]
     if len(positions) > math.ceil(width / first.tile_width) * math.ceil(height / first.tile_height):
         raise UnsupportedFormat("a Leica SCN level with more tiles than its canvas has cells")
-    # The regions' tile tables lie apart in the file: the level keeps them inline.
-    layout = Segments(first.tile_width, first.tile_height, IntArray(len(offsets), tuple(offsets)),
-                      IntArray(len(counts), tuple(counts)))
+    layout = first.layout
+    if len(pages) > 1:  # the regions' tile tables lie apart in the file: kept inline
+        layout = Segments(first.tile_width, first.tile_height,
+                          IntArray(len(offsets), tuple(offsets)),
+                          IntArray(len(counts), tuple(counts)))
     return Level(width, height, first.encoding, layout, 1.0, positions=tuple(positions))
 
 
