@@ -5,6 +5,10 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
+from ...caches import BlockReader
+from ..icc import IccProfile, summary_of
+from .header import Instance
+
 # Attributes that identify a patient, a study or the people involved: never in the
 # properties, which every client of the metadata route sees.
 _IDENTIFYING = ("Patient", "OtherPatient", "IssuerOfPatient", "Accession", "Referring",
@@ -80,6 +84,12 @@ def objective_power_of(ds: Dataset) -> float | None:
     return power if power > 0 else None
 
 
-def icc_profile(ds: Dataset) -> bytes:
-    """The first optical path's ICC profile (0028,2000), empty where there is none."""
-    return bytes(_first(ds, "OpticalPathSequence", "ICCProfile") or b"")
+def icc_profile(blocks: BlockReader, instance: Instance) -> IccProfile | None:
+    """Where the first optical path's ICC profile (0028,2000) lies: found among the header's
+    bytes (cached: pydicom read them), at its joined offset; None where there is none."""
+    profile = bytes(_first(instance.dataset, "OpticalPathSequence", "ICCProfile") or b"")
+    summary = summary_of(profile) if profile else None
+    if summary is None:
+        return None
+    at = blocks.read(instance.base, instance.pixel_at).find(profile)
+    return IccProfile(instance.base + at, len(profile), *summary) if at >= 0 else None

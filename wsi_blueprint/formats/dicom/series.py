@@ -166,7 +166,7 @@ def _index(blocks: BlockReader, series: list[Instance], members: Members, uid: s
         objective_power=objective_power_of(first.dataset),
         properties=properties,
         associated=associated,
-        icc_profile=icc_profile(first.dataset),
+        icc_profile=icc_profile(blocks, first),
         files=members.ids,
         part=f"{SERIES_MARK}{uid}" if len(uids) > 1 else "",
     )
