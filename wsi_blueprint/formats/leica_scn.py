@@ -18,7 +18,8 @@ import tifffile
 from ..errors import CorruptSlide, UnsupportedFormat
 from .index import Image, IntArray, Level, Segments, SlideIndex
 from .philips import parse_xml
-from .tiff_pages import icc_profile, image_of, resolution_mpp, tiff_properties
+from . import icc
+from .tiff_pages import image_of, resolution_mpp, tiff_properties
 
 NAMESPACES = ("http://www.leica-microsystems.com/scn/2010/03/10",
               "http://www.leica-microsystems.com/scn/2010/10/01")
@@ -213,5 +214,5 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
         objective_power=float(objective) if objective and objective.isdigit() else None,
         properties=_properties(level0, regions[0], regions, level0_nm),
         associated=associated,
-        icc_profile=icc_profile(level0),
+        icc_profile=icc.locate(level0),
     )

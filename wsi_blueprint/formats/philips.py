@@ -20,7 +20,8 @@ import tifffile
 from ..errors import CorruptSlide, UnsupportedFormat
 from .index import Encoding, Image, IntArray, Level, Segments, SlideIndex
 from .jpeg_stream import frame_of
-from .tiff_pages import icc_profile, image_of, tiff_properties
+from . import icc
+from .tiff_pages import image_of, tiff_properties
 
 _SCANNED_IMAGES = "PIM_DP_SCANNED_IMAGES"
 _REPRESENTATIONS = "PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE"
@@ -204,6 +205,6 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
         objective_power=_objective_power(properties.get("philips.DICOM_DERIVATION_DESCRIPTION")),
         properties=properties,
         associated=associated,
-        icc_profile=icc_profile(first),
+        icc_profile=icc.locate(first),
     )
 

@@ -22,7 +22,8 @@ from ..errors import CorruptSlide, UnsupportedFormat
 from .index import Level, SlideIndex
 from .levels import Lattice
 from .philips import parse_xml
-from .tiff_pages import icc_profile, image_of, tiff_properties
+from . import icc
+from .tiff_pages import image_of, tiff_properties
 
 _XMP = 700
 _ASSOCIATED = {"Label Image": "macro", "Label_Image": "macro", "Thumbnail": "thumbnail"}
@@ -229,5 +230,5 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
         objective_power=float(magnification) if magnification.isdigit() else None,
         properties=properties,
         associated=associated,
-        icc_profile=icc_profile(level_pages[0]),
+        icc_profile=icc.locate(level_pages[0]),
     )
