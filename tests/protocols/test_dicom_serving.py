@@ -167,3 +167,13 @@ def test_bad_dicom_is_a_clear_json_error(bad_client, name, status, reason):
         assert response.json["status"] == status
         if slide_id == name:
             assert reason in response.json["message"]
+
+
+def test_the_optical_paths_profile_is_served(client, folder):
+    ds = pydicom.dcmread(str(folder / "highdicom" / "sm_image.dcm"), stop_before_pixels=True)
+    meta = client.get("/slides/highdicom/sm_image.dcm").json
+    assert meta["icc_profile"]["url"].endswith("/slides/highdicom/sm_image.dcm/icc")
+    served = client.get("/slides/highdicom/sm_image.dcm/icc")
+    assert served.status_code == 200
+    assert served.data == bytes(ds.OpticalPathSequence[0].ICCProfile)
+    assert client.get(f"/slides/{SERIES}/icc").status_code == 404  # none written
