@@ -1,0 +1,174 @@
+"""DICOM series written from the shared SVS slides (formats/dicom_series.py), served from a
+folder and from S3 (moto): metadata, DZI tiles and IIIF regions against OpenSlide reading the
+same series, stored frames passed through byte for byte, missing sparse frames as background."""
+
+import io
+import math
+import os
+
+import numpy as np
+import openslide
+import pytest
+from openslide.deepzoom import DeepZoomGenerator
+from PIL import Image
+
+from formats.dicom_series import jpeg_stream
+from wsi_blueprint.app import create_app
+
+SERIES = ["cmu-bot", "cmu-eot", "cmu-empty", "cmu-sparse", "small-bot"]
+MAX_MEAN_DIFF = 5.0  # per channel, 0-255: the DZI and IIIF tests' tolerance for resampled tiles
+
+
+@pytest.fixture(scope="module")
+def s3_store(s3_server, dicom_series):
+    """Every written series in a bucket under lab/, as <name>/<instance file>."""
+    bucket = s3_server.new_bucket()
+    for name, series in dicom_series.series.items():
+        for instance in series.instances:
+            with open(instance.path, "rb") as f:
+                s3_server.put(bucket, f"lab/{name}/{os.path.basename(instance.path)}", f.read())
+    return {"WSI_STORE": f"s3://{bucket}/lab", "WSI_S3_ENDPOINT_URL": s3_server.endpoint}
+
+
+@pytest.fixture(scope="module", params=["folder", "s3"])
+def client(request, dicom_series):
+    if request.param == "folder":
+        settings = {"WSI_STORE": f"file://{dicom_series.root}"}
+    else:
+        settings = request.getfixturevalue("s3_store")
+    return create_app(settings).test_client()
+
+
+def decoded(response) -> np.ndarray:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return np.asarray(Image.open(io.BytesIO(response.data)).convert("RGB"), float)
+
+
+def reference(series) -> openslide.OpenSlide:
+    return openslide.OpenSlide(series.any_instance())
+
+
+def test_each_series_is_listed_once(client, dicom_series):
+    ids = [entry["id"] for entry in client.get("/slides?limit=100").json["slides"]]
+    assert sorted(ids) == sorted(dicom_series.series)
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_metadata_matches_openslide(client, dicom_series, name):
+    series = dicom_series[name]
+    osr = reference(series)
+    meta = client.get(f"/slides/{name}").json
+    assert meta["format"] == "dicom", meta
+    assert (meta["width"], meta["height"]) == osr.dimensions
+    assert [(level["width"], level["height"]) for level in meta["levels"]] \
+        == list(osr.level_dimensions)
+    assert [level["downsample"] for level in meta["levels"]] \
+        == pytest.approx(list(osr.level_downsamples), rel=1e-3)
+    assert [(level["tile_width"], level["tile_height"]) for level in meta["levels"]] \
+        == [level.tile for level in series.levels]
+    assert meta["mpp"] == pytest.approx([float(osr.properties["openslide.mpp-x"]),
+                                         float(osr.properties["openslide.mpp-y"])])
+    assert "thumbnail" in meta["associated"]
+
+
+def test_any_instance_opens_its_series(client, dicom_series):
+    series = dicom_series["cmu-eot"]
+    whole = client.get(f"/slides/{series.name}").json
+    for instance in series.instances:
+        one = client.get(f"/slides/{series.name}/{os.path.basename(instance.path)}").json
+        assert (one["width"], one["height"], one["levels"]) \
+            == (whole["width"], whole["height"], whole["levels"])
+
+
+def sample_tiles(cols, rows):
+    """Every tile of small levels; corners, edges and the middle of big ones."""
+    if cols * rows <= 16:
+        return [(c, r) for c in range(cols) for r in range(rows)]
+    return sorted({(0, 0), (cols - 1, 0), (0, rows - 1), (cols - 1, rows - 1),
+                   (cols // 2, rows // 2), (cols - 1, rows // 2), (cols // 2, rows - 1)})
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_dzi_tiles_match_openslide(client, dicom_series, name):
+    """Every DZI level, 254/1 tiles; a sparse series' missing frame reads as the background
+    OpenSlide paints it on (white)."""
+    generator = DeepZoomGenerator(reference(dicom_series[name]), tile_size=254, overlap=1)
+    query = "?tile_size=254&overlap=1"
+    assert b'TileSize="254"' in client.get(f"/dzi/{name}.dzi{query}").data
+    worst = 0.0
+    for level in range(generator.level_count):
+        for col, row in sample_tiles(*generator.level_tiles[level]):
+            image = Image.open(io.BytesIO(client.get(
+                f"/dzi/{name}_files/{level}/{col}_{row}.png{query}").data)).convert("RGB")
+            theirs = generator.get_tile(level, (col, row)).convert("RGB")
+            # OpenSlide's thumbnail() rounding leaves some edge tiles a pixel short.
+            assert max(abs(a - b) for a, b in zip(theirs.size, image.size)) <= 1
+            if min(theirs.size) >= 16:
+                ours = np.asarray(image.resize(theirs.size, Image.LANCZOS), float)
+                worst = max(worst, float(np.abs(ours - np.asarray(theirs, float)).mean()))
+    assert worst <= MAX_MEAN_DIFF
+
+
+@pytest.mark.parametrize("name", ["cmu-bot", "cmu-empty", "cmu-sparse"])
+@pytest.mark.parametrize("region,size", [("800,1200,600,400", "600,400"),
+                                         ("1100,1400,500,400", "250,200"),
+                                         ("0,0,2220,2967", "555,"),
+                                         ("2000,2800,220,167", "max")])
+def test_iiif_regions_match_openslide(client, dicom_series, name, region, size):
+    """The second region covers the sparse series' missing frame (1200-1440, 1440-1680)."""
+    ours = decoded(client.get(f"/iiif/3/{name}/{region}/{size}/0/default.png"))
+    x, y, w, h = map(int, region.split(","))
+    theirs = Image.new("RGB", (w, h), "white")
+    rgba = reference(dicom_series[name]).read_region((x, y), 0, (w, h))
+    theirs.paste(rgba, mask=rgba.getchannel("A"))
+    theirs = theirs.resize((ours.shape[1], ours.shape[0]), Image.LANCZOS)
+    assert np.abs(ours - np.asarray(theirs, float)).mean() < MAX_MEAN_DIFF
+
+
+def served_as_stored(served: bytes, frame: bytes) -> bool:
+    """The frame as stored, with or without the null byte that pads an odd DICOM item."""
+    return served in (frame, jpeg_stream(frame))
+
+
+@pytest.mark.parametrize("name", ["cmu-bot", "cmu-eot", "cmu-empty", "cmu-sparse"])
+def test_stored_frames_pass_through_byte_for_byte(client, dicom_series, name):
+    series = dicom_series[name]
+    for number, level in enumerate(series.levels):
+        frames = series.frames(number)
+        columns, rows = level.grid
+        inner = [(c, r) for c, r in frames if c < columns - 1 and r < rows - 1][:3]
+        for col, row in inner:
+            served = client.get(f"/tiles/{name}/{number}/{col}/{row}.jpg").data
+            assert served_as_stored(served, frames[(col, row)]), (number, col, row)
+    # DZI's default tiles are the stored ones; its top level is level 0.
+    top = math.ceil(math.log2(max(series.levels[0].size)))
+    frames = series.frames(0)
+    for col, row in [(1, 2), (4, 3)]:
+        tile = frames[(col, row)]
+        x, y = col * 240, row * 240
+        iiif = client.get(f"/iiif/3/{name}/{x},{y},240,240/240,240/0/default.jpg").data
+        dzi = client.get(f"/dzi/{name}_files/{top}/{col}_{row}.jpeg").data
+        assert served_as_stored(iiif, tile) and served_as_stored(dzi, tile), (col, row)
+
+
+def test_missing_sparse_frame_is_a_background_tile(client, dicom_series):
+    series = dicom_series["cmu-sparse"]
+    (col, row), = series.missing
+    tile = decoded(client.get(f"/tiles/{series.name}/0/{col}/{row}.jpg"))
+    assert tile.shape == (240, 240, 3)
+    assert np.ptp(tile) <= 2 and tile.mean() >= 250  # one colour, the white background
+
+
+@pytest.mark.parametrize("name", ["cmu-bot", "cmu-sparse", "small-bot"])
+def test_edge_frames_are_cropped(client, dicom_series, name):
+    series = dicom_series[name]
+    osr = reference(series)
+    columns, rows = series.levels[0].grid
+    width, height = series.levels[0].tile
+    x, y = (columns - 1) * width, (rows - 1) * height
+    ours = decoded(client.get(f"/tiles/{name}/0/{columns - 1}/{rows - 1}.jpg"))
+    theirs = np.asarray(osr.read_region((x, y), 0, (osr.dimensions[0] - x,
+                                                    osr.dimensions[1] - y)).convert("RGB"),
+                        float)
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).mean() < 3  # one JPEG re-encoding of the cropped frame
