@@ -13,6 +13,7 @@ from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
 from formats.dicom_series import jpeg_stream
+from test_dzi import sample_tiles
 from wsi_blueprint.app import create_app
 
 SERIES = ["cmu-bot", "cmu-eot", "cmu-empty", "cmu-sparse", "small-bot"]
@@ -78,14 +79,6 @@ def test_any_instance_opens_its_series(client, dicom_series):
         one = client.get(f"/slides/{series.name}/{os.path.basename(instance.path)}").json
         assert (one["width"], one["height"], one["levels"]) \
             == (whole["width"], whole["height"], whole["levels"])
-
-
-def sample_tiles(cols, rows):
-    """Every tile of small levels; corners, edges and the middle of big ones."""
-    if cols * rows <= 16:
-        return [(c, r) for c in range(cols) for r in range(rows)]
-    return sorted({(0, 0), (cols - 1, 0), (0, rows - 1), (cols - 1, rows - 1),
-                   (cols // 2, rows // 2), (cols - 1, rows // 2), (cols // 2, rows - 1)})
 
 
 @pytest.mark.parametrize("name", SERIES)
