@@ -189,3 +189,113 @@ def test_enormous_dimensions_are_refused_before_allocating(tmp_path):
     outcome, peak = bounded(str(tmp_path), "huge.tiff")
     assert outcome in ("CorruptSlide", "UnsupportedFormat")
     assert peak < 64 * 2 ** 20
+
+
+# -- DICOM: mutated attributes, offset tables and item headers ------------------------------
+
+DICOM_EXAMPLES = max(1, EXAMPLES // 2)
+# Where mutations hurt: Rows, Columns, NumberOfFrames, BitsAllocated, SamplesPerPixel, the
+# total pixel matrix, the Extended Offset Table, the pixel data element and every item header.
+_DICOM_TAGS = [b"\x28\x00\x10\x00", b"\x28\x00\x11\x00", b"\x28\x00\x08\x00",
+               b"\x28\x00\x00\x01", b"\x28\x00\x02\x00", b"\x48\x00\x06\x00",
+               b"\x48\x00\x07\x00", b"\xe0\x7f\x01\x00", b"\xe0\x7f\x02\x00",
+               b"\xe0\x7f\x10\x00", b"\xfe\xff\x00\xe0"]
+
+
+def _dicom_seeds(folder) -> dict[str, tuple[bytes, list[int]]]:
+    from dicom_writer import write_instance
+    source = numpy.ascontiguousarray(
+        synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))[:160, :200])
+    options = {"jpeg-basic": {}, "jpeg-walk": {"offsets": "none", "fragments": 2},
+               "jpeg-extended": {"offsets": "extended"}, "native": {"codec": "native"},
+               "rle": {"codec": "rle"}, "sparse": {"missing": frozenset({(1, 1)})}}
+    seeds = {}
+    for name, option in options.items():
+        path = folder / f"{name}.dcm"
+        write_instance(str(path), source, **option)
+        data = path.read_bytes()
+        spots = sorted(i for tag in _DICOM_TAGS for i in _find_all(data, tag))
+        seeds[name] = (data, spots)
+    return seeds
+
+
+def _find_all(data: bytes, needle: bytes) -> list[int]:
+    found, at = [], data.find(needle)
+    while at >= 0:
+        found.append(at)
+        at = data.find(needle, at + 1)
+    return found
+
+
+@pytest.fixture(scope="module")
+def dicom_seeds(tmp_path_factory):
+    return _dicom_seeds(tmp_path_factory.mktemp("dicom-fuzz-seeds"))
+
+
+@pytest.fixture(scope="module")
+def dicom_store(tmp_path_factory):
+    from helpers import make_settings
+    from wsi_blueprint.state import WSIState
+    folder = tmp_path_factory.mktemp("dicom-mutants")
+    return folder, WSIState.build(make_settings(store=f"file://{folder}")).library
+
+
+def exercise_dicom(library, slide_id: str) -> str:
+    try:
+        slide = library.open(slide_id)
+        for number in range(len(slide.levels)):
+            columns, rows = slide.tile_grid(number)
+            for tile in slide.read_tiles(number, [(0, 0), (columns - 1, rows - 1)]):
+                decode(tile)
+        return "ok"
+    except (*ALLOWED, NotFound) as error:
+        return type(error).__name__
+
+
+DICOM_MUTATION = st.tuples(st.integers(0, 10 ** 6), st.integers(0, 11), HURTFUL,
+                           st.integers(0, 2 ** 32 - 1), st.sampled_from([2, 4]))
+
+
+@settings(max_examples=DICOM_EXAMPLES, deadline=None,
+          derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.sampled_from(["jpeg-basic", "jpeg-walk", "jpeg-extended", "native", "rle",
+                             "sparse"]),
+       mutations=st.lists(DICOM_MUTATION, min_size=1, max_size=3),
+       cut=st.one_of(st.none(), st.floats(0.0, 1.0)))
+def test_mutated_dicom_fails_cleanly_within_bounds(dicom_seeds, dicom_store, seed, mutations,
+                                                   cut):
+    data, spots = dicom_seeds[seed]
+    out = bytearray(data)
+    for index, delta, kind, number, width in mutations:
+        position = spots[index % len(spots)] + delta
+        if position + width <= len(out):
+            value = _value(kind, out, position, number, width)
+            out[position:position + width] = value.to_bytes(width, "little")
+    if cut is not None:  # truncated
+        out = out[:int(len(out) * cut)]
+    folder, library = dicom_store
+    name = f"mutant-{abs(hash((seed, tuple(mutations), cut))):x}"
+    os.makedirs(folder / name, exist_ok=True)
+    (folder / name / "i.dcm").write_bytes(bytes(out))
+    result: dict = {}
+
+    def run() -> None:
+        tracemalloc.start()
+        try:
+            result["outcome"] = exercise_dicom(library, name)
+        except BaseException as error:  # reported below
+            result["error"] = error
+        finally:
+            result["peak"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(TIME_BOUND)
+    assert not worker.is_alive(), f"{name}: still running after {TIME_BOUND} s"
+    if "error" in result:
+        raise result["error"]
+    # SlideNotFound: cut to nothing, the folder holds no object that can be an instance.
+    assert result["outcome"] in ("ok", "UnsupportedFormat", "CorruptSlide", "SlideNotFound")
+    assert result["peak"] < MEMORY_BOUND

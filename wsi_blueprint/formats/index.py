@@ -197,7 +197,44 @@ class RestartIntervals:
         return cls(**fields)
 
 
-_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals}
+@dataclasses.dataclass(frozen=True)
+class Frames:
+    """A DICOM instance's frames, tile (column, row) being frame `frame_of[row * columns +
+    column]` (frame `row * columns + column` without `frame_of`).
+
+    Native pixel data (`stride` > 0): frame i is the `stride` bytes at `base + i * stride`.
+    Encapsulated: frame i's items (fragments) lie from `base + starts[i]` to the next frame's
+    start (or `end`), each an 8-byte item header then data; `lengths[i]`, where known (the
+    Extended Offset Table), is the data length of its single item.
+    """
+
+    tile_width: int
+    tile_height: int
+    base: int
+    starts: IntArray | None = None
+    lengths: IntArray | None = None
+    end: int = 0
+    stride: int = 0
+    frame_of: IntArray | None = None
+
+    def to_json(self) -> dict:
+        data = {"kind": "frames", "tile_width": self.tile_width,
+                "tile_height": self.tile_height, "base": self.base, "end": self.end,
+                "stride": self.stride}
+        for name in ("starts", "lengths", "frame_of"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name).to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Frames":
+        arrays = {name: IntArray.from_json(data[name])
+                  for name in ("starts", "lengths", "frame_of") if name in data}
+        return cls(data["tile_width"], data["tile_height"], data["base"], end=data["end"],
+                   stride=data["stride"], **arrays)
+
+
+_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals, "frames": Frames}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +244,7 @@ class Image:
     width: int
     height: int
     encoding: Encoding
-    layout: Segments | RestartIntervals
+    layout: Segments | RestartIntervals | Frames
 
     @property
     def tile_width(self) -> int:

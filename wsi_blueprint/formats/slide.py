@@ -9,13 +9,33 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
-from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
+from .index import Frames, Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
 from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid
 from .tile import EncodedTile
 
 
-def _segment_limit(image: Image, layout: Segments) -> int:
+_ITEM = b"\xfe\xff\x00\xe0"        # a DICOM item tag (FFFE,E000), little-endian
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0"  # the sequence delimiter after the last item
+
+
+def _item_values(chunk: bytes) -> bytes:
+    """The data of the DICOM items (fragments of one frame) that make up `chunk`, joined."""
+    values, pos = [], 0
+    while pos + 8 <= len(chunk) and chunk[pos:pos + 4] != _SEQUENCE_END:
+        if chunk[pos:pos + 4] != _ITEM:
+            raise CorruptSlide("a DICOM frame does not start with an item header")
+        length = int.from_bytes(chunk[pos + 4:pos + 8], "little")
+        if pos + 8 + length > len(chunk):
+            raise CorruptSlide("a DICOM frame is longer than the bytes before the next one")
+        values.append(chunk[pos + 8:pos + 8 + length])
+        pos += 8 + length
+    if not values:
+        raise CorruptSlide("a DICOM frame holds no data")
+    return b"".join(values)
+
+
+def _segment_limit(image: Image, layout: Segments | Frames) -> int:
     """Bytes beyond which a stored tile is not believed: twice its raw size and a margin.
     Garbled byte counts must not make one tile request read gigabytes."""
     raw = layout.tile_width * layout.tile_height * image.encoding.samples * image.encoding.bits // 8
@@ -89,6 +109,8 @@ class Slide:
     def _read(self, image: Image, coords: list[tuple[int, int]]) -> list[EncodedTile]:
         if isinstance(image.layout, RestartIntervals):
             return self._read_intervals(image, image.layout, coords)
+        if isinstance(image.layout, Frames):
+            return self._read_frames(image, image.layout, coords)
         return self._read_segments(image, image.layout, coords)
 
     def _tile(self, image: Image, column: int, row: int, data: bytes,
@@ -115,10 +137,14 @@ class Slide:
         ranges = []
         for level in self.levels:
             layout = level.layout
-            tables = ([layout.offsets, layout.byte_counts] if isinstance(layout, Segments)
-                      else [layout.starts] + ([layout.starts_high] if layout.starts_high else []))
+            if isinstance(layout, Segments):
+                tables = [layout.offsets, layout.byte_counts]
+            elif isinstance(layout, Frames):
+                tables = [layout.starts, layout.lengths, layout.frame_of]
+            else:
+                tables = [layout.starts, layout.starts_high]
             for table in tables:
-                if table.values is None and table.count:
+                if table is not None and table.values is None and table.count:
                     size = numpy.dtype(table.dtype).itemsize * table.count
                     if table.offset + size <= self.blocks.size:
                         ranges.append((table.offset, size))
@@ -133,7 +159,44 @@ class Slide:
             coords = [(c, r) for c, r in coords if r * columns + c in present]
         if isinstance(image.layout, RestartIntervals):
             return self._interval_plan(image.layout, coords)[2]
+        if isinstance(image.layout, Frames):
+            return self._frame_ranges(image, image.layout, coords)
         return self._segment_ranges(image, image.layout, coords)
+
+    def _frame_ranges(self, image: Image, layout: Frames,
+                      coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        tiles = [row * image.grid[0] + column for column, row in coords]
+        frames = tiles
+        if layout.frame_of is not None:
+            found = read_entries(self.blocks, [layout.frame_of], tiles)[0]
+            frames = [found[i] for i in tiles]
+        if layout.stride:
+            return [(layout.base + frame * layout.stride, layout.stride) for frame in frames]
+        count = layout.starts.count
+        if layout.lengths is not None:
+            starts, lengths = read_entries(self.blocks, [layout.starts, layout.lengths], frames)
+            # An item holds an even number of bytes: an odd frame has one byte of padding.
+            ends = {f: starts[f] + 8 + lengths[f] + lengths[f] % 2 for f in frames}
+        else:  # a frame's items end where the next frame's begin
+            starts = read_entries(self.blocks, [layout.starts],
+                                  frames + [f + 1 for f in frames if f + 1 < count])[0]
+            ends = {f: starts[f + 1] if f + 1 < count else layout.end for f in frames}
+        limit = _segment_limit(image, layout) + 8
+        ranges = []
+        for frame in frames:
+            length = ends[frame] - starts[frame]
+            if not 8 < length <= limit or ends[frame] > layout.end:
+                raise CorruptSlide(f"DICOM frame {frame} of {length} bytes (at most {limit} "
+                                   "expected) or past the pixel data")
+            ranges.append((layout.base + starts[frame], length))
+        return ranges
+
+    def _read_frames(self, image: Image, layout: Frames,
+                     coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        datas = self.blocks.read_many(self._frame_ranges(image, layout, coords))
+        size = (layout.tile_width, layout.tile_height)
+        return [self._tile(image, column, row, data if layout.stride else _item_values(data),
+                           size) for (column, row), data in zip(coords, datas)]
 
     def _segment_ranges(self, image: Image, layout: Segments,
                         coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
