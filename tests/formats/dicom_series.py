@@ -2,9 +2,13 @@
 
 wsidicomizer re-wraps the SVS's JPEG tiles as frames: the JPEG tables spliced in and an Adobe
 APP14 marker added, the entropy-coded data the SVS's own, so level 0 reads exactly the SVS's
-pixels. The levels below it are wsidicom's own downsamples (re-encoded). It writes Basic,
-Extended and empty offset tables itself but only TILED_FULL; `make_sparse` rewrites a level as
-TILED_SPARSE with pydicom (frames stored last to first, one left out).
+pixels. The levels below it are wsidicom's own downsamples, JFIF (YCbCr) frames it labels RGB
+and whose edge frames it writes short (120 x 240 where 240 x 240 is due): `conform` labels
+them YBR_FULL_422 and makes every frame full size, as the standard says and OpenSlide, the
+reference, needs (it trusts the label and decodes the short frames not at all). Its Extended
+Offset Table lengths count each item's header: `conform` writes them as the standard does. It writes Basic, Extended and empty offset tables itself but only
+TILED_FULL; `make_sparse` rewrites a level as TILED_SPARSE with pydicom (frames stored last to
+first, one left out).
 """
 
 import dataclasses
@@ -12,8 +16,9 @@ import os
 import shutil
 import struct
 
+import numpy as np
 import pydicom
-from pydicom.encaps import encapsulate, generate_frames
+from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.sequence import Sequence
 
 OFFSET_TABLES = ("bot", "eot", "empty")
@@ -85,6 +90,48 @@ def write_series(source: str, folder: str, offset_table: str) -> None:
 
     WsiDicomizer.convert(source, folder, offset_table=offset_table, workers=1,
                          add_missing_levels=True)
+    for name in os.listdir(folder):
+        conform(os.path.join(folder, name))
+
+
+def _is_jfif(frame: bytes) -> bool:
+    """YCbCr by the JPEG stream's own word: a JFIF marker and no Adobe one before the scan."""
+    head = frame[:frame.index(b"\xff\xda")]
+    return head[2:4] == b"\xff\xe0" and b"\xff\xee" not in head
+
+
+def conform(path: str) -> int:
+    """Labels an instance of JFIF frames YBR_FULL_422; re-encodes the frames of a level that
+    are smaller than its tile size at full size, the missing pixels repeating the edge, as
+    YCbCr 4:2:2; keeps the offset table kind, an Extended one rewritten as the standard has
+    it. Returns how many frames it re-encoded."""
+    import imagecodecs
+    import simplejpeg
+
+    ds = pydicom.dcmread(path)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=int(ds.get("NumberOfFrames", 1)),
+                                  extended_offsets=_extended_offsets(ds)))
+    relabel = ds.PhotometricInterpretation == "RGB" and _is_jfif(frames[0])
+    if relabel:
+        ds.PhotometricInterpretation = "YBR_FULL_422"
+    padded = 0
+    for i, frame in enumerate(frames):
+        height, width = simplejpeg.decode_jpeg_header(frame)[:2]
+        if (width, height) == (ds.Columns, ds.Rows):
+            continue
+        pixels = simplejpeg.decode_jpeg(frame)
+        full = np.pad(pixels, ((0, ds.Rows - height), (0, ds.Columns - width), (0, 0)), "edge")
+        frames[i] = imagecodecs.jpeg8_encode(full, level=90, subsampling="422")
+        padded += 1
+    extended = "ExtendedOffsetTable" in ds
+    if extended:  # wsidicom's lengths count each item's header; the standard's do not
+        ds.PixelData, ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths = \
+            encapsulate_extended(frames)
+    elif padded:
+        ds.PixelData = encapsulate(frames, has_bot=basic_offset_table(path) != b"")
+    if padded or relabel or extended:
+        ds.save_as(path, enforce_file_format=True)
+    return padded
 
 
 def basic_offset_table(path: str) -> bytes:
