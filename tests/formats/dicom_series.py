@@ -13,7 +13,6 @@ first, one left out).
 
 import dataclasses
 import os
-import shutil
 import struct
 
 import numpy as np
@@ -32,7 +31,6 @@ class Instance:
     role: str  # ImageType's third value: VOLUME, LABEL, OVERVIEW, THUMBNAIL
     size: tuple[int, int]  # TotalPixelMatrixColumns, Rows
     tile: tuple[int, int]  # Columns, Rows: the frame size
-    frames: int
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -46,7 +44,6 @@ class WrittenSeries:
     name: str
     folder: str
     source: str  # the SVS it was written from
-    layout: str  # one of LAYOUTS
     missing: frozenset = frozenset()  # (col, row) of level 0 left out of a sparse level
 
     @property
@@ -81,7 +78,7 @@ class DicomSeriesSet:
 def _instance(path: str) -> Instance:
     ds = pydicom.dcmread(path, stop_before_pixels=True)
     return Instance(path, ds.ImageType[2], (ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows),
-                    (ds.Columns, ds.Rows), int(ds.get("NumberOfFrames", 1)))
+                    (ds.Columns, ds.Rows))
 
 
 def write_series(source: str, folder: str, offset_table: str) -> None:
@@ -219,19 +216,13 @@ def write_set(root: str, cmu: str, small: str) -> DicomSeriesSet:
         write_series(cmu, folder, "bot" if layout == "sparse" else layout)
         missing = frozenset()
         if layout == "sparse":
-            written = WrittenSeries(name, folder, cmu, "bot")
+            written = WrittenSeries(name, folder, cmu)
             columns, rows = written.levels[0].grid
             missing = frozenset({(columns // 2, rows // 2)})
             make_sparse(written.levels[0].path, next(iter(missing)))
-        series[name] = WrittenSeries(name, folder, cmu, layout, missing)
+        series[name] = WrittenSeries(name, folder, cmu, missing)
     folder = os.path.join(root, "small-bot")
     write_series(small, folder, "bot")
-    series["small-bot"] = WrittenSeries("small-bot", folder, small, "bot")
+    series["small-bot"] = WrittenSeries("small-bot", folder, small)
     return DicomSeriesSet(root, series)
 
-
-def copy_series(series: WrittenSeries, root: str) -> str:
-    """A copy of the series' folder under root (for a store holding only some series)."""
-    target = os.path.join(root, series.name)
-    shutil.copytree(series.folder, target)
-    return target
