@@ -69,11 +69,15 @@ def write_instance(path: str, image: numpy.ndarray, *, tile: int = 64, codec: st
                    offsets: str = "basic", fragments: int = 1, missing: frozenset = frozenset(),
                    role: str = "VOLUME", series: str = "1.2.3.4.5", sop_class: str = WSI,
                    drop: tuple = (), spacing_mm: float = 0.00025,
-                   instance_number: int = 1) -> Written:
+                   instance_number: int = 1, short_edges: bool = False) -> Written:
     """One instance of `image` (height x width x 3 uint8) in frames of `tile` pixels.
     `offsets`: 'basic', 'extended' or 'none'; `missing` tiles make it TILED_SPARSE; `drop`
-    names attributes to leave out."""
+    names attributes to leave out; `short_edges` stores edge frames only as large as the image
+    leaves them (as wsidicom does, against the standard)."""
     tiles = _padded_tiles(image, tile)
+    if short_edges:
+        tiles = {(c, r): piece[:image.shape[0] - r * tile, :image.shape[1] - c * tile].copy()
+                 for (c, r), piece in tiles.items()}
     stored = [key for key in sorted(tiles, key=lambda k: (k[1], k[0])) if key not in missing]
     sparse = bool(missing)
     if sparse:

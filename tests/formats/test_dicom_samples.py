@@ -20,7 +20,7 @@ from pydicom.encaps import generate_frames
 
 from helpers import make_settings, testdata_path
 from tile_decoder import ycbcr_to_rgb
-from wsi_blueprint.errors import SlideNotFound
+from wsi_blueprint.errors import ObjectChanged, SlideNotFound
 from wsi_blueprint.imaging.decode import decode
 from wsi_blueprint.state import WSIState
 
@@ -206,3 +206,51 @@ def test_the_optical_paths_icc_profile_is_the_slides(library):
     assert len(profile) > 128
     assert library.open("dicom/highdicom/sm_image.dcm").index.icc_profile == profile
     assert library.open(SERIES).index.icc_profile == b""  # libvips wrote none
+
+
+def test_a_store_that_cannot_list_opens_an_instance_as_its_own_series():
+    from helpers import RangeFileServer
+    root = os.path.dirname(testdata_path("camelyon-tiled-full.dcm"))
+    server = RangeFileServer(root)
+    try:
+        library = WSIState.build(make_settings(store=server.url)).library
+        index = library.open(f"{SERIES}/{LEVEL0}").index
+        assert index.files == (f"{SERIES}/{LEVEL0}",) and len(index.levels) == 1
+        with pytest.raises(SlideNotFound):
+            library.open(SERIES)  # a folder is found only by listing it
+    finally:
+        server.stop()
+
+
+def test_a_replaced_instance_opens_a_new_version_of_the_series(s3_server, tmp_path):
+    from dicom_writer import write_instance
+    bucket = s3_server.new_bucket()
+    pixels = numpy.zeros((1024, 1024, 3), numpy.uint8)  # 3 MB: more than opening reads
+    for name, value in (("a", 40), ("b", 200)):
+        write_instance(str(tmp_path / name), pixels + value, codec="native", tile=128)
+    s3_server.put(bucket, "s/level0.dcm", (tmp_path / "a").read_bytes())
+    settings = make_settings(store=f"s3://{bucket}", s3_endpoint_url=s3_server.endpoint,
+                             block_size="64K")
+    library = WSIState.build(settings).library
+    slide = library.open("s")
+    assert decode(slide.read_tiles(0, [(0, 0)])[0])[0, 0, 0] == 40
+    write_instance(str(tmp_path / "b"), pixels + 200, codec="native", tile=128,
+                   series="1.2.3.4.5")
+    s3_server.put(bucket, "s/level0.dcm", (tmp_path / "b").read_bytes())
+    with pytest.raises(ObjectChanged):
+        slide.read_tiles(0, [(7, 7)])  # not cached: meets the new version of its instance
+    assert decode(library.reopen("s").read_tiles(0, [(7, 7)])[0])[0, 0, 0] == 200
+
+
+def test_a_second_worker_takes_the_series_from_memcached(s3_server, s3_samples, memcached):
+    settings = make_settings(store=f"s3://{s3_samples}", s3_endpoint_url=s3_server.endpoint,
+                             memcached=memcached.address)
+    first = WSIState.build(settings).library.open(SERIES)
+    second = WSIState.build(settings)
+    slide = second.library.open(SERIES)
+    assert slide.index == first.index
+    assert second.counters.get("slide_parses") == 0
+    # The folder's id probed (404) and listed: the listing is the series' version.
+    assert second.counters.get("store_requests") == 2
+    slide.read_tiles(0, [(4, 5)])  # its blocks came through memcached too
+    assert second.counters.get("store_requests") == 2

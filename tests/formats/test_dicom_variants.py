@@ -160,3 +160,62 @@ def test_label_thumbnail_and_other_focal_planes(written, library):
     tile = slide.read_tiles(0, [(0, 0)])[0]
     assert numpy.array_equal(decode(tile), imagecodecs.jpeg8_decode(
         out["with-images"]["volume"].frames[(0, 0)]))
+
+
+@pytest.mark.parametrize("offsets", ["basic", "extended"])
+def test_big_offset_tables_stay_in_the_file_and_are_read_per_tile(tmp_path, offsets):
+    pixels = numpy.ascontiguousarray(
+        tifffile.imread(testdata_path("CMU-1-Small-Region.svs"), key=0)[:1600, :1300])
+    os.makedirs(tmp_path / "big")
+    written = write_instance(str(tmp_path / "big" / "i.dcm"), pixels, tile=64,
+                             offsets=offsets)  # 21 x 25 = 525 frames
+    slide = WSIState.build(make_settings(store=f"file://{tmp_path}")).library.open("big")
+    layout = slide.levels[0].layout
+    assert layout.starts.count == 525 and layout.starts.values is None
+    assert (layout.lengths is None) == (offsets == "basic")
+    assert len(slide.table_ranges()) == (1 if offsets == "basic" else 2)
+    coords = [(0, 0), (20, 24), (10, 3), (20, 0)]
+    for coord, tile in zip(coords, slide.read_tiles(0, coords)):
+        expected = imagecodecs.jpeg8_decode(written.frames[coord])
+        assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
+
+
+def test_a_folder_of_other_files_is_refused_after_one_batch_of_headers(tmp_path):
+    from wsi_blueprint.errors import UnsupportedFormat
+    from wsi_blueprint.formats.dicom.series import HEADER_BATCH
+    os.makedirs(tmp_path / "scans")
+    for number in range(2 * HEADER_BATCH):
+        (tmp_path / "scans" / f"{number:03}").write_bytes(b"\x01" * 300)
+    state = WSIState.build(make_settings(store=f"file://{tmp_path}"))
+    with pytest.raises(UnsupportedFormat, match="no DICOM whole-slide image"):
+        state.library.open("scans")
+    assert state.counters.get("store_requests") == HEADER_BATCH
+
+
+def test_extended_lengths_that_count_item_headers_are_read_as_wsidicom_means_them(tmp_path,
+                                                                                   source):
+    import pydicom
+    os.makedirs(tmp_path / "wsidicom")
+    path = str(tmp_path / "wsidicom" / "i.dcm")
+    written = write_instance(path, source, offsets="extended")
+    ds = pydicom.dcmread(path)
+    lengths = numpy.frombuffer(ds.ExtendedOffsetTableLengths, "<u8") + 8
+    ds.ExtendedOffsetTableLengths = lengths.astype("<u8").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    slide = WSIState.build(make_settings(store=f"file://{tmp_path}")).library.open("wsidicom")
+    coords = [(c, r) for r in range(4) for c in range(5)]
+    for coord, tile in zip(coords, slide.read_tiles(0, coords)):
+        expected = imagecodecs.jpeg8_decode(written.frames[coord])
+        assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
+
+
+def test_edge_frames_stored_short_are_read_as_they_are(tmp_path, source):
+    os.makedirs(tmp_path / "short")
+    written = write_instance(str(tmp_path / "short" / "i.dcm"), source, short_edges=True)
+    assert written.tiles[(4, 3)].shape[:2] == (200 - 3 * 64, 300 - 4 * 64)
+    slide = WSIState.build(make_settings(store=f"file://{tmp_path}")).library.open("short")
+    coords = [(c, r) for r in range(4) for c in range(5)]
+    for coord, tile in zip(coords, slide.read_tiles(0, coords)):
+        expected = imagecodecs.jpeg8_decode(written.frames[coord])
+        assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
+        assert native_tile_jpeg(tile)  # served, re-encoded where the frame is short

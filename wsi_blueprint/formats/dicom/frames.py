@@ -21,6 +21,7 @@ from .header import IMPLICIT_VR, Instance
 ITEM = b"\xfe\xff\x00\xe0"
 SEQUENCE_END = b"\xfe\xff\xdd\xe0"
 UNDEFINED = 0xFFFFFFFF
+_EXTENDED_TAGS = (b"\xe0\x7f\x01\x00", b"\xe0\x7f\x02\x00")  # (7FE0,0001), (7FE0,0002)
 # Pixel data up to this size is walked through the block cache; more is read past it in chunks,
 # several at once (a level of 50 000 frames is a gigabyte or two).
 WALK_CACHED = 4 << 20
@@ -77,8 +78,16 @@ def encapsulated_frames(blocks: BlockReader, instance: Instance,
         if len(lengths) != len(starts) or any(
                 s + 8 + n > end for s, n in zip(starts.tolist(), lengths.tolist())):
             raise CorruptSlide("the Extended Offset Table's lengths do not match its offsets")
-        return Frames(*tile, base=base, starts=_inline(starts), lengths=_inline(lengths),
-                      end=end), "extended"
+        at = _extended_table_at(blocks, instance, 8 * len(starts))
+        starts_array = IntArray.of(starts, instance.base + at[0], "<u8") if at \
+            else _inline(starts)
+        if count and _counts_item_headers(blocks, base, int(lengths[0])):
+            # wsidicom counts each item's header in its length: the offsets alone delimit
+            # the frames (they are in order, checked above).
+            return Frames(*tile, base=base, starts=starts_array, end=end), "extended"
+        return Frames(*tile, base=base, end=end, starts=starts_array,
+                      lengths=IntArray.of(lengths, instance.base + at[1], "<u8") if at
+                      else _inline(lengths)), "extended"
     if bot_length:
         values = blocks.read(instance.base + start + 8, bot_length)
         starts = _table(values, "<u4", count, end, "Basic Offset Table")
@@ -86,6 +95,36 @@ def encapsulated_frames(blocks: BlockReader, instance: Instance,
                                                            "<u4"), end=end), "basic"
     starts, end = _walk(blocks, instance, first, count)
     return Frames(*tile, base=base, starts=_inline(starts), end=end), "walk"
+
+
+def _counts_item_headers(blocks: BlockReader, first_item: int, length: int) -> bool:
+    """Whether the Extended Offset Table's first length counts its item's 8-byte header (as
+    wsidicom writes it) rather than only the frame's bytes (as the standard says)."""
+    header = blocks.read(first_item, 8)
+    item_length = int.from_bytes(header[4:], "little")
+    if header[:4] != ITEM:
+        raise CorruptSlide("the Extended Offset Table's first offset is no item")
+    if item_length in (length, length + length % 2):
+        return False
+    if item_length + 8 == length:
+        return True
+    raise CorruptSlide(f"the Extended Offset Table's length {length} disagrees with its "
+                       f"item's {item_length}")
+
+
+def _extended_table_at(blocks: BlockReader, instance: Instance,
+                       size: int) -> tuple[int, int] | None:
+    """Where the Extended Offset Table's offsets and lengths lie in the member: the two
+    elements right before the pixel data, as the standard orders them (checked by their tags).
+    Their entries are then read per tile, as TIFF tile tables are; None if not found there."""
+    header = 8 if instance.transfer_syntax == IMPLICIT_VR else 12
+    lengths_at = instance.pixel_at - size
+    offsets_at = lengths_at - header - size
+    if offsets_at - header < 0:
+        return None
+    tags = blocks.read_many([(instance.base + offsets_at - header, 4),
+                             (instance.base + lengths_at - header, 4)])
+    return (offsets_at, lengths_at) if tags == list(_EXTENDED_TAGS) else None
 
 
 def _value(instance: Instance, tag: tuple[int, int]) -> bytes:

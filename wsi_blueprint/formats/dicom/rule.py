@@ -2,10 +2,10 @@
 
 `cases/42/HE1` (the folder) and `cases/42/HE1/<any instance>` open the same series; a folder
 holding several series opens one of them by `cases/42/HE1@<SeriesInstanceUID>` (the folder
-alone opens the first by UID). An instance at the store's root is a series of its own; a store
-that cannot list (an HTTP base URL) opens an instance as a series of its own too. A listing folds instances named `*.dcm` into one entry for
-their folder; instances without that extension are only known by their bytes, so they are
-listed as they are.
+alone opens the first by UID). An instance at the store's root is a series of its own, and so
+is any instance in a store that cannot list (an HTTP base URL). A listing folds instances
+named `*.dcm` into one entry for their folder; instances without that extension are only known
+by their bytes, so they are listed as they are.
 """
 
 import posixpath

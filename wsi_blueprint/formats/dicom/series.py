@@ -1,7 +1,7 @@
 """A DICOM series: the instances of a folder grouped by SeriesInstanceUID into one slide.
 
-Opening reads the first block of every instance in one go (one request each, in parallel): the
-meta header, the dataset and the offset table fit in it in the common case. VOLUME instances
+Opening reads the first block of every instance, 64 at a time (one request each, in parallel):
+the meta header, the dataset and the offset table fit in it in the common case. VOLUME instances
 are the levels, keyed by their total pixel matrix (the first instance of a size is served, its
 focal plane 0; others are named in the properties); LABEL, OVERVIEW and THUMBNAIL instances are
 the associated images.
@@ -21,15 +21,22 @@ from .header import Instance, NotAnInstance, read_instance, required
 from .properties import dicom_properties, icc_profile, mpp_of, objective_power_of
 
 ASSOCIATED = {"LABEL": "label", "OVERVIEW": "macro", "THUMBNAIL": "thumbnail"}
+# Instances whose first blocks are fetched at once (in parallel); a folder whose first batch
+# holds no DICOM at all is not read further.
+HEADER_BATCH = 64
 SERIES_MARK = "@"
 
 
 def parse_series(blocks: BlockReader, members: Members) -> SlideIndex:
     objects = members.objects
-    blocks.read_many([(member_base(i), min(blocks.block_size, info.size))
-                      for i, info in enumerate(objects)])
     instances, refused = [], []
     for i, info in enumerate(objects):
+        if i % HEADER_BATCH == 0:
+            if i and not instances and not refused:  # a folder of other files: give up early
+                break
+            batch = range(i, min(i + HEADER_BATCH, len(objects)))
+            blocks.read_many([(member_base(j), min(blocks.block_size, objects[j].size))
+                              for j in batch])
         try:
             instances.append(read_instance(blocks, i, info.id, info.size))
         except NotAnInstance:
