@@ -208,10 +208,11 @@ def test_edge_frames_are_cropped(client, dicom_series, name):
     assert np.abs(ours - theirs).mean() < 9
 
 
-def test_eot_lengths_counting_item_headers_dicom_reader_bug(dicom_series, tmp_path):
+def test_eot_lengths_counting_item_headers_as_wsidicom_writes(dicom_series, tmp_path):
     """wsidicom writes Extended Offset Table lengths that count each item's 8-byte header
-    (pydicom and the tests' writer do not); OpenSlide reads such files, the reader answers 422
-    ("a DICOM frame is longer than the bytes before the next one")."""
+    (pydicom and the tests' writer do not); OpenSlide reads such files, and so does the
+    reader (it answered 422 before: "a DICOM frame is longer than the bytes before the next
+    one")."""
     series = dicom_series["cmu-eot"]
     folder = tmp_path / "wsidicom-eot"
     shutil.copytree(series.folder, folder)
