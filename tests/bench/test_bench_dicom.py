@@ -69,7 +69,7 @@ def generated_series(small_slides, tmp_path_factory):
 def test_series_of_a_generated_slide_is_the_slide(generated_series):
     svs, folder = generated_series
     assert ensure_series(svs, log=lambda *a: pytest.fail("written twice")) == folder
-    dicom = openslide.OpenSlide(os.path.join(folder, sorted(os.listdir(folder))[0]))
+    dicom = openslide.OpenSlide(os.path.join(folder, min(os.listdir(folder))))
     theirs = openslide.OpenSlide(svs)
     assert dicom.properties["openslide.vendor"] == "dicom"
     assert dicom.level_dimensions == theirs.level_dimensions
