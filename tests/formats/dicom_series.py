@@ -81,13 +81,14 @@ def _instance(path: str) -> Instance:
                     (ds.Columns, ds.Rows))
 
 
-def write_series(source: str, folder: str, offset_table: str) -> None:
-    """The SVS as a series with every level down to one tile, its associated images too."""
+def write_series(source: str, folder: str, offset_table: str, conforming: bool = True) -> None:
+    """The SVS as a series with every level down to one tile, its associated images too;
+    as wsidicomizer writes it unless `conforming`."""
     from wsidicomizer import WsiDicomizer
 
     WsiDicomizer.convert(source, folder, offset_table=offset_table, workers=1,
                          add_missing_levels=True)
-    for name in os.listdir(folder):
+    for name in os.listdir(folder) if conforming else ():
         conform(os.path.join(folder, name))
 
 

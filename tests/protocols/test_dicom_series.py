@@ -14,7 +14,7 @@ import pytest
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
-from formats.dicom_series import jpeg_stream
+from formats.dicom_series import jpeg_stream, write_series
 from test_dzi import sample_tiles
 from wsi_blueprint.app import create_app
 
@@ -182,6 +182,33 @@ def test_stored_frames_pass_through_byte_for_byte(client, dicom_series, name):
         iiif = client.get(f"/iiif/3/{name}/{x},{y},240,240/240,240/0/default.jpg").data
         dzi = client.get(f"/dzi/{name}_files/{top}/{col}_{row}.jpeg").data
         assert served_as_stored(iiif, tile) and served_as_stored(dzi, tile), (col, row)
+
+
+def test_thumbnail_matches_openslide(client, dicom_series):
+    series = dicom_series["cmu-empty"]
+    ours = decoded_image(client.get(f"/slides/{series.name}/thumbnail?max_size=300&format=png"))
+    theirs = reference(series).get_thumbnail((300, 300)).convert("RGB")
+    assert ours.size == (224, 300)  # 2220 x 2967 fitted
+    # OpenSlide keeps the aspect of the level it shrinks (278 x 371): 225 x 300
+    assert abs(theirs.size[0] - ours.size[0]) <= 1 and theirs.size[1] == 300
+    ours = np.asarray(ours.resize(theirs.size, Image.LANCZOS), float)
+    assert np.abs(ours - np.asarray(theirs, float)).mean() < MAX_MEAN_DIFF
+
+
+def test_jfif_frames_labelled_rgb_show_their_true_colours(dicom_series, tmp_path):
+    """wsidicomizer labels its own levels' JFIF (YCbCr) frames RGB. The reader goes by the
+    stream, as it does for TIFF, and shows the SVS's colours; OpenSlide goes by the label
+    (which is why the other series are relabelled before it serves as the reference)."""
+    write_series(dicom_series["cmu-bot"].source, str(tmp_path / "raw"), "bot", conforming=False)
+    client = create_app({"WSI_STORE": f"file://{tmp_path}"}).test_client()
+    ours = decoded(client.get("/tiles/raw/1/1/1.jpg"))  # level 1: level 0 halved
+    svs = openslide.OpenSlide(dicom_series["cmu-bot"].source)
+    truth = np.asarray(svs.read_region((480, 480), 0, (480, 480)).convert("RGB"), float)
+    truth = truth.reshape(240, 2, 240, 2, 3).mean(axis=(1, 3))
+    assert np.abs(ours - truth).mean() < MAX_MEAN_DIFF  # 1.7 measured
+    raw = openslide.OpenSlide(str(next((tmp_path / "raw").iterdir())))
+    false = np.asarray(raw.read_region((480, 480), 1, (240, 240)).convert("RGB"), float)
+    assert np.abs(false - truth).mean() > 30  # 75 measured
 
 
 def test_missing_sparse_frame_is_a_background_tile(client, dicom_series):
