@@ -219,3 +219,17 @@ def test_edge_frames_stored_short_are_read_as_they_are(tmp_path, source):
         expected = imagecodecs.jpeg8_decode(written.frames[coord])
         assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
         assert native_tile_jpeg(tile)  # served, re-encoded where the frame is short
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "native-implicit"])
+def test_sparse_positions_from_the_raw_bytes_equal_pydicoms(tmp_path, source, codec):
+    import pydicom
+    from wsi_blueprint.formats.dicom import positions
+    missing = frozenset({(0, 0), (3, 2)})
+    written = write_instance(str(tmp_path / "i.dcm"), source, codec=codec, missing=missing)
+    ds = pydicom.dcmread(written.path, stop_before_pixels=True)
+    count = int(ds.NumberOfFrames)
+    fast = positions._from_bytes(ds.get_item(positions.PER_FRAME).value, count,
+                                 codec == "native-implicit")
+    assert fast is not None and fast == positions._from_dataset(ds, count)
+    assert {(x // 64, y // 64) for x, y, _ in fast} == set(written.tiles)

@@ -17,7 +17,8 @@ from ..index import Image, IntArray, Level, SlideIndex
 from ..members import Members
 from .encoding import compression_of, encoding_of
 from .frames import encapsulated_frames, native_frames
-from .header import Instance, NotAnInstance, read_instance, required
+from .header import IMPLICIT_VR, Instance, NotAnInstance, read_instance, required
+from .positions import frame_positions
 from .properties import dicom_properties, icc_profile, mpp_of, objective_power_of
 
 ASSOCIATED = {"LABEL": "label", "OVERVIEW": "macro", "THUMBNAIL": "thumbnail"}
@@ -106,22 +107,13 @@ def _sparse(instance: Instance, tile: tuple[int, int], columns: int,
             rows: int) -> tuple[IntArray, tuple[int, ...]]:
     """TILED_SPARSE: each frame's tile from its position (1-based pixels); the frames of the
     first frame's focal plane and optical path only."""
-    groups = instance.dataset.get("PerFrameFunctionalGroupsSequence") or []
-    if len(groups) != instance.frame_count:
-        raise CorruptSlide("a TILED_SPARSE instance without a position for every frame")
     frame_of = [0] * (columns * rows)
-    present, plane = set(), None
-    for number, group in enumerate(groups):
-        position = (group.get("PlanePositionSlideSequence") or [None])[0]
-        if position is None:
-            raise CorruptSlide(f"frame {number + 1} has no PlanePositionSlideSequence")
-        x = int(required(position, "ColumnPositionInTotalImagePixelMatrix")) - 1
-        y = int(required(position, "RowPositionInTotalImagePixelMatrix")) - 1
-        where = (position.get("ZOffsetInSlideCoordinateSystem"),
-                 str((group.get("OpticalPathIdentificationSequence") or [{}])[0]
-                     .get("OpticalPathIdentifier", "")))
-        plane = where if plane is None else plane
-        if where != plane:
+    present, first_plane = set(), None
+    positions = frame_positions(instance.dataset, instance.frame_count,
+                                instance.transfer_syntax == IMPLICIT_VR)
+    for number, (x, y, plane) in enumerate(positions):
+        first_plane = plane if first_plane is None else first_plane
+        if plane != first_plane:
             continue
         if x % tile[0] or y % tile[1] or not (0 <= x // tile[0] < columns
                                                and 0 <= y // tile[1] < rows):
