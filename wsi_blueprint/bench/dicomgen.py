@@ -60,9 +60,9 @@ def frame_jpegs(size: int, count: int = DISTINCT_FRAMES) -> list[bytes]:
     return frames
 
 
-def level_frames(frame: int = 16) -> list[bytes]:
+def level_frames(frame: int = 16, jpegs: list[bytes] | None = None) -> list[bytes]:
     """The distinct frames a write_frames_level file cycles through, padded as stored."""
-    return [j + b"\x00" * (len(j) % 2) for j in frame_jpegs(frame)]
+    return [j + b"\x00" * (len(j) % 2) for j in jpegs or frame_jpegs(frame)]
 
 
 def frame_of(frames: list[bytes], index: int) -> bytes:
@@ -114,15 +114,16 @@ def _dataset(columns: int, rows: int, frame: int, count: int):
 
 
 def write_frames_level(path: str, columns: int, rows: int, offset_table: str,
-                       frame: int = 16) -> None:
+                       frame: int = 16, jpegs: list[bytes] | None = None) -> None:
     """One instance: a level of columns x rows frames of frame x frame pixels, its offsets in
-    a Basic or an Extended Offset Table or in none ('empty': readers walk the items). Frame
-    `i` is frame_of(level_frames(frame), i)."""
+    a Basic or an Extended Offset Table or in none ('empty': readers walk the items). The
+    frames cycle through `jpegs` (YCbCr, frame x frame), by default frame_jpegs: frame `i`
+    is frame_of(level_frames(frame, jpegs), i)."""
     import pydicom
 
     if offset_table not in OFFSET_TABLES:
         raise ValueError(f"offset_table must be one of {OFFSET_TABLES}")
-    jpegs = level_frames(frame)
+    jpegs = level_frames(frame, jpegs)
     count = columns * rows
     lengths = [len(frame_of(jpegs, i)) for i in range(count)]
     offsets = np.concatenate(([0], np.cumsum(np.array(lengths, np.uint64) + 8)[:-1]))
@@ -138,7 +139,9 @@ def write_frames_level(path: str, columns: int, rows: int, offset_table: str,
         pydicom.dcmwrite(f, ds, enforce_file_format=True)
         f.write(_PIXEL_DATA_OB + _ITEM + struct.pack("<I", len(table)) + table)
         items = [_ITEM + struct.pack("<I", len(j)) + j for j in jpegs]
-        f.write(b"".join(items[i % len(items)] for i in range(count)))
+        # 1,024 frames at a time: a level of big frames is never whole in memory
+        f.writelines(b"".join(items[i % len(items)] for i in range(start, min(count, start + 1024)))
+                     for start in range(0, count, 1024))
         f.write(_SEQUENCE_END)
 
 
