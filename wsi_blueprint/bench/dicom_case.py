@@ -110,23 +110,23 @@ def open_frames_levels(store, memcached_factory, levels: dict[str, tuple]) -> li
     its last frame read and checked, then opened by a second app sharing the memcached."""
     from .dicomgen import frame_of
 
-    rows = []
-    for slide_id, (offset_table, columns, rows_, jpegs) in levels.items():
+    measured = []
+    for slide_id, (offset_table, columns, rows, jpegs) in levels.items():
         memcached = memcached_factory()
         try:
             first, second = _app(store, memcached), _app(store, memcached)
             row = {"slide_id": slide_id, "offset_table": offset_table,
-                   "frames": columns * rows_, "cold": _open(first, store, slide_id)}
-            last = frame_of(jpegs, columns * rows_ - 1)
-            got = _timed_get(first, store, f"/tiles/{slide_id}/0/{columns - 1}/{rows_ - 1}.jpg")
+                   "frames": columns * rows, "cold": _open(first, store, slide_id)}
+            last = frame_of(jpegs, columns * rows - 1)
+            got = _timed_get(first, store, f"/tiles/{slide_id}/0/{columns - 1}/{rows - 1}.jpg")
             row["last_frame"] = {"status": got["status"], "ms": got["ms"],
                                  "requests": got["requests"],
                                  "as_stored": got["body"] in (last, last.rstrip(b"\x00"))}
             row["second_worker"] = _open(second, store, slide_id)
-            rows.append(row)
+            measured.append(row)
         finally:
             memcached.stop()
-    return rows
+    return measured
 
 
 def run(source_slide: str, cache_dir: str, *, latency_ms: float, bandwidth_mbps: float,
