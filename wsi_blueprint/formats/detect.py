@@ -63,7 +63,7 @@ def parse_slide(blocks: BlockReader, slide_id: str) -> SlideIndex:
     magic = blocks.read(0, min(4, blocks.size))
     if magic not in _TIFF_MAGIC:
         raise UnsupportedFormat(f"slide {slide_id!r} is not in a supported format "
-                                "(neither TIFF nor DICOM)")
+                                "(not a TIFF file)")
 
     def parse() -> SlideIndex:
         with _open_tiff(blocks) as tiff:
