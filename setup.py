@@ -78,7 +78,7 @@ setup(
         "bench": ["matplotlib>=3.7", "tiffslide>=2.3", "fsspec>=2023.6", "aiohttp>=3.9",
                   "openslide-python>=1.3", "openslide-bin>=4.0", "botocore>=1.31",
                   "gunicorn>=22", "gevent>=24", "packaging", "flask-caching>=2.3", "redis>=5",
-                  "python-memcached>=1.59"],
+                  "python-memcached>=1.59", "wsidicomizer>=0.26"],
         "test": [
             "botocore>=1.31", "boto3", "gunicorn>=22", "gevent>=24", "packaging",
             "pytest>=8", "responses>=0.25", "moto[server]>=5", "openslide-python>=1.3",
@@ -87,6 +87,8 @@ setup(
             "flask-caching>=2.3", "redis>=5", "python-memcached>=1.59",
             "openapi-spec-validator>=0.7", "jsonschema>=4.18",
             "cryptography",
+            # DICOM series written from the shared SVS slides (needs libturbojpeg0)
+            "wsidicomizer>=0.26",
         ],
     },
     entry_points={"console_scripts": ["wsi-blueprint=wsi_blueprint.cli:main"]},

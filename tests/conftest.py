@@ -5,7 +5,7 @@ import os
 import pytest
 
 from browser import CHROMIUM, CHROMIUM_ARGS
-from helpers import Memcached, S3Server
+from helpers import Memcached, S3Server, testdata_path
 from wsi_blueprint.counters import Counters
 
 
@@ -27,6 +27,17 @@ def s3_server():
 def s3_bucket(s3_server):
     """A fresh, empty bucket in the session's S3 server."""
     return s3_server.new_bucket()
+
+
+@pytest.fixture(scope="session")
+def dicom_series(tmp_path_factory):
+    """DICOM series written once per run from the shared SVS slides (formats/dicom_series.py):
+    CMU-1-Small-Region with a Basic, an Extended and empty offset tables and TILED_SPARSE,
+    small.svs with a Basic one. Each is a folder under `.root`, named as `.series` keys it."""
+    from formats.dicom_series import write_set
+
+    cmu, small = testdata_path("CMU-1-Small-Region.svs"), testdata_path("small.svs")
+    return write_set(str(tmp_path_factory.mktemp("dicom-series")), cmu, small)
 
 
 @pytest.fixture

@@ -18,69 +18,29 @@ import time
 
 import imagecodecs
 import numpy
-import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
 from ..settings import Settings
 from ..state import WSIState
+from .dicomgen import write_frames_level
 from .s3sim import SimulatedS3
 from .slidegen import find_testdata, source_mosaic
 
-WSI = "1.2.840.10008.5.1.4.1.1.77.1.6"
 TILE = 256
-ITEM, SEQUENCE_END = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0"
+OFFSET_TABLES = {"extended": "eot", "basic": "bot", "none": "empty"}  # dicomgen's names
 
 
 def _frame() -> bytes:
     mosaic = source_mosaic(find_testdata())[0]  # a tile of tissue, not of glass
     pixels = numpy.ascontiguousarray(mosaic[TILE * 4:TILE * 5, TILE * 3:TILE * 4])
-    frame = imagecodecs.jpeg8_encode(pixels, level=80, colorspace="RGB", outcolorspace="YCbCr",
-                                     subsampling="422")
-    return frame + b"\0" * (len(frame) % 2)  # items are even
-
-
-def _header(frames: int, columns: int, table: str, frame: bytes) -> Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = WSI
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = WSI, meta.MediaStorageSOPInstanceUID
-    ds.SeriesInstanceUID, ds.Modality = generate_uid(), "SM"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
-    ds.Rows = ds.Columns = TILE
-    ds.TotalPixelMatrixColumns = columns * TILE
-    ds.TotalPixelMatrixRows = math.ceil(frames / columns) * TILE
-    ds.NumberOfFrames = frames
-    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, \
-        "YBR_FULL_422", 0
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.DimensionOrganizationType = "TILED_FULL"
-    if table == "extended":
-        offsets = numpy.arange(frames, dtype="<u8") * (len(frame) + 8)
-        ds.ExtendedOffsetTable = offsets.tobytes()
-        ds.ExtendedOffsetTableLengths = numpy.full(frames, len(frame), "<u8").tobytes()
-    return ds
+    return imagecodecs.jpeg8_encode(pixels, level=80, colorspace="RGB", outcolorspace="YCbCr",
+                                    subsampling="422")
 
 
 def write_level(path: str, frames: int, table: str) -> int:
     """A one-level instance of `frames` frames (a grid of whole rows of tiles); its size."""
-    frame = _frame()
     columns = math.ceil(math.sqrt(frames))
-    frames = columns * (frames // columns)
-    pydicom.dcmwrite(path, _header(frames, columns, table, frame), enforce_file_format=True)
-    item = ITEM + len(frame).to_bytes(4, "little") + frame
-    with open(path, "ab") as file:
-        file.write(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff")  # Pixel Data, encapsulated
-        bot = (numpy.arange(frames, dtype="<u4") * len(item)).tobytes() \
-            if table == "basic" else b""
-        file.write(ITEM + len(bot).to_bytes(4, "little") + bot)
-        for _ in range(frames):
-            file.write(item)
-        file.write(SEQUENCE_END + b"\0\0\0\0")
+    write_frames_level(path, columns, frames // columns, OFFSET_TABLES[table], frame=TILE,
+                       jpegs=[_frame()])
     return os.path.getsize(path)
 
 

@@ -247,6 +247,9 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
                        f"{_mb(store['bytes']) if store else 'n/a'} |")
     out.append("")
 
+    if results.get("dicom"):
+        from .dicom_case import to_markdown as dicom_markdown
+        out += dicom_markdown(results["dicom"])
     out += ["## Set-up", ""]
     for slide in results["slides"]:
         size = f"{slide['size'] / 1e6:,.0f} MB, " if slide.get("size") else ""

@@ -75,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-session-seconds", type=float,
                         help="cut a replayed pass of a session after this long; a server "
                              "cut short plays no further session (default 30, quick 20)")
+    parser.add_argument("--no-dicom", action="store_true",
+                        help="skip the DICOM case (the first generated slide as a DICOM "
+                             "series beside its SVS, levels of many frames; dicom_case.py)")
     parser.add_argument("--cost-per-1000-requests", type=float,
                         default=DEFAULT_PRICES["cost_per_1000_requests"],
                         help="price of 1,000 store GET requests in the report and the "
@@ -376,6 +379,9 @@ def run(options) -> dict:
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
+    if not options.slides and not options.no_dicom:
+        from .dicom_case import for_bench
+        results["dicom"] = for_bench(slides[0].path, options, _log)
     ours = results["targets"].get("wsi_blueprint", {})
     if ours.get("sessions") and not ours.get("metrics"):
         notes.append("cache hit ratios per tier: the server exposes no /metrics yet, so only "
