@@ -1,14 +1,14 @@
 """DICOM WSI series written from the shared SVS slides, one for each way of addressing frames.
 
-wsidicomizer re-wraps the SVS's JPEG tiles as frames: the JPEG tables spliced in and an Adobe
-APP14 marker added, the entropy-coded data the SVS's own, so level 0 reads exactly the SVS's
-pixels. The levels below it are wsidicom's own downsamples, JFIF (YCbCr) frames it labels RGB
-and whose edge frames it writes short (120 x 240 where 240 x 240 is due): `conform` labels
-them YBR_FULL_422 and makes every frame full size, as the standard says and OpenSlide, the
-reference, needs (it trusts the label and decodes the short frames not at all). Its Extended
-Offset Table lengths count each item's header: `conform` writes them as the standard does.
-wsidicomizer writes Basic, Extended and empty offset tables itself but only TILED_FULL; `make_sparse` rewrites a level as TILED_SPARSE with pydicom (frames stored last to
-first, one left out).
+wsidicomizer re-wraps the SVS's JPEG tiles as frames: the JPEG tables spliced in and an Adobe APP14
+marker added, the entropy-coded data the SVS's own, so level 0 reads exactly the SVS's pixels. The
+levels below it are wsidicom's own downsamples, JFIF (YCbCr) frames it labels RGB and whose edge
+frames it writes short (120 x 240 where 240 x 240 is due): `conform` labels them YBR_FULL_422 and
+makes every frame full size, as the standard says and OpenSlide, the reference, needs (it trusts
+the label and decodes the short frames not at all). Its Extended Offset Table lengths count each
+item's header: `conform` writes them as the standard does. wsidicomizer writes Basic, Extended and
+empty offset tables itself but only TILED_FULL; `make_sparse` rewrites a level as TILED_SPARSE with
+pydicom (frames stored last to first, one left out).
 """
 
 import dataclasses
