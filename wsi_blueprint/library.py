@@ -1,5 +1,9 @@
 """Opening slides by id: store -> block reader -> cached index -> `Slide`.
 
+A slide made of several objects (a DICOM series) is read through one reader joining its members
+(storage.joined); `formats.catalog` says which members an id stands for. Its version is a digest
+of the members' listing, so replacing any member opens a new version.
+
 Open slides are kept in a small LRU so that a viewer's stream of tile requests costs no extra
 store round trip. An entry is trusted for `revalidate_after` seconds; after that the next use
 opens the object again (one small range request) and so notices a replaced object even between
@@ -15,11 +19,15 @@ from typing import Callable
 from .caches import BlockReader, Caches
 from .caches.single_flight import SingleFlight
 from .counters import Counters
-from .formats.detect import parse_slide
-from .formats.index import INDEX_VERSION
+from .errors import SlideNotFound
+from .formats import catalog
+from .formats.detect import parse_members, parse_slide
+from .formats.index import INDEX_VERSION, SlideIndex
+from .formats.members import Members
 from .formats.slide import Slide
 from .slide_ids import validate_slide_id
-from .storage import Store
+from .storage import RangeReader, Store
+from .storage.joined import JoinedReader
 
 
 class SlideLibrary:
@@ -52,17 +60,48 @@ class SlideLibrary:
         return self._flights.do(slide_id, lambda: self._load(slide_id), self.wait_timeout)
 
     def _load(self, slide_id: str) -> Slide:
-        reader = self.store.open(slide_id)
-        namespace = f"{self.store.name}|{slide_id}|{reader.etag}"
-        blocks = BlockReader(reader, self.caches.blocks, self.block_size, namespace,
-                             self._on_block_read, lambda: self.read_size, self._on_read_ahead)
-        self.counters.inc("slide_opens")
+        try:
+            reader = self.store.open(slide_id)
+        except SlideNotFound:
+            members = catalog.resolve(self.store, slide_id, None, None)
+            if members is None:
+                raise
+            return self._keep(slide_id, self._load_members(members, {}))
+        blocks = self._blocks(reader, f"{self.store.name}|{slide_id}|{reader.etag}")
         # The index format's version is in the key: two releases sharing memcached each keep
         # their own entry instead of overwriting the other's.
+        key = f"{blocks.namespace}|index-v{INDEX_VERSION}"
+        self.counters.inc("slide_opens")
+        index = self.caches.metadata.get(key)
+        if index is None:
+            # Only an object no index was made of can be a member of a bigger slide.
+            head = blocks.read(0, min(catalog.HEAD_BYTES, blocks.size))
+            members = catalog.resolve(self.store, slide_id, head, reader.size)
+            if members is not None:
+                return self._keep(slide_id, self._load_members(members, {slide_id: reader}))
+            index = self.caches.metadata.get_or_load(
+                key, lambda: self._parse(blocks, slide_id), lease_seconds=10)
+        return self._keep(slide_id, Slide(index, blocks))
+
+    def _load_members(self, members: Members, opened: dict[str, RangeReader]) -> Slide:
+        """The slide joined from `members`; `opened` holds members the caller opened already."""
+        digest = members.digest()
+        joined = JoinedReader(members.slide_id, list(members.objects), digest,
+                              lambda member: opened.pop(member, None) or self.store.open(member))
+        blocks = self._blocks(joined, f"{self.store.name}|{members.slide_id}|{digest}")
         index = self.caches.metadata.get_or_load(
-            f"{namespace}|index-v{INDEX_VERSION}", lambda: self._parse(blocks, slide_id),
-            lease_seconds=10)
-        slide = Slide(index, blocks)
+            f"{blocks.namespace}|index-v{INDEX_VERSION}|{members.selector}",
+            lambda: self._parse_members(blocks, members), lease_seconds=10)
+        if index.part:  # one of several slides in the members: its own name in the caches
+            blocks = self._blocks(joined, f"{self.store.name}|{members.slide_id}{index.part}|"
+                                          f"{digest}")
+        return Slide(index, blocks)
+
+    def _blocks(self, reader: RangeReader, namespace: str) -> BlockReader:
+        return BlockReader(reader, self.caches.blocks, self.block_size, namespace,
+                           self._on_block_read, lambda: self.read_size, self._on_read_ahead)
+
+    def _keep(self, slide_id: str, slide: Slide) -> Slide:
         with self._lock:
             self._open[slide_id] = (slide, time.monotonic())
             self._open.move_to_end(slide_id)
@@ -70,9 +109,13 @@ class SlideLibrary:
                 self._open.popitem(last=False)
         return slide
 
-    def _parse(self, blocks: BlockReader, slide_id: str):
+    def _parse(self, blocks: BlockReader, slide_id: str) -> SlideIndex:
         self.counters.inc("slide_parses")
         return parse_slide(blocks, slide_id)
+
+    def _parse_members(self, blocks: BlockReader, members: Members) -> SlideIndex:
+        self.counters.inc("slide_parses")
+        return parse_members(blocks, members)
 
     def forget(self, slide_id: str) -> None:
         with self._lock:

@@ -8,13 +8,15 @@ slide this server reads) or CorruptSlide (422, a slide whose structure is broken
 
 import dataclasses
 import logging
+from typing import Callable
 
 import tifffile
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, UnsupportedFormat, WSIError
-from . import aperio, generic_tiff, ndpi
+from . import aperio, catalog, generic_tiff, ndpi
 from .index import SlideIndex
+from .members import Members
 from .rangefile import RangeFile
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
@@ -62,18 +64,33 @@ def parse_slide(blocks: BlockReader, slide_id: str) -> SlideIndex:
     if magic not in _TIFF_MAGIC:
         raise UnsupportedFormat(f"slide {slide_id!r} is not in a supported format "
                                 "(not a TIFF file)")
-    try:
+
+    def parse() -> SlideIndex:
         with _open_tiff(blocks) as tiff:
-            return _with_common_properties(_parse(tiff, blocks))
+            return _parse(tiff, blocks)
+    return _refusing_broken(slide_id, "TIFF", parse)
+
+
+def parse_members(blocks: BlockReader, members: Members) -> SlideIndex:
+    """The index of a slide made of several objects (see formats.members), refused as
+    `parse_slide` refuses."""
+    return _refusing_broken(members.slide_id or members.selector, members.format.upper(),
+                            lambda: catalog.parse(blocks, members))
+
+
+def _refusing_broken(slide_id: str, structure: str,
+                     parse: Callable[[], SlideIndex]) -> SlideIndex:
+    try:
+        return _with_common_properties(parse())
     except UnsupportedFormat as exc:
         raise UnsupportedFormat(f"slide {slide_id!r}: {exc.message}") from None
     except CorruptSlide as exc:
         raise CorruptSlide(f"slide {slide_id!r}: {exc.message}") from exc
     except WSIError:
         raise
-    except Exception as exc:  # tifffile and numpy raise many kinds on garbled structure
+    except Exception as exc:  # parsers and numpy raise many kinds on garbled structure
         # One line per refused slide; the traceback only for whoever debugs the parser.
         log.info("slide %r failed to parse: %s", slide_id, type(exc).__name__)
         log.debug("slide %r failed to parse", slide_id, exc_info=True)
-        raise CorruptSlide(f"slide {slide_id!r} has a broken TIFF structure "
+        raise CorruptSlide(f"slide {slide_id!r} has a broken {structure} structure "
                            f"({type(exc).__name__}: {str(exc)[:200]})") from exc

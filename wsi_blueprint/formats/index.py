@@ -20,7 +20,7 @@ from ..caches import BlockReader
 from ..errors import CorruptSlide
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 # Arrays with more entries than this are referenced in the file instead of copied inline.
 INLINE_LIMIT = 256
@@ -271,6 +271,10 @@ class SlideIndex:
     properties: dict[str, str]
     associated: dict[str, Image]     # 'label', 'macro', 'thumbnail' where present
     icc_profile: bytes = b""
+    # A slide made of several objects (formats.members): their ids, member i's bytes at joined
+    # offset i << 40, and which of several slides in them this is ("@<series UID>"), if any.
+    files: tuple[str, ...] = ()
+    part: str = ""
 
     @property
     def width(self) -> int:
@@ -290,6 +294,8 @@ class SlideIndex:
             "properties": self.properties,
             "associated": {name: image.to_json() for name, image in self.associated.items()},
             "icc_profile": _b64(self.icc_profile),
+            "files": list(self.files),
+            "part": self.part,
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -310,6 +316,8 @@ class SlideIndex:
                 associated={name: Image.from_json(image)
                             for name, image in obj["associated"].items()},
                 icc_profile=_unb64(obj["icc_profile"]),
+                files=tuple(obj["files"]),
+                part=obj["part"],
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

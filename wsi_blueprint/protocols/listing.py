@@ -1,36 +1,22 @@
 """Listing a store for people: a name filter over keyset pages, and what each entry is.
 
-An entry's kind is decided without opening it: `folder` from a delimiter listing, `other` for a
-name with an extension no slide format uses (a slide is recognised from its bytes, so anything
-else stays a `slide` candidate until it is opened).
+An entry's kind is decided without opening it (formats.catalog): `folder` from a delimiter
+listing, `other` for a name with an extension no slide format uses (a slide is recognised from
+its bytes, so anything else stays a `slide` candidate until it is opened). The members of a
+slide made of several objects are folded into one entry for the slide.
 """
 
 import dataclasses
-import posixpath
 
 from ..errors import BadRequest
+from ..formats import catalog
 from ..slide_ids import validate_slide_id
 from ..storage import Store
-
-# Files that sit beside slides in real stores: images, documents, tables, archives, and the
-# MRXS companions (the slide is the .mrxs file; its folder holds .dat and .ini parts).
-NOT_SLIDE_EXTENSIONS = frozenset(
-    ".png .jpg .jpeg .gif .bmp .webp .txt .md .pdf .csv .tsv .json .xml .yaml .yml .html .htm "
-    ".log .ini .dat .xls .xlsx .doc .docx .zip .gz .tgz .tar .7z .bz2 .xz .py .sh".split())
 
 # How many store pages one filtered request may read before it answers with what it found.
 SCAN_PAGES = 10
 SCAN_PAGE_SIZE = 1000
 MAX_QUERY = 200
-
-
-def kind_of(slide_id: str, size: int | None) -> str:
-    if slide_id.endswith("/"):
-        return "folder"
-    extension = posixpath.splitext(slide_id)[1].lower()
-    if size == 0 or extension in NOT_SLIDE_EXTENSIONS:
-        return "other"
-    return "slide"
 
 
 def listing_arguments(args, prefix: str) -> dict:
@@ -57,10 +43,11 @@ class Listing:
 
 
 def _entries(page) -> list[dict]:
-    entries = [{**info.to_dict(), "kind": kind_of(info.id, info.size)} for info in page.slides]
+    entries = [{**info.to_dict(), "kind": catalog.kind_of(info.id, info.size)}
+               for info in page.slides]
     entries += [{"id": folder, "size": None, "modified": None, "kind": "folder"}
                 for folder in page.folders]
-    return sorted(entries, key=lambda entry: entry["id"])
+    return catalog.fold(entries)
 
 
 def list_entries(store: Store, *, prefix: str = "", limit: int = 100,

@@ -1,0 +1,28 @@
+"""The catalog: what objects are, and a listing that shows a multi-object slide once."""
+
+from wsi_blueprint.formats import catalog
+
+
+def entry(slide_id, size=10, modified="2026-01-01T00:00:00+00:00"):
+    return {"id": slide_id, "size": size, "modified": modified,
+            "kind": catalog.kind_of(slide_id, size)}
+
+
+def test_dicom_instances_fold_into_one_entry_for_their_series_folder():
+    entries = [entry("a/s1/1.dcm", 5), entry("a/s1/2.DCM", 7, "2026-02-01T00:00:00+00:00"),
+               entry("a/x.svs"), entry("a/s1/notes.txt"), entry("root.dcm"),
+               {"id": "a/s2/", "size": None, "modified": None, "kind": "folder"}]
+    folded = catalog.fold(entries)
+    assert [e["id"] for e in folded] == ["a/s1", "a/s1/notes.txt", "a/s2/", "a/x.svs",
+                                         "root.dcm"]
+    series = folded[0]
+    assert series == {"id": "a/s1", "size": 12, "modified": "2026-02-01T00:00:00+00:00",
+                      "kind": "slide"}
+
+
+def test_names_no_slide_format_uses_are_other_and_empty_objects_too():
+    assert catalog.kind_of("a/b.svs", 10) == "slide"
+    assert catalog.kind_of("a/b", 10) == "slide"
+    assert catalog.kind_of("a/b.json", 10) == "other"
+    assert catalog.kind_of("a/b.svs", 0) == "other"
+    assert catalog.kind_of("a/", None) == "folder"

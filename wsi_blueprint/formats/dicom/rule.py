@@ -1,0 +1,91 @@
+"""The DICOM rule of the catalog: a series is the folder of its instances.
+
+`cases/42/HE1` (the folder) and `cases/42/HE1/<any instance>` open the same series; a folder
+holding several series opens one of them by `cases/42/HE1@<SeriesInstanceUID>` (the folder
+alone opens the first by UID). A listing folds instances named `*.dcm` into one entry for
+their folder; instances without that extension are only known by their bytes, so they are
+listed as they are.
+"""
+
+import posixpath
+
+from ...caches import BlockReader
+from ...errors import NotImplementedByStore
+from ...storage import ObjectInfo, Store
+from ..index import SlideIndex
+from ..members import Members, list_folder
+from ..names import extension, kind_of
+from .series import parse_series
+
+MAGIC_AT = 128
+MAGIC = b"DICM"
+SERIES_MARK = "@"
+
+
+def is_dicom(head: bytes) -> bool:
+    return head[MAGIC_AT:MAGIC_AT + len(MAGIC)] == MAGIC
+
+
+def _candidates(objects: list[ObjectInfo]) -> tuple[ObjectInfo, ...]:
+    """The objects of a folder that may be instances (by name and size)."""
+    return tuple(info for info in objects
+                 if kind_of(info.id, info.size) == "slide" and info.size > MAGIC_AT + 4)
+
+
+def _folder_of(slide_id: str) -> str:
+    folder = posixpath.dirname(slide_id)
+    return folder + "/" if folder else ""
+
+
+class DicomRule:
+    name = "dicom"
+
+    def members(self, store: Store, slide_id: str, head: bytes | None,
+                size: int | None) -> Members | None:
+        if head is not None:
+            if not is_dicom(head):
+                return None
+            folder = _folder_of(slide_id)
+            asked = ObjectInfo(slide_id, size or 0, None)
+            try:
+                objects = _candidates(list_folder(store, folder))
+            except NotImplementedByStore:
+                objects = (asked,)
+            if slide_id not in {info.id for info in objects}:
+                objects = tuple(sorted(objects + (asked,), key=lambda info: info.id))
+            return Members(self.name, folder.rstrip("/"), objects, selector=slide_id)
+        folder, mark, series = slide_id.rpartition(SERIES_MARK)
+        if not mark or "/" in series:
+            folder, series = slide_id, ""
+        try:
+            objects = _candidates(list_folder(store, folder + "/"))
+        except NotImplementedByStore:
+            return None
+        if not objects:
+            return None
+        return Members(self.name, folder, objects, selector=SERIES_MARK + series if series
+                       else "")
+
+    def fold(self, entries: list[dict]) -> list[dict]:
+        series: dict[str, dict] = {}
+        kept = []
+        for entry in entries:
+            if entry["kind"] != "slide" or extension(entry["id"]) != ".dcm":
+                kept.append(entry)
+                continue
+            folder = posixpath.dirname(entry["id"])
+            if not folder:  # instances at the store's root have no folder to stand for them
+                kept.append(entry)
+                continue
+            known = series.setdefault(folder, {"id": folder, "size": 0, "modified": None,
+                                               "kind": "slide"})
+            known["size"] += entry["size"] or 0
+            if entry["modified"] and (known["modified"] or "") < entry["modified"]:
+                known["modified"] = entry["modified"]
+        return kept + list(series.values())
+
+    def parse(self, blocks: BlockReader, members: Members) -> SlideIndex:
+        return parse_series(blocks, members)
+
+
+DICOM_RULE = DicomRule()
