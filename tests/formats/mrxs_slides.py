@@ -56,7 +56,7 @@ def _source(width: int, height: int) -> numpy.ndarray:
         return numpy.asarray(region.convert("RGB"))
 
 
-def _jpeg(pixels: numpy.ndarray, quality: int = 90) -> bytes:
+def _jpeg(pixels: numpy.ndarray, quality: int = 80) -> bytes:
     out = io.BytesIO()
     PIL.Image.fromarray(pixels).save(out, "JPEG", quality=quality)
     return out.getvalue()

@@ -18,6 +18,7 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide
+from .levels import placed_grid
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
 INDEX_VERSION = 2
@@ -197,7 +198,45 @@ class RestartIntervals:
         return cls(**fields)
 
 
-_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals}
+@dataclasses.dataclass(frozen=True)
+class Pieces:
+    """Whole stored images, each tile a piece of one, placed on its own (MRXS).
+
+    Tile `i` is part `parts[i]` (row-major among `parts_per_side` x `parts_per_side`) of the
+    image of `byte_counts[i]` bytes at `offsets[i]` (joined offsets: the member holding it is
+    part of the offset, see storage.joined). A piece is `tile_width` x `tile_height`, and 0 x 0
+    for an image whose size is learnt when it is read.
+    """
+
+    tile_width: int
+    tile_height: int
+    image_width: int
+    image_height: int
+    parts_per_side: int
+    offsets: IntArray
+    byte_counts: IntArray
+    parts: IntArray
+
+    def source(self, part: int) -> tuple[int, int]:
+        """The top-left corner of a part in its image."""
+        side = self.parts_per_side
+        return (part % side * self.image_width // side, part // side * self.image_height // side)
+
+    def to_json(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data.update({name: getattr(self, name).to_json() for name in _PIECE_ARRAYS},
+                    kind="pieces")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Pieces":
+        fields = {k: v for k, v in data.items() if k != "kind"}
+        fields.update({name: IntArray.from_json(data[name]) for name in _PIECE_ARRAYS})
+        return cls(**fields)
+
+
+_PIECE_ARRAYS = ("offsets", "byte_counts", "parts")
+_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals, "pieces": Pieces}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +246,7 @@ class Image:
     width: int
     height: int
     encoding: Encoding
-    layout: Segments | RestartIntervals
+    layout: Segments | RestartIntervals | Pieces
 
     @property
     def tile_width(self) -> int:
@@ -246,6 +285,12 @@ class Level(Image):
     present: tuple[int, ...] | None = None       # sparse grid: row-major indices stored
     positions: tuple[tuple[int, int], ...] | None = None  # placed tiles: x, y of each
 
+    @property
+    def grid(self) -> tuple[int, int]:
+        if self.positions is not None:
+            return placed_grid(self.width, self.tile_width, len(self.positions))
+        return super().grid
+
     def to_json(self) -> dict:
         data = {**super().to_json(), "downsample": self.downsample}
         for name in ("scale", "present", "positions"):
@@ -275,6 +320,7 @@ class SlideIndex:
     # offset i << 40, and which of several slides in them this is ("@<series UID>"), if any.
     files: tuple[str, ...] = ()
     part: str = ""
+    fill: tuple[int, int, int] | None = None  # the colour of gaps, where the format names one
 
     @property
     def width(self) -> int:
@@ -297,6 +343,8 @@ class SlideIndex:
             "files": list(self.files),
             "part": self.part,
         }
+        if self.fill is not None:
+            data["fill"] = list(self.fill)
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -318,6 +366,7 @@ class SlideIndex:
                 icc_profile=_unb64(obj["icc_profile"]),
                 files=tuple(obj["files"]),
                 part=obj["part"],
+                fill=tuple(obj["fill"]) if "fill" in obj else None,
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

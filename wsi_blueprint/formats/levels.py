@@ -76,10 +76,18 @@ class SparseGrid(RegularGrid):
 
 @dataclasses.dataclass(frozen=True)
 class PlacedTiles(RegularGrid):
-    """Tiles numbered in a grid of `t_width` x `t_height` cells (as stored), each drawn at
-    its own position in level pixels."""
+    """Tiles numbered row-major in rows of as many `t_width` cells as the level is wide (as
+    stored), each drawn at its own position in level pixels. Overlapping tiles may be more
+    than the level has cells: then there are more rows, the last one possibly short."""
 
     positions: tuple[tuple[int, int], ...] = ()  # (x, y) per tile, in row-major order
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return placed_grid(self.l_width, self.t_width, len(self.positions))
+
+    def stored(self, t_col: int, t_row: int) -> bool:
+        return t_row * self.grid[0] + t_col < len(self.positions)
 
     def origin(self, t_col: int, t_row: int) -> tuple[int, int]:
         return self.positions[t_row * self.grid[0] + t_col]
@@ -94,6 +102,12 @@ class PlacedTiles(RegularGrid):
         return [(i % t_cols, i // t_cols) for i, (x, y) in enumerate(self.positions)
                 if x < l_right and x + self.t_width > l_left
                 and y < l_bottom and y + self.t_height > l_top]
+
+
+def placed_grid(l_width: int, t_width: int, count: int) -> tuple[int, int]:
+    """(columns, rows) in which `count` placed tiles are numbered."""
+    columns = max(1, math.ceil(l_width / t_width))
+    return columns, -(-count // columns)
 
 
 LevelModel = RegularGrid  # SparseGrid and PlacedTiles are RegularGrids with more to say

@@ -9,9 +9,10 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
-from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
+from . import pieces
+from .index import Image, Level, Pieces, RestartIntervals, Segments, SlideIndex, read_entries
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
-from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid
+from .levels import WHITE, LevelModel, PlacedTiles, RegularGrid, SparseGrid
 from .tile import EncodedTile
 
 
@@ -49,7 +50,8 @@ class Slide:
         image = self._level(level)
         base = self.levels[0]
         scale = image.scale or (base.width / image.width, base.height / image.height)
-        shape = (image.width, image.height, image.tile_width, image.tile_height, scale)
+        shape = (image.width, image.height, image.tile_width, image.tile_height, scale,
+                 self.index.fill or WHITE)
         if image.positions is not None:
             return PlacedTiles(*shape, positions=image.positions)
         if image.present is not None:
@@ -65,9 +67,12 @@ class Slide:
             if not (0 <= column < columns and 0 <= row < rows):
                 raise NotFound(f"no tile {column},{row} in level {level} "
                                f"({columns}x{rows} tiles)")
-        if image.present is None:
+        if image.positions is not None:  # the last row of placed tiles may be short
+            present = set(range(len(image.positions)))
+        elif image.present is None:
             return self._read(image, list(coords))
-        present = set(image.present)
+        else:
+            present = set(image.present)
         stored = [(c, r) for c, r in coords if r * columns + c in present]
         read = iter(self._read(image, stored) if stored else [])
         return [next(read) if r * columns + c in present else self._missing(image, c, r)
@@ -83,10 +88,15 @@ class Slide:
         image = self.index.associated.get(name)
         if image is None:
             raise NotFound(f"no associated image {name!r}")
+        if isinstance(image.layout, Pieces):
+            return pieces.read(self.blocks, image, [0])
         columns, rows = image.grid
         return self._read(image, [(c, r) for r in range(rows) for c in range(columns)])
 
     def _read(self, image: Image, coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        if isinstance(image.layout, Pieces):
+            columns = image.grid[0]
+            return pieces.read(self.blocks, image, [r * columns + c for c, r in coords])
         if isinstance(image.layout, RestartIntervals):
             return self._read_intervals(image, image.layout, coords)
         return self._read_segments(image, image.layout, coords)
@@ -97,8 +107,9 @@ class Slide:
         x, y = column * image.tile_width, row * image.tile_height
         valid = (min(image.tile_width, image.width - x), min(image.tile_height, image.height - y))
         positions = getattr(image, "positions", None)  # associated images have none
-        if positions is not None:  # a placed tile: all of it is valid, wherever it lies
-            x, y = positions[row * image.grid[0] + column]
+        index = row * image.grid[0] + column
+        if positions is not None and index < len(positions):  # a placed tile: all of it is
+            x, y = positions[index]                            # valid, wherever it lies
             valid = (image.tile_width, image.tile_height)
         if encoding.jpeg_tables and not sparse:
             data = with_tables(encoding.jpeg_tables, data)
@@ -115,6 +126,8 @@ class Slide:
         ranges = []
         for level in self.levels:
             layout = level.layout
+            if isinstance(layout, Pieces):  # kept inline in the index
+                continue
             tables = ([layout.offsets, layout.byte_counts] if isinstance(layout, Segments)
                       else [layout.starts] + ([layout.starts_high] if layout.starts_high else []))
             for table in tables:
@@ -128,9 +141,13 @@ class Slide:
         """The (offset, length) byte ranges that reading these tiles takes, without reading
         them: what prefetch warms and accounts for."""
         image = self._level(level)
+        columns = image.grid[0]
         if image.present is not None:
-            present, columns = set(image.present), image.grid[0]
+            present = set(image.present)
             coords = [(c, r) for c, r in coords if r * columns + c in present]
+        if isinstance(image.layout, Pieces):
+            indices = [r * columns + c for c, r in coords]
+            return pieces.ranges(image.layout, [i for i in indices if i < image.layout.parts.count])
         if isinstance(image.layout, RestartIntervals):
             return self._interval_plan(image.layout, coords)[2]
         return self._segment_ranges(image, image.layout, coords)

@@ -1,0 +1,120 @@
+"""Index.dat and the camera position record of a 3DHistech MRXS slide.
+
+Index.dat starts with its version and the slide id, then two pointers: to the table of the
+levels' record lists and to the table of the non-hierarchical records. A level's list is a
+zero, then a pointer to its first page; a page is its record count, a 'next' field, then per
+record the image index, offset, length and data file number. Pages follow one another, the
+'next' field saying only whether another follows: OpenSlide reads them so, and so does every
+slide it opens. A non-hierarchical record has one page of one record, whose first two fields
+are zero.
+
+The position record holds, per camera photo, a flag byte and x, y as little-endian int32
+(raw, or zlib-compressed in a StitchingIntensityLayer).
+"""
+
+import dataclasses
+import struct
+import zlib
+
+from ..errors import CorruptSlide
+
+VERSION = b"01.02"
+POSITION_RECORD = struct.Struct("<Bii")
+_INT = struct.Struct("<i")
+_RECORD = struct.Struct("<4i")
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """Where one stored image (or other data) lies: `length` bytes at `offset` of data file
+    number `file`."""
+
+    offset: int
+    length: int
+    file: int
+
+
+class IndexFile:
+    def __init__(self, data: bytes, slide_id: str, data_files: int):
+        self.data = data
+        self.data_files = data_files
+        head = VERSION + slide_id.encode("utf-8", "replace")
+        if data[:len(VERSION)] != VERSION:
+            raise CorruptSlide(f"Index.dat is not of version {VERSION.decode()}")
+        if data[:len(head)] != head:
+            raise CorruptSlide("Index.dat belongs to another slide (its slide id differs)")
+        self.hier_root = len(head)
+        self.nonhier_root = len(head) + 4
+
+    def _int(self, at: int, what: str) -> int:
+        if not 0 <= at <= len(self.data) - 4:
+            raise CorruptSlide(f"Index.dat ends before {what} (at byte {at})")
+        return _INT.unpack_from(self.data, at)[0]
+
+    def _record(self, offset: int, length: int, file: int, what: str) -> Record:
+        if offset < 0 or length < 0:
+            raise CorruptSlide(f"Index.dat gives {what} a negative offset or length")
+        if not 0 <= file < self.data_files:
+            raise CorruptSlide(f"Index.dat puts {what} in data file {file} "
+                               f"(Slidedat.ini lists {self.data_files})")
+        return Record(offset, length, file)
+
+    def level_records(self, level: int) -> list[tuple[int, Record]]:
+        """(image index, record) of every stored image of a level, in stored order."""
+        table = self._int(self.hier_root, "the level table pointer")
+        head = self._int(table + 4 * level, f"level {level}'s list pointer")
+        if self._int(head, f"level {level}'s list") != 0:
+            raise CorruptSlide(f"Index.dat: level {level}'s list does not start with 0")
+        at = self._int(head + 4, f"level {level}'s first page pointer")
+        records = []
+        while True:
+            count = self._int(at, f"a page of level {level}")
+            more = self._int(at + 4, f"a page of level {level}")
+            if count < 0 or at + 8 + 16 * count > len(self.data):
+                raise CorruptSlide(f"Index.dat: a page of level {level} claims {count} "
+                                   "records, more than the file holds")
+            for i in range(count):
+                index, offset, length, file = _RECORD.unpack_from(self.data, at + 8 + 16 * i)
+                if index < 0:
+                    raise CorruptSlide(f"Index.dat: a negative image index in level {level}")
+                records.append((index, self._record(offset, length, file,
+                                                    f"an image of level {level}")))
+            at += 8 + 16 * count
+            if more == 0:
+                return records
+
+    def nonhier_record(self, number: int, what: str) -> Record:
+        table = self._int(self.nonhier_root, "the record table pointer")
+        head = self._int(table + 4 * number, f"the {what} record pointer")
+        if self._int(head, f"the {what} record") != 0:
+            raise CorruptSlide(f"Index.dat: the {what} record does not start with 0")
+        page = self._int(head + 4, f"the {what} page pointer")
+        if self._int(page, f"the {what} page") < 1:
+            raise CorruptSlide(f"Index.dat: the {what} page holds no record")
+        if self._int(page + 8, what) != 0 or self._int(page + 12, what) != 0:
+            raise CorruptSlide(f"Index.dat: the {what} record lacks its two zero fields")
+        offset, length, file = (self._int(page + 16 + 4 * i, f"the {what} record")
+                                for i in range(3))
+        return self._record(offset, length, file, f"the {what}")
+
+
+def camera_positions(data: bytes, compressed: bool, count: int,
+                     concat: int) -> list[tuple[int, int]]:
+    """The level-0 position of each of `count` camera photos (row-major), from the position
+    record's bytes; `concat` is level 0's image concatenation."""
+    size = POSITION_RECORD.size * count
+    if compressed:
+        try:
+            inflater = zlib.decompressobj()
+            data = inflater.decompress(data, size + 1)
+        except zlib.error as exc:
+            raise CorruptSlide(f"the MRXS camera positions do not decompress: {exc}") from None
+    if len(data) != size:
+        raise CorruptSlide(f"the MRXS camera positions take {len(data)} bytes, not the "
+                           f"{size} of {count} photos")
+    positions = []
+    for flag, x, y in POSITION_RECORD.iter_unpack(data):
+        if flag & 0xFE:
+            raise CorruptSlide(f"an MRXS camera position has the flag {flag}")
+        positions.append((x * concat, y * concat))
+    return positions

@@ -1,0 +1,148 @@
+"""Where each stored image of an MRXS slide goes, computed as OpenSlide's MIRAX reader does.
+
+The camera takes photos at measured, overlapping positions and cuts each into `divisions`
+x `divisions` images placed edge to edge: those are level 0. Each coarser level halves the
+images and puts 2^k x 2^k of them side by side in one stored image. Once a stored image spans
+several photos, its parts no longer line up (the photos overlapped), so the image is cut into
+one piece per photo and each piece is placed at its photo's position. A piece is a `Tile`:
+which image, which part of it, and where it goes in level pixels.
+
+OpenSlide paints the pieces of a level from the last grid row and column to the first, so
+where pieces overlap the one nearer the top left shows; `paint_order` lists them that way.
+"""
+
+import dataclasses
+import math
+
+from ..errors import CorruptSlide
+from .mrxs_index import Record
+from .mrxs_slidedat import Slidedat
+
+
+@dataclasses.dataclass(frozen=True)
+class Tile:
+    record: Record
+    part: tuple[int, int]         # which piece of its stored image, across and down
+    position: tuple[int, int]     # where it goes, in level pixels (rounded)
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelLayout:
+    size: tuple[int, int]         # level width, height
+    downsample: float
+    piece: tuple[int, int]        # size of every piece (the whole image below the cut)
+    parts_per_side: int           # pieces an image is cut into, across and down
+    tiles: tuple[Tile, ...]       # in paint order
+
+
+def base_size(slidedat: Slidedat) -> tuple[int, int]:
+    """Level 0's size in its images' pixels: the images, less the nominal overlap wherever
+    one photo ends and the next begins (truncated at each step, as OpenSlide adds them)."""
+    level = slidedat.levels[0]
+    size = []
+    for count, image, overlap in zip(slidedat.images, level.image_size, level.overlap):
+        total = 0
+        for i in range(count):
+            last_of_photo = i % slidedat.divisions == slidedat.divisions - 1
+            total = int(total + (image - overlap if last_of_photo and i != count - 1
+                                 else image))
+        size.append(total)
+    return size[0], size[1]
+
+
+def nominal_positions(slidedat: Slidedat) -> list[tuple[int, int]]:
+    """Photo positions when the slide records none: on a grid, less the nominal overlap."""
+    level = slidedat.levels[0]
+    across = slidedat.images[0] // slidedat.divisions
+    down = slidedat.images[1] // slidedat.divisions
+    step = [int(image * slidedat.divisions - overlap)
+            for image, overlap in zip(level.image_size, level.overlap)]
+    return [(i % across * step[0], i // across * step[1]) for i in range(across * down)]
+
+
+def photo_count(slidedat: Slidedat) -> int:
+    return (slidedat.images[0] // slidedat.divisions) * (slidedat.images[1] // slidedat.divisions)
+
+
+class _Geometry:
+    """Per level: how many images one stored image concatenates and how it is cut."""
+
+    def __init__(self, slidedat: Slidedat, measured: bool):
+        self.slidedat = slidedat
+        exponent, self.concat = 0, []
+        for level in slidedat.levels:
+            exponent += level.concat_exponent
+            if exponent > 30:
+                raise CorruptSlide(f"MRXS image concatenation 2^{exponent} is too large")
+            self.concat.append(1 << exponent)
+        divisions = slidedat.divisions
+        # With positions or overlaps each photo's piece is placed on its own; without, an
+        # image stays whole and stands for all the photos it spans.
+        self.cut = measured or any(slidedat.levels[0].overlap)
+        self.tiles_per_image = [max(1, c // divisions) if self.cut else 1 for c in self.concat]
+        self.positions_per_tile = [1 if self.cut else max(1, c // divisions)
+                                   for c in self.concat]
+        self.count_divisor = [min(c, divisions) if self.cut else c for c in self.concat]
+
+
+def layout(slidedat: Slidedat, positions: list[tuple[int, int]], measured: bool,
+           records: list[list[tuple[int, Record]]]) -> list[LevelLayout]:
+    """Every level's pieces, from the photo positions (level-0 pixels) and each level's
+    (image index, record) list."""
+    geometry = _Geometry(slidedat, measured)
+    across, down = slidedat.images
+    divisions = slidedat.divisions
+    photos_across = across // divisions
+    image0 = slidedat.levels[0].image_size
+    base = base_size(slidedat)
+    active: set[int] = set()
+    levels = []
+    for z, level_records in enumerate(records):
+        concat = geometry.concat[z]
+        per_image = geometry.tiles_per_image[z]
+        section = slidedat.levels[z]
+        piece = (section.image_size[0] / per_image, section.image_size[1] / per_image)
+        placed: dict[tuple[int, int], Tile] = {}
+        for index, record in level_records:
+            x, y = index % across, index // across
+            if y >= down:
+                raise CorruptSlide(f"MRXS image {index} of level {z} lies below the slide")
+            if x % concat or y % concat:
+                raise CorruptSlide(f"MRXS image {index} of level {z} is not at a multiple "
+                                   f"of {concat}")
+            for yi in range(per_image):
+                yy = y + yi * divisions
+                if yy >= down:
+                    break
+                for xi in range(per_image):
+                    xx = x + xi * divisions
+                    if xx >= across:
+                        break
+                    xp, yp = xx // divisions, yy // divisions
+                    photo = yp * photos_across + xp
+                    if photo >= len(positions):
+                        raise CorruptSlide(f"MRXS image {index} of level {z} has no camera "
+                                           "position")
+                    if z == 0:
+                        # Photos never taken are recorded at 0, 0: only the first may be there.
+                        if positions[photo] == (0, 0) and (xp or yp):
+                            continue
+                        active.add(photo)
+                    elif not any((yp + j) * photos_across + xp + i in active
+                                 for j in range(geometry.positions_per_tile[z])
+                                 for i in range(geometry.positions_per_tile[z])):
+                        continue
+                    l0_x = positions[photo][0] + image0[0] * (xx - xp * divisions)
+                    l0_y = positions[photo][1] + image0[1] * (yy - yp * divisions)
+                    column = x // geometry.count_divisor[z] + xi
+                    row = y // geometry.count_divisor[z] + yi
+                    placed[(column, row)] = Tile(
+                        record, (xi, yi), (round(l0_x / concat), round(l0_y / concat)))
+        levels.append(LevelLayout(
+            size=(base[0] // concat, base[1] // concat),
+            downsample=concat / geometry.concat[0],
+            piece=(math.ceil(piece[0]), math.ceil(piece[1])),
+            parts_per_side=per_image,
+            tiles=tuple(placed[key] for key in sorted(placed, key=lambda k: (k[1], k[0]),
+                                                      reverse=True))))
+    return levels
