@@ -24,8 +24,14 @@ import zlib
 import numpy
 import openslide
 import PIL.Image
+import pytest
 
-from helpers import testdata_path
+from helpers import make_settings, testdata_path
+from wsi_blueprint.caches import Caches
+from wsi_blueprint.counters import Counters
+from wsi_blueprint.formats import Slide, SlideIndex
+from wsi_blueprint.library import SlideLibrary
+from wsi_blueprint.storage import open_store
 
 IMAGE = 128            # DIGITIZER_WIDTH/HEIGHT: the side of every stored image, all levels
 DIVISIONS = 2          # CameraImageDivisionsPerSide: a photo is 2 x 2 images
@@ -78,6 +84,20 @@ class _DataFiles:
         offset = len(self.files[fileno])
         self.files[fileno] += data
         return offset, len(data), fileno
+
+
+def _tint(photo: int) -> int:
+    return (photo % 3 - 1) * 24
+
+
+def _source_for(positions: list[tuple[int, int]]) -> numpy.ndarray:
+    side = IMAGE * DIVISIONS
+    return _source(max(x for x, _ in positions) + side, max(y for _, y in positions) + side)
+
+
+def photo(slide: "MrxsSlide", number: int) -> numpy.ndarray:
+    """The pixels of one camera photo of a written slide, as the writer stored them."""
+    return _photo_pixels(_source_for(slide.positions), slide.positions[number], _tint(number))
 
 
 def _photo_pixels(source: numpy.ndarray, position: tuple[int, int], tint: int) -> numpy.ndarray:
@@ -195,8 +215,8 @@ def write_mrxs(folder: str, name: str = "synthetic", *, stitching: bool = False,
     positions = [(max(0, c * step + dx), max(0, r * step + dy))
                  for (r, c), (dx, dy) in zip(((r, c) for r in range(PHOTOS[1])
                                               for c in range(PHOTOS[0])), _JITTER)]
-    source = _source(max(x for x, _ in positions) + side, max(y for _, y in positions) + side)
-    photos = [_photo_pixels(source, p, tint=(i % 3 - 1) * 24) for i, p in enumerate(positions)]
+    source = _source_for(positions)
+    photos = [_photo_pixels(source, p, _tint(i)) for i, p in enumerate(positions)]
     data = _DataFiles(2)
     levels = []
     for i in range(zoom_levels):
@@ -232,3 +252,32 @@ def write_mrxs(folder: str, name: str = "synthetic", *, stitching: bool = False,
     sizes = [(base[0] // 2 ** sum(CONCAT_EXPONENTS[:i + 1]),
               base[1] // 2 ** sum(CONCAT_EXPONENTS[:i + 1])) for i in range(zoom_levels)]
     return MrxsSlide(path, companion, positions, sizes)
+
+
+def open_through_library(store_url: str, slide_id: str, counters: Counters | None = None,
+                         **settings) -> Slide:
+    """Opens a slide as the app does (a multi-object slide needs the catalog and a joined
+    reader); `settings` as for make_settings."""
+    counters = counters or Counters()
+    settings = make_settings(store=store_url, **settings)
+    caches = Caches.from_settings(settings, counters, metadata_codec=SlideIndex)
+    library = SlideLibrary(open_store(settings, counters), caches, counters,
+                           block_size=settings.block_size)
+    return library.open(slide_id)
+
+
+def copy_slide(source: MrxsSlide, folder: str, name: str) -> str:
+    """A copy of a written slide as `name`.mrxs in `folder` (to be spoilt); the copy's folder."""
+    import shutil
+    shutil.copy(source.path, os.path.join(folder, f"{name}.mrxs"))
+    shutil.copytree(source.folder, os.path.join(folder, name))
+    return os.path.join(folder, name)
+
+
+@pytest.fixture(scope="session")
+def mrxs_set(tmp_path_factory) -> dict[str, MrxsSlide]:
+    """`synthetic.mrxs` (VIMSLIDE_POSITION_BUFFER) and `stitched.mrxs` (StitchingIntensityLayer)
+    in one folder, written once per session."""
+    folder = str(tmp_path_factory.mktemp("mrxs"))
+    return {"synthetic.mrxs": write_mrxs(folder, "synthetic"),
+            "stitched.mrxs": write_mrxs(folder, "stitched", stitching=True)}

@@ -8,6 +8,8 @@ stored images placed at their camera photo's position as OpenSlide places them
 (`mrxs_layout`); the pieces of a level are painted in OpenSlide's order.
 """
 
+from collections.abc import Sequence
+
 from ..caches import BlockReader
 from ..errors import CorruptSlide, UnsupportedFormat
 from ..storage.joined import member_base
@@ -79,10 +81,10 @@ def read_slidedat(companion: Companion) -> mrxs_slidedat.Slidedat:
 
 
 def _positions(companion: Companion, slidedat: mrxs_slidedat.Slidedat,
-               index: mrxs_index.IndexFile) -> tuple[list[tuple[int, int]], bool]:
+               index: mrxs_index.IndexFile) -> tuple[Sequence[tuple[int, int]], bool]:
     """The photo positions in level-0 pixels, and whether they were measured."""
     if slidedat.position_record is None:
-        return mrxs_layout.nominal_positions(slidedat), False
+        return mrxs_layout.NominalPositions(slidedat), False
     record = index.nonhier_record(slidedat.position_record, "camera positions")
     data = companion.read(slidedat.data_files[record.file], record.offset, record.length,
                           "the camera position record")

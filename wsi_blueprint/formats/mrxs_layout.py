@@ -7,16 +7,23 @@ several photos, its parts no longer line up (the photos overlapped), so the imag
 one piece per photo and each piece is placed at its photo's position. A piece is a `Tile`:
 which image, which part of it, and where it goes in level pixels.
 
-OpenSlide paints the pieces of a level from the last grid row and column to the first, so
-where pieces overlap the one nearer the top left shows; `paint_order` lists them that way.
+OpenSlide paints the pieces of a level from the last grid row and column to the first, each
+only where nothing is painted yet (cairo's SATURATE operator), so where pieces overlap the one
+later in row-major order shows: listed in that order, each painted over the ones before, they
+give the same pixels.
 """
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 from ..errors import CorruptSlide
 from .mrxs_index import Record
 from .mrxs_slidedat import Slidedat
+
+
+# Pieces over all levels a slide may make: each photo once per level, and a margin.
+MAX_PIECES = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +39,7 @@ class LevelLayout:
     downsample: float
     piece: tuple[int, int]        # size of every piece (the whole image below the cut)
     parts_per_side: int           # pieces an image is cut into, across and down
-    tiles: tuple[Tile, ...]       # in paint order
+    tiles: tuple[Tile, ...]       # in paint order: row-major in OpenSlide's grid
 
 
 def base_size(slidedat: Slidedat) -> tuple[int, int]:
@@ -50,14 +57,24 @@ def base_size(slidedat: Slidedat) -> tuple[int, int]:
     return size[0], size[1]
 
 
-def nominal_positions(slidedat: Slidedat) -> list[tuple[int, int]]:
-    """Photo positions when the slide records none: on a grid, less the nominal overlap."""
-    level = slidedat.levels[0]
-    across = slidedat.images[0] // slidedat.divisions
-    down = slidedat.images[1] // slidedat.divisions
-    step = [int(image * slidedat.divisions - overlap)
-            for image, overlap in zip(level.image_size, level.overlap)]
-    return [(i % across * step[0], i // across * step[1]) for i in range(across * down)]
+class NominalPositions(Sequence):
+    """Photo positions when the slide records none: on a grid, less the nominal overlap
+    (computed when asked: a slide may have millions of photos)."""
+
+    def __init__(self, slidedat: Slidedat):
+        level = slidedat.levels[0]
+        self.across = slidedat.images[0] // slidedat.divisions
+        self.count = photo_count(slidedat)
+        self.step = [int(image * slidedat.divisions - overlap)
+                     for image, overlap in zip(level.image_size, level.overlap)]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, photo):
+        if not 0 <= photo < self.count:
+            raise IndexError(photo)
+        return photo % self.across * self.step[0], photo // self.across * self.step[1]
 
 
 def photo_count(slidedat: Slidedat) -> int:
@@ -85,10 +102,11 @@ class _Geometry:
         self.count_divisor = [min(c, divisions) if self.cut else c for c in self.concat]
 
 
-def layout(slidedat: Slidedat, positions: list[tuple[int, int]], measured: bool,
+def layout(slidedat: Slidedat, positions: Sequence[tuple[int, int]], measured: bool,
            records: list[list[tuple[int, Record]]]) -> list[LevelLayout]:
     """Every level's pieces, from the photo positions (level-0 pixels) and each level's
     (image index, record) list."""
+    budget = MAX_PIECES
     geometry = _Geometry(slidedat, measured)
     across, down = slidedat.images
     divisions = slidedat.divisions
@@ -118,6 +136,10 @@ def layout(slidedat: Slidedat, positions: list[tuple[int, int]], measured: bool,
                     xx = x + xi * divisions
                     if xx >= across:
                         break
+                    budget -= 1
+                    if budget < 0:
+                        raise CorruptSlide(f"the MRXS index makes more than {MAX_PIECES} "
+                                           "pieces of its images")
                     xp, yp = xx // divisions, yy // divisions
                     photo = yp * photos_across + xp
                     if photo >= len(positions):
@@ -143,6 +165,5 @@ def layout(slidedat: Slidedat, positions: list[tuple[int, int]], measured: bool,
             downsample=concat / geometry.concat[0],
             piece=(math.ceil(piece[0]), math.ceil(piece[1])),
             parts_per_side=per_image,
-            tiles=tuple(placed[key] for key in sorted(placed, key=lambda k: (k[1], k[0]),
-                                                      reverse=True))))
+            tiles=tuple(placed[key] for key in sorted(placed, key=lambda k: (k[1], k[0])))))
     return levels

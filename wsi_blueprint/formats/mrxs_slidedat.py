@@ -14,6 +14,8 @@ import dataclasses
 
 from ..errors import CorruptSlide, UnsupportedFormat
 
+# Far more than any scanner makes: bounds the work a garbled key file can ask for.
+MAX_IMAGES_PER_SIDE = 1 << 20
 # 'BMP24' is MRXS's name for 24-bit BMP.
 IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP24": "bmp"}
 ZOOM_LEVELS = "Slide zoom level"
@@ -162,10 +164,14 @@ def parse(text: str) -> Slidedat:
     properties = {f"mirax.{group}.{key}": value.strip()
                   for group in keys.ini.sections() for key, value in keys.ini[group].items()}
     divisions = keys.ini.get(general, "CameraImageDivisionsPerSide", fallback=None)
+    images = (keys.number(general, "IMAGENUMBER_X", least=1),
+              keys.number(general, "IMAGENUMBER_Y", least=1))
+    if max(images) > MAX_IMAGES_PER_SIDE:
+        raise CorruptSlide(f"MRXS slide of {images[0]} x {images[1]} images (at most "
+                           f"{MAX_IMAGES_PER_SIDE} a side expected)")
     return Slidedat(
         slide_id=keys.text(general, "SLIDE_ID"),
-        images=(keys.number(general, "IMAGENUMBER_X", least=1),
-                keys.number(general, "IMAGENUMBER_Y", least=1)),
+        images=images,
         divisions=keys.number(general, "CameraImageDivisionsPerSide", least=1)
         if divisions is not None else 1,
         objective_power=_objective_power(keys),

@@ -1,0 +1,183 @@
+"""MRXS slides (X.mrxs plus X/) against OpenSlide's reading of the same synthetic files.
+
+The synthetic slide's camera photos overlap and are tinted apart (mrxs_slides), so a piece
+painted at the wrong place or in the wrong order shows as a tint difference of 24 over the
+overlaps, far above the tolerance. Both sides decode the JPEG images with libjpeg-turbo and
+place them at whole pixels, so stored levels match exactly (measured: 0.0).
+"""
+
+import io
+import os
+
+import numpy
+import openslide
+import pytest
+from PIL import Image
+
+import mrxs_slides
+from mrxs_slides import (FILL_RGB, IMAGE, MPP, copy_slide, mrxs_set,  # noqa: F401
+                         open_through_library)
+from wsi_blueprint.counters import Counters
+from wsi_blueprint.formats import SlideIndex
+from wsi_blueprint.imaging.associated import read_associated
+from wsi_blueprint.imaging.region import read_region
+
+EXACT_MAD = 1.0
+NAMES = ["synthetic.mrxs", "stitched.mrxs"]
+
+
+def _folder(mrxs_set) -> str:
+    return os.path.dirname(mrxs_set["synthetic.mrxs"].path)
+
+
+def _reference(mrxs_set, name: str) -> openslide.OpenSlide:
+    return openslide.OpenSlide(mrxs_set[name].path)
+
+
+def _on_fill(image: Image.Image) -> numpy.ndarray:
+    """OpenSlide's RGBA (transparent where no image lies) over the slide's fill colour."""
+    canvas = Image.new("RGBA", image.size, FILL_RGB + (255,))
+    return numpy.asarray(Image.alpha_composite(canvas, image).convert("RGB"), float)
+
+
+def _opened(slide) -> list[str]:
+    """The members the slide's joined reader has opened so far."""
+    joined = slide.blocks.reader
+    return sorted(joined.members[i].id for i in joined._readers)
+
+
+def _mad(ours: numpy.ndarray, theirs: numpy.ndarray) -> float:
+    assert ours.shape == theirs.shape
+    return float(numpy.abs(ours.astype(float) - theirs).mean())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_openslide_reads_the_synthetic_slide_as_mirax(mrxs_set, name):
+    reference = _reference(mrxs_set, name)
+    assert reference.properties["openslide.vendor"] == "mirax"
+    assert list(reference.level_dimensions) == mrxs_set[name].sizes
+    assert set(reference.associated_images) == {"label", "macro", "thumbnail"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_geometry_and_metadata_match_openslide(mrxs_set, name):
+    slide = open_through_library(f"file://{_folder(mrxs_set)}", name)
+    reference = _reference(mrxs_set, name)
+    index = slide.index
+    assert index.format == "mirax"
+    assert [(level.width, level.height) for level in index.levels] == \
+        list(reference.level_dimensions)
+    assert [level.downsample for level in index.levels] == list(reference.level_downsamples)
+    assert index.mpp == pytest.approx((float(reference.properties["openslide.mpp-x"]),
+                                       float(reference.properties["openslide.mpp-y"])))
+    assert index.mpp == pytest.approx((MPP, MPP))
+    assert index.objective_power == float(reference.properties["openslide.objective-power"])
+    assert index.properties["openslide.background-color"] == \
+        reference.properties["openslide.background-color"]
+    assert index.properties["mirax.GENERAL.SLIDE_NAME"] == "synthetic"
+    assert slide.level_model(0).fill == FILL_RGB
+    # Level 0 and 1 keep whole images; from concat 4 each photo is a piece of an image.
+    assert [level.tile_width for level in index.levels] == [IMAGE, IMAGE, IMAGE // 2, IMAGE // 4]
+    assert slide.associated_names == sorted(reference.associated_images)
+    assert SlideIndex.from_bytes(index.to_bytes()) == index
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_level_matches_openslide_exactly(mrxs_set, name):
+    slide = open_through_library(f"file://{_folder(mrxs_set)}", name)
+    reference = _reference(mrxs_set, name)
+    l0_width, l0_height = reference.dimensions
+    for level, (width, height) in enumerate(reference.level_dimensions):
+        ours = read_region(slide, 0, 0, l0_width, l0_height, width, height)
+        theirs = _on_fill(reference.read_region((0, 0), level, (width, height)))
+        assert _mad(ours, theirs) < EXACT_MAD, level
+
+
+def test_overlaps_show_the_photo_openslide_shows(mrxs_set):
+    """Photos 0 (tinted -24) and 1 (untinted) overlap at x 240-255 of level 0, where
+    OpenSlide shows photo 1 (the later in row-major order), and so must we."""
+    slide = open_through_library(f"file://{_folder(mrxs_set)}", "synthetic.mrxs")
+    reference = _reference(mrxs_set, "synthetic.mrxs")
+    ours = read_region(slide, 240, 16, 16, 96, 16, 96)
+    theirs = _on_fill(reference.read_region((240, 16), 0, (16, 96)))
+    assert _mad(ours, theirs) < EXACT_MAD
+    # Photo 0 alone, cut out of the slide's source as the writer tinted it.
+    mrxs = mrxs_set["synthetic.mrxs"]
+    photo_0 = mrxs_slides.photo(mrxs, 0)[16:112, 240:256]
+    assert numpy.abs(ours.astype(float) - photo_0).mean() > 10
+
+
+@pytest.mark.parametrize("name", ["label", "macro", "thumbnail"])
+def test_associated_images_match_openslide(mrxs_set, name):
+    slide = open_through_library(f"file://{_folder(mrxs_set)}", "synthetic.mrxs")
+    reference = _reference(mrxs_set, "synthetic.mrxs").associated_images[name]
+    ours = read_associated(slide, name)
+    assert ours.shape[:2] == (reference.height, reference.width)
+    assert _mad(ours, numpy.asarray(reference.convert("RGB"), float)) < EXACT_MAD
+
+
+def test_opening_reads_slidedat_index_and_the_position_record_only(mrxs_set):
+    counters = Counters()
+    slide = open_through_library(f"file://{_folder(mrxs_set)}", "synthetic.mrxs", counters,
+                                 block_size="64K")
+    assert _opened(slide) == ["synthetic/Data0001.dat", "synthetic/Index.dat",
+                              "synthetic/Slidedat.ini"]
+    # The .mrxs object, the folder's listing, then one read each of the three.
+    assert counters.get("store_requests") <= 8
+    tiles_before = counters.get("store_requests")
+    slide.read_tiles(0, [(0, 0)])
+    assert "synthetic/Data0000.dat" in _opened(slide)
+    assert counters.get("store_requests") > tiles_before
+    print(f"MRXS open: {counters.get('store_requests'):.0f} store requests")
+
+
+def test_slide_reads_the_same_over_s3(mrxs_set, s3_server, s3_bucket):
+    folder = _folder(mrxs_set)
+    for root, _, files in os.walk(folder):
+        for file in files:
+            path = os.path.join(root, file)
+            with open(path, "rb") as f:
+                s3_server.put(s3_bucket, "lab/" + os.path.relpath(path, folder), f.read())
+    counters = Counters()
+    remote = open_through_library(f"s3://{s3_bucket}/lab", "stitched.mrxs", counters,
+                                  s3_endpoint_url=s3_server.endpoint)
+    local = open_through_library(f"file://{folder}", "stitched.mrxs")
+    assert remote.index.levels == local.index.levels
+    assert counters.get("store_requests") <= 8
+    for level in range(len(local.levels)):
+        coords = [(0, 0), (1, 1)]
+        assert remote.read_tiles(level, coords) == local.read_tiles(level, coords)
+    for name in local.associated_names:
+        assert remote.read_associated(name) == local.read_associated(name)
+    width, height = local.index.width, local.index.height
+    assert numpy.array_equal(read_region(remote, 0, 0, width, height, 238, 180),
+                             read_region(local, 0, 0, width, height, 238, 180))
+
+
+def test_a_missing_camera_position_record_places_photos_on_the_nominal_grid(mrxs_set, tmp_path):
+    """Without positions OpenSlide steps photos by their size less the nominal overlap."""
+    folder = copy_slide(mrxs_set["synthetic.mrxs"], str(tmp_path), "nominal")
+    ini = os.path.join(folder, "Slidedat.ini")
+    text = open(ini, encoding="utf-8-sig").read()
+    text = text.replace("NONHIER_1_NAME = VIMSLIDE_POSITION_BUFFER", "NONHIER_1_NAME = Other")
+    open(ini, "w", encoding="utf-8-sig", newline="").write(text)
+    slide = open_through_library(f"file://{tmp_path}", "nominal.mrxs")
+    reference = openslide.OpenSlide(str(tmp_path / "nominal.mrxs"))
+    width, height = reference.dimensions
+    for level in (0, 2):
+        size = reference.level_dimensions[level]
+        assert _mad(read_region(slide, 0, 0, width, height, *size),
+                    _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
+
+
+def test_png_tiles_decode(tmp_path):
+    """MRXS may store PNG or BMP24 images; both decode to the stored pixels."""
+    from wsi_blueprint.formats import EncodedTile
+    from wsi_blueprint.imaging.decode import decode
+    pixels = numpy.random.default_rng(1).integers(0, 255, (32, 48, 3), numpy.uint8)
+    for fmt, compression in (("PNG", "png"), ("BMP", "bmp")):
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, fmt)
+        tile = EncodedTile(out.getvalue(), compression, 48, 32, 16, 16, "rgb",
+                           source_x=16, source_y=8)
+        assert numpy.array_equal(decode(tile), pixels[8:24, 16:32])
