@@ -82,6 +82,17 @@ def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
     l_scale_x, l_scale_y = model.scale
     k = _tile_reduction(min(scale_x / l_scale_x, scale_y / l_scale_y), model.t_width,
                         model.t_height)
+    plan = _plan_at(model, l_level, k, l0_x, l0_y, l0_w, l0_h, z_w, z_h)
+    if k > 1 and not model.whole_tiles and any(x % k or y % k for x, y in (
+            model.origin(c, r) for c, r in plan.coords)):
+        # Placed tiles reduced on their own would land between canvas pixels.
+        plan = _plan_at(model, l_level, 1, l0_x, l0_y, l0_w, l0_h, z_w, z_h)
+    return plan
+
+
+def _plan_at(model, l_level: int, k: int, l0_x: int, l0_y: int, l0_w: int, l0_h: int,
+             z_w: int, z_h: int) -> Plan:
+    l_scale_x, l_scale_y = model.scale
     # Level-0 pixels per canvas pixel, and the region in canvas pixels.
     per_x, per_y = l_scale_x * k, l_scale_y * k
     box = (l0_x / per_x, l0_y / per_y, (l0_x + l0_w) / per_x, (l0_y + l0_h) / per_y)
