@@ -175,6 +175,8 @@ def _record_past_the_end(folder):
     (_record_past_the_end, 422, "past the end of Data0000.dat"),
     (lambda folder: (folder / "Data0001.dat").unlink(), 422, "Data0001.dat"),
     (lambda folder: (folder / "Index.dat").write_bytes(b"01.02"), 422, "Index.dat"),
+    (lambda folder: (folder / "Slidedat.ini").unlink(), 415, "needs its folder"),
+    (shutil.rmtree, 415, "needs its folder"),
 ])
 def test_broken_slides_answer_json_with_the_reason(mrxs_set, tmp_path, change, status, reason):
     app = create_app({"WSI_STORE": _spoilt(mrxs_set, tmp_path, change)})

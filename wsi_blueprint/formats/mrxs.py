@@ -69,6 +69,9 @@ class Companion:
 
 
 def read_slidedat(companion: Companion) -> mrxs_slidedat.Slidedat:
+    if SLIDEDAT not in companion.numbers:
+        raise UnsupportedFormat(f"an MRXS slide X.mrxs needs its folder X/ with a {SLIDEDAT}: "
+                                f"there is none in {companion.folder!r}")
     raw = companion.whole(SLIDEDAT, SLIDEDAT_LIMIT)
     try:
         text = raw.decode("utf-8-sig")

@@ -2,7 +2,8 @@
 
 An id is an MRXS slide when it names an object ending in `.mrxs` beside a folder of the same
 name holding a Slidedat.ini (whose contents the parser then checks). A listing shows `X.mrxs`
-once and hides the folder `X/` and the objects in it.
+once and hides the folder `X/` and the objects in it. A `.mrxs` object holding a TIFF is left
+to the TIFF readers.
 """
 
 from ..caches import BlockReader
@@ -26,15 +27,14 @@ class MrxsRule:
     def members(self, store: Store, slide_id: str, head: bytes | None,
                 size: int | None) -> Members | None:
         folder = companion_folder(slide_id)
-        if folder is None or head is None:
+        if folder is None or head is None or head[:2] in (b"II", b"MM"):  # a TIFF
             return None
         try:
             objects = list_folder(store, folder)
         except NotImplementedByStore:
             return None
-        if folder + mrxs.SLIDEDAT not in {info.id for info in objects}:
-            return None
-        # The .mrxs file itself is never read: OpenSlide only checks it is there.
+        # The .mrxs file itself is never read: OpenSlide only checks it is there. Without its
+        # folder the parser says what is missing.
         return Members(self.name, slide_id, (ObjectInfo(slide_id, size or 0, None),)
                        + tuple(objects))
 
