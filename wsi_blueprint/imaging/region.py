@@ -22,6 +22,7 @@ the canvas and where each lies: a grid's cells, a sparse grid's stored cells (th
 fill colour), or placed tiles painted in stored order, each over the ones before.
 """
 
+import collections
 import dataclasses
 import functools
 import math
@@ -30,6 +31,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from ..errors import BadRequest, TooLarge
+from ..formats.tile import EncodedTile
 from .cpu_pool import map_cpu, run_cpu
 from .decode import decode, solid
 from .resample import resize
@@ -120,16 +122,53 @@ def read_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
     background = background or slide.level_model(plan.level).fill
     tiles = slide.read_tiles(plan.level, plan.coords) if plan.coords else []
     decode_tile = functools.partial(decode, reduce=plan.reduce, background=background)
-    if len(tiles) <= ONE_JOB_TILES:
-        return run_cpu(_render, plan, tiles, decode_tile, background, finish)
-    pieces = map_cpu(decode_tile, tiles)
-    return run_cpu(_assemble, plan, pieces, background, finish)
+    payloads, cuts = _shared_payloads(tiles)
+    if len(payloads) <= ONE_JOB_TILES:
+        return run_cpu(_render, plan, payloads, cuts, decode_tile, background, finish)
+    decoded = map_cpu(decode_tile, payloads)
+    return run_cpu(_assemble, plan, _cut(decoded, cuts, plan.reduce), background, finish)
 
 
-def _render(plan: Plan, tiles: list, decode_tile: Callable, background: tuple,
+def _shared_payloads(tiles: list[EncodedTile]) -> tuple[list[EncodedTile], list]:
+    """What to decode, each payload once, and per tile (which decoded payload, the tile or
+    None if it is all of it). Tiles that are pieces of one stored image (MRXS) share its
+    payload: the image is decoded once and each piece cut out of it."""
+    uses = collections.Counter(id(tile.data) for tile in tiles if tile.data)
+    payloads: list[EncodedTile] = []
+    seen: dict[int, int] = {}
+    cuts = []
+    for tile in tiles:
+        if uses[id(tile.data)] < 2:
+            cuts.append((len(payloads), None))
+            payloads.append(tile)
+            continue
+        if id(tile.data) not in seen:
+            seen[id(tile.data)] = len(payloads)
+            payloads.append(dataclasses.replace(tile, source_x=0, source_y=0,
+                                                valid_width=tile.width,
+                                                valid_height=tile.height))
+        cuts.append((seen[id(tile.data)], tile))
+    return payloads, cuts
+
+
+def _cut(decoded: list[np.ndarray], cuts: list, reduce: int) -> list[np.ndarray]:
+    """Each tile's pixels: its decoded payload, or its piece of it."""
+    pieces = []
+    for index, tile in cuts:
+        pixels = decoded[index]
+        if tile is not None:
+            top, left = tile.source_y // reduce, tile.source_x // reduce
+            pixels = pixels[top:top + -(-tile.valid_height // reduce),
+                            left:left + -(-tile.valid_width // reduce)]
+        pieces.append(pixels)
+    return pieces
+
+
+def _render(plan: Plan, payloads: list, cuts: list, decode_tile: Callable, background: tuple,
             finish: Callable | None):
     """A small region from its encoded tiles: one pool job (Server-Timing `render`)."""
-    return _assemble(plan, [decode_tile(tile) for tile in tiles], background, finish)
+    decoded = [decode_tile(payload) for payload in payloads]
+    return _assemble(plan, _cut(decoded, cuts, plan.reduce), background, finish)
 
 
 def _assemble(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: Callable | None):
