@@ -193,3 +193,14 @@ def test_the_catalog_folds_the_companion_folder_into_the_slide():
                entry("a/Z.mrxs.txt"), entry("a/Z.mrxs/")]
     assert [e["id"] for e in catalog.fold(entries)] == [
         "a/X.mrxs", "a/Y/", "a/Y/Slidedat.ini", "a/Z.mrxs.txt", "a/Z.mrxs/"]
+
+
+def test_the_region_limit_counts_stored_images_not_their_pieces(mrxs_set, monkeypatch):
+    from wsi_blueprint.errors import TooLarge
+    from wsi_blueprint.imaging import region
+    slide = open_through_library(f"file://{_folder(mrxs_set)}", "synthetic.mrxs")
+    monkeypatch.setattr(region, "MAX_TILES", 4)
+    assert read_region(slide, 0, 0, 952, 720, 119, 90).shape == (90, 119, 3)  # 12 pieces, 1 image
+    assert read_region(slide, 0, 0, 952, 720, 238, 180).shape == (180, 238, 3)  # 4 images
+    with pytest.raises(TooLarge):
+        read_region(slide, 0, 0, 952, 720, 476, 360)  # 12 images

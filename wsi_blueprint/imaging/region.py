@@ -41,6 +41,7 @@ T = TypeVar("T")
 LEVEL_TOLERANCE = 0.01
 ONE_JOB_TILES = 4               # regions of at most this many tiles are one pool job
 MAX_TILES = 4096                # tiles decoded for one region
+MAX_PIECES = 65536              # placed pieces of stored images painted for one region
 MAX_CANVAS_PIXELS = 2 ** 25     # 32 Mpx, 96 MiB of RGB before resampling
 
 
@@ -104,7 +105,7 @@ def _plan_at(model, l_level: int, k: int, l0_x: int, l0_y: int, l0_w: int, l0_h:
         raise TooLarge(f"the region needs {right - left}x{bottom - top} pixels of level "
                        f"{l_level}; ask for a smaller region or output")
     coords = model.tiles_meeting(left * k, top * k, right * k, bottom * k)  # level pixels
-    if len(coords) > MAX_TILES:
+    if len(coords) > (MAX_TILES if model.whole_tiles else MAX_PIECES):
         raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
                        f"(at most {MAX_TILES}); ask for a smaller region or output")
     origins = [(l_x // k, l_y // k) for l_x, l_y in (model.origin(c, r) for c, r in coords)]
@@ -123,6 +124,9 @@ def read_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
     tiles = slide.read_tiles(plan.level, plan.coords) if plan.coords else []
     decode_tile = functools.partial(decode, reduce=plan.reduce, background=background)
     payloads, cuts = _shared_payloads(tiles)
+    if len(payloads) > MAX_TILES:  # pieces of fewer images pass (MRXS's coarse levels)
+        raise TooLarge(f"the region needs {len(payloads)} stored images of level "
+                       f"{plan.level} (at most {MAX_TILES}); ask for a smaller region or output")
     if len(payloads) <= ONE_JOB_TILES:
         return run_cpu(_render, plan, payloads, cuts, decode_tile, background, finish)
     decoded = map_cpu(decode_tile, payloads)
