@@ -14,7 +14,10 @@ states where it states one, else the ratio of level 0's size to the level's.
 """
 
 import dataclasses
+import functools
 import math
+
+import numpy
 
 WHITE = (255, 255, 255)
 
@@ -99,9 +102,16 @@ class PlacedTiles(RegularGrid):
     def tiles_meeting(self, l_left: int, l_top: int, l_right: int, l_bottom: int
                       ) -> list[tuple[int, int]]:
         t_cols = self.grid[0]
-        return [(i % t_cols, i // t_cols) for i, (x, y) in enumerate(self.positions)
-                if x < l_right and x + self.t_width > l_left
-                and y < l_bottom and y + self.t_height > l_top]
+        x, y = self._xy[:, 0], self._xy[:, 1]
+        meeting = numpy.flatnonzero((x < l_right) & (x + self.t_width > l_left)
+                                    & (y < l_bottom) & (y + self.t_height > l_top))
+        return [(int(i) % t_cols, int(i) // t_cols) for i in meeting]
+
+    @functools.cached_property
+    def _xy(self) -> numpy.ndarray:
+        """The positions as an array: a level may place tens of thousands of tiles, and a
+        region looks for the few it meets in all of them."""
+        return numpy.array(self.positions, dtype=numpy.int64).reshape(-1, 2)
 
 
 def placed_grid(l_width: int, t_width: int, count: int) -> tuple[int, int]:

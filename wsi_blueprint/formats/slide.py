@@ -27,6 +27,7 @@ class Slide:
     def __init__(self, index: SlideIndex, blocks: BlockReader):
         self.index = index
         self.blocks = blocks
+        self._models: dict[int, LevelModel] = {}  # kept: a placed level indexes its tiles
 
     @property
     def levels(self) -> tuple[Level, ...]:
@@ -47,6 +48,12 @@ class Slide:
 
     def level_model(self, level: int) -> LevelModel:
         """Where the level's stored tiles lie and what fills the gaps (see formats.levels)."""
+        model = self._models.get(level)
+        if model is None:
+            model = self._models[level] = self._new_level_model(level)
+        return model
+
+    def _new_level_model(self, level: int) -> LevelModel:
         image = self._level(level)
         base = self.levels[0]
         scale = image.scale or (base.width / image.width, base.height / image.height)
@@ -68,7 +75,7 @@ class Slide:
                 raise NotFound(f"no tile {column},{row} in level {level} "
                                f"({columns}x{rows} tiles)")
         if image.positions is not None:  # the last row of placed tiles may be short
-            present = set(range(len(image.positions)))
+            present = range(len(image.positions))
         elif image.present is None:
             return self._read(image, list(coords))
         else:
