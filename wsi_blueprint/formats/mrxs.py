@@ -43,12 +43,16 @@ class Companion:
             raise CorruptSlide(f"{what} {name!r} is missing from the folder {self.folder!r}")
         return number
 
-    def read(self, name: str, offset: int, length: int, what: str) -> bytes:
-        number = self.member(name, what)
+    def at(self, name: str, offset: int, length: int, what: str) -> int:
+        """The joined offset of `length` bytes at `offset` of `name`, checked to lie in it."""
+        number = self.member(name, "the data file")
         if offset + length > self.sizes[number]:
             raise CorruptSlide(f"{what} lies past the end of {name} ({length} bytes at "
                                f"{offset}, the file has {self.sizes[number]})")
-        return self.blocks.read(member_base(number) + offset, length)
+        return member_base(number) + offset
+
+    def read(self, name: str, offset: int, length: int, what: str) -> bytes:
+        return self.blocks.read(self.at(name, offset, length, what), length)
 
     def whole(self, name: str, limit: int) -> bytes:
         size = self.sizes[self.member(name, "the slide's")]
@@ -57,15 +61,10 @@ class Companion:
                                f"{limit} expected")
         return self.read(name, 0, size, name)
 
-    def joined(self, record: mrxs_index.Record, data_files: tuple[str, ...], what: str) -> int:
-        """The joined offset of a record, checked to lie inside its data file."""
-        name = data_files[record.file]
-        number = self.member(name, "the data file")
-        if record.offset + record.length > self.sizes[number]:
-            raise CorruptSlide(f"Index.dat puts {what} past the end of {name} "
-                               f"({record.length} bytes at {record.offset}, the file has "
-                               f"{self.sizes[number]})")
-        return member_base(number) + record.offset
+    def record(self, record: mrxs_index.Record, data_files: tuple[str, ...], what: str) -> int:
+        """The joined offset of a record of Index.dat."""
+        return self.at(data_files[record.file], record.offset, record.length,
+                       f"{what} (as Index.dat places it)")
 
 
 def read_slidedat(companion: Companion) -> mrxs_slidedat.Slidedat:
@@ -90,7 +89,7 @@ def _positions(companion: Companion, slidedat: mrxs_slidedat.Slidedat,
         return mrxs_layout.NominalPositions(slidedat), False
     record = index.nonhier_record(slidedat.position_record, "camera positions")
     data = companion.read(slidedat.data_files[record.file], record.offset, record.length,
-                          "the camera position record")
+                          "the camera position record (as Index.dat places it)")
     concat = 1 << slidedat.levels[0].concat_exponent
     return mrxs_index.camera_positions(data, slidedat.positions_compressed,
                                        mrxs_layout.photo_count(slidedat), concat), True
@@ -121,7 +120,7 @@ def _associated(companion: Companion, index: mrxs_index.IndexFile,
     images = {}
     for name, number in slidedat.associated.items():
         record = index.nonhier_record(number, name)
-        offset = companion.joined(record, slidedat.data_files, f"the {name} image")
+        offset = companion.record(record, slidedat.data_files, f"the {name} image")
         layout = Pieces(tile_width=0, tile_height=0, image_width=0, image_height=0,
                         parts_per_side=1, offsets=_inline([offset]),
                         byte_counts=_inline([record.length]), parts=_inline([0]))
@@ -144,7 +143,7 @@ def parse(blocks: BlockReader, members: Members) -> SlideIndex:
     for z, (section, level) in enumerate(zip(slidedat.levels, placed)):
         if not level.tiles:
             raise CorruptSlide(f"level {z} of the MRXS slide has no stored image")
-        offsets = [companion.joined(tile.record, slidedat.data_files, f"an image of level {z}")
+        offsets = [companion.record(tile.record, slidedat.data_files, f"an image of level {z}")
                    for tile in level.tiles]
         levels.append(_level(section, level, offsets))
     base = slidedat.levels[0]

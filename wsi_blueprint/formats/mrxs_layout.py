@@ -102,68 +102,76 @@ class _Geometry:
         self.count_divisor = [min(c, divisions) if self.cut else c for c in self.concat]
 
 
-def layout(slidedat: Slidedat, positions: Sequence[tuple[int, int]], measured: bool,
-           records: list[list[tuple[int, Record]]]) -> list[LevelLayout]:
-    """Every level's pieces, from the photo positions (level-0 pixels) and each level's
-    (image index, record) list."""
-    budget = MAX_PIECES
-    geometry = _Geometry(slidedat, measured)
-    across, down = slidedat.images
-    divisions = slidedat.divisions
-    photos_across = across // divisions
-    image0 = slidedat.levels[0].image_size
-    base = base_size(slidedat)
-    active: set[int] = set()
-    levels = []
-    for z, level_records in enumerate(records):
-        concat = geometry.concat[z]
-        per_image = geometry.tiles_per_image[z]
-        section = slidedat.levels[z]
-        piece = (section.image_size[0] / per_image, section.image_size[1] / per_image)
-        placed: dict[tuple[int, int], Tile] = {}
-        for index, record in level_records:
+class _Placer:
+    """Places the pieces of each level in turn (level 0 first: it says which photos were
+    taken, and coarser levels place only pieces of those)."""
+
+    def __init__(self, slidedat: Slidedat, positions: Sequence[tuple[int, int]],
+                 measured: bool):
+        self.slidedat = slidedat
+        self.positions = positions
+        self.geometry = _Geometry(slidedat, measured)
+        self.photos_across = slidedat.images[0] // slidedat.divisions
+        self.taken: set[int] = set()
+        self.budget = MAX_PIECES
+        self.base = base_size(slidedat)
+
+    def position(self, z: int, xx: int, yy: int) -> tuple[int, int] | None:
+        """The level-0 position of level-0 image (xx, yy), or None where level `z` places
+        nothing for it (its photo was never taken)."""
+        divisions, across = self.slidedat.divisions, self.photos_across
+        xp, yp = xx // divisions, yy // divisions
+        photo = yp * across + xp
+        if photo >= len(self.positions):
+            raise CorruptSlide(f"MRXS image {xx},{yy} has no camera position")
+        if z == 0:
+            # Photos never taken are recorded at 0, 0: only the first may be there.
+            if self.positions[photo] == (0, 0) and (xp or yp):
+                return None
+            self.taken.add(photo)
+        else:
+            span = range(self.geometry.positions_per_tile[z])
+            if not any((yp + j) * across + xp + i in self.taken for j in span for i in span):
+                return None
+        image = self.slidedat.levels[0].image_size
+        return (self.positions[photo][0] + image[0] * (xx - xp * divisions),
+                self.positions[photo][1] + image[1] * (yy - yp * divisions))
+
+    def level(self, z: int, records: list[tuple[int, Record]]) -> LevelLayout:
+        across, down = self.slidedat.images
+        divisions = self.slidedat.divisions
+        concat, divisor = self.geometry.concat[z], self.geometry.count_divisor[z]
+        per_image = self.geometry.tiles_per_image[z]
+        placed: dict[tuple[int, int], Tile] = {}  # by OpenSlide's grid cell: the last wins
+        for index, record in records:
             x, y = index % across, index // across
             if y >= down:
                 raise CorruptSlide(f"MRXS image {index} of level {z} lies below the slide")
             if x % concat or y % concat:
                 raise CorruptSlide(f"MRXS image {index} of level {z} is not at a multiple "
                                    f"of {concat}")
-            for yi in range(per_image):
-                yy = y + yi * divisions
-                if yy >= down:
-                    break
-                for xi in range(per_image):
-                    xx = x + xi * divisions
-                    if xx >= across:
-                        break
-                    budget -= 1
-                    if budget < 0:
+            for yi in range(min(per_image, -(-(down - y) // divisions))):
+                for xi in range(min(per_image, -(-(across - x) // divisions))):
+                    self.budget -= 1
+                    if self.budget < 0:
                         raise CorruptSlide(f"the MRXS index makes more than {MAX_PIECES} "
                                            "pieces of its images")
-                    xp, yp = xx // divisions, yy // divisions
-                    photo = yp * photos_across + xp
-                    if photo >= len(positions):
-                        raise CorruptSlide(f"MRXS image {index} of level {z} has no camera "
-                                           "position")
-                    if z == 0:
-                        # Photos never taken are recorded at 0, 0: only the first may be there.
-                        if positions[photo] == (0, 0) and (xp or yp):
-                            continue
-                        active.add(photo)
-                    elif not any((yp + j) * photos_across + xp + i in active
-                                 for j in range(geometry.positions_per_tile[z])
-                                 for i in range(geometry.positions_per_tile[z])):
-                        continue
-                    l0_x = positions[photo][0] + image0[0] * (xx - xp * divisions)
-                    l0_y = positions[photo][1] + image0[1] * (yy - yp * divisions)
-                    column = x // geometry.count_divisor[z] + xi
-                    row = y // geometry.count_divisor[z] + yi
-                    placed[(column, row)] = Tile(
-                        record, (xi, yi), (round(l0_x / concat), round(l0_y / concat)))
-        levels.append(LevelLayout(
-            size=(base[0] // concat, base[1] // concat),
-            downsample=concat / geometry.concat[0],
-            piece=(math.ceil(piece[0]), math.ceil(piece[1])),
+                    l0 = self.position(z, x + xi * divisions, y + yi * divisions)
+                    if l0 is not None:
+                        placed[(x // divisor + xi, y // divisor + yi)] = Tile(
+                            record, (xi, yi), (round(l0[0] / concat), round(l0[1] / concat)))
+        image = self.slidedat.levels[z].image_size
+        return LevelLayout(
+            size=(self.base[0] // concat, self.base[1] // concat),
+            downsample=concat / self.geometry.concat[0],
+            piece=(math.ceil(image[0] / per_image), math.ceil(image[1] / per_image)),
             parts_per_side=per_image,
-            tiles=tuple(placed[key] for key in sorted(placed, key=lambda k: (k[1], k[0])))))
-    return levels
+            tiles=tuple(placed[key] for key in sorted(placed, key=lambda k: (k[1], k[0]))))
+
+
+def layout(slidedat: Slidedat, positions: Sequence[tuple[int, int]], measured: bool,
+           records: list[list[tuple[int, Record]]]) -> list[LevelLayout]:
+    """Every level's pieces, from the photo positions (level-0 pixels) and each level's
+    (image index, record) list."""
+    placer = _Placer(slidedat, positions, measured)
+    return [placer.level(z, level_records) for z, level_records in enumerate(records)]
