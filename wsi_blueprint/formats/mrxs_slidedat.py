@@ -57,7 +57,9 @@ class Slidedat:
 
 def _parse_ini(text: str) -> configparser.ConfigParser:
     # Scanners write lines of a value without a key; OpenSlide ignores them, and so do we.
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("=")]
+    # Lines are stripped: an indented line is no continuation of a value in a key file.
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if not line.startswith("=")]
     ini = configparser.ConfigParser(interpolation=None, strict=False, delimiters=("=",),
                                     comment_prefixes=("#", ";"), empty_lines_in_values=False)
     ini.optionxform = str  # keys are case-sensitive
@@ -158,7 +160,9 @@ def parse(text: str) -> Slidedat:
         if found is None:
             continue
         number, section = found
-        if keys.text(section or "", format_key) != "JPEG":
+        if section is None:
+            raise CorruptSlide(f"Slidedat.ini names no section for the {value} record")
+        if keys.text(section, format_key) != "JPEG":
             raise UnsupportedFormat(f"the MRXS {name} is not stored as JPEG")
         associated[name] = number
     properties = {f"mirax.{group}.{key}": value.strip()
