@@ -68,6 +68,15 @@ def _jpeg(pixels: numpy.ndarray, quality: int = 80) -> bytes:
     return out.getvalue()
 
 
+def _encoded(pixels: numpy.ndarray, image_format: str) -> bytes:
+    """A stored image in a level's IMAGE_FORMAT: JPEG, PNG or BMP24."""
+    if image_format == "JPEG":
+        return _jpeg(pixels)
+    out = io.BytesIO()
+    PIL.Image.fromarray(pixels).save(out, {"PNG": "PNG", "BMP24": "BMP"}[image_format])
+    return out.getvalue()
+
+
 def _reduced(pixels: numpy.ndarray, factor: int) -> numpy.ndarray:
     if factor == 1:
         return pixels
@@ -133,7 +142,8 @@ def _level_images(photos: list[numpy.ndarray], concat: int):
             yield y * across + x, image
 
 
-def _ini(slide_id: str, zoom_levels: int, position_record: str, overlap: int) -> str:
+def _ini(slide_id: str, zoom_levels: int, position_record: str, overlap: int,
+         formats: tuple[str, ...]) -> str:
     nonhier = ["NONHIER_0_NAME = Scan data layer", "NONHIER_0_COUNT = 3",
                "NONHIER_0_VAL_0 = ScanDataLayer_SlideThumbnail",
                "NONHIER_0_VAL_0_SECTION = NONHIERLAYER_0_VAL_0_SECTION",
@@ -164,7 +174,7 @@ def _ini(slide_id: str, zoom_levels: int, position_record: str, overlap: int) ->
                   f"MICROMETER_PER_PIXEL_X = {MPP * concat!r}",
                   f"MICROMETER_PER_PIXEL_Y = {MPP * concat!r}",
                   f"IMAGE_FILL_COLOR_BGR = {bgr}", f"DIGITIZER_WIDTH = {IMAGE}",
-                  f"DIGITIZER_HEIGHT = {IMAGE}", "IMAGE_FORMAT = JPEG", "IMAGE_QUALITY = 90", ""]
+                  f"DIGITIZER_HEIGHT = {IMAGE}", f"IMAGE_FORMAT = {formats[i]}", ""]
     for i, key in enumerate(("THUMBNAIL_IMAGE_TYPE", "BARCODE_IMAGE_TYPE", "PREVIEW_IMAGE_TYPE")):
         lines += [f"[NONHIERLAYER_0_VAL_{i}_SECTION]", f"{key} = JPEG", ""]
     lines += ["[NONHIERLAYER_1_VAL_0_SECTION]", "POSITION_FORMAT = int32", ""]
@@ -206,10 +216,11 @@ def _index(slide_id: str, levels: list[list[tuple[int, int, int, int]]],
 
 
 def write_mrxs(folder: str, name: str = "synthetic", *, stitching: bool = False,
-               zoom_levels: int = 4, page_size: int = 30) -> MrxsSlide:
+               zoom_levels: int = 4, page_size: int = 30,
+               formats: tuple[str, ...] = ("JPEG",) * 4) -> MrxsSlide:
     """Writes `name`.mrxs and `name`/ into `folder`. `stitching`: positions in a
     DEFLATE-compressed StitchingIntensityLayer (MRXS 2.2 and later) instead of a
-    VIMSLIDE_POSITION_BUFFER."""
+    VIMSLIDE_POSITION_BUFFER; `formats`: each level's IMAGE_FORMAT (JPEG, PNG, BMP24)."""
     side = IMAGE * DIVISIONS
     step = side - OVERLAP
     positions = [(max(0, c * step + dx), max(0, r * step + dy))
@@ -222,7 +233,7 @@ def write_mrxs(folder: str, name: str = "synthetic", *, stitching: bool = False,
     for i in range(zoom_levels):
         concat = 2 ** sum(CONCAT_EXPONENTS[:i + 1])
         fileno = 0 if i < 2 else 1
-        levels.append([(index, *data.add(fileno, _jpeg(pixels)))
+        levels.append([(index, *data.add(fileno, _encoded(pixels, formats[i])))
                        for index, pixels in _level_images(photos, concat)])
     macro = _reduced(source, 4)
     label = numpy.ascontiguousarray(source[:160, :320][:, ::-1])
@@ -238,7 +249,7 @@ def write_mrxs(folder: str, name: str = "synthetic", *, stitching: bool = False,
     record = "StitchingIntensityLayer" if stitching else "VIMSLIDE_POSITION_BUFFER"
     with open(os.path.join(companion, "Slidedat.ini"), "w", encoding="utf-8-sig",
               newline="") as f:
-        f.write(_ini(slide_id, zoom_levels, record, OVERLAP))
+        f.write(_ini(slide_id, zoom_levels, record, OVERLAP, formats))
     with open(os.path.join(companion, "Index.dat"), "wb") as f:
         f.write(_index(slide_id, levels, nonhier, page_size))
     for i, contents in enumerate(data.files):

@@ -169,6 +169,19 @@ def test_a_missing_camera_position_record_places_photos_on_the_nominal_grid(mrxs
                     _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
 
 
+def test_png_and_bmp_levels_match_openslide_exactly(tmp_path):
+    slide_path = mrxs_slides.write_mrxs(str(tmp_path), "lossless",
+                                        formats=("JPEG", "JPEG", "PNG", "BMP24")).path
+    slide = open_through_library(f"file://{tmp_path}", "lossless.mrxs")
+    assert [level.encoding.compression for level in slide.levels] == \
+        ["jpeg", "jpeg", "png", "bmp"]
+    reference = openslide.OpenSlide(slide_path)
+    for level in (2, 3):
+        size = reference.level_dimensions[level]
+        ours = read_region(slide, 0, 0, *reference.dimensions, *size)
+        assert _mad(ours, _on_fill(reference.read_region((0, 0), level, size))) == 0.0
+
+
 def test_png_tiles_decode(tmp_path):
     """MRXS may store PNG or BMP24 images; both decode to the stored pixels."""
     from wsi_blueprint.formats import EncodedTile
