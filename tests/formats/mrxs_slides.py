@@ -217,10 +217,13 @@ def _index(slide_id: str, levels: list[list[tuple[int, int, int, int]]],
 
 def write_mrxs(folder: str, name: str = "synthetic", *, stitching: bool = False,
                zoom_levels: int = 4, page_size: int = 30,
-               formats: tuple[str, ...] = ("JPEG",) * 4) -> MrxsSlide:
+               formats: tuple[str, ...] = ("JPEG",) * 4, untaken: tuple[int, ...] = ()
+               ) -> MrxsSlide:
     """Writes `name`.mrxs and `name`/ into `folder`. `stitching`: positions in a
     DEFLATE-compressed StitchingIntensityLayer (MRXS 2.2 and later) instead of a
-    VIMSLIDE_POSITION_BUFFER; `formats`: each level's IMAGE_FORMAT (JPEG, PNG, BMP24)."""
+    VIMSLIDE_POSITION_BUFFER; `formats`: each level's IMAGE_FORMAT (JPEG, PNG, BMP24);
+    `untaken`: photos recorded at 0, 0 as scanners record photos they never took (their images
+    are stored all the same)."""
     side = IMAGE * DIVISIONS
     step = side - OVERLAP
     positions = [(max(0, c * step + dx), max(0, r * step + dy))
@@ -238,7 +241,8 @@ def write_mrxs(folder: str, name: str = "synthetic", *, stitching: bool = False,
     macro = _reduced(source, 4)
     label = numpy.ascontiguousarray(source[:160, :320][:, ::-1])
     preview = _reduced(source, 8)
-    position_buffer = b"".join(struct.pack("<Bii", 1, x, y) for x, y in positions)
+    recorded = [(0, 0) if i in untaken else p for i, p in enumerate(positions)]
+    position_buffer = b"".join(struct.pack("<Bii", 1, x, y) for x, y in recorded)
     if stitching:
         position_buffer = zlib.compress(position_buffer)
     nonhier = [data.add(1, _jpeg(macro)), data.add(1, _jpeg(label)), data.add(0, _jpeg(preview)),

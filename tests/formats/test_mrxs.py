@@ -169,6 +169,20 @@ def test_a_missing_camera_position_record_places_photos_on_the_nominal_grid(mrxs
                     _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
 
 
+def test_photos_recorded_at_the_origin_were_never_taken(tmp_path):
+    """OpenSlide skips a photo recorded at 0, 0 (other than the first) on every level: its
+    place shows the fill colour, though its images are stored."""
+    slide_path = mrxs_slides.write_mrxs(str(tmp_path), "holes", untaken=(5, 6)).path
+    slide = open_through_library(f"file://{tmp_path}", "holes.mrxs")
+    reference = openslide.OpenSlide(slide_path)
+    for level, size in enumerate(reference.level_dimensions):
+        ours = read_region(slide, 0, 0, *reference.dimensions, *size)
+        assert _mad(ours, _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
+    # Photo 5 (at 224, 232) is gone: the fill colour shows where only it lay.
+    assert (read_region(slide, 300, 300, 8, 8, 8, 8) == FILL_RGB).all()
+    assert len(slide.levels[0].positions) == 48 - 2 * 4
+
+
 def test_png_and_bmp_levels_match_openslide_exactly(tmp_path):
     slide_path = mrxs_slides.write_mrxs(str(tmp_path), "lossless",
                                         formats=("JPEG", "JPEG", "PNG", "BMP24")).path
