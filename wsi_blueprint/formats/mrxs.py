@@ -87,6 +87,9 @@ def _positions(companion: Companion, slidedat: mrxs_slidedat.Slidedat,
     """The photo positions in level-0 pixels, and whether they were measured."""
     if slidedat.position_record is None:
         return mrxs_layout.NominalPositions(slidedat), False
+    if mrxs_layout.photo_count(slidedat) > mrxs_layout.MAX_PIECES:
+        raise CorruptSlide(f"Slidedat.ini makes {mrxs_layout.photo_count(slidedat)} camera "
+                           "photos, more than a slide can place")
     record = index.nonhier_record(slidedat.position_record, "camera positions")
     data = companion.read(slidedat.data_files[record.file], record.offset, record.length,
                           "the camera position record (as Index.dat places it)")
@@ -100,18 +103,20 @@ def _inline(values: list[int]) -> IntArray:
 
 
 def _level(section: mrxs_slidedat.ZoomLevel, placed: mrxs_layout.LevelLayout,
-           offsets: list[int]) -> Level:
-    tiles = placed.tiles
+           offsets: list[int], lengths: list[int]) -> Level:
+    """The index's level from its pieces; `offsets` and `lengths` per record of the level."""
+    records = placed.records
     layout = Pieces(
         tile_width=placed.piece[0], tile_height=placed.piece[1],
         image_width=section.image_size[0], image_height=section.image_size[1],
-        parts_per_side=placed.parts_per_side, offsets=_inline(offsets),
-        byte_counts=_inline([t.record.length for t in tiles]),
-        parts=_inline([t.part[1] * placed.parts_per_side + t.part[0] for t in tiles]))
+        parts_per_side=placed.parts_per_side,
+        offsets=_inline([offsets[r] for r in records.tolist()]),
+        byte_counts=_inline([lengths[r] for r in records.tolist()]),
+        parts=_inline(placed.parts.tolist()))
     return Level(width=placed.size[0], height=placed.size[1],
                  encoding=_ENCODINGS[section.image_format], layout=layout,
                  downsample=placed.downsample, scale=(placed.downsample, placed.downsample),
-                 positions=tuple(t.position for t in tiles))
+                 positions=tuple(map(tuple, placed.positions.tolist())))
 
 
 def _associated(companion: Companion, index: mrxs_index.IndexFile,
@@ -141,11 +146,12 @@ def parse(blocks: BlockReader, members: Members) -> SlideIndex:
     placed = mrxs_layout.layout(slidedat, positions, measured, records)
     levels = []
     for z, (section, level) in enumerate(zip(slidedat.levels, placed)):
-        if not level.tiles:
+        if not len(level.records):
             raise CorruptSlide(f"level {z} of the MRXS slide has no stored image")
-        offsets = [companion.record(tile.record, slidedat.data_files, f"an image of level {z}")
-                   for tile in level.tiles]
-        levels.append(_level(section, level, offsets))
+        offsets = [companion.record(record, slidedat.data_files, f"an image of level {z}")
+                   for _, record in records[z]]
+        levels.append(_level(section, level, offsets,
+                             [record.length for _, record in records[z]]))
     base = slidedat.levels[0]
     fill = "".join(f"{c:02X}" for c in base.fill_rgb)
     return SlideIndex(

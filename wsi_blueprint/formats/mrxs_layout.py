@@ -4,8 +4,8 @@ The camera takes photos at measured, overlapping positions and cuts each into `d
 x `divisions` images placed edge to edge: those are level 0. Each coarser level halves the
 images and puts 2^k x 2^k of them side by side in one stored image. Once a stored image spans
 several photos, its parts no longer line up (the photos overlapped), so the image is cut into
-one piece per photo and each piece is placed at its photo's position. A piece is a `Tile`:
-which image, which part of it, and where it goes in level pixels.
+one piece per photo and each piece is placed at its photo's position. A piece is which
+image, which part of it, and where it goes in level pixels.
 
 OpenSlide paints the pieces of a level from the last grid row and column to the first, each
 only where nothing is painted yet (cairo's SATURATE operator), so where pieces overlap the one
@@ -17,6 +17,8 @@ import dataclasses
 import math
 from collections.abc import Sequence
 
+import numpy
+
 from ..errors import CorruptSlide
 from .mrxs_index import Record
 from .mrxs_slidedat import Slidedat
@@ -27,19 +29,16 @@ MAX_PIECES = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
-class Tile:
-    record: Record
-    part: tuple[int, int]         # which piece of its stored image, across and down
-    position: tuple[int, int]     # where it goes, in level pixels (rounded)
-
-
-@dataclasses.dataclass(frozen=True)
 class LevelLayout:
+    """A level's pieces, in paint order (row-major in OpenSlide's grid), as arrays."""
+
     size: tuple[int, int]         # level width, height
     downsample: float
     piece: tuple[int, int]        # size of every piece (the whole image below the cut)
     parts_per_side: int           # pieces an image is cut into, across and down
-    tiles: tuple[Tile, ...]       # in paint order: row-major in OpenSlide's grid
+    records: numpy.ndarray        # per piece: which of the level's records holds its image
+    parts: numpy.ndarray          # per piece: which part of the image, row-major
+    positions: numpy.ndarray      # per piece: x, y in level pixels (rounded)
 
 
 def base_size(slidedat: Slidedat) -> tuple[int, int]:
@@ -76,6 +75,11 @@ class NominalPositions(Sequence):
             raise IndexError(photo)
         return photo % self.across * self.step[0], photo // self.across * self.step[1]
 
+    def at(self, photos: numpy.ndarray) -> numpy.ndarray:
+        """The positions of many photos, (n, 2)."""
+        return numpy.stack([photos % self.across * self.step[0],
+                            photos // self.across * self.step[1]], axis=-1)
+
 
 def photo_count(slidedat: Slidedat) -> int:
     return (slidedat.images[0] // slidedat.divisions) * (slidedat.images[1] // slidedat.divisions)
@@ -87,10 +91,8 @@ class _Geometry:
     def __init__(self, slidedat: Slidedat, measured: bool):
         self.slidedat = slidedat
         exponent, self.concat = 0, []
-        for level in slidedat.levels:
+        for level in slidedat.levels:  # their sum is bounded (mrxs_slidedat)
             exponent += level.concat_exponent
-            if exponent > 30:
-                raise CorruptSlide(f"MRXS image concatenation 2^{exponent} is too large")
             self.concat.append(1 << exponent)
         divisions = slidedat.divisions
         # With positions or overlaps each photo's piece is placed on its own; without, an
@@ -103,70 +105,95 @@ class _Geometry:
 
 
 class _Placer:
-    """Places the pieces of each level in turn (level 0 first: it says which photos were
-    taken, and coarser levels place only pieces of those)."""
+    """Places the pieces of each level in turn, all of a level's at once (a slide may store
+    hundreds of thousands of images). Level 0 goes first: it says which photos were taken,
+    and coarser levels place only pieces of those."""
 
     def __init__(self, slidedat: Slidedat, positions: Sequence[tuple[int, int]],
                  measured: bool):
         self.slidedat = slidedat
-        self.positions = positions
+        self.count = len(positions)
+        self.positions = (positions if isinstance(positions, NominalPositions)
+                          else numpy.array(positions, numpy.int64).reshape(-1, 2))
         self.geometry = _Geometry(slidedat, measured)
         self.photos_across = slidedat.images[0] // slidedat.divisions
-        self.taken: set[int] = set()
+        self.taken = numpy.zeros(0, numpy.int64)  # sorted numbers of the photos taken
         self.budget = MAX_PIECES
         self.base = base_size(slidedat)
+        if min(self.base) < 1:
+            raise CorruptSlide(f"the MRXS slide's images and overlaps make it {self.base[0]} x "
+                               f"{self.base[1]} pixels")
 
-    def position(self, z: int, xx: int, yy: int) -> tuple[int, int] | None:
-        """The level-0 position of level-0 image (xx, yy), or None where level `z` places
-        nothing for it (its photo was never taken)."""
-        divisions, across = self.slidedat.divisions, self.photos_across
-        xp, yp = xx // divisions, yy // divisions
-        photo = yp * across + xp
-        if photo >= len(self.positions):
-            raise CorruptSlide(f"MRXS image {xx},{yy} has no camera position")
+    def _positions_of(self, photos: numpy.ndarray) -> numpy.ndarray:
+        if isinstance(self.positions, NominalPositions):
+            return self.positions.at(photos)
+        return self.positions[photos]
+
+    def _placed(self, z: int, xp: numpy.ndarray, yp: numpy.ndarray,
+                photo: numpy.ndarray) -> numpy.ndarray:
+        """Which candidate pieces level `z` places (OpenSlide's get_tile_position): on level
+        0 those of photos taken (photos never taken are recorded at 0, 0: only the first may
+        be there); on coarser ones those meeting a photo taken."""
         if z == 0:
-            # Photos never taken are recorded at 0, 0: only the first may be there.
-            if self.positions[photo] == (0, 0) and (xp or yp):
-                return None
-            self.taken.add(photo)
-        else:
-            span = range(self.geometry.positions_per_tile[z])
-            if not any((yp + j) * across + xp + i in self.taken for j in span for i in span):
-                return None
-        image = self.slidedat.levels[0].image_size
-        return (self.positions[photo][0] + image[0] * (xx - xp * divisions),
-                self.positions[photo][1] + image[1] * (yy - yp * divisions))
+            at_origin = (self._positions_of(photo) == 0).all(axis=-1)
+            placed = ~(at_origin & ((xp != 0) | (yp != 0)))
+            self.taken = numpy.unique(photo[placed])
+            return placed
+        placed = numpy.zeros(photo.shape, bool)
+        for j in range(self.geometry.positions_per_tile[z]):
+            for i in range(self.geometry.positions_per_tile[z]):
+                placed |= numpy.isin((yp + j) * self.photos_across + xp + i, self.taken)
+        return placed
 
     def level(self, z: int, records: list[tuple[int, Record]]) -> LevelLayout:
         across, down = self.slidedat.images
         divisions = self.slidedat.divisions
         concat, divisor = self.geometry.concat[z], self.geometry.count_divisor[z]
         per_image = self.geometry.tiles_per_image[z]
-        placed: dict[tuple[int, int], Tile] = {}  # by OpenSlide's grid cell: the last wins
-        for index, record in records:
-            x, y = index % across, index // across
-            if y >= down:
-                raise CorruptSlide(f"MRXS image {index} of level {z} lies below the slide")
-            if x % concat or y % concat:
-                raise CorruptSlide(f"MRXS image {index} of level {z} is not at a multiple "
-                                   f"of {concat}")
-            for yi in range(min(per_image, -(-(down - y) // divisions))):
-                for xi in range(min(per_image, -(-(across - x) // divisions))):
-                    self.budget -= 1
-                    if self.budget < 0:
-                        raise CorruptSlide(f"the MRXS index makes more than {MAX_PIECES} "
-                                           "pieces of its images")
-                    l0 = self.position(z, x + xi * divisions, y + yi * divisions)
-                    if l0 is not None:
-                        placed[(x // divisor + xi, y // divisor + yi)] = Tile(
-                            record, (xi, yi), (round(l0[0] / concat), round(l0[1] / concat)))
+        index = numpy.array([i for i, _ in records], numpy.int64).reshape(-1, 1)
+        x, y = index % across, index // across
+        if (y >= down).any():
+            raise CorruptSlide(f"an MRXS image of level {z} lies below the slide")
+        if ((x % concat) | (y % concat)).any():
+            raise CorruptSlide(f"an MRXS image of level {z} is not at a multiple of {concat}")
+        # Every (image, part) pair: parts row by row within each image, images as stored.
+        part = numpy.arange(per_image * per_image, dtype=numpy.int64).reshape(1, -1)
+        xi, yi = part % per_image, part // per_image
+        xx, yy = x + xi * divisions, y + yi * divisions
+        inside = (xx < across) & (yy < down)
+        self.budget -= int(inside.sum())
+        if self.budget < 0:
+            raise CorruptSlide(f"the MRXS index makes more than {MAX_PIECES} pieces of its "
+                               "images")
+        which = numpy.broadcast_to(numpy.arange(len(records)).reshape(-1, 1), inside.shape)
+        which, xi, yi = which[inside], numpy.broadcast_to(xi, inside.shape)[inside], \
+            numpy.broadcast_to(yi, inside.shape)[inside]
+        xx, yy = xx[inside], yy[inside]
+        xp, yp = xx // divisions, yy // divisions
+        photo = yp * self.photos_across + xp
+        if len(photo) and photo.max() >= self.count:
+            raise CorruptSlide(f"an MRXS image of level {z} has no camera position")
+        placed = self._placed(z, xp, yp, photo)
+        which, xi, yi, xx, yy, xp, yp, photo = (a[placed] for a in
+                                                (which, xi, yi, xx, yy, xp, yp, photo))
+        image0 = self.slidedat.levels[0].image_size
+        l0 = self._positions_of(photo) + numpy.stack(
+            [image0[0] * (xx - xp * divisions), image0[1] * (yy - yp * divisions)], axis=-1)
+        # OpenSlide's grid cell of each piece; a later piece in the same cell replaces it.
+        column = x[:, 0][which] // divisor + xi
+        row = y[:, 0][which] // divisor + yi
+        keys = row * (int(column.max(initial=0)) + 1) + column
+        _, last = numpy.unique(keys[::-1], return_index=True)  # sorted: row-major order
+        chosen = len(keys) - 1 - last
         image = self.slidedat.levels[z].image_size
         return LevelLayout(
             size=(self.base[0] // concat, self.base[1] // concat),
             downsample=concat / self.geometry.concat[0],
             piece=(math.ceil(image[0] / per_image), math.ceil(image[1] / per_image)),
             parts_per_side=per_image,
-            tiles=tuple(placed[key] for key in sorted(placed, key=lambda k: (k[1], k[0]))))
+            records=which[chosen],
+            parts=(yi * per_image + xi)[chosen],
+            positions=numpy.rint(l0[chosen] / concat).astype(numpy.int64))
 
 
 def layout(slidedat: Slidedat, positions: Sequence[tuple[int, int]], measured: bool,

@@ -11,11 +11,13 @@ reader reads them; a missing key is a CorruptSlide naming it.
 
 import configparser
 import dataclasses
+import math
 
 from ..errors import CorruptSlide, UnsupportedFormat
 
 # Far more than any scanner makes: bounds the work a garbled key file can ask for.
 MAX_IMAGES_PER_SIDE = 1 << 20
+MAX_CONCAT_EXPONENT = 30
 # 'BMP24' is MRXS's name for 24-bit BMP.
 IMAGE_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP24": "bmp"}
 ZOOM_LEVELS = "Slide zoom level"
@@ -117,12 +119,15 @@ def _zoom_level(keys: _Keys, section: str, first: bool) -> ZoomLevel:
         return keys.number(section, key, kind, least)
 
     bgr = number("IMAGE_FILL_COLOR_BGR")
+    overlap = (number("OVERLAP_X", float), number("OVERLAP_Y", float))
+    if not all(math.isfinite(value) for value in overlap):
+        raise CorruptSlide(f"Slidedat.ini: the overlap of [{section}] is {overlap}")
     image_format = keys.text(section, "IMAGE_FORMAT")
     if image_format not in IMAGE_FORMATS:
         raise UnsupportedFormat(f"MRXS images stored as {image_format!r} are not supported")
     return ZoomLevel(
         concat_exponent=number("IMAGE_CONCAT_FACTOR", least=0 if first else 1),
-        overlap=(number("OVERLAP_X", float), number("OVERLAP_Y", float)),
+        overlap=overlap,
         mpp=(number("MICROMETER_PER_PIXEL_X", float), number("MICROMETER_PER_PIXEL_Y", float)),
         fill_rgb=(bgr & 0xFF, bgr >> 8 & 0xFF, bgr >> 16 & 0xFF),
         image_format=IMAGE_FORMATS[image_format],
@@ -148,6 +153,9 @@ def parse(text: str) -> Slidedat:
                                 f"not {ZOOM_LEVELS!r}")
     levels = tuple(_zoom_level(keys, keys.text(hier, f"HIER_0_VAL_{i}_SECTION"), i == 0)
                    for i in range(keys.number(hier, "HIER_0_COUNT", least=1)))
+    exponent = sum(level.concat_exponent for level in levels)
+    if exponent > MAX_CONCAT_EXPONENT:  # as OpenSlide: image_concat must fit an int
+        raise CorruptSlide(f"MRXS levels concatenate 2^{exponent} images a side")
     data_files = tuple(keys.text("DATAFILE", f"FILE_{i}")
                        for i in range(keys.number("DATAFILE", "FILE_COUNT", least=1)))
     records = _nonhier_records(keys)
