@@ -1,12 +1,12 @@
 """Index.dat and the camera position record of a 3DHistech MRXS slide.
 
 Index.dat starts with its version and the slide id, then two pointers: to the table of the
-levels' record lists and to the table of the non-hierarchical records. A level's list is a
-zero, then a pointer to its first page; a page is its record count, a 'next' field, then per
-record the image index, offset, length and data file number. Pages follow one another, the
-'next' field saying only whether another follows: OpenSlide reads them so, and so does every
-slide it opens. A non-hierarchical record has one page of one record, whose first two fields
-are zero.
+levels' record lists and to the table of the non-hierarchical records. A list is a chain of
+pages, each its item count and a pointer to the next page, then the items; the first page is
+empty. A level's items are the image index, offset, length and data file number of each
+stored image. OpenSlide reads the pages after the first one after another, the pointer saying
+only whether another follows, and so do we (scanners write them so). A non-hierarchical record
+has one page of one item, whose first two fields are zero.
 
 The position record holds, per camera photo, a flag byte and x, y as little-endian int32
 (raw, or zlib-compressed in a StitchingIntensityLayer).
@@ -64,7 +64,7 @@ class IndexFile:
         table = self._int(self.hier_root, "the level table pointer")
         head = self._int(table + 4 * level, f"level {level}'s list pointer")
         if self._int(head, f"level {level}'s list") != 0:
-            raise CorruptSlide(f"Index.dat: level {level}'s list does not start with 0")
+            raise CorruptSlide(f"Index.dat: level {level}'s list does not start empty")
         at = self._int(head + 4, f"level {level}'s first page pointer")
         records = []
         while True:
