@@ -176,7 +176,10 @@ def _ini(slide_id: str, zoom_levels: int, position_record: str, overlap: int,
                   f"IMAGE_FILL_COLOR_BGR = {bgr}", f"DIGITIZER_WIDTH = {IMAGE}",
                   f"DIGITIZER_HEIGHT = {IMAGE}", f"IMAGE_FORMAT = {formats[i]}", ""]
     for i, key in enumerate(("THUMBNAIL_IMAGE_TYPE", "BARCODE_IMAGE_TYPE", "PREVIEW_IMAGE_TYPE")):
-        lines += [f"[NONHIERLAYER_0_VAL_{i}_SECTION]", f"{key} = JPEG", ""]
+        lines += [f"[NONHIERLAYER_0_VAL_{i}_SECTION]", f"{key} = JPEG"]
+        if key == "BARCODE_IMAGE_TYPE":
+            lines.append("BARCODE_VALUE = CASE-42-A1")  # what the label's barcode reads
+        lines.append("")
     lines += ["[NONHIERLAYER_1_VAL_0_SECTION]", "POSITION_FORMAT = int32", ""]
     return "\r\n".join(lines)
 

@@ -134,6 +134,12 @@ def _zoom_level(keys: _Keys, section: str, first: bool) -> ZoomLevel:
         image_size=(number("DIGITIZER_WIDTH", least=1), number("DIGITIZER_HEIGHT", least=1)))
 
 
+def _identifies(key: str) -> bool:
+    """Whether a key may hold the slide's barcode: like the label, it identifies the patient
+    (its image's format key says nothing)."""
+    return "BARCODE" in key.upper() and not key.endswith("_IMAGE_TYPE")
+
+
 def _objective_power(keys: _Keys) -> int | None:
     text = keys.ini.get("GENERAL", "OBJECTIVE_MAGNIFICATION", fallback="").strip()
     try:
@@ -174,7 +180,8 @@ def parse(text: str) -> Slidedat:
             raise UnsupportedFormat(f"the MRXS {name} is not stored as JPEG")
         associated[name] = number
     properties = {f"mirax.{group}.{key}": value.strip()
-                  for group in keys.ini.sections() for key, value in keys.ini[group].items()}
+                  for group in keys.ini.sections() for key, value in keys.ini[group].items()
+                  if not _identifies(key)}
     divisions = keys.ini.get(general, "CameraImageDivisionsPerSide", fallback=None)
     images = (keys.number(general, "IMAGENUMBER_X", least=1),
               keys.number(general, "IMAGENUMBER_Y", least=1))
