@@ -10,9 +10,11 @@ stored images placed at their camera photo's position as OpenSlide places them
 
 from collections.abc import Sequence
 
+import numpy
+
 from ..caches import BlockReader
 from ..errors import CorruptSlide, UnsupportedFormat
-from ..storage.joined import member_base
+from ..storage.joined import MEMBER_SHIFT, member_base
 from . import mrxs_index, mrxs_layout, mrxs_slidedat
 from .index import Encoding, Image, IntArray, Level, Pieces, SlideIndex
 from .members import Members
@@ -66,6 +68,19 @@ class Companion:
         return self.at(data_files[record.file], record.offset, record.length,
                        f"{what} (as Index.dat places it)")
 
+    def records(self, records: mrxs_index.LevelRecords, data_files: tuple[str, ...],
+                what: str) -> numpy.ndarray:
+        """The joined offsets of a level's records, each checked to lie in its data file."""
+        members = numpy.array([self.member(name, "the data file") for name in data_files])
+        sizes = numpy.array(self.sizes, numpy.int64)[members][records.file]
+        past = numpy.flatnonzero(records.offset + records.length > sizes)
+        if len(past):
+            i = past[0]
+            raise CorruptSlide(f"{what} (as Index.dat places it) lies past the end of "
+                               f"{data_files[records.file[i]]} ({records.length[i]} bytes at "
+                               f"{records.offset[i]}, the file has {sizes[i]})")
+        return (members[records.file] << MEMBER_SHIFT) + records.offset
+
 
 def read_slidedat(companion: Companion) -> mrxs_slidedat.Slidedat:
     if SLIDEDAT not in companion.numbers:
@@ -103,15 +118,14 @@ def _inline(values: list[int]) -> IntArray:
 
 
 def _level(section: mrxs_slidedat.ZoomLevel, placed: mrxs_layout.LevelLayout,
-           offsets: list[int], lengths: list[int]) -> Level:
+           offsets: numpy.ndarray, lengths: numpy.ndarray) -> Level:
     """The index's level from its pieces; `offsets` and `lengths` per record of the level."""
-    records = placed.records
     layout = Pieces(
         tile_width=placed.piece[0], tile_height=placed.piece[1],
         image_width=section.image_size[0], image_height=section.image_size[1],
         parts_per_side=placed.parts_per_side,
-        offsets=_inline([offsets[r] for r in records.tolist()]),
-        byte_counts=_inline([lengths[r] for r in records.tolist()]),
+        offsets=_inline(offsets[placed.records].tolist()),
+        byte_counts=_inline(lengths[placed.records].tolist()),
         parts=_inline(placed.parts.tolist()))
     return Level(width=placed.size[0], height=placed.size[1],
                  encoding=_ENCODINGS[section.image_format], layout=layout,
@@ -148,10 +162,8 @@ def parse(blocks: BlockReader, members: Members) -> SlideIndex:
     for z, (section, level) in enumerate(zip(slidedat.levels, placed)):
         if not len(level.records):
             raise CorruptSlide(f"level {z} of the MRXS slide has no stored image")
-        offsets = [companion.record(record, slidedat.data_files, f"an image of level {z}")
-                   for _, record in records[z]]
-        levels.append(_level(section, level, offsets,
-                             [record.length for _, record in records[z]]))
+        offsets = companion.records(records[z], slidedat.data_files, f"an image of level {z}")
+        levels.append(_level(section, level, offsets, records[z].length))
     base = slidedat.levels[0]
     fill = "".join(f"{c:02X}" for c in base.fill_rgb)
     return SlideIndex(

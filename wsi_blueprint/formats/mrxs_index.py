@@ -16,12 +16,13 @@ import dataclasses
 import struct
 import zlib
 
+import numpy
+
 from ..errors import CorruptSlide
 
 VERSION = b"01.02"
 POSITION_RECORD = struct.Struct("<Bii")
 _INT = struct.Struct("<i")
-_RECORD = struct.Struct("<4i")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +33,16 @@ class Record:
     offset: int
     length: int
     file: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelRecords:
+    """A level's stored images, as arrays in stored order."""
+
+    image: numpy.ndarray     # image index: row-major among the level-0 images
+    offset: numpy.ndarray
+    length: numpy.ndarray
+    file: numpy.ndarray      # data file number
 
 
 class IndexFile:
@@ -59,29 +70,32 @@ class IndexFile:
                                f"(Slidedat.ini lists {self.data_files})")
         return Record(offset, length, file)
 
-    def level_records(self, level: int) -> list[tuple[int, Record]]:
-        """(image index, record) of every stored image of a level, in stored order."""
+    def level_records(self, level: int) -> "LevelRecords":
+        """Every stored image of a level, in stored order."""
         table = self._int(self.hier_root, "the level table pointer")
         head = self._int(table + 4 * level, f"level {level}'s list pointer")
         if self._int(head, f"level {level}'s list") != 0:
             raise CorruptSlide(f"Index.dat: level {level}'s list does not start empty")
         at = self._int(head + 4, f"level {level}'s first page pointer")
-        records = []
+        pages = []
         while True:
             count = self._int(at, f"a page of level {level}")
             more = self._int(at + 4, f"a page of level {level}")
             if count < 0 or at + 8 + 16 * count > len(self.data):
                 raise CorruptSlide(f"Index.dat: a page of level {level} claims {count} "
                                    "records, more than the file holds")
-            for i in range(count):
-                index, offset, length, file = _RECORD.unpack_from(self.data, at + 8 + 16 * i)
-                if index < 0:
-                    raise CorruptSlide(f"Index.dat: a negative image index in level {level}")
-                records.append((index, self._record(offset, length, file,
-                                                    f"an image of level {level}")))
+            pages.append(numpy.frombuffer(self.data, "<i4", 4 * count, at + 8).reshape(-1, 4))
             at += 8 + 16 * count
             if more == 0:
-                return records
+                break
+        items = numpy.concatenate(pages).astype(numpy.int64)
+        if (items[:, :3] < 0).any():
+            raise CorruptSlide(f"Index.dat gives an image of level {level} a negative index, "
+                               "offset or length")
+        if ((items[:, 3] < 0) | (items[:, 3] >= self.data_files)).any():
+            raise CorruptSlide(f"Index.dat puts an image of level {level} in a data file "
+                               f"Slidedat.ini does not list (it lists {self.data_files})")
+        return LevelRecords(*items.T)
 
     def nonhier_record(self, number: int, what: str) -> Record:
         table = self._int(self.nonhier_root, "the record table pointer")

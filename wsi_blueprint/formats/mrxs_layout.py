@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy
 
 from ..errors import CorruptSlide
-from .mrxs_index import Record
+from .mrxs_index import LevelRecords
 from .mrxs_slidedat import Slidedat
 
 
@@ -145,12 +145,12 @@ class _Placer:
                 placed |= numpy.isin((yp + j) * self.photos_across + xp + i, self.taken)
         return placed
 
-    def level(self, z: int, records: list[tuple[int, Record]]) -> LevelLayout:
+    def level(self, z: int, records: LevelRecords) -> LevelLayout:
         across, down = self.slidedat.images
         divisions = self.slidedat.divisions
         concat, divisor = self.geometry.concat[z], self.geometry.count_divisor[z]
         per_image = self.geometry.tiles_per_image[z]
-        index = numpy.array([i for i, _ in records], numpy.int64).reshape(-1, 1)
+        index = records.image.reshape(-1, 1)
         x, y = index % across, index // across
         if (y >= down).any():
             raise CorruptSlide(f"an MRXS image of level {z} lies below the slide")
@@ -165,7 +165,7 @@ class _Placer:
         if self.budget < 0:
             raise CorruptSlide(f"the MRXS index makes more than {MAX_PIECES} pieces of its "
                                "images")
-        which = numpy.broadcast_to(numpy.arange(len(records)).reshape(-1, 1), inside.shape)
+        which = numpy.broadcast_to(numpy.arange(len(index)).reshape(-1, 1), inside.shape)
         which, xi, yi = which[inside], numpy.broadcast_to(xi, inside.shape)[inside], \
             numpy.broadcast_to(yi, inside.shape)[inside]
         xx, yy = xx[inside], yy[inside]
@@ -197,8 +197,8 @@ class _Placer:
 
 
 def layout(slidedat: Slidedat, positions: Sequence[tuple[int, int]], measured: bool,
-           records: list[list[tuple[int, Record]]]) -> list[LevelLayout]:
+           records: list[LevelRecords]) -> list[LevelLayout]:
     """Every level's pieces, from the photo positions (level-0 pixels) and each level's
-    (image index, record) list."""
+    stored images."""
     placer = _Placer(slidedat, positions, measured)
     return [placer.level(z, level_records) for z, level_records in enumerate(records)]
