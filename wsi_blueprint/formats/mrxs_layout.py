@@ -157,8 +157,14 @@ class _Placer:
         if ((x % concat) | (y % concat)).any():
             raise CorruptSlide(f"an MRXS image of level {z} is not at a multiple of {concat}")
         # Every (image, part) pair: parts row by row within each image, images as stored.
-        part = numpy.arange(per_image * per_image, dtype=numpy.int64).reshape(1, -1)
-        xi, yi = part % per_image, part // per_image
+        # Parts past the slide's last photo are never placed, so none is made.
+        span_x = min(per_image, -(-across // divisions))
+        span_y = min(per_image, -(-down // divisions))
+        if len(index) * span_x * span_y > 4 * MAX_PIECES:
+            raise CorruptSlide(f"the MRXS index makes more than {MAX_PIECES} pieces of its "
+                               "images")
+        xi = numpy.tile(numpy.arange(span_x), span_y).reshape(1, -1)
+        yi = numpy.repeat(numpy.arange(span_y), span_x).reshape(1, -1)
         xx, yy = x + xi * divisions, y + yi * divisions
         inside = (xx < across) & (yy < down)
         self.budget -= int(inside.sum())
@@ -186,8 +192,12 @@ class _Placer:
         _, last = numpy.unique(keys[::-1], return_index=True)  # sorted: row-major order
         chosen = len(keys) - 1 - last
         image = self.slidedat.levels[z].image_size
+        size = (self.base[0] // concat, self.base[1] // concat)
+        if min(size) < 1:
+            raise CorruptSlide(f"MRXS level {z} concatenates {concat} images a side, which "
+                               f"leaves nothing of {self.base[0]} x {self.base[1]} pixels")
         return LevelLayout(
-            size=(self.base[0] // concat, self.base[1] // concat),
+            size=size,
             downsample=concat / self.geometry.concat[0],
             piece=(math.ceil(image[0] / per_image), math.ceil(image[1] / per_image)),
             parts_per_side=per_image,
