@@ -157,47 +157,28 @@ def test_slide_reads_the_same_over_s3(mrxs_set, s3_server, s3_bucket):
                              read_region(local, 0, 0, width, height, 238, 180))
 
 
-def test_a_missing_camera_position_record_places_photos_on_the_nominal_grid(mrxs_set, tmp_path):
-    """Without positions OpenSlide steps photos by their size less the nominal overlap."""
+@pytest.mark.parametrize("overlap", [True, False])
+def test_without_positions_photos_lie_on_the_nominal_grid(mrxs_set, tmp_path, overlap):
+    """Without positions OpenSlide steps photos by their size less the nominal overlap; with
+    no overlap either, it keeps coarser images whole (no pieces)."""
     folder = copy_slide(mrxs_set["synthetic.mrxs"], str(tmp_path), "nominal")
     ini = os.path.join(folder, "Slidedat.ini")
     text = open(ini, encoding="utf-8-sig").read()
     text = text.replace("NONHIER_1_NAME = VIMSLIDE_POSITION_BUFFER", "NONHIER_1_NAME = Other")
+    if not overlap:
+        text = text.replace("OVERLAP_X = 24", "OVERLAP_X = 0").replace("OVERLAP_Y = 24",
+                                                                       "OVERLAP_Y = 0")
     open(ini, "w", encoding="utf-8-sig", newline="").write(text)
     slide = open_through_library(f"file://{tmp_path}", "nominal.mrxs")
     reference = openslide.OpenSlide(str(tmp_path / "nominal.mrxs"))
+    assert [(level.width, level.height) for level in slide.levels] == \
+        list(reference.level_dimensions)
     width, height = reference.dimensions
-    for level in (0, 2):
-        size = reference.level_dimensions[level]
+    for level, size in enumerate(reference.level_dimensions):
         assert _mad(read_region(slide, 0, 0, width, height, *size),
                     _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
-
-
-def test_photos_recorded_at_the_origin_were_never_taken(tmp_path):
-    """OpenSlide skips a photo recorded at 0, 0 (other than the first) on every level: its
-    place shows the fill colour, though its images are stored."""
-    slide_path = mrxs_slides.write_mrxs(str(tmp_path), "holes", untaken=(5, 6)).path
-    slide = open_through_library(f"file://{tmp_path}", "holes.mrxs")
-    reference = openslide.OpenSlide(slide_path)
-    for level, size in enumerate(reference.level_dimensions):
-        ours = read_region(slide, 0, 0, *reference.dimensions, *size)
-        assert _mad(ours, _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
-    # Photo 5 (at 224, 232) is gone: the fill colour shows where only it lay.
-    assert (read_region(slide, 300, 300, 8, 8, 8, 8) == FILL_RGB).all()
-    assert len(slide.levels[0].positions) == 48 - 2 * 4
-
-
-def test_png_and_bmp_levels_match_openslide_exactly(tmp_path):
-    slide_path = mrxs_slides.write_mrxs(str(tmp_path), "lossless",
-                                        formats=("JPEG", "JPEG", "PNG", "BMP24")).path
-    slide = open_through_library(f"file://{tmp_path}", "lossless.mrxs")
-    assert [level.encoding.compression for level in slide.levels] == \
-        ["jpeg", "jpeg", "png", "bmp"]
-    reference = openslide.OpenSlide(slide_path)
-    for level in (2, 3):
-        size = reference.level_dimensions[level]
-        ours = read_region(slide, 0, 0, *reference.dimensions, *size)
-        assert _mad(ours, _on_fill(reference.read_region((0, 0), level, size))) == 0.0
+    pieces = [level.layout.parts_per_side for level in slide.levels]
+    assert pieces == ([1, 1, 2, 4] if overlap else [1, 1, 1, 1])
 
 
 def test_png_tiles_decode(tmp_path):
