@@ -6,6 +6,7 @@ next-IFD link back into the chain (loops), and flips bytes in the header. Each m
 every level's first and last tile read and decoded, and its associated images read. The only
 outcomes allowed are a slide, UnsupportedFormat or CorruptSlide (or NotFound for an associated
 image the mutant lost); each mutant must finish within a time bound and a memory bound.
+MRXS mutants have Index.dat's 32-bit fields and Slidedat.ini's values rewritten the same way.
 
 The default run tries a bounded number of mutants; `WSI_FUZZ_EXAMPLES=5000 pytest
 tests/formats/test_fuzz_structure.py` (or `tox -e fuzz`) tries many more.
