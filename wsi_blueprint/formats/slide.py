@@ -70,16 +70,15 @@ class Slide:
         does not store comes back empty (`sparse`), to be painted in the fill colour."""
         image = self._level(level)
         columns, rows = image.grid
+        placed = len(image.positions) if image.positions is not None else columns * rows
         for column, row in coords:
-            if not (0 <= column < columns and 0 <= row < rows):
+            if not (0 <= column < columns and 0 <= row < rows
+                    and row * columns + column < placed):
                 raise NotFound(f"no tile {column},{row} in level {level} "
                                f"({columns}x{rows} tiles)")
-        if image.positions is not None:  # the last row of placed tiles may be short
-            present = range(len(image.positions))
-        elif image.present is None:
+        if image.present is None:
             return self._read(image, list(coords))
-        else:
-            present = set(image.present)
+        present = set(image.present)
         stored = [(c, r) for c, r in coords if r * columns + c in present]
         read = iter(self._read(image, stored) if stored else [])
         return [next(read) if r * columns + c in present else self._missing(image, c, r)
@@ -114,9 +113,8 @@ class Slide:
         x, y = column * image.tile_width, row * image.tile_height
         valid = (min(image.tile_width, image.width - x), min(image.tile_height, image.height - y))
         positions = getattr(image, "positions", None)  # associated images have none
-        index = row * image.grid[0] + column
-        if positions is not None and index < len(positions):  # a placed tile: all of it is
-            x, y = positions[index]                            # valid, wherever it lies
+        if positions is not None:  # a placed tile: all of it is valid, wherever it lies
+            x, y = positions[row * image.grid[0] + column]
             valid = (image.tile_width, image.tile_height)
         if encoding.jpeg_tables and not sparse:
             data = with_tables(encoding.jpeg_tables, data)
