@@ -18,6 +18,7 @@ import mrxs_slides
 from mrxs_slides import (FILL_RGB, IMAGE, MPP, copy_slide, mrxs_set,  # noqa: F401
                          open_through_library)
 from wsi_blueprint.counters import Counters
+from wsi_blueprint.errors import NotFound
 from wsi_blueprint.formats import SlideIndex
 from wsi_blueprint.imaging.associated import read_associated
 from wsi_blueprint.imaging.region import read_region
@@ -179,6 +180,38 @@ def test_without_positions_photos_lie_on_the_nominal_grid(mrxs_set, tmp_path, ov
                     _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
     pieces = [level.layout.parts_per_side for level in slide.levels]
     assert pieces == ([1, 1, 2, 4] if overlap else [1, 1, 1, 1])
+
+
+def test_photos_recorded_at_the_origin_were_never_taken(tmp_path):
+    """OpenSlide skips a photo recorded at 0, 0 (other than the first) on every level: its
+    place shows the fill colour, though its images are stored."""
+    slide_path = mrxs_slides.write_mrxs(str(tmp_path), "holes", untaken=(5, 6)).path
+    slide = open_through_library(f"file://{tmp_path}", "holes.mrxs")
+    reference = openslide.OpenSlide(slide_path)
+    for level, size in enumerate(reference.level_dimensions):
+        ours = read_region(slide, 0, 0, *reference.dimensions, *size)
+        assert _mad(ours, _on_fill(reference.read_region((0, 0), level, size))) < EXACT_MAD
+    # Photo 5 (at 224, 232) is gone: the fill colour shows where only it lay.
+    assert (read_region(slide, 300, 300, 8, 8, 8, 8) == FILL_RGB).all()
+    assert len(slide.levels[0].positions) == 48 - 2 * 4
+    # Level 2 keeps 10 pieces in rows of 4: the last row is short, and past it is no tile.
+    assert slide.tile_grid(2) == (4, 3)
+    assert len(slide.read_tiles(2, [(1, 2)])) == 1
+    with pytest.raises(NotFound):
+        slide.read_tiles(2, [(2, 2)])
+
+
+def test_png_and_bmp_levels_match_openslide_exactly(tmp_path):
+    slide_path = mrxs_slides.write_mrxs(str(tmp_path), "lossless",
+                                        formats=("JPEG", "JPEG", "PNG", "BMP24")).path
+    slide = open_through_library(f"file://{tmp_path}", "lossless.mrxs")
+    assert [level.encoding.compression for level in slide.levels] == \
+        ["jpeg", "jpeg", "png", "bmp"]
+    reference = openslide.OpenSlide(slide_path)
+    for level in (2, 3):
+        size = reference.level_dimensions[level]
+        ours = read_region(slide, 0, 0, *reference.dimensions, *size)
+        assert _mad(ours, _on_fill(reference.read_region((0, 0), level, size))) == 0.0
 
 
 def test_png_tiles_decode(tmp_path):
