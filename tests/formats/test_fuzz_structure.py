@@ -125,14 +125,14 @@ def exercise(folder: str, name: str) -> str:
         return type(error).__name__
 
 
-def bounded(folder: str, name: str, exercise=exercise) -> tuple[str, float]:
-    """exercise() in a thread with a time bound; (outcome, peak bytes allocated)."""
+def bounded(folder: str, name: str, attempt=exercise) -> tuple[str, float]:
+    """`attempt` (exercise()) in a thread with a time bound; (outcome, peak bytes allocated)."""
     result: dict = {}
 
     def run() -> None:
         tracemalloc.start()
         try:
-            result["outcome"] = exercise(folder, name)
+            result["outcome"] = attempt(folder, name)
         except BaseException as error:  # reported below, with the mutant kept for a look
             result["error"] = error
         finally:
