@@ -202,10 +202,10 @@ class RestartIntervals:
 class Pieces:
     """Whole stored images, each tile a piece of one, placed on its own (MRXS).
 
-    Tile `i` is part `parts[i]` (row-major among `parts_per_side` x `parts_per_side`) of the
-    image of `byte_counts[i]` bytes at `offsets[i]` (joined offsets: the member holding it is
-    part of the offset, see storage.joined). A piece is `tile_width` x `tile_height`, and 0 x 0
-    for an image whose size is learnt when it is read.
+    Tile `i` is part `parts[i]` (row-major among `parts_per_side` x `parts_per_side`; none
+    kept where images are drawn whole) of the image of `byte_counts[i]` bytes at `offsets[i]`
+    (joined offsets: the member holding it is part of the offset, see storage.joined). A piece
+    is `tile_width` x `tile_height`, and 0 x 0 for an image whose size is learnt when read.
     """
 
     tile_width: int
@@ -217,9 +217,11 @@ class Pieces:
     byte_counts: IntArray
     parts: IntArray
 
-    def source(self, part: int) -> tuple[int, int]:
-        """The top-left corner of a part in its image."""
-        side = self.parts_per_side
+    def source(self, tile: int) -> tuple[int, int]:
+        """The top-left corner of a tile's part in its image."""
+        if self.parts_per_side == 1:
+            return 0, 0
+        side, part = self.parts_per_side, self.parts.values[tile]
         return (part % side * self.image_width // side, part // side * self.image_height // side)
 
     def to_json(self) -> dict:

@@ -126,7 +126,7 @@ def _level(section: mrxs_slidedat.ZoomLevel, placed: mrxs_layout.LevelLayout,
         parts_per_side=placed.parts_per_side,
         offsets=_inline(offsets[placed.records].tolist()),
         byte_counts=_inline(lengths[placed.records].tolist()),
-        parts=_inline(placed.parts.tolist()))
+        parts=_inline(placed.parts.tolist() if placed.parts_per_side > 1 else []))
     return Level(width=placed.size[0], height=placed.size[1],
                  encoding=_ENCODINGS[section.image_format], layout=layout,
                  downsample=placed.downsample, scale=(placed.downsample, placed.downsample),
@@ -142,7 +142,7 @@ def _associated(companion: Companion, index: mrxs_index.IndexFile,
         offset = companion.record(record, slidedat.data_files, f"the {name} image")
         layout = Pieces(tile_width=0, tile_height=0, image_width=0, image_height=0,
                         parts_per_side=1, offsets=_inline([offset]),
-                        byte_counts=_inline([record.length]), parts=_inline([0]))
+                        byte_counts=_inline([record.length]), parts=_inline([]))
         images[name] = Image(width=0, height=0, encoding=_ENCODINGS["jpeg"], layout=layout)
     return images
 

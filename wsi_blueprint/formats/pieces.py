@@ -42,7 +42,7 @@ def read(blocks: BlockReader, image: Image, indices: list[int]) -> list[EncodedT
         if not width:  # an image whose size is learnt when it is read
             frame = frame_of(data)
             width, height = piece = frame.width, frame.height
-        source = layout.source(layout.parts.values[index])
+        source = layout.source(index)
         x, y = positions[index] if positions else (0, 0)
         tiles.append(EncodedTile(
             data=data, compression=image.encoding.compression, width=width, height=height,
