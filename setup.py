@@ -68,6 +68,7 @@ setup(
         "flask-cors>=4.0",
         "prometheus-client>=0.20",
         "pyyaml>=6.0",
+        "pydicom>=3",
     ],
     extras_require={
         "s3": ["botocore>=1.31"],

@@ -78,6 +78,7 @@ class SlideLibrary:
             head = blocks.read(0, min(catalog.HEAD_BYTES, blocks.size))
             members = catalog.resolve(self.store, slide_id, head, reader.size)
             if members is not None:
+                members = members.versioned(slide_id, reader.etag)
                 return self._keep(slide_id, self._load_members(members, {slide_id: reader}))
             index = self.caches.metadata.get_or_load(
                 key, lambda: self._parse(blocks, slide_id), lease_seconds=10)

@@ -26,3 +26,13 @@ def test_names_no_slide_format_uses_are_other_and_empty_objects_too():
     assert catalog.kind_of("a/b.json", 10) == "other"
     assert catalog.kind_of("a/b.svs", 0) == "other"
     assert catalog.kind_of("a/", None) == "folder"
+
+
+def test_an_object_opened_by_its_own_id_gives_the_members_its_version():
+    from wsi_blueprint.formats.members import Members
+    from wsi_blueprint.storage import ObjectInfo
+    listed = ObjectInfo("s/b.dcm", 10, "2026-01-01T00:00:00+00:00")
+    members = Members("dicom", "s", (ObjectInfo("s/a.dcm", 10, None), listed))
+    first, second = members.versioned("s/a.dcm", '"e1"'), members.versioned("s/a.dcm", '"e2"')
+    assert first.digest() != second.digest() != members.digest()
+    assert first.objects[1] is listed  # a listed version stays

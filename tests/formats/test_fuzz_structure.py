@@ -5,14 +5,18 @@ hurt (zero, one, all ones, just past the end of the file, the entry's own offset
 next-IFD link back into the chain (loops), and flips bytes in the header. Each mutant is opened,
 every level's first and last tile read and decoded, and its associated images read. The only
 outcomes allowed are a slide, UnsupportedFormat or CorruptSlide (or NotFound for an associated
-image the mutant lost); each mutant must finish within a time bound and a memory bound.
-MRXS mutants have Index.dat's 32-bit fields and Slidedat.ini's values rewritten the same way.
+image the mutant lost); each mutant must finish within a time bound and a memory bound. The
+Philips, Leica and Ventana seeds also have values of their XML replaced; those mutants render a
+thumbnail, so every level model's placing runs (TooLarge is allowed: a mutant may claim a slide
+too big to shrink). MRXS mutants have Index.dat's 32-bit fields and Slidedat.ini's values
+rewritten the same way.
 
 The default run tries a bounded number of mutants; `WSI_FUZZ_EXAMPLES=5000 pytest
 tests/formats/test_fuzz_structure.py` (or `tox -e fuzz`) tries many more.
 """
 
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -27,11 +31,13 @@ from hypothesis import strategies as st
 
 import mrxs_slides
 import synthetic
+import vendor_slides
 from helpers import testdata_path
 from mrxs_slides import mrxs_set  # noqa: F401
 from slide_access import open_slide
-from wsi_blueprint.errors import CorruptSlide, NotFound, UnsupportedFormat
+from wsi_blueprint.errors import CorruptSlide, NotFound, TooLarge, UnsupportedFormat
 from wsi_blueprint.imaging.decode import decode
+from wsi_blueprint.imaging.region import thumbnail
 
 EXAMPLES = int(os.environ.get("WSI_FUZZ_EXAMPLES", "120"))
 TIME_BOUND = 10.0            # seconds for one mutant: parse, read and decode
@@ -40,7 +46,8 @@ ALLOWED = (UnsupportedFormat, CorruptSlide)
 
 
 def _seeds(folder) -> dict[str, bytes]:
-    source = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))[:512, :512]
+    whole = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))
+    source = whole[:512, :512]
     paths = {
         "aperio.svs": lambda p: synthetic.write_aperio(p, source, "jpeg-rgb"),
         "pyramid-zlib.tiff": lambda p: synthetic.write_pyramid(p, source, "zlib", (1, 2, 4)),
@@ -48,6 +55,9 @@ def _seeds(folder) -> dict[str, bytes]:
             p, source, "jpeg", (1, 2), tile=128, subifds=True, bigtiff=True),
         "small.ndpi": lambda p: synthetic.write_ndpi(
             p, synthetic.restart_jpeg(source[:256, :256], "444", 4), 256, 256),
+        "philips.tiff": lambda p: vendor_slides.write_philips(p, source, factors=(1, 2)),
+        "leica.scn": lambda p: vendor_slides.write_scn(p, whole, levels=2),
+        "ventana.bif": lambda p: vendor_slides.write_bif(p, whole),
     }
     seeds = {}
     for name, write in paths.items():
@@ -151,7 +161,8 @@ def bounded(folder: str, name: str, attempt=exercise) -> tuple[str, float]:
 @settings(max_examples=EXAMPLES, deadline=None, derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.sampled_from(["aperio.svs", "pyramid-zlib.tiff", "subifd-bigtiff.tiff",
-                             "small.ndpi", "small.svs", "boxes.tiff"]),
+                             "small.ndpi", "small.svs", "boxes.tiff", "philips.tiff",
+                             "leica.scn", "ventana.bif"]),
        mutations=st.lists(MUTATION, min_size=1, max_size=4),
        header_flips=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), max_size=1))
 def test_mutated_directories_fail_cleanly_within_bounds(tmp_path, seeds, seed, mutations,
@@ -194,6 +205,173 @@ def test_enormous_dimensions_are_refused_before_allocating(tmp_path):
     outcome, peak = bounded(str(tmp_path), "huge.tiff")
     assert outcome in ("CorruptSlide", "UnsupportedFormat")
     assert peak < 64 * 2 ** 20
+
+
+# -- DICOM: mutated attributes, offset tables and item headers ------------------------------
+
+DICOM_EXAMPLES = max(1, EXAMPLES // 2)
+# Where mutations hurt: Rows, Columns, NumberOfFrames, BitsAllocated, SamplesPerPixel, the
+# total pixel matrix, the Extended Offset Table, the pixel data element and every item header.
+_DICOM_TAGS = [b"\x28\x00\x10\x00", b"\x28\x00\x11\x00", b"\x28\x00\x08\x00",
+               b"\x28\x00\x00\x01", b"\x28\x00\x02\x00", b"\x48\x00\x06\x00",
+               b"\x48\x00\x07\x00", b"\xe0\x7f\x01\x00", b"\xe0\x7f\x02\x00",
+               b"\xe0\x7f\x10\x00", b"\xfe\xff\x00\xe0"]
+
+
+def _dicom_seeds(folder) -> dict[str, tuple[bytes, list[int]]]:
+    from dicom_writer import write_instance
+    source = numpy.ascontiguousarray(
+        synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))[:160, :200])
+    options = {"jpeg-basic": {}, "jpeg-walk": {"offsets": "none", "fragments": 2},
+               "jpeg-extended": {"offsets": "extended"}, "native": {"codec": "native"},
+               "rle": {"codec": "rle"}, "sparse": {"missing": frozenset({(1, 1)})}}
+    seeds = {}
+    for name, option in options.items():
+        path = folder / f"{name}.dcm"
+        write_instance(str(path), source, **option)
+        data = path.read_bytes()
+        spots = sorted(i for tag in _DICOM_TAGS for i in _find_all(data, tag))
+        seeds[name] = (data, spots)
+    return seeds
+
+
+def _find_all(data: bytes, needle: bytes) -> list[int]:
+    found, at = [], data.find(needle)
+    while at >= 0:
+        found.append(at)
+        at = data.find(needle, at + 1)
+    return found
+
+
+@pytest.fixture(scope="module")
+def dicom_seeds(tmp_path_factory):
+    return _dicom_seeds(tmp_path_factory.mktemp("dicom-fuzz-seeds"))
+
+
+@pytest.fixture(scope="module")
+def dicom_store(tmp_path_factory):
+    from helpers import make_settings
+    from wsi_blueprint.state import WSIState
+    folder = tmp_path_factory.mktemp("dicom-mutants")
+    return folder, WSIState.build(make_settings(store=f"file://{folder}")).library
+
+
+def exercise_dicom(library, slide_id: str) -> str:
+    try:
+        slide = library.open(slide_id)
+        for number in range(len(slide.levels)):
+            columns, rows = slide.tile_grid(number)
+            for tile in slide.read_tiles(number, [(0, 0), (columns - 1, rows - 1)]):
+                decode(tile)
+        return "ok"
+    except (*ALLOWED, NotFound) as error:
+        return type(error).__name__
+
+
+DICOM_MUTATION = st.tuples(st.integers(0, 10 ** 6), st.integers(0, 11), HURTFUL,
+                           st.integers(0, 2 ** 32 - 1), st.sampled_from([2, 4]))
+
+
+@settings(max_examples=DICOM_EXAMPLES, deadline=None,
+          derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.sampled_from(["jpeg-basic", "jpeg-walk", "jpeg-extended", "native", "rle",
+                             "sparse"]),
+       mutations=st.lists(DICOM_MUTATION, min_size=1, max_size=3),
+       cut=st.one_of(st.none(), st.floats(0.0, 1.0)))
+def test_mutated_dicom_fails_cleanly_within_bounds(dicom_seeds, dicom_store, seed, mutations,
+                                                   cut):
+    data, spots = dicom_seeds[seed]
+    out = bytearray(data)
+    for index, delta, kind, number, width in mutations:
+        position = spots[index % len(spots)] + delta
+        if position + width <= len(out):
+            value = _value(kind, out, position, number, width)
+            out[position:position + width] = value.to_bytes(width, "little")
+    if cut is not None:  # truncated
+        out = out[:int(len(out) * cut)]
+    folder, library = dicom_store
+    name = f"mutant-{abs(hash((seed, tuple(mutations), cut))):x}"
+    os.makedirs(folder / name, exist_ok=True)
+    (folder / name / "i.dcm").write_bytes(bytes(out))
+    result: dict = {}
+
+    def run() -> None:
+        tracemalloc.start()
+        try:
+            result["outcome"] = exercise_dicom(library, name)
+        except BaseException as error:  # reported below
+            result["error"] = error
+        finally:
+            result["peak"] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(TIME_BOUND)
+    assert not worker.is_alive(), f"{name}: still running after {TIME_BOUND} s"
+    if "error" in result:
+        raise result["error"]
+    # SlideNotFound: cut to nothing, the folder holds no object that can be an instance.
+    assert result["outcome"] in ("ok", "UnsupportedFormat", "CorruptSlide", "SlideNotFound")
+    assert result["peak"] < MEMORY_BOUND
+
+
+# The vendor XML: where it starts in each seed and what ends it.
+VENDOR_XML = {"philips.tiff": [(b'<DataObject ObjectType="DPUfsImport">', b"\x00")],
+              "leica.scn": [(b"<scn xmlns=", b"</scn>")],
+              "ventana.bif": [(b"<Metadata><iScan", b"</Metadata>"),
+                              (b"<EncodeInfo", b"</EncodeInfo>")]}
+XML_VALUES = st.sampled_from(["0", "-1", "1", "99999999999", "nan", "1e999", "", "x", "<",
+                              '"', "&amp;", "3.5", "-99999"])
+
+
+def _xml_fields(name: str, data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every attribute value and text node of the seed's vendor XML."""
+    fields = []
+    for opening, closing in VENDOR_XML[name]:
+        start = data.index(opening)
+        end = data.index(closing, start)
+        for match in re.finditer(rb'="([^"]+)"|>([^<]+)<', data[start:end]):
+            group = 1 if match.group(1) is not None else 2
+            fields.append((start + match.start(group), start + match.end(group)))
+    return fields
+
+
+def render(folder: str, name: str) -> str:
+    """Open the mutant, read its thumbnail (every level model's placing code runs) and its
+    associated images; the outcome's name."""
+    try:
+        slide = open_slide(f"file://{folder}", name)
+        thumbnail(slide, 96)
+        for associated in slide.associated_names:
+            for piece in slide.read_associated(associated):
+                decode(piece)
+        return "ok"
+    except (*ALLOWED, NotFound, TooLarge) as error:
+        return type(error).__name__
+
+
+@settings(max_examples=max(EXAMPLES // 2, 1), deadline=None,
+          derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.sampled_from(sorted(VENDOR_XML)),
+       edits=st.lists(st.tuples(st.integers(0, 10 ** 6), XML_VALUES), min_size=1, max_size=3))
+def test_mutated_vendor_xml_fails_cleanly_within_bounds(tmp_path, seeds, seed, edits):
+    """Values and text of the Philips, Leica and Ventana XML replaced with hurtful ones, the
+    file's length kept (so every offset still holds)."""
+    data, _ = seeds[seed]
+    fields = _xml_fields(seed, data)
+    mutant = bytearray(data)
+    for index, value in edits:
+        start, end = fields[index % len(fields)]
+        mutant[start:end] = value.encode().ljust(end - start)[:end - start]
+    name = f"xml-{abs(hash((seed, tuple(edits)))):x}"
+    (tmp_path / name).write_bytes(bytes(mutant))
+    outcome, peak = bounded(str(tmp_path), name, render)
+    assert outcome in ("ok", "UnsupportedFormat", "CorruptSlide", "NotFound", "TooLarge")
+    assert peak < MEMORY_BOUND, f"{seed}: {peak / 2 ** 20:.0f} MiB for one mutant"
+    (tmp_path / name).unlink()
 
 
 def exercise_mrxs(folder: str, name: str) -> str:

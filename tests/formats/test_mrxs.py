@@ -194,7 +194,7 @@ def test_photos_recorded_at_the_origin_were_never_taken(tmp_path):
     # Photo 5 (at 224, 232) is gone: the fill colour shows where only it lay.
     assert (read_region(slide, 300, 300, 8, 8, 8, 8) == FILL_RGB).all()
     assert len(slide.levels[0].positions) == 48 - 2 * 4
-    # Level 2 keeps 10 pieces in rows of 4: the last row is short, and past it is no tile.
+    # Level 2 keeps 10 pieces in its 4 x 3 cells: past the last is no tile.
     assert slide.tile_grid(2) == (4, 3)
     assert len(slide.read_tiles(2, [(1, 2)])) == 1
     with pytest.raises(NotFound):

@@ -130,7 +130,7 @@ def test_corrupt_tile_opens_and_returns_bytes_that_do_not_decode(real_slide):
     ("unknown-compression.tiff", "compression 52479"),
     ("not-a-tiff.svs", "not a TIFF"),
     ("not-a-slide.tif", "strips, not a tiled pyramid"),
-    ("camelyon-tiled-full.dcm", "not a TIFF"),  # DICOM comes later
+    ("camelyon-tiled-full.dcm", "not a TIFF"),  # one object: the library reads DICOM series
 ])
 def test_unsupported_files_are_refused_with_a_reason(real_slide, name, reason):
     with pytest.raises(UnsupportedFormat, match=reason) as raised:

@@ -8,104 +8,17 @@ block cache for just the tiles asked for. That keeps an index of a 100 000-tile 
 kilobytes.
 """
 
-import base64
 import dataclasses
 import json
 import math
 from typing import Any
 
-import numpy
-
-from ..caches import BlockReader
-from ..errors import CorruptSlide
-from .levels import placed_grid
+from .icc import IccProfile
+from .int_arrays import INLINE_LIMIT, IntArray, b64, read_entries, unb64  # noqa: F401
+from .levels import Lattice, placed_grid
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
-INDEX_VERSION = 2
-
-# Arrays with more entries than this are referenced in the file instead of copied inline.
-INLINE_LIMIT = 256
-# Asked entries of a referenced array closer than this are read as one range.
-_ENTRY_GAP = 1024
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class IntArray:
-    """Non-negative integers: inline `values`, or `count` items of `dtype` at file `offset`."""
-
-    count: int
-    values: tuple[int, ...] | None = None
-    offset: int = 0
-    dtype: str = ""  # numpy dtype of the stored items, byte order included: '<u4', '>u8'
-
-    @classmethod
-    def of(cls, values, offset: int, dtype: str) -> "IntArray":
-        """Inline when small; otherwise a reference to the stored array."""
-        if len(values) <= INLINE_LIMIT:
-            return cls(len(values), tuple(int(v) for v in values))
-        return cls(len(values), None, offset, dtype)
-
-    def to_json(self) -> dict:
-        if self.values is None:
-            return {"n": self.count, "at": self.offset, "dtype": self.dtype}
-        dtype = "<u4" if max(self.values, default=0) < 2 ** 32 else "<u8"
-        return {"n": self.count, "dtype": dtype,
-                "b64": _b64(numpy.array(self.values, dtype=dtype).tobytes())}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "IntArray":
-        if "b64" in data:
-            values = numpy.frombuffer(_unb64(data["b64"]), numpy.dtype(data["dtype"]))
-            if len(values) != data["n"]:
-                raise ValueError("inline array length does not match its count")
-            return cls(data["n"], tuple(int(v) for v in values))
-        return cls(data["n"], None, data["at"], data["dtype"])
-
-
-def _clusters(indices: list[int]) -> list[list[int]]:
-    """Sorted indices grouped where neighbours are at most _ENTRY_GAP apart."""
-    clusters: list[list[int]] = []
-    for i in indices:
-        if clusters and i - clusters[-1][-1] <= _ENTRY_GAP:
-            clusters[-1].append(i)
-        else:
-            clusters.append([i])
-    return clusters
-
-
-def read_entries(blocks: BlockReader, arrays: list[IntArray],
-                 indices: list[int]) -> list[dict[int, int]]:
-    """{index: item} of each array at `indices`. Referenced arrays are read with a single
-    read_many, one range per cluster of nearby indices, whatever their number."""
-    wanted = sorted(set(indices))
-    for array in arrays:
-        if wanted and not 0 <= wanted[0] <= wanted[-1] < array.count:
-            raise CorruptSlide(f"entry {wanted[-1]} of an array of {array.count} is missing")
-    clusters = _clusters(wanted)
-    referenced = [array for array in arrays if array.values is None]
-    ranges = [(array.offset + cluster[0] * numpy.dtype(array.dtype).itemsize,
-               (cluster[-1] - cluster[0] + 1) * numpy.dtype(array.dtype).itemsize)
-              for array in referenced for cluster in clusters]
-    datas = iter(blocks.read_many(ranges) if ranges else [])
-    found = []
-    for array in arrays:
-        if array.values is not None:
-            found.append({i: array.values[i] for i in wanted})
-            continue
-        items = {}
-        for cluster in clusters:
-            values = numpy.frombuffer(next(datas), numpy.dtype(array.dtype))
-            items.update((i, int(values[i - cluster[0]])) for i in cluster)
-        found.append(items)
-    return found
+INDEX_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,12 +34,12 @@ class Encoding:
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
-        data["jpeg_tables"] = _b64(self.jpeg_tables)
+        data["jpeg_tables"] = b64(self.jpeg_tables)
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Encoding":
-        return cls(**{**data, "jpeg_tables": _unb64(data["jpeg_tables"])})
+        return cls(**{**data, "jpeg_tables": unb64(data["jpeg_tables"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +47,8 @@ class Segments:
     """A TIFF image's tiles or strips, in row-major order.
 
     A strip is a tile as wide as the image; the last strip holds only the rows left, where an
-    edge tile is stored full size.
+    edge tile is stored full size. `base64`: each segment is base64 text of its bytes (an image
+    inside an XML description, as Philips keeps label and macro).
     """
 
     tile_width: int
@@ -142,16 +56,21 @@ class Segments:
     offsets: IntArray
     byte_counts: IntArray
     strips: bool = False
+    base64: bool = False
 
     def to_json(self) -> dict:
-        return {"kind": "segments", "tile_width": self.tile_width,
+        data = {"kind": "segments", "tile_width": self.tile_width,
                 "tile_height": self.tile_height, "strips": self.strips,
                 "offsets": self.offsets.to_json(), "byte_counts": self.byte_counts.to_json()}
+        if self.base64:
+            data["base64"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Segments":
         return cls(data["tile_width"], data["tile_height"], IntArray.from_json(data["offsets"]),
-                   IntArray.from_json(data["byte_counts"]), data["strips"])
+                   IntArray.from_json(data["byte_counts"]), data["strips"],
+                   data.get("base64", False))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +103,7 @@ class RestartIntervals:
 
     def to_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data.update(kind="restart_intervals", header=_b64(self.header),
+        data.update(kind="restart_intervals", header=b64(self.header),
                     starts=self.starts.to_json(),
                     starts_high=self.starts_high.to_json() if self.starts_high else None)
         return data
@@ -192,10 +111,47 @@ class RestartIntervals:
     @classmethod
     def from_json(cls, data: dict) -> "RestartIntervals":
         fields = {k: v for k, v in data.items() if k != "kind"}
-        fields.update(header=_unb64(data["header"]), starts=IntArray.from_json(data["starts"]),
+        fields.update(header=unb64(data["header"]), starts=IntArray.from_json(data["starts"]),
                       starts_high=IntArray.from_json(data["starts_high"])
                       if data["starts_high"] else None)
         return cls(**fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class Frames:
+    """A DICOM instance's frames, tile (column, row) being frame `frame_of[row * columns +
+    column]` (frame `row * columns + column` without `frame_of`).
+
+    Native pixel data (`stride` > 0): frame i is the `stride` bytes at `base + i * stride`.
+    Encapsulated: frame i's items (fragments) lie from `base + starts[i]` to the next frame's
+    start (or `end`), each an 8-byte item header then data; `lengths[i]`, where known (the
+    Extended Offset Table), is the data length of its single item.
+    """
+
+    tile_width: int
+    tile_height: int
+    base: int
+    starts: IntArray | None = None
+    lengths: IntArray | None = None
+    end: int = 0
+    stride: int = 0
+    frame_of: IntArray | None = None
+
+    def to_json(self) -> dict:
+        data = {"kind": "frames", "tile_width": self.tile_width,
+                "tile_height": self.tile_height, "base": self.base, "end": self.end,
+                "stride": self.stride}
+        for name in ("starts", "lengths", "frame_of"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name).to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Frames":
+        arrays = {name: IntArray.from_json(data[name])
+                  for name in ("starts", "lengths", "frame_of") if name in data}
+        return cls(data["tile_width"], data["tile_height"], data["base"], end=data["end"],
+                   stride=data["stride"], **arrays)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +194,8 @@ class Pieces:
 
 
 _PIECE_ARRAYS = ("offsets", "byte_counts", "parts")
-_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals, "pieces": Pieces}
+_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals, "frames": Frames,
+            "pieces": Pieces}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +205,7 @@ class Image:
     width: int
     height: int
     encoding: Encoding
-    layout: Segments | RestartIntervals | Pieces
+    layout: Segments | RestartIntervals | Frames | Pieces
 
     @property
     def tile_width(self) -> int:
@@ -285,12 +242,16 @@ class Level(Image):
     # What the format states beyond a regular grid (see formats.levels); unset for most.
     scale: tuple[float, float] | None = None     # level-0 pixels per level pixel, x and y
     present: tuple[int, ...] | None = None       # sparse grid: row-major indices stored
-    positions: tuple[tuple[int, int], ...] | None = None  # placed tiles: x, y of each
+    positions: tuple[tuple[int, ...], ...] | None = None  # placed tiles: x, y of each
+    lattice: Lattice | None = None               # tiles on a lattice (BIF)
 
     @property
     def grid(self) -> tuple[int, int]:
+        if self.lattice is not None:  # the stored grid; the level is the lattice's extent
+            return self.lattice.columns, self.lattice.rows
         if self.positions is not None:
-            return placed_grid(self.width, self.tile_width, len(self.positions))
+            return placed_grid(self.width, self.height, self.tile_width, self.tile_height,
+                               len(self.positions))
         return super().grid
 
     def to_json(self) -> dict:
@@ -298,6 +259,8 @@ class Level(Image):
         for name in ("scale", "present", "positions"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
+        if self.lattice is not None:
+            data["lattice"] = self.lattice.to_json()
         return data
 
     @classmethod
@@ -306,7 +269,8 @@ class Level(Image):
                    scale=tuple(data["scale"]) if "scale" in data else None,
                    present=tuple(data["present"]) if "present" in data else None,
                    positions=tuple(map(tuple, data["positions"])) if "positions" in data
-                   else None)
+                   else None,
+                   lattice=Lattice.from_json(data["lattice"]) if "lattice" in data else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,7 +281,9 @@ class SlideIndex:
     objective_power: float | None
     properties: dict[str, str]
     associated: dict[str, Image]     # 'label', 'macro', 'thumbnail' where present
-    icc_profile: bytes = b""
+    icc_profile: IccProfile | None = None  # the slide's (level 0's), where it lies
+    # each associated image's own profile, where it has one (never the slide's)
+    associated_icc: dict[str, IccProfile] = dataclasses.field(default_factory=dict)
     # A slide made of several objects (formats.members): their ids, member i's bytes at joined
     # offset i << 40, and which of several slides in them this is ("@<series UID>"), if any.
     files: tuple[str, ...] = ()
@@ -341,7 +307,9 @@ class SlideIndex:
             "objective_power": self.objective_power,
             "properties": self.properties,
             "associated": {name: image.to_json() for name, image in self.associated.items()},
-            "icc_profile": _b64(self.icc_profile),
+            "icc_profile": self.icc_profile.to_json() if self.icc_profile else None,
+            "associated_icc": {name: profile.to_json()
+                               for name, profile in self.associated_icc.items()},
             "files": list(self.files),
             "part": self.part,
         }
@@ -365,7 +333,10 @@ class SlideIndex:
                 properties=dict(obj["properties"]),
                 associated={name: Image.from_json(image)
                             for name, image in obj["associated"].items()},
-                icc_profile=_unb64(obj["icc_profile"]),
+                icc_profile=IccProfile.from_json(obj["icc_profile"]) if obj["icc_profile"]
+                else None,
+                associated_icc={name: IccProfile.from_json(profile)
+                                for name, profile in obj["associated_icc"].items()},
                 files=tuple(obj["files"]),
                 part=obj["part"],
                 fill=tuple(obj["fill"]) if "fill" in obj else None,

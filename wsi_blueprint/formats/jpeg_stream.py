@@ -112,3 +112,15 @@ def join_intervals(header: bytes, intervals: list[bytes]) -> bytes:
         parts.append(entropy_data(interval))
     parts.append(EOI)
     return b"".join(parts)
+
+
+def stated_colour(header: bytes) -> str | None:
+    """'ycbcr' or 'rgb' where the stream says which its samples are (a JFIF APP0 marker, an
+    Adobe APP14 transform), None where it does not."""
+    for marker, start, end in _segments(header):
+        payload = header[start + 4:end]
+        if marker == 0xE0 and payload.startswith(b"JFIF\0"):
+            return "ycbcr"
+        if marker == 0xEE and payload.startswith(b"Adobe") and len(payload) >= 12:
+            return "rgb" if payload[11] == 0 else "ycbcr"
+    return None

@@ -31,6 +31,13 @@ class Members:
             sha.update(f"{info.id}\0{info.size}\0{info.modified}\n".encode("utf-8"))
         return sha.hexdigest()[:32]
 
+    def versioned(self, member_id: str, etag: str) -> "Members":
+        """These members with the version of one the caller opened where no listing gave
+        one (an object named by its own id), so that its replacement changes the digest."""
+        return dataclasses.replace(self, objects=tuple(
+            ObjectInfo(info.id, info.size, etag) if info.id == member_id and not info.modified
+            else info for info in self.objects))
+
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(info.id for info in self.objects)

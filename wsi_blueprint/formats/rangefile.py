@@ -11,14 +11,18 @@ from ..caches import BlockReader
 
 
 class RangeFile(io.RawIOBase):
-    def __init__(self, blocks: BlockReader):
+    """The bytes of `blocks`, or `size` of them from `start` (one member of a joined slide)."""
+
+    def __init__(self, blocks: BlockReader, start: int = 0, size: int | None = None):
         super().__init__()
         self._blocks = blocks
+        self._start = start
+        self._size = blocks.size - start if size is None else size
         self._position = 0
 
     @property
     def size(self) -> int:
-        return self._blocks.size
+        return self._size
 
     def readable(self) -> bool:
         return True
@@ -42,7 +46,7 @@ class RangeFile(io.RawIOBase):
         end = self.size if size is None or size < 0 else min(self.size, start + size)
         if end <= start:
             return b""
-        data = self._blocks.read(start, end - start)
+        data = self._blocks.read(self._start + start, end - start)
         self._position = end
         return data
 

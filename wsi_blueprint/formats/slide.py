@@ -5,22 +5,55 @@ merge neighbours into one store request and fetch the rest in parallel. Where th
 a level's offsets in the file, only the entries of the asked tiles are read.
 """
 
+import base64
+import binascii
+
 import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
 from . import pieces
-from .index import Image, Level, Pieces, RestartIntervals, Segments, SlideIndex, read_entries
+from .icc import IccProfile
+from .index import (Frames, Image, Level, Pieces, RestartIntervals, Segments, SlideIndex,
+                    read_entries)
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
-from .levels import WHITE, LevelModel, PlacedTiles, RegularGrid, SparseGrid
+from .levels import (WHITE, LatticeTiles, LevelModel, PlacedTiles, RegularGrid, SparseGrid,
+                     placed_extent)
 from .tile import EncodedTile
 
 
-def _segment_limit(image: Image, layout: Segments) -> int:
+_ITEM = b"\xfe\xff\x00\xe0"        # a DICOM item tag (FFFE,E000), little-endian
+_SEQUENCE_END = b"\xfe\xff\xdd\xe0"  # the sequence delimiter after the last item
+
+
+def _item_values(chunk: bytes) -> bytes:
+    """The data of the DICOM items (fragments of one frame) that make up `chunk`, joined."""
+    values, pos = [], 0
+    while pos + 8 <= len(chunk) and chunk[pos:pos + 4] != _SEQUENCE_END:
+        if chunk[pos:pos + 4] != _ITEM:
+            raise CorruptSlide("a DICOM frame does not start with an item header")
+        length = int.from_bytes(chunk[pos + 4:pos + 8], "little")
+        if pos + 8 + length > len(chunk):
+            raise CorruptSlide("a DICOM frame is longer than the bytes before the next one")
+        values.append(chunk[pos + 8:pos + 8 + length])
+        pos += 8 + length
+    if not values:
+        raise CorruptSlide("a DICOM frame holds no data")
+    return b"".join(values)
+
+
+def _segment_limit(image: Image, layout: Segments | Frames) -> int:
     """Bytes beyond which a stored tile is not believed: twice its raw size and a margin.
     Garbled byte counts must not make one tile request read gigabytes."""
     raw = layout.tile_width * layout.tile_height * image.encoding.samples * image.encoding.bits // 8
     return 2 * raw + 64 * 1024
+
+
+def _unbase64(text: bytes) -> bytes:
+    try:
+        return base64.b64decode(text)  # line breaks and spaces between the characters go
+    except binascii.Error as exc:
+        raise CorruptSlide(f"an image in base64 does not decode ({exc})") from None
 
 
 class Slide:
@@ -59,6 +92,8 @@ class Slide:
         scale = image.scale or (base.width / image.width, base.height / image.height)
         shape = (image.width, image.height, image.tile_width, image.tile_height, scale,
                  self.index.fill or WHITE)
+        if image.lattice is not None:
+            return LatticeTiles(*shape, lattice=image.lattice)
         if image.positions is not None:
             return PlacedTiles(*shape, positions=image.positions)
         if image.present is not None:
@@ -88,6 +123,15 @@ class Slide:
         return self._tile(image, column, row, b"", (image.tile_width, image.tile_height),
                           sparse=True)
 
+    def read_profile(self, profile: IccProfile) -> bytes:
+        """An ICC profile's bytes, through the block cache."""
+        if profile.member:
+            raise NotFound(f"the profile lies in {profile.member!r}, which this format does "
+                           "not read")
+        if profile.offset + profile.length > self.blocks.size:
+            raise CorruptSlide("the ICC profile reaches past the end of the file")
+        return self.blocks.read(profile.offset, profile.length)
+
     def read_associated(self, name: str) -> list[EncodedTile]:
         """An associated image as its stored pieces (strips or tiles), each placed by its
         `x`, `y`; together they cover `index.associated[name]` (width x height)."""
@@ -105,6 +149,8 @@ class Slide:
             return pieces.read(self.blocks, image, [r * columns + c for c, r in coords])
         if isinstance(image.layout, RestartIntervals):
             return self._read_intervals(image, image.layout, coords)
+        if isinstance(image.layout, Frames):
+            return self._read_frames(image, image.layout, coords)
         return self._read_segments(image, image.layout, coords)
 
     def _tile(self, image: Image, column: int, row: int, data: bytes,
@@ -113,8 +159,10 @@ class Slide:
         x, y = column * image.tile_width, row * image.tile_height
         valid = (min(image.tile_width, image.width - x), min(image.tile_height, image.height - y))
         positions = getattr(image, "positions", None)  # associated images have none
-        if positions is not None:  # a placed tile: all of it is valid, wherever it lies
-            x, y = positions[row * image.grid[0] + column]
+        if positions is not None:  # a placed tile: valid as its position says, wherever it is
+            x, y, *valid = placed_extent(positions[row * image.grid[0] + column],
+                                         image.tile_width, image.tile_height)
+        if getattr(image, "lattice", None) is not None:  # cut into subtiles: all of it is used
             valid = (image.tile_width, image.tile_height)
         if encoding.jpeg_tables and not sparse:
             data = with_tables(encoding.jpeg_tables, data)
@@ -133,10 +181,14 @@ class Slide:
             layout = level.layout
             if isinstance(layout, Pieces):  # kept inline in the index
                 continue
-            tables = ([layout.offsets, layout.byte_counts] if isinstance(layout, Segments)
-                      else [layout.starts] + ([layout.starts_high] if layout.starts_high else []))
+            if isinstance(layout, Segments):
+                tables = [layout.offsets, layout.byte_counts]
+            elif isinstance(layout, Frames):
+                tables = [layout.starts, layout.lengths, layout.frame_of]
+            else:
+                tables = [layout.starts, layout.starts_high]
             for table in tables:
-                if table.values is None and table.count:
+                if table is not None and table.values is None and table.count:
                     size = numpy.dtype(table.dtype).itemsize * table.count
                     if table.offset + size <= self.blocks.size:
                         ranges.append((table.offset, size))
@@ -152,10 +204,48 @@ class Slide:
             coords = [(c, r) for c, r in coords if r * columns + c in present]
         if isinstance(image.layout, Pieces):
             indices = [r * columns + c for c, r in coords]
-            return pieces.ranges(image.layout, [i for i in indices if i < image.layout.parts.count])
+            return pieces.ranges(image.layout,
+                                 [i for i in indices if i < image.layout.offsets.count])
         if isinstance(image.layout, RestartIntervals):
             return self._interval_plan(image.layout, coords)[2]
+        if isinstance(image.layout, Frames):
+            return self._frame_ranges(image, image.layout, coords)
         return self._segment_ranges(image, image.layout, coords)
+
+    def _frame_ranges(self, image: Image, layout: Frames,
+                      coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        tiles = [row * image.grid[0] + column for column, row in coords]
+        frames = tiles
+        if layout.frame_of is not None:
+            found = read_entries(self.blocks, [layout.frame_of], tiles)[0]
+            frames = [found[i] for i in tiles]
+        if layout.stride:
+            return [(layout.base + frame * layout.stride, layout.stride) for frame in frames]
+        count = layout.starts.count
+        if layout.lengths is not None:
+            starts, lengths = read_entries(self.blocks, [layout.starts, layout.lengths], frames)
+            # An item holds an even number of bytes: an odd frame has one byte of padding.
+            ends = {f: starts[f] + 8 + lengths[f] + lengths[f] % 2 for f in frames}
+        else:  # a frame's items end where the next frame's begin
+            starts = read_entries(self.blocks, [layout.starts],
+                                  frames + [f + 1 for f in frames if f + 1 < count])[0]
+            ends = {f: starts[f + 1] if f + 1 < count else layout.end for f in frames}
+        limit = _segment_limit(image, layout) + 8
+        ranges = []
+        for frame in frames:
+            length = ends[frame] - starts[frame]
+            if not 8 < length <= limit or ends[frame] > layout.end:
+                raise CorruptSlide(f"DICOM frame {frame} of {length} bytes (at most {limit} "
+                                   "expected) or past the pixel data")
+            ranges.append((layout.base + starts[frame], length))
+        return ranges
+
+    def _read_frames(self, image: Image, layout: Frames,
+                     coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        datas = self.blocks.read_many(self._frame_ranges(image, layout, coords))
+        size = (layout.tile_width, layout.tile_height)
+        return [self._tile(image, column, row, data if layout.stride else _item_values(data),
+                           size) for (column, row), data in zip(coords, datas)]
 
     def _segment_ranges(self, image: Image, layout: Segments,
                         coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -174,6 +264,8 @@ class Slide:
                        coords: list[tuple[int, int]]) -> list[EncodedTile]:
         ranges = self._segment_ranges(image, layout, coords)
         datas = self.blocks.read_many(ranges)
+        if layout.base64:
+            datas = [_unbase64(data) for data in datas]
         tiles = []
         for (column, row), (_, count), data in zip(coords, ranges, datas):
             height = layout.tile_height

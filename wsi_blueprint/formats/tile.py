@@ -12,8 +12,8 @@ class EncodedTile:
     # A self-contained compressed payload: for JPEG a complete stream (tables already spliced
     # into abbreviated streams); for other codecs the raw TIFF segment.
     data: bytes
-    compression: str      # 'jpeg', 'jpeg2000', 'deflate', 'lzw', 'webp', 'zstd', 'none',
-                          # and whole 'png' or 'bmp' images (MRXS)
+    compression: str      # 'jpeg', 'jpeg2000', 'jpegls', 'rle' (DICOM's), 'deflate', 'lzw',
+    #                       'webp', 'zstd', 'none', and whole 'png' or 'bmp' images (MRXS)
     width: int            # size the payload decodes to: a full tile, also at the image edge,
     height: int           # except strips and NDPI virtual tiles, which stop at the edge
     valid_width: int      # pixels of it inside the image (smaller on right/bottom edge tiles)

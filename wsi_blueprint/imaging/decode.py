@@ -38,6 +38,8 @@ _jpeg_header = simplejpeg.decode_jpeg_header
 _jpeg_scaled_decode = simplejpeg.decode_jpeg
 _jpeg2k_decode = imagecodecs.jpeg2k_decode
 _webp_decode = imagecodecs.webp_decode
+_jpegls_decode = imagecodecs.jpegls_decode
+_packbits_decode = imagecodecs.packbits_decode
 _delta_decode = imagecodecs.delta_decode
 Image.preinit()
 
@@ -83,7 +85,7 @@ def _check_supported(tile: EncodedTile) -> None:
     if tile.compression not in _DECODERS:
         raise UnsupportedFormat(f"tiles compressed as {tile.compression!r} are not supported")
     # 12-bit samples come only out of codecs that unpack them (JPEG, JPEG 2000).
-    bits = (8, 12, 16) if tile.compression in ("jpeg", "jpeg2000") else (8, 16)
+    bits = (8, 12, 16) if tile.compression in ("jpeg", "jpeg2000", "jpegls") else (8, 16)
     if tile.bits not in bits or tile.predictor not in (1, 2):
         raise UnsupportedFormat(f"{tile.compression} tiles of {tile.bits}-bit samples with "
                                 f"TIFF predictor {tile.predictor} are not supported")
@@ -145,6 +147,32 @@ def _pillow(image_format: str):
     return decode_image
 
 
+def _jpegls(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
+    return _jpegls_decode(tile.data), 1
+
+
+def _dicom_rle(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
+    """DICOM RLE: a header of segment offsets, then one PackBits segment per byte of a
+    sample (most significant first), each a plane of the whole frame."""
+    data, pixels = tile.data, tile.width * tile.height
+    count = int.from_bytes(data[:4], "little")
+    depth = tile.bits // 8
+    if count != tile.samples * depth or len(data) < 64:
+        raise CorruptSlide(f"an RLE frame of {count} segments for {tile.samples} samples of "
+                           f"{tile.bits} bits")
+    ends = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "little") for i in range(count)]
+    planes = []
+    for start, end in zip(ends, ends[1:] + [len(data)]):
+        plane = _packbits_decode(data[start:end])
+        if not 64 <= start <= end or len(plane) < pixels:
+            raise CorruptSlide("an RLE segment is out of place or short")
+        planes.append(np.frombuffer(plane, np.uint8, pixels))
+    stacked = np.stack(planes, axis=-1).reshape(tile.height, tile.width, count)
+    if depth == 2:
+        stacked = (stacked[..., 0::2].astype(np.uint16) << 8) | stacked[..., 1::2]
+    return stacked, 1
+
+
 def _rgb8(pixels: np.ndarray, bits: int) -> np.ndarray:
     if pixels.dtype == np.uint16:
         # The codec's 16-bit output holds `bits` significant bits (all 16 if the tile says 8).
@@ -163,6 +191,8 @@ _DECODERS = {
     "jpeg": _jpeg,
     "jpeg2000": _jpeg2000,
     "webp": _webp,
+    "jpegls": _jpegls,
+    "rle": _dicom_rle,
     "deflate": _raw(imagecodecs.zlib_decode),
     "lzw": _raw(imagecodecs.lzw_decode),
     "zstd": _raw(imagecodecs.zstd_decode),

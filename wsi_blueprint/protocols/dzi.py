@@ -13,7 +13,8 @@ import math
 from flask import Blueprint, Response, request
 
 from ..errors import BadRequest, NotFound
-from ..reader import RegionRequest, SlideReader, View, output_format, tiles_meeting
+from ..reader import RAW, RegionRequest, SlideReader, View, output_format, tiles_meeting
+from .color import requested_color
 from .context import state
 from .images import serve
 
@@ -59,17 +60,17 @@ class DeepZoom:
         z_y_end = min((t_row + 1) * self.tile_size + self.overlap, z_height)
         return z_x, z_y, z_x_end - z_x, z_y_end - z_y
 
-    def request(self, z_level: int, t_col: int, t_row: int, fmt: str, quality: int
-                ) -> RegionRequest:
+    def request(self, z_level: int, t_col: int, t_row: int, fmt: str, quality: int,
+                color: str = RAW) -> RegionRequest:
         """The tile as a region request: its level-0 rectangle (clipped to the slide) at its
-        size; the viewer shows it over its whole level tile."""
+        size, in colour mode `color`; the viewer shows it over its whole level tile."""
         z_x, z_y, z_width, z_height = self.tile_bounds(z_level, t_col, t_row)
         scale = self.scale(z_level)
         l0_x, l0_y = z_x * scale, z_y * scale
         return RegionRequest(
             l0_x, l0_y, min(z_width * scale, self.width - l0_x),
             min(z_height * scale, self.height - l0_y), z_width, z_height, fmt, quality,
-            shown=View(l0_x, l0_y, z_width * scale, z_height * scale, scale))
+            color=color, shown=View(l0_x, l0_y, z_width * scale, z_height * scale, scale))
 
     def descriptor(self, fmt: str) -> str:
         return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -85,6 +86,7 @@ class DziTiling:
     dz: DeepZoom
     fmt: str
     quality: int
+    color: str = RAW
 
     def requests(self, l0_x: float, l0_y: float, l0_width: float, l0_height: float,
                  scale: float) -> list[RegionRequest]:
@@ -93,7 +95,7 @@ class DziTiling:
         if not 0 <= z_level <= dz.max_level or dz.scale(z_level) != scale:
             return []
         t_cols, t_rows = dz.grid(z_level)
-        return [dz.request(z_level, c, r, self.fmt, self.quality)
+        return [dz.request(z_level, c, r, self.fmt, self.quality, self.color)
                 for c, r in tiles_meeting(l0_x, l0_y, l0_width, l0_height,
                                           dz.tile_size * scale, t_cols, t_rows)]
 
@@ -124,8 +126,9 @@ def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
     fmt, quality = output_format(fmt), state().settings.jpeg_quality
     reader = state().readers.open(slide_id)
     dz = deep_zoom(reader)
-    req = dz.request(level, col, row, fmt, quality)  # 404 before any work
-    return serve(reader, req, DziTiling(dz, fmt, quality))
+    color = reader.color_for(requested_color())
+    req = dz.request(level, col, row, fmt, quality, color)  # 404 before any work
+    return serve(reader, req, DziTiling(dz, fmt, quality, color))
 
 
 def register(bp: Blueprint) -> None:

@@ -10,6 +10,7 @@ only: the route then builds its request from the new version (whose geometry may
 
 import hashlib
 import time
+from typing import Callable
 
 from flask import Response, current_app, g, request
 
@@ -52,7 +53,7 @@ def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> R
             Request(time.monotonic(), view.l0_x, view.l0_y, view.l0_width, view.l0_height,
                     view.scale), tiling)
     key = reader.key(req)
-    etag = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+    etag = _etag(key)
     if request.if_none_match.contains(etag):
         response = Response(status=304)
     else:
@@ -60,6 +61,24 @@ def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> R
             prefetcher.tile_asked(key)
         data = state().caches.tiles.get_or_load(key, lambda: reader.image(req))
         response = Response(data, mimetype=content_type(req.format))
+    return _cacheable(response, etag)
+
+
+def cached_response(reader: SlideReader, name: str, load: Callable[[], bytes],
+                    mimetype: str) -> Response:
+    """Bytes of the slide that are not an image (its ICC profile), with an ETag of the
+    slide's version and `name`, and the images' Cache-Control; 304 before `load`."""
+    etag = _etag(f"{reader.namespace}|{name}")
+    if request.if_none_match.contains(etag):
+        return _cacheable(Response(status=304), etag)
+    return _cacheable(Response(load(), mimetype=mimetype), etag)
+
+
+def _etag(key: str) -> str:
+    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+
+
+def _cacheable(response: Response, etag: str) -> Response:
     response.set_etag(etag)
     response.cache_control.public = True
     response.cache_control.max_age = MAX_AGE

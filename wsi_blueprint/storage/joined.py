@@ -79,9 +79,9 @@ class JoinedReader(RangeReader):
         data = b""
         if inside:
             reader = self.member(index)
-            head = self._heads.get(index, b"")
-            data = (head[start:start + inside] if start + inside <= len(head)
-                    else reader.read(start, inside))
+            head = self._heads.get(index, b"")[start:start + inside]  # what opening read
+            data = head + (reader.read(start + len(head), inside - len(head))
+                           if len(head) < inside else b"")
         gap = length - inside
         if gap and index + 1 < len(self.members) and offset + length > member_base(index + 1):
             raise CorruptSlide(f"read of {length} bytes at {offset} spans two members")

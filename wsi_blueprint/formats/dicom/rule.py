@@ -2,9 +2,10 @@
 
 `cases/42/HE1` (the folder) and `cases/42/HE1/<any instance>` open the same series; a folder
 holding several series opens one of them by `cases/42/HE1@<SeriesInstanceUID>` (the folder
-alone opens the first by UID). A listing folds instances named `*.dcm` into one entry for
-their folder; instances without that extension are only known by their bytes, so they are
-listed as they are.
+alone opens the first by UID). An instance at the store's root is a series of its own, and so
+is any instance in a store that cannot list (an HTTP base URL). A listing folds instances
+named `*.dcm` into one entry for their folder; instances without that extension are only known
+by their bytes, so they are listed as they are.
 """
 
 import posixpath
@@ -15,11 +16,10 @@ from ...storage import ObjectInfo, Store
 from ..index import SlideIndex
 from ..members import Members, list_folder
 from ..names import extension, kind_of
-from .series import parse_series
+from .series import SERIES_MARK, parse_series
 
 MAGIC_AT = 128
 MAGIC = b"DICM"
-SERIES_MARK = "@"
 
 
 def is_dicom(head: bytes) -> bool:
@@ -48,7 +48,9 @@ class DicomRule:
             folder = _folder_of(slide_id)
             asked = ObjectInfo(slide_id, size or 0, None)
             try:
-                objects = _candidates(list_folder(store, folder))
+                # The store's root holds slides of every kind: an instance there is a series
+                # of its own.
+                objects = _candidates(list_folder(store, folder)) if folder else (asked,)
             except NotImplementedByStore:
                 objects = (asked,)
             if slide_id not in {info.id for info in objects}:
