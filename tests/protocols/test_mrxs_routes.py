@@ -2,6 +2,7 @@
 regions, thumbnails and associated images against OpenSlide's reading of the same files; the
 listing shows the slide once; broken slides answer 415/422 JSON with the reason."""
 
+import concurrent.futures
 import io
 import os
 import shutil
@@ -10,10 +11,12 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import openslide
 import pytest
+import requests
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
 from formats.mrxs_slides import FILL_RGB, mrxs_set  # noqa: F401
+from live_server import LiveServer
 from wsi_blueprint.app import create_app
 from wsi_blueprint.protocols.dzi import DeepZoom
 
@@ -187,3 +190,24 @@ def test_broken_slides_answer_json_with_the_reason(mrxs_set, tmp_path, change, s
         assert response.status_code == status, response.get_data(as_text=True)
         assert response.json["status"] == status
         assert reason in response.json["message"]
+
+
+def test_gunicorn_with_gevent_serves_what_the_app_renders(mrxs_set):
+    """The standalone server (gunicorn, a gevent worker) under concurrent requests: every
+    full-resolution DZI tile, each opening data files lazily through the joined reader, equals
+    what the app renders in-process (checked against OpenSlide above)."""
+    folder = _folder(mrxs_set)
+    local = create_app({"WSI_STORE": f"file://{folder}"}).test_client()
+    xml = ET.fromstring(local.get(f"/dzi/{SLIDE}.dzi").data)
+    size = xml.find("{http://schemas.microsoft.com/deepzoom/2008}Size")
+    dz = DeepZoom(int(size.get("Width")), int(size.get("Height")), int(xml.get("TileSize")),
+                  int(xml.get("Overlap")))
+    paths = [f"dzi/{SLIDE}_files/{dz.max_level}/{col}_{row}.png"
+             for col in range(dz.grid(dz.max_level)[0]) for row in range(dz.grid(dz.max_level)[1])]
+    with LiveServer(folder, workers=1) as live, requests.Session() as session:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda path: session.get(live.url + path, timeout=30),
+                                    paths))
+    for path, answer in zip(paths, answers):
+        assert answer.status_code == 200, (path, answer.text[:200])
+        assert answer.content == local.get("/" + path).data, path
