@@ -34,7 +34,7 @@ ASSOCIATED = {"macro": ("ScanDataLayer_SlideThumbnail", "THUMBNAIL_IMAGE_TYPE"),
 class ZoomLevel:
     """One slide zoom level's section."""
 
-    concat_exponent: int              # IMAGE_CONCAT_FACTOR: log2 of the halvings since the last
+    concat_exponent: int              # IMAGE_CONCAT_FACTOR: log2 of the images concatenated a side
     overlap: tuple[float, float]      # between camera photos, in this level's pixels
     mpp: tuple[float, float]
     fill_rgb: tuple[int, int, int]
