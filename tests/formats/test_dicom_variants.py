@@ -86,6 +86,9 @@ def test_every_frame_reads_back_as_written(written, library, variant):
         assert numpy.array_equal(decode(tile), expected[:tile.valid_height, :tile.valid_width])
     assert slide.index.mpp == pytest.approx((0.25, 0.25))
     assert slide.index.objective_power == 20
+    how = {"basic": "basic", "extended": "extended", "none": "walk"}[variant[1]]
+    assert slide.index.properties["dicom.level[0].frame-offsets"] == \
+        ("native" if codec.startswith("native") else how)
 
 
 @pytest.mark.parametrize("variant", sorted(OPENSLIDE_READS), ids=lambda v: "-".join(map(str, v)))

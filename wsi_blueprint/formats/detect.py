@@ -4,6 +4,9 @@ The name of the object says nothing: a slide id need not have an extension, and 
 kept from guessing by one (the range file it reads has no name). Whatever goes wrong inside
 the parser becomes one of two answers a client can act on: UnsupportedFormat (415, not a
 slide this server reads) or CorruptSlide (422, a slide whose structure is broken).
+
+Slides made of several objects are recognised before, by formats.catalog (a DICOM instance by
+`DICM` at byte 128, since it opens its whole series), and parsed by `parse_members`.
 """
 
 import dataclasses

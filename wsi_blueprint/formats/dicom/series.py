@@ -75,8 +75,9 @@ def _series(instances: list[Instance], members: Members) -> list[Instance]:
     return [instance for instance in instances if instance.series_uid == uid]
 
 
-def _image(blocks: BlockReader, instance: Instance) -> tuple[Image, dict]:
-    """The instance as an image (a level's fields beyond Image in the dict)."""
+def _image(blocks: BlockReader, instance: Instance) -> tuple[Image, tuple[int, ...] | None, str]:
+    """The instance as an image, the tiles it stores if it is sparse, and where its frame
+    offsets came from ('native', 'extended', 'basic' or 'walk')."""
     ds = instance.dataset
     width, height = instance.size_in_pixels
     tile = (int(required(ds, "Columns")), int(required(ds, "Rows")))
@@ -89,18 +90,17 @@ def _image(blocks: BlockReader, instance: Instance) -> tuple[Image, dict]:
     if compression == "none":
         frame_bytes = tile[0] * tile[1] * int(required(ds, "SamplesPerPixel")) * \
             int(required(ds, "BitsAllocated")) // 8
-        frames = native_frames(blocks, instance, tile, frame_bytes)
+        frames, how = native_frames(blocks, instance, tile, frame_bytes), "native"
     else:
-        frames, _ = encapsulated_frames(blocks, instance, tile)
+        frames, how = encapsulated_frames(blocks, instance, tile)
     columns, rows = math.ceil(width / tile[0]), math.ceil(height / tile[1])
-    extra: dict = {}
+    present = None
     if str(ds.get("DimensionOrganizationType", "")).upper() == "TILED_SPARSE":
         frame_of, present = _sparse(instance, tile, columns, rows)
         frames = dataclasses.replace(frames, frame_of=frame_of)
-        extra["present"] = present
     elif instance.frame_count < columns * rows:
         raise CorruptSlide(f"{instance.frame_count} frames for a grid of {columns}x{rows}")
-    return Image(width, height, encoding_of(blocks, instance, frames), frames), extra
+    return Image(width, height, encoding_of(blocks, instance, frames), frames), present, how
 
 
 def _sparse(instance: Instance, tile: tuple[int, int], columns: int,
@@ -146,10 +146,11 @@ def _index(blocks: BlockReader, series: list[Instance], members: Members, uid: s
     base_width, base_height = sizes[0]
     levels, others = [], {}
     for number, size in enumerate(sizes):
-        image, extra = _image(blocks, volumes[size][0])
+        image, present, how = _image(blocks, volumes[size][0])
         levels.append(Level(image.width, image.height, image.encoding, image.layout,
                             (base_width / image.width + base_height / image.height) / 2,
-                            **extra))
+                            present=present))
+        others[f"dicom.level[{number}].frame-offsets"] = how
         if len(volumes[size]) > 1:
             others[f"dicom.level[{number}].other-instances"] = " ".join(
                 i.id for i in volumes[size][1:])
