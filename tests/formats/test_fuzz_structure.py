@@ -8,7 +8,8 @@ outcomes allowed are a slide, UnsupportedFormat or CorruptSlide (or NotFound for
 image the mutant lost); each mutant must finish within a time bound and a memory bound. The
 Philips, Leica and Ventana seeds also have values of their XML replaced; those mutants render a
 thumbnail, so every level model's placing runs (TooLarge is allowed: a mutant may claim a slide
-too big to shrink).
+too big to shrink). MRXS mutants have Index.dat's 32-bit fields and Slidedat.ini's values
+rewritten the same way.
 
 The default run tries a bounded number of mutants; `WSI_FUZZ_EXAMPLES=5000 pytest
 tests/formats/test_fuzz_structure.py` (or `tox -e fuzz`) tries many more.
@@ -16,7 +17,9 @@ tests/formats/test_fuzz_structure.py` (or `tox -e fuzz`) tries many more.
 
 import os
 import re
+import shutil
 import struct
+import tempfile
 import threading
 import tracemalloc
 
@@ -26,9 +29,11 @@ import tifffile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import mrxs_slides
 import synthetic
 import vendor_slides
 from helpers import testdata_path
+from mrxs_slides import mrxs_set  # noqa: F401
 from slide_access import open_slide
 from wsi_blueprint.errors import CorruptSlide, NotFound, TooLarge, UnsupportedFormat
 from wsi_blueprint.imaging.decode import decode
@@ -367,3 +372,56 @@ def test_mutated_vendor_xml_fails_cleanly_within_bounds(tmp_path, seeds, seed, e
     assert outcome in ("ok", "UnsupportedFormat", "CorruptSlide", "NotFound", "TooLarge")
     assert peak < MEMORY_BOUND, f"{seed}: {peak / 2 ** 20:.0f} MiB for one mutant"
     (tmp_path / name).unlink()
+
+
+def exercise_mrxs(folder: str, name: str) -> str:
+    """exercise() for an MRXS mutant, opened as the app opens multi-object slides."""
+    try:
+        slide = mrxs_slides.open_through_library(f"file://{folder}", name)
+        for number in range(len(slide.levels)):
+            count = len(slide.levels[number].positions)
+            columns = slide.tile_grid(number)[0]
+            last = count - 1
+            for tile in slide.read_tiles(number, [(0, 0), (last % columns, last // columns)]):
+                decode(tile)
+        for associated in slide.associated_names:
+            for piece in slide.read_associated(associated):
+                decode(piece)
+        return "ok"
+    except ALLOWED + (NotFound,) as error:
+        return type(error).__name__
+
+
+SLIDEDAT_VALUES = st.sampled_from(["0", "-1", "1", "3", "2147483647", "99999999999", "", "x",
+                                   "1e9", "nan", "JPEG", "PNG", "Data0000.dat"])
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None,
+          derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(index_changes=st.lists(st.tuples(st.integers(0, 10 ** 6), HURTFUL,
+                                        st.integers(0, 2 ** 32 - 1)), max_size=3),
+       slidedat_changes=st.lists(st.tuples(st.integers(0, 10 ** 6), SLIDEDAT_VALUES),
+                                 max_size=2))
+def test_mutated_mrxs_index_and_slidedat_fail_cleanly_within_bounds(
+        tmp_path, mrxs_set, index_changes, slidedat_changes):
+    """Index.dat's 32-bit fields (pointers, counts, records, offsets) and Slidedat.ini's
+    values rewritten with values chosen to hurt."""
+    store = tempfile.mkdtemp(dir=tmp_path)  # one per example: tmp_path is shared by all
+    folder = mrxs_slides.copy_slide(mrxs_set["synthetic.mrxs"], store, "mutant")
+    index = bytearray(open(os.path.join(folder, "Index.dat"), "rb").read())
+    for position, kind, number in index_changes:
+        at = position % (len(index) // 4) * 4
+        struct.pack_into("<I", index, at, _value(kind, index, at, number, 4))
+    open(os.path.join(folder, "Index.dat"), "wb").write(bytes(index))
+    ini_path = os.path.join(folder, "Slidedat.ini")
+    lines = open(ini_path, encoding="utf-8-sig").read().split("\n")
+    for line, value in slidedat_changes:
+        keyed = [i for i, text in enumerate(lines) if "=" in text]
+        at = keyed[line % len(keyed)]
+        lines[at] = lines[at].split("=")[0] + "= " + value
+    open(ini_path, "w", encoding="utf-8-sig").write("\n".join(lines))
+    outcome, peak = bounded(store, "mutant.mrxs", exercise_mrxs)
+    assert outcome in ("ok", "UnsupportedFormat", "CorruptSlide", "NotFound")
+    assert peak < MEMORY_BOUND, f"MRXS mutant: {peak / 2 ** 20:.0f} MiB"
+    shutil.rmtree(store)

@@ -12,11 +12,12 @@ from ..storage import Store
 from .dicom.rule import DICOM_RULE
 from .index import SlideIndex
 from .members import Members, Rule
+from .mrxs_rule import MRXS_RULE
 from .names import kind_of
 
 __all__ = ["RULES", "HEAD_BYTES", "fold", "kind_of", "parse", "resolve"]
 
-RULES: tuple[Rule, ...] = (DICOM_RULE,)
+RULES: tuple[Rule, ...] = (DICOM_RULE, MRXS_RULE)
 
 # What `resolve` needs of an object's first bytes (DICOM's magic ends at 132).
 HEAD_BYTES = 132

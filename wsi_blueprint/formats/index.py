@@ -8,105 +8,17 @@ block cache for just the tiles asked for. That keeps an index of a 100 000-tile 
 kilobytes.
 """
 
-import base64
 import dataclasses
 import json
 import math
 from typing import Any
 
-import numpy
-
-from ..caches import BlockReader
-from ..errors import CorruptSlide
 from .icc import IccProfile
-from .levels import Lattice
+from .int_arrays import INLINE_LIMIT, IntArray, b64, read_entries, unb64  # noqa: F401
+from .levels import Lattice, placed_grid
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
 INDEX_VERSION = 3
-
-# Arrays with more entries than this are referenced in the file instead of copied inline.
-INLINE_LIMIT = 256
-# Asked entries of a referenced array closer than this are read as one range.
-_ENTRY_GAP = 1024
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class IntArray:
-    """Non-negative integers: inline `values`, or `count` items of `dtype` at file `offset`."""
-
-    count: int
-    values: tuple[int, ...] | None = None
-    offset: int = 0
-    dtype: str = ""  # numpy dtype of the stored items, byte order included: '<u4', '>u8'
-
-    @classmethod
-    def of(cls, values, offset: int, dtype: str) -> "IntArray":
-        """Inline when small; otherwise a reference to the stored array."""
-        if len(values) <= INLINE_LIMIT:
-            return cls(len(values), tuple(int(v) for v in values))
-        return cls(len(values), None, offset, dtype)
-
-    def to_json(self) -> dict:
-        if self.values is None:
-            return {"n": self.count, "at": self.offset, "dtype": self.dtype}
-        dtype = "<u4" if max(self.values, default=0) < 2 ** 32 else "<u8"
-        return {"n": self.count, "dtype": dtype,
-                "b64": _b64(numpy.array(self.values, dtype=dtype).tobytes())}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "IntArray":
-        if "b64" in data:
-            values = numpy.frombuffer(_unb64(data["b64"]), numpy.dtype(data["dtype"]))
-            if len(values) != data["n"]:
-                raise ValueError("inline array length does not match its count")
-            return cls(data["n"], tuple(int(v) for v in values))
-        return cls(data["n"], None, data["at"], data["dtype"])
-
-
-def _clusters(indices: list[int]) -> list[list[int]]:
-    """Sorted indices grouped where neighbours are at most _ENTRY_GAP apart."""
-    clusters: list[list[int]] = []
-    for i in indices:
-        if clusters and i - clusters[-1][-1] <= _ENTRY_GAP:
-            clusters[-1].append(i)
-        else:
-            clusters.append([i])
-    return clusters
-
-
-def read_entries(blocks: BlockReader, arrays: list[IntArray],
-                 indices: list[int]) -> list[dict[int, int]]:
-    """{index: item} of each array at `indices`. Referenced arrays are read with a single
-    read_many, one range per cluster of nearby indices, whatever their number."""
-    wanted = sorted(set(indices))
-    for array in arrays:
-        if wanted and not 0 <= wanted[0] <= wanted[-1] < array.count:
-            raise CorruptSlide(f"entry {wanted[-1]} of an array of {array.count} is missing")
-    clusters = _clusters(wanted)
-    referenced = [array for array in arrays if array.values is None]
-    ranges = [(array.offset + cluster[0] * numpy.dtype(array.dtype).itemsize,
-               (cluster[-1] - cluster[0] + 1) * numpy.dtype(array.dtype).itemsize)
-              for array in referenced for cluster in clusters]
-    datas = iter(blocks.read_many(ranges) if ranges else [])
-    found = []
-    for array in arrays:
-        if array.values is not None:
-            found.append({i: array.values[i] for i in wanted})
-            continue
-        items = {}
-        for cluster in clusters:
-            values = numpy.frombuffer(next(datas), numpy.dtype(array.dtype))
-            items.update((i, int(values[i - cluster[0]])) for i in cluster)
-        found.append(items)
-    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,12 +34,12 @@ class Encoding:
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
-        data["jpeg_tables"] = _b64(self.jpeg_tables)
+        data["jpeg_tables"] = b64(self.jpeg_tables)
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Encoding":
-        return cls(**{**data, "jpeg_tables": _unb64(data["jpeg_tables"])})
+        return cls(**{**data, "jpeg_tables": unb64(data["jpeg_tables"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +103,7 @@ class RestartIntervals:
 
     def to_json(self) -> dict:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data.update(kind="restart_intervals", header=_b64(self.header),
+        data.update(kind="restart_intervals", header=b64(self.header),
                     starts=self.starts.to_json(),
                     starts_high=self.starts_high.to_json() if self.starts_high else None)
         return data
@@ -199,7 +111,7 @@ class RestartIntervals:
     @classmethod
     def from_json(cls, data: dict) -> "RestartIntervals":
         fields = {k: v for k, v in data.items() if k != "kind"}
-        fields.update(header=_unb64(data["header"]), starts=IntArray.from_json(data["starts"]),
+        fields.update(header=unb64(data["header"]), starts=IntArray.from_json(data["starts"]),
                       starts_high=IntArray.from_json(data["starts_high"])
                       if data["starts_high"] else None)
         return cls(**fields)
@@ -242,7 +154,48 @@ class Frames:
                    stride=data["stride"], **arrays)
 
 
-_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals, "frames": Frames}
+@dataclasses.dataclass(frozen=True)
+class Pieces:
+    """Whole stored images, each tile a piece of one, placed on its own (MRXS).
+
+    Tile `i` is part `parts[i]` (row-major among `parts_per_side` x `parts_per_side`; none
+    kept where images are drawn whole) of the image of `byte_counts[i]` bytes at `offsets[i]`
+    (joined offsets: the member holding it is part of the offset, see storage.joined). A piece
+    is `tile_width` x `tile_height`, and 0 x 0 for an image whose size is learnt when read.
+    """
+
+    tile_width: int
+    tile_height: int
+    image_width: int
+    image_height: int
+    parts_per_side: int
+    offsets: IntArray
+    byte_counts: IntArray
+    parts: IntArray
+
+    def source(self, tile: int) -> tuple[int, int]:
+        """The top-left corner of a tile's part in its image."""
+        if self.parts_per_side == 1:
+            return 0, 0
+        side, part = self.parts_per_side, self.parts.values[tile]
+        return (part % side * self.image_width // side, part // side * self.image_height // side)
+
+    def to_json(self) -> dict:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data.update({name: getattr(self, name).to_json() for name in _PIECE_ARRAYS},
+                    kind="pieces")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Pieces":
+        fields = {k: v for k, v in data.items() if k != "kind"}
+        fields.update({name: IntArray.from_json(data[name]) for name in _PIECE_ARRAYS})
+        return cls(**fields)
+
+
+_PIECE_ARRAYS = ("offsets", "byte_counts", "parts")
+_LAYOUTS = {"segments": Segments, "restart_intervals": RestartIntervals, "frames": Frames,
+            "pieces": Pieces}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,7 +205,7 @@ class Image:
     width: int
     height: int
     encoding: Encoding
-    layout: Segments | RestartIntervals | Frames
+    layout: Segments | RestartIntervals | Frames | Pieces
 
     @property
     def tile_width(self) -> int:
@@ -296,6 +249,9 @@ class Level(Image):
     def grid(self) -> tuple[int, int]:
         if self.lattice is not None:  # the stored grid; the level is the lattice's extent
             return self.lattice.columns, self.lattice.rows
+        if self.positions is not None:
+            return placed_grid(self.width, self.height, self.tile_width, self.tile_height,
+                               len(self.positions))
         return super().grid
 
     def to_json(self) -> dict:
@@ -332,6 +288,7 @@ class SlideIndex:
     # offset i << 40, and which of several slides in them this is ("@<series UID>"), if any.
     files: tuple[str, ...] = ()
     part: str = ""
+    fill: tuple[int, int, int] | None = None  # the colour of gaps, where the format names one
 
     @property
     def width(self) -> int:
@@ -356,6 +313,8 @@ class SlideIndex:
             "files": list(self.files),
             "part": self.part,
         }
+        if self.fill is not None:
+            data["fill"] = list(self.fill)
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -380,6 +339,7 @@ class SlideIndex:
                                 for name, profile in obj["associated_icc"].items()},
                 files=tuple(obj["files"]),
                 part=obj["part"],
+                fill=tuple(obj["fill"]) if "fill" in obj else None,
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

@@ -17,7 +17,10 @@ states where it states one, else the ratio of level 0's size to the level's.
 """
 
 import dataclasses
+import functools
 import math
+
+import numpy
 
 WHITE = (255, 255, 255)
 
@@ -102,11 +105,17 @@ def placed_extent(position: tuple[int, ...], t_width: int, t_height: int
 
 @dataclasses.dataclass(frozen=True)
 class PlacedTiles(RegularGrid):
-    """Tiles numbered in a grid of `t_width` x `t_height` cells (as stored), each drawn at
-    its own position in level pixels. Cells past the last tile hold none."""
+    """Tiles numbered row-major in the level's grid of `t_width` x `t_height` cells (as
+    stored), each drawn at its own position in level pixels. Cells past the last tile hold
+    none; overlapping tiles may outnumber the cells, and then take more rows."""
 
     # (x, y), or (x, y, width, height) of the tile's image part, per tile in row-major order
     positions: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return placed_grid(self.l_width, self.l_height, self.t_width, self.t_height,
+                           len(self.positions))
 
     def origin(self, t_col: int, t_row: int) -> tuple[int, int]:
         x, y = self.positions[t_row * self.grid[0] + t_col][:2]
@@ -122,9 +131,25 @@ class PlacedTiles(RegularGrid):
     def tiles_meeting(self, l_left: int, l_top: int, l_right: int, l_bottom: int
                       ) -> list[tuple[int, int]]:
         t_cols = self.grid[0]
-        extents = (placed_extent(p, self.t_width, self.t_height) for p in self.positions)
-        return [(i % t_cols, i // t_cols) for i, (x, y, w, h) in enumerate(extents)
-                if x < l_right and x + w > l_left and y < l_bottom and y + h > l_top]
+        x, y, w, h = self._extents.T
+        meeting = numpy.flatnonzero((x < l_right) & (x + w > l_left)
+                                    & (y < l_bottom) & (y + h > l_top))
+        return [(int(i) % t_cols, int(i) // t_cols) for i in meeting]
+
+    @functools.cached_property
+    def _extents(self) -> numpy.ndarray:
+        """(x, y, width, height) of every tile as an array: a level may place tens of
+        thousands of tiles, and a region looks for the few it meets in all of them."""
+        return numpy.array([placed_extent(p, self.t_width, self.t_height)
+                            for p in self.positions], dtype=numpy.int64).reshape(-1, 4)
+
+
+def placed_grid(l_width: int, l_height: int, t_width: int, t_height: int,
+                count: int) -> tuple[int, int]:
+    """(columns, rows) in which `count` placed tiles are numbered: the level's cells, and more
+    rows where overlapping tiles outnumber them."""
+    columns = max(1, math.ceil(l_width / t_width))
+    return columns, max(math.ceil(l_height / t_height), -(-count // columns))
 
 
 @dataclasses.dataclass(frozen=True)

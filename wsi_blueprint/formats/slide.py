@@ -12,10 +12,12 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
+from . import pieces
 from .icc import IccProfile
-from .index import Frames, Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
+from .index import (Frames, Image, Level, Pieces, RestartIntervals, Segments, SlideIndex,
+                    read_entries)
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
-from .levels import (LatticeTiles, LevelModel, PlacedTiles, RegularGrid, SparseGrid,
+from .levels import (WHITE, LatticeTiles, LevelModel, PlacedTiles, RegularGrid, SparseGrid,
                      placed_extent)
 from .tile import EncodedTile
 
@@ -58,6 +60,7 @@ class Slide:
     def __init__(self, index: SlideIndex, blocks: BlockReader):
         self.index = index
         self.blocks = blocks
+        self._models: dict[int, LevelModel] = {}  # kept: a placed level indexes its tiles
 
     @property
     def levels(self) -> tuple[Level, ...]:
@@ -78,10 +81,17 @@ class Slide:
 
     def level_model(self, level: int) -> LevelModel:
         """Where the level's stored tiles lie and what fills the gaps (see formats.levels)."""
+        model = self._models.get(level)
+        if model is None:
+            model = self._models[level] = self._new_level_model(level)
+        return model
+
+    def _new_level_model(self, level: int) -> LevelModel:
         image = self._level(level)
         base = self.levels[0]
         scale = image.scale or (base.width / image.width, base.height / image.height)
-        shape = (image.width, image.height, image.tile_width, image.tile_height, scale)
+        shape = (image.width, image.height, image.tile_width, image.tile_height, scale,
+                 self.index.fill or WHITE)
         if image.lattice is not None:
             return LatticeTiles(*shape, lattice=image.lattice)
         if image.positions is not None:
@@ -128,10 +138,15 @@ class Slide:
         image = self.index.associated.get(name)
         if image is None:
             raise NotFound(f"no associated image {name!r}")
+        if isinstance(image.layout, Pieces):
+            return pieces.read(self.blocks, image, [0])
         columns, rows = image.grid
         return self._read(image, [(c, r) for r in range(rows) for c in range(columns)])
 
     def _read(self, image: Image, coords: list[tuple[int, int]]) -> list[EncodedTile]:
+        if isinstance(image.layout, Pieces):
+            columns = image.grid[0]
+            return pieces.read(self.blocks, image, [r * columns + c for c, r in coords])
         if isinstance(image.layout, RestartIntervals):
             return self._read_intervals(image, image.layout, coords)
         if isinstance(image.layout, Frames):
@@ -164,6 +179,8 @@ class Slide:
         ranges = []
         for level in self.levels:
             layout = level.layout
+            if isinstance(layout, Pieces):  # kept inline in the index
+                continue
             if isinstance(layout, Segments):
                 tables = [layout.offsets, layout.byte_counts]
             elif isinstance(layout, Frames):
@@ -181,9 +198,14 @@ class Slide:
         """The (offset, length) byte ranges that reading these tiles takes, without reading
         them: what prefetch warms and accounts for."""
         image = self._level(level)
+        columns = image.grid[0]
         if image.present is not None:
-            present, columns = set(image.present), image.grid[0]
+            present = set(image.present)
             coords = [(c, r) for c, r in coords if r * columns + c in present]
+        if isinstance(image.layout, Pieces):
+            indices = [r * columns + c for c, r in coords]
+            return pieces.ranges(image.layout,
+                                 [i for i in indices if i < image.layout.offsets.count])
         if isinstance(image.layout, RestartIntervals):
             return self._interval_plan(image.layout, coords)[2]
         if isinstance(image.layout, Frames):

@@ -13,7 +13,7 @@ class EncodedTile:
     # into abbreviated streams); for other codecs the raw TIFF segment.
     data: bytes
     compression: str      # 'jpeg', 'jpeg2000', 'jpegls', 'rle' (DICOM's), 'deflate', 'lzw',
-    #                       'webp', 'zstd', 'none'
+    #                       'webp', 'zstd', 'none', and whole 'png' or 'bmp' images (MRXS)
     width: int            # size the payload decodes to: a full tile, also at the image edge,
     height: int           # except strips and NDPI virtual tiles, which stop at the edge
     valid_width: int      # pixels of it inside the image (smaller on right/bottom edge tiles)
@@ -25,6 +25,8 @@ class EncodedTile:
     sparse: bool = False  # no data stored (zero byte count): imaging paints background
     x: int = 0            # pixel position of the tile's top-left corner in its image
     y: int = 0            # (a level, or an associated image read as several pieces)
+    source_x: int = 0     # where the tile's pixels start in what the payload decodes to: a
+    source_y: int = 0     # piece of a larger stored image (MRXS, one piece per camera photo)
 
     @property
     def is_edge(self) -> bool:

@@ -13,8 +13,11 @@ def read_associated(slide, name: str) -> np.ndarray:
     """The whole associated image `name` as (h, w, 3) uint8 RGB."""
     image = slide.index.associated[name]
     pieces = slide.read_associated(name)
+    # An image whose size the index leaves open (0) is as large as its pieces reach.
+    width = image.width or max(piece.x + piece.valid_width for piece in pieces)
+    height = image.height or max(piece.y + piece.valid_height for piece in pieces)
     decoded = map_cpu(decode, pieces)
-    return run_cpu(_paste, image.width, image.height, pieces, decoded)
+    return run_cpu(_paste, width, height, pieces, decoded)
 
 
 def _paste(width: int, height: int, pieces, decoded) -> np.ndarray:

@@ -16,6 +16,8 @@ Anything that does not decode cleanly is `CorruptSlide` (422): a tile is never r
 blank one behind the caller's back. Missing (sparse) tiles are background by design.
 """
 
+import io
+
 import imagecodecs
 import numpy as np
 import simplejpeg
@@ -68,11 +70,12 @@ def decode(tile: EncodedTile, reduce: int = 1, background: tuple = WHITE) -> np.
     except _DECODE_ERRORS as exc:
         raise CorruptSlide(f"a {tile.compression} tile does not decode: {exc}") from None
     valid_h, valid_w = -(-tile.valid_height // done), -(-tile.valid_width // done)
-    if pixels.shape[0] < valid_h or pixels.shape[1] < valid_w:
+    left, top = tile.source_x // done, tile.source_y // done
+    if pixels.shape[0] < top + valid_h or pixels.shape[1] < left + valid_w:
         raise CorruptSlide(f"a {tile.compression} tile decodes to {pixels.shape[1]}x"
                            f"{pixels.shape[0]} pixels, fewer than its {tile.valid_width}x"
-                           f"{tile.valid_height} valid area")
-    pixels = _rgb8(pixels[:valid_h, :valid_w], tile.bits)
+                           f"{tile.valid_height} valid area at {tile.source_x},{tile.source_y}")
+    pixels = _rgb8(pixels[top:top + valid_h, left:left + valid_w], tile.bits)
     if reduce > done:
         pixels = np.asarray(Image.fromarray(pixels).reduce(reduce // done))
     return np.ascontiguousarray(pixels)
@@ -136,6 +139,14 @@ def _webp(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
     return _webp_decode(tile.data), 1
 
 
+def _pillow(image_format: str):
+    """Decoder of whole images in a format Pillow reads (MRXS stores PNG and BMP)."""
+    def decode_image(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
+        with Image.open(io.BytesIO(tile.data), formats=[image_format]) as image:
+            return np.asarray(image.convert("RGB")), 1
+    return decode_image
+
+
 def _jpegls(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
     return _jpegls_decode(tile.data), 1
 
@@ -186,4 +197,6 @@ _DECODERS = {
     "lzw": _raw(imagecodecs.lzw_decode),
     "zstd": _raw(imagecodecs.zstd_decode),
     "none": _raw(lambda data: data),
+    "png": _pillow("PNG"),
+    "bmp": _pillow("BMP"),
 }

@@ -23,6 +23,7 @@ fill colour), placed tiles painted in stored order, each over the ones before, o
 lattice's tiles each pasted in the parts the model gives.
 """
 
+import collections
 import dataclasses
 import functools
 import math
@@ -31,6 +32,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from ..errors import BadRequest, TooLarge
+from ..formats.tile import EncodedTile
 from .cpu_pool import map_cpu, run_cpu
 from .decode import decode, solid
 from .resample import resize
@@ -40,6 +42,7 @@ T = TypeVar("T")
 LEVEL_TOLERANCE = 0.01
 ONE_JOB_TILES = 4               # regions of at most this many tiles are one pool job
 MAX_TILES = 4096                # tiles decoded for one region
+MAX_PIECES = 65536              # placed pieces of stored images painted for one region
 MAX_CANVAS_PIXELS = 2 ** 25     # 32 Mpx, 96 MiB of RGB before resampling
 
 
@@ -84,6 +87,17 @@ def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
     l_scale_x, l_scale_y = model.scale
     k = _tile_reduction(min(scale_x / l_scale_x, scale_y / l_scale_y), model.t_width,
                         model.t_height) if model.reducible else 1
+    plan = _plan_at(model, l_level, k, l0_x, l0_y, l0_w, l0_h, z_w, z_h)
+    if k > 1 and not model.whole_tiles and any(x % k or y % k for x, y in (
+            model.origin(c, r) for c, r in plan.coords)):
+        # Placed tiles reduced on their own would land between canvas pixels.
+        plan = _plan_at(model, l_level, 1, l0_x, l0_y, l0_w, l0_h, z_w, z_h)
+    return plan
+
+
+def _plan_at(model, l_level: int, k: int, l0_x: int, l0_y: int, l0_w: int, l0_h: int,
+             z_w: int, z_h: int) -> Plan:
+    l_scale_x, l_scale_y = model.scale
     # Level-0 pixels per canvas pixel, and the region in canvas pixels.
     per_x, per_y = l_scale_x * k, l_scale_y * k
     box = (l0_x / per_x, l0_y / per_y, (l0_x + l0_w) / per_x, (l0_y + l0_h) / per_y)
@@ -93,7 +107,7 @@ def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
         raise TooLarge(f"the region needs {right - left}x{bottom - top} pixels of level "
                        f"{l_level}; ask for a smaller region or output")
     coords = model.tiles_meeting(left * k, top * k, right * k, bottom * k)  # level pixels
-    if len(coords) > MAX_TILES:
+    if len(coords) > (MAX_TILES if model.whole_tiles else MAX_PIECES):
         raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
                        f"(at most {MAX_TILES}); ask for a smaller region or output")
     origins = [(l_x // k, l_y // k) for l_x, l_y in (model.origin(c, r) for c, r in coords)]
@@ -121,16 +135,56 @@ def read_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
     background = background or slide.level_model(plan.level).fill
     tiles = slide.read_tiles(plan.level, plan.coords) if plan.coords else []
     decode_tile = functools.partial(decode, reduce=plan.reduce, background=background)
-    if len(tiles) <= ONE_JOB_TILES:
-        return run_cpu(_render, plan, tiles, decode_tile, background, finish)
-    pieces = map_cpu(decode_tile, tiles)
-    return run_cpu(_assemble, plan, pieces, background, finish)
+    payloads, cuts = _shared_payloads(tiles)
+    if len(payloads) > MAX_TILES:  # pieces of fewer images pass (MRXS's coarse levels)
+        raise TooLarge(f"the region needs {len(payloads)} stored images of level "
+                       f"{plan.level} (at most {MAX_TILES}); ask for a smaller region or output")
+    if len(payloads) <= ONE_JOB_TILES:
+        return run_cpu(_render, plan, payloads, cuts, decode_tile, background, finish)
+    decoded = map_cpu(decode_tile, payloads)
+    return run_cpu(_assemble, plan, _cut(decoded, cuts, plan.reduce), background, finish)
 
 
-def _render(plan: Plan, tiles: list, decode_tile: Callable, background: tuple,
+def _shared_payloads(tiles: list[EncodedTile]) -> tuple[list[EncodedTile], list]:
+    """What to decode, each payload once, and per tile (which decoded payload, the tile or
+    None if it is all of it). Tiles that are pieces of one stored image (MRXS) share its
+    payload: the image is decoded once and each piece cut out of it."""
+    uses = collections.Counter(id(tile.data) for tile in tiles if tile.data)
+    payloads: list[EncodedTile] = []
+    seen: dict[int, int] = {}
+    cuts = []
+    for tile in tiles:
+        if uses[id(tile.data)] < 2:
+            cuts.append((len(payloads), None))
+            payloads.append(tile)
+            continue
+        if id(tile.data) not in seen:
+            seen[id(tile.data)] = len(payloads)
+            payloads.append(dataclasses.replace(tile, source_x=0, source_y=0,
+                                                valid_width=tile.width,
+                                                valid_height=tile.height))
+        cuts.append((seen[id(tile.data)], tile))
+    return payloads, cuts
+
+
+def _cut(decoded: list[np.ndarray], cuts: list, reduce: int) -> list[np.ndarray]:
+    """Each tile's pixels: its decoded payload, or its piece of it."""
+    pieces = []
+    for index, tile in cuts:
+        pixels = decoded[index]
+        if tile is not None:
+            top, left = tile.source_y // reduce, tile.source_x // reduce
+            pixels = pixels[top:top + -(-tile.valid_height // reduce),
+                            left:left + -(-tile.valid_width // reduce)]
+        pieces.append(pixels)
+    return pieces
+
+
+def _render(plan: Plan, payloads: list, cuts: list, decode_tile: Callable, background: tuple,
             finish: Callable | None):
     """A small region from its encoded tiles: one pool job (Server-Timing `render`)."""
-    return _assemble(plan, [decode_tile(tile) for tile in tiles], background, finish)
+    decoded = [decode_tile(payload) for payload in payloads]
+    return _assemble(plan, _cut(decoded, cuts, plan.reduce), background, finish)
 
 
 def _assemble(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: Callable | None):
