@@ -40,6 +40,17 @@ def dicom_series(tmp_path_factory):
     return write_set(str(tmp_path_factory.mktemp("dicom-series")), cmu, small)
 
 
+@pytest.fixture(scope="session")
+def mrxs_set(tmp_path_factory):
+    """`synthetic.mrxs` (VIMSLIDE_POSITION_BUFFER) and `stitched.mrxs` (StitchingIntensityLayer)
+    in one folder, written once per session (formats/mrxs_slides.py)."""
+    from formats.mrxs_slides import write_mrxs
+
+    folder = str(tmp_path_factory.mktemp("mrxs"))
+    return {"synthetic.mrxs": write_mrxs(folder, "synthetic"),
+            "stitched.mrxs": write_mrxs(folder, "stitched", stitching=True)}
+
+
 @pytest.fixture
 def counters():
     return Counters()

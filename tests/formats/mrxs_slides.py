@@ -24,7 +24,6 @@ import zlib
 import numpy
 import openslide
 import PIL.Image
-import pytest
 
 from helpers import make_settings, testdata_path
 from wsi_blueprint.caches import Caches
@@ -290,12 +289,3 @@ def copy_slide(source: MrxsSlide, folder: str, name: str) -> str:
     shutil.copy(source.path, os.path.join(folder, f"{name}.mrxs"))
     shutil.copytree(source.folder, os.path.join(folder, name))
     return os.path.join(folder, name)
-
-
-@pytest.fixture(scope="session")
-def mrxs_set(tmp_path_factory) -> dict[str, MrxsSlide]:
-    """`synthetic.mrxs` (VIMSLIDE_POSITION_BUFFER) and `stitched.mrxs` (StitchingIntensityLayer)
-    in one folder, written once per session."""
-    folder = str(tmp_path_factory.mktemp("mrxs"))
-    return {"synthetic.mrxs": write_mrxs(folder, "synthetic"),
-            "stitched.mrxs": write_mrxs(folder, "stitched", stitching=True)}

@@ -33,7 +33,6 @@ import mrxs_slides
 import synthetic
 import vendor_slides
 from helpers import testdata_path
-from mrxs_slides import mrxs_set  # noqa: F401
 from slide_access import open_slide
 from wsi_blueprint.errors import CorruptSlide, NotFound, TooLarge, UnsupportedFormat
 from wsi_blueprint.imaging.decode import decode

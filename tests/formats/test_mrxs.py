@@ -15,8 +15,7 @@ import pytest
 from PIL import Image
 
 import mrxs_slides
-from mrxs_slides import (FILL_RGB, IMAGE, MPP, copy_slide, mrxs_set,  # noqa: F401
-                         open_through_library)
+from mrxs_slides import FILL_RGB, IMAGE, MPP, copy_slide, open_through_library
 from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import NotFound
 from wsi_blueprint.formats import SlideIndex

@@ -15,7 +15,7 @@ import requests
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
-from formats.mrxs_slides import FILL_RGB, mrxs_set  # noqa: F401
+from formats.mrxs_slides import FILL_RGB
 from live_server import LiveServer
 from wsi_blueprint.app import create_app
 from wsi_blueprint.protocols.dzi import DeepZoom
