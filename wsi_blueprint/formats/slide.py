@@ -26,6 +26,7 @@ class Slide:
     def __init__(self, index: SlideIndex, blocks: BlockReader):
         self.index = index
         self.blocks = blocks
+        self._models: dict[int, LevelModel] = {}
 
     @property
     def levels(self) -> tuple[Level, ...]:
@@ -45,8 +46,14 @@ class Slide:
         return self._level(level).grid
 
     def level_model(self, level: int) -> LevelModel:
-        """Where the level's stored tiles lie and what fills the gaps (see formats.levels)."""
-        image = self._level(level)
+        """Where the level's stored tiles lie and what fills the gaps (see formats.levels).
+        Made once per level: a render asks for it about ten times."""
+        model = self._models.get(level)
+        if model is None:
+            model = self._models[level] = self._model_of(self._level(level))
+        return model
+
+    def _model_of(self, image: Level) -> LevelModel:
         base = self.levels[0]
         scale = image.scale or (base.width / image.width, base.height / image.height)
         shape = (image.width, image.height, image.tile_width, image.tile_height, scale)
