@@ -16,6 +16,7 @@ figure is the median of the rounds' means.
 import argparse
 import dataclasses
 import io
+import os
 import statistics
 import time
 
@@ -133,12 +134,12 @@ def measure(reader: SlideReader, info: tr.SlideInfo, tiles: int = 400, rounds: i
             "ratio": round(result["ours_ms"] / result["floor_ms"], 2)}
 
 
-def open_reader(path: str, slide_id: str) -> SlideReader:
-    """A reader of the local file `path`, whose id `slide_id` ends it."""
-    root = path[:-len(slide_id)]
-    state = WSIState.build(Settings.from_mapping({"WSI_STORE": f"file://{root}",
+def open_reader(path: str) -> SlideReader:
+    """A reader of the local file `path`, with caches of its own and prefetch off."""
+    folder, name = os.path.split(os.path.realpath(path))
+    state = WSIState.build(Settings.from_mapping({"WSI_STORE": f"file://{folder}",
                                                   "WSI_PREFETCH": "off"}))
-    return state.readers.open(slide_id)
+    return state.readers.open(name)
 
 
 def run(quick: bool = False, tiles: int = 400, rounds: int = 5, cache_dir: str | None = None,
@@ -147,14 +148,50 @@ def run(quick: bool = False, tiles: int = 400, rounds: int = 5, cache_dir: str |
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, cache_dir, testdata, log)
     slide = max(slides, key=lambda s: s.width * s.height)
     info = tr.slide_info_from_file(slide.path, slide.slide_id)
-    return measure(open_reader(slide.path, slide.slide_id), info, tiles, rounds)
+    return measure(open_reader(slide.path), info, tiles, rounds)
+
+
+def for_suite(slides: list, infos: list, quick: bool) -> dict:
+    """The measurement on the suite's largest slide; {"skipped": why} where it has no tile
+    to measure (slides of other codecs or layouts)."""
+    slide, info = max(zip(slides, infos),
+                      key=lambda pair: pair[1].geometry.width * pair[1].geometry.height)
+    try:
+        return measure(open_reader(slide.path), info, tiles=100 if quick else 400,
+                       rounds=3 if quick else 5)
+    except RuntimeError as exc:
+        return {"skipped": str(exc)}
 
 
 def to_markdown(row: dict) -> str:
-    return ("| derived tiles | ours ms CPU | floor ms (libjpeg-turbo) | floor ms (Pillow draft) "
-            "| ours / floor |\n|---|---|---|---|---|\n"
-            f"| {row['tiles']} | {row['ours_ms']:.2f} | {row['floor_ms']:.2f} "
+    return ("| slide | derived tiles | ours ms CPU | floor ms (libjpeg-turbo) "
+            "| floor ms (Pillow draft) | ours / floor |\n|---|---|---|---|---|---|\n"
+            f"| {row['slide']} | {row['tiles']} | {row['ours_ms']:.2f} | {row['floor_ms']:.2f} "
             f"| {row['pillow_floor_ms']:.2f} | {row['ratio']:.2f} |\n")
+
+
+def report_lines(row: dict | None) -> list[str]:
+    """The benchmark report's section (report.py)."""
+    if not row:
+        return []
+    out = ["## CPU per derived tile", "",
+           "A DZI tile of the level just below a stored one, made from four stored JPEG tiles "
+           "decoded at half scale, in process with its blocks cached: the render's CPU time "
+           "beside the codecs' floor (the same four decodes and one encode with nothing "
+           "between), medians of alternating rounds (bench/derived_cpu.py).", ""]
+    if row.get("skipped"):
+        return out + [f"Not measured: {row['skipped']}", ""]
+    return out + to_markdown(row).splitlines() + [""]
+
+
+def summary(row: dict | None) -> str | None:
+    """One line for the command's output."""
+    if not row:
+        return None
+    if row.get("skipped"):
+        return f"CPU per derived tile: not measured ({row['skipped']})"
+    return (f"CPU per derived tile: {row['ours_ms']:.2f} ms, codec floor {row['floor_ms']:.2f} "
+            f"ms (Pillow draft {row['pillow_floor_ms']:.2f} ms), {row['ratio']:.2f}x the floor")
 
 
 def main(argv: list[str] | None = None) -> int:
