@@ -129,7 +129,7 @@ def measure(reader: SlideReader, info: tr.SlideInfo, tiles: int = 400, rounds: i
             result = pool.run(rounds_in_pool, None, timeout=600)
     finally:
         pool.close()
-    return {"slide": reader.slide_id, "tiles": len(chosen), "rounds": rounds,
+    return {"slide": info.slide_id, "tiles": len(chosen), "rounds": rounds,
             **{k: round(v, 3) for k, v in result.items()},
             "ratio": round(result["ours_ms"] / result["floor_ms"], 2)}
 
