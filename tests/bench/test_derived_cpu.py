@@ -32,8 +32,9 @@ def test_a_derived_tile_is_four_stored_tiles_decoded_at_half_scale(slide):
 
 def test_the_measurement_reports_ours_beside_both_floors(slide):
     reader, info = slide
-    row = derived_cpu.measure(reader, info, tiles=8, rounds=1)
+    row = derived_cpu.measure(reader, info, tiles=8, rounds=1, profile=True)
     assert row["tiles"] == 8 and row["rounds"] == 1
+    assert "imaging/decode.py" in row["profile"]  # where the CPU went, by function
     assert min(row["ours_ms"], row["floor_ms"], row["pillow_floor_ms"]) > 0
     assert row["ratio"] == pytest.approx(row["ours_ms"] / row["floor_ms"], abs=0.01)
     lines = derived_cpu.report_lines(row)

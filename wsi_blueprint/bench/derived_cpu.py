@@ -10,13 +10,15 @@ the decodes in Pillow's draft mode instead. Tiles show tissue, their blocks are 
 rounds alternate ours and the floors, so a busy shared machine weighs on all three alike; each
 figure is the median of the rounds' means.
 
-    python -m wsi_blueprint.bench.derived_cpu [--quick] [--tiles 400] [--rounds 5]
+    python -m wsi_blueprint.bench.derived_cpu [--quick] [--tiles 400] [--rounds 5] [--profile]
 """
 
 import argparse
+import cProfile
 import dataclasses
 import io
 import os
+import pstats
 import statistics
 import time
 
@@ -101,10 +103,23 @@ def _cpu_ms(work, items) -> float:
     return (time.thread_time() - began) / len(items) * 1000
 
 
-def measure(reader: SlideReader, info: tr.SlideInfo, tiles: int = 400, rounds: int = 5
-            ) -> dict:
+def _profile(reader: SlideReader, chosen: list[DerivedTile], lines: int = 30) -> str:
+    """Where ours spends its CPU: cProfile over one more pass, functions by their own time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for item in chosen:
+        reader.region(item.request)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(lines)
+    return out.getvalue()
+
+
+def measure(reader: SlideReader, info: tr.SlideInfo, tiles: int = 400, rounds: int = 5,
+            profile: bool = False) -> dict:
     """{"tiles", "ours_ms", "floor_ms", "pillow_floor_ms", "ratio"}: CPU milliseconds per
-    derived tile, medians of `rounds` alternating rounds; `ratio` is ours over the floor."""
+    derived tile, medians of `rounds` alternating rounds; `ratio` is ours over the floor.
+    With `profile`, "profile" holds cProfile's table of one more pass of ours."""
     pool = CpuPool(threads=1)
     reader = SlideReader(reader.slide, reader.slide_id, pool)  # nested jobs run inline
     try:
@@ -123,15 +138,17 @@ def measure(reader: SlideReader, info: tr.SlideInfo, tiles: int = 400, rounds: i
                 figures["ours_ms"].append(_cpu_ms(lambda t: reader.region(t.request), chosen))
                 figures["floor_ms"].append(_cpu_ms(_floor, chosen))
                 figures["pillow_floor_ms"].append(_cpu_ms(_pillow_floor, chosen))
-            return {name: statistics.median(values) for name, values in figures.items()}
+            medians = {name: statistics.median(values) for name, values in figures.items()}
+            return medians, _profile(reader, chosen) if profile else None
 
         with using(pool):
-            result = pool.run(rounds_in_pool, None, timeout=600)
+            result, profiled = pool.run(rounds_in_pool, None, timeout=600)
     finally:
         pool.close()
-    return {"slide": info.slide_id, "tiles": len(chosen), "rounds": rounds,
-            **{k: round(v, 3) for k, v in result.items()},
-            "ratio": round(result["ours_ms"] / result["floor_ms"], 2)}
+    row = {"slide": info.slide_id, "tiles": len(chosen), "rounds": rounds,
+           **{k: round(v, 3) for k, v in result.items()},
+           "ratio": round(result["ours_ms"] / result["floor_ms"], 2)}
+    return {**row, "profile": profiled} if profiled else row
 
 
 def open_reader(path: str) -> SlideReader:
@@ -143,12 +160,12 @@ def open_reader(path: str) -> SlideReader:
 
 
 def run(quick: bool = False, tiles: int = 400, rounds: int = 5, cache_dir: str | None = None,
-        testdata: str | None = None, log=print) -> dict:
+        testdata: str | None = None, log=print, profile: bool = False) -> dict:
     """The measurement on the largest slide of the generated case."""
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, cache_dir, testdata, log)
     slide = max(slides, key=lambda s: s.width * s.height)
     info = tr.slide_info_from_file(slide.path, slide.slide_id)
-    return measure(open_reader(slide.path), info, tiles, rounds)
+    return measure(open_reader(slide.path), info, tiles, rounds, profile)
 
 
 def for_suite(slides: list, infos: list, quick: bool) -> dict:
@@ -201,9 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiles", type=int, default=400, help="derived tiles (default 400)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--cache-dir", help="where generated slides are kept")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where ours spends its CPU (cProfile, one more pass)")
     args = parser.parse_args(argv)
-    row = run(args.quick, args.tiles, args.rounds, args.cache_dir)
+    row = run(args.quick, args.tiles, args.rounds, args.cache_dir, profile=args.profile)
     print(to_markdown(row), end="")
+    if args.profile:
+        print(row["profile"])
     return 0
 
 
