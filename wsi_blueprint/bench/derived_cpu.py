@@ -32,12 +32,13 @@ from ..imaging.jpeg_markers import with_rgb_marker
 from ..imaging.region import plan_region, read_region
 from ..protocols.dzi import DeepZoom
 from ..reader import RegionRequest, SlideReader
-from ..settings import Settings
+from ..settings import SETTINGS, Settings
 from ..state import WSIState
 from . import traces as tr
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
 
-QUALITY = 80  # the server's default JPEG quality
+# What the server encodes derived tiles at unless configured otherwise.
+QUALITY = next(s.default for s in SETTINGS if s.key == "WSI_JPEG_QUALITY")
 
 
 @dataclasses.dataclass(frozen=True)
