@@ -42,3 +42,9 @@ def test_bench_command_end_to_end(small_slides, tmp_path, capsys):
     assert "| wsi_blueprint |" in text and (out / "latency_cdf.png").exists()
     assert (out / "trace.jsonl").read_text().count("\n") == len(short)
     assert "wsi_blueprint: tile ms cold p50/p95/p99" in printed
+    # CPU per derived tile, in process, beside the codecs' floor: in the JSON, the report and
+    # the command's output.
+    derived = results["derived_cpu"]
+    assert derived["tiles"] > 0 and derived["floor_ms"] > 0
+    assert "## CPU per derived tile" in text and f"| {derived['ours_ms']:.2f} |" in text
+    assert f"CPU per derived tile: {derived['ours_ms']:.2f} ms" in printed

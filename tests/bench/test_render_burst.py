@@ -22,6 +22,9 @@ def test_render_burst_end_to_end(tmp_path):
             assert row["decoded_share"] == 1.0
         else:
             assert row["decoded_share"] < 0.5
+        # The workers' CPU, read from /proc: rendering or passing through costs some.
+        assert row["worker_cpu_ms"] > 0
     text = (tmp_path / "render-burst.md").read_text()
     for row in rows:
         assert f"| {row['level']} | 1/{row['scale']} | {row['tiles']} |" in text
+        assert f"| {row['worker_cpu_ms']:.2f} |" in text

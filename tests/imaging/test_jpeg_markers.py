@@ -61,6 +61,15 @@ def test_a_jfif_marker_is_dropped_because_it_overrides_adobe_in_libjpeg(colours)
     assert mean_abs_diff(pillow(fixed), colours) < 2
 
 
+def test_an_adobe_marker_saying_ycbcr_is_replaced_past_fill_bytes(colours):
+    says_ycbcr = ADOBE_RGB[:-1] + b"\x01"  # transform 1: YCbCr
+    stream = b"\xff\xd8" + says_ycbcr + b"\xff\xff" + aperio_like(colours)[2:]
+    assert [seg.marker for seg in header_segments(stream)][:2] == [0xEE, 0xDB]
+    fixed = with_rgb_marker(stream)
+    assert fixed.startswith(b"\xff\xd8" + ADOBE_RGB) and fixed.count(b"Adobe") == 1
+    assert mean_abs_diff(pillow(fixed), colours) < 2
+
+
 def test_aperio_rgb_tile_shows_openslides_colours_once_marked():
     path = slide_path("CMU-1-Small-Region.svs")
     tile = tile_at(path, 40)  # 10 columns of 240 px: column 0, row 4

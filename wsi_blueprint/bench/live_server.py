@@ -117,6 +117,22 @@ class GunicornServer:
         self.log  # keep the text; closing deletes the file
         self._log.close()
 
+    def worker_cpu_seconds(self) -> float | None:
+        """CPU seconds (user and system) the running workers have used, from /proc; None
+        where there is no /proc. Differences between two calls are what a run cost them."""
+        try:
+            pid = self.process.pid
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                workers = f.read().split()
+            total = 0
+            for worker in workers:
+                with open(f"/proc/{worker}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, AttributeError):
+            return None
+        return total / os.sysconf("SC_CLK_TCK")
+
     def __enter__(self) -> "GunicornServer":
         return self.start()
 

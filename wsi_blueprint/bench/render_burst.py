@@ -6,8 +6,9 @@ local files, without a tile cache and with prefetch off, so every request render
 stored tiles come from the page cache. Screens of OpenSeadragon's 1600 x 900 viewport are
 asked for with a browser's six connections, a screen at a time, at the four finest DZI levels
 of the largest slide: stored levels (tiles passed through) and resampled ones (each tile made
-from four stored tiles, decoded at half size). Reported per level: tile latency p50/p95/p99
-and tiles a second.
+from four stored tiles, decoded at half size). Reported per level: tile latency p50/p95/p99,
+tiles a second and the workers' CPU per tile (the whole request: HTTP, routing, reading the
+tiles, rendering; /proc of the workers before and after the level's screens).
 
     python -m wsi_blueprint.bench.render_burst [--quick] [--screens 6] [--out DIR]
 """
@@ -66,10 +67,12 @@ def run(quick: bool, screens: int, out: str) -> list[dict]:
             for urls in level_screens:  # opens the slide in both workers, fills the page cache
                 list(pool.map(timed, urls))
             answers, busy = [], 0.0
+            cpu_before = server.worker_cpu_seconds()
             for urls in level_screens:
                 began = time.perf_counter()
                 answers += pool.map(timed, urls)
                 busy += time.perf_counter() - began
+            cpu_after = server.worker_cpu_seconds()
             latencies = [ms for ms, _ in answers]
             stored = round(info.geometry.scale(level)) in info.native
             rows.append({"level": level, "scale": info.geometry.scale(level),
@@ -78,7 +81,9 @@ def run(quick: bool, screens: int, out: str) -> list[dict]:
                          "decoded_share": sum(decoded for _, decoded in answers) / len(answers),
                          "p50": percentile(latencies, 50),
                          "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
-                         "tiles_per_second": len(latencies) / busy})
+                         "tiles_per_second": len(latencies) / busy,
+                         "worker_cpu_ms": None if cpu_before is None or cpu_after is None
+                         else (cpu_after - cpu_before) / len(latencies) * 1000})
         connections.close()
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "render-burst.json"), "w") as f:
@@ -89,13 +94,14 @@ def run(quick: bool, screens: int, out: str) -> list[dict]:
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| DZI level | scale | tiles | requests | decoded | p50 / p95 / p99 ms | tiles/s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| DZI level | scale | tiles | requests | decoded | p50 / p95 / p99 ms | tiles/s "
+             "| worker CPU ms/tile |", "|---|---|---|---|---|---|---|---|"]
     for row in rows:
+        cpu = "n/a" if row["worker_cpu_ms"] is None else f"{row['worker_cpu_ms']:.2f}"
         lines.append(f"| {row['level']} | 1/{row['scale']} | {row['tiles']} | {row['requests']} "
                      f"| {row['decoded_share'] * 100:.0f} % "
                      f"| {row['p50']:.1f} / {row['p95']:.1f} / {row['p99']:.1f} | "
-                     f"{row['tiles_per_second']:.0f} |")
+                     f"{row['tiles_per_second']:.0f} | {cpu} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """The benchmark report: markdown tables, PNG plots and every figure as JSON, in one folder.
 
-    report.md             headline per server, per-session figures, throughput, set-up
+    report.md             headline per server, per-session figures, throughput, CPU per
+                          derived tile against the codecs' floor, set-up
     results.json          everything measured (latencies of every tile included)
     latency_cdf.png       tile latency CDF per server, cold and warm
     store_per_session.png store requests and megabytes per session, cold and warm
@@ -250,6 +251,8 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
     if results.get("dicom"):
         from .dicom_case import to_markdown as dicom_markdown
         out += dicom_markdown(results["dicom"])
+    from .derived_cpu import report_lines
+    out += report_lines(results.get("derived_cpu"))
     out += ["## Set-up", ""]
     for slide in results["slides"]:
         size = f"{slide['size'] / 1e6:,.0f} MB, " if slide.get("size") else ""

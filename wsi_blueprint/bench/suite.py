@@ -330,6 +330,9 @@ def run(options) -> dict:
     _log(f"trace: {len(sessions)} session(s), {len(records)} requests")
 
     derived_paths = _derived_paths(infos, options.seed, limit=20000)
+    _log("CPU per derived tile, in process, beside the codecs' floor")
+    from .derived_cpu import for_suite
+    results["derived_cpu"] = for_suite(slides, infos, quick)
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
@@ -511,6 +514,9 @@ def run_from_args(args) -> int:
               f"store/session {f(row['store_requests_cold'], 0)} requests "
               f"{f(megabytes, 2)} MB ${f(dollars, 3)} per 1,000 sessions; "
               f"cached {f(row['rps_cached'], 0)}/s, derived {f(row['rps_derived'], 0)}/s")
+    from .derived_cpu import summary
+    if summary(results.get("derived_cpu")):
+        print(summary(results["derived_cpu"]))
     print(f"report: {os.path.abspath(paths['markdown'])}")
     errors = sum(r.get("errors", 0) for r in headline(results))
     return 1 if errors else 0

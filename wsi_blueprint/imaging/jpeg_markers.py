@@ -9,6 +9,7 @@ RGB streams rather than kept in front of the new marker.
 """
 
 import dataclasses
+from typing import NamedTuple
 
 from ..errors import CorruptSlide
 
@@ -21,10 +22,13 @@ _APP14 = 0xEE
 ADOBE_RGB = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00"
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 _BROWSER_SOF = {0xC0, 0xC1, 0xC2}  # baseline, extended and progressive Huffman
+_COLOUR_MARKERS = frozenset((_APP0, _APP14))  # JFIF and Adobe: what says YCbCr or RGB
 
 
-@dataclasses.dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
+    """One marker segment. A named tuple: it is made in half the time of a frozen dataclass,
+    and every RGB tile decoded or passed through has its header parsed."""
+
     marker: int
     start: int    # offset of the 0xFF of the marker
     end: int      # offset just past the segment
@@ -49,15 +53,15 @@ def header_segments(stream: bytes) -> list[Segment]:
     """The marker segments from after SOI up to and including SOS."""
     if not stream.startswith(SOI):
         raise CorruptSlide("JPEG tile does not start with SOI")
-    segments, pos = [], 2
+    segments, pos, size = [], 2, len(stream)
     while True:
-        while stream[pos:pos + 2] == b"\xff\xff":  # fill bytes may precede a marker
+        while stream.startswith(b"\xff\xff", pos):  # fill bytes may precede a marker
             pos += 1
-        if len(stream) < pos + 4 or stream[pos] != 0xFF:
+        if size < pos + 4 or stream[pos] != 0xFF:
             raise CorruptSlide("JPEG tile header is malformed or truncated")
         marker = stream[pos + 1]
-        end = pos + 2 + int.from_bytes(stream[pos + 2:pos + 4], "big")
-        if end > len(stream):
+        end = pos + 2 + (stream[pos + 2] << 8 | stream[pos + 3])
+        if end > size:
             raise CorruptSlide("JPEG tile header is truncated")
         segments.append(Segment(marker, pos, end, stream[pos + 4:end]))
         if marker == _SOS:
@@ -87,16 +91,15 @@ def with_rgb_marker(stream: bytes) -> bytes:
 
     Streams already declaring RGB this way are returned unchanged (not copied).
     """
-    segments = header_segments(stream)
-    adobe = [s for s in segments if _is_adobe(s)]
-    if not any(_is_jfif(s) for s in segments) and len(adobe) == 1 and \
-            adobe[0].payload[11:12] == b"\x00":
+    # One pass, payloads looked at only for APP0 and APP14: this runs for every RGB tile.
+    colour = [s for s in header_segments(stream)
+              if s.marker in _COLOUR_MARKERS and (_is_jfif(s) or _is_adobe(s))]
+    if len(colour) == 1 and _is_adobe(colour[0]) and colour[0].payload[11:12] == b"\x00":
         return stream
     pieces, pos = [SOI, ADOBE_RGB], 2
-    for seg in segments:
-        if _is_jfif(seg) or _is_adobe(seg):
-            pieces.append(stream[pos:seg.start])
-            pos = seg.end
+    for seg in colour:
+        pieces.append(stream[pos:seg.start])
+        pos = seg.end
     pieces.append(stream[pos:])
     return b"".join(pieces)
 

@@ -195,23 +195,40 @@ def _assemble(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: C
 
 def _compose(plan: Plan, pieces: list[np.ndarray], background: tuple) -> np.ndarray:
     left, top, right, bottom = plan.canvas
-    canvas = solid(bottom - top, right - left, background)
+    width, height = right - left, bottom - top
+    places = []  # (canvas box, piece part) of every piece, clipped to the canvas
     for i, ((origin_x, origin_y), piece) in enumerate(zip(plan.origins, pieces)):
         parts = plan.parts[i] if plan.parts else None
         if parts is None:
-            _paste(canvas, piece, origin_x - left, origin_y - top)
+            _place(places, piece, origin_x - left, origin_y - top, width, height)
         for sx, sy, w, h, x, y in parts or ():
-            _paste(canvas, piece[sy:sy + h, sx:sx + w], x - left, y - top)
+            _place(places, piece[sy:sy + h, sx:sx + w], x - left, y - top, width, height)
+    boxes = [box for box, _ in places]
+    if len(boxes) <= ONE_JOB_TILES and _tile_exactly(boxes, width, height):
+        canvas = np.empty((height, width, 3), np.uint8)  # every pixel is painted below
+    else:
+        canvas = solid(height, width, background)
+    for (x0, y0, x1, y1), part in places:
+        canvas[y0:y1, x0:x1] = part
     return np.ascontiguousarray(resize(canvas, plan.size, plan.box))
 
 
-def _paste(canvas: np.ndarray, piece: np.ndarray, px: int, py: int) -> None:
-    """The piece at (px, py) of the canvas, clipped to it."""
+def _place(places: list, piece: np.ndarray, px: int, py: int, width: int, height: int) -> None:
+    """Adds the part of the piece at (px, py) that falls on the width x height canvas."""
     x0, y0 = max(px, 0), max(py, 0)
-    x1 = min(px + piece.shape[1], canvas.shape[1])
-    y1 = min(py + piece.shape[0], canvas.shape[0])
+    x1, y1 = min(px + piece.shape[1], width), min(py + piece.shape[0], height)
     if x1 > x0 and y1 > y0:
-        canvas[y0:y1, x0:x1] = piece[y0 - py:y1 - py, x0 - px:x1 - px]
+        places.append(((x0, y0, x1, y1), piece[y0 - py:y1 - py, x0 - px:x1 - px]))
+
+
+def _tile_exactly(boxes: list[tuple[int, int, int, int]], width: int, height: int) -> bool:
+    """Whether the boxes cover the width x height canvas without overlapping: then no
+    background shows, and filling it first would only cost a pass over the canvas (a few
+    pieces only: the check is quadratic)."""
+    if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes) != width * height:
+        return False
+    return not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                   for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def thumbnail_size(width: int, height: int, max_size: int) -> tuple[int, int]:
