@@ -20,6 +20,8 @@ import pydicom
 from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.sequence import Sequence
 
+from wsi_blueprint.bench.dicomgen import dicomize
+
 OFFSET_TABLES = ("bot", "eot", "empty")
 LAYOUTS = OFFSET_TABLES + ("sparse",)
 ITEM_TAG = b"\xfe\xff\x00\xe0"
@@ -84,10 +86,7 @@ def _instance(path: str) -> Instance:
 def write_series(source: str, folder: str, offset_table: str, conforming: bool = True) -> None:
     """The SVS as a series with every level down to one tile, its associated images too;
     as wsidicomizer writes it unless `conforming`."""
-    from wsidicomizer import WsiDicomizer
-
-    WsiDicomizer.convert(source, folder, offset_table=offset_table, workers=1,
-                         add_missing_levels=True)
+    dicomize(source, folder, offset_table=offset_table, add_missing_levels=True)
     for name in os.listdir(folder) if conforming else ():
         conform(os.path.join(folder, name))
 

@@ -17,6 +17,7 @@ bandwidth, caches shared through a fresh memcached:
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -172,9 +173,7 @@ def for_bench(slide_path: str, options, log) -> dict:
     the report, which still stands without it."""
     from .slidegen import default_cache_dir
 
-    try:
-        import wsidicomizer  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("wsidicomizer") is None:
         return {"skipped": "wsidicomizer is not installed (pip install 'wsi_blueprint[bench]')"}
     try:
         return run(slide_path, options.cache_dir or default_cache_dir(),

@@ -9,8 +9,11 @@
   reader that addresses the wrong frame or offset serves the wrong bytes.
 """
 
+import json
 import os
 import struct
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -30,18 +33,27 @@ def series_folder(slide_path: str) -> str:
     return f"{stem}-dicom-v{SERIES_VERSION}"
 
 
+def dicomize(source: str, folder: str, **options) -> None:
+    """`WsiDicomizer.convert(source, folder, workers=1, **options)` in a child process: importing
+    wsidicomizer turns on pydicom's strict validation and future behaviour for the whole process,
+    and real files (long UIDs, trailing dots) then fail to read in every other DICOM reader."""
+    script = ("import json, sys\n"
+              "from wsidicomizer import WsiDicomizer\n"
+              "WsiDicomizer.convert(sys.argv[1], sys.argv[2], workers=1, **json.loads(sys.argv[3]))")
+    subprocess.run([sys.executable, "-c", script, source, folder, json.dumps(options)],
+                   check=True, timeout=900, stdout=subprocess.DEVNULL)
+
+
 def ensure_series(slide_path: str, log=print) -> str:
     """The folder of the slide's DICOM series (Basic Offset Tables), written where missing."""
-    from wsidicomizer import WsiDicomizer
-
     folder = series_folder(slide_path)
     if os.path.isdir(folder):
         return folder
     log(f"writing {os.path.basename(slide_path)} as a DICOM series in {folder}")
     partial = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(folder))
     os.rmdir(partial)  # wsidicomizer makes the folder itself
-    WsiDicomizer.convert(slide_path, partial, offset_table="bot", workers=1,
-                         include_label=False, include_overview=False)
+    dicomize(slide_path, partial, offset_table="bot", include_label=False,
+             include_overview=False)
     os.replace(partial, folder)
     return folder
 
