@@ -17,6 +17,7 @@ import statistics
 
 from ..accounting import CostModel
 from ..settings import SETTINGS
+from .hot_path import markdown as hot_path_markdown
 from .replay import percentile
 
 _DEFAULTS = {setting.key: setting.default for setting in SETTINGS}
@@ -246,6 +247,8 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
                        f"{t['errors']} | {_fmt(store['requests']) if store else 'n/a'} | "
                        f"{_mb(store['bytes']) if store else 'n/a'} |")
     out.append("")
+
+    out += hot_path_markdown(results.get("hot_path") or [])
 
     out += ["## Set-up", ""]
     for slide in results["slides"]:
