@@ -11,6 +11,7 @@ With `cores`, each set of CPUs (`taskset -c`) gets its own pairs: what a second 
 The load generator is not pinned, as in the rest of the benchmark.
 
     python -m wsi_blueprint.bench.hot_path [--pairs 3] [--cores 0 0,1] [--out results.json]
+    python -m wsi_blueprint.bench.hot_path --flame-graph hot-path.svg    # py-spy, SVG
 """
 
 import argparse
@@ -157,6 +158,34 @@ def scaling(make_server, paths: list[str], cpu_sets: list[str], **options) -> li
     return [measure(make_server, paths, cpus=cpus, **options) for cpus in cpu_sets]
 
 
+def flame_graph(server, paths: list[str], out: str, *, seconds: float = 8.0,
+                connections: int = CONNECTIONS, tool: str = "auto") -> dict:
+    """py-spy's flame graph (SVG) of `server`'s workers serving `paths` (warmed first) under
+    load; returns the load run's figures. py-spy samples every worker of the server."""
+    import shutil
+    import subprocess
+
+    spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    for _ in range(2):
+        run_load(server.url, paths, seconds=max(1.0, seconds / 4), connections=connections,
+                 tool=tool)
+    command = [spy, "record", "--output", out, "--format", "flamegraph", "--pid",
+               str(server.process.pid), "--subprocesses", "--rate", "250", "--duration",
+               str(round(seconds))]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1)  # py-spy attached before the load starts
+        result = run_load(server.url, paths, seconds=seconds - 2, connections=connections,
+                          tool=tool)
+        _, said = recorder.communicate(timeout=seconds + 60)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+    if recorder.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {said.decode('utf-8', 'replace')[-500:]}")
+    return result
+
+
 def markdown(sections: list[dict]) -> list[str]:
     """The report's section: one row per set of CPUs (all the machine's when not pinned)."""
     if not sections:
@@ -210,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: not pinned)")
     parser.add_argument("--load-tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--flame-graph", metavar="SVG",
+                        help="instead: py-spy's flame graph of the server's workers serving "
+                             "the cached tiles (py-spy must be installed)")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -225,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
         def make_server(cpus):
             return LiveServer(root, workers=args.workers, cpus=cpus,
                               env={"WSI_MEMCACHED": memcached.address})
+        if args.flame_graph:
+            with make_server(args.cores[0]) as server:
+                load = flame_graph(server, paths, args.flame_graph, seconds=args.seconds * 2,
+                                   connections=args.connections, tool=args.load_tool)
+            log(f"{args.flame_graph}: {load['rps']:.0f} tiles/s while sampled")
+            return 0
         sections = scaling(make_server, paths, args.cores, pairs=args.pairs,
                            seconds=args.seconds, connections=args.connections,
                            workers=args.workers, tool=args.load_tool, log=log)

@@ -19,14 +19,29 @@ from ..reader import ImageRequest, SlideReader, Tiling, content_type
 from .context import state
 
 MAX_AGE = 86400  # slides are immutable for a given ETag
+# What werkzeug's cache_control would write, written at once (its parser runs per response).
+CACHE_CONTROL = f"public, max-age={MAX_AGE}"
 
 
 def session_key(slide_id: str) -> str:
     """The viewing session: an id the viewer sends, else the client and the slide."""
-    given = request.headers.get("X-WSI-Session") or request.args.get("session")
+    req = request._get_current_object()
+    return session_key_of(req.environ, slide_id,
+                          req.args.get("session") if req.query_string else None)
+
+
+def session_key_of(environ: dict, slide_id: str, asked: str | None = None) -> str:
+    """`session_key` from a WSGI environ (read as WSGI hands the headers over: no lookup
+    raising KeyError) and the `?session=` given."""
+    given = environ.get("HTTP_X_WSI_SESSION") or asked
     if given:
         return given[:128]
-    return f"{request.remote_addr}|{request.headers.get('User-Agent', '')[:64]}|{slide_id}"
+    return f"{environ.get('REMOTE_ADDR')}|{environ.get('HTTP_USER_AGENT', '')[:64]}|{slide_id}"
+
+
+def etag_of(key: str) -> str:
+    """The ETag header of the image cached under `key`."""
+    return f'"{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}"'
 
 
 def serve(reader: SlideReader, req: ImageRequest, tiling: Tiling | None = None) -> Response:
@@ -52,15 +67,14 @@ def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> R
             Request(time.monotonic(), view.l0_x, view.l0_y, view.l0_width, view.l0_height,
                     view.scale), tiling)
     key = reader.key(req)
-    etag = hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
-    if request.if_none_match.contains(etag):
+    etag = etag_of(key)
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains(etag[1:-1]):
         response = Response(status=304)
     else:
         if prefetcher is not None:
             prefetcher.tile_asked(key)
         data = state().caches.tiles.get_or_load(key, lambda: reader.image(req))
         response = Response(data, mimetype=content_type(req.format))
-    response.set_etag(etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = MAX_AGE
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = CACHE_CONTROL
     return response
