@@ -63,7 +63,8 @@ def test_a_pair_measures_cached_tiles_against_the_ceiling(small_slides):
                               pairs=1, seconds=1, connections=4, log=lambda *a: None)
     pair = result["pairs"][0]
     assert result["errors"] == 0 and result["tile_misses"] == 0  # every request a cache hit
-    assert pair["cached"]["requests"] > 0 and pair["ceiling"]["requests"] > 0
+    assert result["tile_hits"] >= pair["cached"]["requests"] > 0
+    assert pair["ceiling"]["requests"] > 0
     assert result["ratio"] == pair["cached"]["rps"] / pair["ceiling"]["rps"]
     assert result["body_bytes_mean"] > 1000  # tiles, not error pages
     text = "\n".join(hot_path.markdown([result]))

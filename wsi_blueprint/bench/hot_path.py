@@ -74,10 +74,13 @@ def body_sizes(base_url: str, paths: list[str]) -> list[int]:
     return sizes
 
 
-def _tile_misses(url: str) -> float | None:
+def _tile_lookups(url: str) -> tuple[float, float] | None:
+    """(hits, misses) of the server's tile cache so far, from its /metrics."""
     samples = scrape_metrics(url)
-    return None if samples is None else metric_total(samples, "wsi_cache_misses_total",
-                                                     cache="tiles")
+    if samples is None:
+        return None
+    return (metric_total(samples, "wsi_cache_hits_total", cache="tiles"),
+            metric_total(samples, "wsi_cache_misses_total", cache="tiles"))
 
 
 def _load(server, paths: list[str], seconds: float, connections: int, tool: str) -> dict:
@@ -94,8 +97,8 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
             cpus: str | None = None, log=print) -> dict:
     """Cached tiles of `make_server(cpus)` (a LiveServer not started) against the ceiling, in
     `pairs` alternating runs. The tiles are warmed first (each worker's in-process cache
-    filled by a load run) and the tile cache's misses during the runs are reported: 0 means
-    every request was a cache hit."""
+    filled by a load run) and the tile cache's hits and misses during the runs are reported:
+    no miss means every request was a cache hit."""
     ours = make_server(cpus).start()
     folder = tempfile.mkdtemp(prefix="wsi-ceiling-")
     try:
@@ -110,7 +113,7 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
         try:
             ceiling_paths = tile_paths(len(paths), len(sizes))
             runs = []
-            misses_before = _tile_misses(ours.url)
+            lookups_before = _tile_lookups(ours.url)
             for i in range(pairs):
                 cached = _load(ours, paths, seconds, connections, tool)
                 bare = _load(ceiling, ceiling_paths, seconds, connections, tool)
@@ -124,7 +127,7 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
                     f"{cached['cpu_ms'] or 0:.3f} CPU ms, ceiling {bare['rps']:.0f}/s p99 "
                     f"{bare['p99_ms']:.1f} ms {bare['cpu_ms'] or 0:.3f} CPU ms, ratio "
                     f"{ratio:.2f}")
-            misses_after = _tile_misses(ours.url)
+            lookups_after = _tile_lookups(ours.url)
         finally:
             ceiling.stop()
     finally:
@@ -149,8 +152,10 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
             "ceiling_cpu_ms": median("ceiling", "cpu_ms"),
             "cpu_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
             "errors": sum(r["cached"]["errors"] + r["ceiling"]["errors"] for r in runs),
-            "tile_misses": None if misses_before is None or misses_after is None
-            else misses_after - misses_before}
+            "tile_hits": None if lookups_before is None or lookups_after is None
+            else lookups_after[0] - lookups_before[0],
+            "tile_misses": None if lookups_before is None or lookups_after is None
+            else lookups_after[1] - lookups_before[1]}
 
 
 def scaling(make_server, paths: list[str], cpu_sets: list[str], **options) -> list[dict]:

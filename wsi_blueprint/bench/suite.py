@@ -377,8 +377,12 @@ def run(options) -> dict:
                 reason = f"failed: {type(exc).__name__}: {str(exc)[:300]}"
                 results["targets"][target.name] = {"skipped": reason, "description": reason}
                 _log(f"{target.name} {reason}")
-        if options.load_seconds > 0 and isinstance(targets[0], _Target):
-            results["hot_path"] = _measure_hot_path(options, infos, targets[0].make)
+        if options.load_seconds > 0 and "throughput" in results["targets"]["wsi_blueprint"]:
+            try:
+                results["hot_path"] = _measure_hot_path(options, infos, targets[0].make)
+            except Exception as exc:  # the rest of the report still stands
+                notes.append(f"hot path failed: {type(exc).__name__}: {str(exc)[:300]}")
+                _log(notes[-1])
     finally:
         store.stop()
         if memcached is not None:
