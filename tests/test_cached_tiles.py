@@ -4,11 +4,15 @@ import shutil
 
 import pytest
 
+import icc_slides
 from helpers import testdata_path
+from wsi_blueprint.bench import icc_profiles
 from wsi_blueprint.app import create_app
 
 SLIDE = "CMU-1-Small-Region.svs"
 TILE = f"/dzi/{SLIDE}_files/12/0_0.jpeg"  # of the stored level: passed through, then cached
+ICC_SLIDE = "strong.svs"  # an ICC profile that moves every colour: each mode answers its own
+ICC_TILE = f"/dzi/{ICC_SLIDE}_files/10/0_0.jpeg"
 
 
 class CountingWsgi:
@@ -27,6 +31,7 @@ class CountingWsgi:
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("slides")
     shutil.copy(testdata_path(SLIDE), folder / SLIDE)
+    icc_slides.write_slide(str(folder / ICC_SLIDE), icc_profiles.swapped_primaries())
     return folder
 
 
@@ -43,19 +48,21 @@ def _figures(app):
             counters.get("tile_requests", source="cache"))
 
 
-@pytest.mark.parametrize("headers", [{}, {"Origin": "https://lims.example"},
-                                     {"X-WSI-Session": "viewer-7", "User-Agent": "OSD"}])
-def test_a_cached_tile_is_answered_as_flask_answers_it(folder, headers):
-    app, flask = _app(folder)
+@pytest.mark.parametrize("tile,headers,config", [
+    (TILE, {}, {}), (TILE, {"Origin": "https://lims.example"}, {}),
+    (TILE, {"X-WSI-Session": "viewer-7", "User-Agent": "OSD"}, {}),
+    *[(ICC_TILE, {}, {"WSI_COLOR": mode}) for mode in ("auto", "srgb", "embed", "raw")]])
+def test_a_cached_tile_is_answered_as_flask_answers_it(folder, tile, headers, config):
+    app, flask = _app(folder, **config)
     client = app.test_client()
     app.wsgi_app.enabled = False
-    client.get(TILE, headers=headers)  # Flask loads it into the tile cache
+    client.get(tile, headers=headers)  # Flask loads it into the tile cache
     before = _figures(app)
-    by_flask = client.get(TILE, headers=headers)
+    by_flask = client.get(tile, headers=headers)
     after_flask = _figures(app)
     app.wsgi_app.enabled = True
     calls = flask.calls
-    answered = client.get(TILE, headers=headers)
+    answered = client.get(tile, headers=headers)
     assert flask.calls == calls  # answered before Flask
     assert answered.status == by_flask.status == "200 OK"
     assert answered.headers.to_wsgi_list() == by_flask.headers.to_wsgi_list()

@@ -23,7 +23,7 @@ from .protocols.context import EXTENSION
 from .protocols.cors import cors_headers
 from .protocols.dzi import native_deep_zoom, tile_request
 from .protocols.images import CACHE_CONTROL, etag_of, session_key_of
-from .reader import content_type, output_format
+from .reader import color_mode, content_type, output_format
 
 # The blueprint's DZI tile route as werkzeug's converters match it (path, int, int, int), for
 # image formats only: no other route of the blueprint matches such a path.
@@ -66,9 +66,10 @@ class CachedTiles:
         if reader is None:
             return None
         fmt = output_format(fmt)
+        color = reader.color_for(color_mode(wsi.settings.color))  # requested_color(), no query
         try:
             req, tiling = tile_request(native_deep_zoom(reader), int(level), int(col), int(row),
-                                       fmt, wsi.settings.jpeg_quality)
+                                       fmt, wsi.settings.jpeg_quality, color)
         except WSIError:  # no such tile: Flask's 404
             return None
         key = reader.key(req)

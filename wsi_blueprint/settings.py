@@ -192,6 +192,14 @@ SETTINGS = (
             "Quality (1-100) of JPEG tiles the server encodes; stored tiles that pass through "
             "keep the scanner's own quality.",
             allowed=_number(1, 100)),
+    Setting("WSI_COLOR", lambda value: str(value).strip().lower(), "auto",
+            "Colour management of served images when a request names none (`?color=`): "
+            "`srgb` converts pixels with the slide's ICC profile, `embed` attaches the profile "
+            "to each image (stored JPEG tiles still pass through), `raw` serves pixels as "
+            "stored, `auto` embeds profiles of up to 16 KB and converts with larger ones. "
+            "Slides without a profile are served raw in every mode.",
+            allowed=Allowed(lambda v: v in ("auto", "srgb", "embed", "raw"),
+                            "auto, srgb, embed or raw")),
     Setting("WSI_CPU_THREADS", int, 0,
             "Native threads for decoding, resampling and encoding per worker; 0 = one per core "
             "(set it to the pod's CPU limit in containers).",
@@ -317,6 +325,7 @@ class Settings:
     tile_cache_bytes: int
     cache_policy: str
     jpeg_quality: int
+    color: str
     cpu_threads: int
     cpu_timeout: float
     max_output_width: int

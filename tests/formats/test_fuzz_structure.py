@@ -5,13 +5,17 @@ hurt (zero, one, all ones, just past the end of the file, the entry's own offset
 next-IFD link back into the chain (loops), and flips bytes in the header. Each mutant is opened,
 every level's first and last tile read and decoded, and its associated images read. The only
 outcomes allowed are a slide, UnsupportedFormat or CorruptSlide (or NotFound for an associated
-image the mutant lost); each mutant must finish within a time bound and a memory bound.
+image the mutant lost); each mutant must finish within a time bound and a memory bound. The
+Philips, Leica and Ventana seeds also have values of their XML replaced; those mutants render a
+thumbnail, so every level model's placing runs (TooLarge is allowed: a mutant may claim a slide
+too big to shrink).
 
 The default run tries a bounded number of mutants; `WSI_FUZZ_EXAMPLES=5000 pytest
 tests/formats/test_fuzz_structure.py` (or `tox -e fuzz`) tries many more.
 """
 
 import os
+import re
 import struct
 import threading
 import tracemalloc
@@ -23,10 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import synthetic
+import vendor_slides
 from helpers import testdata_path
 from slide_access import open_slide
-from wsi_blueprint.errors import CorruptSlide, NotFound, UnsupportedFormat
+from wsi_blueprint.errors import CorruptSlide, NotFound, TooLarge, UnsupportedFormat
 from wsi_blueprint.imaging.decode import decode
+from wsi_blueprint.imaging.region import thumbnail
 
 EXAMPLES = int(os.environ.get("WSI_FUZZ_EXAMPLES", "120"))
 TIME_BOUND = 10.0            # seconds for one mutant: parse, read and decode
@@ -35,7 +41,8 @@ ALLOWED = (UnsupportedFormat, CorruptSlide)
 
 
 def _seeds(folder) -> dict[str, bytes]:
-    source = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))[:512, :512]
+    whole = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))
+    source = whole[:512, :512]
     paths = {
         "aperio.svs": lambda p: synthetic.write_aperio(p, source, "jpeg-rgb"),
         "pyramid-zlib.tiff": lambda p: synthetic.write_pyramid(p, source, "zlib", (1, 2, 4)),
@@ -43,6 +50,9 @@ def _seeds(folder) -> dict[str, bytes]:
             p, source, "jpeg", (1, 2), tile=128, subifds=True, bigtiff=True),
         "small.ndpi": lambda p: synthetic.write_ndpi(
             p, synthetic.restart_jpeg(source[:256, :256], "444", 4), 256, 256),
+        "philips.tiff": lambda p: vendor_slides.write_philips(p, source, factors=(1, 2)),
+        "leica.scn": lambda p: vendor_slides.write_scn(p, whole, levels=2),
+        "ventana.bif": lambda p: vendor_slides.write_bif(p, whole),
     }
     seeds = {}
     for name, write in paths.items():
@@ -120,14 +130,14 @@ def exercise(folder: str, name: str) -> str:
         return type(error).__name__
 
 
-def bounded(folder: str, name: str) -> tuple[str, float]:
-    """exercise() in a thread with a time bound; (outcome, peak bytes allocated)."""
+def bounded(folder: str, name: str, attempt=exercise) -> tuple[str, float]:
+    """`attempt` (exercise()) in a thread with a time bound; (outcome, peak bytes allocated)."""
     result: dict = {}
 
     def run() -> None:
         tracemalloc.start()
         try:
-            result["outcome"] = exercise(folder, name)
+            result["outcome"] = attempt(folder, name)
         except BaseException as error:  # reported below, with the mutant kept for a look
             result["error"] = error
         finally:
@@ -146,7 +156,8 @@ def bounded(folder: str, name: str) -> tuple[str, float]:
 @settings(max_examples=EXAMPLES, deadline=None, derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.sampled_from(["aperio.svs", "pyramid-zlib.tiff", "subifd-bigtiff.tiff",
-                             "small.ndpi", "small.svs", "boxes.tiff"]),
+                             "small.ndpi", "small.svs", "boxes.tiff", "philips.tiff",
+                             "leica.scn", "ventana.bif"]),
        mutations=st.lists(MUTATION, min_size=1, max_size=4),
        header_flips=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), max_size=1))
 def test_mutated_directories_fail_cleanly_within_bounds(tmp_path, seeds, seed, mutations,
@@ -189,3 +200,60 @@ def test_enormous_dimensions_are_refused_before_allocating(tmp_path):
     outcome, peak = bounded(str(tmp_path), "huge.tiff")
     assert outcome in ("CorruptSlide", "UnsupportedFormat")
     assert peak < 64 * 2 ** 20
+
+
+# The vendor XML: where it starts in each seed and what ends it.
+VENDOR_XML = {"philips.tiff": [(b'<DataObject ObjectType="DPUfsImport">', b"\x00")],
+              "leica.scn": [(b"<scn xmlns=", b"</scn>")],
+              "ventana.bif": [(b"<Metadata><iScan", b"</Metadata>"),
+                              (b"<EncodeInfo", b"</EncodeInfo>")]}
+XML_VALUES = st.sampled_from(["0", "-1", "1", "99999999999", "nan", "1e999", "", "x", "<",
+                              '"', "&amp;", "3.5", "-99999"])
+
+
+def _xml_fields(name: str, data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of every attribute value and text node of the seed's vendor XML."""
+    fields = []
+    for opening, closing in VENDOR_XML[name]:
+        start = data.index(opening)
+        end = data.index(closing, start)
+        for match in re.finditer(rb'="([^"]+)"|>([^<]+)<', data[start:end]):
+            group = 1 if match.group(1) is not None else 2
+            fields.append((start + match.start(group), start + match.end(group)))
+    return fields
+
+
+def render(folder: str, name: str) -> str:
+    """Open the mutant, read its thumbnail (every level model's placing code runs) and its
+    associated images; the outcome's name."""
+    try:
+        slide = open_slide(f"file://{folder}", name)
+        thumbnail(slide, 96)
+        for associated in slide.associated_names:
+            for piece in slide.read_associated(associated):
+                decode(piece)
+        return "ok"
+    except (*ALLOWED, NotFound, TooLarge) as error:
+        return type(error).__name__
+
+
+@settings(max_examples=max(EXAMPLES // 2, 1), deadline=None,
+          derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.sampled_from(sorted(VENDOR_XML)),
+       edits=st.lists(st.tuples(st.integers(0, 10 ** 6), XML_VALUES), min_size=1, max_size=3))
+def test_mutated_vendor_xml_fails_cleanly_within_bounds(tmp_path, seeds, seed, edits):
+    """Values and text of the Philips, Leica and Ventana XML replaced with hurtful ones, the
+    file's length kept (so every offset still holds)."""
+    data, _ = seeds[seed]
+    fields = _xml_fields(seed, data)
+    mutant = bytearray(data)
+    for index, value in edits:
+        start, end = fields[index % len(fields)]
+        mutant[start:end] = value.encode().ljust(end - start)[:end - start]
+    name = f"xml-{abs(hash((seed, tuple(edits)))):x}"
+    (tmp_path / name).write_bytes(bytes(mutant))
+    outcome, peak = bounded(str(tmp_path), name, render)
+    assert outcome in ("ok", "UnsupportedFormat", "CorruptSlide", "NotFound", "TooLarge")
+    assert peak < MEMORY_BOUND, f"{seed}: {peak / 2 ** 20:.0f} MiB for one mutant"
+    (tmp_path / name).unlink()

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tifffile
 from iiif_validator.validator import ValidationInfo
+from PIL import ImageCms
 
 from live_server import LiveServer
 
@@ -28,10 +29,13 @@ def validator_image() -> bytes:
         for row in range(10):
             square = (slice(row * 100, (row + 1) * 100), slice(column * 100, (column + 1) * 100))
             pixels[square] = colours[column][row]
+    # An sRGB profile, so that info.json names it (wsi:iccProfile) for the validator to
+    # accept; sRGB in effect, the images are served as stored.
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     out = io.BytesIO()
     with tifffile.TiffWriter(out) as tiff:
         tiff.write(pixels, tile=(256, 256), compression="zlib", photometric="rgb",
-                   subfiletype=0)
+                   subfiletype=0, extratags=[(34675, 7, len(profile), profile, True)])
         tiff.write(pixels[::2, ::2], tile=(256, 256), compression="zlib", photometric="rgb",
                    subfiletype=1)
     return out.getvalue()

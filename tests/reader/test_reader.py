@@ -33,16 +33,17 @@ def test_a_request_key_names_every_parameter_that_shapes_the_image(reader):
                 RegionRequest(0, 0, 480, 480, 240, 240, "jpeg", 81),
                 RegionRequest(0, 0, 480, 480, 240, 240, "jpeg", 80, rotation=90),
                 RegionRequest(0, 0, 480, 480, 240, 240, "jpeg", 80, mirror=True),
-                RegionRequest(0, 0, 480, 480, 240, 240, "jpeg", 80, mode="gray")]
+                RegionRequest(0, 0, 480, 480, 240, 240, "jpeg", 80, mode="gray"),
+                RegionRequest(0, 0, 480, 480, 240, 240, "jpeg", 80, color="srgb")]
     keys = {reader.key(r) for r in [base, *variants]}
-    assert len(keys) == 8 and all(k.startswith(reader.namespace + "|") for k in keys)
+    assert len(keys) == 9 and all(k.startswith(reader.namespace + "|") for k in keys)
     # Where a viewer shows it is no part of the image.
     shown = RegionRequest(0, 0, 480, 480, 240, 240, "jpeg", 80, shown=View(0, 0, 512, 512, 2))
     assert shown == base and reader.key(shown) == reader.key(base)
     assert shown.view.scale == 2 and base.view == View(0, 0, 480, 480, 2.0)
     other_kinds = [StoredTileRequest(0, 0, 0, 80), ThumbnailRequest(240, "jpeg", 80),
                    AssociatedRequest("label", "jpeg", 80)]
-    assert len({reader.key(r) for r in other_kinds} | keys) == 11
+    assert len({reader.key(r) for r in other_kinds} | keys) == 12
 
 
 def test_a_request_that_is_a_stored_tile_passes_it_through(reader):

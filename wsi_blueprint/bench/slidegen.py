@@ -214,7 +214,8 @@ def _description(spec: SlideSpec, size: tuple[int, int] | None) -> str:
     return text
 
 
-def write_slide(path: str, spec: SlideSpec, source: np.ndarray) -> str:
+def write_slide(path: str, spec: SlideSpec, source: np.ndarray, icc_profile: bytes = b"") -> str:
+    """The slide at `path`, with `icc_profile` in level 0's tag 34675 if one is given."""
     import tifffile
 
     virtual = VirtualSlide(spec, source)
@@ -255,7 +256,9 @@ def write_slide(path: str, spec: SlideSpec, source: np.ndarray) -> str:
                           tile=(TILE, TILE), compression=7, photometric="rgb",
                           jpegtables=encoder.tables, compressionargs={"outcolorspace": "rgb"},
                           subsampling=(1, 1), metadata=None,
-                          description=_description(spec, (width, height) if i else None))
+                          description=_description(spec, (width, height) if i else None),
+                          extratags=[(34675, 7, len(icc_profile), icc_profile, True)]
+                          if icc_profile and i == 0 else [])
                 if i == 0:
                     thumb_factor = max(1, max(spec.width, spec.height) // 1024)
                     thumb = virtual.window(thumb_factor, 0, 0, -(-spec.width // thumb_factor),

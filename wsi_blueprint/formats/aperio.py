@@ -9,8 +9,9 @@ the description's 'key = value' fields after the first '|'.
 import tifffile
 
 from ..errors import UnsupportedFormat
+from . import icc
 from .index import SlideIndex
-from .tiff_pages import as_levels, icc_profile, image_of, tiff_properties
+from .tiff_pages import as_levels, image_of, tiff_properties
 
 _SUBFILE_NAMES = {1: "label", 9: "macro"}
 
@@ -48,7 +49,7 @@ def _number(text: str | None) -> float | None:
 
 def parse(tiff: tifffile.TiffFile) -> SlideIndex:
     pages = list(tiff.pages)
-    levels, associated = [], {}
+    levels, associated, associated_pages = [], {}, {}
     for index, page in enumerate(pages):
         if page.is_tiled:
             levels.append(image_of(page))
@@ -59,6 +60,7 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
                 associated[name] = image_of(page)
             except UnsupportedFormat:
                 continue  # an extra the viewer can do without; the slide still opens
+            associated_pages[name] = page
     if not levels or not pages[0].is_tiled:
         raise UnsupportedFormat("an Aperio file whose first image is not tiled")
     first = pages[0]
@@ -73,5 +75,6 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
         objective_power=objective_power,
         properties=properties,
         associated=associated,
-        icc_profile=icc_profile(first),
+        icc_profile=icc.locate(first),
+        associated_icc=icc.locate_each(associated_pages),
     )

@@ -13,7 +13,7 @@ import tifffile
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, UnsupportedFormat, WSIError
-from . import aperio, generic_tiff, ndpi
+from . import aperio, generic_tiff, leica_scn, ndpi, philips, ventana_bif
 from .index import SlideIndex
 from .rangefile import RangeFile
 
@@ -41,6 +41,12 @@ def _parse(tiff: tifffile.TiffFile, blocks: BlockReader) -> SlideIndex:
         return ndpi.parse(tiff, blocks)
     if aperio.is_aperio(first):
         return aperio.parse(tiff)
+    if philips.is_philips(first):
+        return philips.parse(tiff)
+    if leica_scn.is_leica(first):
+        return leica_scn.parse(tiff)
+    if ventana_bif.is_ventana(first):
+        return ventana_bif.parse(tiff)
     return generic_tiff.parse(tiff)
 
 

@@ -9,8 +9,9 @@ with the same aspect ratio; masks and images of another shape are not levels.
 import tifffile
 
 from ..errors import UnsupportedFormat
+from . import icc
 from .index import Image, SlideIndex
-from .tiff_pages import as_levels, icc_profile, image_of, resolution_mpp, tiff_properties
+from .tiff_pages import as_levels, image_of, resolution_mpp, tiff_properties
 
 _MASK = 4  # NewSubfileType bit: a transparency mask
 
@@ -42,5 +43,5 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
         objective_power=None,
         properties=tiff_properties(first),
         associated={},
-        icc_profile=icc_profile(first),
+        icc_profile=icc.locate(first),
     )

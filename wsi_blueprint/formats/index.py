@@ -18,9 +18,11 @@ import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide
+from .icc import IccProfile
+from .levels import Lattice
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 # Arrays with more entries than this are referenced in the file instead of copied inline.
 INLINE_LIMIT = 256
@@ -133,7 +135,8 @@ class Segments:
     """A TIFF image's tiles or strips, in row-major order.
 
     A strip is a tile as wide as the image; the last strip holds only the rows left, where an
-    edge tile is stored full size.
+    edge tile is stored full size. `base64`: each segment is base64 text of its bytes (an image
+    inside an XML description, as Philips keeps label and macro).
     """
 
     tile_width: int
@@ -141,16 +144,21 @@ class Segments:
     offsets: IntArray
     byte_counts: IntArray
     strips: bool = False
+    base64: bool = False
 
     def to_json(self) -> dict:
-        return {"kind": "segments", "tile_width": self.tile_width,
+        data = {"kind": "segments", "tile_width": self.tile_width,
                 "tile_height": self.tile_height, "strips": self.strips,
                 "offsets": self.offsets.to_json(), "byte_counts": self.byte_counts.to_json()}
+        if self.base64:
+            data["base64"] = True
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Segments":
         return cls(data["tile_width"], data["tile_height"], IntArray.from_json(data["offsets"]),
-                   IntArray.from_json(data["byte_counts"]), data["strips"])
+                   IntArray.from_json(data["byte_counts"]), data["strips"],
+                   data.get("base64", False))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,13 +252,22 @@ class Level(Image):
     # What the format states beyond a regular grid (see formats.levels); unset for most.
     scale: tuple[float, float] | None = None     # level-0 pixels per level pixel, x and y
     present: tuple[int, ...] | None = None       # sparse grid: row-major indices stored
-    positions: tuple[tuple[int, int], ...] | None = None  # placed tiles: x, y of each
+    positions: tuple[tuple[int, ...], ...] | None = None  # placed tiles: x, y of each
+    lattice: Lattice | None = None               # tiles on a lattice (BIF)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        if self.lattice is not None:  # the stored grid; the level is the lattice's extent
+            return self.lattice.columns, self.lattice.rows
+        return super().grid
 
     def to_json(self) -> dict:
         data = {**super().to_json(), "downsample": self.downsample}
         for name in ("scale", "present", "positions"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
+        if self.lattice is not None:
+            data["lattice"] = self.lattice.to_json()
         return data
 
     @classmethod
@@ -259,7 +276,8 @@ class Level(Image):
                    scale=tuple(data["scale"]) if "scale" in data else None,
                    present=tuple(data["present"]) if "present" in data else None,
                    positions=tuple(map(tuple, data["positions"])) if "positions" in data
-                   else None)
+                   else None,
+                   lattice=Lattice.from_json(data["lattice"]) if "lattice" in data else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,7 +288,9 @@ class SlideIndex:
     objective_power: float | None
     properties: dict[str, str]
     associated: dict[str, Image]     # 'label', 'macro', 'thumbnail' where present
-    icc_profile: bytes = b""
+    icc_profile: IccProfile | None = None  # the slide's (level 0's), where it lies
+    # each associated image's own profile, where it has one (never the slide's)
+    associated_icc: dict[str, IccProfile] = dataclasses.field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -289,7 +309,9 @@ class SlideIndex:
             "objective_power": self.objective_power,
             "properties": self.properties,
             "associated": {name: image.to_json() for name, image in self.associated.items()},
-            "icc_profile": _b64(self.icc_profile),
+            "icc_profile": self.icc_profile.to_json() if self.icc_profile else None,
+            "associated_icc": {name: profile.to_json()
+                               for name, profile in self.associated_icc.items()},
         }
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
@@ -309,7 +331,10 @@ class SlideIndex:
                 properties=dict(obj["properties"]),
                 associated={name: Image.from_json(image)
                             for name, image in obj["associated"].items()},
-                icc_profile=_unb64(obj["icc_profile"]),
+                icc_profile=IccProfile.from_json(obj["icc_profile"]) if obj["icc_profile"]
+                else None,
+                associated_icc={name: IccProfile.from_json(profile)
+                                for name, profile in obj["associated_icc"].items()},
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

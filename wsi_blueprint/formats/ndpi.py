@@ -13,10 +13,11 @@ import tifffile
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, UnsupportedFormat
+from . import icc
 from .index import (Encoding, Image, IntArray, RestartIntervals, Segments, SlideIndex,
                     read_entries)
 from .jpeg_stream import frame_of
-from .tiff_pages import (as_levels, encoding_of, icc_profile, image_of, resolution_mpp,
+from .tiff_pages import (as_levels, encoding_of, image_of, resolution_mpp,
                          tiff_properties)
 
 _MAGNIFICATION = 65421
@@ -138,5 +139,6 @@ def parse(tiff: tifffile.TiffFile, blocks: BlockReader) -> SlideIndex:
         objective_power=float(first.tags.valueof(_MAGNIFICATION)),
         properties=_properties(first),
         associated=associated,
-        icc_profile=icc_profile(first),
+        icc_profile=icc.locate(first),
+        associated_icc=icc.locate_each({"macro": macro} if "macro" in associated else {}),
     )

@@ -5,13 +5,18 @@ merge neighbours into one store request and fetch the rest in parallel. Where th
 a level's offsets in the file, only the entries of the asked tiles are read.
 """
 
+import base64
+import binascii
+
 import numpy
 
 from ..caches import BlockReader
 from ..errors import CorruptSlide, NotFound
+from .icc import IccProfile
 from .index import Image, Level, RestartIntervals, Segments, SlideIndex, read_entries
 from .jpeg_stream import join_intervals, with_dimensions, with_tables
-from .levels import LevelModel, PlacedTiles, RegularGrid, SparseGrid
+from .levels import (LatticeTiles, LevelModel, PlacedTiles, RegularGrid, SparseGrid,
+                     placed_extent)
 from .tile import EncodedTile
 
 
@@ -20,6 +25,13 @@ def _segment_limit(image: Image, layout: Segments) -> int:
     Garbled byte counts must not make one tile request read gigabytes."""
     raw = layout.tile_width * layout.tile_height * image.encoding.samples * image.encoding.bits // 8
     return 2 * raw + 64 * 1024
+
+
+def _unbase64(text: bytes) -> bytes:
+    try:
+        return base64.b64decode(text)  # line breaks and spaces between the characters go
+    except binascii.Error as exc:
+        raise CorruptSlide(f"an image in base64 does not decode ({exc})") from None
 
 
 class Slide:
@@ -50,6 +62,8 @@ class Slide:
         base = self.levels[0]
         scale = image.scale or (base.width / image.width, base.height / image.height)
         shape = (image.width, image.height, image.tile_width, image.tile_height, scale)
+        if image.lattice is not None:
+            return LatticeTiles(*shape, lattice=image.lattice)
         if image.positions is not None:
             return PlacedTiles(*shape, positions=image.positions)
         if image.present is not None:
@@ -61,8 +75,10 @@ class Slide:
         does not store comes back empty (`sparse`), to be painted in the fill colour."""
         image = self._level(level)
         columns, rows = image.grid
+        placed = len(image.positions) if image.positions is not None else columns * rows
         for column, row in coords:
-            if not (0 <= column < columns and 0 <= row < rows):
+            if not (0 <= column < columns and 0 <= row < rows
+                    and row * columns + column < placed):
                 raise NotFound(f"no tile {column},{row} in level {level} "
                                f"({columns}x{rows} tiles)")
         if image.present is None:
@@ -76,6 +92,15 @@ class Slide:
     def _missing(self, image: Image, column: int, row: int) -> EncodedTile:
         return self._tile(image, column, row, b"", (image.tile_width, image.tile_height),
                           sparse=True)
+
+    def read_profile(self, profile: IccProfile) -> bytes:
+        """An ICC profile's bytes, through the block cache."""
+        if profile.member:
+            raise NotFound(f"the profile lies in {profile.member!r}, which this format does "
+                           "not read")
+        if profile.offset + profile.length > self.blocks.size:
+            raise CorruptSlide("the ICC profile reaches past the end of the file")
+        return self.blocks.read(profile.offset, profile.length)
 
     def read_associated(self, name: str) -> list[EncodedTile]:
         """An associated image as its stored pieces (strips or tiles), each placed by its
@@ -97,8 +122,10 @@ class Slide:
         x, y = column * image.tile_width, row * image.tile_height
         valid = (min(image.tile_width, image.width - x), min(image.tile_height, image.height - y))
         positions = getattr(image, "positions", None)  # associated images have none
-        if positions is not None:  # a placed tile: all of it is valid, wherever it lies
-            x, y = positions[row * image.grid[0] + column]
+        if positions is not None:  # a placed tile: valid as its position says, wherever it is
+            x, y, *valid = placed_extent(positions[row * image.grid[0] + column],
+                                         image.tile_width, image.tile_height)
+        if getattr(image, "lattice", None) is not None:  # cut into subtiles: all of it is used
             valid = (image.tile_width, image.tile_height)
         if encoding.jpeg_tables and not sparse:
             data = with_tables(encoding.jpeg_tables, data)
@@ -152,6 +179,8 @@ class Slide:
                        coords: list[tuple[int, int]]) -> list[EncodedTile]:
         ranges = self._segment_ranges(image, layout, coords)
         datas = self.blocks.read_many(ranges)
+        if layout.base64:
+            datas = [_unbase64(data) for data in datas]
         tiles = []
         for (column, row), (_, count), data in zip(coords, ranges, datas):
             height = layout.tile_height

@@ -126,7 +126,3 @@ def resolution_mpp(page: tifffile.TiffPage) -> tuple[float, float] | None:
     if unit is None or not x or not y or not x[0] or not y[0] or not x[1] or not y[1]:
         return None
     return (unit * x[1] / x[0], unit * y[1] / y[0])
-
-
-def icc_profile(page: tifffile.TiffPage) -> bytes:
-    return bytes(page.tags.valueof(34675, default=b"") or b"")

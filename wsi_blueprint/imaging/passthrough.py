@@ -9,6 +9,10 @@ tiles (the stored tile is padded past the image), streams no browser decodes (lo
 and sparse tiles.
 """
 
+from typing import Callable
+
+import numpy as np
+
 from ..errors import CorruptSlide
 from ..formats.tile import EncodedTile
 from . import jpeg_markers
@@ -18,15 +22,17 @@ from .encode import DEFAULT_QUALITY, encode
 
 
 def native_tile_jpeg(tile: EncodedTile, quality: int = DEFAULT_QUALITY,
-                     background: tuple = WHITE) -> bytes:
-    """A JPEG of the tile's valid area: the stored stream when possible, else re-encoded."""
-    if _passes_through(tile):
+                     background: tuple = WHITE,
+                     convert: Callable[[np.ndarray], np.ndarray] | None = None) -> bytes:
+    """A JPEG of the tile's valid area: the stored stream when possible, else re-encoded;
+    always re-encoded with `convert` applied to its pixels (colour conversion)."""
+    if convert is None and _passes_through(tile):
         if not jpeg_markers.is_complete(tile.data):
             raise CorruptSlide("a jpeg tile is truncated (no end-of-image marker)")
         if tile.photometric == "rgb":
             return jpeg_markers.with_rgb_marker(tile.data)
         return tile.data
-    return run_cpu(_transcode, tile, quality, background)
+    return run_cpu(_transcode, tile, quality, background, convert)
 
 
 def _passes_through(tile: EncodedTile) -> bool:
@@ -36,5 +42,7 @@ def _passes_through(tile: EncodedTile) -> bool:
     return frame.browser_safe and (frame.width, frame.height) == (tile.width, tile.height)
 
 
-def _transcode(tile: EncodedTile, quality: int, background: tuple) -> bytes:
-    return encode(decode(tile, background=background), "jpeg", quality)
+def _transcode(tile: EncodedTile, quality: int, background: tuple,
+               convert: Callable[[np.ndarray], np.ndarray] | None) -> bytes:
+    pixels = decode(tile, background=background)
+    return encode(convert(pixels) if convert else pixels, "jpeg", quality)

@@ -19,7 +19,8 @@ Geometry uses each level's one scale per axis (`formats.levels`: the format's, e
 ratio), so a region reaching the slide's right or bottom edge maps exactly onto the level's
 last pixel, whatever the rounding of level sizes. The level model says which stored tiles meet
 the canvas and where each lies: a grid's cells, a sparse grid's stored cells (the rest is the
-fill colour), or placed tiles painted in stored order, each over the ones before.
+fill colour), placed tiles painted in stored order, each over the ones before, or a
+lattice's tiles each pasted in the parts the model gives.
 """
 
 import dataclasses
@@ -51,6 +52,7 @@ class Plan:
     canvas: tuple[int, int, int, int]  # integer box of the reduced level the tiles fill
     box: tuple[float, float, float, float]  # the region within the canvas, fractions allowed
     size: tuple[int, int]             # output (width, height)
+    parts: tuple = ()                 # per tile: None (drawn whole) or its parts, reduced
 
 
 def best_level(slide, scale_x: float, scale_y: float) -> int:
@@ -81,7 +83,7 @@ def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
     model = slide.level_model(l_level)
     l_scale_x, l_scale_y = model.scale
     k = _tile_reduction(min(scale_x / l_scale_x, scale_y / l_scale_y), model.t_width,
-                        model.t_height)
+                        model.t_height) if model.reducible else 1
     # Level-0 pixels per canvas pixel, and the region in canvas pixels.
     per_x, per_y = l_scale_x * k, l_scale_y * k
     box = (l0_x / per_x, l0_y / per_y, (l0_x + l0_w) / per_x, (l0_y + l0_h) / per_y)
@@ -95,8 +97,18 @@ def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
         raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
                        f"(at most {MAX_TILES}); ask for a smaller region or output")
     origins = [(l_x // k, l_y // k) for l_x, l_y in (model.origin(c, r) for c, r in coords)]
+    parts = tuple(_reduced(model.parts(c, r), k) for c, r in coords)
     return Plan(l_level, k, coords, origins, (left, top, right, bottom),
-                (box[0] - left, box[1] - top, box[2] - left, box[3] - top), (z_w, z_h))
+                (box[0] - left, box[1] - top, box[2] - left, box[3] - top), (z_w, z_h),
+                parts if any(p is not None for p in parts) else ())
+
+
+def _reduced(parts, k: int):
+    """A tile's parts (formats.levels.Part) in pixels of the level reduced by `k`."""
+    if parts is None:
+        return None
+    return tuple((sx // k, sy // k, -(-w // k), -(-h // k), x // k, y // k)
+                 for sx, sy, w, h, x, y in parts)
 
 
 def read_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h: int,
@@ -130,15 +142,22 @@ def _assemble(plan: Plan, pieces: list[np.ndarray], background: tuple, finish: C
 def _compose(plan: Plan, pieces: list[np.ndarray], background: tuple) -> np.ndarray:
     left, top, right, bottom = plan.canvas
     canvas = solid(bottom - top, right - left, background)
-    for (origin_x, origin_y), piece in zip(plan.origins, pieces):
-        # The piece's place on the canvas, clipped to it.
-        px, py = origin_x - left, origin_y - top
-        x0, y0 = max(px, 0), max(py, 0)
-        x1 = min(px + piece.shape[1], canvas.shape[1])
-        y1 = min(py + piece.shape[0], canvas.shape[0])
-        if x1 > x0 and y1 > y0:
-            canvas[y0:y1, x0:x1] = piece[y0 - py:y1 - py, x0 - px:x1 - px]
+    for i, ((origin_x, origin_y), piece) in enumerate(zip(plan.origins, pieces)):
+        parts = plan.parts[i] if plan.parts else None
+        if parts is None:
+            _paste(canvas, piece, origin_x - left, origin_y - top)
+        for sx, sy, w, h, x, y in parts or ():
+            _paste(canvas, piece[sy:sy + h, sx:sx + w], x - left, y - top)
     return np.ascontiguousarray(resize(canvas, plan.size, plan.box))
+
+
+def _paste(canvas: np.ndarray, piece: np.ndarray, px: int, py: int) -> None:
+    """The piece at (px, py) of the canvas, clipped to it."""
+    x0, y0 = max(px, 0), max(py, 0)
+    x1 = min(px + piece.shape[1], canvas.shape[1])
+    y1 = min(py + piece.shape[0], canvas.shape[0])
+    if x1 > x0 and y1 > y0:
+        canvas[y0:y1, x0:x1] = piece[y0 - py:y1 - py, x0 - px:x1 - px]
 
 
 def thumbnail_size(width: int, height: int, max_size: int) -> tuple[int, int]:

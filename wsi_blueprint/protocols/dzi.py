@@ -14,7 +14,8 @@ import math
 from flask import Blueprint, Response, request
 
 from ..errors import BadRequest, NotFound
-from ..reader import RegionRequest, SlideReader, View, output_format, tiles_meeting
+from ..reader import RAW, RegionRequest, SlideReader, View, output_format, tiles_meeting
+from .color import requested_color
 from .context import state
 from .images import serve
 
@@ -61,17 +62,18 @@ class DeepZoom:
         return z_x, z_y, z_x_end - z_x, z_y_end - z_y
 
     @functools.lru_cache(maxsize=4096)  # a tile asked for again, by any viewer
-    def request(self, z_level: int, t_col: int, t_row: int, fmt: str, quality: int
-                ) -> RegionRequest:
+    def request(self, z_level: int, t_col: int, t_row: int, fmt: str, quality: int,
+                color: str = RAW) -> RegionRequest:
         """The tile as a region request: its level-0 rectangle (clipped to the slide) at its
-        size; the viewer shows it over its whole level tile. Values, so one may be shared."""
+        size, in colour mode `color`; the viewer shows it over its whole level tile. Values,
+        so one may be shared."""
         z_x, z_y, z_width, z_height = self.tile_bounds(z_level, t_col, t_row)
         scale = self.scale(z_level)
         l0_x, l0_y = z_x * scale, z_y * scale
         return RegionRequest(
             l0_x, l0_y, min(z_width * scale, self.width - l0_x),
             min(z_height * scale, self.height - l0_y), z_width, z_height, fmt, quality,
-            shown=View(l0_x, l0_y, z_width * scale, z_height * scale, scale))
+            color=color, shown=View(l0_x, l0_y, z_width * scale, z_height * scale, scale))
 
     def descriptor(self, fmt: str) -> str:
         return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -87,6 +89,7 @@ class DziTiling:
     dz: DeepZoom
     fmt: str
     quality: int
+    color: str = RAW
 
     def requests(self, l0_x: float, l0_y: float, l0_width: float, l0_height: float,
                  scale: float) -> list[RegionRequest]:
@@ -95,7 +98,7 @@ class DziTiling:
         if not 0 <= z_level <= dz.max_level or dz.scale(z_level) != scale:
             return []
         t_cols, t_rows = dz.grid(z_level)
-        return [dz.request(z_level, c, r, self.fmt, self.quality)
+        return [dz.request(z_level, c, r, self.fmt, self.quality, self.color)
                 for c, r in tiles_meeting(l0_x, l0_y, l0_width, l0_height,
                                           dz.tile_size * scale, t_cols, t_rows)]
 
@@ -130,19 +133,23 @@ def descriptor(slide_id: str):
     return Response(deep_zoom(reader).descriptor("jpeg"), mimetype="application/xml")
 
 
-def tile_request(dz: DeepZoom, level: int, col: int, row: int, fmt: str, quality: int
-                 ) -> tuple[RegionRequest, DziTiling]:
-    """What a tile URL asks for (`fmt` an output format's name) and how the viewer names
-    tiles; 404 for a tile not there. The route and cached_tiles.py both build it here."""
-    return dz.request(level, col, row, fmt, quality), DziTiling(dz, fmt, quality)
+def tile_request(dz: DeepZoom, level: int, col: int, row: int, fmt: str, quality: int,
+                 color: str) -> tuple[RegionRequest, DziTiling]:
+    """What a tile URL asks for (`fmt` an output format's name, `color` the mode the reader
+    resolved) and how the viewer names tiles; 404 for a tile not there. The route and
+    cached_tiles.py both build it here."""
+    return (dz.request(level, col, row, fmt, quality, color),
+            DziTiling(dz, fmt, quality, color))
 
 
 def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
     wsi = state()
     fmt = output_format(fmt)
     reader = wsi.readers.open(slide_id)
-    req, tiling = tile_request(deep_zoom(reader), level, col, row, fmt,
-                               wsi.settings.jpeg_quality)  # 404 before any work
+    dz = deep_zoom(reader)
+    color = reader.color_for(requested_color())
+    req, tiling = tile_request(dz, level, col, row, fmt, wsi.settings.jpeg_quality,
+                               color)  # 404 before any work
     return serve(reader, req, tiling)
 
 

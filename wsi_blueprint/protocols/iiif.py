@@ -12,10 +12,18 @@ import dataclasses
 
 from flask import Blueprint, jsonify, redirect, request, url_for
 
-from ..reader import COLOR, RegionRequest, tiles_meeting
+from ..reader import COLOR, RAW, RegionRequest, tiles_meeting
+from .color import requested_color
 from .context import state
 from .images import serve
 from .iiif_request import FORMATS, QUALITIES, Limits, parse_request
+from .rest import icc_summary
+
+# The slide's ICC profile (description, size, colour space, URL), which neither Image API
+# describes. The prefix keeps it clear of the unprefixed names IIIF reserves for its own terms;
+# a JSON-LD context for it would need a stable public URL for its document, which a server
+# mounted anywhere does not have, and viewers that do not know the key pass it by.
+ICC_KEY = "wsi:iccProfile"
 
 FEATURES = ["baseUriRedirect", "cors", "jsonldMediaType", "mirroring", "profileLinkHeader",
             "regionByPct", "regionByPx", "regionSquare", "rotationBy90s", "sizeByConfinedWh",
@@ -41,6 +49,7 @@ class IiifTiling:
     fmt: str
     quality: int
     mode: str = COLOR
+    color: str = RAW
 
     @property
     def scale_factors(self) -> list[int]:
@@ -51,7 +60,8 @@ class IiifTiling:
         l0_x, l0_y = t_col * l0_span, t_row * l0_span
         l0_width, l0_height = min(l0_span, self.width - l0_x), min(l0_span, self.height - l0_y)
         return RegionRequest(l0_x, l0_y, l0_width, l0_height, -(-l0_width // scale),
-                             -(-l0_height // scale), self.fmt, self.quality, mode=self.mode)
+                             -(-l0_height // scale), self.fmt, self.quality, mode=self.mode,
+                             color=self.color)
 
     def requests(self, l0_x: float, l0_y: float, l0_width: float, l0_height: float,
                  scale: float) -> list[RegionRequest]:
@@ -134,6 +144,9 @@ class IIIFImageService:
                     "maxWidth": limits.max_width, "maxHeight": limits.max_height,
                     "maxArea": limits.max_area}],
             }
+        icc = icc_summary(reader)
+        if icc is not None:
+            document[ICC_KEY] = icc
         response = jsonify(document)
         if request.accept_mimetypes.best == "application/ld+json" or \
                 "application/ld+json" in request.headers.get("Accept", ""):
@@ -149,8 +162,9 @@ class IIIFImageService:
         info = reader.info()
         req = parse_request(region, size, rotation, quality, fmt, info.width, info.height,
                             self.version, self.limits()).region(state().settings.jpeg_quality)
+        req = dataclasses.replace(req, color=reader.color_for(requested_color()))
         tiling = IiifTiling(info.width, info.height, reader.tile_size, req.format,
-                            req.quality, req.mode)
+                            req.quality, req.mode, req.color)
         response = serve(reader, req, tiling if tiling.names(req) else None)
         response.headers["Link"] = f'<{self.profile}>;rel="profile"'
         return response

@@ -10,6 +10,7 @@ only: the route then builds its request from the new version (whose geometry may
 
 import hashlib
 import time
+from typing import Callable
 
 from flask import Response, current_app, g, request
 
@@ -75,6 +76,21 @@ def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> R
             prefetcher.tile_asked(key)
         data = state().caches.tiles.get_or_load(key, lambda: reader.image(req))
         response = Response(data, mimetype=content_type(req.format))
+    return _cacheable(response, etag)
+
+
+def cached_response(reader: SlideReader, name: str, load: Callable[[], bytes],
+                    mimetype: str) -> Response:
+    """Bytes of the slide that are not an image (its ICC profile), with an ETag of the
+    slide's version and `name`, and the images' Cache-Control; 304 before `load`."""
+    etag = etag_of(f"{reader.namespace}|{name}")
+    if request.if_none_match.contains(etag[1:-1]):
+        return _cacheable(Response(status=304), etag)
+    return _cacheable(Response(load(), mimetype=mimetype), etag)
+
+
+def _cacheable(response: Response, etag: str) -> Response:
+    """The ETag (quoted) and the images' Cache-Control on `response`."""
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = CACHE_CONTROL
     return response

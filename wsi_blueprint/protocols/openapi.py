@@ -9,7 +9,7 @@ drift from what the server answers. Schemas are JSON Schema (OpenAPI 3.1), open 
 from flask import Blueprint, jsonify, url_for
 
 from .. import __version__
-from ..reader import CONTENT_TYPES
+from ..reader import COLOR_MODES, CONTENT_TYPES
 from .iiif_request import FORMATS, QUALITIES
 
 IMAGE_TYPES = sorted(set(CONTENT_TYPES.values()))
@@ -62,7 +62,7 @@ SCHEMAS = {
     "SlideMetadata": {
         "type": "object",
         "required": ["id", "format", "vendor", "width", "height", "levels", "mpp",
-                     "objective_power", "associated", "properties", "urls"],
+                     "objective_power", "associated", "properties", "icc_profile", "urls"],
         "properties": {
             "id": {"type": "string"}, "format": {"type": "string"},
             "vendor": {"type": "string"},
@@ -81,9 +81,20 @@ SCHEMAS = {
             "objective_power": _nullable({"type": "number"}),
             "associated": {"type": "array", "items": {"type": "string"}},
             "properties": {"type": "object", "description": "the vendor's own properties"},
+            "icc_profile": _nullable(_ref("IccProfile")),
             "urls": {"type": "object", "additionalProperties": {"type": "string",
                                                                 "format": "uri"}},
         },
+    },
+    "IccProfile": {
+        "type": "object", "required": ["description", "size", "color_space", "url"],
+        "properties": {
+            "description": {"type": "string", "description": "the profile's own name"},
+            "size": {"type": "integer", "description": "bytes"},
+            "color_space": {"type": "string", "description": "the profile's data colour "
+                            "space: RGB for a slide's colours"},
+            "url": {"type": "string", "format": "uri", "description": "the profile itself"}},
+        "description": "the slide's ICC profile; also in IIIF info.json as `wsi:iccProfile`",
     },
     "Token": {
         "type": "object", "required": ["token", "expires_at", "expires_in", "urls"],
@@ -159,6 +170,9 @@ INT = {"type": "integer", "minimum": 0}
 LEVEL, COL, ROW = (_param(name, "path", INT) for name in ("level", "col", "row"))
 OUTPUT_FORMATS = {"enum": ["jpeg", "jpg", "png", "webp"]}  # see imaging.encode.output_format
 IMAGE_FORMAT = _param("format", "query", {**OUTPUT_FORMATS, "default": "jpeg"})
+COLOR = _param("color", "query", {"enum": list(COLOR_MODES)},
+               "colour management with the slide's ICC profile: srgb converts, embed attaches "
+               "the profile, raw neither, auto by the profile's size; default WSI_COLOR")
 
 
 def _json(schema_name: str, description: str, *types: str) -> dict:
@@ -194,7 +208,7 @@ def _iiif(version: int) -> dict:
          else "full, max, w,, ,h, pct:n, w,h or !w,h"),
         ("rotation", "degrees, multiples of 90 (! mirrors first)")))]
     image_params += [_param("quality", "path", {"enum": list(QUALITIES)}),
-                     _param("fmt", "path", {"enum": sorted(FORMATS)})]
+                     _param("fmt", "path", {"enum": sorted(FORMATS)}), COLOR]
     redirect = {"description": "see info.json", "headers": {"Location": {
         "schema": {"type": "string", "format": "uri"}}}}
     return {
@@ -241,21 +255,25 @@ PATHS = {
     "/slides/{slide_id}/thumbnail": _get("a thumbnail fitting in max_size", _images(
         "the thumbnail"), parameters=[SLIDE_ID, _param(
             "max_size", "query", {"type": "integer", "minimum": 1, "default": 512},
-            "at most WSI_MAX_THUMBNAIL_SIZE"), IMAGE_FORMAT]),
+            "at most WSI_MAX_THUMBNAIL_SIZE"), IMAGE_FORMAT, COLOR]),
+    "/slides/{slide_id}/icc": _get("the slide's ICC profile as stored", {
+        "description": "an ICC profile", "content": {"application/vnd.iccprofile": {
+            "schema": {"type": "string", "format": "binary"}}}}, parameters=[SLIDE_ID]),
     "/slides/{slide_id}/associated/{name}": _get(
         "an associated image (label and macro only when WSI_SHOW_LABEL_AND_MACRO is on: they "
         "show patient identity)", _images("the image"),
         parameters=[SLIDE_ID, _param("name", "path", {"type": "string"},
-                                     "thumbnail, label or macro"), IMAGE_FORMAT]),
+                                     "thumbnail, label or macro"), IMAGE_FORMAT, COLOR]),
     "/tiles/{slide_id}/{level}/{col}/{row}.jpg": _get(
         "a stored tile of stored level `level` (0 = full resolution), edge tiles cropped",
-        _images("the tile", ["image/jpeg"]), parameters=[SLIDE_ID, LEVEL, COL, ROW]),
+        _images("the tile", ["image/jpeg"]), parameters=[SLIDE_ID, LEVEL, COL, ROW, COLOR]),
     "/dzi/{slide_id}.dzi": _get("the Deep Zoom descriptor", {
         "description": "DZI XML", "content": {"application/xml": {"schema": {"type": "string"}}}},
         parameters=[SLIDE_ID], tag="dzi"),
     "/dzi/{slide_id}_files/{level}/{col}_{row}.{fmt}": _get(
         "a Deep Zoom tile", _images("the tile"), errors=IMAGE_ERRORS, parameters=[
-            SLIDE_ID, LEVEL, COL, ROW, _param("fmt", "path", OUTPUT_FORMATS)], tag="dzi"),
+            SLIDE_ID, LEVEL, COL, ROW, _param("fmt", "path", OUTPUT_FORMATS), COLOR],
+        tag="dzi"),
     **_iiif(3),
     "/iiif/3/{slide_id}/manifest.json": _get("a IIIF Presentation 3 manifest", _json(
         "Manifest", "one canvas with the slide's image service", "application/json"),
@@ -270,7 +288,7 @@ PATHS = {
         tag="viewer"),
     "/view/{slide_id}": _get("the OpenSeadragon viewer page", {
         "description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}},
-        parameters=[SLIDE_ID], tag="viewer"),
+        parameters=[SLIDE_ID, COLOR], tag="viewer"),
     "/sign": _post("a signed token (and ready URLs) for a slide or a prefix", _json(
         "Token", "the token"), (400, 401, 403, 404), body=_ref("SignRequest"),
         security=[{"adminKey": []}]),

@@ -8,6 +8,7 @@ import time
 from flask import Blueprint, g, render_template, request, url_for
 
 from ..errors import WSIError
+from ..reader import color_mode
 from ..viewer import assets
 from .context import state
 from .errors import handle_wsi_error
@@ -65,7 +66,10 @@ def view(slide_id: str):
                                 "`python -m wsi_blueprint.viewer.assets` once")
     settings = state().settings
     index = state().readers.open(slide_id).info()
-    images = [(name, url_for(".associated_image", slide_id=slide_id, name=name))
+    # A colour mode in the page's URL goes on to every image of the page (OpenSeadragon adds
+    # the descriptor's query to each tile URL).
+    color = color_mode(request.args["color"]) if request.args.get("color") else None
+    images = [(name, url_for(".associated_image", slide_id=slide_id, name=name, color=color))
               for name in sorted(index.associated)
               if name not in PATIENT_IMAGES or settings.show_label_and_macro]
     folder = posixpath.dirname(slide_id)
@@ -77,7 +81,7 @@ def view(slide_id: str):
         properties=sorted(index.properties.items()),
         gallery=gallery_url(folder + "/" if folder else ""),
         mpp=index.mpp[0] if index.mpp else None,
-        tile_source=url_for(".dzi_descriptor", slide_id=slide_id), token=token,
+        tile_source=url_for(".dzi_descriptor", slide_id=slide_id, color=color), token=token,
         token_expires_in=int(grant.expires - time.time()) if grant else None))
 
 

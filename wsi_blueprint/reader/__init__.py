@@ -8,9 +8,11 @@
 - `tiling.Tiling`: how a viewer names tiles, for rendering them ahead.
 
 Protocols reach formats and imaging through this package only; `output_format`,
-`content_type` and `CONTENT_TYPES` are re-exported for them.
+`content_type`, `CONTENT_TYPES`, `color_mode`, `COLOR_MODES` and `RAW` are re-exported for them.
 """
 
+from ..imaging.color import MODES as COLOR_MODES
+from ..imaging.color import RAW, color_mode
 from ..imaging.encode import CONTENT_TYPES, content_type, output_format
 from .reader import FetchPlan, SlideReader
 from .readers import Readers
@@ -18,6 +20,7 @@ from .request import (COLOR, AssociatedRequest, ImageRequest, RegionRequest, Sto
                       ThumbnailRequest, View)
 from .tiling import Tiling, tiles_meeting
 
-__all__ = ["AssociatedRequest", "COLOR", "CONTENT_TYPES", "FetchPlan", "ImageRequest",
-           "Readers", "RegionRequest", "SlideReader", "StoredTileRequest", "ThumbnailRequest",
-           "Tiling", "View", "content_type", "output_format", "tiles_meeting"]
+__all__ = ["AssociatedRequest", "COLOR", "COLOR_MODES", "CONTENT_TYPES", "FetchPlan",
+           "ImageRequest", "RAW", "Readers", "RegionRequest", "SlideReader", "StoredTileRequest",
+           "ThumbnailRequest", "Tiling", "View", "color_mode", "content_type", "output_format",
+           "tiles_meeting"]

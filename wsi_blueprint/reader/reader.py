@@ -12,16 +12,17 @@ import dataclasses
 import functools
 
 from ..caches.blocks import block_runs
-from ..errors import NotFound
+from ..errors import CorruptSlide, NotFound, ObjectChanged
+from ..formats.icc import IccProfile
 from ..formats.index import SlideIndex
 from ..formats.slide import Slide
-from ..imaging import cpu_pool
+from ..imaging import color, cpu_pool
 from ..imaging.associated import read_associated
 from ..imaging.encode import encode
 from ..imaging.orient import orient_and_encode
 from ..imaging.passthrough import native_tile_jpeg
 from ..imaging.region import plan_region, read_region, thumbnail, thumbnail_size
-from .request import (AssociatedRequest, ImageRequest, RegionRequest, StoredTileRequest,
+from .request import (COLOR, AssociatedRequest, ImageRequest, RegionRequest, StoredTileRequest,
                       ThumbnailRequest, View)
 
 
@@ -59,6 +60,56 @@ class SlideReader:
         """This exact version of the slide (store, id, ETag)."""
         return self.slide.blocks.namespace
 
+    def profile(self, associated: str | None = None) -> IccProfile | None:
+        """Where the slide's ICC profile (or the associated image's own) lies and what it is."""
+        index = self.slide.index
+        return index.associated_icc.get(associated) if associated else index.icc_profile
+
+    def profile_bytes(self) -> bytes:
+        """The slide's ICC profile; 404 if it has none."""
+        profile = self.profile()
+        if profile is None:
+            raise NotFound(f"slide {self.slide_id!r} has no ICC profile")
+        return self.slide.read_profile(profile)
+
+    def color_for(self, mode: str, associated: str | None = None) -> str:
+        """The colour mode a request asking for `mode` (`color.MODES`) is served in: `raw`
+        where there is no usable profile or converting changes nothing, `auto` decided by the
+        profile's size. A profile LittleCMS cannot read is ignored by `auto` and a 422 for
+        `srgb`."""
+        profile = self.profile(associated)
+        size, space = (profile.length, profile.color_space) if profile else (None, None)
+        is_srgb = False
+        if color.needs_pixels_check(mode, size, space):
+            try:
+                managed = self._managed(associated)
+                if not managed.checked:
+                    with cpu_pool.using(self.pool):
+                        cpu_pool.run_cpu(managed.is_srgb)
+                is_srgb = managed.is_srgb()
+            except CorruptSlide:
+                if mode == color.SRGB:
+                    raise
+                return color.RAW
+            except ObjectChanged:
+                pass  # the image's own reads meet the change, and the route runs again
+        return color.resolve(mode, size, space, is_srgb)
+
+    def _managed(self, associated: str | None = None) -> color.Profile:
+        """The profile with its transform and embedding, read once per worker (outside the
+        CPU pool: reading may wait on the store)."""
+        profile = self.profile(associated)
+        key = f"{self.namespace}|icc|{profile.member}|{profile.offset}|{profile.length}"
+        return color.PROFILES.get(key, lambda: self.slide.read_profile(profile))
+
+    def _finish(self, finish, fmt: str, mode: str, associated: str | None = None):
+        """`finish` (pixels -> image bytes) in colour mode `mode`."""
+        if mode == color.SRGB:
+            return self._managed(associated).converting(finish)
+        if mode == color.EMBED:
+            return self._managed(associated).embedding_after(finish, fmt)
+        return finish
+
     def key(self, req: ImageRequest) -> str:
         """The cache key of the request's bytes; hashed, its ETag."""
         return f"{self.namespace}|{req.key}"
@@ -79,10 +130,12 @@ class SlideReader:
             if isinstance(req, RegionRequest):
                 return self._region(req)
             if isinstance(req, StoredTileRequest):
-                return self._stored_tile(req.l_level, req.t_col, req.t_row, req.quality)
+                return self._stored_tile(req.l_level, req.t_col, req.t_row, req.quality,
+                                         req.color)
             if isinstance(req, ThumbnailRequest):
-                return thumbnail(self.slide, req.max_size, finish=functools.partial(
-                    encode, fmt=req.format, quality=req.quality))
+                return thumbnail(self.slide, req.max_size, finish=self._finish(
+                    functools.partial(encode, fmt=req.format, quality=req.quality),
+                    req.format, req.color))
             return self._associated(req)
 
     def region(self, req: RegionRequest) -> bytes:
@@ -98,9 +151,10 @@ class SlideReader:
     def associated(self, name: str, fmt: str, quality: int) -> bytes:
         return self.image(self.associated_request(name, fmt, quality))
 
-    def stored_tile_request(self, l_level: int, t_col: int, t_row: int, quality: int
-                            ) -> StoredTileRequest:
-        """The request for a stored tile, placed in level-0 pixels; 404 if there is none."""
+    def stored_tile_request(self, l_level: int, t_col: int, t_row: int, quality: int,
+                            mode: str = color.RAW) -> StoredTileRequest:
+        """The request for a stored tile, placed in level-0 pixels, in colour mode `mode`;
+        404 if there is none."""
         t_cols, t_rows = self.slide.tile_grid(l_level)
         if not (0 <= t_col < t_cols and 0 <= t_row < t_rows):
             raise NotFound(f"no tile {t_col},{t_row} in level {l_level} "
@@ -110,12 +164,15 @@ class SlideReader:
         l0_span_x, l0_span_y = level.tile_width * scale, level.tile_height * scale
         view = View(round(t_col * l0_span_x), round(t_row * l0_span_y), round(l0_span_x),
                     round(l0_span_y), scale)
-        return StoredTileRequest(l_level, t_col, t_row, quality, view)
+        return StoredTileRequest(l_level, t_col, t_row, quality, view,
+                                 color=self.color_for(mode))
 
-    def associated_request(self, name: str, fmt: str, quality: int) -> AssociatedRequest:
+    def associated_request(self, name: str, fmt: str, quality: int, mode: str = color.RAW
+                           ) -> AssociatedRequest:
+        """The request for an associated image, in colour mode `mode` with its own profile."""
         if name not in self.slide.associated_names:
             raise NotFound(f"slide {self.slide_id!r} has no {name!r} image")
-        return AssociatedRequest(name, fmt, quality)
+        return AssociatedRequest(name, fmt, quality, self.color_for(mode, name))
 
     def stored_tile_of(self, req: RegionRequest) -> tuple[int, int, int] | None:
         """(level, column, row) of the stored tile that is exactly this request, or None: the
@@ -148,18 +205,29 @@ class SlideReader:
     def _region(self, req: RegionRequest) -> bytes:
         stored = self.stored_tile_of(req)
         if stored is not None:
-            return self._stored_tile(*stored, req.quality)
+            return self._stored_tile(*stored, req.quality, req.color)
+        mode = req.color
+        if mode == color.EMBED and req.mode != COLOR:
+            mode = color.SRGB  # grey pixels cannot carry an RGB profile: converted first
+        finish = functools.partial(orient_and_encode, rotation=req.rotation, mirror=req.mirror,
+                                   mode=req.mode, fmt=req.format, quality=req.quality)
         return read_region(self.slide, req.l0_x, req.l0_y, req.l0_width, req.l0_height,
-                           req.out_width, req.out_height, finish=functools.partial(
-                               orient_and_encode, rotation=req.rotation, mirror=req.mirror,
-                               mode=req.mode, fmt=req.format, quality=req.quality))
+                           req.out_width, req.out_height,
+                           finish=self._finish(finish, req.format, mode))
 
-    def _stored_tile(self, l_level: int, t_col: int, t_row: int, quality: int) -> bytes:
-        return native_tile_jpeg(self.slide.read_tiles(l_level, [(t_col, t_row)])[0], quality)
+    def _stored_tile(self, l_level: int, t_col: int, t_row: int, quality: int,
+                     mode: str = color.RAW) -> bytes:
+        tile = self.slide.read_tiles(l_level, [(t_col, t_row)])[0]
+        if mode == color.SRGB:
+            return native_tile_jpeg(tile, quality, convert=self._managed().to_srgb)
+        data = native_tile_jpeg(tile, quality)
+        return self._managed().embedding().into_jpeg(data) if mode == color.EMBED else data
 
     def _associated(self, req: AssociatedRequest) -> bytes:
-        return cpu_pool.run_cpu(encode, read_associated(self.slide, req.name), req.format,
-                                req.quality)
+        pixels = read_associated(self.slide, req.name)
+        finish = self._finish(functools.partial(encode, fmt=req.format, quality=req.quality),
+                              req.format, req.color, req.name)
+        return cpu_pool.run_cpu(finish, pixels)
 
     # -- what the prefetcher warms ---------------------------------------------------------
 

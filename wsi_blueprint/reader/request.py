@@ -9,6 +9,8 @@ and so share one cached image.
 import dataclasses
 import functools
 
+from ..imaging.color import RAW
+
 COLOR = "color"  # the colour mode a stored tile may answer; the others: "gray", "bitonal"
 
 
@@ -39,6 +41,7 @@ class RegionRequest:
     rotation: int = 0         # clockwise, 0/90/180/270
     mirror: bool = False      # flipped horizontally before rotating
     mode: str = COLOR         # color, gray or bitonal
+    color: str = RAW          # colour management: srgb, embed or raw (imaging.color)
     # Where the viewer shows it when that is not the rectangle at its output scale (a DZI
     # tile at the slide's edge spans its whole level tile); not part of the image.
     shown: View | None = dataclasses.field(default=None, compare=False)
@@ -53,7 +56,8 @@ class RegionRequest:
     def key(self) -> str:
         return "|".join(map(str, (
             "region", self.l0_x, self.l0_y, self.l0_width, self.l0_height, self.out_width,
-            self.out_height, self.rotation, self.mirror, self.mode, self.format, self.quality)))
+            self.out_height, self.rotation, self.mirror, self.mode, self.format, self.quality,
+            self.color)))
 
     @property
     def view(self) -> View:
@@ -71,10 +75,11 @@ class StoredTileRequest:
     quality: int
     view: View | None = None  # where it lies in level-0 pixels (the reader fills it in)
     format: str = "jpeg"
+    color: str = RAW
 
     @property
     def key(self) -> str:
-        return f"tile|{self.l_level}|{self.t_col}|{self.t_row}|{self.quality}"
+        return f"tile|{self.l_level}|{self.t_col}|{self.t_row}|{self.quality}|{self.color}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,11 +89,12 @@ class ThumbnailRequest:
     max_size: int
     format: str
     quality: int
+    color: str = RAW
     view = None  # not a viewer's motion
 
     @property
     def key(self) -> str:
-        return f"thumbnail|{self.max_size}|{self.format}|{self.quality}"
+        return f"thumbnail|{self.max_size}|{self.format}|{self.quality}|{self.color}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,11 +104,12 @@ class AssociatedRequest:
     name: str
     format: str
     quality: int
+    color: str = RAW          # with the image's own profile
     view = None
 
     @property
     def key(self) -> str:
-        return f"associated|{self.name}|{self.format}|{self.quality}"
+        return f"associated|{self.name}|{self.format}|{self.quality}|{self.color}"
 
 
 ImageRequest = RegionRequest | StoredTileRequest | ThumbnailRequest | AssociatedRequest
