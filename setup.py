@@ -78,7 +78,7 @@ setup(
         "bench": ["matplotlib>=3.7", "tiffslide>=2.3", "fsspec>=2023.6", "aiohttp>=3.9",
                   "openslide-python>=1.3", "openslide-bin>=4.0", "botocore>=1.31",
                   "gunicorn>=22", "gevent>=24", "packaging", "flask-caching>=2.3", "redis>=5",
-                  "python-memcached>=1.59", "wsidicomizer>=0.26"],
+                  "python-memcached>=1.59", "wsidicomizer>=0.26", "py-spy>=0.3"],
         "test": [
             "botocore>=1.31", "boto3", "gunicorn>=22", "gevent>=24", "packaging",
             "pytest>=8", "responses>=0.25", "moto[server]>=5", "openslide-python>=1.3",

@@ -37,22 +37,22 @@ class _WSIBlueprint(Blueprint):
         super().add_url_rule(rule, endpoint, view_func, **options)
 
 
-def _guard() -> None:
-    signer = state().signer
-    if signer is not None:
-        check_request(signer)
-
-
 IMAGE_ENDPOINTS = {"dzi_tile", "iiif3_image", "iiif2_image", "native_tile", "slide_thumbnail"}
 
 
-def _start_clock() -> None:
-    g.wsi_started = time.perf_counter()
-    g.wsi_timing = timing.begin()
-    prefetcher = state().prefetcher
+def _before() -> None:
+    """Starts the request's clock and demand count, then checks its access (one hook: each
+    costs a call on every cached tile)."""
+    flask_g = g._get_current_object()  # bound once: each use of the proxy costs a lookup
+    flask_g.wsi_started = time.perf_counter()
+    flask_g.wsi_timing = timing.begin()
+    wsi = state()
+    prefetcher = wsi.prefetcher
     if prefetcher is not None and (request.endpoint or "").rsplit(".", 1)[-1] in IMAGE_ENDPOINTS:
         prefetcher.demand_started()  # prefetch waits while demand requests are in flight
-        g.wsi_demand = prefetcher
+        flask_g.wsi_demand = prefetcher
+    if wsi.signer is not None:
+        check_request(wsi.signer)
 
 
 def _end_demand(error: BaseException | None) -> None:
@@ -61,27 +61,37 @@ def _end_demand(error: BaseException | None) -> None:
         prefetcher.demand_ended()
 
 
+def count_answer(wsi: WSIState, endpoint: str, status: int, policy: str, source: str,
+                 seconds: float) -> None:
+    """An answered request in /metrics: its latency by route, and an image's source."""
+    metrics.observe_request(endpoint, status, policy, seconds)
+    if endpoint in IMAGE_ENDPOINTS and status in (200, 304):
+        wsi.counters.inc("tile_requests", policy=policy or "none", source=source)
+
+
 def _record_request(response: Response) -> Response:
     """Latency per route for /metrics, and where the time went for the browser's dev tools."""
-    started = g.pop("wsi_started", None)
+    flask_g = g._get_current_object()
+    started = flask_g.pop("wsi_started", None)
     if started is not None:
-        record = timing.end(g.pop("wsi_timing"))
-        endpoint = (request.endpoint or "unknown").rsplit(".", 1)[-1]
-        policy = g.pop("wsi_policy", "")
-        metrics.REQUEST_SECONDS.labels(endpoint, str(response.status_code), policy).observe(
-            time.perf_counter() - started)
-        if endpoint in IMAGE_ENDPOINTS and response.status_code in (200, 304):
-            state().counters.inc("tile_requests", policy=policy or "none",
-                                 source="store" if "store" in record else "cache")
+        record = timing.end(flask_g.pop("wsi_timing"))
+        count_answer(state(), (request.endpoint or "unknown").rsplit(".", 1)[-1],
+                     response.status_code, flask_g.pop("wsi_policy", ""),
+                     "store" if "store" in record else "cache", time.perf_counter() - started)
         if record:
             response.headers["Server-Timing"] = timing.server_timing(record)
     return response
 
 
-def _hardening_headers(response: Response) -> Response:
+# What _finish adds to an image response; cached_tiles.py adds them as they are.
+HARDENING_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+
+
+def _finish(response: Response) -> Response:
+    """Hardening, CORS, then the request's figures (one hook, in that order)."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
+    return _record_request(add_cors_headers(response))
 
 
 def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
@@ -112,12 +122,9 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
     bp.record(setup)
     bp.url_value_preprocessor(pull_path_token)
     bp.url_defaults(push_url_token)
-    bp.before_request(_start_clock)
-    bp.before_request(_guard)
-    bp.after_request(_record_request)
+    bp.before_request(_before)
+    bp.after_request(_finish)
     bp.teardown_request(_end_demand)
-    bp.after_request(add_cors_headers)
-    bp.after_request(_hardening_headers)
     bp.register_error_handler(WSIError, viewer.handle_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)

@@ -19,13 +19,17 @@ class Counters:
         self._lock = threading.Lock()
         self._values: dict[tuple, float] = {}
         self._observers: list[Observer] = []
+        self._keys: dict[tuple, tuple] = {}
 
     def observe(self, observer: Observer) -> None:
         """Also tell `observer(name, amount, labels)` of every increment (metrics export)."""
         self._observers.append(observer)
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
-        key = _key(name, labels)
+        given = (name, *labels.items())
+        key = self._keys.get(given)
+        if key is None:  # label sets are few: each sorted once
+            key = self._keys[given] = _key(name, labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0) + amount
         for observer in self._observers:

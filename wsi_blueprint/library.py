@@ -50,14 +50,22 @@ class SlideLibrary:
         self._flights = SingleFlight()
 
     def open(self, slide_id: str) -> Slide:
+        slide = self.open_already(slide_id)
+        if slide is not None:
+            return slide
         validate_slide_id(slide_id)
+        return self._flights.do(slide_id, lambda: self._load(slide_id), self.wait_timeout)
+
+    def open_already(self, slide_id: str) -> Slide | None:
+        """The slide if it is open and needs no revalidation yet, else None: no store
+        request, no error (its id was checked when it was opened)."""
         now = time.monotonic()
         with self._lock:
             entry = self._open.get(slide_id)
             if entry is not None and now - entry[1] < self.revalidate_after:
                 self._open.move_to_end(slide_id)
                 return entry[0]
-        return self._flights.do(slide_id, lambda: self._load(slide_id), self.wait_timeout)
+        return None
 
     def _load(self, slide_id: str) -> Slide:
         try:

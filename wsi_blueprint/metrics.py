@@ -82,6 +82,9 @@ BUILD_INFO.labels(__version__).set(1)
 
 _counters: dict[str, Counter] = {}
 _lock = threading.Lock()
+# Labelled children by their labels: prometheus-client looks a child up under a lock on every
+# call, and a cached tile counts three figures.
+_children: dict[tuple, object] = {}
 
 
 def _counter(name: str) -> Counter:
@@ -95,9 +98,23 @@ def _counter(name: str) -> Counter:
 
 def export(name: str, amount: float, labels: dict) -> None:
     """A `Counters` observer: every increment also goes to Prometheus."""
-    metric = _counter(name)
-    names = LABELS.get(name, ())
-    (metric.labels(*(labels.get(n, "") for n in names)) if names else metric).inc(amount)
+    key = (name, *labels.items())
+    child = _children.get(key)
+    if child is None:
+        metric = _counter(name)
+        names = LABELS.get(name, ())
+        child = _children[key] = (metric.labels(*(labels.get(n, "") for n in names))
+                                  if names else metric)
+    child.inc(amount)
+
+
+def observe_request(endpoint: str, status: int, policy: str, seconds: float) -> None:
+    """One answered request in REQUEST_SECONDS."""
+    key = ("request_seconds", endpoint, status, policy)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = REQUEST_SECONDS.labels(endpoint, str(status), policy)
+    child.observe(seconds)
 
 
 def scrape() -> tuple[bytes, str]:

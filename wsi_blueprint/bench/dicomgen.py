@@ -39,7 +39,8 @@ def dicomize(source: str, folder: str, **options) -> None:
     and real files (long UIDs, trailing dots) then fail to read in every other DICOM reader."""
     script = ("import json, sys\n"
               "from wsidicomizer import WsiDicomizer\n"
-              "WsiDicomizer.convert(sys.argv[1], sys.argv[2], workers=1, **json.loads(sys.argv[3]))")
+              "WsiDicomizer.convert(sys.argv[1], sys.argv[2], workers=1,\n"
+              "                     **json.loads(sys.argv[3]))")
     subprocess.run([sys.executable, "-c", script, source, folder, json.dumps(options)],
                    check=True, timeout=900, stdout=subprocess.DEVNULL)
 

@@ -41,20 +41,22 @@ def _in_checkout() -> bool:
 class GunicornServer:
     """`python -m gunicorn ARGS` in its own session on a free loopback port.
 
-    `args(port)` gives gunicorn's arguments; `env` is the whole environment of the server.
+    `args(port)` gives gunicorn's arguments; `env` is the whole environment of the server;
+    `cpus` (a taskset list such as "0" or "0,1") pins the master and so every worker.
     """
 
     health_path = "healthz"
 
     def __init__(self, *, args, env: dict, cwd: str | None = None,
                  start_timeout: float = 30.0, stop_timeout: float = 10.0,
-                 name: str = "gunicorn") -> None:
+                 name: str = "gunicorn", cpus: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self._args = args
         self.env = env
         self.cwd = cwd
         self.name = name
+        self.cpus = cpus
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.process: subprocess.Popen | None = None
@@ -72,8 +74,9 @@ class GunicornServer:
     def start(self) -> "GunicornServer":
         # python -m gunicorn: the gunicorn of this interpreter, not whatever `gunicorn` comes
         # first on PATH. Its own session, so stop() can reach the workers too.
+        pinned = ["taskset", "-c", self.cpus] if self.cpus else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *self._args(self.port)],
+            [*pinned, sys.executable, "-m", "gunicorn", *self._args(self.port)],
             cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
         try:
@@ -98,6 +101,22 @@ class GunicornServer:
             time.sleep(0.1)
         raise RuntimeError(f"{self.url}{self.health_path} did not answer within "
                            f"{self.start_timeout} s:\n{self.log[-4000:]}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the master and its workers have used so far: what a
+        request costs, however busy the machine is with other work (Linux /proc)."""
+        pids = [self.process.pid]
+        with open(f"/proc/{pids[0]}/task/{pids[0]}/children", encoding="ascii") as f:
+            pids += [int(pid) for pid in f.read().split()]
+        ticks = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # a worker that has just exited
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         """SIGTERM (gunicorn's graceful stop), then SIGKILL to the whole group if it lingers."""
@@ -141,10 +160,12 @@ class GunicornServer:
 
 
 class LiveServer(GunicornServer):
-    """The standalone wsi_blueprint server, as an operator starts it."""
+    """The standalone wsi_blueprint server, as an operator starts it; `app` (a gunicorn app
+    spec) serves another app under exactly the same settings."""
 
     def __init__(self, folder=None, *, workers: int = 2, env: dict | None = None,
-                 start_timeout: float = 30.0, stop_timeout: float = 10.0) -> None:
+                 start_timeout: float = 30.0, stop_timeout: float = 10.0,
+                 app: str | None = None, cpus: str | None = None) -> None:
         self.folder = os.path.abspath(folder) if folder else None
         self.workers = workers
         self.extra_env = dict(env or {})
@@ -160,6 +181,8 @@ class LiveServer(GunicornServer):
 
         def args(port: int) -> list[str]:
             server_env["WSI_BIND"] = f"127.0.0.1:{port}"
+            if app:  # another app under the same settings (the bench's ceiling)
+                return ["-c", "python:wsi_blueprint.bench.gunicorn_conf", app]
             if checkout:
                 return ["-c", "conf/gunicorn.conf.py", "wsgi:app"]
             return ["-c", "python:wsi_blueprint.bench.gunicorn_conf",
@@ -167,7 +190,7 @@ class LiveServer(GunicornServer):
 
         super().__init__(args=args, env=server_env, cwd=REPO_ROOT if checkout else None,
                          start_timeout=start_timeout, stop_timeout=stop_timeout,
-                         name="live-server")
+                         name="live-server", cpus=cpus)
 
     def start(self) -> "LiveServer":
         super().start()

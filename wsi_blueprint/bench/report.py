@@ -18,6 +18,7 @@ import statistics
 
 from ..accounting import CostModel
 from ..settings import SETTINGS
+from .hot_path import markdown as hot_path_markdown
 from .replay import percentile
 
 _DEFAULTS = {setting.key: setting.default for setting in SETTINGS}
@@ -253,6 +254,8 @@ def _markdown(results: dict, rows: list[dict], plots: list[str]) -> str:
         out += dicom_markdown(results["dicom"])
     from .derived_cpu import report_lines
     out += report_lines(results.get("derived_cpu"))
+    out += hot_path_markdown(results.get("hot_path") or [])
+
     out += ["## Set-up", ""]
     for slide in results["slides"]:
         size = f"{slide['size'] / 1e6:,.0f} MB, " if slide.get("size") else ""

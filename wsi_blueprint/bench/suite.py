@@ -11,7 +11,10 @@ One run, on loopback only, every loop bounded:
    memcached shared), OpenSlide's DeepZoomGenerator on the local file, tiffslide over HTTP
    with fsspec's default and tuned settings - each session replayed cold (fresh server and
    caches) then warm, with a viewer's six parallel requests;
-5. throughput of cached and of derived tiles under concurrent load (wrk, or Python);
+5. throughput of cached and of derived tiles under concurrent load (wrk, or Python), and the
+   hot path against its ceiling: cached native tiles beside bare Flask handing out bodies of
+   the same sizes under the same gunicorn settings, in alternating pairs (hot_path.py), on
+   one core and on two with --scaling;
 6. the report: markdown, PNG plots, JSON (report.py).
 
 `--server URL` replays against a server already running instead (store figures only where
@@ -72,6 +75,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=16,
                         help="connections of the throughput runs (default 16)")
     parser.add_argument("--load-tool", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--scaling", action="store_true",
+                        help="run the hot path (cached tiles against the ceiling) with the "
+                             "servers on one core and on two (taskset -c 0, -c 0,1) instead "
+                             "of unpinned")
     parser.add_argument("--max-session-seconds", type=float,
                         help="cut a replayed pass of a session after this long; a server "
                              "cut short plays no further session (default 30, quick 20)")
@@ -156,13 +163,14 @@ def _user_slides(paths: list[str]) -> list:
 
 
 class _Target:
-    """One server of the comparison, started fresh for every cold pass."""
+    """One server of the comparison, started fresh for every cold pass; `make()` gives it
+    (not started)."""
 
     def __init__(self, name: str, description: str, uses_store: bool, make, memcached=None):
         self.name = name
         self.description = description
         self.uses_store = uses_store
-        self._make = make
+        self.make = make
         self._memcached = memcached
         self.server = None
 
@@ -170,7 +178,7 @@ class _Target:
         if self._memcached is not None:  # an empty shared cache for every cold pass
             self._memcached.stop()
             self._memcached.start()
-        self.server = self._make().start()
+        self.server = self.make().start()
         return self.server.url
 
     def stop(self) -> None:
@@ -375,6 +383,12 @@ def run(options) -> dict:
                 reason = f"failed: {type(exc).__name__}: {str(exc)[:300]}"
                 results["targets"][target.name] = {"skipped": reason, "description": reason}
                 _log(f"{target.name} {reason}")
+        if options.load_seconds > 0 and "throughput" in results["targets"]["wsi_blueprint"]:
+            try:
+                results["hot_path"] = _measure_hot_path(options, infos, targets[0].make)
+            except Exception as exc:  # the rest of the report still stands
+                notes.append(f"hot path failed: {type(exc).__name__}: {str(exc)[:300]}")
+                _log(notes[-1])
     finally:
         store.stop()
         if memcached is not None:
@@ -401,6 +415,18 @@ def run(options) -> dict:
     return results
 
 
+def _measure_hot_path(options, infos: list, make_server) -> list[dict]:
+    from . import hot_path
+
+    cpu_sets = ["0", "0,1"] if options.scaling else [None]
+    paths = hot_path.native_tile_paths(infos, hot_path.TILES, options.seed)
+    _log(f"hot path: {len(paths)} cached native tiles against bare Flask, "
+         f"{hot_path.CONNECTIONS} connections")
+    return hot_path.scaling(make_server, paths, cpu_sets, pairs=1 if options.quick else 3,
+                            seconds=options.load_seconds, connections=hot_path.CONNECTIONS,
+                            workers=options.workers, tool=options.load_tool, log=_log)
+
+
 def _targets(options, peers, store, bucket, memcached, notes) -> list:
     from .live_server import LiveServer
     from .peers import TUNED_FSSPEC, available, peer_server
@@ -416,7 +442,8 @@ def _targets(options, peers, store, bucket, memcached, notes) -> list:
     targets: list = [_Target(
         "wsi_blueprint", f"this package under gunicorn ({options.workers} gevent workers"
         + (", memcached" if memcached else "") + ") reading the simulated S3 with ranged GETs",
-        True, lambda: LiveServer(None, workers=options.workers, env=env), memcached)]
+        True, lambda cpus=None: LiveServer(None, workers=options.workers, env=env, cpus=cpus),
+        memcached)]
     http_base = f"{store.endpoint}/slides"
     for peer in peers:
         kind = "openslide" if peer == "openslide" else "tiffslide"
@@ -517,6 +544,10 @@ def run_from_args(args) -> int:
     from .derived_cpu import summary
     if summary(results.get("derived_cpu")):
         print(summary(results["derived_cpu"]))
+    for section in results.get("hot_path") or []:
+        print(f"hot path on CPUs {section['cpus'] or 'all'}: cached tiles "
+              f"{_num(section['cached_rps'], 0)}/s p99 {_num(section['cached_p99_ms'])} ms, "
+              f"ceiling {_num(section['ceiling_rps'], 0)}/s: ratio {_num(section['ratio'], 2)}")
     print(f"report: {os.path.abspath(paths['markdown'])}")
     errors = sum(r.get("errors", 0) for r in headline(results))
     return 1 if errors else 0

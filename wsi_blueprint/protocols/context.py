@@ -8,4 +8,10 @@ EXTENSION = "wsi_blueprint"
 
 
 def state() -> WSIState:
-    return current_app.extensions[EXTENSION][request.blueprint]
+    """Looked up once per request and kept on it: a cached tile asks for it several times."""
+    req = request._get_current_object()
+    try:
+        return req.wsi_state
+    except AttributeError:
+        req.wsi_state = found = current_app.extensions[EXTENSION][req.blueprint]
+        return found

@@ -4,11 +4,17 @@ Viewers on other origins (a LIMS page, Mirador elsewhere) fetch tiles and info.j
 Credentials are never allowed: access travels in signed URLs and Bearer headers, not cookies.
 """
 
-from flask import Flask, Response
-from flask_cors.core import get_cors_options, set_cors_headers
+from flask import Flask, Response, request
+from flask_cors.core import (ACL_REQUEST_HEADER_PRIVATE_NETWORK, FLASK_CORS_EVALUATED,
+                             get_cors_headers, get_cors_options, set_cors_headers)
+from werkzeug.datastructures import EnvironHeaders, Headers
 
 from ..settings import Settings
 from .context import state
+
+# Origins remembered per blueprint; a server sees a handful, a flood of made-up ones is
+# evaluated afresh once the memo is full.
+MEMO_SIZE = 256
 
 
 def cors_options(app: Flask, settings: Settings) -> dict:
@@ -25,6 +31,29 @@ def cors_options(app: Flask, settings: Settings) -> dict:
     })
 
 
+_memo: dict[tuple, tuple[dict, list]] = {}
+_PRIVATE_NETWORK = "HTTP_" + ACL_REQUEST_HEADER_PRIVATE_NETWORK.upper().replace("-", "_")
+
+
 def add_cors_headers(response: Response) -> Response:
-    set_cors_headers(response, state().cors_options)
+    options = state().cors_options
+    if (request.method == "OPTIONS" or hasattr(response, FLASK_CORS_EVALUATED)
+            or not isinstance(response.headers, Headers)):
+        return set_cors_headers(response, options)
+    for name, value in cors_headers(options, request.environ):
+        response.headers.add(name, value)
     return response
+
+
+def cors_headers(options: dict, environ: dict) -> list[tuple[str, str]]:
+    """flask-cors's headers for a request other than a preflight. They depend only on the
+    options, the Origin and the private-network request header, so each such answer is worked
+    out once (the headers read from the environ: no lookup raising KeyError)."""
+    key = (id(options), environ.get("HTTP_ORIGIN"), environ.get(_PRIVATE_NETWORK))
+    found = _memo.get(key)
+    if found is None or found[0] is not options:
+        found = (options, list(get_cors_headers(options, EnvironHeaders(environ), "GET").items(
+            multi=True)))
+        if len(_memo) < MEMO_SIZE:
+            _memo[key] = found
+    return found[1]

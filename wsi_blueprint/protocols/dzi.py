@@ -8,6 +8,7 @@ stored tiles through; every other tile is cut from the nearest finer stored leve
 """
 
 import dataclasses
+import functools
 import math
 
 from flask import Blueprint, Response, request
@@ -60,10 +61,12 @@ class DeepZoom:
         z_y_end = min((t_row + 1) * self.tile_size + self.overlap, z_height)
         return z_x, z_y, z_x_end - z_x, z_y_end - z_y
 
+    @functools.lru_cache(maxsize=4096)  # a tile asked for again, by any viewer
     def request(self, z_level: int, t_col: int, t_row: int, fmt: str, quality: int,
                 color: str = RAW) -> RegionRequest:
         """The tile as a region request: its level-0 rectangle (clipped to the slide) at its
-        size, in colour mode `color`; the viewer shows it over its whole level tile."""
+        size, in colour mode `color`; the viewer shows it over its whole level tile. Values,
+        so one may be shared."""
         z_x, z_y, z_width, z_height = self.tile_bounds(z_level, t_col, t_row)
         scale = self.scale(z_level)
         l0_x, l0_y = z_x * scale, z_y * scale
@@ -109,8 +112,16 @@ def _bounded_int(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
+def native_deep_zoom(reader: SlideReader) -> DeepZoom:
+    """The slide's DZI geometry by default: its stored tile size, no overlap."""
+    info = reader.info()
+    return DeepZoom(info.width, info.height, reader.tile_size, 0)
+
+
 def deep_zoom(reader: SlideReader) -> DeepZoom:
     """The slide's DZI geometry; `?tile_size=&overlap=` choose others (254 and 1 as OpenSlide)."""
+    if not request.query_string:  # the usual tile request: no query to parse
+        return native_deep_zoom(reader)
     info = reader.info()
     return DeepZoom(info.width, info.height,
                     _bounded_int("tile_size", reader.tile_size, 1, MAX_TILE_SIZE),
@@ -122,13 +133,24 @@ def descriptor(slide_id: str):
     return Response(deep_zoom(reader).descriptor("jpeg"), mimetype="application/xml")
 
 
+def tile_request(dz: DeepZoom, level: int, col: int, row: int, fmt: str, quality: int,
+                 color: str) -> tuple[RegionRequest, DziTiling]:
+    """What a tile URL asks for (`fmt` an output format's name, `color` the mode the reader
+    resolved) and how the viewer names tiles; 404 for a tile not there. The route and
+    cached_tiles.py both build it here."""
+    return (dz.request(level, col, row, fmt, quality, color),
+            DziTiling(dz, fmt, quality, color))
+
+
 def tile(slide_id: str, level: int, col: int, row: int, fmt: str):
-    fmt, quality = output_format(fmt), state().settings.jpeg_quality
-    reader = state().readers.open(slide_id)
+    wsi = state()
+    fmt = output_format(fmt)
+    reader = wsi.readers.open(slide_id)
     dz = deep_zoom(reader)
     color = reader.color_for(requested_color())
-    req = dz.request(level, col, row, fmt, quality, color)  # 404 before any work
-    return serve(reader, req, DziTiling(dz, fmt, quality, color))
+    req, tiling = tile_request(dz, level, col, row, fmt, wsi.settings.jpeg_quality,
+                               color)  # 404 before any work
+    return serve(reader, req, tiling)
 
 
 def register(bp: Blueprint) -> None:

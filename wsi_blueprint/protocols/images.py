@@ -20,14 +20,29 @@ from ..reader import ImageRequest, SlideReader, Tiling, content_type
 from .context import state
 
 MAX_AGE = 86400  # slides are immutable for a given ETag
+# What werkzeug's cache_control would write, written at once (its parser runs per response).
+CACHE_CONTROL = f"public, max-age={MAX_AGE}"
 
 
 def session_key(slide_id: str) -> str:
     """The viewing session: an id the viewer sends, else the client and the slide."""
-    given = request.headers.get("X-WSI-Session") or request.args.get("session")
+    req = request._get_current_object()
+    return session_key_of(req.environ, slide_id,
+                          req.args.get("session") if req.query_string else None)
+
+
+def session_key_of(environ: dict, slide_id: str, asked: str | None = None) -> str:
+    """`session_key` from a WSGI environ (read as WSGI hands the headers over: no lookup
+    raising KeyError) and the `?session=` given."""
+    given = environ.get("HTTP_X_WSI_SESSION") or asked
     if given:
         return given[:128]
-    return f"{request.remote_addr}|{request.headers.get('User-Agent', '')[:64]}|{slide_id}"
+    return f"{environ.get('REMOTE_ADDR')}|{environ.get('HTTP_USER_AGENT', '')[:64]}|{slide_id}"
+
+
+def etag_of(key: str) -> str:
+    """The ETag header of the image cached under `key`."""
+    return f'"{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}"'
 
 
 def serve(reader: SlideReader, req: ImageRequest, tiling: Tiling | None = None) -> Response:
@@ -53,8 +68,8 @@ def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> R
             Request(time.monotonic(), view.l0_x, view.l0_y, view.l0_width, view.l0_height,
                     view.scale), tiling)
     key = reader.key(req)
-    etag = _etag(key)
-    if request.if_none_match.contains(etag):
+    etag = etag_of(key)
+    if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains(etag[1:-1]):
         response = Response(status=304)
     else:
         if prefetcher is not None:
@@ -68,18 +83,14 @@ def cached_response(reader: SlideReader, name: str, load: Callable[[], bytes],
                     mimetype: str) -> Response:
     """Bytes of the slide that are not an image (its ICC profile), with an ETag of the
     slide's version and `name`, and the images' Cache-Control; 304 before `load`."""
-    etag = _etag(f"{reader.namespace}|{name}")
-    if request.if_none_match.contains(etag):
+    etag = etag_of(f"{reader.namespace}|{name}")
+    if request.if_none_match.contains(etag[1:-1]):
         return _cacheable(Response(status=304), etag)
     return _cacheable(Response(load(), mimetype=mimetype), etag)
 
 
-def _etag(key: str) -> str:
-    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
-
-
 def _cacheable(response: Response, etag: str) -> Response:
-    response.set_etag(etag)
-    response.cache_control.public = True
-    response.cache_control.max_age = MAX_AGE
+    """The ETag (quoted) and the images' Cache-Control on `response`."""
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = CACHE_CONTROL
     return response

@@ -7,6 +7,7 @@ and so share one cached image.
 """
 
 import dataclasses
+import functools
 
 from ..imaging.color import RAW
 
@@ -51,7 +52,7 @@ class RegionRequest:
         return (self.rotation == 0 and not self.mirror and self.format == "jpeg"
                 and self.mode == COLOR)
 
-    @property
+    @functools.cached_property  # frozen: built once however often a cached tile is asked
     def key(self) -> str:
         return "|".join(map(str, (
             "region", self.l0_x, self.l0_y, self.l0_width, self.l0_height, self.out_width,

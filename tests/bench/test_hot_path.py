@@ -1,0 +1,71 @@
+"""The hot-path benchmark: native tile paths, the ceiling app, pinned servers, a real pair."""
+
+import json
+import os
+
+import requests
+
+from wsi_blueprint.bench import hot_path, traces
+from wsi_blueprint.bench.ceiling_app import SIZES_ENV, create_app, tile_paths
+from wsi_blueprint.bench.live_server import LiveServer
+
+
+def _infos(slides):
+    return [traces.slide_info_from_file(s.path, s.slide_id) for s in slides]
+
+
+def test_native_tile_paths_are_distinct_tiles_of_stored_levels(small_slides):
+    infos = {i.slide_id: i for i in _infos(small_slides)}
+    paths = hot_path.native_tile_paths(list(infos.values()), 60)
+    assert len(paths) == len(set(paths)) == 60
+    for path in paths:
+        slide_id, rest = path[len("dzi/"):].split("_files/")
+        level, tile = rest.split("/")
+        info = infos[slide_id]
+        col, row = map(int, tile[:-len(".jpeg")].split("_"))
+        assert info.geometry.scale(int(level)) in info.native
+        cols, rows = info.geometry.grid(int(level))
+        assert 0 <= col < cols and 0 <= row < rows
+    assert {p.split("_files/")[0] for p in paths[:2]} == {f"dzi/{s}" for s in infos}
+
+
+def test_the_ceiling_app_hands_out_bodies_of_the_sizes_given(tmp_path, monkeypatch):
+    listing = tmp_path / "sizes.json"
+    listing.write_text(json.dumps([10, 2000, 7]))
+    monkeypatch.setenv(SIZES_ENV, str(listing))
+    client = create_app().test_client()
+    bodies = [client.get(f"/{path}") for path in tile_paths(5, 3)]
+    assert [len(r.data) for r in bodies] == [10, 2000, 7, 10, 2000]
+    assert all(r.status_code == 200 and r.mimetype == "image/jpeg" for r in bodies)
+    # distinct bytes per body, so nothing between could answer them all from one copy
+    assert bodies[0].data == bytes([0]) * 10 and bodies[2].data == bytes([2]) * 7
+
+
+def test_a_pinned_server_runs_every_worker_on_its_cpus(tmp_path):
+    listing = tmp_path / "sizes.json"
+    listing.write_text("[100]")
+    with LiveServer(None, workers=2, env={SIZES_ENV: str(listing)}, app=hot_path.CEILING_APP,
+                    cpus="0") as server:
+        assert requests.get(server.url + "tile/0", timeout=10).content == bytes(100)
+        pids = [server.process.pid]
+        with open(f"/proc/{pids[0]}/task/{pids[0]}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+        assert len(pids) == 3  # the master and its two workers
+        for pid in pids:
+            assert os.sched_getaffinity(pid) == {0}
+
+
+def test_a_pair_measures_cached_tiles_against_the_ceiling(small_slides):
+    infos = _infos(small_slides)
+    paths = hot_path.native_tile_paths(infos, 40)
+    root = small_slides[0].path[:-len(small_slides[0].slide_id)]
+    result = hot_path.measure(lambda cpus: LiveServer(root, workers=2, cpus=cpus), paths,
+                              pairs=1, seconds=1, connections=4, log=lambda *a: None)
+    pair = result["pairs"][0]
+    assert result["errors"] == 0 and result["tile_misses"] == 0  # every request a cache hit
+    assert result["tile_hits"] >= pair["cached"]["requests"] > 0
+    assert pair["ceiling"]["requests"] > 0
+    assert result["ratio"] == pair["cached"]["rps"] / pair["ceiling"]["rps"]
+    assert result["body_bytes_mean"] > 1000  # tiles, not error pages
+    text = "\n".join(hot_path.markdown([result]))
+    assert "| all |" in text and f"{result['ratio']:.2f}" in text
