@@ -57,10 +57,12 @@ class Serve:
             found = re.search(r"serving \S+ at (http://[\d.]+:\d+)/", self.output)
             if found:
                 self.base = found.group(1)
+                # The port is bound before the workers boot: until one does, the request
+                # waits (a read timeout on a loaded machine), then is answered.
                 try:
-                    if requests.get(self.base + "/healthz", timeout=2).status_code == 200:
+                    if requests.get(self.base + "/healthz", timeout=5).status_code == 200:
                         return self
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):
                     pass
             time.sleep(0.1)
         raise AssertionError(f"serve did not answer within {START_TIMEOUT} s:\n{self.output}")
