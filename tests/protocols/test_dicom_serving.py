@@ -177,3 +177,35 @@ def test_the_optical_paths_profile_is_served(client, folder):
     assert served.status_code == 200
     assert served.data == bytes(ds.OpticalPathSequence[0].ICCProfile)
     assert client.get(f"/slides/{SERIES}/icc").status_code == 404  # none written
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """A store of one instance whose label module has a barcode and a text."""
+    folder = tmp_path_factory.mktemp("dicom-labelled")
+    path = str(folder / "labelled.dcm")
+    source = tifffile.imread(testdata_path("CMU-1-Small-Region.svs"), key=0)[:128, :128]
+    write_instance(path, np.ascontiguousarray(source))
+    ds = pydicom.dcmread(path)
+    ds.LabelText = "HE case 42"
+    ds.save_as(path, enforce_file_format=True)
+    return folder
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_the_barcode_is_shown_only_where_the_label_is(labelled, allowed):
+    client = create_app({"WSI_STORE": f"file://{labelled}",
+                         "WSI_SHOW_LABEL_AND_MACRO": allowed}).test_client()
+    properties = client.get("/slides/labelled.dcm").json["properties"]
+    assert properties["dicom.Modality"] == "SM"
+    assert "dicom.PatientName" not in properties  # never, whatever the setting
+    page = client.get("/view/labelled.dcm", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    if allowed:
+        assert properties["dicom.BarcodeValue"] == "S-42"
+        assert properties["dicom.LabelText"] == "HE case 42"
+        assert "HE case 42" in page.get_data(as_text=True)
+    else:
+        assert not [key for key in properties if "Barcode" in key or "LabelText" in key]
+        assert "S-42" not in page.get_data(as_text=True)
+        assert "HE case 42" not in page.get_data(as_text=True)

@@ -304,6 +304,9 @@ class SlideIndex:
     files: tuple[str, ...] = ()
     part: str = ""
     fill: tuple[int, int, int] | None = None  # the colour of gaps, where the format names one
+    # Keys of properties that identify the patient as the label does (a barcode): shown only
+    # where the label is.
+    phi_properties: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -330,6 +333,8 @@ class SlideIndex:
         }
         if self.fill is not None:
             data["fill"] = list(self.fill)
+        if self.phi_properties:
+            data["phi_properties"] = list(self.phi_properties)
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -355,6 +360,7 @@ class SlideIndex:
                 files=tuple(obj["files"]),
                 part=obj["part"],
                 fill=tuple(obj["fill"]) if "fill" in obj else None,
+                phi_properties=tuple(obj.get("phi_properties", ())),
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

@@ -21,7 +21,8 @@ from .encoding import compression_of, encoding_of
 from .frames import encapsulated_frames, native_frames
 from .header import IMPLICIT_VR, Instance, NotAnInstance, read_instance, required
 from .positions import frame_positions
-from .properties import dicom_properties, icc_profile, mpp_of, objective_power_of
+from .properties import (dicom_properties, icc_profile, label_properties, mpp_of,
+                         objective_power_of)
 
 ASSOCIATED = {"LABEL": "label", "OVERVIEW": "macro", "THUMBNAIL": "thumbnail"}
 # Instances whose first blocks are fetched at once (in parallel); a folder whose first batch
@@ -183,6 +184,7 @@ def _index(blocks: BlockReader, series: list[Instance], members: Members, uid: s
         mpp=mpp_of(first.dataset, base_width),
         objective_power=objective_power_of(first.dataset),
         properties=properties,
+        phi_properties=label_properties(properties),
         associated=associated,
         icc_profile=icc_profile(blocks, first),
         files=members.ids,
