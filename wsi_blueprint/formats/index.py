@@ -307,6 +307,9 @@ class SlideIndex:
     # Keys of properties that identify the patient as the label does (a barcode): shown only
     # where the label is.
     phi_properties: tuple[str, ...] = ()
+    # Which slide each id of its objects opens, as the `part` of that slide ("" the whole):
+    # every id of a series (its folder, a suffix, each instance) finds the one cached index.
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -335,6 +338,8 @@ class SlideIndex:
             data["fill"] = list(self.fill)
         if self.phi_properties:
             data["phi_properties"] = list(self.phi_properties)
+        if self.aliases:
+            data["aliases"] = self.aliases
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -361,6 +366,7 @@ class SlideIndex:
                 part=obj["part"],
                 fill=tuple(obj["fill"]) if "fill" in obj else None,
                 phi_properties=tuple(obj.get("phi_properties", ())),
+                aliases=dict(obj.get("aliases", {})),
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

@@ -56,7 +56,17 @@ def parse_series(blocks: BlockReader, members: Members) -> SlideIndex:
         raise UnsupportedFormat("the folder holds no DICOM whole-slide image")
     uid = series[0].series_uid
     uids = sorted({instance.series_uid for instance in instances})
-    return _index(blocks, series, members, uid, uids)
+    index = _index(blocks, series, members, uid, uids)
+    return dataclasses.replace(index, aliases=_aliases(instances, uids))
+
+
+def _aliases(instances: list[Instance], uids: list[str]) -> dict[str, str]:
+    """The series each id of the folder opens, named as the index names its part: the folder
+    (''), each suffix and each instance."""
+    def part(uid: str) -> str:
+        return f"{SERIES_MARK}{uid}" if len(uids) > 1 else ""
+    return {"": part(uids[0]), **{f"{SERIES_MARK}{uid}": part(uid) for uid in uids},
+            **{instance.id: part(instance.series_uid) for instance in instances}}
 
 
 def _series(instances: list[Instance], members: Members) -> list[Instance]:
