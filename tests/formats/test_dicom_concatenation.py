@@ -20,6 +20,7 @@ from wsi_blueprint.errors import CorruptSlide
 from wsi_blueprint.formats.index import SlideIndex
 from wsi_blueprint.imaging.decode import decode
 from wsi_blueprint.state import WSIState
+from wsi_blueprint.storage.joined import member_of
 
 # name: (codec, offset table, sparse, frames per instance); the level is 5 x 4 frames.
 SPLITS = {
@@ -52,6 +53,12 @@ def store(tmp_path_factory, source):
         write_instance(whole, source, codec=codec, offsets=offsets,
                        missing=SPARSE_MISSING if sparse else frozenset())
         split_instance(whole, str(root / "split" / name), counts)
+    # frames of 8 px: 38 x 25 of them, the offset tables kept in the files, not the index
+    os.makedirs(root / "whole" / "many")
+    os.makedirs(root / "split" / "many")
+    write_instance(str(root / "whole" / "many" / "level0.dcm"), source, tile=8)
+    split_instance(str(root / "whole" / "many" / "level0.dcm"), str(root / "split" / "many"),
+                   [400, 550])
     broken = {  # name: frames per instance, whether the total is stated, parts removed
         "middle-gone": ([7, 6, 7], True, ["part2.dcm"]),
         "middle-gone-untold": ([7, 6, 7], False, ["part2.dcm"]),
@@ -140,3 +147,18 @@ def test_missing_pieces_of_a_concatenation_are_named(library, store, name, reaso
         f"/slides/broken/{name}")
     assert response.status_code == 422
     assert reason in response.json["message"]
+
+
+def test_big_offset_tables_of_a_concatenation_stay_in_their_files(library):
+    whole, split = library.open("whole/many"), library.open("split/many")
+    parts = split.index.levels[0].layout.parts
+    assert [part.starts.count for part in parts] == [400, 550]
+    assert all(part.starts.values is None for part in parts)  # read per tile from the file
+    # prefetch warms each instance's table, in that instance's bytes
+    tables = split.table_ranges()
+    assert [member_of(offset)[0] for offset, _ in tables] == [0, 1]
+    assert [size for _, size in tables] == [4 * 400, 4 * 550]
+    coords = _all(whole)
+    assert len(coords) == 950
+    for expected, got in zip(whole.read_tiles(0, coords), split.read_tiles(0, coords)):
+        assert got.data == expected.data
