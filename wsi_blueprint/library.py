@@ -29,9 +29,15 @@ from .slide_ids import validate_slide_id
 from .storage import RangeReader, Store
 from .storage.joined import JoinedReader
 
-# The metadata cache key (after the members' own) of the last index parsed of them: its
-# aliases name the part each id opens. No selector is this (ids and "@" suffixes are not).
+# The metadata cache key (after the members' own) of the aliases of the last index parsed of
+# them: the part each id opens. No selector is this (ids and "@" suffixes are not).
 _ALIASES = "|aliases"
+
+
+def _alias_carrier(index: SlideIndex) -> SlideIndex:
+    """An index holding only the aliases: what `_known_part` reads, small to keep."""
+    return SlideIndex(format=index.format, levels=(), mpp=None, objective_power=None,
+                      properties={}, associated={}, aliases=index.aliases)
 
 
 class SlideLibrary:
@@ -101,7 +107,10 @@ class SlideLibrary:
                 key + members.selector, lambda: self._parse_members(blocks, members),
                 lease_seconds=10)
             if index.aliases:  # where the other ids of the same slide look for it
-                self.caches.metadata.set_many({key + index.part: index, key + _ALIASES: index})
+                found = {key + _ALIASES: _alias_carrier(index)}
+                if index.part != members.selector:
+                    found[key + index.part] = index
+                self.caches.metadata.set_many(found)
         if index.part:  # one of several slides in the members: its own name in the caches
             blocks = self._blocks(joined, f"{self.store.name}|{members.slide_id}{index.part}|"
                                           f"{digest}")

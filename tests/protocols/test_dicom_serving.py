@@ -143,6 +143,10 @@ def bad_client(tmp_path_factory):
     path = write("jpeg2000-part2")
     _patch(path, b"1.2.840.10008.1.2.4.50", b"1.2.840.10008.1.2.4.92")  # JPEG 2000 Part 2
     write("rle-fragments", codec="rle", offsets="none", fragments=2)
+    path = write("sparse-huge-grid", missing=frozenset({(1, 1)}))
+    ds = pydicom.dcmread(path)
+    ds.TotalPixelMatrixRows = 2 ** 31 - 1  # a garbled size: a map of 4 x 33 554 432 tiles
+    ds.save_as(path, enforce_file_format=True)
     os.makedirs(folder / "not-dicom")
     (folder / "not-dicom" / "x.dcm").write_bytes(b"\x00" * 200)
     return create_app({"WSI_STORE": f"file://{folder}"}).test_client()
@@ -158,6 +162,7 @@ def bad_client(tmp_path_factory):
     ("ct", 415, "SOP class '1.2.840.10008.5.1.4.1.1.2'"),
     ("jpeg2000-part2", 415, "transfer syntax 1.2.840.10008.1.2.4.92"),
     ("rle-fragments", 422, "fragments do not make"),
+    ("sparse-huge-grid", 415, "TILED_SPARSE grid of 4x33554432 tiles"),
     ("not-dicom", 415, "no DICOM whole-slide image"),
 ])
 def test_bad_dicom_is_a_clear_json_error(bad_client, name, status, reason):

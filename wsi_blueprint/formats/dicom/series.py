@@ -29,6 +29,9 @@ ASSOCIATED = {"LABEL": "label", "OVERVIEW": "macro", "THUMBNAIL": "thumbnail"}
 # holds no DICOM at all is not read further.
 HEADER_BATCH = 64
 SERIES_MARK = "@"
+# A sparse level's map from tile to frame is kept whole in the index: 2^20 tiles are a level
+# of 256k x 256k pixels in tiles of 256.
+MAX_SPARSE_TILES = 1 << 20
 
 
 def parse_series(blocks: BlockReader, members: Members) -> SlideIndex:
@@ -131,6 +134,9 @@ def _sparse(image: list[Instance], tile: tuple[int, int], columns: int,
             rows: int) -> tuple[IntArray, tuple[int, ...]]:
     """TILED_SPARSE: each frame's tile from its position (1-based pixels); the frames of the
     first frame's focal plane and optical path only."""
+    if columns * rows > MAX_SPARSE_TILES:
+        raise UnsupportedFormat(f"a TILED_SPARSE grid of {columns}x{rows} tiles (at most "
+                                f"{MAX_SPARSE_TILES} are supported)")
     frame_of = [0] * (columns * rows)
     present, first_plane = set(), None
     positions = [position for instance in image for position in frame_positions(
