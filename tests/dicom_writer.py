@@ -11,7 +11,7 @@ import imagecodecs
 import numpy
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate, encapsulate_extended
+from pydicom.encaps import encapsulate, encapsulate_extended, generate_frames
 from pydicom.pixels import get_encoder
 from pydicom.sequence import Sequence
 from pydicom.uid import (UID, ExplicitVRLittleEndian, HTJ2KLossless, ImplicitVRLittleEndian,
@@ -148,3 +148,53 @@ def write_instance(path: str, image: numpy.ndarray, *, tile: int = 64, codec: st
                      implicit_vr=syntax == ImplicitVRLittleEndian, little_endian=True)
     return Written(path, {key: tiles[key] for key in stored}, dict(zip(stored, frames)),
                    set(missing))
+
+
+def split_instance(path: str, folder: str, frame_counts: list[int],
+                   total: bool = True) -> list[str]:
+    """Writes the instance at `path` as a concatenation in `folder`: one instance per entry of
+    `frame_counts` (the frames each holds, in order; a sparse instance's positions go with its
+    frames), each with its ConcatenationFrameOffsetNumber. Returns their paths."""
+    ds = pydicom.dcmread(path)
+    count = int(ds.NumberOfFrames)
+    assert sum(frame_counts) == count
+    extended = ((ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths)
+                if "ExtendedOffsetTable" in ds else None)
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        frames = list(generate_frames(ds.PixelData, number_of_frames=count,
+                                      extended_offsets=extended))
+    else:
+        size = len(ds.PixelData) // count
+        frames = [ds.PixelData[i * size:(i + 1) * size] for i in range(count)]
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    uid, paths, first = generate_uid(), [], 0
+    for number, frame_count in enumerate(frame_counts, start=1):
+        part = pydicom.dcmread(path)
+        part.SOPInstanceUID = part.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        part.ConcatenationUID = uid
+        part.SOPInstanceUIDOfConcatenationSource = ds.SOPInstanceUID
+        part.ConcatenationFrameOffsetNumber = first
+        part.InConcatenationNumber = number
+        if total:
+            part.InConcatenationTotalNumber = len(frame_counts)
+        part.NumberOfFrames = frame_count
+        own = frames[first:first + frame_count]
+        if per_frame is not None:
+            part.PerFrameFunctionalGroupsSequence = Sequence(
+                list(per_frame)[first:first + frame_count])
+        for keyword in ("ExtendedOffsetTable", "ExtendedOffsetTableLengths"):
+            if keyword in part:
+                delattr(part, keyword)
+        if part.file_meta.TransferSyntaxUID.is_compressed:
+            if extended:
+                part.PixelData, part.ExtendedOffsetTable, part.ExtendedOffsetTableLengths = \
+                    encapsulate_extended(own)
+            else:
+                part.PixelData = encapsulate(own, has_bot=True)
+        else:
+            part.PixelData = b"".join(own)
+        target = f"{folder}/part{number}.dcm"
+        part.save_as(target, enforce_file_format=True)
+        paths.append(target)
+        first += frame_count
+    return paths

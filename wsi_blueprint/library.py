@@ -29,6 +29,16 @@ from .slide_ids import validate_slide_id
 from .storage import RangeReader, Store
 from .storage.joined import JoinedReader
 
+# The metadata cache key (after the members' own) of the aliases of the last index parsed of
+# them: the part each id opens. No selector is this (ids and "@" suffixes are not).
+_ALIASES = "|aliases"
+
+
+def _alias_carrier(index: SlideIndex) -> SlideIndex:
+    """An index holding only the aliases: what `_known_part` reads, small to keep."""
+    return SlideIndex(format=index.format, levels=(), mpp=None, objective_power=None,
+                      properties={}, associated={}, aliases=index.aliases)
+
 
 class SlideLibrary:
     def __init__(self, store: Store, caches: Caches, counters: Counters, *, block_size: int,
@@ -98,13 +108,29 @@ class SlideLibrary:
         joined = JoinedReader(members.slide_id, list(members.objects), digest,
                               lambda member: opened.pop(member, None) or self.store.open(member))
         blocks = self._blocks(joined, f"{self.store.name}|{members.slide_id}|{digest}")
-        index = self.caches.metadata.get_or_load(
-            f"{blocks.namespace}|index-v{INDEX_VERSION}|{members.selector}",
-            lambda: self._parse_members(blocks, members), lease_seconds=10)
+        key = f"{blocks.namespace}|index-v{INDEX_VERSION}|"
+        index = self._known_part(key, members.selector)
+        if index is None:
+            index = self.caches.metadata.get_or_load(
+                key + members.selector, lambda: self._parse_members(blocks, members),
+                lease_seconds=10)
+            if index.aliases:  # where the other ids of the same slide look for it
+                found = {key + _ALIASES: _alias_carrier(index)}
+                if index.part != members.selector:
+                    found[key + index.part] = index
+                self.caches.metadata.set_many(found)
         if index.part:  # one of several slides in the members: its own name in the caches
             blocks = self._blocks(joined, f"{self.store.name}|{members.slide_id}{index.part}|"
                                           f"{digest}")
         return Slide(index, blocks)
+
+    def _known_part(self, key: str, selector: str) -> SlideIndex | None:
+        """The cached index of the slide `selector` opens, found by its canonical part (one
+        index per slide, whichever of its ids was parsed): the aliases of any index parsed of
+        the same members name it. None where none is cached yet."""
+        known = self.caches.metadata.get(key + _ALIASES)
+        part = known.aliases.get(selector) if known is not None else None
+        return self.caches.metadata.get(key + part) if part is not None else None
 
     def _blocks(self, reader: RangeReader, namespace: str) -> BlockReader:
         return BlockReader(reader, self.caches.blocks, self.block_size, namespace,

@@ -216,8 +216,8 @@ SETTINGS = (
             "Most pixels in one rendered image (IIIF maxArea).",
             allowed=AT_LEAST_ONE),
     Setting("WSI_SHOW_LABEL_AND_MACRO", _bool, False,
-            "Serve the label and macro images. Off by default: they show patient names and "
-            "barcodes."),
+            "Serve the label and macro images, and the barcode properties that repeat the "
+            "label. Off by default: they show patient names and barcodes."),
     Setting("WSI_MAX_THUMBNAIL_SIZE", int, 2048, "Largest `max_size` a thumbnail may ask for.",
             allowed=AT_LEAST_ONE),
     Setting("WSI_PROXY_FIX", int, 0,

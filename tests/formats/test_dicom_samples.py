@@ -18,9 +18,10 @@ import pydicom
 import pytest
 from pydicom.encaps import generate_frames
 
+from dicom_writer import write_instance
 from helpers import make_settings, testdata_path
 from tile_decoder import ycbcr_to_rgb
-from wsi_blueprint.errors import ObjectChanged, SlideNotFound
+from wsi_blueprint.errors import ObjectChanged, SlideNotFound, UnsupportedFormat
 from wsi_blueprint.imaging.decode import decode
 from wsi_blueprint.state import WSIState
 
@@ -226,7 +227,6 @@ def test_a_store_that_cannot_list_opens_an_instance_as_its_own_series():
 
 
 def test_a_replaced_instance_opens_a_new_version_of_the_series(s3_server, tmp_path):
-    from dicom_writer import write_instance
     bucket = s3_server.new_bucket()
     pixels = numpy.zeros((1024, 1024, 3), numpy.uint8)  # 3 MB: more than opening reads
     for name, value in (("a", 40), ("b", 200)):
@@ -257,3 +257,50 @@ def test_a_second_worker_takes_the_series_from_memcached(s3_server, s3_samples, 
     assert second.counters.get("store_requests") == 2
     slide.read_tiles(0, [(4, 5)])  # its blocks came through memcached too
     assert second.counters.get("store_requests") == 2
+
+
+def test_every_id_of_a_series_finds_the_index_one_parse_made(s3_server, s3_samples, memcached):
+    settings = make_settings(store=f"s3://{s3_samples}", s3_endpoint_url=s3_server.endpoint,
+                             memcached=memcached.address)
+    state = WSIState.build(settings)
+    library, counters = state.library, state.counters
+    instances = sorted(os.listdir(os.path.dirname(testdata_path(f"{SERIES}/{LEVEL0}"))))
+    first = library.open(f"{SERIES}/{instances[3]}").index
+    assert counters.get("slide_parses") == 1
+    uid = first.properties["dicom.series-instance-uid"]
+    for other in [SERIES, f"{SERIES}@{uid}"] + [f"{SERIES}/{name}" for name in instances]:
+        assert library.open(other).index == first
+    assert counters.get("slide_parses") == 1
+    # A folder of several series: one parse per series, whichever of its ids comes first.
+    folder = "dicom/highdicom"
+    default = library.open(folder).index  # the first series by UID
+    assert counters.get("slide_parses") == 2
+    assert library.open(folder + default.part).index == default
+    assert counters.get("slide_parses") == 2
+    parts = {name: default.aliases[f"{folder}/{name}"] for name in
+             sorted(os.listdir(os.path.dirname(testdata_path(f"{folder}/sm_image.dcm"))))}
+    assert len(set(parts.values())) == 4  # each instance a series of its own here
+    for name, part in parts.items():
+        parses = counters.get("slide_parses")
+        by_instance = library.open(f"{folder}/{name}").index
+        assert by_instance.part == part
+        assert library.open(folder + part).index == by_instance
+        assert counters.get("slide_parses") == parses + (part != default.part)
+    # another worker sharing memcached parses none of them
+    second = WSIState.build(settings)
+    for name, part in parts.items():
+        assert second.library.open(f"{folder}/{name}").index.part == part
+    assert second.library.open(f"{SERIES}/{instances[0]}").index == first
+    assert second.counters.get("slide_parses") == 0
+
+
+def test_an_instance_of_another_kind_beside_a_series_is_still_refused(tmp_path):
+    source = numpy.zeros((128, 128, 3), numpy.uint8)
+    os.makedirs(tmp_path / "s")
+    write_instance(str(tmp_path / "s" / "a.dcm"), source, codec="native", tile=128)
+    write_instance(str(tmp_path / "s" / "ct.dcm"), source, codec="native", tile=128,
+                   sop_class="1.2.840.10008.5.1.4.1.1.2")
+    state = WSIState.build(make_settings(store=f"file://{tmp_path}"))
+    assert state.library.open("s").index.aliases == {"": "", "@1.2.3.4.5": "", "s/a.dcm": ""}
+    with pytest.raises(UnsupportedFormat, match="SOP class"):
+        state.library.open("s/ct.dcm")

@@ -15,6 +15,7 @@ import tifffile
 from dicom_writer import write_instance
 from helpers import make_settings, testdata_path
 from wsi_blueprint.formats.dicom import frames
+from wsi_blueprint.formats.index import SlideIndex
 from wsi_blueprint.imaging.decode import decode
 from wsi_blueprint.imaging.passthrough import native_tile_jpeg
 from wsi_blueprint.state import WSIState
@@ -128,7 +129,7 @@ def test_patient_data_stays_out_of_the_properties(library):
     properties = library.open("jpeg-basic-1").index.properties
     assert properties["dicom.SeriesInstanceUID"] == "1.2.3.4.5"
     assert properties["dicom.DimensionOrganizationType"] == "TILED_FULL"
-    assert not any("Patient" in key or "Barcode" in key for key in properties)
+    assert not any("Patient" in key for key in properties)
     assert "Doe" not in " ".join(properties.values())
 
 
@@ -236,3 +237,11 @@ def test_sparse_positions_from_the_raw_bytes_equal_pydicoms(tmp_path, source, co
                                  codec == "native-implicit")
     assert fast is not None and fast == positions._from_dataset(ds, count)
     assert {(x // 64, y // 64) for x, y, _ in fast} == set(written.tiles)
+
+
+def test_the_barcode_is_kept_and_marked_as_patient_data(library):
+    index = library.open("with-images").index
+    assert index.properties["dicom.BarcodeValue"] == "S-42"
+    assert index.phi_properties == ("dicom.BarcodeValue",)
+    assert "dicom.PatientName" not in index.properties
+    assert SlideIndex.from_bytes(index.to_bytes()).phi_properties == index.phi_properties

@@ -210,15 +210,19 @@ def test_enormous_dimensions_are_refused_before_allocating(tmp_path):
 
 DICOM_EXAMPLES = max(1, EXAMPLES // 2)
 # Where mutations hurt: Rows, Columns, NumberOfFrames, BitsAllocated, SamplesPerPixel, the
-# total pixel matrix, the Extended Offset Table, the pixel data element and every item header.
+# total pixel matrix, the Extended Offset Table, the pixel data element, every item header and
+# a concatenation's frame offset and numbers.
 _DICOM_TAGS = [b"\x28\x00\x10\x00", b"\x28\x00\x11\x00", b"\x28\x00\x08\x00",
                b"\x28\x00\x00\x01", b"\x28\x00\x02\x00", b"\x48\x00\x06\x00",
                b"\x48\x00\x07\x00", b"\xe0\x7f\x01\x00", b"\xe0\x7f\x02\x00",
-               b"\xe0\x7f\x10\x00", b"\xfe\xff\x00\xe0"]
+               b"\xe0\x7f\x10\x00", b"\xfe\xff\x00\xe0", b"\x20\x00\x28\x92",
+               b"\x20\x00\x62\x91", b"\x20\x00\x63\x91"]
 
 
-def _dicom_seeds(folder) -> dict[str, tuple[bytes, list[int]]]:
-    from dicom_writer import write_instance
+def _dicom_seeds(folder) -> dict[str, tuple[bytes, list[int], dict[str, bytes]]]:
+    """Each seed: the instance to mutate, where mutations hurt, and the instances written
+    unchanged beside it (the other part of a concatenation)."""
+    from dicom_writer import split_instance, write_instance
     source = numpy.ascontiguousarray(
         synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))[:160, :200])
     options = {"jpeg-basic": {}, "jpeg-walk": {"offsets": "none", "fragments": 2},
@@ -230,7 +234,12 @@ def _dicom_seeds(folder) -> dict[str, tuple[bytes, list[int]]]:
         write_instance(str(path), source, **option)
         data = path.read_bytes()
         spots = sorted(i for tag in _DICOM_TAGS for i in _find_all(data, tag))
-        seeds[name] = (data, spots)
+        seeds[name] = (data, spots, {})
+    os.makedirs(folder / "concatenation")
+    first, second = (open(part, "rb").read() for part in split_instance(
+        str(folder / "jpeg-basic.dcm"), str(folder / "concatenation"), [5, 7]))
+    seeds["concatenation"] = (second, sorted(i for tag in _DICOM_TAGS
+                                             for i in _find_all(second, tag)), {"h.dcm": first})
     return seeds
 
 
@@ -275,12 +284,12 @@ DICOM_MUTATION = st.tuples(st.integers(0, 10 ** 6), st.integers(0, 11), HURTFUL,
           derandomize="WSI_FUZZ_EXAMPLES" not in os.environ,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.sampled_from(["jpeg-basic", "jpeg-walk", "jpeg-extended", "native", "rle",
-                             "sparse"]),
+                             "sparse", "concatenation"]),
        mutations=st.lists(DICOM_MUTATION, min_size=1, max_size=3),
        cut=st.one_of(st.none(), st.floats(0.0, 1.0)))
 def test_mutated_dicom_fails_cleanly_within_bounds(dicom_seeds, dicom_store, seed, mutations,
                                                    cut):
-    data, spots = dicom_seeds[seed]
+    data, spots, beside = dicom_seeds[seed]
     out = bytearray(data)
     for index, delta, kind, number, width in mutations:
         position = spots[index % len(spots)] + delta
@@ -293,6 +302,8 @@ def test_mutated_dicom_fails_cleanly_within_bounds(dicom_seeds, dicom_store, see
     name = f"mutant-{abs(hash((seed, tuple(mutations), cut))):x}"
     os.makedirs(folder / name, exist_ok=True)
     (folder / name / "i.dcm").write_bytes(bytes(out))
+    for other, unchanged in beside.items():
+        (folder / name / other).write_bytes(unchanged)
     result: dict = {}
 
     def run() -> None:

@@ -60,12 +60,13 @@ def test_geometry_and_properties_match_openslide(slide, reference):
     vendor_checks.check_geometry(slide, reference)
     assert slide.index.objective_power == 20.0
     theirs = {k: v for k, v in reference.properties.items()
-              if k.startswith(("leica.", "openslide.region", "openslide.bounds"))
-              and k != "leica.barcode"}
+              if k.startswith(("leica.", "openslide.region", "openslide.bounds"))}
     ours = {k: v for k, v in slide.index.properties.items()
             if k.startswith(("leica.", "openslide.region", "openslide.bounds"))}
     assert ours == theirs
-    assert "leica.barcode" not in slide.index.properties  # patient identity, as the label
+    # patient identity, as the label: served only where the label is
+    assert slide.index.phi_properties == ("leica.barcode",)
+    assert "leica.barcode" in theirs
 
 
 def test_regions_are_placed_tiles_on_the_collection_canvas(slide, reference):

@@ -55,10 +55,10 @@ def test_geometry_and_properties_match_openslide(slide, reference):
     vendor_checks.check_geometry(slide, reference)
     index = slide.index
     assert index.objective_power == float(reference.properties["openslide.objective-power"])
-    philips = {k: v for k, v in reference.properties.items()
-               if k.startswith("philips.") and k != "philips.PIM_DP_UFS_BARCODE"}
+    philips = {k: v for k, v in reference.properties.items() if k.startswith("philips.")}
     assert {k: v for k, v in index.properties.items() if k.startswith("philips.")} == philips
-    assert "philips.PIM_DP_UFS_BARCODE" in reference.properties  # patient identity: left out
+    # patient identity, as the label: served only where the label is
+    assert index.phi_properties == ("philips.PIM_DP_UFS_BARCODE",)
     assert "tiff.ImageDescription" not in index.properties  # the XML, given field by field
     assert index.properties["tiff.Software"] == "Philips DP v1.0"
 
@@ -92,8 +92,12 @@ def test_label_and_macro_are_read_but_not_served_by_default(slide, reference, cl
     assert not slide.index.associated["label"].layout.base64
     vendor_checks.check_associated(slide, reference)
     assert client.get(f"/slides/{NAME}/associated/label").status_code == 403
+    barcode = "philips.PIM_DP_UFS_BARCODE"
+    assert barcode not in client.get(f"/slides/{NAME}").json["properties"]
     shown = create_app({"WSI_STORE": f"file://{folder}", "WSI_SHOW_LABEL_AND_MACRO": True})
     assert shown.test_client().get(f"/slides/{NAME}/associated/macro").status_code == 200
+    assert shown.test_client().get(f"/slides/{NAME}").json["properties"][barcode] == \
+        reference.properties[barcode]
 
 
 def test_the_slide_reads_the_same_from_s3(folder, slide, s3_server, s3_bucket):

@@ -90,6 +90,12 @@ def test_any_instance_opens_its_series(client, dicom_series):
         one = client.get(f"/slides/{series.name}/{os.path.basename(instance.path)}").json
         assert (one["width"], one["height"], one["levels"]) \
             == (whole["width"], whole["height"], whole["levels"])
+        # one index for the series, but the URLs handed back name the id the client used
+        instance_id = f"{series.name}/{os.path.basename(instance.path)}"
+        assert one["id"] == instance_id
+        assert one["urls"]["dzi"].endswith(f"/dzi/{instance_id}.dzi")
+        dzi = client.get(one["urls"]["dzi"])
+        assert dzi.status_code == 200 and b"Image" in dzi.data
 
 
 def openslide_tile(osr, generator, level, col, row):

@@ -143,6 +143,10 @@ def bad_client(tmp_path_factory):
     path = write("jpeg2000-part2")
     _patch(path, b"1.2.840.10008.1.2.4.50", b"1.2.840.10008.1.2.4.92")  # JPEG 2000 Part 2
     write("rle-fragments", codec="rle", offsets="none", fragments=2)
+    path = write("sparse-huge-grid", missing=frozenset({(1, 1)}))
+    ds = pydicom.dcmread(path)
+    ds.TotalPixelMatrixRows = 2 ** 31 - 1  # a garbled size: a map of 4 x 33 554 432 tiles
+    ds.save_as(path, enforce_file_format=True)
     os.makedirs(folder / "not-dicom")
     (folder / "not-dicom" / "x.dcm").write_bytes(b"\x00" * 200)
     return create_app({"WSI_STORE": f"file://{folder}"}).test_client()
@@ -158,6 +162,7 @@ def bad_client(tmp_path_factory):
     ("ct", 415, "SOP class '1.2.840.10008.5.1.4.1.1.2'"),
     ("jpeg2000-part2", 415, "transfer syntax 1.2.840.10008.1.2.4.92"),
     ("rle-fragments", 422, "fragments do not make"),
+    ("sparse-huge-grid", 415, "TILED_SPARSE grid of 4x33554432 tiles"),
     ("not-dicom", 415, "no DICOM whole-slide image"),
 ])
 def test_bad_dicom_is_a_clear_json_error(bad_client, name, status, reason):
@@ -177,3 +182,35 @@ def test_the_optical_paths_profile_is_served(client, folder):
     assert served.status_code == 200
     assert served.data == bytes(ds.OpticalPathSequence[0].ICCProfile)
     assert client.get(f"/slides/{SERIES}/icc").status_code == 404  # none written
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    """A store of one instance whose label module has a barcode and a text."""
+    folder = tmp_path_factory.mktemp("dicom-labelled")
+    path = str(folder / "labelled.dcm")
+    source = tifffile.imread(testdata_path("CMU-1-Small-Region.svs"), key=0)[:128, :128]
+    write_instance(path, np.ascontiguousarray(source))
+    ds = pydicom.dcmread(path)
+    ds.LabelText = "HE case 42"
+    ds.save_as(path, enforce_file_format=True)
+    return folder
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_the_barcode_is_shown_only_where_the_label_is(labelled, allowed):
+    client = create_app({"WSI_STORE": f"file://{labelled}",
+                         "WSI_SHOW_LABEL_AND_MACRO": allowed}).test_client()
+    properties = client.get("/slides/labelled.dcm").json["properties"]
+    assert properties["dicom.Modality"] == "SM"
+    assert "dicom.PatientName" not in properties  # never, whatever the setting
+    page = client.get("/view/labelled.dcm", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    if allowed:
+        assert properties["dicom.BarcodeValue"] == "S-42"
+        assert properties["dicom.LabelText"] == "HE case 42"
+        assert "HE case 42" in page.get_data(as_text=True)
+    else:
+        assert not [key for key in properties if "Barcode" in key or "LabelText" in key]
+        assert "S-42" not in page.get_data(as_text=True)
+        assert "HE case 42" not in page.get_data(as_text=True)

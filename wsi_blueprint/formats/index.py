@@ -18,7 +18,7 @@ from .int_arrays import INLINE_LIMIT, IntArray, b64, read_entries, unb64  # noqa
 from .levels import Lattice, placed_grid
 
 # Bumped whenever the JSON layout changes; an index of another version does not decode.
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +126,9 @@ class Frames:
     Encapsulated: frame i's items (fragments) lie from `base + starts[i]` to the next frame's
     start (or `end`), each an 8-byte item header then data; `lengths[i]`, where known (the
     Extended Offset Table), is the data length of its single item.
+
+    A level concatenated over several instances keeps each instance's frames as one of its
+    `parts`, in order, each numbering its frames from the level's frame `first`.
     """
 
     tile_width: int
@@ -136,6 +139,12 @@ class Frames:
     end: int = 0
     stride: int = 0
     frame_of: IntArray | None = None
+    first: int = 0
+    parts: tuple["Frames", ...] = ()
+
+    @property
+    def native(self) -> bool:
+        return (self.parts[0] if self.parts else self).stride > 0
 
     def to_json(self) -> dict:
         data = {"kind": "frames", "tile_width": self.tile_width,
@@ -144,6 +153,10 @@ class Frames:
         for name in ("starts", "lengths", "frame_of"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name).to_json()
+        if self.first:
+            data["first"] = self.first
+        if self.parts:
+            data["parts"] = [part.to_json() for part in self.parts]
         return data
 
     @classmethod
@@ -151,7 +164,9 @@ class Frames:
         arrays = {name: IntArray.from_json(data[name])
                   for name in ("starts", "lengths", "frame_of") if name in data}
         return cls(data["tile_width"], data["tile_height"], data["base"], end=data["end"],
-                   stride=data["stride"], **arrays)
+                   stride=data["stride"], first=data.get("first", 0),
+                   parts=tuple(cls.from_json(part) for part in data.get("parts", ())),
+                   **arrays)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,6 +304,12 @@ class SlideIndex:
     files: tuple[str, ...] = ()
     part: str = ""
     fill: tuple[int, int, int] | None = None  # the colour of gaps, where the format names one
+    # Keys of properties that identify the patient as the label does (a barcode): shown only
+    # where the label is.
+    phi_properties: tuple[str, ...] = ()
+    # Which slide each id of its objects opens, as the `part` of that slide ("" the whole):
+    # every id of a series (its folder, a suffix, each instance) finds the one cached index.
+    aliases: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def width(self) -> int:
@@ -315,6 +336,10 @@ class SlideIndex:
         }
         if self.fill is not None:
             data["fill"] = list(self.fill)
+        if self.phi_properties:
+            data["phi_properties"] = list(self.phi_properties)
+        if self.aliases:
+            data["aliases"] = self.aliases
         return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -340,6 +365,8 @@ class SlideIndex:
                 files=tuple(obj["files"]),
                 part=obj["part"],
                 fill=tuple(obj["fill"]) if "fill" in obj else None,
+                phi_properties=tuple(obj.get("phi_properties", ())),
+                aliases=dict(obj.get("aliases", {})),
             )
         except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise ValueError(f"not a slide index: {exc!r}") from None

@@ -10,6 +10,8 @@ count, with resolutions within 2 %; a level's resolution is the finest of its re
 Fluorescence and z-stacks are refused for now.
 """
 
+import base64
+import binascii
 import math
 import xml.etree.ElementTree as ET
 
@@ -25,6 +27,7 @@ NAMESPACES = ("http://www.leica-microsystems.com/scn/2010/03/10",
               "http://www.leica-microsystems.com/scn/2010/10/01")
 _BRIGHTFIELD = "brightfield"
 _SIMILAR = 0.98  # least ratio of two regions' resolutions at one level (OpenSlide's rule)
+_BARCODE = "leica.barcode"
 
 
 def is_leica(page: tifffile.TiffPage) -> bool:
@@ -49,6 +52,18 @@ def _int(node: ET.Element, name: str) -> int:
 def _text(node: ET.Element, path: str, ns: dict) -> str | None:
     found = node.find(path, ns)
     return found.text.strip() if found is not None and found.text else None
+
+
+def _barcode(collection: ET.Element, ns: dict) -> str | None:
+    """The slide's barcode, stored in base64 (decoded, as OpenSlide shows it). It identifies
+    the patient as the label does (phi_properties)."""
+    text = _text(collection, "d:barcode", ns)
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
+    except binascii.Error:
+        return text
 
 
 class _Image:
@@ -207,12 +222,17 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
     level0 = _page(tiff, regions[0].dimensions[0][0])
     objective = regions[0].objective
     level0_nm = min(image.nm_per_pixel(0) for image in regions)
+    properties = _properties(level0, regions[0], regions, level0_nm)
+    barcode = _barcode(collection, ns)
+    if barcode is not None:
+        properties[_BARCODE] = barcode
     return SlideIndex(
         format="leica",
         levels=tuple(levels),
         mpp=resolution_mpp(level0),
         objective_power=float(objective) if objective and objective.isdigit() else None,
-        properties=_properties(level0, regions[0], regions, level0_nm),
+        properties=properties,
+        phi_properties=(_BARCODE,) if barcode is not None else (),
         associated=associated,
         icc_profile=icc.locate(level0),
     )

@@ -170,5 +170,6 @@ def parse(blocks: BlockReader, members: Members) -> SlideIndex:
         format="mirax", levels=tuple(levels), mpp=base.mpp if min(base.mpp) > 0 else None,
         objective_power=slidedat.objective_power,
         properties={**slidedat.properties, "openslide.background-color": fill},
+        phi_properties=slidedat.phi_properties,
         associated=_associated(companion, index, slidedat), fill=base.fill_rgb,
         files=members.ids)

@@ -55,6 +55,7 @@ class Slidedat:
     positions_compressed: bool        # StitchingIntensityLayer (zlib) rather than raw
     associated: dict[str, int]        # name -> record number
     properties: dict[str, str]        # 'mirax.GROUP.KEY', as OpenSlide names them
+    phi_properties: tuple[str, ...]   # those of a barcode (SlideIndex.phi_properties)
 
 
 def _parse_ini(text: str) -> configparser.ConfigParser:
@@ -180,8 +181,7 @@ def parse(text: str) -> Slidedat:
             raise UnsupportedFormat(f"the MRXS {name} is not stored as JPEG")
         associated[name] = number
     properties = {f"mirax.{group}.{key}": value.strip()
-                  for group in keys.ini.sections() for key, value in keys.ini[group].items()
-                  if not _identifies(key)}
+                  for group in keys.ini.sections() for key, value in keys.ini[group].items()}
     divisions = keys.ini.get(general, "CameraImageDivisionsPerSide", fallback=None)
     images = (keys.number(general, "IMAGENUMBER_X", least=1),
               keys.number(general, "IMAGENUMBER_Y", least=1))
@@ -200,4 +200,6 @@ def parse(text: str) -> Slidedat:
         position_record=position[0] if position else None,
         positions_compressed=compressed and position is not None,
         associated=associated,
-        properties=properties)
+        properties=properties,
+        phi_properties=tuple(name for name in properties
+                             if _identifies(name.rsplit(".", 1)[-1])))

@@ -27,7 +27,7 @@ _SCANNED_IMAGES = "PIM_DP_SCANNED_IMAGES"
 _REPRESENTATIONS = "PIIM_PIXEL_DATA_REPRESENTATION_SEQUENCE"
 _REDUCED = 1  # NewSubfileType bit: a reduced-resolution image
 _ASSOCIATED = {"Label": "label", "Macro": "macro"}
-_BARCODE = "PIM_DP_UFS_BARCODE"  # left out of the properties: it identifies the patient
+_BARCODE = "PIM_DP_UFS_BARCODE"  # identifies the patient as the label does (phi_properties)
 
 
 def parse_xml(text: str, what: str) -> ET.Element:
@@ -81,7 +81,7 @@ def _properties(node: ET.Element, prefix: str, properties: dict[str, str]) -> No
         elif name == _REPRESENTATIONS:
             for i, item in enumerate(attribute.findall("Array/DataObject")):
                 _properties(item, f"{prefix}.{name}[{i}]", properties)
-        elif len(attribute) == 0 and name != _BARCODE:
+        elif len(attribute) == 0:
             properties[f"{prefix}.{name}"] = attribute.text or ""
 
 
@@ -204,6 +204,7 @@ def parse(tiff: tifffile.TiffFile) -> SlideIndex:
         mpp=(1e3 * mpp[0], 1e3 * mpp[1]) if mpp else None,
         objective_power=_objective_power(properties.get("philips.DICOM_DERIVATION_DESCRIPTION")),
         properties=properties,
+        phi_properties=tuple(key for key in properties if key.endswith(f".{_BARCODE}")),
         associated=associated,
         icc_profile=icc.locate(first),
     )

@@ -7,6 +7,7 @@ a level's offsets in the file, only the entries of the asked tiles are read.
 
 import base64
 import binascii
+import bisect
 
 import numpy
 
@@ -184,7 +185,8 @@ class Slide:
             if isinstance(layout, Segments):
                 tables = [layout.offsets, layout.byte_counts]
             elif isinstance(layout, Frames):
-                tables = [layout.starts, layout.lengths, layout.frame_of]
+                tables = [layout.frame_of] + [table for part in (layout.parts or [layout])
+                                              for table in (part.starts, part.lengths)]
             else:
                 tables = [layout.starts, layout.starts_high]
             for table in tables:
@@ -219,6 +221,23 @@ class Slide:
         if layout.frame_of is not None:
             found = read_entries(self.blocks, [layout.frame_of], tiles)[0]
             frames = [found[i] for i in tiles]
+        if not layout.parts:
+            return self._part_ranges(image, layout, frames)
+        firsts = [part.first for part in layout.parts]
+        by_part: dict[int, list[int]] = {}  # part -> positions in `frames`
+        for i, frame in enumerate(frames):
+            by_part.setdefault(bisect.bisect_right(firsts, frame) - 1, []).append(i)
+        ranges: list[tuple[int, int]] = [(0, 0)] * len(frames)
+        for number, where in by_part.items():
+            part = layout.parts[number]
+            found = self._part_ranges(image, part, [frames[i] - part.first for i in where])
+            for i, extent in zip(where, found):
+                ranges[i] = extent
+        return ranges
+
+    def _part_ranges(self, image: Image, layout: Frames,
+                     frames: list[int]) -> list[tuple[int, int]]:
+        """The byte ranges of frames of one instance, numbered as it numbers them."""
         if layout.stride:
             return [(layout.base + frame * layout.stride, layout.stride) for frame in frames]
         count = layout.starts.count
@@ -244,7 +263,7 @@ class Slide:
                      coords: list[tuple[int, int]]) -> list[EncodedTile]:
         datas = self.blocks.read_many(self._frame_ranges(image, layout, coords))
         size = (layout.tile_width, layout.tile_height)
-        return [self._tile(image, column, row, data if layout.stride else _item_values(data),
+        return [self._tile(image, column, row, data if layout.native else _item_values(data),
                            size) for (column, row), data in zip(coords, datas)]
 
     def _segment_ranges(self, image: Image, layout: Segments,

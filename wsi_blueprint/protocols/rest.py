@@ -3,6 +3,7 @@
 from flask import Blueprint, g, jsonify, request, url_for
 
 from ..errors import BadRequest, Forbidden, NotFound, ObjectChanged
+from ..formats.index import SlideIndex
 from ..reader import SlideReader, ThumbnailRequest, output_format
 from ..security.access import listing_prefix
 from .color import requested_color
@@ -31,6 +32,15 @@ def list_slides():
 
 
 PATIENT_IMAGES = ("label", "macro")  # they show names and barcodes
+
+
+def shown_properties(index: SlideIndex) -> dict[str, str]:
+    """The slide's properties; those the format marks as identifying the patient (a barcode)
+    only where the label and macro images are served too."""
+    if not index.phi_properties or state().settings.show_label_and_macro:
+        return index.properties
+    hidden = set(index.phi_properties)
+    return {key: value for key, value in index.properties.items() if key not in hidden}
 
 
 VENDORS = {"aperio": "aperio", "generic-tiff": "generic-tiff", "hamamatsu": "hamamatsu"}
@@ -74,7 +84,7 @@ def slide_metadata(slide_id: str):
         "mpp": list(index.mpp) if index.mpp else None,
         "objective_power": index.objective_power,
         "associated": sorted(index.associated),
-        "properties": index.properties,
+        "properties": shown_properties(index),
         "icc_profile": icc_summary(reader),
         "urls": slide_urls(slide_id),
     })

@@ -12,7 +12,7 @@ from ..reader import color_mode
 from ..viewer import assets
 from .context import state
 from .errors import handle_wsi_error
-from .rest import PATIENT_IMAGES, VENDORS
+from .rest import PATIENT_IMAGES, VENDORS, shown_properties
 
 PAGE_ENDPOINTS = {"viewer", "gallery"}
 
@@ -78,7 +78,7 @@ def view(slide_id: str):
     return html_page(render_template(
         "wsi_viewer.html", slide_id=slide_id, name=posixpath.basename(slide_id), index=index,
         vendor=VENDORS.get(index.format, index.format), images=images,
-        properties=sorted(index.properties.items()),
+        properties=sorted(shown_properties(index).items()),
         gallery=gallery_url(folder + "/" if folder else ""),
         mpp=index.mpp[0] if index.mpp else None,
         tile_source=url_for(".dzi_descriptor", slide_id=slide_id, color=color), token=token,

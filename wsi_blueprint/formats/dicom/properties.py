@@ -1,5 +1,6 @@
 """What a DICOM series says about itself: resolution, objective, ICC profile, and its
-attributes as `dicom.*` properties (named as OpenSlide names them), patient data left out."""
+attributes as `dicom.*` properties (named as OpenSlide names them), patient data left out and
+the label's barcode and text marked as such."""
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -13,8 +14,11 @@ from .header import Instance
 # properties, which every client of the metadata route sees.
 _IDENTIFYING = ("Patient", "OtherPatient", "IssuerOfPatient", "Accession", "Referring",
                 "Physician", "PerformingPhysician", "NameOfPhysicians", "Operators",
-                "Institution", "StudyID", "Barcode", "RequestingPhysician", "Requested",
+                "Institution", "StudyID", "RequestingPhysician", "Requested",
                 "PersonName", "ResponsiblePerson", "ResponsibleOrganization")
+# What the slide's label says (its barcode, its text): shown as the label image is, only where
+# patient data is allowed (SlideIndex.phi_properties).
+_ON_THE_LABEL = ("Barcode", "LabelText")
 _SKIPPED = ("PerFrameFunctionalGroupsSequence", "ICCProfile", "ExtendedOffsetTable",
             "ExtendedOffsetTableLengths", "PixelData")
 _BINARY_VRS = ("OB", "OW", "OF", "OD", "OL", "OV", "UN")
@@ -50,6 +54,12 @@ def dicom_properties(ds: Dataset) -> dict[str, str]:
         _flatten(ds.file_meta, "", 0, out)
     _flatten(ds, "", 0, out)
     return out
+
+
+def label_properties(properties: dict[str, str]) -> tuple[str, ...]:
+    """The keys of properties that repeat what the label shows."""
+    return tuple(key for key in properties
+                 if key.rsplit(".", 1)[-1].startswith(_ON_THE_LABEL))
 
 
 def _first(ds: Dataset, *path: str):

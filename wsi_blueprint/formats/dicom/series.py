@@ -2,30 +2,36 @@
 
 Opening reads the first block of every instance, 64 at a time (one request each, in parallel):
 the meta header, the dataset and the offset table fit in it in the common case. VOLUME instances
-are the levels, keyed by their total pixel matrix (the first instance of a size is served, its
-focal plane 0; others are named in the properties); LABEL, OVERVIEW and THUMBNAIL instances are
-the associated images.
+are the levels, keyed by their total pixel matrix (the first image of a size is served, its
+focal plane 0: one instance, or the instances of a concatenation together; others are named in
+the properties); LABEL, OVERVIEW and THUMBNAIL instances are the associated images.
 """
 
 import dataclasses
+import itertools
 import math
 
 from ...caches import BlockReader
 from ...errors import CorruptSlide, SlideNotFound, UnsupportedFormat
 from ...storage.joined import member_base
-from ..index import Image, IntArray, Level, SlideIndex
+from ..index import Frames, Image, IntArray, Level, SlideIndex
 from ..members import Members
+from .concatenation import images_of, in_frame_order
 from .encoding import compression_of, encoding_of
 from .frames import encapsulated_frames, native_frames
 from .header import IMPLICIT_VR, Instance, NotAnInstance, read_instance, required
 from .positions import frame_positions
-from .properties import dicom_properties, icc_profile, mpp_of, objective_power_of
+from .properties import (dicom_properties, icc_profile, label_properties, mpp_of,
+                         objective_power_of)
 
 ASSOCIATED = {"LABEL": "label", "OVERVIEW": "macro", "THUMBNAIL": "thumbnail"}
 # Instances whose first blocks are fetched at once (in parallel); a folder whose first batch
 # holds no DICOM at all is not read further.
 HEADER_BATCH = 64
 SERIES_MARK = "@"
+# A sparse level's map from tile to frame is kept whole in the index: 2^20 tiles are a level
+# of 256k x 256k pixels in tiles of 256.
+MAX_SPARSE_TILES = 1 << 20
 
 
 def parse_series(blocks: BlockReader, members: Members) -> SlideIndex:
@@ -53,7 +59,17 @@ def parse_series(blocks: BlockReader, members: Members) -> SlideIndex:
         raise UnsupportedFormat("the folder holds no DICOM whole-slide image")
     uid = series[0].series_uid
     uids = sorted({instance.series_uid for instance in instances})
-    return _index(blocks, series, members, uid, uids)
+    index = _index(blocks, series, members, uid, uids)
+    return dataclasses.replace(index, aliases=_aliases(instances, uids))
+
+
+def _aliases(instances: list[Instance], uids: list[str]) -> dict[str, str]:
+    """The series each id of the folder opens, named as the index names its part: the folder
+    (''), each suffix and each instance."""
+    def part(uid: str) -> str:
+        return f"{SERIES_MARK}{uid}" if len(uids) > 1 else ""
+    return {"": part(uids[0]), **{f"{SERIES_MARK}{uid}": part(uid) for uid in uids},
+            **{instance.id: part(instance.series_uid) for instance in instances}}
 
 
 def _series(instances: list[Instance], members: Members) -> list[Instance]:
@@ -75,42 +91,56 @@ def _series(instances: list[Instance], members: Members) -> list[Instance]:
     return [instance for instance in instances if instance.series_uid == uid]
 
 
-def _image(blocks: BlockReader, instance: Instance) -> tuple[Image, tuple[int, ...] | None, str]:
-    """The instance as an image, the tiles it stores if it is sparse, and where its frame
-    offsets came from ('native', 'extended', 'basic' or 'walk')."""
+def _image(blocks: BlockReader, image: list[Instance]) -> tuple[Image, tuple[int, ...] | None,
+                                                                 str]:
+    """An image (one instance, or a concatenation's in frame order) as served, the tiles it
+    stores if it is sparse, and where its frame offsets came from ('native', 'extended',
+    'basic' or 'walk')."""
+    instance = image[0]
     ds = instance.dataset
     width, height = instance.size_in_pixels
     tile = (int(required(ds, "Columns")), int(required(ds, "Rows")))
-    if min(width, height, *tile) <= 0 or instance.frame_count <= 0:
+    count = sum(part.frame_count for part in image)
+    if min(width, height, *tile) <= 0 or count <= 0:
         raise CorruptSlide(f"a DICOM image of {width}x{height} in frames of {tile[0]}x{tile[1]}")
-    if ds.get("ConcatenationUID"):
-        raise UnsupportedFormat("concatenated DICOM instances (a level split over several "
-                                "files) are not supported")
-    compression = compression_of(instance)
-    if compression == "none":
-        frame_bytes = tile[0] * tile[1] * int(required(ds, "SamplesPerPixel")) * \
-            int(required(ds, "BitsAllocated")) // 8
-        frames, how = native_frames(blocks, instance, tile, frame_bytes), "native"
-    else:
-        frames, how = encapsulated_frames(blocks, instance, tile)
+    found = [_frames(blocks, part, tile) for part in image]
+    frames, how = found[0][0], " ".join(sorted({how for _, how in found}))
+    if len(image) > 1:
+        firsts = itertools.accumulate((part.frame_count for part in image[:-1]), initial=0)
+        frames = Frames(*tile, base=0, parts=tuple(
+            dataclasses.replace(part_frames, first=first)
+            for (part_frames, _), first in zip(found, firsts)))
     columns, rows = math.ceil(width / tile[0]), math.ceil(height / tile[1])
     present = None
     if str(ds.get("DimensionOrganizationType", "")).upper() == "TILED_SPARSE":
-        frame_of, present = _sparse(instance, tile, columns, rows)
+        frame_of, present = _sparse(image, tile, columns, rows)
         frames = dataclasses.replace(frames, frame_of=frame_of)
-    elif instance.frame_count < columns * rows:
-        raise CorruptSlide(f"{instance.frame_count} frames for a grid of {columns}x{rows}")
-    return Image(width, height, encoding_of(blocks, instance, frames), frames), present, how
+    elif count < columns * rows:
+        raise CorruptSlide(f"{count} frames for a grid of {columns}x{rows}")
+    encoding = encoding_of(blocks, instance, found[0][0])
+    return Image(width, height, encoding, frames), present, how
 
 
-def _sparse(instance: Instance, tile: tuple[int, int], columns: int,
+def _frames(blocks: BlockReader, instance: Instance, tile: tuple[int, int]) -> tuple[Frames, str]:
+    ds = instance.dataset
+    if compression_of(instance) == "none":
+        frame_bytes = tile[0] * tile[1] * int(required(ds, "SamplesPerPixel")) * \
+            int(required(ds, "BitsAllocated")) // 8
+        return native_frames(blocks, instance, tile, frame_bytes), "native"
+    return encapsulated_frames(blocks, instance, tile)
+
+
+def _sparse(image: list[Instance], tile: tuple[int, int], columns: int,
             rows: int) -> tuple[IntArray, tuple[int, ...]]:
     """TILED_SPARSE: each frame's tile from its position (1-based pixels); the frames of the
     first frame's focal plane and optical path only."""
+    if columns * rows > MAX_SPARSE_TILES:
+        raise UnsupportedFormat(f"a TILED_SPARSE grid of {columns}x{rows} tiles (at most "
+                                f"{MAX_SPARSE_TILES} are supported)")
     frame_of = [0] * (columns * rows)
     present, first_plane = set(), None
-    positions = frame_positions(instance.dataset, instance.frame_count,
-                                instance.transfer_syntax == IMPLICIT_VR)
+    positions = [position for instance in image for position in frame_positions(
+        instance.dataset, instance.frame_count, instance.transfer_syntax == IMPLICIT_VR)]
     for number, (x, y, plane) in enumerate(positions):
         first_plane = plane if first_plane is None else first_plane
         if plane != first_plane:
@@ -135,7 +165,7 @@ def _index(blocks: BlockReader, series: list[Instance], members: Members, uid: s
             name = ASSOCIATED[role]
             if name not in associated:
                 try:
-                    associated[name] = _image(blocks, instance)[0]
+                    associated[name] = _image(blocks, [instance])[0]
                 except UnsupportedFormat:
                     continue  # an extra the viewer can do without; the slide still opens
         elif role in ("VOLUME", ""):
@@ -146,15 +176,19 @@ def _index(blocks: BlockReader, series: list[Instance], members: Members, uid: s
     base_width, base_height = sizes[0]
     levels, others = [], {}
     for number, size in enumerate(sizes):
-        image, present, how = _image(blocks, volumes[size][0])
+        served, *rest = images_of(volumes[size])
+        served = in_frame_order(served)
+        image, present, how = _image(blocks, served)
         levels.append(Level(image.width, image.height, image.encoding, image.layout,
                             (base_width / image.width + base_height / image.height) / 2,
                             present=present))
         others[f"dicom.level[{number}].frame-offsets"] = how
-        if len(volumes[size]) > 1:
+        if len(served) > 1:
+            others[f"dicom.level[{number}].concatenation"] = " ".join(i.id for i in served)
+        if rest:
             others[f"dicom.level[{number}].other-instances"] = " ".join(
-                i.id for i in volumes[size][1:])
-    first = volumes[sizes[0]][0]
+                i.id for other in rest for i in other)
+    first = in_frame_order(images_of(volumes[sizes[0]])[0])[0]
     properties = {**dicom_properties(first.dataset), **others,
                   "dicom.series-instance-uid": uid}
     if len(uids) > 1:
@@ -166,6 +200,7 @@ def _index(blocks: BlockReader, series: list[Instance], members: Members, uid: s
         mpp=mpp_of(first.dataset, base_width),
         objective_power=objective_power_of(first.dataset),
         properties=properties,
+        phi_properties=label_properties(properties),
         associated=associated,
         icc_profile=icc_profile(blocks, first),
         files=members.ids,
