@@ -75,6 +75,13 @@ def summary(rows: dict) -> dict:
     }
     figures["store_ratio"] = (figures["store_on"] / figures["store_off"]
                               if figures["store_off"] else None)
+    reasons: dict[str, dict[str, float]] = {}
+    for row in rows["on"]:
+        for reason, bytes_used in row["by_reason"].items():
+            total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0})
+            total["bytes"] += bytes_used["bytes"]
+            total["used"] += bytes_used["used"]
+    figures["by_reason"] = reasons
     figures["by_action"] = {mode: by_action([r for row in rows[mode] for r in row["requests"]
                                               if r["kind"] == "tile" and r["status"] == 200])
                             for mode in ("off", "on")}
