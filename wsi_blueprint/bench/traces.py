@@ -19,7 +19,7 @@ coarse first, centre out (a new slide: every level from 0 up). A tile is asked f
 session (the browser caches it: tiles are served with a day's max-age). Zooms animate one
 factor of two per frame, navigator jumps pass through two intermediate views.
 
-A session reads a case in one of two styles:
+A session reads a case in one of three ways:
 
 - explore (the default): open a slide at the overview, scan the tissue at low power, zoom into
   several regions (10x, 20x, 40x) drawn from the tissue seen in the thumbnail, reached through
@@ -28,7 +28,12 @@ A session reads a case in one of two styles:
 - screen: the systematic search of a screening read (lymph nodes for metastases, cytology):
   open, zoom to about 10x at a corner of the tissue, then sweep it in rows, a screen at a
   time with a short look at each, east along one row, down, west along the next, now and then
-  zooming in on something and back out, until the tissue is seen or the screens are counted.
+  zooming in on something and back out, until the tissue is seen or the screens are counted;
+- wander: from low power, zoom a level at a time about the pointer, pan a third to a half of a
+  screen at a time, often turning, zoom back out a level.
+
+and its viewer may blend each screen in over the coarser level, ask for IIIF tiles (Mirador)
+and send no session header. `STYLES` names the combinations the prefetch evaluation replays.
 """
 
 import dataclasses
@@ -575,14 +580,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slide", action="append", required=True, help="slide id (repeat)")
     parser.add_argument("--sessions", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--style", choices=tuple(STYLES), default="explore",
+                        help="the viewer's style (default: explore)")
+    parser.add_argument("--quick", action="store_true", help="shorter sessions")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     if bool(args.server) == bool(args.store):
         parser.error("give one of --server and --store")
     infos = [slide_info_from_server(args.server, s) if args.server
              else slide_info_from_store(args.store, s) for s in args.slide]
-    records = generate(infos, args.sessions, args.seed, QUICK if args.quick else FULL)
+    profile = STYLES[args.style]
+    records = generate(infos, args.sessions, args.seed, quick(profile) if args.quick else profile)
     write_trace(args.output, records)
     print(f"{len(records)} requests in {args.sessions} sessions written to {args.output}")
     return 0
