@@ -3,9 +3,9 @@
 A prefetcher tuned on its own sessions may help no other viewer. Each style of the trace
 generator (`traces.STYLES`: the project's explore and screen sessions, and viewers it was not
 built on: no session header, OpenSeadragon blending, one-level zoom steps, short turning pans,
-Mirador over IIIF, all of these at once) is replayed as `prefetch_eval` does (the generated
+Mirador over IIIF, most of these at once) is replayed as `prefetch_eval` does (the generated
 case behind a 40 ms simulated S3, 2 workers, memcached; each session cold on a server and
-memcached of its own, prefetch off then on), on sessions of seed 1 and, reported separately, of
+memcached of its own, prefetch off and on in turn), on sessions of seed 1 and, reported apart, of
 a hold-out seed that no change to the prefetcher was tried on. Per style and set, pooled over
 its sessions:
 
@@ -101,7 +101,7 @@ def met(figures: dict) -> dict[str, bool]:
 
 def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
         max_seconds: float, out: str, server_env: dict | None = None, case=None) -> dict:
-    """Every style's sessions, prefetch off then on for each session in turn."""
+    """Every style's sessions, prefetch off and on for each session in turn."""
     slides, _ = ensure_slides(case or (QUICK_CASE if quick else FULL_CASE), None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     workdir = tempfile.mkdtemp(prefix="wsi-style-eval-")
@@ -111,9 +111,10 @@ def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale:
     try:
         for style in styles:
             rows: dict = {}
-            for (which, name), steps in sessions_for(infos, style, quick, sessions,
-                                                     holdout).items():
-                for mode in ("off", "on"):
+            for n, ((which, name), steps) in enumerate(sessions_for(
+                    infos, style, quick, sessions, holdout).items()):
+                # Off first, then on first: the machine's load drifts over a run.
+                for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
                     row = replay_cold(mode, store, name, steps, time_scale, max_seconds,
                                       server_env or {}, floor=False)
                     row["set"] = which
