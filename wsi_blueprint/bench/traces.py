@@ -45,6 +45,7 @@ import urllib.parse
 import numpy as np
 
 from ..protocols.dzi import DeepZoom
+from ..protocols.iiif import IiifTiling
 
 VIEWPORT = (1600, 900)
 FRAME = 0.12  # seconds between the frames of an animation
@@ -186,10 +187,7 @@ def dzi_url(slide_id: str, query: str = "") -> str:
 
 def iiif_scale_factors(g: Geometry) -> list[int]:
     """The scale factors info.json advertises: down to the one whose image fits a tile."""
-    factors = [1]
-    while max(g.width, g.height) / factors[-1] > g.tile_size:
-        factors.append(factors[-1] * 2)
-    return factors
+    return IiifTiling(g.width, g.height, g.tile_size, "jpg", 0).scale_factors
 
 
 def iiif_tile_url(slide_id: str, g: Geometry, level: int, col: int, row: int,
