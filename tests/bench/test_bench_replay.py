@@ -82,3 +82,47 @@ def test_pixels_made_tells_rendered_and_transcoded_tiles_from_passed_through_one
     assert not pixels_made(timings["stored"])
     assert "transcode;dur=" in timings["edge"] and pixels_made(timings["edge"])
     assert "render;dur=" in timings["resampled"] and pixels_made(timings["resampled"])
+
+
+def test_every_viewing_style_replays_against_the_server(server, small_slides):
+    """Mirador's IIIF tiles and the blending viewer's two levels are all answered: the
+    generated URLs are the server's, and a record's headers go with its request."""
+    import collections
+    import threading
+
+    infos = [traces.slide_info_from_file(s.path, s.slide_id) for s in small_slides]
+    for style in ("mirador", "mixed"):
+        profile = traces.quick(traces.STYLES[style])
+        steps = sessions_of(traces.generate(infos[:1], 1, seed=4, profile=profile))["s1"][:8]
+        run = replay_session(server.url, steps, concurrency=6)
+        kinds = collections.Counter(r["kind"] for r in run.requests)
+        assert run.errors == 0 and kinds["tile"] > 20 and kinds["dzi"] == 1, style
+    # The headers a record carries are sent (a loopback server that notes them).
+    import http.server
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("X-WSI-Session"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        steps = sessions_of([{"session": "a", "step": 0, "url": "x.jpeg",
+                              "headers": {"X-WSI-Session": "a"}},
+                             {"session": "b", "step": 0, "url": "y.jpeg"}])
+        for name in ("a", "b"):
+            assert replay_session(url, steps[name], concurrency=1, timeout=5).errors == 0
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+    assert seen == ["a", None]

@@ -1,6 +1,7 @@
 """Viewing-session traces: valid JSONL of plausible DZI requests, as OpenSeadragon makes."""
 
 import collections
+import math
 import json
 import re
 
@@ -149,3 +150,155 @@ def test_a_screening_read_sweeps_the_tissue_in_rows():
     assert all(a != b for a, b in zip(row_headings, row_headings[1:]))  # ...flipping each row
     records = traces.generate_session("s", [info], 2, profile)
     assert records[0]["kind"] == "dzi" and {r["action"] for r in records} >= {"open", "pan"}
+
+
+# -- viewing styles the prefetcher was not built on ---------------------------------------------
+
+WIDE = traces.SlideInfo(
+    "w.svs", traces.Geometry(40000, 30000),
+    [(x, y) for x in range(4000, 36000, 500) for y in range(4000, 26000, 500)], (1, 4, 16))
+
+
+class Recording(traces.Viewer):
+    """A viewer that notes (action, centre x, centre y, zoom) after each move."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.moves = []
+
+    def zoom_to(self, x, y, z, action="zoom"):
+        super().zoom_to(x, y, z, action)
+        self.moves.append((action, self.cx, self.cy, self.z))
+
+    def pan_to(self, x, y, action="pan", frames=2):
+        super().pan_to(x, y, action, frames)
+        self.moves.append((action, self.cx, self.cy, self.z))
+
+
+def _wander(style, seed):
+    import random
+
+    profile = traces.STYLES[style]
+    viewer = Recording("s", random.Random(seed), blend=profile.blend, iiif=profile.iiif,
+                       header=profile.header)
+    traces._wander_slide(viewer, WIDE, profile)
+    return viewer
+
+
+def _steps(records):
+    steps = collections.defaultdict(list)
+    for r in records:
+        if r["kind"] == "tile":
+            steps[r["step"]].append(r)
+    return steps
+
+
+def test_every_style_is_generated_from_its_parameters_with_any_seed():
+    for style, profile in traces.STYLES.items():
+        one = traces.generate_session("s1", [WIDE], 1, profile)
+        assert one == traces.generate_session("s1", [WIDE], 1, profile), style
+        assert one != traces.generate_session("s1", [WIDE], 1009, profile), style
+        assert sum(r["kind"] == "tile" for r in one) > 100, style
+
+
+def test_a_viewer_without_a_session_header_sends_none():
+    plain = traces.generate_session("s1", [WIDE], 3, traces.STYLES["no-header"])
+    assert plain and all("headers" not in r for r in plain)
+    for style in ("explore", "screen"):
+        records = traces.generate_session("s1", [WIDE], 3, traces.STYLES[style])
+        assert all(r["headers"] == {"X-WSI-Session": "s1"} for r in records)
+    # the same reading otherwise: the same tiles in the same order
+    explore = traces.generate_session("s1", [WIDE], 3, traces.STYLES["explore"])
+    assert [r["url"] for r in plain] == [r["url"] for r in explore]
+
+
+def test_blending_asks_the_coarser_level_with_every_screen():
+    """Each screen asks for its level and the one under it, no coarser, in one queue nearest
+    the centre first (so coarse tiles come after fine ones), not coarse level first."""
+    records = traces.generate_session("s1", [WIDE], 4, traces.STYLES["blend"])
+    plain = traces.generate_session("s1", [WIDE], 4, traces.STYLES["explore"])
+    interleaved = 0
+    for tiles in _steps(records).values():
+        levels = [r["level"] for r in tiles]
+        assert set(levels) <= {max(levels), max(levels) - 1}
+        interleaved += levels != sorted(levels)
+    assert interleaved >= len(_steps(records)) // 3
+    for tiles in _steps(plain).values():  # OpenSeadragon without blending: coarse first
+        assert [r["level"] for r in tiles] == sorted(r["level"] for r in tiles)
+    # a screen asks for the coarser level wherever the browser has not got it yet
+    with_coarser = [s for s in _steps(records).values()
+                    if len({r["level"] for r in s}) == 2]
+    assert len(with_coarser) >= len(_steps(records)) // 3
+
+
+def test_zoom_steps_go_one_level_at_a_time_into_new_places():
+    for seed in (1, 2, 3):
+        viewer = _wander("zoom-steps", seed)
+        zooms = [(a, b) for a, b in zip(viewer.moves, viewer.moves[1:]) if b[0] == "zoom-in"]
+        assert len(zooms) >= 4
+        screen_w = viewer.vw
+        moved = 0
+        for (_, x0, y0, z0), (_, x1, y1, z1) in zooms:
+            assert z1 == pytest.approx(z0 / 2)  # one level a step
+            # about the pointer: the centre moves up to half way to the screen's edge
+            assert abs(x1 - x0) <= 0.25 * screen_w * z0 + 1
+            moved += (x1 - x0) ** 2 + (y1 - y0) ** 2 > (0.05 * screen_w * z0) ** 2
+        assert moved >= len(zooms) * 2 // 3  # most land somewhere new
+        # and each step is one frame: one request step at the next finer level
+        records = viewer.records
+        steps = _steps(records)
+        zoom_steps = sorted({r["step"] for r in records if r["action"] == "zoom-in"})
+        assert len(zoom_steps) >= len(zooms)
+        assert all(zoom["action"] for zoom in steps[zoom_steps[-1]])
+
+
+def test_pans_are_a_third_to_a_half_of_a_screen_and_turn():
+    import math
+
+    turns = pans = 0
+    for seed in (1, 2, 3):
+        viewer = _wander("pans", seed)
+        headings = []
+        for (_, x0, y0, z0), (action, x1, y1, z1) in zip(viewer.moves, viewer.moves[1:]):
+            if action != "pan" or z1 != z0:
+                continue
+            dx, dy = (x1 - x0) / (viewer.vw * z0), (y1 - y0) / (viewer.vh * z0)
+            length = math.hypot(dx, dy)
+            clamped = not (0 < x1 < WIDE.geometry.width and 0 < y1 < WIDE.geometry.height)
+            assert clamped or 0.3 - 1e-9 <= length <= 0.5 + 1e-9
+            pans += 1
+            headings.append(math.atan2(dy, dx))
+        turns += sum(abs(math.remainder(b - a, 2 * math.pi)) > math.pi / 4
+                     for a, b in zip(headings, headings[1:]))
+    assert pans >= 30 and pans // 5 <= turns <= pans * 4 // 5
+
+
+def test_mirador_asks_for_the_tiles_info_json_advertises():
+    from wsi_blueprint.protocols.iiif import IiifTiling
+    from wsi_blueprint.protocols.iiif_request import Limits, parse_request
+
+    g = WIDE.geometry
+    records = traces.generate_session("s1", [WIDE], 5, traces.STYLES["mirador"])
+    assert records[0]["kind"] == "dzi" and records[0]["url"] == "iiif/3/w.svs/info.json"
+    tiling = IiifTiling(g.width, g.height, g.tile_size, "jpeg", 80)
+    tiles = [r for r in records if r["kind"] == "tile"]
+    assert len(tiles) > 100
+    for record in tiles:
+        match = re.match(r"^iiif/3/w\.svs/([^/]+)/([^/]+)/0/default\.jpg$", record["url"])
+        assert match, record["url"]
+        req = parse_request(match.group(1), match.group(2), "0", "default", "jpg", g.width,
+                            g.height, 3, Limits(10000, 10000, 10 ** 8)).region(80)
+        assert tiling.names(req), record["url"]  # on the advertised grid: rendered ahead
+    # the same reading as a DZI viewer's, tile for tile, above IIIF's coarsest scale factor
+    dzi = traces.generate_session("s1", [WIDE], 5, traces.STYLES["explore"])
+    coarsest = g.max_level - int(math.log2(traces.iiif_scale_factors(g)[-1]))
+    assert [r["level"] for r in tiles] == [r["level"] for r in dzi
+                                           if r["kind"] == "tile" and r["level"] >= coarsest]
+
+
+def test_mixed_sessions_have_every_trait_at_once():
+    records = traces.generate_session("s1", [WIDE], 6, traces.STYLES["mixed"])
+    assert all("headers" not in r for r in records)
+    actions = collections.Counter(r["action"] for r in records if r["kind"] == "tile")
+    assert actions["pan"] and actions["zoom-in"] and "jump" not in actions
+    assert any(len({r["level"] for r in s}) == 2 for s in _steps(records).values())

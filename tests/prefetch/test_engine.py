@@ -395,13 +395,16 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
 def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder):
     """A zoom-in animation halves the scale each frame around one centre: when the first
     request of the frame at scale 4 arrives (the viewer looked at scale 8), the stored tiles
-    of the frame at scale 2 are fetched at once, inside the same burst. They are not rendered:
-    that would compete with the demand renders of the frame being shown."""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    of the frame at scale 2 are fetched at once, inside the same burst. Its resampled tiles
+    are rendered only once demand pauses (between two frames): rendering beside the demand
+    renders of the frame being shown would slow them."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
     sid = HE
     view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # 4096 px square
     clock.now = 0.5
     prefetcher.end_quiet_bursts()  # the viewer settled on a screen of 512 px at scale 8
+    assert prefetcher.drain()
+    prefetcher.demand_started()  # the frame's other requests are still being served
     # The next frame's first request: its centre tile, at scale 4 around (2048, 2048).
     observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
@@ -411,7 +414,18 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
                                                                           plan.coords)))
     assert plan.coords and not missing
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
-    assert state.counters.get("prefetch_tiles_rendered") == 0
+    assert state.counters.get("prefetch_tiles_rendered") == 0  # demand never paused
+    prefetcher.demand_ended()
+    # Another viewer's same zoom, demand paused between its frames: rendered ahead.
+    view(prefetcher, slide, sid, 3.0, 0, 0, 8, cols=2, rows=2, session="s2", tiling=tiling)
+    clock.now = 3.5
+    prefetcher.end_quiet_bursts()
+    observe(prefetcher, "s2", slide, sid, Request(4.0, 1024, 1024, 1024, 1024, 4), tiling)
+    assert prefetcher.drain()
+    frame = derived(slide, tiling, 1024, 1024, 1024, 1024, 2)
+    assert frame and state.counters.get("prefetch_tiles_rendered") == len(frame)
+    cached = state.library.caches.tiles.peek_many([key for key, _ in frame])
+    assert all(key in cached for key, _ in frame)
     # More requests of the same frame do not predict it again.
     observe(prefetcher, "s1", slide, sid, Request(2.01, 0, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
@@ -503,3 +517,23 @@ def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):
     assert state.counters.get("prefetch_dropped", why="busy") == 4
     assert state.counters.get("prefetch_tiles_rendered") == 0
     assert state.counters.get("prefetch_bytes") == 0
+
+
+def test_a_burst_of_only_the_level_under_the_screen_is_no_move(folder):
+    """A blending viewer asks for the level under each screen too, and a worker may get only
+    those requests of a burst: it keeps the screen and learns no zoom out from them."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    sid = HE
+    view(prefetcher, slide, sid, 0.0, 4, 2, 2, cols=4, rows=3, tiling=tiling)
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    session = prefetcher.sessions.touch("s1", sid, clock.now)[0]
+    shown = session.viewport
+    view(prefetcher, slide, sid, 2.0, 2, 1, 4, cols=2, rows=2, tiling=tiling)  # the level under
+    clock.now = 2.5
+    prefetcher.end_quiet_bursts()
+    assert session.viewport == shown and list(session.model.operations) == []
+    view(prefetcher, slide, sid, 4.0, 0, 0, 4, cols=8, rows=6, tiling=tiling)  # a zoom out
+    clock.now = 4.5
+    prefetcher.end_quiet_bursts()
+    assert list(session.model.operations) == ["zoom_out"]

@@ -3,7 +3,7 @@
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
                                              Request, Viewport, bounding_box, follow,
-                                             next_viewport, operation, strides_after)
+                                             next_viewport, operation, strides_after, under)
 
 
 def screen(t, x, y, scale, cols=4, rows=3, tile=256):
@@ -74,6 +74,21 @@ def test_a_pan_strip_moves_the_screen_just_enough_to_show_it():
     zoomed = Viewport(1200, 1200, 500, 400, 2)
     assert follow(screen_now, zoomed) == zoomed  # another scale: the burst is the screen
     assert follow(None, strip_east) == strip_east
+
+
+def test_the_level_under_the_screen_is_no_zoom_out():
+    """A blending viewer asks for the level under its screen with every screen; a worker that
+    got only those requests of a burst sees the screen's area one level coarser. A zoom out
+    asks for a screen twice as wide."""
+    shown = Viewport(4096, 4096, 4096, 3072, 4)
+    blended = bounding_box(screen(1.0, 4096, 4096, 8, cols=2, rows=2))
+    assert under(shown, blended)
+    strip = bounding_box(screen(1.0, 8192, 4096, 8, cols=1, rows=2))  # under a pan's strip
+    assert under(shown, strip)
+    zoom_out = shown.zoomed(2.0)
+    assert not under(shown, zoom_out) and operation(shown, zoom_out) == ZOOM_OUT
+    assert not under(shown, Viewport(40000, 4096, 4096, 3072, 8))  # elsewhere
+    assert not under(shown, bounding_box(screen(1.0, 4096, 4096, 16, cols=1, rows=1)))
 
 
 def test_momentum_for_a_sweep_then_learned_transitions_with_a_threshold():

@@ -16,7 +16,7 @@ figures per viewer action (open, zoom, pan, jump...) show where prediction can w
 predictor foresees where a navigator jump lands. Prefetched bytes per predictor (overview,
 zoom_frame, pan_e...) show which of them wastes.
 
-    python -m wsi_blueprint.bench.prefetch_eval [--style explore|screen] [--sessions 2]
+    python -m wsi_blueprint.bench.prefetch_eval [--style explore|screen|...] [--sessions 2]
                                                 [--quick] [--out DIR]
 """
 
@@ -55,7 +55,7 @@ def _tile_figures(tiles: list[dict]) -> dict:
             "ready_share": sum(map(_ready, tiles)) / len(tiles) if tiles else None}
 
 
-def _by_action(tiles: list[dict]) -> dict:
+def by_action(tiles: list[dict]) -> dict:
     actions: dict[str, list] = {}
     for request in tiles:
         actions.setdefault(request["action"], []).append(request)
@@ -71,15 +71,15 @@ def _reasons(samples: dict | None) -> set[str]:
 def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
           max_seconds: float, server_env: dict) -> dict:
     return {"mode": mode, "sessions": [
-        _session(mode, store, name, steps, time_scale, max_seconds, server_env)
+        replay_cold(mode, store, name, steps, time_scale, max_seconds, server_env)
         for name, steps in sessions.items()]}
 
 
-def _session(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: float,
-             max_seconds: float, server_env: dict) -> dict:
+def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: float,
+                max_seconds: float, server_env: dict, floor: bool = True) -> dict:
     """One session on a server and memcached of its own (sessions of a case read the same
     slides: on a shared server the second would start warm, and use what the first
-    prefetched)."""
+    prefetched). `floor`: also the warm replay and, prefetch on, the render floor."""
     memcached = Memcached(memory_mb=1024).start()
     env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
            "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
@@ -112,7 +112,8 @@ def _session(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: 
                          "used": grown_by("wsi_prefetch_used_bytes_total", reason)}
                 for reason in _reasons(after)}
             warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
-                                  max_seconds=max_seconds)
+                                  max_seconds=max_seconds) if floor else SessionRun(
+                                      name, 0.0, [], [], [])
             warm_tiles = [r["ms"] for r in _served_tiles(warm)]
             row = {
                 "session": name, "errors": run.errors + warm.errors, **_tile_figures(tiles),
@@ -125,14 +126,14 @@ def _session(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: 
                 "rendered_used": grown("wsi_prefetch_tiles_used_total"),
                 "warm_p50": percentile(warm_tiles, 50),
                 "warm_p95": percentile(warm_tiles, 95),
-                "by_action": _by_action(tiles),
+                "by_action": by_action(tiles),
                 "by_reason": {r: v for r, v in by_reason.items() if v["bytes"]},
                 "seconds": run.seconds, "truncated": run.truncated,
                 "requests": run.requests}
-        if mode == "on":
-            floor = _render_floor(steps, time_scale, max_seconds, env)
-            row["errors"] += floor.pop("errors")
-            row.update(floor)
+        if mode == "on" and floor:
+            figures = _render_floor(steps, time_scale, max_seconds, env)
+            row["errors"] += figures.pop("errors")
+            row.update(figures)
     finally:
         memcached.stop()
     return row
@@ -157,12 +158,20 @@ PROFILES = {("explore", False): tr.FULL, ("explore", True): tr.QUICK,
             ("screen", False): tr.SCREEN, ("screen", True): tr.QUICK_SCREEN}
 
 
+def profile_of(style: str, quick: bool) -> tr.Profile:
+    """The sessions of a viewing style (`traces.STYLES`), shorter with `quick`."""
+    found = PROFILES.get((style, quick))
+    if found is None:
+        found = tr.quick(tr.STYLES[style]) if quick else tr.STYLES[style]
+    return found
+
+
 def run(sessions_wanted: int, quick: bool, time_scale: float, max_seconds: float,
         out: str, style: str = "explore", server_env: dict | None = None) -> dict:
     """Both modes on the same sessions; `server_env` adds WSI_* settings to both servers."""
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
-    records = tr.generate(infos, sessions_wanted, 1, PROFILES[style, quick])
+    records = tr.generate(infos, sessions_wanted, 1, profile_of(style, quick))
     sessions = sessions_of(records)
     workdir = tempfile.mkdtemp(prefix="wsi-prefetch-eval-")
     _link_slides(workdir, slides)
@@ -242,9 +251,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--style", choices=("explore", "screen"), default="explore",
+    parser.add_argument("--style", choices=tuple(tr.STYLES), default="explore",
                         help="sessions that explore regions reached by navigator jumps "
-                             "(default), or screening reads that sweep the tissue in rows")
+                             "(default), screening reads that sweep the tissue in rows, or "
+                             "another viewing style (see style_eval)")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="1 keeps the sessions' reading pauses (default)")
     parser.add_argument("--max-session-seconds", type=float, default=240.0)

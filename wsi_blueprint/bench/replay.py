@@ -1,9 +1,10 @@
 """Replaying traces against a running server with a viewer's concurrency.
 
 Each session is replayed on its own, step after step: a step's requests go out over
-`concurrency` keep-alive connections (a browser's six per host), descriptor first, and the next
-step starts when the last of them has arrived (the view is loaded), after the session's own
-pause scaled by `time_scale` (0: no pauses, the default for benchmarks). Figures per request:
+`concurrency` keep-alive connections (a browser's six per host), descriptor first, each with
+the record's `headers` if it has any (a viewer's X-WSI-Session), and the next step starts when
+the last of them has arrived (the view is loaded), after the session's own pause scaled by
+`time_scale` (0: no pauses, the default for benchmarks). Figures per request:
 status, bytes, latency (send to last byte); per step: time to load the view; per slide opened:
 time to first tile (descriptor request sent -> first tile complete).
 
@@ -42,7 +43,7 @@ def kind_of(record: dict) -> str:
     if path.endswith(".dzi") or path.endswith("info.json"):
         return "dzi"
     return "tile" if re.search(r"_files/\d+/\d+_\d+\.\w+$", path) or "/full/" in path \
-        or "/tiles/" in path else "other"
+        or "/tiles/" in path or re.search(r"/\d+,\d+,\d+,\d+/", path) else "other"
 
 
 def slide_of(record: dict) -> str:
@@ -115,7 +116,7 @@ class Connections:
             self.all.append(conn)
         return conn
 
-    def get(self, url: str) -> tuple[int, int, dict]:
+    def get(self, url: str, headers: dict | None = None) -> tuple[int, int, dict]:
         """(status, body bytes, headers) of one GET, retried once on a dropped connection."""
         path = self.prefix + url.lstrip("/")
         for attempt in (0, 1):
@@ -123,7 +124,8 @@ class Connections:
             if conn is None:
                 conn = self.local.conn = self._new()
             try:
-                conn.request("GET", path, headers={"Accept-Encoding": "identity"})
+                conn.request("GET", path, headers={"Accept-Encoding": "identity",
+                                                   **(headers or {})})
                 response = conn.getresponse()
                 body = response.read()
                 if response.getheader("Connection", "").lower() == "close":
@@ -178,7 +180,7 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
         start = time.perf_counter()
         status, size, error, headers = 0, 0, "", {}
         try:
-            status, size, headers = connections.get(record["url"])
+            status, size, headers = connections.get(record["url"], record.get("headers"))
         except Exception as exc:  # a failed request is a figure, not a crash
             error = f"{type(exc).__name__}: {exc}"[:200]
         end = time.perf_counter()

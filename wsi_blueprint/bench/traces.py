@@ -19,7 +19,7 @@ coarse first, centre out (a new slide: every level from 0 up). A tile is asked f
 session (the browser caches it: tiles are served with a day's max-age). Zooms animate one
 factor of two per frame, navigator jumps pass through two intermediate views.
 
-A session reads a case in one of two styles:
+A session reads a case in one of three ways:
 
 - explore (the default): open a slide at the overview, scan the tissue at low power, zoom into
   several regions (10x, 20x, 40x) drawn from the tissue seen in the thumbnail, reached through
@@ -28,7 +28,12 @@ A session reads a case in one of two styles:
 - screen: the systematic search of a screening read (lymph nodes for metastases, cytology):
   open, zoom to about 10x at a corner of the tissue, then sweep it in rows, a screen at a
   time with a short look at each, east along one row, down, west along the next, now and then
-  zooming in on something and back out, until the tissue is seen or the screens are counted.
+  zooming in on something and back out, until the tissue is seen or the screens are counted;
+- wander: from low power, zoom a level at a time about the pointer, pan a third to a half of a
+  screen at a time, often turning, zoom back out a level.
+
+and its viewer may blend each screen in over the coarser level, ask for IIIF tiles (Mirador)
+and send no session header. `STYLES` names the combinations the prefetch evaluation replays.
 """
 
 import dataclasses
@@ -40,6 +45,7 @@ import urllib.parse
 import numpy as np
 
 from ..protocols.dzi import DeepZoom
+from ..protocols.iiif import IiifTiling
 
 VIEWPORT = (1600, 900)
 FRAME = 0.12  # seconds between the frames of an animation
@@ -179,14 +185,43 @@ def dzi_url(slide_id: str, query: str = "") -> str:
     return f"dzi/{urllib.parse.quote(slide_id, safe='/')}.dzi" + (f"?{query}" if query else "")
 
 
-class Viewer:
-    """An OpenSeadragon viewer's requests as its viewport moves."""
+def iiif_scale_factors(g: Geometry) -> list[int]:
+    """The scale factors info.json advertises: down to the one whose image fits a tile."""
+    return IiifTiling(g.width, g.height, g.tile_size, "jpg", 0).scale_factors
 
-    def __init__(self, session: str, rng: random.Random, viewport=VIEWPORT, query: str = ""):
+
+def iiif_tile_url(slide_id: str, g: Geometry, level: int, col: int, row: int,
+                  query: str = "") -> str:
+    """A tile as OpenSeadragon's IIIF tile source asks for it from an Image API 3 service:
+    `x,y,w,h/w,h` on the advertised grid (the whole image as `full` once it fits a tile)."""
+    scale = g.scale(level)
+    span = g.tile_size * scale
+    x, y = col * span, row * span
+    w, h = min(span, g.width - x), min(span, g.height - y)
+    region = "full" if (w, h) == (g.width, g.height) else f"{x},{y},{w},{h}"
+    quoted = urllib.parse.quote(slide_id, safe="/")
+    return (f"iiif/3/{quoted}/{region}/{-(-w // scale)},{-(-h // scale)}/0/default.jpg"
+            + (f"?{query}" if query else ""))
+
+
+def iiif_info_url(slide_id: str, query: str = "") -> str:
+    return (f"iiif/3/{urllib.parse.quote(slide_id, safe='/')}/info.json"
+            + (f"?{query}" if query else ""))
+
+
+class Viewer:
+    """An OpenSeadragon viewer's requests as its viewport moves. `blend`: every screen also
+    asks for the level under the one it draws (OpenSeadragon blending a level in over the
+    coarser one); `iiif`: tiles from the IIIF Image API 3 service (Mirador) instead of DZI;
+    `header`: the session id goes with each request (`X-WSI-Session`)."""
+
+    def __init__(self, session: str, rng: random.Random, viewport=VIEWPORT, query: str = "",
+                 blend: bool = False, iiif: bool = False, header: bool = True):
         self.session = session
         self.rng = rng
         self.vw, self.vh = viewport
         self.query = query
+        self.blend, self.iiif, self.header = blend, iiif, header
         self.records: list[dict] = []
         self.t = 0.0
         self.step = 0
@@ -221,29 +256,50 @@ class Viewer:
 
     # -- requests ------------------------------------------------------------------------------
 
+    def min_level(self) -> int:
+        """The coarsest level the viewer knows: IIIF's coarsest scale factor, DZI's level 0."""
+        if not self.iiif:
+            return 0
+        return self.geometry.max_level - int(math.log2(iiif_scale_factors(self.geometry)[-1]))
+
+    def _record(self, action: str, kind: str, url: str, **more) -> None:
+        record = {"session": self.session, "step": self.step, "t": round(self.t, 3),
+                  "action": action, "slide": self.slide.slide_id, "kind": kind, **more,
+                  "url": url}
+        if self.header:
+            record["headers"] = {"X-WSI-Session": self.session}
+        self.records.append(record)
+
     def _emit(self, action: str) -> int:
         g, sid = self.geometry, self.slide.slide_id
         half_w, half_h = self.vw * self.z / 2, self.vh * self.z / 2
         x0, y0, x1, y1 = self.cx - half_w, self.cy - half_h, self.cx + half_w, self.cy + half_h
         wanted = []
-        for level in range(self.drawn_level(), -1, -1):
+        drawn = max(self.drawn_level(), self.min_level())
+        for level in range(drawn, self.min_level() - 1, -1):
             span = g.tile_size * g.scale(level)
             missing = [(level, c, r) for c, r in g.visible_tiles(level, x0, y0, x1, y1)
                        if (sid, level, c, r) not in self.loaded]
-            if not missing:
+            if not missing and (level < drawn or not self.blend):
                 break  # this level covers the view: OpenSeadragon looks no coarser
-            missing.sort(key=lambda t: ((t[1] + 0.5) * span - self.cx) ** 2
+            missing.sort(key=lambda t, span=span: ((t[1] + 0.5) * span - self.cx) ** 2
                          + ((t[2] + 0.5) * span - self.cy) ** 2)
             wanted.append(missing)
-        tiles = [t for level_tiles in reversed(wanted) for t in level_tiles]
+            if self.blend and level < drawn:
+                break  # blending: the drawn level over the one under it, no coarser
+        if self.blend:  # both levels in one queue, nearest the centre first
+            tiles = sorted((t for level_tiles in wanted for t in level_tiles), key=lambda t: (
+                (t[1] + 0.5) * g.tile_size * g.scale(t[0]) - self.cx) ** 2 + (
+                (t[2] + 0.5) * g.tile_size * g.scale(t[0]) - self.cy) ** 2)
+        else:
+            tiles = [t for level_tiles in reversed(wanted) for t in level_tiles]
         if not tiles:
             return 0
         for level, col, row in tiles:
             self.loaded.add((sid, level, col, row))
-            self.records.append({"session": self.session, "step": self.step,
-                                 "t": round(self.t, 3), "action": action, "slide": sid,
-                                 "kind": "tile", "level": level,
-                                 "url": tile_url(sid, level, col, row, self.query)})
+            self._record(action, "tile", iiif_tile_url(sid, g, level, col, row, self.query)
+                         if self.iiif else tile_url(sid, level, col, row, self.query),
+                         level=level)
         self.step += 1
         return len(tiles)
 
@@ -255,10 +311,8 @@ class Viewer:
         self.cx, self.cy = slide.geometry.width / 2, slide.geometry.height / 2
         if slide.slide_id not in self.described:
             self.described.add(slide.slide_id)
-            self.records.append({"session": self.session, "step": self.step,
-                                 "t": round(self.t, 3), "action": "open",
-                                 "slide": slide.slide_id, "kind": "dzi",
-                                 "url": dzi_url(slide.slide_id, self.query)})
+            self._record("open", "dzi", iiif_info_url(slide.slide_id, self.query)
+                         if self.iiif else dzi_url(slide.slide_id, self.query))
         self._emit("open")
 
     def think(self, low: float, high: float) -> None:
@@ -295,15 +349,23 @@ class Viewer:
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    """How much a session reads."""
+    """How much a session reads, and how its viewer asks."""
     regions_first: int = 2      # regions examined closely on the first slide of the case
     regions_other: int = 1      # ... on each other slide
     scan_pans: tuple = (1, 2)   # low-power pans of the first scan
     deep_pans: tuple = (2, 3)   # pans at high power per region
     think: tuple = (0.8, 4.0)   # seconds of looking between moves
     slides: int = 2             # slides of the case read per session (0: all)
-    style: str = "explore"      # or "screen"
+    style: str = "explore"      # or "screen", "wander"
     screens: int = 30           # screen style: screens swept per slide
+    moves: int = 24             # wander style: moves per slide
+    zoom_share: float = 0.35    # wander style: share of moves that zoom a level in or out
+    pan: tuple = (0.3, 0.5)     # wander style: a pan's length, in screens
+    turn: float = 0.5           # wander style: chance that a pan changes direction
+    start: tuple = (7.0, 12.0)  # wander style: the first zoom (level-0 pixels a screen pixel)
+    blend: bool = False         # the coarser level asked with every screen (see Viewer)
+    iiif: bool = False          # IIIF Image API tiles (Mirador) instead of DZI
+    header: bool = True         # the viewer sends its session id (X-WSI-Session)
 
 
 FULL = Profile()
@@ -311,6 +373,31 @@ QUICK = Profile(regions_first=1, regions_other=1, scan_pans=(1, 1), deep_pans=(1
                 think=(0.5, 2.0))
 SCREEN = Profile(style="screen", think=(0.5, 1.5), slides=1, screens=30)
 QUICK_SCREEN = Profile(style="screen", think=(0.3, 0.8), slides=1, screens=8)
+WANDER = Profile(style="wander", think=(0.5, 2.0), slides=1)
+
+# Viewing styles: the project's own (explore, screen), on which the prefetcher was built, and
+# viewers it was not built on. Each is parameters of the generator, so any seed is a session
+# of the style.
+STYLES = {
+    "explore": FULL,
+    "screen": SCREEN,
+    "no-header": dataclasses.replace(FULL, header=False),
+    "blend": dataclasses.replace(FULL, blend=True),
+    "zoom-steps": dataclasses.replace(WANDER, zoom_share=0.7),
+    "pans": dataclasses.replace(WANDER, zoom_share=0.1, start=(1.0, 4.0)),
+    "mirador": dataclasses.replace(FULL, iiif=True),
+    # All of the above but Mirador at once: a viewer sending no header, blending, stepping a
+    # level at a time into new places and panning in short turning strokes.
+    "mixed": dataclasses.replace(WANDER, blend=True, header=False, start=(2.0, 12.0)),
+}
+
+
+def quick(profile: Profile) -> Profile:
+    """A shorter session of the same style (of an explore style, as QUICK is of FULL)."""
+    return dataclasses.replace(profile, regions_first=1, regions_other=1, scan_pans=(1, 1),
+                               deep_pans=(1, 2), think=(min(profile.think[0], 0.5),
+                                                        min(profile.think[1], 2.0)),
+                               screens=min(profile.screens, 12), moves=min(profile.moves, 12))
 
 
 def _near(points: list, x: float, y: float, radius: float, rng: random.Random):
@@ -394,14 +481,51 @@ def _screen_slide(v: Viewer, slide: SlideInfo, profile: Profile) -> None:
             break
 
 
+def _wander_slide(v: Viewer, slide: SlideInfo, profile: Profile) -> None:
+    """Reading without a plan: from low power, zoom a level at a time towards what catches the
+    eye (the point under the pointer stays put, so every step lands somewhere new), pan a
+    third to a half of a screen at a time, often turning, and zoom back out a level."""
+    rng, tissue = v.rng, slide.tissue or [(slide.geometry.width / 2,
+                                            slide.geometry.height / 2)]
+    v.open(slide)
+    v.think(*profile.think)
+    low = rng.uniform(7, 12)  # about 4x on a 40x scan
+    x, y = rng.choice(tissue)
+    v.zoom_to(x, y, rng.uniform(*profile.start), "zoom-in")
+    heading = rng.uniform(0, 2 * math.pi)
+    for _ in range(profile.moves):
+        v.think(*profile.think)
+        if rng.random() < profile.zoom_share:
+            may_in, may_out = v.z >= 1.9, v.z * 2 <= low
+            if may_in and (not may_out or rng.random() < 0.6):
+                # The pointer on something within the screen: zooming about it moves the
+                # centre half way towards it.
+                half_w, half_h = 0.45 * v.vw * v.z, 0.45 * v.vh * v.z
+                px, py = _near(tissue, v.cx, v.cy, half_h, rng)
+                px = min(max(px, v.cx - half_w), v.cx + half_w)
+                py = min(max(py, v.cy - half_h), v.cy + half_h)
+                v.zoom_to((v.cx + px) / 2, (v.cy + py) / 2, v.z / 2, "zoom-in")
+                continue
+            if may_out:
+                v.zoom_to(v.cx, v.cy, v.z * 2, "zoom-out")
+                continue
+        if rng.random() < profile.turn:
+            heading += rng.choice((-1, 1)) * rng.uniform(math.pi / 3, math.pi)
+        length = rng.uniform(*profile.pan)
+        v.drag(math.cos(heading) * length * v.vw, math.sin(heading) * length * v.vh)
+
+
 def generate_session(session: str, slides: list[SlideInfo], seed: int,
                      profile: Profile = FULL, viewport=VIEWPORT, query: str = "") -> list[dict]:
     """One pathologist reading a case: the slides in order, the first most closely."""
     rng = random.Random(f"{seed}-{session}")
-    v = Viewer(session, rng, viewport, query)
+    v = Viewer(session, rng, viewport, query, blend=profile.blend, iiif=profile.iiif,
+               header=profile.header)
     for i, slide in enumerate(slides):
         if profile.style == "screen":
             _screen_slide(v, slide, profile)
+        elif profile.style == "wander":
+            _wander_slide(v, slide, profile)
         else:
             _read_slide(v, slide, profile.regions_first if i == 0 else profile.regions_other,
                         profile)
@@ -454,14 +578,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slide", action="append", required=True, help="slide id (repeat)")
     parser.add_argument("--sessions", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--style", choices=tuple(STYLES), default="explore",
+                        help="the viewer's style (default: explore)")
+    parser.add_argument("--quick", action="store_true", help="shorter sessions")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args(argv)
     if bool(args.server) == bool(args.store):
         parser.error("give one of --server and --store")
     infos = [slide_info_from_server(args.server, s) if args.server
              else slide_info_from_store(args.store, s) for s in args.slide]
-    records = generate(infos, args.sessions, args.seed, QUICK if args.quick else FULL)
+    profile = STYLES[args.style]
+    records = generate(infos, args.sessions, args.seed, quick(profile) if args.quick else profile)
     write_trace(args.output, records)
     print(f"{len(records)} requests in {args.sessions} sessions written to {args.output}")
     return 0

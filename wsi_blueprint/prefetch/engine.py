@@ -15,9 +15,9 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   request would wait on once the bytes are cached), for DZI and IIIF viewers alike;
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
   zoom animation's new frame; the next frame's stored tiles (half the scale, same centre) are
-  fetched at once, not behind demand: the viewer asks for them a frame later. They are not
-  rendered: a frame is a fraction of a second away, and rendering it would compete with the
-  demand renders of the frame being shown.
+  fetched at once, not behind demand: the viewer asks for them a frame later. Its resampled
+  tiles are rendered once demand pauses between two frames, not beside the demand renders of
+  the frame being shown.
 
 Work runs on a few background workers (greenlets under gevent) and stays out of demand's way
 (`admission`): a job waits for a pause in demand requests (dropped if none comes soon: the
@@ -49,7 +49,7 @@ from .rules import Rule
 from .sessions import Job, Session, Sessions, next_zoom_frame
 from .settings import PrefetchSettings
 from .viewport import Request, Viewport, bounding_box, follow, next_viewport, operation, \
-    strides_after
+    strides_after, under
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class Prefetcher:
         if frame is not None and self.leases.take(
                 "frame-lease", f"{session.key}|{session.slide_id}|{frame.scale:g}", 5):
             self._submit(Job(session, slide_id, "zoom_frame", region=frame,
-                             generation=session.generation, urgent=True))
+                             generation=session.generation, render=True, urgent=True))
         return session.policy
 
     # -- bursts ----------------------------------------------------------------------------
@@ -196,9 +196,12 @@ class Prefetcher:
 
     def _burst_ended(self, session: Session, burst: list[Request]) -> None:
         """The viewer moved: learn the operation and fetch for what follows."""
+        box = bounding_box(burst)
         with self._lock:
             before = session.viewport
-            view = session.viewport = follow(before, bounding_box(burst))
+            if before is not None and under(before, box):
+                return  # the coarser level blended in under the screen: it has not moved
+            view = session.viewport = follow(before, box)
             op = operation(before, view) if before is not None else None
             if op is None:
                 return

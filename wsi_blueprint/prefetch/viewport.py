@@ -66,6 +66,18 @@ def bounding_box(requests: list[Request]) -> Viewport:
     return Viewport(left, top, right - left, bottom - top, finest.scale)
 
 
+def under(view: Viewport, box: Viewport) -> bool:
+    """Whether a burst covering only `box` is the level under the screen `view`, which a
+    blending viewer (OpenSeadragon) asks with every screen to fade the screen's own in over:
+    one level coarser, about the screen's size and on it. A worker that got none of the
+    burst's finer requests sees only these; a zoom out asks for a screen twice as wide."""
+    if not same_scale(box.scale, view.scale * 2):
+        return False
+    return box.width <= view.width * 1.5 and box.height <= view.height * 1.5 and \
+        box.x < view.x + view.width * 1.25 and box.x + box.width > view.x - view.width / 4 \
+        and box.y < view.y + view.height * 1.25 and box.y + box.height > view.y - view.height / 4
+
+
 def follow(before: Viewport | None, box: Viewport) -> Viewport:
     """The viewport after a burst whose requests cover `box`. A pan asks only for the strip
     it uncovers, so at the same scale the screen keeps its size and moves just enough to

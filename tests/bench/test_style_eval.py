@@ -1,0 +1,44 @@
+"""The style evaluation's figures against the targets, from replayed sessions' rows."""
+
+from wsi_blueprint.bench import style_eval, traces
+
+
+def _row(latencies, store_waits, store_requests, prefetched=0.0, used=0.0):
+    requests = [{"kind": "tile", "status": 200, "ms": ms, "store": i < store_waits,
+                 "action": "pan", "timing": ""} for i, ms in enumerate(latencies)]
+    requests.append({"kind": "dzi", "status": 200, "ms": 500.0, "store": True,
+                     "action": "open", "timing": ""})  # descriptors are no tiles
+    return {"requests": requests, "errors": 0, "store_requests": store_requests,
+            "prefetch_bytes": prefetched, "prefetch_used_bytes": used,
+            "by_reason": {"pan_e": {"bytes": prefetched, "used": used}} if prefetched else {}}
+
+
+def test_figures_pool_the_sessions_and_say_which_targets_hold():
+    off = [_row([10.0] * 80 + [100.0] * 20, 20, 50), _row([10.0] * 100, 0, 50)]
+    on = [_row([10.0] * 95 + [50.0] * 5, 5, 10, prefetched=4e6, used=3e6),
+          _row([10.0] * 100, 0, 20, prefetched=1e6, used=1e6)]
+    figures = style_eval.summary({"off": off, "on": on})
+    assert figures["tiles"] == 200 and figures["sessions"] == 2
+    assert figures["p95_off"] == 100.0 and figures["p95_on"] == 10.0
+    assert figures["p95_ratio"] == 0.1
+    assert figures["cached_share_off"] == 0.9 and figures["cached_share"] == 0.975
+    assert figures["store_ratio"] == 0.3
+    assert abs(figures["waste_share"] - 0.2) < 1e-9
+    assert figures["met"] == {"p95_ratio": True, "cached_share": True, "store_ratio": True,
+                              "waste_share": True}
+    worse = style_eval.summary({"off": off, "on": [_row([200.0] * 100, 50, 90, 1e6, 0.0)]})
+    assert worse["met"] == {"p95_ratio": False, "cached_share": False, "store_ratio": False,
+                            "waste_share": False}
+    text = style_eval.to_markdown({"styles": {"pans": {"tuned": figures, "holdout": worse}}})
+    assert "| pans | 2 | 200 | 100 -> 10 | 0.10 |" in text
+    assert "| pans (hold-out) | 1 | 100 | 100 -> 200 | **2.00** |" in text
+
+
+def test_tuned_and_hold_out_sessions_are_different_readings():
+    wide = traces.SlideInfo("w.svs", traces.Geometry(40000, 30000),
+                            [(x, 15000) for x in range(5000, 35000, 500)], (1, 4, 16))
+    found = style_eval.sessions_for([wide], "pans", True, 2, 1)
+    assert sorted(found) == [("holdout", "s1"), ("tuned", "s1"), ("tuned", "s2")]
+    urls = {key: [r["url"] for step in steps for r in step.requests]
+            for key, steps in found.items()}
+    assert urls[("holdout", "s1")] != urls[("tuned", "s1")]

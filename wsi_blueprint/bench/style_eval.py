@@ -1,0 +1,234 @@
+"""Prefetch on against off for every viewing style, against the targets it must hold in all.
+
+A prefetcher tuned on its own sessions may help no other viewer. Each style of the trace
+generator (`traces.STYLES`: the project's explore and screen sessions, and viewers it was not
+built on: no session header, OpenSeadragon blending, one-level zoom steps, short turning pans,
+Mirador over IIIF, most of these at once) is replayed as `prefetch_eval` does (the generated
+case behind a 40 ms simulated S3, 2 workers, memcached; each session cold on a server and
+memcached of its own, prefetch off and on in turn), on sessions of seed 1 and, reported apart, of
+a hold-out seed that no change to the prefetcher was tried on. Per style and set, pooled over
+its sessions:
+
+- p95 of tile latency, on / off (target <= 0.6);
+- tiles answered without a store wait, prefetch on (target >= 90 %);
+- store requests, on / off (target <= 0.40);
+- prefetched bytes never used (target <= 30 %).
+
+    python -m wsi_blueprint.bench.style_eval [--styles mixed,pans] [--sessions 2]
+                                             [--holdout 1] [--quick] [--out DIR]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+
+from . import traces as tr
+from .prefetch_eval import by_action, profile_of, replay_cold
+from .replay import percentile, sessions_of
+from .s3sim import SimulatedS3
+from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
+from .suite import _link_slides
+
+TUNED_SEED, HOLDOUT_SEED = 1, 1009
+TARGETS = {"p95_ratio": 0.6, "cached_share": 0.9, "store_ratio": 0.4, "waste_share": 0.3}
+
+
+def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: int) -> dict:
+    """{(set, session name): steps}: `sessions` of the tuning seed, `holdout` of the other."""
+    profile = profile_of(style, quick)
+    found = {}
+    for which, seed, count in (("tuned", TUNED_SEED, sessions), ("holdout", HOLDOUT_SEED,
+                                                                   holdout)):
+        if count:
+            for name, steps in sessions_of(tr.generate(infos, count, seed, profile)).items():
+                found[which, name] = steps
+    return found
+
+
+def summary(rows: dict) -> dict:
+    """The target figures of one style's sessions: rows is {"off": [...], "on": [...]}."""
+    def tiles(mode: str) -> list[float]:
+        return [r["ms"] for row in rows[mode] for r in row["requests"]
+                if r["kind"] == "tile" and r["status"] == 200]
+
+    def total(mode: str, key: str) -> float:
+        return sum(row[key] for row in rows[mode])
+
+    on_tiles = [r for row in rows["on"] for r in row["requests"]
+                if r["kind"] == "tile" and r["status"] == 200]
+    p95_off, p95_on = percentile(tiles("off"), 95), percentile(tiles("on"), 95)
+    fetched = total("on", "prefetch_bytes")
+    figures = {
+        "sessions": len(rows["on"]), "tiles": len(on_tiles),
+        "errors": total("off", "errors") + total("on", "errors"),
+        "p95_off": p95_off, "p95_on": p95_on,
+        "p95_ratio": p95_on / p95_off if p95_off else None,
+        "cached_share_off": (sum(not r["store"] for row in rows["off"] for r in row["requests"]
+                                 if r["kind"] == "tile" and r["status"] == 200)
+                             / max(1, len(tiles("off")))),
+        "cached_share": sum(not r["store"] for r in on_tiles) / max(1, len(on_tiles)),
+        "store_off": total("off", "store_requests"), "store_on": total("on", "store_requests"),
+        "prefetch_mb": fetched / 1e6,
+        "waste_share": 1 - total("on", "prefetch_used_bytes") / fetched if fetched else 0.0,
+    }
+    figures["store_ratio"] = (figures["store_on"] / figures["store_off"]
+                              if figures["store_off"] else None)
+    reasons: dict[str, dict[str, float]] = {}
+    for row in rows["on"]:
+        for reason, bytes_used in row["by_reason"].items():
+            total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0})
+            total["bytes"] += bytes_used["bytes"]
+            total["used"] += bytes_used["used"]
+    figures["by_reason"] = reasons
+    figures["by_action"] = {mode: by_action([r for row in rows[mode] for r in row["requests"]
+                                              if r["kind"] == "tile" and r["status"] == 200])
+                            for mode in ("off", "on")}
+    figures["met"] = met(figures)
+    return figures
+
+
+def met(figures: dict) -> dict[str, bool]:
+    """Which targets the figures hold."""
+    def within(key: str, most: bool) -> bool:
+        value = figures[key]
+        return value is not None and (value <= TARGETS[key] if most else value >= TARGETS[key])
+
+    return {"p95_ratio": within("p95_ratio", True), "cached_share": within("cached_share", False),
+            "store_ratio": within("store_ratio", True), "waste_share": within("waste_share", True)}
+
+
+def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
+        max_seconds: float, out: str, server_env: dict | None = None, case=None) -> dict:
+    """Every style's sessions, prefetch off and on for each session in turn."""
+    slides, _ = ensure_slides(case or (QUICK_CASE if quick else FULL_CASE), None, None, print)
+    infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
+    workdir = tempfile.mkdtemp(prefix="wsi-style-eval-")
+    _link_slides(workdir, slides)
+    store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
+    results = {"time_scale": time_scale, "quick": quick, "targets": TARGETS, "styles": {}}
+    try:
+        for style in styles:
+            rows: dict = {}
+            for n, ((which, name), steps) in enumerate(sessions_for(
+                    infos, style, quick, sessions, holdout).items()):
+                # Off first, then on first: the machine's load drifts over a run.
+                for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
+                    row = replay_cold(mode, store, name, steps, time_scale, max_seconds,
+                                      server_env or {}, floor=False)
+                    row["set"] = which
+                    rows.setdefault(which, {"off": [], "on": []})[mode].append(row)
+            results["styles"][style] = {which: summary(by_mode)
+                                        for which, by_mode in rows.items()}
+            results["styles"][style]["latencies"] = {
+                mode: sorted(r["ms"] for by_mode in rows.values() for row in by_mode[mode]
+                             for r in row["requests"]
+                             if r["kind"] == "tile" and r["status"] == 200)
+                for mode in ("off", "on")}
+            print(to_markdown(results))
+    finally:
+        store.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "prefetch-styles.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    with open(os.path.join(out, "prefetch-styles.md"), "w") as f:
+        f.write(to_markdown(results))
+    plot(results, out)
+    return results
+
+
+def _mark(figures: dict, key: str, text: str) -> str:
+    return text if figures["met"][key] else f"**{text}**"
+
+
+def to_markdown(results: dict) -> str:
+    """One row per style and set; figures missing a target in bold."""
+    lines = ["| style | sessions | tiles | p95 off -> on ms | on / off | without a store wait "
+             "(off -> on) | store requests off -> on | on / off | prefetched MB | never used |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for style, sets in results["styles"].items():
+        for which in ("tuned", "holdout"):
+            f = sets.get(which)
+            if f is None:
+                continue
+            ratio = "-" if f["p95_ratio"] is None else f"{f['p95_ratio']:.2f}"
+            store = "-" if f["store_ratio"] is None else f"{f['store_ratio']:.2f}"
+            cached, waste = f"{f['cached_share'] * 100:.0f} %", f"{f['waste_share'] * 100:.0f} %"
+            lines.append(
+                f"| {style}{' (hold-out)' if which == 'holdout' else ''} | {f['sessions']} | "
+                f"{f['tiles']} | {f['p95_off'] or 0:.0f} -> {f['p95_on'] or 0:.0f} | "
+                f"{_mark(f, 'p95_ratio', ratio)} | {f['cached_share_off'] * 100:.0f} -> "
+                f"{_mark(f, 'cached_share', cached)} | "
+                f"{f['store_off']} -> {f['store_on']} | {_mark(f, 'store_ratio', store)} | "
+                f"{f['prefetch_mb']:.1f} | "
+                f"{_mark(f, 'waste_share', waste)} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, folder: str) -> str | None:
+    """A panel per style: the CDF of tile latency, prefetch off and on (prefetch-styles.png)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = list(results["styles"])
+    columns = min(4, len(styles)) or 1
+    rows = -(-len(styles) // columns) or 1
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.9 * rows), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax in axes.flat[len(styles):]:
+        ax.set_visible(False)
+    for ax, style in zip(axes.flat, styles):
+        for mode, colour in (("off", "tab:grey"), ("on", "tab:blue")):
+            values = results["styles"][style]["latencies"][mode]
+            if values:
+                ax.plot(values, [(k + 1) / len(values) for k in range(len(values))],
+                        color=colour, label=f"prefetch {mode}", linewidth=1.4)
+        ax.axhline(0.95, color="black", linewidth=0.5, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_title(style, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=8, loc="lower right")
+    for ax in axes[-1]:
+        ax.set_xlabel("tile latency (ms)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("fraction of tiles")
+    fig.tight_layout()
+    name = "prefetch-styles.png"
+    fig.savefig(os.path.join(folder, name), dpi=100)
+    plt.close(fig)
+    return name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--styles", default=",".join(tr.STYLES),
+                        help="comma-separated styles (default: all)")
+    parser.add_argument("--sessions", type=int, default=2, help="sessions of the tuning seed")
+    parser.add_argument("--holdout", type=int, default=1, help="sessions of the hold-out seed")
+    parser.add_argument("--quick", action="store_true",
+                        help="shorter sessions of each style (on the full case)")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="1 keeps the sessions' reading pauses (default)")
+    parser.add_argument("--max-session-seconds", type=float, default=240.0)
+    parser.add_argument("--out", default="bench-report")
+    args = parser.parse_args(argv)
+    styles = [s for s in args.styles.split(",") if s]
+    unknown = set(styles) - set(tr.STYLES)
+    if unknown:
+        parser.error(f"unknown styles: {', '.join(sorted(unknown))} "
+                     f"(known: {', '.join(tr.STYLES)})")
+    results = run(styles, args.sessions, args.holdout, args.quick, args.time_scale,
+                  args.max_session_seconds, args.out, case=FULL_CASE)
+    print(to_markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
