@@ -283,6 +283,15 @@ def open_through_library(store_url: str, slide_id: str, counters: Counters | Non
     return library.open(slide_id)
 
 
+def upload(s3_server, bucket: str, folder: str, prefix: str) -> None:
+    """Every file under `folder` put into the bucket under `prefix`, at the same relative key."""
+    for root, _, files in os.walk(folder):
+        for file in files:
+            path = os.path.join(root, file)
+            with open(path, "rb") as f:
+                s3_server.put(bucket, prefix + os.path.relpath(path, folder), f.read())
+
+
 def copy_slide(source: MrxsSlide, folder: str, name: str) -> str:
     """A copy of a written slide as `name`.mrxs in `folder` (to be spoilt); the copy's folder."""
     import shutil

@@ -134,14 +134,15 @@ def exercise(folder: str, name: str) -> str:
         return type(error).__name__
 
 
-def bounded(folder: str, name: str, attempt=exercise) -> tuple[str, float]:
-    """`attempt` (exercise()) in a thread with a time bound; (outcome, peak bytes allocated)."""
+def bounded(where, name: str, attempt=exercise) -> tuple[str, float]:
+    """`attempt(where, name)` (exercise() on a folder) in a thread with a time bound;
+    (outcome, peak bytes allocated)."""
     result: dict = {}
 
     def run() -> None:
         tracemalloc.start()
         try:
-            result["outcome"] = attempt(folder, name)
+            result["outcome"] = attempt(where, name)
         except BaseException as error:  # reported below, with the mutant kept for a look
             result["error"] = error
         finally:
@@ -304,27 +305,10 @@ def test_mutated_dicom_fails_cleanly_within_bounds(dicom_seeds, dicom_store, see
     (folder / name / "i.dcm").write_bytes(bytes(out))
     for other, unchanged in beside.items():
         (folder / name / other).write_bytes(unchanged)
-    result: dict = {}
-
-    def run() -> None:
-        tracemalloc.start()
-        try:
-            result["outcome"] = exercise_dicom(library, name)
-        except BaseException as error:  # reported below
-            result["error"] = error
-        finally:
-            result["peak"] = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(TIME_BOUND)
-    assert not worker.is_alive(), f"{name}: still running after {TIME_BOUND} s"
-    if "error" in result:
-        raise result["error"]
+    outcome, peak = bounded(library, name, exercise_dicom)
     # SlideNotFound: cut to nothing, the folder holds no object that can be an instance.
-    assert result["outcome"] in ("ok", "UnsupportedFormat", "CorruptSlide", "SlideNotFound")
-    assert result["peak"] < MEMORY_BOUND
+    assert outcome in ("ok", "UnsupportedFormat", "CorruptSlide", "SlideNotFound")
+    assert peak < MEMORY_BOUND
 
 
 # The vendor XML: where it starts in each seed and what ends it.

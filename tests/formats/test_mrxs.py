@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import mrxs_slides
-from mrxs_slides import FILL_RGB, IMAGE, MPP, copy_slide, open_through_library
+from mrxs_slides import FILL_RGB, IMAGE, MPP, copy_slide, open_through_library, upload
 from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import NotFound
 from wsi_blueprint.formats import SlideIndex
@@ -137,11 +137,7 @@ def test_opening_reads_slidedat_index_and_the_position_record_only(mrxs_set):
 
 def test_slide_reads_the_same_over_s3(mrxs_set, s3_server, s3_bucket):
     folder = _folder(mrxs_set)
-    for root, _, files in os.walk(folder):
-        for file in files:
-            path = os.path.join(root, file)
-            with open(path, "rb") as f:
-                s3_server.put(s3_bucket, "lab/" + os.path.relpath(path, folder), f.read())
+    upload(s3_server, s3_bucket, folder, "lab/")
     counters = Counters()
     remote = open_through_library(f"s3://{s3_bucket}/lab", "stitched.mrxs", counters,
                                   s3_endpoint_url=s3_server.endpoint)

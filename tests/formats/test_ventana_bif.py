@@ -38,19 +38,7 @@ def folder(tmp_path_factory, source):
     return folder
 
 
-@pytest.fixture(scope="module")
-def reference(folder):
-    return openslide.OpenSlide(str(folder / NAME))
-
-
-@pytest.fixture(scope="module")
-def slide(folder):
-    return open_slide(f"file://{folder}", NAME)
-
-
-@pytest.fixture(scope="module")
-def client(folder):
-    return create_app({"WSI_STORE": f"file://{folder}"}).test_client()
+reference, slide, client = vendor_checks.slide_fixtures(NAME)
 
 
 def test_openslide_reads_the_synthetic_slide_as_ventana(reference):

@@ -12,14 +12,36 @@ import xml.etree.ElementTree as ET
 
 import numpy
 import openslide
+import pytest
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
+from slide_access import open_slide
 from tile_decoder import assemble, decode
+from wsi_blueprint.app import create_app
 from wsi_blueprint.imaging.region import read_region
 
 EXACT_MAD = 1.0
 RESAMPLED_MAD = 5.0
+
+
+def slide_fixtures(name: str):
+    """Module fixtures `reference` (OpenSlide), `slide` (ours) and `client` (the app) over the
+    slide `name` in the test module's `folder` fixture."""
+
+    @pytest.fixture(scope="module")
+    def reference(folder):
+        return openslide.OpenSlide(str(folder / name))
+
+    @pytest.fixture(scope="module")
+    def slide(folder):
+        return open_slide(f"file://{folder}", name)
+
+    @pytest.fixture(scope="module")
+    def client(folder):
+        return create_app({"WSI_STORE": f"file://{folder}"}).test_client()
+
+    return reference, slide, client
 
 
 def opaque(region: Image.Image, background: str = "ffffff") -> numpy.ndarray:

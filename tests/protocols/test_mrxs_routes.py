@@ -15,7 +15,7 @@ import requests
 from openslide.deepzoom import DeepZoomGenerator
 from PIL import Image
 
-from formats.mrxs_slides import FILL_RGB
+from formats.mrxs_slides import FILL_RGB, upload
 from live_server import LiveServer
 from wsi_blueprint.app import create_app
 from wsi_blueprint.protocols.dzi import DeepZoom
@@ -35,11 +35,7 @@ def _folder(mrxs_set) -> str:
 def s3_store(mrxs_set, s3_server):
     bucket = s3_server.new_bucket()
     folder = _folder(mrxs_set)
-    for root, _, files in os.walk(folder):
-        for file in files:
-            path = os.path.join(root, file)
-            with open(path, "rb") as f:
-                s3_server.put(bucket, "lab/" + os.path.relpath(path, folder), f.read())
+    upload(s3_server, bucket, folder, "lab/")
     return {"WSI_STORE": f"s3://{bucket}/lab", "WSI_S3_ENDPOINT_URL": s3_server.endpoint}
 
 
