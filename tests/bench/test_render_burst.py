@@ -7,8 +7,9 @@ from wsi_blueprint.bench import render_burst
 
 def test_render_burst_end_to_end(tmp_path):
     rows = render_burst.run(quick=True, screens=1, out=str(tmp_path))
-    assert json.loads((tmp_path / "render-burst.json").read_text())["levels"] == json.loads(
-        json.dumps(rows))
+    report = json.loads((tmp_path / "render-burst.json").read_text())
+    assert report["levels"] == json.loads(json.dumps(rows))
+    assert report["prefetch"] == "off"  # the default: the figures are the tiles' own
     levels = [row["level"] for row in rows]
     assert levels == list(range(levels[0], levels[0] - 4, -1))
     # The finest level is stored, the next is made from it at half size.
