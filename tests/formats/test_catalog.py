@@ -36,3 +36,24 @@ def test_an_object_opened_by_its_own_id_gives_the_members_its_version():
     first, second = members.versioned("s/a.dcm", '"e1"'), members.versioned("s/a.dcm", '"e2"')
     assert first.digest() != second.digest() != members.digest()
     assert first.objects[1] is listed  # a listed version stays
+
+
+def test_objects_without_a_slide_extension_fold_when_their_folder_starts_as_dicom():
+    dicom_head = b"\0" * 128 + b"DICM"
+    heads = {"a/s1/1.2.3": dicom_head, "a/raw/x": b"\0" * 132}
+    asked = []
+
+    def head(listed):
+        asked.append(listed["id"])
+        return heads.get(listed["id"])
+
+    entries = [entry("a/s1/1.2.3", 500), entry("a/s1/1.2.4", 700), entry("a/raw/x", 500),
+               entry("a/raw/y", 500), entry("a/small/z", 100), entry("a/tif/b.svs", 500),
+               entry("root", 500), entry("a/gone/q", 500)]
+    folded = catalog.fold(entries, head)
+    assert [e["id"] for e in folded] == ["a/gone/q", "a/raw/x", "a/raw/y", "a/s1",
+                                         "a/small/z", "a/tif/b.svs", "root"]
+    assert folded[3]["size"] == 1200
+    # One head per folder of such objects; none for a slide name, a tiny object or the root.
+    assert asked == ["a/s1/1.2.3", "a/raw/x", "a/gone/q"]
+    assert [e["id"] for e in catalog.fold(entries)] == sorted(e["id"] for e in entries)

@@ -10,6 +10,7 @@ from ..caches import BlockReader
 from ..errors import UnsupportedFormat
 from ..storage import Store
 from .dicom.rule import DICOM_RULE
+from .head_probe import HEAD_BYTES, Heads, no_heads
 from .index import SlideIndex
 from .members import Members, Rule
 from .mrxs_rule import MRXS_RULE
@@ -18,9 +19,6 @@ from .names import kind_of
 __all__ = ["RULES", "HEAD_BYTES", "fold", "kind_of", "parse", "resolve"]
 
 RULES: tuple[Rule, ...] = (DICOM_RULE, MRXS_RULE)
-
-# What `resolve` needs of an object's first bytes (DICOM's magic ends at 132).
-HEAD_BYTES = 132
 
 
 def resolve(store: Store, slide_id: str, head: bytes | None,
@@ -35,10 +33,11 @@ def resolve(store: Store, slide_id: str, head: bytes | None,
     return None
 
 
-def fold(entries: list[dict]) -> list[dict]:
-    """A listing page with the members of multi-object slides folded into one entry each."""
+def fold(entries: list[dict], heads: Heads = no_heads) -> list[dict]:
+    """A listing page with the members of multi-object slides folded into one entry each;
+    `heads` gives the first bytes of objects their names do not recognise."""
     for rule in RULES:
-        entries = rule.fold(entries)
+        entries = rule.fold(entries, heads)
     return sorted(entries, key=lambda entry: entry["id"])
 
 

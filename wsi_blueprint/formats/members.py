@@ -12,6 +12,7 @@ from typing import Protocol
 
 from ..caches import BlockReader
 from ..storage import ObjectInfo, Store
+from .head_probe import Heads
 from .index import SlideIndex
 
 
@@ -52,9 +53,10 @@ class Rule(Protocol):
         `head` is the first bytes (at least 132, fewer if the object is smaller) and `size`
         the size of the object the id names, both None when no object has that id."""
 
-    def fold(self, entries: list[dict]) -> list[dict]:
+    def fold(self, entries: list[dict], heads: Heads) -> list[dict]:
         """A listing page's entries ({"id", "size", "modified", "kind"}, key order) with this
-        format's members folded into one slide entry each."""
+        format's members folded into one slide entry each; `heads` reads an entry's first
+        bytes where its name does not tell (bounded: it may answer None)."""
 
     def parse(self, blocks: BlockReader, members: Members) -> SlideIndex:
         """The index of the joined members `blocks` reads (offsets joined, see

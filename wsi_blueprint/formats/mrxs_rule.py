@@ -10,6 +10,7 @@ from ..caches import BlockReader
 from ..errors import NotImplementedByStore
 from ..storage import ObjectInfo, Store
 from . import mrxs
+from .head_probe import Heads
 from .index import SlideIndex
 from .members import Members, list_folder
 
@@ -38,7 +39,7 @@ class MrxsRule:
         return Members(self.name, slide_id, (ObjectInfo(slide_id, size or 0, None),)
                        + tuple(objects))
 
-    def fold(self, entries: list[dict]) -> list[dict]:
+    def fold(self, entries: list[dict], heads: Heads) -> list[dict]:
         folders = {companion_folder(entry["id"]) for entry in entries
                    if entry["kind"] == "slide"} - {None}
         return [entry for entry in entries

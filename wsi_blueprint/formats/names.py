@@ -8,6 +8,9 @@ NOT_SLIDE_EXTENSIONS = frozenset(
     ".png .jpg .jpeg .gif .bmp .webp .txt .md .pdf .csv .tsv .json .xml .yaml .yml .html .htm "
     ".log .ini .dat .xls .xlsx .doc .docx .zip .gz .tgz .tar .7z .bz2 .xz .py .sh".split())
 
+# Names the formats read carry; an object without one is only known by its bytes.
+SLIDE_EXTENSIONS = frozenset(".svs .tif .tiff .ndpi .scn .bif .dcm .mrxs".split())
+
 
 def extension(slide_id: str) -> str:
     return posixpath.splitext(slide_id)[1].lower()

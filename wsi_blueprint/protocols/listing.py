@@ -3,13 +3,15 @@
 An entry's kind is decided without opening it (formats.catalog): `folder` from a delimiter
 listing, `other` for a name with an extension no slide format uses (a slide is recognised from
 its bytes, so anything else stays a `slide` candidate until it is opened). The members of a
-slide made of several objects are folded into one entry for the slide.
+slide made of several objects are folded into one entry for the slide; where names do not
+tell, a bounded number of objects' first bytes are read (formats.head_probe).
 """
 
 import dataclasses
 
 from ..errors import BadRequest
 from ..formats import catalog
+from ..formats.head_probe import HeadProbe
 from ..slide_ids import validate_slide_id
 from ..storage import Store
 
@@ -42,12 +44,12 @@ class Listing:
     next_cursor: str | None
 
 
-def _entries(page) -> list[dict]:
+def _entries(page, heads: HeadProbe) -> list[dict]:
     entries = [{**info.to_dict(), "kind": catalog.kind_of(info.id, info.size)}
                for info in page.slides]
     entries += [{"id": folder, "size": None, "modified": None, "kind": "folder"}
                 for folder in page.folders]
-    return catalog.fold(entries)
+    return catalog.fold(entries, heads.head)
 
 
 def list_entries(store: Store, *, prefix: str = "", limit: int = 100,
@@ -59,13 +61,14 @@ def list_entries(store: Store, *, prefix: str = "", limit: int = 100,
     page may hold fewer matches (even none) and still have a next one."""
     if not query:
         page = store.list(prefix=prefix, limit=limit, cursor=cursor, delimiter=delimiter)
-        return Listing(_entries(page), page.next_cursor)
+        return Listing(_entries(page, HeadProbe(store)), page.next_cursor)
     needle = query.casefold()
+    heads = HeadProbe(store)  # one bound for the whole scan
     matches: list[dict] = []
     for _ in range(SCAN_PAGES):
         page = store.list(prefix=prefix, limit=SCAN_PAGE_SIZE, cursor=cursor,
                           delimiter=delimiter)
-        for entry in _entries(page):
+        for entry in _entries(page, heads):
             if needle in entry["id"][len(prefix):].casefold():
                 matches.append(entry)
                 if len(matches) == limit:

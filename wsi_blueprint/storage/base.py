@@ -72,6 +72,18 @@ class Store(abc.ABC):
         """Up to `limit` entries after `cursor`; `delimiter` ("/" only) rolls deeper keys up
         into folders, as S3 does. Stores that cannot list folders list flat."""
 
+    def read_head(self, slide_id: str, length: int) -> bytes:
+        """The first `length` bytes of an object (fewer if it is smaller): what a listing needs
+        to recognise an object by its magic. One ranged read where the store can."""
+        reader = self.open(slide_id)
+        try:
+            length = min(length, reader.size)
+            if len(reader.head) >= length:
+                return reader.head[:length]
+            return reader.read(0, length)
+        finally:
+            reader.close()
+
     def check(self) -> None:
         """Raise a StoreError if the store cannot be reached (readiness); listing one id is
         the default probe."""

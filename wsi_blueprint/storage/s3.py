@@ -4,6 +4,7 @@ botocore only signs and lists; the bytes travel through `requests` like every ot
 one range reader, one pool and one set of retries serve S3, MinIO and any signed URL alike.
 """
 
+import dataclasses
 import re
 import threading
 import time
@@ -97,6 +98,16 @@ class S3Store(Store):
         return HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
                                self._session, self._options, self._counters,
                                not_found=self._not_found)
+
+    def read_head(self, slide_id: str, length: int) -> bytes:
+        """One GET of the first `length` bytes, not the opening probe of a whole block."""
+        validate_slide_id(slide_id)
+        reader = HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
+                                 self._session,
+                                 dataclasses.replace(self._options, probe_bytes=length),
+                                 self._counters, not_found=self._not_found)
+        reader.close()
+        return reader.head[:length]
 
     def _not_found(self, body: bytes) -> StoreError | None:
         """S3 answers 404 for a missing bucket too; its error document tells which."""

@@ -4,8 +4,8 @@
 holding several series opens one of them by `cases/42/HE1@<SeriesInstanceUID>` (the folder
 alone opens the first by UID). An instance at the store's root is a series of its own, and so
 is any instance in a store that cannot list (an HTTP base URL). A listing folds instances
-named `*.dcm` into one entry for their folder; instances without that extension are only known
-by their bytes, so they are listed as they are.
+into one entry for their folder: those named `*.dcm`, and the objects without a slide
+extension of a folder whose first such object starts as DICOM does (one head read per folder).
 """
 
 import posixpath
@@ -13,9 +13,10 @@ import posixpath
 from ...caches import BlockReader
 from ...errors import NotImplementedByStore
 from ...storage import ObjectInfo, Store
+from ..head_probe import Heads
 from ..index import SlideIndex
 from ..members import Members, list_folder
-from ..names import extension, kind_of
+from ..names import SLIDE_EXTENSIONS, extension, kind_of
 from .series import SERIES_MARK, parse_series
 
 MAGIC_AT = 128
@@ -30,6 +31,23 @@ def _candidates(objects: list[ObjectInfo]) -> tuple[ObjectInfo, ...]:
     """The objects of a folder that may be instances (by name and size)."""
     return tuple(info for info in objects
                  if kind_of(info.id, info.size) == "slide" and info.size > MAGIC_AT + 4)
+
+
+def _unnamed_instances(entries: list[dict], heads: Heads) -> set[str]:
+    """The ids of the entries without a slide extension (and big enough) in folders whose
+    first such entry is a DICOM instance by its bytes."""
+    unnamed: dict[str, list[dict]] = {}
+    for entry in entries:
+        folder = posixpath.dirname(entry["id"])
+        if (folder and entry["kind"] == "slide" and (entry["size"] or 0) > MAGIC_AT + 4
+                and extension(entry["id"]) not in SLIDE_EXTENSIONS):
+            unnamed.setdefault(folder, []).append(entry)
+    instances: set[str] = set()
+    for group in unnamed.values():
+        head = heads(group[0])
+        if head is not None and is_dicom(head):
+            instances.update(entry["id"] for entry in group)
+    return instances
 
 
 def _folder_of(slide_id: str) -> str:
@@ -68,15 +86,15 @@ class DicomRule:
         return Members(self.name, folder, objects, selector=SERIES_MARK + series if series
                        else "")
 
-    def fold(self, entries: list[dict]) -> list[dict]:
+    def fold(self, entries: list[dict], heads: Heads) -> list[dict]:
+        instances = _unnamed_instances(entries, heads)
         series: dict[str, dict] = {}
         kept = []
         for entry in entries:
-            if entry["kind"] != "slide" or extension(entry["id"]) != ".dcm":
-                kept.append(entry)
-                continue
             folder = posixpath.dirname(entry["id"])
-            if not folder:  # instances at the store's root have no folder to stand for them
+            # Instances at the store's root have no folder to stand for them.
+            if not folder or entry["kind"] != "slide" or (
+                    extension(entry["id"]) != ".dcm" and entry["id"] not in instances):
                 kept.append(entry)
                 continue
             known = series.setdefault(folder, {"id": folder, "size": 0, "modified": None,
