@@ -66,3 +66,11 @@ def test_callback_store_reads_what_the_host_resolves(served, counters):
         store.open("../case-1/slide")
     with pytest.raises(NotImplementedByStore):
         store.list()
+
+
+def test_a_callback_store_head_is_one_request_of_just_its_bytes(served, counters):
+    """What a host lister's listing reads to recognise an object: not an opening block."""
+    store = open_store(make_settings(), counters,
+                       resolve={"s": served.url + "cases/a%20b.svs"}.get)
+    assert store.read_head("s", 132) == DATA[:132]
+    assert (counters.get("store_requests"), counters.get("store_bytes")) == (1, 132)

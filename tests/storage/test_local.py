@@ -54,6 +54,12 @@ def test_reads_exact_ranges_and_counts_them(store, counters):
         reader.read(998, 5)
 
 
+def test_a_head_is_one_read_and_no_more_than_the_object(store, counters):
+    assert store.read_head("cases/42/A1.svs", 132) == b"A" * 132
+    assert store.read_head("cases/42/B1", 132) == b"B" * 10
+    assert counters.get("store_requests") == 2 and counters.get("store_bytes") == 142
+
+
 def test_etag_changes_when_the_file_changes(store, folder):
     before = store.open("z.tiff").etag
     os.utime(folder / "z.tiff", ns=(1, 1))

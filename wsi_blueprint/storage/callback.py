@@ -4,6 +4,7 @@ This is how GCS signed URLs, Azure SAS URLs or a LIMS that hands out download li
 the host knows who may see what and how to sign; we only read ranges from what it returns.
 """
 
+import dataclasses
 from typing import Callable
 
 from ..counters import Counters
@@ -35,6 +36,14 @@ class CallbackStore(Store):
         return url
 
     def open(self, slide_id: str) -> RangeReader:
+        return self._reader(slide_id, self._options)
+
+    def read_head(self, slide_id: str, length: int) -> bytes:
+        """One GET of the first `length` bytes, not the opening probe of a whole block."""
+        options = dataclasses.replace(self._options, probe_bytes=length)
+        return self._reader(slide_id, options).head[:length]
+
+    def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
         validate_slide_id(slide_id)
         current = [self._url(slide_id)]
 
@@ -43,7 +52,7 @@ class CallbackStore(Store):
                 current[0] = self._url(slide_id)
             return current[0]
 
-        return HTTPRangeReader(slide_id, url, self._session, self._options, self._counters)
+        return HTTPRangeReader(slide_id, url, self._session, options, self._counters)
 
     def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
              delimiter: str | None = None) -> Page:

@@ -94,20 +94,18 @@ class S3Store(Store):
         return url
 
     def open(self, slide_id: str) -> RangeReader:
-        validate_slide_id(slide_id)
-        return HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
-                               self._session, self._options, self._counters,
-                               not_found=self._not_found)
+        return self._reader(slide_id, self._options)
 
     def read_head(self, slide_id: str, length: int) -> bytes:
         """One GET of the first `length` bytes, not the opening probe of a whole block."""
+        options = dataclasses.replace(self._options, probe_bytes=length)
+        return self._reader(slide_id, options).head[:length]
+
+    def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
         validate_slide_id(slide_id)
-        reader = HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
-                                 self._session,
-                                 dataclasses.replace(self._options, probe_bytes=length),
-                                 self._counters, not_found=self._not_found)
-        reader.close()
-        return reader.head[:length]
+        return HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
+                               self._session, options, self._counters,
+                               not_found=self._not_found)
 
     def _not_found(self, body: bytes) -> StoreError | None:
         """S3 answers 404 for a missing bucket too; its error document tells which."""
