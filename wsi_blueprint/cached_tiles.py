@@ -18,11 +18,10 @@ from flask import Flask
 
 from .blueprint import HARDENING_HEADERS, count_answer
 from .errors import WSIError
-from .prefetch.viewport import Request
 from .protocols.context import EXTENSION
 from .protocols.cors import cors_headers
 from .protocols.dzi import native_deep_zoom, tile_request
-from .protocols.images import CACHE_CONTROL, etag_of, session_key_of
+from .protocols.images import CACHE_CONTROL, etag_of, observe, session_key_of
 from .reader import color_mode, content_type, output_format
 
 # The blueprint's DZI tile route as werkzeug's converters match it (path, int, int, int), for
@@ -81,11 +80,8 @@ class CachedTiles:
         if prefetcher is not None:
             prefetcher.demand_started()
             try:
-                view = req.view
-                policy = prefetcher.observe(
-                    session_key_of(environ, slide_id), reader,
-                    Request(time.monotonic(), view.l0_x, view.l0_y, view.l0_width,
-                            view.l0_height, view.scale), tiling)
+                policy = observe(prefetcher, session_key_of(environ, slide_id), reader, req.view,
+                                 tiling)
                 prefetcher.tile_asked(key)
             finally:
                 prefetcher.demand_ended()

@@ -15,6 +15,7 @@ from flask_caching import Cache
 from wsi_blueprint.caches import FlaskCacheTier, TieredCache
 from wsi_blueprint.caches.flask_cache import backend_of
 from wsi_blueprint.caches.memcached import memcached_key
+from caches.shared_tier_checks import check_lease_keeps_a_second_process_from_loading
 from wsi_blueprint.counters import Counters
 
 BOUNDED = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
@@ -160,24 +161,7 @@ def test_a_lease_on_a_dead_server_does_not_wait(kind, request, counters):
 
 
 def test_lease_keeps_a_second_process_from_loading_the_same_key(redis_server):
-    loads = []
-    caches = [TieredCache("metadata", 1 << 20, c, tier(redis_config(redis_server), c))
-              for c in (Counters(), Counters())]
-
-    def load():
-        loads.append(1)
-        time.sleep(0.3)
-        return b"index"
-
-    results = []
-    threads = [threading.Thread(target=lambda c=c: results.append(
-        c.get_or_load("slide", load, lease_seconds=5))) for c in caches]
-    for t in threads:
-        t.start()
-        time.sleep(0.05)
-    for t in threads:
-        t.join()
-    assert loads == [1] and results == [b"index", b"index"]
+    check_lease_keeps_a_second_process_from_loading(lambda c: tier(redis_config(redis_server), c))
 
 
 def test_of_several_deletes_of_a_key_one_takes_it(redis_server, counters):

@@ -9,6 +9,7 @@ from pymemcache.client.base import Client
 from wsi_blueprint.bench.services import Memcached
 from wsi_blueprint.caches import MemcachedTier, TieredCache
 from wsi_blueprint.caches.memcached import memcached_key
+from caches.shared_tier_checks import check_lease_keeps_a_second_process_from_loading
 from wsi_blueprint.counters import Counters
 
 
@@ -134,24 +135,7 @@ def test_concurrent_misses_load_once(counters):
 
 
 def test_lease_keeps_a_second_process_from_loading_the_same_key(memcached):
-    loads = []
-    caches = [TieredCache("metadata", 1 << 20, c, tier(memcached, c))
-              for c in (Counters(), Counters())]
-
-    def load():
-        loads.append(1)
-        time.sleep(0.3)
-        return b"index"
-
-    results = []
-    threads = [threading.Thread(target=lambda c=c: results.append(
-        c.get_or_load("slide", load, lease_seconds=5))) for c in caches]
-    for t in threads:
-        t.start()
-        time.sleep(0.05)
-    for t in threads:
-        t.join()
-    assert loads == [1] and results == [b"index", b"index"]
+    check_lease_keeps_a_second_process_from_loading(lambda c: tier(memcached, c))
 
 
 def test_undecodable_shared_values_are_misses(memcached, counters):

@@ -14,7 +14,6 @@ import vendor_slides
 from helpers import testdata_path
 from slide_access import open_slide
 from wsi_blueprint.app import create_app
-from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import CorruptSlide, NotFound, UnsupportedFormat
 from wsi_blueprint.formats.index import SlideIndex
 from wsi_blueprint.formats.levels import PlacedTiles
@@ -110,16 +109,8 @@ def test_the_macro_is_the_image_covering_the_collection(slide, reference, client
 
 
 def test_the_collection_reads_the_same_from_s3(folder, slide, s3_server, s3_bucket):
-    s3_server.put(s3_bucket, NAME, (folder / NAME).read_bytes())
-    counters = Counters()
-    remote = open_slide(f"s3://{s3_bucket}", NAME, counters, s3_endpoint_url=s3_server.endpoint)
-    assert remote.index == slide.index
-    opened = counters.get("store_requests")
-    coords = [(0, 0), (2, 1), (4, 0)]
-    assert remote.read_tiles(0, coords) == slide.read_tiles(0, coords)
-    assert remote.read_associated("macro") == slide.read_associated("macro")
-    print(f"Leica SCN over S3: {opened:.0f} requests to open, "
-          f"{counters.get('store_requests'):.0f} in all")
+    vendor_checks.check_reads_the_same_from_s3(folder / NAME, NAME, slide, s3_server, s3_bucket,
+                                               [(0, 0), (2, 1), (4, 0)], "macro", "Leica SCN")
 
 
 @pytest.mark.parametrize("options, error, reason", [

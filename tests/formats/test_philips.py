@@ -14,7 +14,6 @@ import vendor_slides
 from helpers import testdata_path
 from slide_access import open_slide
 from wsi_blueprint.app import create_app
-from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import CorruptSlide, UnsupportedFormat
 from wsi_blueprint.imaging.region import read_region
 
@@ -88,17 +87,9 @@ def test_label_and_macro_are_read_but_not_served_by_default(slide, reference, cl
 
 
 def test_the_slide_reads_the_same_from_s3(folder, slide, s3_server, s3_bucket):
-    s3_server.put(s3_bucket, f"cases/{NAME}", (folder / NAME).read_bytes())
-    counters = Counters()
-    remote = open_slide(f"s3://{s3_bucket}", f"cases/{NAME}", counters,
-                        s3_endpoint_url=s3_server.endpoint)
-    assert remote.index == slide.index
-    opened = counters.get("store_requests")
-    coords = [(0, 0), (3, 0), (3, 2)]
-    assert remote.read_tiles(0, coords) == slide.read_tiles(0, coords)
-    assert remote.read_associated("label") == slide.read_associated("label")
-    print(f"Philips over S3: {opened:.0f} requests to open, "
-          f"{counters.get('store_requests'):.0f} in all")
+    vendor_checks.check_reads_the_same_from_s3(folder / NAME, f"cases/{NAME}", slide, s3_server,
+                                               s3_bucket, [(0, 0), (3, 0), (3, 2)], "label",
+                                               "Philips")
 
 
 def _variant(folder, name: str, xml: str) -> str:

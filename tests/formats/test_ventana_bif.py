@@ -15,7 +15,6 @@ import vendor_slides
 from helpers import testdata_path
 from slide_access import open_slide
 from wsi_blueprint.app import create_app
-from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import CorruptSlide, UnsupportedFormat
 from wsi_blueprint.formats.index import SlideIndex
 from wsi_blueprint.formats.levels import LatticeTiles
@@ -108,17 +107,8 @@ def test_a_stitched_ventana_tiff_is_a_plain_grid(folder):
 
 
 def test_the_slide_reads_the_same_from_s3(folder, slide, s3_server, s3_bucket):
-    s3_server.put(s3_bucket, f"ventana/{NAME}", (folder / NAME).read_bytes())
-    counters = Counters()
-    remote = open_slide(f"s3://{s3_bucket}", f"ventana/{NAME}", counters,
-                        s3_endpoint_url=s3_server.endpoint)
-    assert remote.index == slide.index
-    opened = counters.get("store_requests")
-    coords = [(0, 0), (5, 2)]
-    assert remote.read_tiles(0, coords) == slide.read_tiles(0, coords)
-    assert remote.read_associated("macro") == slide.read_associated("macro")
-    print(f"Ventana BIF over S3: {opened:.0f} requests to open, "
-          f"{counters.get('store_requests'):.0f} in all")
+    vendor_checks.check_reads_the_same_from_s3(folder / NAME, f"ventana/{NAME}", slide, s3_server,
+                                               s3_bucket, [(0, 0), (5, 2)], "macro", "Ventana BIF")
 
 
 @pytest.mark.parametrize("options, error, reason", [

@@ -19,10 +19,26 @@ from PIL import Image
 from slide_access import open_slide
 from tile_decoder import assemble, decode
 from wsi_blueprint.app import create_app
+from wsi_blueprint.counters import Counters
 from wsi_blueprint.imaging.region import read_region
 
 EXACT_MAD = 1.0
 RESAMPLED_MAD = 5.0
+
+
+def check_reads_the_same_from_s3(path, key: str, slide, s3_server, bucket: str,
+                                 coords: list, associated: str, label: str) -> None:
+    """The slide file at `path`, put into the bucket under `key`, reads from S3 as `slide` reads
+    it locally: the same index, stored tiles at `coords` and `associated` image."""
+    s3_server.put(bucket, key, path.read_bytes())
+    counters = Counters()
+    remote = open_slide(f"s3://{bucket}", key, counters, s3_endpoint_url=s3_server.endpoint)
+    assert remote.index == slide.index
+    opened = counters.get("store_requests")
+    assert remote.read_tiles(0, coords) == slide.read_tiles(0, coords)
+    assert remote.read_associated(associated) == slide.read_associated(associated)
+    print(f"{label} over S3: {opened:.0f} requests to open, "
+          f"{counters.get('store_requests'):.0f} in all")
 
 
 def slide_fixtures(name: str):

@@ -16,7 +16,7 @@ from flask import Response, current_app, g, request
 
 from ..errors import ObjectChanged
 from ..prefetch.viewport import Request
-from ..reader import ImageRequest, SlideReader, Tiling, content_type
+from ..reader import ImageRequest, SlideReader, Tiling, View, content_type
 from .context import state
 
 MAX_AGE = 86400  # slides are immutable for a given ETag
@@ -45,6 +45,15 @@ def etag_of(key: str) -> str:
     return f'"{hashlib.blake2b(key.encode(), digest_size=12).hexdigest()}"'
 
 
+def observe(prefetcher, session: str, reader: SlideReader, view: View,
+            tiling: Tiling | None) -> str:
+    """Tells the prefetcher that `session` asked for `view` now; the name of the policy that
+    answered (for the request's metrics)."""
+    return prefetcher.observe(session, reader, Request(
+        time.monotonic(), view.l0_x, view.l0_y, view.l0_width, view.l0_height, view.scale),
+        tiling)
+
+
 def serve(reader: SlideReader, req: ImageRequest, tiling: Tiling | None = None) -> Response:
     """The image `req` asks for. `tiling` says how the viewer names tiles (DZI's, IIIF's),
     so that the prefetcher can render ahead the ones it will ask for next."""
@@ -62,11 +71,7 @@ def serve(reader: SlideReader, req: ImageRequest, tiling: Tiling | None = None) 
 def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> Response:
     prefetcher = state().prefetcher
     if prefetcher is not None and req.view is not None:
-        view = req.view
-        g.wsi_policy = prefetcher.observe(
-            session_key(reader.slide_id), reader,
-            Request(time.monotonic(), view.l0_x, view.l0_y, view.l0_width, view.l0_height,
-                    view.scale), tiling)
+        g.wsi_policy = observe(prefetcher, session_key(reader.slide_id), reader, req.view, tiling)
     key = reader.key(req)
     etag = etag_of(key)
     if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains(etag[1:-1]):
