@@ -11,7 +11,7 @@ import responses
 from helpers import testdata_path
 from wsi_blueprint.app import create_app
 from wsi_blueprint.formats import head_probe
-from wsi_blueprint.protocols import listing
+from wsi_blueprint.reader import listing
 from wsi_blueprint.protocols.context import EXTENSION
 
 VIPS_INSTANCE = "dicom/cmu-1-small-region-vips/level-0-frames-0-30.dcm"

@@ -9,7 +9,7 @@ from flask import Blueprint, g, render_template, request, url_for
 
 from ..security.access import listing_prefix
 from .context import state
-from .listing import list_entries, listing_arguments
+from ..reader.listing import list_entries, listing_arguments
 from .viewer import html_page
 
 PAGE_SIZE = 48

@@ -3,13 +3,12 @@
 from flask import Blueprint, g, jsonify, request, url_for
 
 from ..errors import BadRequest, Forbidden, NotFound, ObjectChanged
-from ..formats.index import SlideIndex
 from ..reader import SlideReader, ThumbnailRequest, output_format
 from ..security.access import listing_prefix
 from .color import requested_color
 from .context import state
 from .images import cached_response, serve
-from .listing import list_entries, listing_arguments
+from ..reader.listing import list_entries, listing_arguments
 
 MAX_PAGE = 1000
 ICC_TYPE = "application/vnd.iccprofile"
@@ -34,13 +33,9 @@ def list_slides():
 PATIENT_IMAGES = ("label", "macro")  # they show names and barcodes
 
 
-def shown_properties(index: SlideIndex) -> dict[str, str]:
-    """The slide's properties; those the format marks as identifying the patient (a barcode)
-    only where the label and macro images are served too."""
-    if not index.phi_properties or state().settings.show_label_and_macro:
-        return index.properties
-    hidden = set(index.phi_properties)
-    return {key: value for key, value in index.properties.items() if key not in hidden}
+def shown_properties(reader: SlideReader) -> dict[str, str]:
+    """The slide's properties, a barcode only where the label and macro images are served."""
+    return reader.shown_properties(state().settings.show_label_and_macro)
 
 
 VENDORS = {"aperio": "aperio", "generic-tiff": "generic-tiff", "hamamatsu": "hamamatsu"}
@@ -84,7 +79,7 @@ def slide_metadata(slide_id: str):
         "mpp": list(index.mpp) if index.mpp else None,
         "objective_power": index.objective_power,
         "associated": sorted(index.associated),
-        "properties": shown_properties(index),
+        "properties": shown_properties(reader),
         "icc_profile": icc_summary(reader),
         "urls": slide_urls(slide_id),
     })

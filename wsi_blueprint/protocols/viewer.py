@@ -65,7 +65,8 @@ def view(slide_id: str):
         raise ViewerUnavailable("the viewer's OpenSeadragon files are not installed: run "
                                 "`python -m wsi_blueprint.viewer.assets` once")
     settings = state().settings
-    index = state().readers.open(slide_id).info()
+    reader = state().readers.open(slide_id)
+    index = reader.info()
     # A colour mode in the page's URL goes on to every image of the page (OpenSeadragon adds
     # the descriptor's query to each tile URL).
     color = color_mode(request.args["color"]) if request.args.get("color") else None
@@ -78,7 +79,7 @@ def view(slide_id: str):
     return html_page(render_template(
         "wsi_viewer.html", slide_id=slide_id, name=posixpath.basename(slide_id), index=index,
         vendor=VENDORS.get(index.format, index.format), images=images,
-        properties=sorted(shown_properties(index).items()),
+        properties=sorted(shown_properties(reader).items()),
         gallery=gallery_url(folder + "/" if folder else ""),
         mpp=index.mpp[0] if index.mpp else None,
         tile_source=url_for(".dzi_descriptor", slide_id=slide_id, color=color), token=token,

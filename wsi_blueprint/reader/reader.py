@@ -55,6 +55,15 @@ class SlideReader:
         """Size, levels, resolution, vendor properties, associated image names."""
         return self.slide.index
 
+    def shown_properties(self, phi_allowed: bool) -> dict[str, str]:
+        """The slide's properties; those the format marks as identifying the patient (a
+        barcode) only where `phi_allowed` (the label and macro images are served too)."""
+        index = self.slide.index
+        if not index.phi_properties or phi_allowed:
+            return index.properties
+        hidden = set(index.phi_properties)
+        return {key: value for key, value in index.properties.items() if key not in hidden}
+
     @property
     def namespace(self) -> str:
         """This exact version of the slide (store, id, ETag)."""
