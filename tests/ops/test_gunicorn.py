@@ -214,14 +214,15 @@ def _workers(live) -> list[int]:
     return pids
 
 
-def _connections_per_worker(live) -> list[int]:
-    """How many established connections each worker holds (from /proc: the server side's
-    socket inodes on the server's port, found among each worker's open files)."""
+def _connections_per_worker(live, states=("01",)) -> list[int]:
+    """How many connections each worker holds (from /proc: the server side's socket inodes on
+    the server's port in one of `states`, 01 established, found among each worker's open
+    files)."""
     inodes = set()
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
             fields = line.split()
-            if fields[3] == "01" and int(fields[1].split(":")[1], 16) == live.port:
+            if fields[3] in states and int(fields[1].split(":")[1], 16) == live.port:
                 inodes.add(fields[9])
     counts = []
     for pid in _workers(live):
@@ -256,6 +257,16 @@ def test_a_viewers_six_connections_are_spread_over_the_workers(folder):
     assert splits == [[3, 3]] * 5
 
 
+def _wait_until_no_worker_holds_a_connection(live, timeout=10.0) -> None:
+    """A worker counts a connection until it has closed its socket, in any TCP state but
+    listening (0A); stopping a worker that still counts one would leave the counts even."""
+    every_state_but_listen = tuple(f"{state:02X}" for state in range(1, 12) if state != 10)
+    deadline = time.monotonic() + timeout
+    while any(_connections_per_worker(live, every_state_but_listen)):
+        assert time.monotonic() < deadline, "the workers kept connections open"
+        time.sleep(0.02)
+
+
 def test_a_stopped_worker_holds_new_connections_back_only_briefly(folder):
     """A worker with more connections than another lets that one accept first, but not for
     long: here the other worker is stopped (SIGSTOP) and the second connection is still served
@@ -263,6 +274,7 @@ def test_a_stopped_worker_holds_new_connections_back_only_briefly(folder):
     tile = f"dzi/{SLIDE}_files/12/0_0.jpeg"
     with LiveServer(folder, workers=2) as live:
         host_port = ("127.0.0.1", live.port)
+        _wait_until_no_worker_holds_a_connection(live)  # the start's health probes closed
         stopped = _workers(live)[1]
         os.kill(stopped, signal.SIGSTOP)
         try:
