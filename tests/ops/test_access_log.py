@@ -1,16 +1,22 @@
 """The access log of the real server: a timestamp on every line, no access token in any line
 (text and JSON formats), and a request refused as corrupt (422) costs one line, no traceback."""
 
+import datetime
 import json
+import logging
 import re
 import shutil
+from unittest import mock
 
 import pytest
 import requests
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
 
 from helpers import testdata_path
 from live_server import LiveServer
-from wsi_blueprint.access_log import REDACTED, redact
+from wsi_blueprint.access_log import REDACTED, RedactingLogger, redact
+from wsi_blueprint.serving import JSON_ACCESS_FORMAT, TEXT_ACCESS_FORMAT
 
 SECRET = "k1:0123456789abcdef0123456789"
 SIGN_KEY = "admin-0123456789abcdef"
@@ -52,7 +58,7 @@ def test_text_access_lines_are_dated_and_carry_no_token(folder):
     env = {"WSI_AUTH_SECRET": SECRET, "WSI_SIGN_KEY": SIGN_KEY, "WSI_PREFETCH": "off"}
     with LiveServer(folder, workers=1, env=env) as live:
         tokens = make_requests(live)
-        log = live.log
+    log = live.log  # after the stop: a worker writes a line after its answer
     access = [line for line in log.splitlines() if '"GET ' in line or '"POST ' in line]
     assert len(access) >= 7, log[-3000:]
     for line in access:
@@ -72,7 +78,7 @@ def test_json_access_lines_are_dated_and_carry_no_token(folder):
            "WSI_LOG_FORMAT": "json"}
     with LiveServer(folder, workers=1, env=env) as live:
         tokens = make_requests(live)
-        log = live.log
+    log = live.log  # after the stop: a worker writes a line after its answer
     entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     access = [e for e in entries if "request" in e]
     assert len(access) >= 7, log[-3000:]
@@ -96,3 +102,52 @@ def test_json_access_lines_are_dated_and_carry_no_token(folder):
 ])
 def test_redact(given, logged):
     assert redact(given) == logged
+
+
+class _Response:
+    status, sent = "200 OK", 12345
+    headers = [("Content-Type", "image/jpeg"), ("Content-Length", "12345")]
+
+
+class _Request:
+    headers = [("HOST", "x"), ("USER-AGENT", 'Viewer/1.0 "quoted"'), ("X-Case", "c42")]
+
+
+def _access_line(access_format: str, lean: bool) -> str:
+    """The access line gunicorn writes for one request, through our logger with or without its
+    lean atoms (the time atoms fixed, so that two lines can be compared)."""
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", access_format)
+    logger = RedactingLogger(cfg)
+    if not lean:
+        logger._lean_atoms = lambda: None
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    logger.access_log.handlers = [handler]
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/t/abc123/dzi/a.svs_files/9/0_1.jpeg?x=1",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.1.2.3", "PATH_INFO": "/p",
+               "QUERY_STRING": "token=abc123", "HTTP_USER_AGENT": 'Viewer/1.0 "quoted"',
+               "HTTP_X_CASE": "c42"}
+    with mock.patch("time.time", return_value=1_800_000_000.0):
+        logger.access(_Response, _Request, environ, datetime.timedelta(microseconds=3456789))
+    assert isinstance(logger, Logger) and len(lines) == 1
+    return lines[0]
+
+
+@pytest.mark.parametrize("access_format", ["text", "json"])
+def test_the_lean_access_atoms_write_what_gunicorns_atoms_write(access_format):
+    """The project's formats are filled from the few atoms they use; the line is the one that
+    gunicorn's every-header atoms give, redacted and escaped alike."""
+    fmt = {"text": TEXT_ACCESS_FORMAT, "json": JSON_ACCESS_FORMAT}[access_format]
+    lean = _access_line(fmt, lean=True)
+    assert lean == _access_line(fmt, lean=False)
+    assert "abc123" not in lean and REDACTED in lean and "3456" in lean and "12345" in lean
+
+
+def test_a_format_with_other_atoms_gets_gunicorns_atoms():
+    """A format naming a header atom is filled by gunicorn's atoms (tokens still redacted)."""
+    line = _access_line('%(h)s "%(r)s" %({x-case}i)s %(q)s', lean=True)
+    assert line == f'10.1.2.3 "GET /t/{REDACTED}/dzi/a.svs_files/9/0_1.jpeg?x=1 HTTP/1.1" c42 ' \
+                   f'token={REDACTED}'

@@ -117,7 +117,7 @@ def test_text_logs_carry_the_packages_own_lines(folder):
     too, gunicorn applies our logging set-up (its own lines show it: logger names added)..."""
     with LiveServer(folder, workers=1) as live:
         assert requests.get(live.url + "healthz", timeout=10).status_code == 200
-        log = live.log
+    log = live.log  # after the stop: a worker writes a line after its answer
     assert re.search(r"\[INFO\] gunicorn\.error: Booting worker", log)
     assert re.search(r'"GET /healthz HTTP/1.1" 200 \d+ \d+ms', log)  # access lines as before
     # ...and under that set-up a package INFO line is written, in the same format.
