@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import request_log
 from .blueprint import create_blueprint
-from .cached_tiles import CachedTiles
+from .direct_tiles import DirectTiles
 from .protocols.errors import register_error_handlers
 
 
@@ -22,7 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(create_blueprint())
     register_error_handlers(app)
     request_log.init_app(app)  # only if WSI_REQUEST_LOG names a file
-    app.wsgi_app = CachedTiles(app, app.wsgi_app)  # cached DZI tiles without Flask's costs
+    app.wsgi_app = DirectTiles(app, app.wsgi_app)  # DZI tiles without Flask's costs
     proxies = int(app.config.get("WSI_PROXY_FIX") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,

@@ -38,11 +38,14 @@ class _WSIBlueprint(Blueprint):
 
 
 IMAGE_ENDPOINTS = {"dzi_tile", "iiif3_image", "iiif2_image", "native_tile", "slide_thumbnail"}
+# An error met by the standalone app's DirectTiles (direct_tiles.py) answering this request,
+# raised here so that the client gets this blueprint's answer to it.
+ERROR_KEY = "wsi_blueprint.error"
 
 
 def _before() -> None:
-    """Starts the request's clock and demand count, then checks its access (one hook: each
-    costs a call on every cached tile)."""
+    """Starts the request's clock and demand count, checks its access, then raises the error
+    DirectTiles met (one hook: each costs a call on every request)."""
     flask_g = g._get_current_object()  # bound once: each use of the proxy costs a lookup
     flask_g.wsi_started = time.perf_counter()
     flask_g.wsi_timing = timing.begin()
@@ -53,6 +56,9 @@ def _before() -> None:
         flask_g.wsi_demand = prefetcher
     if wsi.signer is not None:
         check_request(wsi.signer)
+    error = request.environ.pop(ERROR_KEY, None)
+    if error is not None:
+        raise error
 
 
 def _end_demand(error: BaseException | None) -> None:
@@ -83,7 +89,7 @@ def _record_request(response: Response) -> Response:
     return response
 
 
-# What _finish adds to an image response; cached_tiles.py adds them as they are.
+# What _finish adds to an image response; direct_tiles.py adds them as they are.
 HARDENING_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 
 

@@ -137,7 +137,7 @@ def tile_request(dz: DeepZoom, level: int, col: int, row: int, fmt: str, quality
                  color: str) -> tuple[RegionRequest, DziTiling]:
     """What a tile URL asks for (`fmt` an output format's name, `color` the mode the reader
     resolved) and how the viewer names tiles; 404 for a tile not there. The route and
-    cached_tiles.py both build it here."""
+    direct_tiles.py both build it here."""
     return (dz.request(level, col, row, fmt, quality, color),
             DziTiling(dz, fmt, quality, color))
 

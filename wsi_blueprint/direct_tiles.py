@@ -1,14 +1,19 @@
-"""Cached DZI tiles answered before Flask: the hot path of viewers going over tiles seen.
+"""DZI tiles answered before Flask: the hot path of viewers going over a slide.
 
-Most of what a busy server answers is a viewer's tile the worker has in its tile cache. For
-those, Flask's request context, routing, hooks and response object cost several times the
-work of the answer (measured in docs/design/serving.md). This WSGI layer in front of the
-standalone app answers exactly those requests as the blueprint does - the same status,
-headers in the same order, ETag, CORS, prefetch bookkeeping, metrics and counters - and hands
-every other request to Flask untouched: another method or route, a query string, a
-conditional request, access control on, the request log on, a slide not open (or due for
-revalidation), a tile not in the worker's own tile cache. tests/test_cached_tiles.py compares
-its answers with Flask's, header for header.
+Most of what a busy server answers is a viewer's DZI tile of a slide the worker has open,
+either in its tile cache or rendered from blocks it holds. For those, Flask's request context,
+routing, hooks and response object cost several times the work of a cached answer and a tenth
+of a render (measured in docs/design/serving.md). This WSGI layer in front of the standalone
+app answers exactly those requests as the blueprint does - the same status, headers in the same
+order, ETag, CORS, Server-Timing, prefetch bookkeeping, metrics and counters - and hands every
+other request to Flask untouched: another method or route, a query string, a conditional
+request, access control on, the request log on, a slide not open (or due for revalidation).
+
+A tile it cannot make is Flask's to answer too: for a replaced object (Flask reopens the slide
+and runs the route again) Flask starts afresh; any other error is handed over in the environ
+(`ERROR_KEY`) and raised by the blueprint's first hook, so the client gets the blueprint's
+JSON error and log lines without the work being done twice. tests/test_direct_tiles.py compares
+the answers with Flask's, header for header.
 """
 
 import re
@@ -16,8 +21,9 @@ import time
 
 from flask import Flask
 
-from .blueprint import HARDENING_HEADERS, count_answer
-from .errors import WSIError
+from . import timing
+from .blueprint import ERROR_KEY, HARDENING_HEADERS, count_answer
+from .errors import ObjectChanged, WSIError
 from .protocols.context import EXTENSION
 from .protocols.cors import cors_headers
 from .protocols.dzi import native_deep_zoom, tile_request
@@ -29,8 +35,8 @@ from .reader import color_mode, content_type, output_format
 _TILE = re.compile(r"/dzi/([^/].*?)_files/([0-9]+)/([0-9]+)_([0-9]+)\.(jpeg|jpg|png|webp)")
 
 
-class CachedTiles:
-    """`app.wsgi_app = CachedTiles(app, app.wsgi_app)`, with the blueprint `name` at the root."""
+class DirectTiles:
+    """`app.wsgi_app = DirectTiles(app, app.wsgi_app)`, with the blueprint `name` at the root."""
 
     def __init__(self, app: Flask, flask_wsgi, name: str = "wsi"):
         self.app = app
@@ -56,7 +62,7 @@ class CachedTiles:
 
     def _answer(self, environ: dict, slide_id: str, level: str, col: str, row: str,
                 fmt: str) -> tuple[list, bytes] | None:
-        """(headers, body) of a cached tile, or None for Flask to answer."""
+        """(headers, body) of the tile, or None for Flask to answer."""
         started = time.perf_counter()
         wsi = self.app.extensions[EXTENSION][self.name]
         if wsi.signer is not None:
@@ -72,21 +78,34 @@ class CachedTiles:
         except WSIError:  # no such tile: Flask's 404
             return None
         key = reader.key(req)
-        body = wsi.caches.tiles.get_local(key)
-        if body is None:
-            return None
-        policy = ""
+        tiles = wsi.caches.tiles
+        policy, record = "", {}
         prefetcher = wsi.prefetcher
         if prefetcher is not None:
-            prefetcher.demand_started()
-            try:
+            prefetcher.demand_started()  # prefetch waits while demand requests are in flight
+        clock = timing.begin()
+        try:
+            if prefetcher is not None:
                 policy = observe(prefetcher, session_key_of(environ, slide_id), reader, req.view,
                                  tiling)
                 prefetcher.tile_asked(key)
-            finally:
+            body = tiles.get_local(key)
+            if body is None:
+                body = tiles.get_or_load(key, lambda: reader.image(req))
+        except ObjectChanged:
+            return None
+        except Exception as error:
+            environ[ERROR_KEY] = error
+            return None
+        finally:
+            record = timing.end(clock)
+            if prefetcher is not None:
                 prefetcher.demand_ended()
         headers = [("Content-Type", content_type(fmt)), ("Content-Length", str(len(body))),
                    ("ETag", etag_of(key)), ("Cache-Control", CACHE_CONTROL), *HARDENING_HEADERS,
                    *cors_headers(wsi.cors_options, environ)]
-        count_answer(wsi, "dzi_tile", 200, policy, "cache", time.perf_counter() - started)
+        if record:
+            headers.append(("Server-Timing", timing.server_timing(record)))
+        count_answer(wsi, "dzi_tile", 200, policy, "store" if "store" in record else "cache",
+                     time.perf_counter() - started)
         return headers, body

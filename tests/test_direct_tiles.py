@@ -1,4 +1,4 @@
-"""Cached DZI tiles answered before Flask: the same answer Flask gives, and Flask for the rest."""
+"""DZI tiles answered before Flask: the same answer Flask gives, and Flask for the rest."""
 
 import shutil
 
@@ -11,6 +11,8 @@ from wsi_blueprint.app import create_app
 
 SLIDE = "CMU-1-Small-Region.svs"
 TILE = f"/dzi/{SLIDE}_files/12/0_0.jpeg"  # of the stored level: passed through, then cached
+DERIVED = f"/dzi/{SLIDE}_files/11/1_0.jpeg"  # resampled from four stored tiles
+CORRUPT = "corrupt-tile.svs"
 ICC_SLIDE = "strong.svs"  # an ICC profile that moves every colour: each mode answers its own
 ICC_TILE = f"/dzi/{ICC_SLIDE}_files/10/0_0.jpeg"
 
@@ -31,6 +33,7 @@ class CountingWsgi:
 def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("slides")
     shutil.copy(testdata_path(SLIDE), folder / SLIDE)
+    shutil.copy(testdata_path(CORRUPT), folder / CORRUPT)
     icc_slides.write_slide(str(folder / ICC_SLIDE), icc_profiles.swapped_primaries())
     return folder
 
@@ -76,7 +79,6 @@ def test_a_cached_tile_is_answered_as_flask_answers_it(folder, tile, headers, co
     (TILE, {"If-None-Match": "*"}, 304),              # conditional: Flask's 304
     (TILE + "?tile_size=254&overlap=1", {}, 200),      # another geometry
     (f"/dzi/{SLIDE}_files/12/99_0.jpeg", {}, 404),      # no such tile
-    (f"/dzi/{SLIDE}_files/12/1_0.jpeg", {}, 200),       # not cached yet
     ("/dzi/other.svs_files/12/0_0.jpeg", {}, 404),     # no such slide
     (f"/dzi/{SLIDE}.dzi", {}, 200),                    # another route
 ])
@@ -109,3 +111,68 @@ def test_with_access_control_or_the_request_log_flask_answers_every_tile(folder,
     client = app.test_client()
     assert client.get(TILE).status_code == client.get(TILE).status_code == 200
     assert flask.calls == 2 and log.read_text().count("\n") == 2
+
+
+def _opened(folder, enabled: bool, **config):
+    """An app whose worker has the slides open (the descriptors asked) and no tile cached."""
+    app, flask = _app(folder, **config)
+    app.wsgi_app.enabled = enabled
+    client = app.test_client()
+    for slide in (SLIDE, CORRUPT, ICC_SLIDE):
+        assert client.get(f"/dzi/{slide}.dzi").status_code == 200
+    return app, flask, client
+
+
+def _server_timing_names(response) -> list[str]:
+    timing = response.headers.get("Server-Timing")
+    return [part.split(";")[0] for part in timing.split(", ")] if timing else []
+
+
+@pytest.mark.parametrize("tile,headers,config", [
+    (TILE, {}, {}), (DERIVED, {}, {}), (DERIVED, {"Origin": "https://lims.example"}, {}),
+    (DERIVED, {"X-WSI-Session": "viewer-7"}, {"WSI_PREFETCH": "off"}),
+    *[(ICC_TILE, {}, {"WSI_COLOR": mode}) for mode in ("srgb", "embed")]])
+def test_a_tile_not_cached_is_made_and_answered_as_flask_answers_it(folder, tile, headers,
+                                                                    config):
+    """A stored tile passed through, a resampled one rendered: same bytes, headers in the same
+    order (Server-Timing with the same phases), same figures; Flask never reached."""
+    answers, figures = [], []
+    for enabled in (False, True):
+        app, flask, client = _opened(folder, enabled, **config)
+        calls, before = flask.calls, _figures(app)
+        answers.append(client.get(tile, headers=headers))
+        assert (flask.calls == calls) is enabled
+        counters = app.extensions["wsi_blueprint"]["wsi"].counters
+        figures.append([a - b for a, b in zip(_figures(app), before)]
+                       + [counters.get("tile_requests", source="store"),
+                          counters.get("tile_requests", source="cache")])
+        assert client.get(tile, headers=headers).data == answers[-1].data  # now cached
+    by_flask, answered = answers
+    assert answered.status == by_flask.status == "200 OK"
+    assert [name for name, _ in answered.headers.to_wsgi_list()] == \
+        [name for name, _ in by_flask.headers.to_wsgi_list()]
+    assert {k: v for k, v in answered.headers.items() if k != "Server-Timing"} == \
+        {k: v for k, v in by_flask.headers.items() if k != "Server-Timing"}
+    assert _server_timing_names(answered) == _server_timing_names(by_flask)
+    assert tile != DERIVED or _server_timing_names(answered)  # rendered: its phases named
+    assert answered.data == by_flask.data and answered.data[:2] == b"\xff\xd8"
+    assert figures[0] == figures[1] and figures[1][0] == 0 and sum(figures[1][2:]) == 1
+
+
+def test_a_tile_that_cannot_be_made_gets_flasks_error_and_is_tried_once(folder, monkeypatch):
+    """A corrupt stored tile: the blueprint's 422 JSON, the read not repeated by Flask."""
+    from wsi_blueprint.reader import SlideReader
+    tried = []
+    image = SlideReader.image
+    monkeypatch.setattr(SlideReader, "image", lambda self, req: tried.append(req) or
+                        image(self, req))
+    answers = []
+    for enabled in (False, True):
+        app, flask, client = _opened(folder, enabled)
+        calls, tried[:] = flask.calls, []
+        answers.append(client.get(f"/dzi/{CORRUPT}_files/4/0_0.jpeg"))
+        assert flask.calls == calls + 1 and len(tried) == 1
+    by_flask, answered = answers
+    assert answered.status_code == by_flask.status_code == 422
+    assert answered.get_json() == by_flask.get_json()
+    assert answered.get_json()["error"] == "corrupt_slide"
