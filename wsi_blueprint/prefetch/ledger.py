@@ -45,6 +45,9 @@ class Ledger:
         self._shared = shared
         self._limit = limit
         self._lock = threading.Lock()
+        # One settle at a time: a caller (a test's drain) must not return while another thread's
+        # settle has taken uses off the queue and not counted them yet.
+        self._settling = threading.Lock()
         self._uses: collections.deque[tuple[str, list]] = collections.deque(maxlen=10_000)
         self._prefetched_from: dict[str, tuple[bool, float]] = {}  # namespace: (yes, until)
 
@@ -111,6 +114,10 @@ class Ledger:
 
     def settle(self) -> None:
         """With memcached: takes the markers of the items viewers have used."""
+        with self._settling:
+            self._settle()
+
+    def _settle(self) -> None:
         uses: dict[str, set] = {}
         while self._uses:
             namespace, items = self._uses.popleft()
