@@ -27,7 +27,7 @@ from .errors import ObjectChanged, WSIError
 from .protocols.context import EXTENSION
 from .protocols.cors import cors_headers
 from .protocols.dzi import native_deep_zoom, tile_request
-from .protocols.images import CACHE_CONTROL, etag_of, observe, session_key_of
+from .protocols.images import CACHE_CONTROL, etag_of, image_bytes, observe, session_key_of
 from .reader import color_mode, content_type, output_format
 
 # The blueprint's DZI tile route as werkzeug's converters match it (path, int, int, int), for
@@ -78,8 +78,7 @@ class DirectTiles:
         except WSIError:  # no such tile: Flask's 404
             return None
         key = reader.key(req)
-        tiles = wsi.caches.tiles
-        policy, record = "", {}
+        policy = ""
         prefetcher = wsi.prefetcher
         if prefetcher is not None:
             prefetcher.demand_started()  # prefetch waits while demand requests are in flight
@@ -88,10 +87,7 @@ class DirectTiles:
             if prefetcher is not None:
                 policy = observe(prefetcher, session_key_of(environ, slide_id), reader, req.view,
                                  tiling)
-                prefetcher.tile_asked(key)
-            body = tiles.get_local(key)
-            if body is None:
-                body = tiles.get_or_load(key, lambda: reader.image(req))
+            body = image_bytes(wsi.caches.tiles, prefetcher, reader, req, key)
         except ObjectChanged:
             return None
         except Exception as error:

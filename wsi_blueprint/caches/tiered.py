@@ -82,18 +82,11 @@ class TieredCache:
         return found
 
     def get(self, key: str) -> Any:
-        value = self.get_local(key)  # the hot case, without get_many's lists
-        if value is not None:
-            return value
-        return self.get_many([key]).get(key)
-
-    def get_local(self, key: str) -> Any:
-        """The value if the in-process tier holds it (a hit counted), else None (nothing
-        counted: the caller goes on to `get`, which counts the lookup)."""
-        value = self.local.get(key)
+        value = self.local.get(key)  # the hot case, without get_many's lists
         if value is not None:
             self._count("hits", tier="l1")
-        return value
+            return value
+        return self.get_many([key]).get(key)
 
     def set_many(self, items: dict[str, Any], expire: int = 0) -> None:
         wire = {}

@@ -77,11 +77,18 @@ def _respond(reader: SlideReader, req: ImageRequest, tiling: Tiling | None) -> R
     if "HTTP_IF_NONE_MATCH" in request.environ and request.if_none_match.contains(etag[1:-1]):
         response = Response(status=304)
     else:
-        if prefetcher is not None:
-            prefetcher.tile_asked(key)
-        data = state().caches.tiles.get_or_load(key, lambda: reader.image(req))
+        data = image_bytes(state().caches.tiles, prefetcher, reader, req, key)
         response = Response(data, mimetype=content_type(req.format))
     return _cacheable(response, etag)
+
+
+def image_bytes(tiles, prefetcher, reader: SlideReader, req: ImageRequest, key: str) -> bytes:
+    """The image `req` (cached under `key`) from the tile cache, or made once; the prefetcher,
+    if any, learns it was asked for (a tile it rendered ahead counts as used). Both tile paths
+    (this module's `serve`, direct_tiles.py) answer through here."""
+    if prefetcher is not None:
+        prefetcher.tile_asked(key)
+    return tiles.get_or_load(key, lambda: reader.image(req))
 
 
 def cached_response(reader: SlideReader, name: str, load: Callable[[], bytes],
