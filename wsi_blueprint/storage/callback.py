@@ -4,20 +4,19 @@ This is how GCS signed URLs, Azure SAS URLs or a LIMS that hands out download li
 the host knows who may see what and how to sign; we only read ranges from what it returns.
 """
 
-import dataclasses
 from typing import Callable
 
 from ..counters import Counters
 from ..errors import NotImplementedByStore, SlideNotFound
 from ..slide_ids import validate_slide_id
-from .base import Page, RangeReader, Store
-from .http_reader import HTTPRangeReader, ReaderOptions, new_session
+from .base import Page
+from .http_reader import HTTPObjectStore, HTTPRangeReader, ReaderOptions, new_session
 
 Resolver = Callable[[str], "str | None"]
 Lister = Callable[[str, int, "str | None"], Page]
 
 
-class CallbackStore(Store):
+class CallbackStore(HTTPObjectStore):
     """`resolve` returns a URL, or None for an unknown slide; `list` is optional."""
 
     def __init__(self, resolve: Resolver, *, name: str = "callback", lister: Lister | None = None,
@@ -34,14 +33,6 @@ class CallbackStore(Store):
         if not url:
             raise SlideNotFound(f"no slide {slide_id!r}")
         return url
-
-    def open(self, slide_id: str) -> RangeReader:
-        return self._reader(slide_id, self._options)
-
-    def read_head(self, slide_id: str, length: int) -> bytes:
-        """One GET of the first `length` bytes, not the opening probe of a whole block."""
-        options = dataclasses.replace(self._options, probe_bytes=length)
-        return self._reader(slide_id, options).head[:length]
 
     def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
         validate_slide_id(slide_id)

@@ -20,7 +20,7 @@ import requests.adapters
 from ..counters import Counters
 from ..errors import (ObjectChanged, SlideNotFound, StoreError, StoreTimeout, StoreUnavailable,
                       UnsupportedFormat, WSIError)
-from .base import RangeReader
+from .base import RangeReader, Store
 from .reachability import REACHABILITY, reason_of
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -215,3 +215,21 @@ class HTTPRangeReader(RangeReader):
 
 class _Expired(Exception):
     """401/403: perhaps an expired presigned URL; one fresh signature is worth a try."""
+
+
+class HTTPObjectStore(Store):
+    """A store whose objects are read with HTTPRangeReader (S3, a host's signed URLs): it says
+    how to build one (`_reader`, with the options given), and opening and head reads follow."""
+
+    _options: ReaderOptions
+
+    def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
+        raise NotImplementedError
+
+    def open(self, slide_id: str) -> RangeReader:
+        return self._reader(slide_id, self._options)
+
+    def read_head(self, slide_id: str, length: int) -> bytes:
+        """One GET of the first `length` bytes, not the opening probe of a whole block."""
+        options = dataclasses.replace(self._options, probe_bytes=length)
+        return self._reader(slide_id, options).head[:length]

@@ -4,7 +4,6 @@ botocore only signs and lists; the bytes travel through `requests` like every ot
 one range reader, one pool and one set of retries serve S3, MinIO and any signed URL alike.
 """
 
-import dataclasses
 import re
 import threading
 import time
@@ -16,8 +15,8 @@ import botocore.session
 from ..counters import Counters
 from ..errors import StoreError, StoreTimeout, StoreUnavailable
 from ..slide_ids import is_hidden, validate_slide_id
-from .base import ObjectInfo, Page, RangeReader, Store
-from .http_reader import HTTPRangeReader, ReaderOptions, new_session
+from .base import ObjectInfo, Page
+from .http_reader import HTTPObjectStore, HTTPRangeReader, ReaderOptions, new_session
 from .reachability import REACHABILITY, reason_of
 
 _ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
@@ -49,7 +48,7 @@ def _store_error(exc: Exception, bucket: str, endpoint: str) -> StoreError:
     return StoreError("S3 request failed")
 
 
-class S3Store(Store):
+class S3Store(HTTPObjectStore):
     def __init__(self, bucket: str, prefix: str, *, endpoint_url: str, region: str,
                  presign_expires: int, pool_size: int, options: ReaderOptions,
                  counters: Counters):
@@ -92,14 +91,6 @@ class S3Store(Store):
                 self._signed.clear()
             self._signed[key] = (url, now + self._expires)
         return url
-
-    def open(self, slide_id: str) -> RangeReader:
-        return self._reader(slide_id, self._options)
-
-    def read_head(self, slide_id: str, length: int) -> bytes:
-        """One GET of the first `length` bytes, not the opening probe of a whole block."""
-        options = dataclasses.replace(self._options, probe_bytes=length)
-        return self._reader(slide_id, options).head[:length]
 
     def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
         validate_slide_id(slide_id)
