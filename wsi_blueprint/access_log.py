@@ -5,8 +5,10 @@ reads the logs view the slide. The redaction happens in the logger class (servin
 as gunicorn's `logger_class`), so every line is covered whatever the access log format says.
 """
 
+import logging
 import re
 import time
+import traceback
 
 from gunicorn.glogging import Logger
 
@@ -50,9 +52,12 @@ _FORMAT_ATOM = re.compile(r"%\(([^)]*)\)")
 class RedactingLogger(Logger):
     """Adds the `time` (ISO 8601, UTC, as the JSON log lines) and `asctime` (as the text log
     lines) atoms, and redacts tokens from every atom, headers and environ included. A format
-    that uses only `_LEAN_ATOMS` and the time atoms (the project's formats) gets just those."""
+    that uses only `_LEAN_ATOMS` and the time atoms (the project's formats) gets just those.
+    Where the access logger has one plain handler (the project's logging configuration) the
+    line is written to its stream as that handler would write it."""
 
     _lean_for: tuple[str, frozenset | None] = ("", None)  # (format, its atoms if all lean)
+    _stamps: tuple[int, str, str] = (-1, "", "")  # (second, time, asctime)
 
     def _lean_atoms(self) -> frozenset | None:
         fmt = self.cfg.access_log_format
@@ -61,6 +66,34 @@ class RedactingLogger(Logger):
             lean = names <= _LEAN_ATOMS.keys() | _TIME_ATOMS
             self._lean_for = (fmt, names - _TIME_ATOMS if lean else None)
         return self._lean_for[1]
+
+    def access(self, resp, req, environ, request_time):
+        handler = self._plain_handler()
+        if handler is None or not self.access_log_enabled:
+            return super().access(resp, req, environ, request_time)
+        # A LogRecord and the logging machinery cost four times the write itself.
+        try:
+            atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+            line = self._lean_for[0] % atoms + handler.terminator
+            with handler.lock:
+                handler.stream.write(line)
+                handler.stream.flush()
+        except Exception:
+            self.error(traceback.format_exc())
+
+    def _plain_handler(self) -> logging.StreamHandler | None:
+        """The access logger's only handler if it writes each message as it is to a stream
+        (a console or file handler formatting `%(message)s`, nothing filtered), else None."""
+        log = self.access_log
+        if len(log.handlers) != 1 or log.filters or log.disabled or not log.isEnabledFor(logging.INFO):
+            return None
+        handler = log.handlers[0]
+        formatter = handler.formatter
+        if type(handler) not in (logging.StreamHandler, logging.FileHandler) \
+                or handler.filters or handler.level > logging.INFO or handler.stream is None \
+                or type(formatter) is not logging.Formatter or formatter._fmt != "%(message)s":
+            return None
+        return handler
 
     def atoms(self, resp, req, environ, request_time):
         lean = self._lean_atoms()
@@ -74,7 +107,9 @@ class RedactingLogger(Logger):
         for key in _SECRET_HEADERS:
             if key in atoms:
                 atoms[key] = REDACTED
-        now = time.time()
-        atoms["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-        atoms["asctime"] = time.strftime("[%Y-%m-%d %H:%M:%S %z]", time.localtime(now))
+        second = int(time.time())
+        if self._stamps[0] != second:  # formatted once a second
+            self._stamps = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)),
+                            time.strftime("[%Y-%m-%d %H:%M:%S %z]", time.localtime(second)))
+        atoms["time"], atoms["asctime"] = self._stamps[1], self._stamps[2]
         return atoms

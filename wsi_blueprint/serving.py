@@ -128,10 +128,18 @@ def take_turn(worker, req) -> None:
     the same throughput (docs/design/serving.md).
     Bounded: a loop that never goes idle (events pending at every turn) delays a request by
     TURN_TIMEOUT at most."""
-    from gevent import Timeout, idle, monkey
-    if monkey.is_module_patched("socket"):  # a gevent worker; a no-op in any other
-        with Timeout(TURN_TIMEOUT, False):
-            idle()
+    if _in_gevent_worker():
+        import gevent
+        with gevent.Timeout(TURN_TIMEOUT, False):
+            gevent.idle()
+
+
+@functools.cache
+def _in_gevent_worker() -> bool:
+    """Whether gevent patched this worker (asked once: the hook runs before every request; a
+    worker is patched before it serves any)."""
+    from gevent import monkey
+    return monkey.is_module_patched("socket")
 
 
 def gunicorn_options(env=os.environ) -> dict:

@@ -2,6 +2,7 @@
 (text and JSON formats), and a request refused as corrupt (422) costs one line, no traceback."""
 
 import datetime
+import io
 import json
 import logging
 import re
@@ -113,9 +114,11 @@ class _Request:
     headers = [("HOST", "x"), ("USER-AGENT", 'Viewer/1.0 "quoted"'), ("X-Case", "c42")]
 
 
-def _access_line(access_format: str, lean: bool) -> str:
-    """The access line gunicorn writes for one request, through our logger with or without its
-    lean atoms (the time atoms fixed, so that two lines can be compared)."""
+def _access_lines(access_format: str, lean: bool, handler: logging.Handler | None = None
+                  ) -> list[str]:
+    """The access lines gunicorn writes for one request, through our logger with or without its
+    lean atoms (the time atoms fixed, so that two lines can be compared), to `handler` or to
+    one that goes through the logging machinery."""
     cfg = Config()
     cfg.set("accesslog", "-")
     cfg.set("access_log_format", access_format)
@@ -123,8 +126,9 @@ def _access_line(access_format: str, lean: bool) -> str:
     if not lean:
         logger._lean_atoms = lambda: None
     lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
+    if handler is None:
+        handler = logging.Handler()
+        handler.emit = lambda record: lines.append(record.getMessage())
     logger.access_log.handlers = [handler]
     environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/t/abc123/dzi/a.svs_files/9/0_1.jpeg?x=1",
                "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.1.2.3", "PATH_INFO": "/p",
@@ -132,8 +136,22 @@ def _access_line(access_format: str, lean: bool) -> str:
                "HTTP_X_CASE": "c42"}
     with mock.patch("time.time", return_value=1_800_000_000.0):
         logger.access(_Response, _Request, environ, datetime.timedelta(microseconds=3456789))
-    assert isinstance(logger, Logger) and len(lines) == 1
+    if isinstance(handler, logging.StreamHandler):
+        lines = handler.stream.getvalue().splitlines()
+    assert isinstance(logger, Logger)
+    return lines
+
+
+def _access_line(access_format: str, lean: bool, handler: logging.Handler | None = None) -> str:
+    lines = _access_lines(access_format, lean, handler)
+    assert len(lines) == 1
     return lines[0]
+
+
+def _stream_handler(fmt: str = "%(message)s") -> logging.StreamHandler:
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(logging.Formatter(fmt))
+    return handler
 
 
 @pytest.mark.parametrize("access_format", ["text", "json"])
@@ -151,3 +169,23 @@ def test_a_format_with_other_atoms_gets_gunicorns_atoms():
     line = _access_line('%(h)s "%(r)s" %({x-case}i)s %(q)s', lean=True)
     assert line == f'10.1.2.3 "GET /t/{REDACTED}/dzi/a.svs_files/9/0_1.jpeg?x=1 HTTP/1.1" c42 ' \
                    f'token={REDACTED}'
+
+
+@pytest.mark.parametrize("access_format", ["text", "json", "other atoms"])
+def test_a_plain_stream_handler_gets_the_line_logging_would_write(access_format):
+    """Written straight to the stream of the project's handler (one StreamHandler writing the
+    message as it is), the line is the one the logging machinery writes."""
+    fmt = {"text": TEXT_ACCESS_FORMAT, "json": JSON_ACCESS_FORMAT,
+           "other atoms": '%(h)s "%(r)s" %({x-case}i)s %(q)s'}[access_format]
+    assert _access_line(fmt, lean=True, handler=_stream_handler()) == \
+        _access_line(fmt, lean=True)
+
+
+def test_a_handler_that_formats_or_filters_gets_a_log_record():
+    """Any other handler setup (a formatter of its own, a filter) sees a record as before."""
+    stamped = _stream_handler("ACCESS %(levelname)s %(message)s")
+    assert _access_line(TEXT_ACCESS_FORMAT, lean=True, handler=stamped) == \
+        "ACCESS INFO " + _access_line(TEXT_ACCESS_FORMAT, lean=True)
+    filtered = _stream_handler()
+    filtered.addFilter(lambda record: False)
+    assert _access_lines(TEXT_ACCESS_FORMAT, lean=True, handler=filtered) == []

@@ -9,7 +9,7 @@ RGB streams rather than kept in front of the new marker.
 """
 
 import dataclasses
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from ..errors import CorruptSlide
 
@@ -51,9 +51,15 @@ class Frame:
 
 def header_segments(stream: bytes) -> list[Segment]:
     """The marker segments from after SOI up to and including SOS."""
+    return [Segment(marker, start, end, stream[start + 4:end])
+            for marker, start, end in _walk(stream)]
+
+
+def _walk(stream: bytes) -> Iterator[tuple[int, int, int]]:
+    """(marker, start, end) of each segment from after SOI through SOS, payloads not copied."""
     if not stream.startswith(SOI):
         raise CorruptSlide("JPEG tile does not start with SOI")
-    segments, pos, size = [], 2, len(stream)
+    pos, size = 2, len(stream)
     while True:
         while stream.startswith(b"\xff\xff", pos):  # fill bytes may precede a marker
             pos += 1
@@ -63,9 +69,9 @@ def header_segments(stream: bytes) -> list[Segment]:
         end = pos + 2 + (stream[pos + 2] << 8 | stream[pos + 3])
         if end > size:
             raise CorruptSlide("JPEG tile header is truncated")
-        segments.append(Segment(marker, pos, end, stream[pos + 4:end]))
+        yield marker, pos, end
         if marker == _SOS:
-            return segments
+            return
         pos = end
 
 
@@ -91,9 +97,11 @@ def with_rgb_marker(stream: bytes) -> bytes:
 
     Streams already declaring RGB this way are returned unchanged (not copied).
     """
-    # One pass, payloads looked at only for APP0 and APP14: this runs for every RGB tile.
-    colour = [s for s in header_segments(stream)
-              if s.marker in _COLOUR_MARKERS and (_is_jfif(s) or _is_adobe(s))]
+    # One pass, payloads copied only for APP0 and APP14: this runs for every RGB tile.
+    colour = [seg for seg in (Segment(marker, start, end, stream[start + 4:end])
+                              for marker, start, end in _walk(stream)
+                              if marker in _COLOUR_MARKERS)
+              if _is_jfif(seg) or _is_adobe(seg)]
     if len(colour) == 1 and _is_adobe(colour[0]) and colour[0].payload[11:12] == b"\x00":
         return stream
     pieces, pos = [SOI, ADOBE_RGB], 2
