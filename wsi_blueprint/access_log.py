@@ -85,7 +85,8 @@ class RedactingLogger(Logger):
         """The access logger's only handler if it writes each message as it is to a stream
         (a console or file handler formatting `%(message)s`, nothing filtered), else None."""
         log = self.access_log
-        if len(log.handlers) != 1 or log.filters or log.disabled or not log.isEnabledFor(logging.INFO):
+        if len(log.handlers) != 1 or log.filters or log.disabled \
+                or not log.isEnabledFor(logging.INFO):
             return None
         handler = log.handlers[0]
         formatter = handler.formatter

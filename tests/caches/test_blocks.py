@@ -149,6 +149,38 @@ def test_waiting_for_a_block_another_reader_fetches_counts_as_store_time(tmp_pat
     assert records["follower"]["store"] >= 0.04
 
 
+def test_fetch_leaves_blocks_another_read_is_fetching_and_says_what_it_fetched(tmp_path,
+                                                                              counters):
+    """Prefetching fetches with `fetch`: blocks already cached or on their way for a viewer's
+    read are neither fetched again nor waited for, and only what it fetched is reported (a
+    block the viewer fetched is not the prefetcher's, used or not)."""
+    (tmp_path / "s.bin").write_bytes(DATA)
+    settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
+    reader = open_store(settings, counters).open("s.bin")
+    plain_read, started, gate = reader._read, threading.Event(), threading.Event()
+
+    def gated(offset, length):
+        if offset == 2 * BLOCK:  # the viewer's read of block 2 is slow
+            started.set()
+            gate.wait(5)
+        return plain_read(offset, length)
+
+    reader._read = gated
+    blocks = BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
+    blocks.read(0, 10)  # block 0 cached
+    viewer = threading.Thread(target=blocks.read, args=(2 * BLOCK, 10))
+    viewer.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    assert blocks.fetch([0, 1, 2, 3]) == [1, 3]
+    assert time.monotonic() - began < 1  # did not wait for the viewer's block 2
+    gate.set()
+    viewer.join()
+    assert blocks.fetch([0, 1, 2, 3]) == []
+    assert counters.get("store_requests") == 4  # blocks 0, 2, then 1 and 3 apart
+    assert blocks.read_many([(0, 4 * BLOCK)]) == [DATA[:4 * BLOCK]]
+
+
 def test_a_failed_fetch_fails_its_waiters_and_is_tried_again_later(blocks, counters):
     real = blocks.reader._read
     blocks.reader._read = lambda o, n: (_ for _ in ()).throw(OSError("disk gone"))

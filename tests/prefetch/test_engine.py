@@ -132,9 +132,12 @@ def test_panning_east_warms_the_next_screen_east_before_it_is_asked(folder):
     assert state.counters.get("prefetch_used_bytes") == 0  # asked for, not read yet
     slide.read_tiles(0, ahead)  # as the viewer's requests do
     assert 0 < state.counters.get("prefetch_used_bytes") <= state.counters.get("prefetch_bytes")
-    # Counted by the predictor that asked: the pan's bytes, used under its name.
-    assert state.counters.get("prefetch_used_bytes", reason="pan_e") == \
-        state.counters.get("prefetch_used_bytes") > 0
+    # Counted by the predictor that asked: the pan's bytes, used under its name (the rest by
+    # the drags whose first requests went beyond the screen's edge).
+    assert state.counters.get("prefetch_used_bytes", reason="pan_e") > 0
+    assert state.counters.get("prefetch_used_bytes", reason="pan_e") + \
+        state.counters.get("prefetch_used_bytes", reason="drag") == \
+        state.counters.get("prefetch_used_bytes")
     assert state.counters.get("prefetch_bytes", reason="pan_e") > 0
     clock.now += 0.5
     prefetcher.end_quiet_bursts()  # the viewer settled where the prediction said
@@ -393,9 +396,9 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
 
 
 def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder):
-    """A zoom-in animation halves the scale each frame around one centre: when the first
-    request of the frame at scale 4 arrives (the viewer looked at scale 8), the stored tiles
-    of the frame at scale 2 are fetched at once, inside the same burst. Its resampled tiles
+    """A zoom-in animation halves the scale each frame about a point that stays put: when the
+    first request of the frame at scale 4 arrives (the viewer looked at scale 8), the stored
+    tiles of the frame at scale 2 are fetched at once, inside the same burst. Its resampled tiles
     are rendered only once demand pauses (between two frames): rendering beside the demand
     renders of the frame being shown would slow them."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
@@ -408,8 +411,10 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     # The next frame's first request: its centre tile, at scale 4 around (2048, 2048).
     observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    # Predicted: scale 2, centred on (1536, 1536), a quarter of 4096 px wide: 1024 px.
-    plan = plan_region(slide, 1024, 1024, 1024, 1024, 512, 512)
+    # The screen's centre (2048, 2048) moved to (1536, 1536) as the scale halved: the zoom is
+    # about (1024, 1024), which stays put. Predicted: scale 2, centred half as far on, on
+    # (1280, 1280), a quarter of 4096 px wide: 1024 px.
+    plan = plan_region(slide, 768, 768, 1024, 1024, 512, 512)
     missing, _ = slide.blocks.plan(slide.blocks.indices(slide.tile_ranges(plan.level,
                                                                           plan.coords)))
     assert plan.coords and not missing
@@ -422,7 +427,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     prefetcher.end_quiet_bursts()
     observe(prefetcher, "s2", slide, sid, Request(4.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    frame = derived(slide, tiling, 1024, 1024, 1024, 1024, 2)
+    frame = derived(slide, tiling, 768, 768, 1024, 1024, 2)
     assert frame and state.counters.get("prefetch_tiles_rendered") == len(frame)
     cached = state.library.caches.tiles.peek_many([key for key, _ in frame])
     assert all(key in cached for key, _ in frame)
@@ -430,6 +435,87 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     observe(prefetcher, "s1", slide, sid, Request(2.01, 0, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
+
+
+def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder):
+    """Zooming about a point (OpenSeadragon's wheel and click zooms keep the pointer's point
+    where it is) halves the scale and the distance of the centre to that point each frame: the
+    next frame is predicted from the two centres before it, the screen's and then each
+    frame's, and lands where the viewer goes."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # centre 2048
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    point, centre = (1024.0, 512.0), (2048.0, 2048.0)
+    for frame, scale in enumerate((4, 2, 1)):
+        centre = ((centre[0] + point[0]) / 2, (centre[1] + point[1]) / 2)
+        size = 256 * scale
+        jobs.clear()
+        observe(prefetcher, "s1", slide, HE, Request(2.0 + 0.1 * frame, centre[0] - size / 2,
+                                                     centre[1] - size / 2, size, size, scale),
+                tiling)
+        now = next(job.region for job in jobs if job.reason == "frame_now")
+        assert now.centre == centre and now.scale == scale
+        after = [job.region for job in jobs if job.reason == "zoom_frame"]
+        if scale > 1:
+            assert after[0].centre == ((centre[0] + point[0]) / 2, (centre[1] + point[1]) / 2)
+        else:
+            assert after == []  # nothing finer than level 0
+
+
+def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder):
+    """A viewer asks for a zoom frame's tiles a few at a time, centre first: at the first
+    request the stored tiles of the whole frame (centred on it, the screen's size in pixels)
+    are fetched at once, and only fetched: demand renders them."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
+    sid = HE
+    view(prefetcher, slide, sid, 0.0, 0, 0, 4, cols=4, rows=3, tiling=tiling)  # whole slide
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()  # the viewer settled on a screen of 1024 x 768 px, scale 4
+    assert prefetcher.drain()
+    # The frame at scale 2 begins with its centre tile, around (1280, 1280): 2048 x 1536 px.
+    observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 512, 512, 2), tiling)
+    assert prefetcher.drain()
+    plan = plan_region(slide, 256, 512, 2048, 1536, 1024, 768)
+    missing, _ = slide.blocks.plan(slide.blocks.indices(slide.tile_ranges(plan.level,
+                                                                          plan.coords)))
+    assert plan.level == 0 and len(plan.coords) == 8 * 6 and not missing
+    assert state.counters.get("prefetch_jobs", reason="frame_now") == 1
+    frame = derived(slide, tiling, 256, 512, 2048, 1536, 2)
+    assert frame and not state.caches.tiles.peek_many([key for key, _ in frame])
+    # The frame's other requests begin no frame again.
+    observe(prefetcher, "s1", slide, sid, Request(2.01, 512, 1024, 512, 512, 2), tiling)
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_jobs", reason="frame_now") == 1
+
+
+def test_a_drags_first_request_beyond_the_screen_fetches_the_strip_it_goes_on_into(folder):
+    """A drag asks for the strip it uncovers, frame by frame: the first request beyond the
+    edge of the screen shown starts the fetch of the strip half a screen deep that way, once a
+    burst; requests farther off (a jump) or at another scale start none."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
+    sid = HE
+    view(prefetcher, slide, sid, 0.0, 4, 4, 1, cols=4, rows=3)  # tiles 4-7 x 4-6 at scale 1
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    east = [(c, r) for c in range(8, 10) for r in range(4, 7)]  # half a screen: two columns
+    assert not tiles_cached(slide, 0, east)
+    for c, r in ((8, 5), (8, 4)):  # the drag's first frame, a column east of the screen
+        observe(prefetcher, "s1", slide, sid, Request(2.0, c * TILE, r * TILE, TILE, TILE, 1))
+    assert prefetcher.drain()
+    assert tiles_cached(slide, 0, east) and not tiles_cached(slide, 0, [(10, 5)])
+    assert state.counters.get("prefetch_jobs", reason="drag") == 1
+    clock.now = 2.5
+    prefetcher.end_quiet_bursts()  # the screen moved a column east
+    observe(prefetcher, "s1", slide, sid, Request(4.0, 12 * TILE, 0, TILE, TILE, 1))  # a jump
+    observe(prefetcher, "s1", slide, sid, Request(4.0, 18 * TILE, 10 * TILE, TILE, TILE, 1))
+    observe(prefetcher, "s1", slide, sid, Request(4.0, 9 * TILE, 7 * TILE, TILE * 2, TILE * 2,
+                                                  2))  # another scale
+    assert prefetcher.drain()
+    assert state.counters.get("prefetch_jobs", reason="drag") == 1
 
 
 def test_a_block_one_worker_prefetched_is_used_when_another_workers_viewer_reads_it(
@@ -454,8 +540,12 @@ def test_a_block_one_worker_prefetched_is_used_when_another_workers_viewer_reads
     assert b.drain()
     used = b_state.counters.get("prefetch_used_bytes")
     assert 0 < used <= fetched
-    # The marker in memcached carried the predictor's name to worker B.
-    assert b_state.counters.get("prefetch_used_bytes", reason="pan_e", policy="full") == used
+    # The markers in memcached carried the predictors' names to worker B: the pan predicted
+    # once the sweep was under way, and the drags' strips (each screen's first request beyond
+    # the one before).
+    assert b_state.counters.get("prefetch_used_bytes", reason="pan_e", policy="full") > 0
+    assert b_state.counters.get("prefetch_used_bytes", reason="pan_e", policy="full") + \
+        b_state.counters.get("prefetch_used_bytes", reason="drag", policy="full") == used
     slide_a.read_tiles(0, ahead)  # and again at A: no second count
     assert a.drain() and b.drain()
     assert a_state.counters.get("prefetch_used_bytes") + \
@@ -513,8 +603,9 @@ def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):
     prefetcher.end_quiet_bursts()
     observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    # Everything stood aside: the zoom frame at once, the overview after waiting for a pause.
-    assert state.counters.get("prefetch_dropped", why="busy") == 4
+    # Everything stood aside: both zoom frames (this one and the next) at once, the overview
+    # after waiting for a pause.
+    assert state.counters.get("prefetch_dropped", why="busy") == 5
     assert state.counters.get("prefetch_tiles_rendered") == 0
     assert state.counters.get("prefetch_bytes") == 0
 

@@ -2,7 +2,7 @@
 
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
-                                             Request, Viewport, bounding_box, follow,
+                                             Request, Viewport, bounding_box, drag_strip, follow,
                                              next_viewport, operation, strides_after, under)
 
 
@@ -151,3 +151,35 @@ def test_uncertain_predictions_are_not_fetched():
     assert model.confident() == []
     model.record(JUMP)
     assert model.confident() == []  # a jump cannot be foreseen
+
+
+def test_a_request_beyond_an_edge_of_the_screen_is_a_drag_into_the_strip_past_it():
+    shown = Viewport(1000, 1000, 800, 400, 2.0)
+    east = drag_strip(shown, Request(0, 1800, 1100, 128, 128, 2.0))
+    assert east == (PAN_E, Viewport(1800, 1000, 400, 400, 2.0))
+    assert drag_strip(shown, Request(0, 900, 1100, 128, 128, 2.0)) == (
+        PAN_W, Viewport(600, 1000, 400, 400, 2.0))
+    assert drag_strip(shown, Request(0, 1200, 1400, 128, 128, 2.0)) == (
+        PAN_S, Viewport(1000, 1400, 800, 200, 2.0))
+    assert drag_strip(shown, Request(0, 1200, 900, 128, 128, 2.0)) == (
+        PAN_N, Viewport(1000, 800, 800, 200, 2.0))
+    # At a corner, the way it is farther beyond, in screens.
+    assert drag_strip(shown, Request(0, 1800, 1450, 128, 128, 2.0))[0] == PAN_S
+
+
+def test_requests_on_the_screen_far_off_or_at_another_scale_are_no_drag():
+    shown = Viewport(1000, 1000, 800, 400, 2.0)
+    assert drag_strip(shown, Request(0, 1700, 1100, 128, 128, 2.0)) is None  # on the screen
+    assert drag_strip(shown, Request(0, 2300, 1100, 128, 128, 2.0)) is None  # a jump
+    assert drag_strip(shown, Request(0, 1800, 1100, 256, 256, 4.0)) is None  # coarser
+    assert drag_strip(shown, Request(0, 1800, 1100, 64, 64, 1.0)) is None  # a zoom
+
+
+def test_a_drags_strip_is_as_deep_as_the_last_pan_along_its_axis_at_most_half_a_screen():
+    shown = Viewport(1000, 1000, 800, 400, 2.0)
+    beyond_east = Request(0, 1800, 1100, 128, 128, 2.0)
+    assert drag_strip(shown, beyond_east, strides=(240.0, 0.0))[1] == \
+        Viewport(1800, 1000, 240, 400, 2.0)
+    assert drag_strip(shown, beyond_east, strides=(700.0, 0.0))[1].width == 400
+    assert drag_strip(shown, Request(0, 1200, 1400, 128, 128, 2.0), strides=(240.0, 0.0))[1] \
+        == Viewport(1000, 1400, 800, 200, 2.0)  # no pan along y yet: half a screen

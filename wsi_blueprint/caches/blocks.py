@@ -166,27 +166,9 @@ class BlockReader:
     def blocks(self, indices: list[int]) -> dict[int, bytes]:
         """The given blocks, fetching the missing ones (with their read units' other uncached
         blocks, which are cached, not returned)."""
-        keys = {i: self._key(i) for i in indices}
-        cached = self._cache.get_many(list(keys.values()))
-        found = {i: cached[k] for i, k in keys.items() if k in cached}
-        mine, theirs = [], {}
-        for i in indices:
-            if i not in found:
-                flight, leader = self._cache.flights.begin(keys[i])
-                (mine.append(i) if leader else theirs.__setitem__(i, flight))
+        found, mine, theirs = self._claim(indices)
         if mine:
-            ahead = []
-            for i in sorted(self._units(set(mine)) - set(mine)):
-                if self._cache.flights.begin(self._key(i))[1]:  # not already on its way
-                    ahead.append(i)
-            with phase("store"):
-                fetched = self._fetch(sorted(mine + ahead))
-            found.update((i, fetched[i]) for i in mine)
-            if ahead:
-                sizes = {i: len(fetched[i]) for i in ahead}
-                self._cache.counters.inc("read_ahead_bytes", sum(sizes.values()))
-                if self.on_read_ahead is not None:
-                    self.on_read_ahead(self.namespace, sizes)
+            found.update(self._fetch_led(mine))
         if theirs:
             # Bytes another request is fetching: still a wait on the store (Server-Timing).
             with phase("store"):
@@ -198,6 +180,44 @@ class BlockReader:
         if record is not None:
             record.setdefault(self.namespace, set()).update(indices)
         return found
+
+    def fetch(self, indices: list[int]) -> list[int]:
+        """Fetches those of the blocks that are neither cached nor on their way already (with
+        their read units' other uncached blocks) and returns them: what prefetching itself
+        fetched. Another request's fetch is not waited for."""
+        _, mine, _ = self._claim(indices)
+        if mine:
+            self._fetch_led(mine)
+        return mine
+
+    def _claim(self, indices: list[int]) -> tuple[dict[int, bytes], list[int], dict]:
+        """(the cached blocks, the missing ones this call now leads the fetch of, {index: the
+        flight of another request fetching it})."""
+        keys = {i: self._key(i) for i in indices}
+        cached = self._cache.get_many(list(keys.values()))
+        found = {i: cached[k] for i, k in keys.items() if k in cached}
+        mine, theirs = [], {}
+        for i in indices:
+            if i not in found:
+                flight, leader = self._cache.flights.begin(keys[i])
+                (mine.append(i) if leader else theirs.__setitem__(i, flight))
+        return found, mine, theirs
+
+    def _fetch_led(self, mine: list[int]) -> dict[int, bytes]:
+        """Fetches the blocks this call leads, with the uncached rest of their read units (not
+        already on their way), which are cached and counted as read ahead."""
+        ahead = []
+        for i in sorted(self._units(set(mine)) - set(mine)):
+            if self._cache.flights.begin(self._key(i))[1]:  # not already on its way
+                ahead.append(i)
+        with phase("store"):
+            fetched = self._fetch(sorted(mine + ahead))
+        if ahead:
+            sizes = {i: len(fetched[i]) for i in ahead}
+            self._cache.counters.inc("read_ahead_bytes", sum(sizes.values()))
+            if self.on_read_ahead is not None:
+                self.on_read_ahead(self.namespace, sizes)
+        return {i: fetched[i] for i in mine}
 
     def _fetch(self, indices: list[int]) -> dict[int, bytes]:
         """Fetch blocks this caller leads, one request per run; always ends every flight."""

@@ -14,10 +14,13 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   cache (`render_ahead`: CPU is idle while the viewer looks, and rendering is what a demand
   request would wait on once the bytes are cached), for DZI and IIIF viewers alike;
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
-  zoom animation's new frame; the next frame's stored tiles (half the scale, same centre) are
-  fetched at once, not behind demand: the viewer asks for them a frame later. Its resampled
-  tiles are rendered once demand pauses between two frames, not beside the demand renders of
-  the frame being shown.
+  zoom animation's new frame; that frame's stored tiles and the next frame's (half the scale,
+  same centre) are fetched at once, not behind demand: the viewer asks for the first a few at
+  a time, and for the next a frame later. The next frame's resampled tiles are rendered once
+  demand pauses between two frames, not beside the demand renders of the frame being shown;
+- drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
+  than half a screen off) is a drag's first frame; the strip half a screen deep that way is
+  fetched at once, as the drag's later frames and its glide go on into it.
 
 Work runs on a few background workers (greenlets under gevent) and stays out of demand's way
 (`admission`): a job waits for a pause in demand requests (dropped if none comes soon: the
@@ -46,10 +49,10 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, next_zoom_frame
+from .sessions import Job, Session, Sessions, zoom_frame
 from .settings import PrefetchSettings
-from .viewport import Request, Viewport, bounding_box, follow, next_viewport, operation, \
-    strides_after, under
+from .viewport import Request, Viewport, bounding_box, drag_strip, follow, next_viewport, \
+    operation, strides_after, under
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +128,27 @@ class Prefetcher:
         self._watch_bursts()
         if opened and session.policy == "full":
             self._plan_overview(session, reader)
-        ended = frame = None
+        ended = frame = drag = None
         with self._lock:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
+            if not session.burst:
+                session.drags, session.frame_centre = set(), None
             # A zoom frame is finer than both the screen the viewer settled on and the burst
             # so far: a burst that loads coarse levels first, then the screen's own (a pan,
             # a slide opening), is no zoom.
             shown = session.viewport
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
-                frame = next_zoom_frame(shown, request)
+                frame = (zoom_frame(shown, request), zoom_frame(
+                    shown, request, 0.5, session.frame_centre or shown.centre))
+                session.frame_centre = frame[0].centre if frame[0] else None
+            elif shown is not None:
+                drag = drag_strip(shown, request, session.strides)
+                if drag is not None and drag[0] in session.drags:
+                    drag = None  # this burst's strip that way is on its way
+                elif drag is not None:
+                    session.drags.add(drag[0])
             if not session.burst or request.scale < session.finest:
                 session.finest = request.scale
             session.burst.append(request)
@@ -148,9 +161,22 @@ class Prefetcher:
         # first request: only the first to see it predicts the next frame, or each would
         # fetch its own, differently centred one.
         if frame is not None and self.leases.take(
-                "frame-lease", f"{session.key}|{session.slide_id}|{frame.scale:g}", 5):
-            self._submit(Job(session, slide_id, "zoom_frame", region=frame,
-                             generation=session.generation, render=True, urgent=True))
+                "frame-lease", f"{session.key}|{session.slide_id}|{request.scale:g}", 5):
+            # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
+            # a time, and each round would otherwise wait on the store for its own. Rendering
+            # them is demand's.
+            shown_now, after = frame
+            self._submit(Job(session, slide_id, "frame_now", region=shown_now,
+                             generation=session.generation, urgent=True))
+            if after is not None:
+                self._submit(Job(session, slide_id, "zoom_frame", region=after,
+                                 generation=session.generation, render=True, urgent=True))
+        # A drag's first frame: the rest of the drag is fetched now, not with its next frame.
+        if drag is not None and self.leases.take(
+                "drag-lease", f"{session.key}|{session.slide_id}|{drag[0]}|"
+                              f"{shown.x:g},{shown.y:g},{shown.scale:g}", 5):
+            self._submit(Job(session, slide_id, "drag", region=drag[1],
+                             generation=session.generation, urgent=True))
         return session.policy
 
     # -- bursts ----------------------------------------------------------------------------
@@ -333,11 +359,12 @@ class Prefetcher:
             self.counters.inc("prefetch_dropped", why="rate", policy=policy)
             return False
         job.session.spent += plan.size
-        reader.fetch(plan)
+        # Blocks a viewer's request was already fetching are its own, not prefetched.
+        fetched = reader.fetch(plan)
         reason = job.reason.split(":")[0]
-        self.ledger.add(plan.namespace, plan.asked, {"policy": policy, "reason": reason})
+        self.ledger.add(plan.namespace, fetched, {"policy": policy, "reason": reason})
         self.counters.inc("prefetch_jobs", reason=reason, policy=policy)
-        self.counters.inc("prefetch_bytes", sum(plan.asked.values()), policy=policy,
+        self.counters.inc("prefetch_bytes", sum(fetched.values()), policy=policy,
                           reason=reason)
         self.counters.inc("prefetch_store_requests", len(plan.runs), policy=policy)
         return True

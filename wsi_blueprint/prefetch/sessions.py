@@ -18,6 +18,8 @@ class Session:
     policy: str
     burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
     finest: float = 0.0  # the finest scale the burst has asked for
+    drags: set = dataclasses.field(default_factory=set)  # pans whose strip the burst fetched
+    frame_centre: tuple | None = None  # the centre of the burst's last zoom frame
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
     predicted: tuple[str, ...] = ()
     strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
@@ -69,14 +71,19 @@ class Sessions:
         return session, opened
 
 
-def next_zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
-    """The frame after the one `first` begins: OpenSeadragon zooms a factor of two a frame
-    and asks for each frame's tiles centre first, so the next frame is centred on `first`,
-    at half its scale, and as many screen pixels as the screen shown."""
-    scale = first.scale / 2
+def zoom_frame(shown: Viewport, first: Request, factor: float = 1.0,
+               came_from: tuple[float, float] | None = None) -> Viewport | None:
+    """The zoom frame `first` begins (`factor` 1) or the one after it (0.5), as many screen
+    pixels as the screen shown. OpenSeadragon asks for a frame's tiles centre first, so a frame
+    is centred on `first`. It zooms a factor of two a frame about a point that stays put on the
+    screen (the pointer, or the centre), so each frame's centre moves towards that point half
+    as far as the one before: the next frame lies past this one by half its step from
+    `came_from`, the centre of the frame (or screen) before."""
+    scale = first.scale * factor
     if scale < 1:
         return None
     width, height = (shown.width * scale / shown.scale, shown.height * scale / shown.scale)
     cx, cy = first.x + first.width / 2, first.y + first.height / 2
+    if factor < 1 and came_from is not None:
+        cx, cy = cx + (cx - came_from[0]) / 2, cy + (cy - came_from[1]) / 2
     return Viewport(cx - width / 2, cy - height / 2, width, height, scale)
-

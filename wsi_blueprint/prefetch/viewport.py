@@ -78,6 +78,34 @@ def under(view: Viewport, box: Viewport) -> bool:
         and box.y < view.y + view.height * 1.25 and box.y + box.height > view.y - view.height / 4
 
 
+def drag_strip(shown: Viewport, request: Request, strides: tuple[float, float] = (0.0, 0.0)
+               ) -> tuple[str, Viewport] | None:
+    """A request at the screen's scale centred beyond one of its edges, by less than half a
+    screen, is a drag's first frame (a pan asks for the strip it uncovers): the pan it makes
+    and the strip beyond that edge where the drag and its glide go on, as deep as the last pan
+    along that axis went (`strides`, as `next_viewport` steps), at most half a screen. None
+    for a request on the screen, at another scale, or farther off (a jump)."""
+    if not same_scale(request.scale, shown.scale):
+        return None
+    cx, cy = request.x + request.width / 2, request.y + request.height / 2
+    left, top = shown.x, shown.y
+    right, bottom = left + shown.width, top + shown.height
+    half_w, half_h = shown.width / 2, shown.height / 2
+    beyond = {PAN_E: cx - right, PAN_W: left - cx, PAN_S: cy - bottom, PAN_N: top - cy}
+    op, depth = max(beyond.items(), key=lambda item: item[1] / (
+        half_w if item[0] in (PAN_E, PAN_W) else half_h))
+    near = left - half_w < cx < right + half_w and top - half_h < cy < bottom + half_h
+    if depth <= 0 or not near:
+        return None
+    deep_x, deep_y = min(strides[0] or half_w, half_w), min(strides[1] or half_h, half_h)
+    return op, {
+        PAN_E: Viewport(right, top, deep_x, shown.height, shown.scale),
+        PAN_W: Viewport(left - deep_x, top, deep_x, shown.height, shown.scale),
+        PAN_S: Viewport(left, bottom, shown.width, deep_y, shown.scale),
+        PAN_N: Viewport(left, top - deep_y, shown.width, deep_y, shown.scale),
+    }[op]
+
+
 def follow(before: Viewport | None, box: Viewport) -> Viewport:
     """The viewport after a burst whose requests cover `box`. A pan asks only for the strip
     it uncovers, so at the same scale the screen keeps its size and moves just enough to

@@ -284,6 +284,7 @@ class SlideReader:
         return FetchPlan(blocks.namespace, {i: blocks.length(i) for i in missing},
                          sum(map(blocks.length, ahead)), block_runs(sorted(missing + ahead)))
 
-    def fetch(self, plan: FetchPlan) -> None:
-        """Fetches the plan's blocks into the block cache."""
-        self.slide.blocks.blocks(list(plan.asked))
+    def fetch(self, plan: FetchPlan) -> dict[int, int]:
+        """Fetches the plan's blocks into the block cache, but those another read is already
+        fetching; {index: bytes} of the blocks it fetched."""
+        return {i: plan.asked[i] for i in self.slide.blocks.fetch(list(plan.asked))}
