@@ -15,20 +15,23 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   request would wait on once the bytes are cached), for DZI and IIIF viewers alike;
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
   zoom animation's new frame; that frame's stored tiles and the next frame's (half the scale,
-  same centre) are fetched at once, not behind demand: the viewer asks for the first a few at
-  a time, and for the next a frame later. The next frame's resampled tiles are rendered once
-  demand pauses between two frames, not beside the demand renders of the frame being shown;
+  about the point that stays put) are fetched at once, not behind demand: the viewer asks for
+  the first a few at a time, and for the next a frame later. The next frame's resampled tiles
+  are rendered once demand pauses between two frames, not beside the demand renders of the
+  frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
-  than half a screen off) is a drag's first frame; the strip half a screen deep that way is
-  fetched at once, as the drag's later frames and its glide go on into it.
+  than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
+  last pan along that axis, at most half a screen) is fetched at once, as the drag's later
+  frames and its glide go on into it.
 
 Work runs on a few background workers (greenlets under gevent) and stays out of demand's way
 (`admission`): a job waits for a pause in demand requests (dropped if none comes soon: the
 server is busy), is dropped when its session has moved on, when it would pass the session's
 byte budget or the store request rate limit, while the control loop says the worker is busy,
 and, with a shared memcached, when another worker holds the lease on the same range, tile or
-zoom frame. Prefetched blocks are entered in a ledger; the block reader reports every read
-made for a viewer, so those blocks count as used, and the rest is waste.
+zoom frame. The blocks a job fetched itself (not those a viewer's read was already fetching)
+are entered in a ledger; the block reader reports every read made for a viewer, so those
+blocks count as used, and the rest is waste.
 """
 
 import concurrent.futures
@@ -166,8 +169,9 @@ class Prefetcher:
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
             shown_now, after = frame
-            self._submit(Job(session, slide_id, "frame_now", region=shown_now,
-                             generation=session.generation, urgent=True))
+            if shown_now is not None:
+                self._submit(Job(session, slide_id, "frame_now", region=shown_now,
+                                 generation=session.generation, urgent=True))
             if after is not None:
                 self._submit(Job(session, slide_id, "zoom_frame", region=after,
                                  generation=session.generation, render=True, urgent=True))
