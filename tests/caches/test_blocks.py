@@ -181,6 +181,34 @@ def test_fetch_leaves_blocks_another_read_is_fetching_and_says_what_it_fetched(t
     assert blocks.read_many([(0, 4 * BLOCK)]) == [DATA[:4 * BLOCK]]
 
 
+def test_a_read_waiting_on_one_run_of_a_fetch_gets_it_before_the_slowest_run(tmp_path,
+                                                                            counters):
+    """A fetch of several runs (a prefetched zoom frame's rows) hands each run's blocks to the
+    reads waiting for them when that run lands, not when the slowest one does."""
+    (tmp_path / "s.bin").write_bytes(DATA)
+    settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
+    reader = open_store(settings, counters).open("s.bin")
+    plain_read, gate = reader._read, threading.Event()
+
+    def gated(offset, length):
+        if offset == 5 * BLOCK:  # block 5's run is slow
+            gate.wait(5)
+        return plain_read(offset, length)
+
+    reader._read = gated
+    blocks = BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
+    prefetch = threading.Thread(target=blocks.fetch, args=([1, 5],))
+    prefetch.start()
+    time.sleep(0.05)  # both runs on their way
+    began = time.monotonic()
+    assert blocks.read(BLOCK, 10) == DATA[BLOCK:BLOCK + 10]  # waits on the fetch's block 1
+    assert time.monotonic() - began < 1 and prefetch.is_alive()
+    gate.set()
+    prefetch.join()
+    assert counters.get("store_requests") == 2
+    assert blocks.read(5 * BLOCK, 10) == DATA[5 * BLOCK:5 * BLOCK + 10]
+
+
 def test_a_failed_fetch_fails_its_waiters_and_is_tried_again_later(blocks, counters):
     real = blocks.reader._read
     blocks.reader._read = lambda o, n: (_ for _ in ()).throw(OSError("disk gone"))

@@ -220,30 +220,42 @@ class BlockReader:
         return {i: fetched[i] for i in mine}
 
     def _fetch(self, indices: list[int]) -> dict[int, bytes]:
-        """Fetch blocks this caller leads, one request per run; always ends every flight."""
+        """Fetch blocks this caller leads, one request per run; always ends every flight. Each
+        run's blocks are cached and handed to the reads waiting for them as soon as it lands: a
+        viewer's request waiting on one block of a prefetcher's many-run fetch (a whole zoom
+        frame) waits for that block's run, not for the slowest."""
         runs = block_runs(indices)
         fetched: dict[int, bytes] = {}
         error: BaseException | None = None
         try:
             if len(runs) == 1:
-                results = [self._fetch_run(*runs[0])]
+                self._land(self._fetch_run(*runs[0]), fetched)
             else:
                 futures = [_io_pool().submit(self._fetch_run, *run) for run in runs]
-                done, pending = concurrent.futures.wait(futures, timeout=self._cache.wait_timeout)
-                if pending:
-                    raise StoreTimeout("the store did not deliver the data in time")
-                results = [f.result() for f in futures]
-            for result in results:
-                fetched.update(result)
-            self._cache.set_many({self._key(i): data for i, data in fetched.items()})
+                try:
+                    for future in concurrent.futures.as_completed(
+                            futures, timeout=self._cache.wait_timeout):
+                        self._land(future.result(), fetched)
+                except concurrent.futures.TimeoutError:
+                    raise StoreTimeout("the store did not deliver the data in time") from None
         except BaseException as exc:
             error = exc
             raise
         finally:
             for i in indices:
-                self._cache.flights.end(self._key(i), fetched.get(i),
-                                        None if i in fetched else error or StoreTimeout())
+                if i not in fetched:
+                    self._cache.flights.end(self._key(i), None, error or StoreTimeout())
         return fetched
+
+    def _land(self, run: dict[int, bytes], fetched: dict[int, bytes]) -> None:
+        """A run's blocks into the cache, then to the reads waiting for them (their flights
+        end here, so `fetched` has them only once they did)."""
+        try:
+            self._cache.set_many({self._key(i): data for i, data in run.items()})
+        finally:
+            for i, data in run.items():
+                self._cache.flights.end(self._key(i), data, None)
+                fetched[i] = data
 
     def _fetch_run(self, first: int, last: int) -> dict[int, bytes]:
         counters = self._cache.counters
