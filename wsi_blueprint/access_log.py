@@ -74,7 +74,7 @@ class RedactingLogger(Logger):
         # A LogRecord and the logging machinery cost four times the write itself.
         try:
             atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
-            line = self._lean_for[0] % atoms + handler.terminator
+            line = self.cfg.access_log_format % atoms + handler.terminator
             with handler.lock:
                 handler.stream.write(line)
                 handler.stream.flush()

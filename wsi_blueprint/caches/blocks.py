@@ -183,8 +183,8 @@ class BlockReader:
 
     def fetch(self, indices: list[int]) -> list[int]:
         """Fetches those of the blocks that are neither cached nor on their way already (with
-        their read units' other uncached blocks) and returns them: what prefetching itself
-        fetched. Another request's fetch is not waited for."""
+        their read units' other uncached blocks) and returns them: what this call fetched
+        itself. Another read's fetch is not waited for (warming the cache, not reading)."""
         _, mine, _ = self._claim(indices)
         if mine:
             self._fetch_led(mine)
@@ -222,8 +222,8 @@ class BlockReader:
     def _fetch(self, indices: list[int]) -> dict[int, bytes]:
         """Fetch blocks this caller leads, one request per run; always ends every flight. Each
         run's blocks are cached and handed to the reads waiting for them as soon as it lands: a
-        viewer's request waiting on one block of a prefetcher's many-run fetch (a whole zoom
-        frame) waits for that block's run, not for the slowest."""
+        read waiting on one block of a many-run fetch waits for that block's run, not for the
+        slowest."""
         runs = block_runs(indices)
         fetched: dict[int, bytes] = {}
         error: BaseException | None = None

@@ -98,10 +98,12 @@ def with_rgb_marker(stream: bytes) -> bytes:
     Streams already declaring RGB this way are returned unchanged (not copied).
     """
     # One pass, payloads copied only for APP0 and APP14: this runs for every RGB tile.
-    colour = [seg for seg in (Segment(marker, start, end, stream[start + 4:end])
-                              for marker, start, end in _walk(stream)
-                              if marker in _COLOUR_MARKERS)
-              if _is_jfif(seg) or _is_adobe(seg)]
+    colour = []
+    for marker, start, end in _walk(stream):
+        if marker in _COLOUR_MARKERS:
+            seg = Segment(marker, start, end, stream[start + 4:end])
+            if _is_jfif(seg) or _is_adobe(seg):
+                colour.append(seg)
     if len(colour) == 1 and _is_adobe(colour[0]) and colour[0].payload[11:12] == b"\x00":
         return stream
     pieces, pos = [SOI, ADOBE_RGB], 2

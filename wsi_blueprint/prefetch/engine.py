@@ -52,7 +52,7 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, zoom_frame
+from .sessions import Job, Session, Sessions, next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import Request, Viewport, bounding_box, drag_strip, follow, next_viewport, \
     operation, strides_after, under
@@ -143,15 +143,15 @@ class Prefetcher:
             shown = session.viewport
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
-                frame = (zoom_frame(shown, request), zoom_frame(
-                    shown, request, 0.5, session.frame_centre or shown.centre))
-                session.frame_centre = frame[0].centre if frame[0] else None
+                now = zoom_frame(shown, request)
+                came_from = session.frame_centre or shown.centre
+                frame = (now, now and next_zoom_frame(now, came_from))
+                session.frame_centre = now.centre if now else None
             elif shown is not None:
-                drag = drag_strip(shown, request, session.strides)
-                if drag is not None and drag[0] in session.drags:
-                    drag = None  # this burst's strip that way is on its way
-                elif drag is not None:
-                    session.drags.add(drag[0])
+                found = drag_strip(shown, request, session.strides)
+                if found is not None and found[0] not in session.drags:  # once a burst a way
+                    session.drags.add(found[0])
+                    drag = found
             if not session.burst or request.scale < session.finest:
                 session.finest = request.scale
             session.burst.append(request)

@@ -71,19 +71,23 @@ class Sessions:
         return session, opened
 
 
-def zoom_frame(shown: Viewport, first: Request, factor: float = 1.0,
-               came_from: tuple[float, float] | None = None) -> Viewport | None:
-    """The zoom frame `first` begins (`factor` 1) or the one after it (0.5), as many screen
-    pixels as the screen shown. OpenSeadragon asks for a frame's tiles centre first, so a frame
-    is centred on `first`. It zooms a factor of two a frame about a point that stays put on the
-    screen (the pointer, or the centre), so each frame's centre moves towards that point half
-    as far as the one before: the next frame lies past this one by half its step from
-    `came_from`, the centre of the frame (or screen) before."""
-    scale = first.scale * factor
-    if scale < 1:
+def zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
+    """The zoom frame `first` begins, as many screen pixels as the screen shown: OpenSeadragon
+    asks for a frame's tiles centre first, so it is centred on `first`."""
+    if first.scale < 1:
         return None
+    scale = first.scale
     width, height = (shown.width * scale / shown.scale, shown.height * scale / shown.scale)
     cx, cy = first.x + first.width / 2, first.y + first.height / 2
-    if factor < 1 and came_from is not None:
-        cx, cy = cx + (cx - came_from[0]) / 2, cy + (cy - came_from[1]) / 2
     return Viewport(cx - width / 2, cy - height / 2, width, height, scale)
+
+
+def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:
+    """The frame after `frame`, at half its scale. OpenSeadragon zooms about a point that
+    stays put on the screen (the pointer, or the centre), so each frame's centre moves
+    towards that point half as far as the one before: the next lies past `frame` by half its
+    step from `came_from`, the centre of the frame (or screen) before."""
+    if frame.scale / 2 < 1:
+        return None
+    cx, cy = frame.centre
+    return frame.zoomed(0.5).shifted((cx - came_from[0]) / 2, (cy - came_from[1]) / 2)

@@ -90,6 +90,8 @@ def drag_strip(shown: Viewport, request: Request, strides: tuple[float, float] =
     cx, cy = request.x + request.width / 2, request.y + request.height / 2
     left, top = shown.x, shown.y
     right, bottom = left + shown.width, top + shown.height
+    if left <= cx <= right and top <= cy <= bottom:  # every request of a screen but a pan's
+        return None
     half_w, half_h = shown.width / 2, shown.height / 2
     beyond = {PAN_E: cx - right, PAN_W: left - cx, PAN_S: cy - bottom, PAN_N: top - cy}
     op, depth = max(beyond.items(), key=lambda item: item[1] / (
