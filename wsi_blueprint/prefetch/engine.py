@@ -14,9 +14,10 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   cache (`render_ahead`: CPU is idle while the viewer looks, and rendering is what a demand
   request would wait on once the bytes are cached), for DZI and IIIF viewers alike;
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
-  zoom animation's new frame; that frame's stored tiles and the next frame's (half the scale,
-  about the point that stays put) are fetched at once, not behind demand: the viewer asks for
-  the first a few at a time, and for the next a frame later. The next frame's resampled tiles
+  zoom animation's new frame; that frame's stored tiles (with a margin: a frame zoomed by less
+  than two shows more than the screen's size) and the next frame's (half the scale, about the
+  point that stays put) are fetched at once, not behind demand: the viewer asks for the first
+  a few at a time, and for the next a frame later. The next frame's resampled tiles
   are rendered once demand pauses between two frames, not beside the demand renders of the
   frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
@@ -52,7 +53,7 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, next_zoom_frame, zoom_frame
+from .sessions import FRAME_REACH, Job, Session, Sessions, next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import Request, Viewport, bounding_box, drag_strip, follow, next_viewport, \
     operation, strides_after, under
@@ -170,7 +171,8 @@ class Prefetcher:
             # them is demand's.
             shown_now, after = frame
             if shown_now is not None:
-                self._submit(Job(session, slide_id, "frame_now", region=shown_now,
+                self._submit(Job(session, slide_id, "frame_now",
+                                 region=shown_now.grown(FRAME_REACH),
                                  generation=session.generation, urgent=True))
             if after is not None:
                 self._submit(Job(session, slide_id, "zoom_frame", region=after,

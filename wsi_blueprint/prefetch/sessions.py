@@ -71,9 +71,16 @@ class Sessions:
         return session, opened
 
 
+# A viewer draws a level while it shows one to two screen pixels per level pixel, so a frame's
+# screen is as wide as the estimate from the screen shown (`zoom_frame`) when the zoom stepped by
+# two, and up to twice as wide when it stepped by less (a continuous zoom reaches each level
+# as soon as it may be drawn): the frame being shown is fetched this much wider and taller.
+FRAME_REACH = 1.5
+
+
 def zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
-    """The zoom frame `first` begins, as many screen pixels as the screen shown: OpenSeadragon
-    asks for a frame's tiles centre first, so it is centred on `first`."""
+    """The zoom frame `first` begins, estimated as many screen pixels as the screen shown:
+    OpenSeadragon asks for a frame's tiles centre first, so it is centred on `first`."""
     if first.scale < 1:
         return None
     scale = first.scale

@@ -49,6 +49,12 @@ class Viewport:
         width, height = self.width * factor, self.height * factor
         return Viewport(cx - width / 2, cy - height / 2, width, height, self.scale * factor)
 
+    def grown(self, factor: float) -> "Viewport":
+        """The viewport `factor` times as wide and tall around the same centre, at its scale."""
+        cx, cy = self.centre
+        width, height = self.width * factor, self.height * factor
+        return Viewport(cx - width / 2, cy - height / 2, width, height, self.scale)
+
 
 def same_scale(a: float, b: float) -> bool:
     return abs(math.log2(a / b)) < 0.25
