@@ -53,8 +53,7 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import FRAME_REACH, Job, Session, Sessions, beyond_frame, next_zoom_frame, \
-    zoom_frame
+from .sessions import FRAME_REACH, Job, Session, Sessions, next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import Request, Viewport, bounding_box, drag_strip, follow, next_viewport, \
     operation, strides_after, under
@@ -133,12 +132,12 @@ class Prefetcher:
         self._watch_bursts()
         if opened and session.policy == "full":
             self._plan_overview(session, reader)
-        ended = frame = drag = grown = None
+        ended = frame = drag = None
         with self._lock:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
             if not session.burst:
-                session.drags, session.frame, session.frame_grown = set(), None, False
+                session.drags, session.frame_centre = set(), None
             # A zoom frame is finer than both the screen the viewer settled on and the burst
             # so far: a burst that loads coarse levels first, then the screen's own (a pan,
             # a slide opening), is no zoom.
@@ -146,13 +145,9 @@ class Prefetcher:
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
                 now = zoom_frame(shown, request)
-                came_from = session.frame.centre if session.frame else shown.centre
+                came_from = session.frame_centre or shown.centre
                 frame = (now, now and next_zoom_frame(now, came_from))
-                session.frame, session.frame_grown = now, False
-            elif session.frame is not None and not session.frame_grown and \
-                    beyond_frame(session.frame, request):
-                session.frame_grown = True  # once a frame
-                grown = session.frame.grown(FRAME_REACH)
+                session.frame_centre = now.centre if now else None
             elif shown is not None:
                 found = drag_strip(shown, request, session.strides)
                 if found is not None and found[0] not in session.drags:  # once a burst a way
@@ -176,17 +171,12 @@ class Prefetcher:
             # them is demand's.
             shown_now, after = frame
             if shown_now is not None:
-                self._submit(Job(session, slide_id, "frame_now", region=shown_now,
+                self._submit(Job(session, slide_id, "frame_now",
+                                 region=shown_now.grown(FRAME_REACH),
                                  generation=session.generation, urgent=True))
             if after is not None:
                 self._submit(Job(session, slide_id, "zoom_frame", region=after,
                                  generation=session.generation, render=True, urgent=True))
-        # The frame shows more than estimated (a zoom by less than two): the rest of it now,
-        # not a round of the viewer's requests at a time.
-        if grown is not None and self.leases.take(
-                "frame-lease", f"{session.key}|{session.slide_id}|{request.scale:g}|grown", 5):
-            self._submit(Job(session, slide_id, "frame_now", region=grown,
-                             generation=session.generation, urgent=True))
         # A drag's first frame: the rest of the drag is fetched now, not with its next frame.
         if drag is not None and self.leases.take(
                 "drag-lease", f"{session.key}|{session.slide_id}|{drag[0]}|"

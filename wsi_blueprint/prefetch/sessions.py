@@ -7,7 +7,7 @@ import threading
 from ..reader import Tiling
 from .markov import OperationModel
 from .policy import policy_for
-from .viewport import Request, Viewport, same_scale
+from .viewport import Request, Viewport
 
 
 @dataclasses.dataclass
@@ -19,8 +19,7 @@ class Session:
     burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
     finest: float = 0.0  # the finest scale the burst has asked for
     drags: set = dataclasses.field(default_factory=set)  # pans whose strip the burst fetched
-    frame: Viewport | None = None  # the burst's last zoom frame, as estimated
-    frame_grown: bool = False  # whether its requests showed it larger, and it was fetched so
+    frame_centre: tuple | None = None  # the centre of the burst's last zoom frame
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
     predicted: tuple[str, ...] = ()
     strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
@@ -75,8 +74,7 @@ class Sessions:
 # A viewer draws a level while it shows one to two screen pixels per level pixel, so a frame's
 # screen is as wide as the estimate from the screen shown (`zoom_frame`) when the zoom stepped by
 # two, and up to twice as wide when it stepped by less (a continuous zoom reaches each level
-# as soon as it may be drawn): a frame whose requests go beyond the estimate is fetched this
-# much wider and taller.
+# as soon as it may be drawn): the frame being shown is fetched this much wider and taller.
 FRAME_REACH = 1.5
 
 
@@ -89,14 +87,6 @@ def zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
     width, height = (shown.width * scale / shown.scale, shown.height * scale / shown.scale)
     cx, cy = first.x + first.width / 2, first.y + first.height / 2
     return Viewport(cx - width / 2, cy - height / 2, width, height, scale)
-
-
-def beyond_frame(frame: Viewport, request: Request) -> bool:
-    """Whether `request`, at the frame's scale, is centred outside the frame as estimated: the
-    viewer shows more than the estimate."""
-    cx, cy = request.x + request.width / 2, request.y + request.height / 2
-    return same_scale(request.scale, frame.scale) and not (
-        frame.x <= cx <= frame.x + frame.width and frame.y <= cy <= frame.y + frame.height)
 
 
 def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:
