@@ -479,7 +479,7 @@ def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder)
     prefetcher.end_quiet_bursts()  # the viewer settled on a screen of 1024 x 768 px, scale 4
     assert prefetcher.drain()
     # The frame at scale 2 begins with its centre tile, around (1280, 1280): 2048 x 1536
-    # level-0 px at two screens of the same size, 3072 x 2304 with the margin.
+    # level-0 px (1024 x 768 px at scale 2), 3072 x 2304 with the margin.
     observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 512, 512, 2), tiling)
     assert prefetcher.drain()
     assert [job.region for job in jobs if job.reason == "frame_now"] == [

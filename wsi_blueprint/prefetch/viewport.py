@@ -45,9 +45,7 @@ class Viewport:
 
     def zoomed(self, factor: float) -> "Viewport":
         """The viewport at `factor` times the scale, around the same centre."""
-        cx, cy = self.centre
-        width, height = self.width * factor, self.height * factor
-        return Viewport(cx - width / 2, cy - height / 2, width, height, self.scale * factor)
+        return dataclasses.replace(self.grown(factor), scale=self.scale * factor)
 
     def grown(self, factor: float) -> "Viewport":
         """The viewport `factor` times as wide and tall around the same centre, at its scale."""
