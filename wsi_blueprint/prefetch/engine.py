@@ -145,8 +145,9 @@ class Prefetcher:
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
                 now = zoom_frame(shown, request)
-                came_from = session.frame_centre or shown.centre
-                frame = (now, now and next_zoom_frame(now, came_from))
+                if now is not None:
+                    came_from = session.frame_centre or shown.centre
+                    frame = (now, next_zoom_frame(now, came_from))
                 session.frame_centre = now.centre if now else None
             elif shown is not None:
                 found = drag_strip(shown, request, session.strides)
@@ -169,11 +170,9 @@ class Prefetcher:
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            shown_now, after = frame
-            if shown_now is not None:
-                self._submit(Job(session, slide_id, "frame_now",
-                                 region=shown_now.grown(FRAME_REACH),
-                                 generation=session.generation, urgent=True))
+            now, after = frame
+            self._submit(Job(session, slide_id, "frame_now", region=now.grown(FRAME_REACH),
+                             generation=session.generation, urgent=True))
             if after is not None:
                 self._submit(Job(session, slide_id, "zoom_frame", region=after,
                                  generation=session.generation, render=True, urgent=True))
