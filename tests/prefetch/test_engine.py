@@ -497,6 +497,48 @@ def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder)
     assert state.counters.get("prefetch_jobs", reason="frame_now") == 1
 
 
+@pytest.mark.parametrize("zoomed_in_cols, reach", [(4, 1.0), (5, 1.25)])
+def test_the_margin_of_the_frame_shown_is_what_the_sessions_screens_showed(folder, zoomed_in_cols,
+                                                                           reach):
+    """Once a session has settled on two zooms, a frame is fetched as much wider than the
+    estimate as the widest screen it settled on was: a viewer stepping a level at a time
+    (every screen 4 tiles across) gets no margin, one whose zoom in showed 5 tiles across a
+    quarter more."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+    screens = [(0, 0, 4, 4), (2, 2, 2, zoomed_in_cols), (0, 0, 4, 4)]  # col0, row0, scale, cols
+    for t, (col0, row0, scale, cols) in enumerate(screens):
+        view(prefetcher, slide, HE, 2.0 * t, col0, row0, scale, cols=cols, rows=3,
+             tiling=tiling)
+        clock.now = 2.0 * t + 0.5
+        prefetcher.end_quiet_bursts()
+    # The shown screen: 1024 x 768 px at scale 4; the frame at scale 2 centred on (1280, 1280).
+    jobs.clear()
+    observe(prefetcher, "s1", slide, HE, Request(7.0, 1024, 1024, 512, 512, 2), tiling)
+    width, height = 2048 * reach, 1536 * reach
+    assert [job.region for job in jobs if job.reason == "frame_now"] == [
+        Viewport(1280 - width / 2, 1280 - height / 2, width, height, 2)]
+
+
+def test_a_later_frame_of_a_zoom_is_fetched_as_large_as_the_frame_before_showed(folder):
+    """A continuous zoom shows more of each level than the screen it started from: the
+    frame after one whose requests spanned 6 x 4 tiles is fetched 6 x 4 tiles of its own
+    level, a quarter wider and taller, not the 4 x 3 of the screen shown."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, 4, cols=4, rows=3, tiling=tiling)  # 1024 x 768 px
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    view(prefetcher, slide, HE, 2.0, 1, 1, 2, cols=6, rows=4, tiling=tiling)  # the first frame
+    jobs.clear()
+    observe(prefetcher, "s1", slide, HE, Request(2.12, 2048, 1536, 256, 256, 1), tiling)
+    width, height = 6 * 256 * 1.25, 4 * 256 * 1.25
+    assert [job.region for job in jobs if job.reason == "frame_now"] == [
+        Viewport(2176 - width / 2, 1664 - height / 2, width, height, 1)]
+
+
 def test_a_drags_first_request_beyond_the_screen_fetches_the_strip_it_goes_on_into(folder):
     """A drag asks for the strip it uncovers, frame by frame: the first request beyond the
     edge of the screen shown starts the fetch of the strip half a screen deep that way, once a

@@ -76,6 +76,15 @@ def test_a_pan_strip_moves_the_screen_just_enough_to_show_it():
     assert follow(None, strip_east) == strip_east
 
 
+def test_a_strip_taller_than_the_screen_makes_it_taller_not_narrower():
+    """A pan east whose strip reaches a tile row lower than the screen did, the tiles beside
+    that row already loaded: the screen moves and grows to the strip's height, and keeps its
+    width (taken whole, the strip made the screen a third as wide)."""
+    screen_now = Viewport(1000, 1000, 1000, 800, 4)
+    strip = Viewport(2000, 1000, 300, 1024, 4)
+    assert follow(screen_now, strip) == Viewport(1300, 1000, 1000, 1024, 4)
+
+
 def test_the_level_under_the_screen_is_no_zoom_out():
     """A blending viewer asks for the level under its screen with every screen; a worker that
     got only those requests of a burst sees the screen's area one level coarser. A zoom out

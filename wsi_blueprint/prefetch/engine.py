@@ -53,10 +53,10 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import FRAME_REACH, Job, Session, Sessions, next_zoom_frame, zoom_frame
+from .sessions import Job, Session, Sessions, frame_region, next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
-from .viewport import Request, Viewport, bounding_box, drag_strip, follow, next_viewport, \
-    operation, strides_after, under
+from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, drag_strip, follow, \
+    next_viewport, operation, strides_after, under
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +144,11 @@ class Prefetcher:
             shown = session.viewport
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
-                now = zoom_frame(shown, request)
+                now = zoom_frame([shown], request)
                 if now is not None:
                     came_from = session.frame_centre or shown.centre
-                    frame = (now, next_zoom_frame(now, came_from))
+                    frame = (frame_region(session, shown, request),
+                             next_zoom_frame(now, came_from))
                 session.frame_centre = now.centre if now else None
             elif shown is not None:
                 found = drag_strip(shown, request, session.strides)
@@ -171,7 +172,7 @@ class Prefetcher:
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
             now, after = frame
-            self._submit(Job(session, slide_id, "frame_now", region=now.grown(FRAME_REACH),
+            self._submit(Job(session, slide_id, "frame_now", region=now,
                              generation=session.generation, urgent=True))
             if after is not None:
                 self._submit(Job(session, slide_id, "zoom_frame", region=after,
@@ -233,9 +234,12 @@ class Prefetcher:
             if before is not None and under(before, box):
                 return  # the coarser level blended in under the screen: it has not moved
             view = session.viewport = follow(before, box)
+            session.widest = (max(session.widest[0], view.width / view.scale),
+                              max(session.widest[1], view.height / view.scale))
             op = operation(before, view) if before is not None else None
             if op is None:
                 return
+            session.zooms += op in (ZOOM_IN, ZOOM_OUT)
             hit = op in session.predicted
             step = (view.x - before.x, view.y - before.y)
             session.strides = strides_after(session.strides, op, step)

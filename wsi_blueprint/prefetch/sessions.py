@@ -7,7 +7,7 @@ import threading
 from ..reader import Tiling
 from .markov import OperationModel
 from .policy import policy_for
-from .viewport import Request, Viewport
+from .viewport import Request, Viewport, bounding_box
 
 
 @dataclasses.dataclass
@@ -21,6 +21,8 @@ class Session:
     drags: set = dataclasses.field(default_factory=set)  # pans whose strip the burst fetched
     frame_centre: tuple | None = None  # the centre of the burst's last zoom frame
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
+    widest: tuple[float, float] = (0.0, 0.0)  # most level pixels across and down a screen showed
+    zooms: int = 0  # zooms (in or out) the session settled on
     predicted: tuple[str, ...] = ()
     strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
     tiling: Tiling | None = None  # how the viewer names tiles, to render them ahead
@@ -74,19 +76,51 @@ class Sessions:
 # A viewer draws a level while it shows one to two screen pixels per level pixel, so a frame's
 # screen is as wide as the estimate from the screen shown (`zoom_frame`) when the zoom stepped by
 # two, and up to twice as wide when it stepped by less (a continuous zoom reaches each level
-# as soon as it may be drawn): the frame being shown is fetched this much wider and taller.
+# as soon as it may be drawn): a zoom's first frame is fetched this much wider and taller.
 FRAME_REACH = 1.5
+# Zooms a session settles on before its own screens bound that margin (`frame_reach`).
+LEARNED_AFTER = 2
+# A zoom whose level advances every frame steps by between root 2 and 2 a frame, so each frame
+# shows 1 to 1.41 times the pixels of the frame before: later frames are fetched this much
+# wider and taller than that.
+LATER_FRAME_REACH = 1.25
 
 
-def zoom_frame(shown: Viewport, first: Request) -> Viewport | None:
-    """The zoom frame `first` begins, estimated as many screen pixels as the screen shown:
-    OpenSeadragon asks for a frame's tiles centre first, so it is centred on `first`."""
+def zoom_frame(screens: list[Viewport], first: Request) -> Viewport | None:
+    """The zoom frame `first` begins, estimated as many level pixels as the widest of
+    `screens` shows: OpenSeadragon asks for a frame's tiles centre first, so it is centred on
+    `first`."""
     if first.scale < 1:
         return None
-    scale = first.scale
-    width, height = (shown.width * scale / shown.scale, shown.height * scale / shown.scale)
+    width = max(screen.width / screen.scale for screen in screens) * first.scale
+    height = max(screen.height / screen.scale for screen in screens) * first.scale
     cx, cy = first.x + first.width / 2, first.y + first.height / 2
-    return Viewport(cx - width / 2, cy - height / 2, width, height, scale)
+    return Viewport(cx - width / 2, cy - height / 2, width, height, first.scale)
+
+
+def frame_reach(session: Session, shown: Viewport) -> float:
+    """How much wider and taller than the estimate a zoom's first frame is fetched. A frame
+    shows no more level pixels than the viewer's screen holds, and the widest screen the
+    session settled on tells that: a viewer that steps a level at a time shows the estimate
+    again (its screens all hold as many), one that zooms continuously up to twice it. Until
+    the session has settled on `LEARNED_AFTER` zooms, `FRAME_REACH`."""
+    if session.zooms < LEARNED_AFTER:
+        return FRAME_REACH
+    across = session.widest[0] * shown.scale / shown.width
+    down = session.widest[1] * shown.scale / shown.height
+    return min(FRAME_REACH, max(1.0, across, down))
+
+
+def frame_region(session: Session, shown: Viewport, first: Request) -> Viewport | None:
+    """What to fetch at once of the zoom frame `first` begins. A zoom's first frame is the
+    estimate from the screen shown, `frame_reach` wider and taller; a later one (the burst has
+    had a frame) the larger of that and the frame before as far as its requests came,
+    `LATER_FRAME_REACH` wider and taller."""
+    if session.frame_centre is None:
+        now = zoom_frame([shown], first)
+        return now and now.grown(frame_reach(session, shown))
+    now = zoom_frame([shown, bounding_box(session.burst)], first)
+    return now and now.grown(LATER_FRAME_REACH)
 
 
 def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:

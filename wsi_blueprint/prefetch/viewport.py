@@ -113,13 +113,17 @@ def drag_strip(shown: Viewport, request: Request, strides: tuple[float, float] =
 
 
 def follow(before: Viewport | None, box: Viewport) -> Viewport:
-    """The viewport after a burst whose requests cover `box`. A pan asks only for the strip
-    it uncovers, so at the same scale the screen keeps its size and moves just enough to
-    contain the strip; a burst covering more than a screen, or at another scale, is the new
-    screen itself."""
-    if before is None or not same_scale(before.scale, box.scale) or \
-            box.width > before.width * 1.05 or box.height > before.height * 1.05:
+    """The viewport after a burst whose requests cover `box`. At another scale the burst is
+    the new screen itself. At the same scale a pan asks only for the strip it uncovers (less
+    where the viewer has tiles already), so the screen keeps its size and moves just enough to
+    contain the strip; only a side along which the burst reaches farther than the screen did
+    grows to it. (Taking such a burst whole as the screen made a strip one tile row taller
+    than the screen, the tiles beside it already loaded, into a narrow screen.)"""
+    if before is None or not same_scale(before.scale, box.scale):
         return box
+    width = box.width if box.width > before.width * 1.05 else before.width
+    height = box.height if box.height > before.height * 1.05 else before.height
+    grown = Viewport(before.x, before.y, width, height, before.scale)
 
     def shift(lo: float, hi: float, box_lo: float, box_hi: float) -> float:
         if box_hi > hi:
@@ -128,8 +132,8 @@ def follow(before: Viewport | None, box: Viewport) -> Viewport:
             return box_lo - lo
         return 0.0
 
-    return before.shifted(shift(before.x, before.x + before.width, box.x, box.x + box.width),
-                          shift(before.y, before.y + before.height, box.y, box.y + box.height))
+    return grown.shifted(shift(grown.x, grown.x + width, box.x, box.x + box.width),
+                         shift(grown.y, grown.y + height, box.y, box.y + box.height))
 
 
 def operation(before: Viewport, after: Viewport) -> str | None:
