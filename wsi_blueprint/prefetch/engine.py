@@ -240,6 +240,8 @@ class Prefetcher:
             if op is None:
                 return
             session.zooms += op in (ZOOM_IN, ZOOM_OUT)
+            if op == ZOOM_IN:
+                session.zoomed_in = burst[-1].time
             hit = op in session.predicted
             step = (view.x - before.x, view.y - before.y)
             session.strides = strides_after(session.strides, op, step)

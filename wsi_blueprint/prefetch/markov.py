@@ -9,9 +9,9 @@ under way:
 - momentum: a pan that follows a pan is likely to be followed by the same pan;
 - the turn of a sweep: a pan across a sweep of at least two pans is the step to the next row
   of a serpentine read (a screening read: east along a row, down, west along the next), whose
-  next pan runs back along the row; or the start of a sweep across. Both are fetched for: the
-  history is too short to hold the previous turn's transitions, so the model cannot learn this,
-  and preparing only the way back left the next turn's row uncached.
+  next pan runs back along the row. The history is too short to hold the previous turn's
+  transitions, so the model cannot learn this. The way on across is not fetched for: its bytes
+  went unused, and a drag that does go on gets its strip at its first request (the engine).
 
 A lone pan after a zoom or a jump predicts nothing yet: momentum from it readied no more of the
 explore sessions' pan tiles. A zoom's next frame is foreseen within its burst (see the engine).
@@ -37,8 +37,7 @@ class OperationModel:
 
     def probabilities(self) -> dict[str, float]:
         """P(next operation) given the last one, from the transitions in the history; until
-        there are enough, a prior's moves, each certain enough to fetch for (the turn of a
-        sweep names two, so these need not sum to one)."""
+        there are enough, a prior's move, certain enough to fetch for."""
         ops = list(self.operations)
         if not ops:
             return {}
@@ -57,7 +56,7 @@ class OperationModel:
             return {}
         sweep = ops[-2]
         if len(ops) >= 3 and ops[-3] == sweep and current not in (sweep, BACK[sweep]):
-            return {BACK[sweep]: 1.0, current: 1.0}  # the turn: back along the row, or across
+            return {BACK[sweep]: 1.0}  # the turn: back along the row
         return {current: 1.0}  # momentum
 
     def confident(self) -> list[str]:

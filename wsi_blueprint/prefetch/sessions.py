@@ -23,6 +23,7 @@ class Session:
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
     widest: tuple[float, float] = (0.0, 0.0)  # most level pixels across and down a screen showed
     zooms: int = 0  # zooms (in or out) the session settled on
+    zoomed_in: float = -1.0  # when the session's last zoom in asked for its last tile
     predicted: tuple[str, ...] = ()
     strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
     tiling: Tiling | None = None  # how the viewer names tiles, to render them ahead
@@ -84,6 +85,9 @@ LEARNED_AFTER = 2
 # shows 1 to 1.41 times the pixels of the frame before: later frames are fetched this much
 # wider and taller than that.
 LATER_FRAME_REACH = 1.25
+# Seconds after a zoom in's last request within which a finer frame goes on with that zoom (a
+# worker that served none of the viewer's last requests of a frame sees its burst end).
+ZOOM_GOES_ON = 0.5
 
 
 def zoom_frame(screens: list[Viewport], first: Request) -> Viewport | None:
@@ -113,14 +117,15 @@ def frame_reach(session: Session, shown: Viewport) -> float:
 
 def frame_region(session: Session, shown: Viewport, first: Request) -> Viewport | None:
     """What to fetch at once of the zoom frame `first` begins. A zoom's first frame is the
-    estimate from the screen shown, `frame_reach` wider and taller; a later one (the burst has
-    had a frame) the larger of that and the frame before as far as its requests came,
-    `LATER_FRAME_REACH` wider and taller."""
-    if session.frame_centre is None:
-        now = zoom_frame([shown], first)
-        return now and now.grown(frame_reach(session, shown))
-    now = zoom_frame([shown, bounding_box(session.burst)], first)
-    return now and now.grown(LATER_FRAME_REACH)
+    estimate from the screen shown, `frame_reach` wider and taller. A later frame of the same
+    zoom is the larger of that estimate and the frame before it, as far as its requests came,
+    `LATER_FRAME_REACH` wider and taller: either within this burst, or within `ZOOM_GOES_ON`
+    of a zoom in whose burst ended (then the frame before is the screen shown)."""
+    in_burst = session.frame_centre is not None
+    now = zoom_frame([shown, bounding_box(session.burst)] if in_burst else [shown], first)
+    if in_burst or first.time - session.zoomed_in <= ZOOM_GOES_ON:
+        return now and now.grown(LATER_FRAME_REACH)
+    return now and now.grown(frame_reach(session, shown))
 
 
 def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:
