@@ -147,7 +147,7 @@ class Prefetcher:
                 now = zoom_frame([shown], request)
                 if now is not None:
                     came_from = session.frame_centre or shown.centre
-                    frame = (frame_region(session, shown, request),
+                    frame = (frame_region(session, shown, now, request),
                              next_zoom_frame(now, came_from))
                 session.frame_centre = now.centre if now else None
             elif shown is not None:

@@ -115,17 +115,19 @@ def frame_reach(session: Session, shown: Viewport) -> float:
     return min(FRAME_REACH, max(1.0, across, down))
 
 
-def frame_region(session: Session, shown: Viewport, first: Request) -> Viewport | None:
-    """What to fetch at once of the zoom frame `first` begins. A zoom's first frame is the
-    estimate from the screen shown, `frame_reach` wider and taller. A later frame of the same
-    zoom is the larger of that estimate and the frame before it, as far as its requests came,
-    `LATER_FRAME_REACH` wider and taller: either within this burst, or within `ZOOM_GOES_ON`
-    of a zoom in whose burst ended (then the frame before is the screen shown)."""
-    in_burst = session.frame_centre is not None
-    now = zoom_frame([shown, bounding_box(session.burst)] if in_burst else [shown], first)
-    if in_burst or first.time - session.zoomed_in <= ZOOM_GOES_ON:
-        return now and now.grown(LATER_FRAME_REACH)
-    return now and now.grown(frame_reach(session, shown))
+def frame_region(session: Session, shown: Viewport, estimate: Viewport,
+                 first: Request) -> Viewport:
+    """What to fetch at once of the zoom frame `first` begins, `estimate` being
+    `zoom_frame([shown], first)`. A zoom's first frame is the estimate, `frame_reach` wider and
+    taller. A later frame of the same zoom is the larger of the estimate and the frame before
+    it, as far as its requests came, `LATER_FRAME_REACH` wider and taller: either within this
+    burst, or within `ZOOM_GOES_ON` of a zoom in whose burst ended (then the frame before is
+    the screen shown)."""
+    if session.frame_centre is not None:
+        return zoom_frame([shown, bounding_box(session.burst)], first).grown(LATER_FRAME_REACH)
+    if first.time - session.zoomed_in <= ZOOM_GOES_ON:
+        return estimate.grown(LATER_FRAME_REACH)
+    return estimate.grown(frame_reach(session, shown))
 
 
 def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:

@@ -123,7 +123,7 @@ def follow(before: Viewport | None, box: Viewport) -> Viewport:
         return box
     width = box.width if box.width > before.width * 1.05 else before.width
     height = box.height if box.height > before.height * 1.05 else before.height
-    grown = Viewport(before.x, before.y, width, height, before.scale)
+    grown = dataclasses.replace(before, width=width, height=height)
 
     def shift(lo: float, hi: float, box_lo: float, box_hi: float) -> float:
         if box_hi > hi:
