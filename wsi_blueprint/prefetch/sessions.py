@@ -23,7 +23,7 @@ class Session:
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
     widest: tuple[float, float] = (0.0, 0.0)  # most level pixels across and down a screen showed
     zooms: int = 0  # zooms (in or out) the session settled on
-    zoomed_in: float = -1.0  # when the session's last zoom in asked for its last tile
+    zoomed_in: float = float("-inf")  # when the session's last zoom in asked for its last tile
     predicted: tuple[str, ...] = ()
     strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
     tiling: Tiling | None = None  # how the viewer names tiles, to render them ahead
