@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from wsi_blueprint.bench import render_burst
 
 
@@ -25,7 +27,16 @@ def test_render_burst_end_to_end(tmp_path):
             assert row["decoded_share"] < 0.5
         # The workers' CPU, read from /proc: rendering or passing through costs some.
         assert row["worker_cpu_ms"] > 0
+        # A resampled level has the codecs' floor of its own tiles beside it, measured in the
+        # same run; a passed-through tile decodes nothing, so has none.
+        if row["tiles"] == "resampled":
+            assert row["floor_ms"] > 0
+            assert row["over_floor"] == pytest.approx(row["worker_cpu_ms"] / row["floor_ms"])
+        else:
+            assert row["floor_ms"] is None and row["over_floor"] is None
     text = (tmp_path / "render-burst.md").read_text()
     for row in rows:
         assert f"| {row['level']} | 1/{row['scale']} | {row['tiles']} |" in text
         assert f"| {row['worker_cpu_ms']:.2f} |" in text
+        if row["floor_ms"] is not None:
+            assert f"| {row['floor_ms']:.2f} | {row['over_floor']:.2f}x |" in text

@@ -49,14 +49,13 @@ class DerivedTile:
     pixels: np.ndarray       # our output before encoding: what the floor encodes
 
 
-def derived_tiles(reader: SlideReader, info: tr.SlideInfo, count: int) -> list[DerivedTile]:
-    """Up to `count` tissue tiles of the DZI levels just below a stored level, each made of
-    four whole stored tiles reduced by two."""
+def derived_tiles(reader: SlideReader, candidates, count: int) -> list[DerivedTile]:
+    """Up to `count` of the DZI tiles `candidates` ((level, column, row) of the slide's
+    default DZI) that are each made of four whole stored tiles reduced by two."""
     index = reader.info()
     dz = DeepZoom(index.width, index.height, reader.tile_size, 0)
-    tissue, _ = info.derived_tiles(seed=1)
     found = []
-    for z_level, t_col, t_row in tissue:
+    for z_level, t_col, t_row in candidates:
         req = dz.request(z_level, t_col, t_row, "jpeg", QUALITY)
         plan = plan_region(reader.slide, req.l0_x, req.l0_y, req.l0_width, req.l0_height,
                            req.out_width, req.out_height)
@@ -96,6 +95,11 @@ def _pillow_floor(tile: DerivedTile) -> None:
     Image.fromarray(tile.pixels).save(io.BytesIO(), "JPEG", quality=QUALITY)
 
 
+def floor_ms(tiles: list[DerivedTile]) -> float:
+    """The codecs' floor of these tiles: mean CPU milliseconds of this thread per tile."""
+    return _cpu_ms(_floor, tiles)
+
+
 def _cpu_ms(work, items) -> float:
     """Mean CPU milliseconds of this thread per item."""
     began = time.thread_time()
@@ -124,7 +128,7 @@ def measure(reader: SlideReader, info: tr.SlideInfo, tiles: int = 400, rounds: i
     pool = CpuPool(threads=1)
     reader = SlideReader(reader.slide, reader.slide_id, pool)  # nested jobs run inline
     try:
-        chosen = derived_tiles(reader, info, tiles)
+        chosen = derived_tiles(reader, info.derived_tiles(seed=1)[0], tiles)
         if not chosen:
             raise RuntimeError(f"{reader.slide_id}: no tissue tile below a stored level is "
                                "made of four stored JPEG tiles")

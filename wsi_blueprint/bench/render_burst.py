@@ -23,6 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import traces as tr
+from .derived_cpu import derived_tiles, floor_ms, open_reader
 from .live_server import LiveServer
 from .replay import Connections, percentile, pixels_made
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
@@ -30,15 +31,16 @@ from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
 CONNECTIONS = 6  # a browser's per host
 
 
-def _screens(info: tr.SlideInfo, level: int, count: int, seed: int) -> list[list[str]]:
-    """`count` screenfuls of tile URLs at `level`, centred on tissue."""
+def _screens(info: tr.SlideInfo, level: int, count: int, seed: int
+             ) -> list[list[tuple[int, int]]]:
+    """`count` screenfuls of tiles (column, row) at `level`, centred on tissue."""
     geometry, rng = info.geometry, random.Random(seed)
     scale = geometry.scale(level)
     half_w, half_h = tr.VIEWPORT[0] * scale / 2, tr.VIEWPORT[1] * scale / 2
     screens = []
     for x, y in rng.sample(info.tissue, count):
         tiles = geometry.visible_tiles(level, x - half_w, y - half_h, x + half_w, y + half_h)
-        screens.append([tr.tile_url(info.slide_id, level, c, r) for c, r in tiles])
+        screens.append(list(tiles))
     return screens
 
 
@@ -46,6 +48,7 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     info = max(infos, key=lambda i: i.geometry.width * i.geometry.height)
+    reader = open_reader(next(s.path for s in slides if s.slide_id == info.slide_id))
     root = slides[0].path[:-len(slides[0].slide_id)]  # the folder the slide ids start in
     levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)
     env = {"WSI_STORE": f"file://{root}", "WSI_TILE_CACHE_BYTES": "0", "WSI_PREFETCH": prefetch}
@@ -65,18 +68,29 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict
                 headers.get("Server-Timing", ""))
 
         for level in levels:
-            level_screens = _screens(info, level, screens, seed=level)
+            stored = round(info.geometry.scale(level)) in info.native
+            level_screens = [[tr.tile_url(info.slide_id, level, c, r) for c, r in tiles]
+                             for tiles in _screens(info, level, screens, seed=level)]
+            floors = [] if stored else [  # those of the screens' tiles made of four whole ones
+                derived_tiles(reader, [(level, c, r) for c, r in tiles], len(tiles))
+                for tiles in _screens(info, level, screens, seed=level)]
             for urls in level_screens:  # opens the slide in both workers, fills the page cache
                 list(pool.map(timed, urls))
-            answers, busy = [], 0.0
-            cpu_before = server.worker_cpu_seconds()
-            for urls in level_screens:
+            answers, busy, cpu, floor_cpu = [], 0.0, 0.0, []
+            for i, urls in enumerate(level_screens):
+                cpu_before = server.worker_cpu_seconds()
                 began = time.perf_counter()
                 answers += pool.map(timed, urls)
                 busy += time.perf_counter() - began
-            cpu_after = server.worker_cpu_seconds()
+                cpu_after = server.worker_cpu_seconds()
+                cpu = None if None in (cpu, cpu_before, cpu_after) else \
+                    cpu + cpu_after - cpu_before
+                if floors and floors[i]:  # with the workers idle, so as not to slow them
+                    floor_cpu.append((floor_ms(floors[i]), len(floors[i])))
             latencies = [ms for ms, _ in answers]
-            stored = round(info.geometry.scale(level)) in info.native
+            floor_tiles = sum(n for _, n in floor_cpu)
+            floor = sum(ms * n for ms, n in floor_cpu) / floor_tiles if floor_tiles else None
+            worker_cpu = None if cpu is None else cpu / len(latencies) * 1000
             rows.append({"level": level, "scale": info.geometry.scale(level),
                          "tiles": "stored" if stored else "resampled",
                          "requests": len(latencies),
@@ -84,8 +98,9 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict
                          "p50": percentile(latencies, 50),
                          "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
                          "tiles_per_second": len(latencies) / busy,
-                         "worker_cpu_ms": None if cpu_before is None or cpu_after is None
-                         else (cpu_after - cpu_before) / len(latencies) * 1000})
+                         "worker_cpu_ms": worker_cpu, "floor_ms": floor,
+                         "over_floor": None if floor is None or worker_cpu is None
+                         else worker_cpu / floor})
         connections.close()
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "render-burst.json"), "w") as f:
@@ -97,13 +112,16 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict
 
 def to_markdown(rows: list[dict]) -> str:
     lines = ["| DZI level | scale | tiles | requests | decoded | p50 / p95 / p99 ms | tiles/s "
-             "| worker CPU ms/tile |", "|---|---|---|---|---|---|---|---|"]
+             "| worker CPU ms/tile | codecs' floor ms/tile | over the floor |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         cpu = "n/a" if row["worker_cpu_ms"] is None else f"{row['worker_cpu_ms']:.2f}"
+        floor = "" if row["floor_ms"] is None else f"{row['floor_ms']:.2f}"
+        over = "" if row["over_floor"] is None else f"{row['over_floor']:.2f}x"
         lines.append(f"| {row['level']} | 1/{row['scale']} | {row['tiles']} | {row['requests']} "
                      f"| {row['decoded_share'] * 100:.0f} % "
                      f"| {row['p50']:.1f} / {row['p95']:.1f} / {row['p99']:.1f} | "
-                     f"{row['tiles_per_second']:.0f} | {cpu} |")
+                     f"{row['tiles_per_second']:.0f} | {cpu} | {floor} | {over} |")
     return "\n".join(lines) + "\n"
 
 
