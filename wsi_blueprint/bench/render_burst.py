@@ -69,11 +69,12 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict
 
         for level in levels:
             stored = round(info.geometry.scale(level)) in info.native
+            screen_tiles = _screens(info, level, screens, seed=level)
             level_screens = [[tr.tile_url(info.slide_id, level, c, r) for c, r in tiles]
-                             for tiles in _screens(info, level, screens, seed=level)]
+                             for tiles in screen_tiles]
             floors = [] if stored else [  # those of the screens' tiles made of four whole ones
                 derived_tiles(reader, [(level, c, r) for c, r in tiles], len(tiles))
-                for tiles in _screens(info, level, screens, seed=level)]
+                for tiles in screen_tiles]
             for urls in level_screens:  # opens the slide in both workers, fills the page cache
                 list(pool.map(timed, urls))
             answers, busy, cpu, floor_cpu = [], 0.0, 0.0, []
