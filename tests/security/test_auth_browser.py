@@ -104,7 +104,8 @@ def test_failed_renewals_back_off_and_the_session_ends_visibly(browser, server):
 def test_an_expired_token_shows_session_ended_not_blurred_tiles(browser, server):
     page = new_page(browser)
     try:
-        page.goto(sign(server, expires_in=10)["urls"]["viewer"])
+        signed = sign(server, expires_in=10)
+        page.goto(signed["urls"]["viewer"])
         wait_loaded(page)
         notice = page.locator("#notice")
         assert notice.is_hidden()
@@ -114,7 +115,10 @@ def test_an_expired_token_shows_session_ended_not_blurred_tiles(browser, server)
         assert "reload" in notice.inner_text()
         assert page.evaluate("() => document.getElementById('notice').dataset.kind") == \
             "session-ended"
-        # What the tiles would have been: refused, the token has ended.
+        # The page is told the seconds left in whole seconds, rounded down, so its notice can
+        # come up to a second before the server's expiry. Once that has passed too, the tiles
+        # would have been refused.
+        time.sleep(max(0.0, signed["expires_at"] - time.time() + 0.05))
         with page.expect_response(lambda r: "_files/" in r.url) as tile:
             page.evaluate("""() => {
                 const v = window.wsiViewer;
