@@ -46,9 +46,9 @@ def _screens(info: tr.SlideInfo, level: int, count: int, seed: int
 
 def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict]:
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
-    infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
-    info = max(infos, key=lambda i: i.geometry.width * i.geometry.height)
-    reader = open_reader(next(s.path for s in slides if s.slide_id == info.slide_id))
+    slide, info = max(((s, tr.slide_info_from_file(s.path, s.slide_id)) for s in slides),
+                      key=lambda pair: pair[1].geometry.width * pair[1].geometry.height)
+    reader = open_reader(slide.path)  # in this process, for the codecs' floor
     root = slides[0].path[:-len(slides[0].slide_id)]  # the folder the slide ids start in
     levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)
     env = {"WSI_STORE": f"file://{root}", "WSI_TILE_CACHE_BYTES": "0", "WSI_PREFETCH": prefetch}
@@ -77,21 +77,20 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict
                 for tiles in screen_tiles]
             for urls in level_screens:  # opens the slide in both workers, fills the page cache
                 list(pool.map(timed, urls))
-            answers, busy, cpu, floor_cpu = [], 0.0, 0.0, []
+            answers, busy, spans, floor_total, floor_tiles = [], 0.0, [], 0.0, 0
             for i, urls in enumerate(level_screens):
                 cpu_before = server.worker_cpu_seconds()
                 began = time.perf_counter()
                 answers += pool.map(timed, urls)
                 busy += time.perf_counter() - began
                 cpu_after = server.worker_cpu_seconds()
-                cpu = None if None in (cpu, cpu_before, cpu_after) else \
-                    cpu + cpu_after - cpu_before
+                spans.append(None if None in (cpu_before, cpu_after) else cpu_after - cpu_before)
                 if floors and floors[i]:  # with the workers idle, so as not to slow them
-                    floor_cpu.append((floor_ms(floors[i]), len(floors[i])))
+                    floor_total += floor_ms(floors[i]) * len(floors[i])
+                    floor_tiles += len(floors[i])
             latencies = [ms for ms, _ in answers]
-            floor_tiles = sum(n for _, n in floor_cpu)
-            floor = sum(ms * n for ms, n in floor_cpu) / floor_tiles if floor_tiles else None
-            worker_cpu = None if cpu is None else cpu / len(latencies) * 1000
+            floor = floor_total / floor_tiles if floor_tiles else None
+            worker_cpu = None if None in spans else sum(spans) / len(latencies) * 1000
             rows.append({"level": level, "scale": info.geometry.scale(level),
                          "tiles": "stored" if stored else "resampled",
                          "requests": len(latencies),
