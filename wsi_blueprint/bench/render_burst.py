@@ -8,9 +8,12 @@ asked for with a browser's six connections, a screen at a time, at the four fine
 of the largest slide: stored levels (tiles passed through) and resampled ones (each tile made
 from four stored tiles, decoded at half size). Reported per level: tile latency p50/p95/p99,
 tiles a second and the workers' CPU per tile (the whole request: HTTP, routing, reading the
-tiles, rendering, the access log line; /proc of the workers before and after the level's
-screens). `--prefetch on` adds the prefetcher's work to the same figures: what it reads and
-renders ahead is counted against the tiles served.
+tiles, rendering, the access log line; /proc of the workers before and after each screen).
+Beside a resampled level's figure is the codecs' floor of its tiles made of four whole stored
+tiles, measured in this process after each screen while the workers idle (the four half-scale
+decodes and one encode, nothing between): a shared machine slows both alike, so their ratio
+compares hours that milliseconds cannot. `--prefetch on` adds the prefetcher's work to the
+same figures: what it reads and renders ahead is counted against the tiles served.
 
     python -m wsi_blueprint.bench.render_burst [--quick] [--screens 6] [--prefetch on] [--out DIR]
 """
