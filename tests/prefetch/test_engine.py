@@ -3,6 +3,7 @@ it keeps. Requests are scripted as a viewer would make them."""
 
 import functools
 import json
+from dataclasses import astuple
 
 import pytest
 
@@ -12,6 +13,7 @@ from wsi_blueprint.prefetch.context import SidecarContext
 from wsi_blueprint.prefetch.engine import Prefetcher, PrefetchSettings
 from wsi_blueprint.prefetch.render_ahead import derived_tiles
 from wsi_blueprint.prefetch.rules import parse_rules
+from wsi_blueprint.prefetch.sessions import first_rounds
 from wsi_blueprint.prefetch.viewport import Request, Viewport
 from wsi_blueprint.protocols.dzi import DeepZoom, DziTiling
 from wsi_blueprint.reader import SlideReader, View
@@ -394,6 +396,13 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
         assert sum(state.counters.get("prefetch_tiles_used") for state, _ in workers) == 12
 
 
+def region_cached(slide, x, y, width, height, scale) -> bool:
+    """Whether the stored tiles a render of the level-0 rectangle at `scale` reads are
+    all cached."""
+    level, coords = SlideReader(slide, HE).stored_tiles_for(View(x, y, width, height, scale))
+    return bool(coords) and tiles_cached(slide, level, coords)
+
+
 def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder):
     """A zoom-in animation halves the scale each frame about a point that stays put: when the
     first request of the frame at scale 4 arrives (the viewer looked at scale 8), the stored
@@ -412,11 +421,10 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     assert prefetcher.drain()
     # The screen's centre (2048, 2048) moved to (1536, 1536) as the scale halved: the zoom is
     # about (1024, 1024), which stays put. Predicted: scale 2, centred half as far on, on
-    # (1280, 1280), a quarter of 4096 px wide: 1024 px.
-    plan = plan_region(slide, 768, 768, 1024, 1024, 512, 512)
-    missing, _ = slide.blocks.plan(slide.blocks.indices(slide.tile_ranges(plan.level,
-                                                                          plan.coords)))
-    assert plan.coords and not missing
+    # (1280, 1280), a quarter of 4096 px wide: 1024 px. It reads level 0 where the frame reads
+    # level 1, and the zoom may stop at its first frame: only its middle, 512 px, is fetched.
+    assert region_cached(slide, 1024, 1024, 512, 512, 2)
+    assert not region_cached(slide, 768, 768, 1024, 1024, 2)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_tiles_rendered") == 0  # demand never paused
     prefetcher.demand_ended()
@@ -426,7 +434,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     prefetcher.end_quiet_bursts()
     observe(prefetcher, "s2", slide, sid, Request(4.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    frame = derived(slide, tiling, 768, 768, 1024, 1024, 2)
+    frame = derived(slide, tiling, 1024, 1024, 512, 512, 2)
     assert frame and state.counters.get("prefetch_tiles_rendered") == len(frame)
     cached = state.library.caches.tiles.peek_many([key for key, _ in frame])
     assert all(key in cached for key, _ in frame)
@@ -434,6 +442,48 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     observe(prefetcher, "s1", slide, sid, Request(2.01, 0, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
+
+
+def test_a_zoom_that_goes_on_gets_its_whole_next_frame_fetched(folder):
+    """A zoom's first frame does not tell whether the zoom goes on, and a next frame on a
+    denser stored level costs several times the frame's bytes: at the first frame such a
+    next frame is fetched only in its middle, one on the frame's own level whole. From the
+    second frame on the zoom is going on: the next frame is fetched whole."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
+    jobs, submit = [], prefetcher._submit
+    prefetcher._submit = lambda job: (jobs.append(job), submit(job))
+    view(prefetcher, slide, HE, 0.0, 0, 0, 16, cols=1, rows=1, tiling=tiling)  # the slide
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    predicted = []
+    for t, scale in ((2.0, 8), (2.12, 4), (2.24, 2)):  # a flight down, frames 0.12 s apart
+        observe(prefetcher, "s1", slide, HE, Request(t, 1536, 1024, 256 * scale, 256 * scale,
+                                                     scale), tiling)
+        assert prefetcher.drain()
+        predicted += [job for job in jobs if job.reason == "zoom_frame"]
+        jobs.clear()
+    first, second, third = predicted
+    # Frame 1 (scale 8) and its next (scale 4) both read level 1: whole, though it may stop.
+    assert first.may_stop and first.region.scale == 4
+    assert region_cached(slide, *astuple(first.region))
+    # Frame 2 (scale 4) reads level 1, its next (scale 2) level 0: the zoom goes on, whole.
+    assert not second.may_stop and second.region.scale == 2
+    assert region_cached(slide, *astuple(second.region))
+    assert not third.may_stop  # frame 3 reads level 0 like its next
+    # The flight's second frame as a zoom's first (cold caches, a screen at scale 8): only
+    # the middle of its next frame.
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
+    jobs, submit = [], prefetcher._submit
+    prefetcher._submit = lambda job: (jobs.append(job), submit(job))
+    view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    observe(prefetcher, "s1", slide, HE, Request(2.0, 1536, 1024, 1024, 1024, 4), tiling)
+    assert prefetcher.drain()
+    (alone,) = [job.region for job in jobs if job.reason == "zoom_frame"]
+    assert alone.scale == 2 and region_cached(slide, *astuple(first_rounds(alone)))
+    assert not region_cached(slide, *astuple(alone))
 
 
 def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder):
@@ -639,13 +689,16 @@ def test_workers_sharing_memcached_predict_a_zoom_frame_once(folder, memcached):
     clock.now = 0.5
     for _, prefetcher in workers:
         prefetcher.end_quiet_bursts()
+    predicted = []
     for i, (state, prefetcher) in enumerate(workers):  # the zoom: a different tile each
+        submit = prefetcher._submit
+        prefetcher._submit = lambda job, submit=submit: (
+            predicted.append(job) if job.reason == "zoom_frame" else None, submit(job))
         observe(prefetcher, "s1", state.library.open(sid), sid,
                            Request(2.0 + 0.01 * i, 1024 * i, 1024, 1024, 1024, 4))
     for _, prefetcher in workers:
         assert prefetcher.drain()
-    assert sum(state.counters.get("prefetch_jobs", reason="zoom_frame")
-               for state, _ in workers) == 1
+    assert len(predicted) == 1
 
 
 def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):

@@ -17,7 +17,9 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   zoom animation's new frame; that frame's stored tiles (with a margin: a frame zoomed by less
   than two shows more than the screen's size) and the next frame's (half the scale, about the
   point that stays put) are fetched at once, not behind demand: the viewer asks for the first
-  a few at a time, and for the next a frame later. The next frame's resampled tiles
+  a few at a time, and for the next a frame later. At a zoom's first frame, which does not
+  tell whether the zoom goes on, a next frame on a denser stored level is fetched only in its
+  middle (`sessions.first_rounds`). The next frame's resampled tiles
   are rendered once demand pauses between two frames, not beside the demand renders of the
   frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
@@ -36,6 +38,7 @@ blocks count as used, and the rest is waste.
 """
 
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 import time
@@ -53,7 +56,8 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, frame_region, next_zoom_frame, zoom_frame
+from .sessions import Job, Session, Sessions, first_rounds, frame_region, goes_on, \
+    next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, drag_strip, follow, \
     next_viewport, operation, strides_after, under
@@ -148,7 +152,7 @@ class Prefetcher:
                 if now is not None:
                     came_from = session.frame_centre or shown.centre
                     frame = (frame_region(session, shown, now, request),
-                             next_zoom_frame(now, came_from))
+                             next_zoom_frame(now, came_from), not goes_on(session, request))
                 session.frame_centre = now.centre if now else None
             elif shown is not None:
                 found = drag_strip(shown, request, session.strides)
@@ -171,12 +175,13 @@ class Prefetcher:
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            now, after = frame
+            now, after, may_stop = frame
             self._submit(Job(session, slide_id, "frame_now", region=now,
                              generation=session.generation, urgent=True))
             if after is not None:
                 self._submit(Job(session, slide_id, "zoom_frame", region=after,
-                                 generation=session.generation, render=True, urgent=True))
+                                 generation=session.generation, render=True, urgent=True,
+                                 may_stop=may_stop))
         # A drag's first frame: the rest of the drag is fetched now, not with its next frame.
         if drag is not None and self.leases.take(
                 "drag-lease", f"{session.key}|{session.slide_id}|{drag[0]}|"
@@ -340,9 +345,9 @@ class Prefetcher:
             self._warm(job, reader, reader.table_ranges())
             return
         if job.region is not None:
-            region = job.region
-            tiles = reader.stored_tiles_for(View(region.x, region.y, region.width,
-                                                 region.height, region.scale))
+            if job.may_stop and self._denser(reader, job.region):
+                job = dataclasses.replace(job, region=first_rounds(job.region))
+            tiles = self._stored_tiles(reader, job.region)
             if tiles is None:
                 return
             level, coords = tiles
@@ -350,6 +355,19 @@ class Prefetcher:
             level, coords = job.level, list(job.coords)
         if self._warm(job, reader, reader.tile_ranges(level, list(coords))) and job.render:
             self.ahead.render(job, reader, lambda: self._still_wanted(job))
+
+    @staticmethod
+    def _stored_tiles(reader: SlideReader, region: Viewport) -> tuple[int, list] | None:
+        """(level, tiles) a render of `region` at its scale reads; None off the slide."""
+        return reader.stored_tiles_for(View(region.x, region.y, region.width, region.height,
+                                            region.scale))
+
+    def _denser(self, reader: SlideReader, next_frame: Viewport) -> bool:
+        """Whether a zoom's next frame reads a denser stored level than its frame (at twice
+        the scale about the same centre) does."""
+        after = self._stored_tiles(reader, next_frame)
+        before = self._stored_tiles(reader, next_frame.zoomed(2.0))
+        return after is not None and before is not None and after[0] != before[0]
 
     def _warm(self, job: Job, reader: SlideReader, ranges: list[tuple[int, int]]) -> bool:
         """Fetches the blocks of `ranges` not cached yet; True if they all are now. The read
