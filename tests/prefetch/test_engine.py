@@ -100,6 +100,13 @@ def tiles_cached(slide, level, coords) -> bool:
     return blocks.cached(sorted(wanted)) == wanted
 
 
+def region_cached(slide, x, y, width, height, scale) -> bool:
+    """Whether the stored tiles a render of the level-0 rectangle at `scale` reads are
+    all cached."""
+    level, coords = SlideReader(slide, HE).stored_tiles_for(View(x, y, width, height, scale))
+    return bool(coords) and tiles_cached(slide, level, coords)
+
+
 def test_opening_a_slide_warms_its_overview_levels(folder):
     state, prefetcher = build(folder)
     slide = state.library.open("cases/7/he.tiff")
@@ -394,13 +401,6 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
             asked_through[1].tile_asked(key)
         assert asked_through[1].drain()
         assert sum(state.counters.get("prefetch_tiles_used") for state, _ in workers) == 12
-
-
-def region_cached(slide, x, y, width, height, scale) -> bool:
-    """Whether the stored tiles a render of the level-0 rectangle at `scale` reads are
-    all cached."""
-    level, coords = SlideReader(slide, HE).stored_tiles_for(View(x, y, width, height, scale))
-    return bool(coords) and tiles_cached(slide, level, coords)
 
 
 def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder):

@@ -47,7 +47,7 @@ from typing import Callable
 from ..caches.blocks import background_reads
 from ..counters import Counters
 from ..errors import WSIError
-from ..reader import Readers, SlideReader, Tiling, View
+from ..reader import Readers, SlideReader, Tiling
 from .admission import DemandGate, Leases, RateLimiter
 from .case_rules import CaseRules
 from .context import CaseContextProvider
@@ -345,9 +345,10 @@ class Prefetcher:
             self._warm(job, reader, reader.table_ranges())
             return
         if job.region is not None:
-            if job.may_stop and self._denser(reader, job.region):
+            tiles = reader.stored_tiles_for(job.region.view())
+            if tiles is not None and job.may_stop and self._denser(reader, job.region, tiles[0]):
                 job = dataclasses.replace(job, region=first_rounds(job.region))
-            tiles = self._stored_tiles(reader, job.region)
+                tiles = reader.stored_tiles_for(job.region.view())
             if tiles is None:
                 return
             level, coords = tiles
@@ -357,17 +358,11 @@ class Prefetcher:
             self.ahead.render(job, reader, lambda: self._still_wanted(job))
 
     @staticmethod
-    def _stored_tiles(reader: SlideReader, region: Viewport) -> tuple[int, list] | None:
-        """(level, tiles) a render of `region` at its scale reads; None off the slide."""
-        return reader.stored_tiles_for(View(region.x, region.y, region.width, region.height,
-                                            region.scale))
-
-    def _denser(self, reader: SlideReader, next_frame: Viewport) -> bool:
-        """Whether a zoom's next frame reads a denser stored level than its frame (at twice
-        the scale about the same centre) does."""
-        after = self._stored_tiles(reader, next_frame)
-        before = self._stored_tiles(reader, next_frame.zoomed(2.0))
-        return after is not None and before is not None and after[0] != before[0]
+    def _denser(reader: SlideReader, next_frame: Viewport, level: int) -> bool:
+        """Whether a zoom's next frame, which reads stored `level`, reads a denser one than
+        its frame (at twice the scale about the same centre) does."""
+        before = reader.stored_tiles_for(next_frame.zoomed(2.0).view())
+        return before is not None and before[0] != level
 
     def _warm(self, job: Job, reader: SlideReader, ranges: list[tuple[int, int]]) -> bool:
         """Fetches the blocks of `ranges` not cached yet; True if they all are now. The read

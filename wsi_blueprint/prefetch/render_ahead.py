@@ -50,8 +50,7 @@ class RenderAhead:
         tiling, view = job.session.tiling, job.region
         if tiling is None:
             return
-        tiles = derived_tiles(reader, tiling, View(view.x, view.y, view.width, view.height,
-                                                   view.scale))
+        tiles = derived_tiles(reader, tiling, view.view())
         cached = self.tiles.peek_many([key for key, _ in tiles])
         missing = [(key, req) for key, req in tiles if key not in cached]
         for key, req in missing[:self.limit]:

@@ -10,6 +10,8 @@ jump elsewhere. (Comparing requests one by one would read a screen filling in as
 import dataclasses
 import math
 
+from ..reader import View
+
 PAN_N, PAN_S, PAN_E, PAN_W = "pan_n", "pan_s", "pan_e", "pan_w"
 ZOOM_IN, ZOOM_OUT, JUMP = "zoom_in", "zoom_out", "jump"
 PANS = (PAN_N, PAN_S, PAN_E, PAN_W)
@@ -42,6 +44,10 @@ class Viewport:
 
     def shifted(self, dx: float, dy: float) -> "Viewport":
         return dataclasses.replace(self, x=self.x + dx, y=self.y + dy)
+
+    def view(self) -> View:
+        """The same rectangle as the reader's request for it at its scale."""
+        return View(self.x, self.y, self.width, self.height, self.scale)
 
     def zoomed(self, factor: float) -> "Viewport":
         """The viewport at `factor` times the scale, around the same centre."""
