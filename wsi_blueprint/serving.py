@@ -21,17 +21,29 @@ from .viewer import assets
 from .worker_balance import WorkerBalance
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_made_metrics_dirs: list[str] = []  # made by prepare_metrics_dir, removed when the master exits
 
 
 def prepare_metrics_dir() -> str:
     """A fresh folder where every worker writes its Prometheus figures; set in the environment
     before any worker starts (prometheus-client reads it at import). Reuses the operator's
     folder if one is set, emptied: figures of a previous run must not add up with ours."""
-    folder = os.environ.get(METRICS_DIR) or tempfile.mkdtemp(prefix="wsi-metrics-")
+    folder = os.environ.get(METRICS_DIR)
+    if not folder:
+        folder = tempfile.mkdtemp(prefix="wsi-metrics-")
+        _made_metrics_dirs.append(folder)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder, exist_ok=True)
     os.environ[METRICS_DIR] = folder
     return folder
+
+
+def _remove_made_metrics_dirs(server) -> None:
+    """gunicorn's on_exit: a folder the server made for itself goes with it, so that servers
+    started and stopped again and again (tests, benchmarks, a crash-looping pod) leave no trail
+    in the temp folder. An operator's folder stays."""
+    while _made_metrics_dirs:
+        shutil.rmtree(_made_metrics_dirs.pop(), ignore_errors=True)
 
 
 def validated_settings(mapping) -> Settings:
@@ -167,6 +179,7 @@ def gunicorn_options(env=os.environ) -> dict:
         "child_exit": functools.partial(_worker_exited, balance),
         "pre_request": take_turn,
         "on_starting": _say_if_viewer_missing,
+        "on_exit": _remove_made_metrics_dirs,
         "logconfig_dict": _logging(json_logs),
     }
     if json_logs:

@@ -137,6 +137,31 @@ def test_serve_a_file_url_of_slides_writes_nothing(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a slide.svs", "b slide.svs"]
 
 
+def test_the_metrics_folder_it_made_goes_when_it_stops(tmp_path):
+    """The workers' Prometheus files live in a folder the master makes in the temp folder;
+    a server stopped must not leave it behind (a test run starts hundreds)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    shutil.copy(testdata_path(SLIDE), tmp_path / SLIDE)
+    with Serve(f"file://{tmp_path}", env={"WSI_PREFETCH": "off", "TMPDIR": str(temp)},
+               workers=2) as serve:
+        metrics_text(serve.base)
+        made = [p for p in os.listdir(temp) if p.startswith("wsi-metrics-")]
+        assert len(made) == 1 and os.listdir(temp / made[0]), os.listdir(temp)
+    assert serve.process.returncode == 0, serve.output
+    assert not os.path.exists(temp / made[0]), serve.output
+
+
+def test_an_operators_metrics_folder_stays(tmp_path):
+    shutil.copy(testdata_path(SLIDE), tmp_path / SLIDE)
+    folder = tmp_path / "prometheus"
+    env = {"WSI_PREFETCH": "off", "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    with Serve(f"file://{tmp_path}", env=env) as serve:
+        metrics_text(serve.base)
+    assert serve.process.returncode == 0, serve.output
+    assert folder.is_dir() and os.listdir(folder)
+
+
 def test_a_taken_port_is_one_line_and_exit_1(tmp_path):
     shutil.copy(testdata_path(SLIDE), tmp_path / SLIDE)
     with socket.socket() as taken:
