@@ -1,5 +1,7 @@
 """The style evaluation's figures against the targets, from replayed sessions' rows."""
 
+import pytest
+
 from wsi_blueprint.bench import style_eval, traces
 
 
@@ -42,3 +44,23 @@ def test_tuned_and_hold_out_sessions_are_different_readings():
     urls = {key: [r["url"] for step in steps for r in step.requests]
             for key, steps in found.items()}
     assert urls[("holdout", "s1")] != urls[("tuned", "s1")]
+
+
+def test_a_smaller_screen_asks_for_fewer_tiles_a_screen():
+    wide = traces.SlideInfo("w.svs", traces.Geometry(40000, 30000),
+                            [(x, 15000) for x in range(5000, 35000, 500)], (1, 4, 16))
+
+    def tiles_per_step(viewport):
+        steps = style_eval.sessions_for([wide], "zoom-steps", True, 1, 0, viewport)
+        counts = [len(step.requests) for steps in steps.values() for step in steps]
+        return sum(counts) / len(counts)
+
+    assert tiles_per_step((1024, 768)) < 0.8 * tiles_per_step((1600, 900))
+
+
+@pytest.mark.parametrize("text", ["1024", "1024x", "axb", "100x100", "1024x99999"])
+def test_a_wrong_viewport_is_one_clear_error(text, capsys):
+    with pytest.raises(SystemExit) as stop:
+        style_eval.main(["--viewport", text])
+    assert stop.value.code == 2
+    assert "--viewport" in capsys.readouterr().err

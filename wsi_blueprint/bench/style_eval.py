@@ -15,7 +15,8 @@ its sessions:
 - prefetched bytes never used (target <= 30 %).
 
     python -m wsi_blueprint.bench.style_eval [--styles mixed,pans] [--sessions 2]
-                                             [--holdout 1] [--quick] [--out DIR]
+                                             [--holdout 1] [--quick] [--viewport 1600x900]
+                                             [--out DIR]
 """
 
 import argparse
@@ -35,14 +36,17 @@ TUNED_SEED, HOLDOUT_SEED = 1, 1009
 TARGETS = {"p95_ratio": 0.6, "cached_share": 0.9, "store_ratio": 0.4, "waste_share": 0.3}
 
 
-def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: int) -> dict:
-    """{(set, session name): steps}: `sessions` of the tuning seed, `holdout` of the other."""
+def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: int,
+                 viewport: tuple[int, int] = tr.VIEWPORT) -> dict:
+    """{(set, session name): steps}: `sessions` of the tuning seed, `holdout` of the other,
+    read on a screen of `viewport` pixels."""
     profile = profile_of(style, quick)
     found = {}
     for which, seed, count in (("tuned", TUNED_SEED, sessions), ("holdout", HOLDOUT_SEED,
                                                                    holdout)):
         if count:
-            for name, steps in sessions_of(tr.generate(infos, count, seed, profile)).items():
+            for name, steps in sessions_of(tr.generate(infos, count, seed, profile,
+                                                       viewport)).items():
                 found[which, name] = steps
     return found
 
@@ -100,19 +104,21 @@ def met(figures: dict) -> dict[str, bool]:
 
 
 def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
-        max_seconds: float, out: str, server_env: dict | None = None, case=None) -> dict:
+        max_seconds: float, out: str, server_env: dict | None = None, case=None,
+        viewport: tuple[int, int] = tr.VIEWPORT) -> dict:
     """Every style's sessions, prefetch off and on for each session in turn."""
     slides, _ = ensure_slides(case or (QUICK_CASE if quick else FULL_CASE), None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     workdir = tempfile.mkdtemp(prefix="wsi-style-eval-")
     _link_slides(workdir, slides)
     store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
-    results = {"time_scale": time_scale, "quick": quick, "targets": TARGETS, "styles": {}}
+    results = {"time_scale": time_scale, "quick": quick, "viewport": list(viewport),
+               "targets": TARGETS, "styles": {}}
     try:
         for style in styles:
             rows: dict = {}
             for n, ((which, name), steps) in enumerate(sessions_for(
-                    infos, style, quick, sessions, holdout).items()):
+                    infos, style, quick, sessions, holdout, viewport).items()):
                 # Off first, then on first: the machine's load drifts over a run.
                 for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
                     row = replay_cold(mode, store, name, steps, time_scale, max_seconds,
@@ -205,6 +211,17 @@ def plot(results: dict, folder: str) -> str | None:
     return name
 
 
+def _viewport(text: str) -> tuple[int, int]:
+    """`1024x768` -> (1024, 768)."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
+    if not (256 <= width <= 8192 and 256 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"{text}: each side from 256 to 8192 pixels")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -217,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="1 keeps the sessions' reading pauses (default)")
     parser.add_argument("--max-session-seconds", type=float, default=240.0)
+    parser.add_argument("--viewport", type=_viewport, default=tr.VIEWPORT, metavar="WxH",
+                        help="the viewer's screen in pixels (default: %(default)s)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
     styles = [s for s in args.styles.split(",") if s]
@@ -225,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown styles: {', '.join(sorted(unknown))} "
                      f"(known: {', '.join(tr.STYLES)})")
     results = run(styles, args.sessions, args.holdout, args.quick, args.time_scale,
-                  args.max_session_seconds, args.out, case=FULL_CASE)
+                  args.max_session_seconds, args.out, case=FULL_CASE, viewport=args.viewport)
     print(to_markdown(results))
     return 0
 
