@@ -65,8 +65,15 @@ def _paths(records: list[dict]) -> dict[str, list[str]]:
 
 def run(viewers: int, seconds: float, slides: int, window: float = 5.0,
         workers: int = 2) -> list[Window]:
+    """`viewers` replaying sessions for `seconds` over `slides` distinct slides (links to the
+    generated case in a folder removed afterwards), measured every `window` seconds."""
+    with tempfile.TemporaryDirectory(prefix="wsi-soak-") as folder:
+        return _soak(folder, viewers, seconds, slides, window, workers)
+
+
+def _soak(folder: str, viewers: int, seconds: float, slides: int, window: float,
+          workers: int) -> list[Window]:
     generated, _ = ensure_slides(QUICK_CASE, None, None, lambda *a: None)
-    folder = tempfile.mkdtemp(prefix="wsi-soak-")
     aliases = []
     for i in range(slides):  # distinct ids, distinct cache entries, one file each
         source = generated[i % len(generated)]
