@@ -64,3 +64,11 @@ def test_a_wrong_viewport_is_one_clear_error(text, capsys):
         style_eval.main(["--viewport", text])
     assert stop.value.code == 2
     assert "--viewport" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "300", "six"])
+def test_a_wrong_connection_count_is_one_clear_error(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        style_eval.main(["--connections", value])
+    assert stop.value.code == 2
+    assert "--connections" in capsys.readouterr().err

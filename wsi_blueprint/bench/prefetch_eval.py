@@ -36,6 +36,7 @@ from .services import Memcached
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
 from .suite import _link_slides
 
+CONNECTIONS = 6  # a browser's to one host over HTTP/1.1
 
 def _ready(request: dict) -> bool:
     """Answered from what was cached: no store wait and no pixel work in Server-Timing."""
@@ -76,10 +77,12 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
 
 
 def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: float,
-                max_seconds: float, server_env: dict, floor: bool = True) -> dict:
+                max_seconds: float, server_env: dict, floor: bool = True,
+                connections: int = CONNECTIONS) -> dict:
     """One session on a server and memcached of its own (sessions of a case read the same
     slides: on a shared server the second would start warm, and use what the first
-    prefetched). `floor`: also the warm replay and, prefetch on, the render floor."""
+    prefetched). `floor`: also the warm replay and, prefetch on, the render floor.
+    `connections`: the viewer's requests in flight at most."""
     memcached = Memcached(memory_mb=1024).start()
     env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
            "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
@@ -90,7 +93,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
         with LiveServer(None, workers=2, env=env) as server:
             store.reset()
             before = scrape_metrics(server.url)
-            run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+            run = replay_session(server.url, steps, concurrency=connections, time_scale=time_scale,
                                  max_seconds=max_seconds)
             after = scrape_metrics(server.url)
             stats = store.stats()
@@ -111,7 +114,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
                          "used": grown_by("wsi_prefetch_used_bytes_total", reason)}
                 for reason in _reasons(after)}
-            warm = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+            warm = replay_session(server.url, steps, concurrency=connections, time_scale=time_scale,
                                   max_seconds=max_seconds) if floor else SessionRun(
                                       name, 0.0, [], [], [])
             warm_tiles = [r["ms"] for r in _served_tiles(warm)]
@@ -131,7 +134,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 "seconds": run.seconds, "truncated": run.truncated,
                 "requests": run.requests}
         if mode == "on" and floor:
-            figures = _render_floor(steps, time_scale, max_seconds, env)
+            figures = _render_floor(steps, time_scale, max_seconds, env, connections)
             row["errors"] += figures.pop("errors")
             row.update(figures)
     finally:
@@ -139,7 +142,8 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
     return row
 
 
-def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict) -> dict:
+def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict,
+                  connections: int) -> dict:
     """The session replayed cold on a fresh server whose tiles are all new (another JPEG
     quality names other tiles) but whose blocks are all in the session's memcached: the render
     floor's p50/p95 and its share of tiles without a store wait (1 unless a block was
@@ -147,7 +151,7 @@ def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict)
     quality = Settings.from_mapping(env).jpeg_quality
     with LiveServer(None, workers=2, env={**env, "WSI_JPEG_QUALITY": str(
             quality + 1 if quality < 100 else quality - 1)}) as server:
-        run = replay_session(server.url, steps, concurrency=6, time_scale=time_scale,
+        run = replay_session(server.url, steps, concurrency=connections, time_scale=time_scale,
                              max_seconds=max_seconds)
     figures = _tile_figures(_served_tiles(run))
     return {"errors": run.errors, "floor_p50": figures["p50"], "floor_p95": figures["p95"],

@@ -16,7 +16,7 @@ its sessions:
 
     python -m wsi_blueprint.bench.style_eval [--styles mixed,pans] [--sessions 2]
                                              [--holdout 1] [--quick] [--viewport 1600x900]
-                                             [--out DIR]
+                                             [--connections 6] [--out DIR]
 """
 
 import argparse
@@ -26,7 +26,7 @@ import shutil
 import tempfile
 
 from . import traces as tr
-from .prefetch_eval import by_action, profile_of, replay_cold
+from .prefetch_eval import CONNECTIONS, by_action, profile_of, replay_cold
 from .replay import percentile, sessions_of
 from .s3sim import SimulatedS3
 from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
@@ -105,15 +105,16 @@ def met(figures: dict) -> dict[str, bool]:
 
 def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
         max_seconds: float, out: str, server_env: dict | None = None, case=None,
-        viewport: tuple[int, int] = tr.VIEWPORT) -> dict:
-    """Every style's sessions, prefetch off and on for each session in turn."""
+        viewport: tuple[int, int] = tr.VIEWPORT, connections: int = CONNECTIONS) -> dict:
+    """Every style's sessions, prefetch off and on for each session in turn, read on a screen
+    of `viewport` pixels by a viewer with at most `connections` requests in flight."""
     slides, _ = ensure_slides(case or (QUICK_CASE if quick else FULL_CASE), None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     workdir = tempfile.mkdtemp(prefix="wsi-style-eval-")
     _link_slides(workdir, slides)
     store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
     results = {"time_scale": time_scale, "quick": quick, "viewport": list(viewport),
-               "targets": TARGETS, "styles": {}}
+               "connections": connections, "targets": TARGETS, "styles": {}}
     try:
         for style in styles:
             rows: dict = {}
@@ -122,7 +123,7 @@ def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale:
                 # Off first, then on first: the machine's load drifts over a run.
                 for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
                     row = replay_cold(mode, store, name, steps, time_scale, max_seconds,
-                                      server_env or {}, floor=False)
+                                      server_env or {}, floor=False, connections=connections)
                     row["set"] = which
                     rows.setdefault(which, {"off": [], "on": []})[mode].append(row)
             results["styles"][style] = {which: summary(by_mode)
@@ -222,6 +223,16 @@ def _viewport(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _connections(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{value}: from 1 to 256")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -236,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-session-seconds", type=float, default=240.0)
     parser.add_argument("--viewport", type=_viewport, default=tr.VIEWPORT, metavar="WxH",
                         help="the viewer's screen in pixels (default: %(default)s)")
+    parser.add_argument("--connections", type=_connections, default=CONNECTIONS,
+                        metavar="N", help="requests in flight at most: 6 is a browser over "
+                        "HTTP/1.1, more one over HTTP/2 (default: %(default)s)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
     styles = [s for s in args.styles.split(",") if s]
@@ -244,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown styles: {', '.join(sorted(unknown))} "
                      f"(known: {', '.join(tr.STYLES)})")
     results = run(styles, args.sessions, args.holdout, args.quick, args.time_scale,
-                  args.max_session_seconds, args.out, case=FULL_CASE, viewport=args.viewport)
+                  args.max_session_seconds, args.out, case=FULL_CASE, viewport=args.viewport,
+                  connections=args.connections)
     print(to_markdown(results))
     return 0
 
