@@ -38,6 +38,7 @@ from .suite import _link_slides
 
 CONNECTIONS = 6  # a browser's to one host over HTTP/1.1
 
+
 def _ready(request: dict) -> bool:
     """Answered from what was cached: no store wait and no pixel work in Server-Timing."""
     return not request["store"] and not pixels_made(request["timing"])
@@ -93,8 +94,8 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
         with LiveServer(None, workers=2, env=env) as server:
             store.reset()
             before = scrape_metrics(server.url)
-            run = replay_session(server.url, steps, concurrency=connections, time_scale=time_scale,
-                                 max_seconds=max_seconds)
+            run = replay_session(server.url, steps, concurrency=connections,
+                                 time_scale=time_scale, max_seconds=max_seconds)
             after = scrape_metrics(server.url)
             stats = store.stats()
             tiles = _served_tiles(run)
@@ -114,9 +115,9 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
                          "used": grown_by("wsi_prefetch_used_bytes_total", reason)}
                 for reason in _reasons(after)}
-            warm = replay_session(server.url, steps, concurrency=connections, time_scale=time_scale,
-                                  max_seconds=max_seconds) if floor else SessionRun(
-                                      name, 0.0, [], [], [])
+            warm = replay_session(server.url, steps, concurrency=connections,
+                                  time_scale=time_scale, max_seconds=max_seconds
+                                  ) if floor else SessionRun(name, 0.0, [], [], [])
             warm_tiles = [r["ms"] for r in _served_tiles(warm)]
             row = {
                 "session": name, "errors": run.errors + warm.errors, **_tile_figures(tiles),
@@ -151,8 +152,8 @@ def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict,
     quality = Settings.from_mapping(env).jpeg_quality
     with LiveServer(None, workers=2, env={**env, "WSI_JPEG_QUALITY": str(
             quality + 1 if quality < 100 else quality - 1)}) as server:
-        run = replay_session(server.url, steps, concurrency=connections, time_scale=time_scale,
-                             max_seconds=max_seconds)
+        run = replay_session(server.url, steps, concurrency=connections,
+                             time_scale=time_scale, max_seconds=max_seconds)
     figures = _tile_figures(_served_tiles(run))
     return {"errors": run.errors, "floor_p50": figures["p50"], "floor_p95": figures["p95"],
             "floor_cached_share": figures["cached_share"]}

@@ -224,6 +224,7 @@ def _viewport(text: str) -> tuple[int, int]:
 
 
 def _connections(text: str) -> int:
+    """A count of requests in flight, from 1 to 256."""
     try:
         value = int(text)
     except ValueError:
