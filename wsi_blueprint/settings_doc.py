@@ -38,7 +38,8 @@ PROCESS_SETTINGS = (
      "`text`"),
     ("PROMETHEUS_MULTIPROC_DIR",
      "Where the workers write their metrics for `/metrics` to add up.",
-     "a fresh temporary folder"),
+     "a fresh temporary folder, removed when the server stops (a folder you set is emptied at "
+     "start and kept)"),
 )
 
 PROCESS_INTRO = """
