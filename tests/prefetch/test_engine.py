@@ -100,6 +100,13 @@ def tiles_cached(slide, level, coords) -> bool:
     return blocks.cached(sorted(wanted)) == wanted
 
 
+def submitted(prefetcher) -> list:
+    """The jobs `prefetcher` submits from now on, in order; they still run."""
+    jobs, submit = [], prefetcher._submit
+    prefetcher._submit = lambda job: (jobs.append(job), submit(job))
+    return jobs
+
+
 def region_cached(slide, x, y, width, height, scale) -> bool:
     """Whether the stored tiles a render of the level-0 rectangle at `scale` reads are
     all cached."""
@@ -450,8 +457,7 @@ def test_a_zoom_that_goes_on_gets_its_whole_next_frame_fetched(folder):
     next frame is fetched only in its middle, one on the frame's own level whole. From the
     second frame on the zoom is going on: the next frame is fetched whole."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
-    jobs, submit = [], prefetcher._submit
-    prefetcher._submit = lambda job: (jobs.append(job), submit(job))
+    jobs = submitted(prefetcher)
     view(prefetcher, slide, HE, 0.0, 0, 0, 16, cols=1, rows=1, tiling=tiling)  # the slide
     clock.now = 0.5
     prefetcher.end_quiet_bursts()
@@ -474,8 +480,7 @@ def test_a_zoom_that_goes_on_gets_its_whole_next_frame_fetched(folder):
     # The flight's second frame as a zoom's first (cold caches, a screen at scale 8): only
     # the middle of its next frame.
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
-    jobs, submit = [], prefetcher._submit
-    prefetcher._submit = lambda job: (jobs.append(job), submit(job))
+    jobs = submitted(prefetcher)
     view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
     clock.now = 0.5
     prefetcher.end_quiet_bursts()
@@ -521,8 +526,7 @@ def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder)
     at once, and only fetched: demand renders them."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
     sid = HE
-    jobs, submit = [], prefetcher._submit
-    prefetcher._submit = lambda job: (jobs.append(job), submit(job))
+    jobs = submitted(prefetcher)
     view(prefetcher, slide, sid, 0.0, 0, 0, 4, cols=4, rows=3, tiling=tiling)  # whole slide
     clock.now = 0.5
     prefetcher.end_quiet_bursts()  # the viewer settled on a screen of 1024 x 768 px, scale 4
@@ -689,16 +693,13 @@ def test_workers_sharing_memcached_predict_a_zoom_frame_once(folder, memcached):
     clock.now = 0.5
     for _, prefetcher in workers:
         prefetcher.end_quiet_bursts()
-    predicted = []
+    jobs = [submitted(prefetcher) for _, prefetcher in workers]
     for i, (state, prefetcher) in enumerate(workers):  # the zoom: a different tile each
-        submit = prefetcher._submit
-        prefetcher._submit = lambda job, submit=submit: (
-            predicted.append(job) if job.reason == "zoom_frame" else None, submit(job))
         observe(prefetcher, "s1", state.library.open(sid), sid,
                            Request(2.0 + 0.01 * i, 1024 * i, 1024, 1024, 1024, 4))
     for _, prefetcher in workers:
         assert prefetcher.drain()
-    assert len(predicted) == 1
+    assert len([job for each in jobs for job in each if job.reason == "zoom_frame"]) == 1
 
 
 def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):

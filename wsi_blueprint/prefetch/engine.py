@@ -346,7 +346,9 @@ class Prefetcher:
             return
         if job.region is not None:
             tiles = reader.stored_tiles_for(job.region.view())
-            if tiles is not None and job.may_stop and self._denser(reader, job.region, tiles[0]):
+            # A next frame reading a denser stored level than its frame (twice its scale).
+            if tiles is not None and job.may_stop and \
+                    reader.stored_level_for(job.region.scale * 2) != tiles[0]:
                 job = dataclasses.replace(job, region=first_rounds(job.region))
                 tiles = reader.stored_tiles_for(job.region.view())
             if tiles is None:
@@ -356,13 +358,6 @@ class Prefetcher:
             level, coords = job.level, list(job.coords)
         if self._warm(job, reader, reader.tile_ranges(level, list(coords))) and job.render:
             self.ahead.render(job, reader, lambda: self._still_wanted(job))
-
-    @staticmethod
-    def _denser(reader: SlideReader, next_frame: Viewport, level: int) -> bool:
-        """Whether a zoom's next frame, which reads stored `level`, reads a denser one than
-        its frame (at twice the scale about the same centre) does."""
-        before = reader.stored_tiles_for(next_frame.zoomed(2.0).view())
-        return before is not None and before[0] != level
 
     def _warm(self, job: Job, reader: SlideReader, ranges: list[tuple[int, int]]) -> bool:
         """Fetches the blocks of `ranges` not cached yet; True if they all are now. The read
