@@ -137,20 +137,23 @@ class GunicornServer:
         self._log.close()
 
     def worker_cpu_seconds(self) -> float | None:
-        """CPU seconds (user and system) the running workers have used, from /proc; None
-        where there is no /proc. Differences between two calls are what a run cost them."""
+        """CPU seconds the running workers' threads have spent on a core, from /proc's
+        schedstat (nanoseconds: /proc/PID/stat counts clock ticks of 10 ms, more than a short
+        screen of tiles costs a worker); None where there is no such /proc. Differences
+        between two calls are what a run cost them (a worker's threads, its CPU pool among
+        them, live as long as it does)."""
         try:
             pid = self.process.pid
             with open(f"/proc/{pid}/task/{pid}/children") as f:
                 workers = f.read().split()
             total = 0
             for worker in workers:
-                with open(f"/proc/{worker}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
+                for task in os.listdir(f"/proc/{worker}/task"):
+                    with open(f"/proc/{worker}/task/{task}/schedstat") as f:
+                        total += int(f.read().split()[0])
         except (OSError, AttributeError):
             return None
-        return total / os.sysconf("SC_CLK_TCK")
+        return total / 1e9
 
     def __enter__(self) -> "GunicornServer":
         return self.start()
