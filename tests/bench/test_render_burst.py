@@ -1,6 +1,7 @@
 """The render-burst floor end to end on the quick case: real server, no tile cache."""
 
 import json
+import os
 
 import pytest
 
@@ -8,12 +9,16 @@ from wsi_blueprint.bench import render_burst
 
 
 def test_render_burst_end_to_end(tmp_path):
-    rows = render_burst.run(quick=True, screens=1, out=str(tmp_path))
+    # Pinned to one CPU, then not pinned: the rows name the CPUs the workers really ran on.
+    available = sorted(os.sched_getaffinity(0))
+    one = str(available[-1])
+    rows = render_burst.run(quick=True, screens=1, out=str(tmp_path), cores=[one, None])
     report = json.loads((tmp_path / "render-burst.json").read_text())
     assert report["levels"] == json.loads(json.dumps(rows))
     assert report["prefetch"] == "off"  # the default: the figures are the tiles' own
+    assert [row["cpus"] for row in rows] == [one] * 4 + [",".join(map(str, available))] * 4
     levels = [row["level"] for row in rows]
-    assert levels == list(range(levels[0], levels[0] - 4, -1))
+    assert levels[:4] == list(range(levels[0], levels[0] - 4, -1)) and levels[4:] == levels[:4]
     # The finest level is stored, the next is made from it at half size.
     assert [row["tiles"] for row in rows[:2]] == ["stored", "resampled"]
     for row in rows:
@@ -36,7 +41,7 @@ def test_render_burst_end_to_end(tmp_path):
             assert row["floor_ms"] is None and row["over_floor"] is None
     text = (tmp_path / "render-burst.md").read_text()
     for row in rows:
-        assert f"| {row['level']} | 1/{row['scale']} | {row['tiles']} |" in text
+        assert f"| {row['cpus']} | {row['level']} | 1/{row['scale']} | {row['tiles']} |" in text
         assert f"| {row['worker_cpu_ms']:.2f} |" in text
         if row["floor_ms"] is not None:
             assert f"| {row['floor_ms']:.2f} | {row['over_floor']:.2f}x |" in text

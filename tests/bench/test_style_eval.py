@@ -1,8 +1,11 @@
 """The style evaluation's figures against the targets, from replayed sessions' rows."""
 
+import json
+import os
+
 import pytest
 
-from wsi_blueprint.bench import style_eval, traces
+from wsi_blueprint.bench import slidegen, style_eval, traces
 
 
 def _row(latencies, store_waits, store_requests, prefetched=0.0, used=0.0):
@@ -72,3 +75,34 @@ def test_a_wrong_connection_count_is_one_clear_error(value, capsys):
         style_eval.main(["--connections", value])
     assert stop.value.code == 2
     assert "--connections" in capsys.readouterr().err
+
+
+def _figures(p95_off, p95_on):
+    return style_eval.summary({"off": [_row([10.0] * 90 + [p95_off] * 10, 10, 50)],
+                               "on": [_row([10.0] * 90 + [p95_on] * 10, 2, 10, 1e6, 8e5)]})
+
+
+def test_the_scaling_table_gives_each_figure_on_each_set_of_cpus():
+    by_cores = {"0": {"styles": {"pans": {"tuned": _figures(120.0, 60.0)}}},
+                "0,1": {"styles": {"pans": {"tuned": _figures(60.0, 20.0)}}}}
+    text = style_eval.scaling_markdown(by_cores)
+    assert "Servers on CPUs 0 -> 0,1" in text
+    assert "| pans | 120 -> 60 | 60 -> 20 | 0.50 -> 0.33 | 98 % -> 98 % | 0.20 -> 0.20 " \
+           "| 20 % -> 20 % |" in text
+
+
+def test_styles_replayed_on_each_set_of_cpus_in_turn(tmp_path):
+    """Real servers pinned by taskset, the pinning read back from their workers."""
+    available = sorted(os.sched_getaffinity(0))
+    one, every = str(available[0]), ",".join(map(str, available))
+    by_cores = style_eval.run_scaling(["pans"], [one, every], 1, 0, True, 0.2, 30,
+                                      str(tmp_path), case=slidegen.QUICK_CASE)
+    assert list(by_cores) == [one, every]
+    for cpus, results in by_cores.items():
+        assert results["cpus"] == cpus and results["worker_cpus"] == [cpus]
+        figures = results["styles"]["pans"]["tuned"]
+        assert figures["errors"] == 0 and figures["tiles"] > 0
+        saved = json.loads((tmp_path / f"cpus-{cpus}" / "prefetch-styles.json").read_text())
+        assert saved["styles"]["pans"]["tuned"]["tiles"] == figures["tiles"]
+    table = (tmp_path / "prefetch-styles-scaling.md").read_text()
+    assert f"Servers on CPUs {one} -> {every}" in table and "| pans |" in table

@@ -155,6 +155,18 @@ class GunicornServer:
             return None
         return total / 1e9
 
+    def worker_cpus(self) -> str | None:
+        """The CPUs the running workers may run on, as a taskset list ("0", "0,1"): what
+        `cpus` pinned them to, read back from the kernel; None where it cannot be read."""
+        try:
+            pid = self.process.pid
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                workers = [int(worker) for worker in f.read().split()]
+            allowed = set().union(*(os.sched_getaffinity(worker) for worker in workers))
+        except (OSError, AttributeError, TypeError):
+            return None
+        return ",".join(str(cpu) for cpu in sorted(allowed)) or None
+
     def __enter__(self) -> "GunicornServer":
         return self.start()
 

@@ -79,11 +79,12 @@ def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
 
 def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scale: float,
                 max_seconds: float, server_env: dict, floor: bool = True,
-                connections: int = CONNECTIONS) -> dict:
+                connections: int = CONNECTIONS, cpus: str | None = None) -> dict:
     """One session on a server and memcached of its own (sessions of a case read the same
     slides: on a shared server the second would start warm, and use what the first
     prefetched). `floor`: also the warm replay and, prefetch on, the render floor.
-    `connections`: the viewer's requests in flight at most."""
+    `connections`: the viewer's requests in flight at most; `cpus`: a taskset list the
+    servers are pinned to (the store, memcached and the viewer are not)."""
     memcached = Memcached(memory_mb=1024).start()
     env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
            "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
@@ -91,7 +92,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
            "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
            "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")}
     try:
-        with LiveServer(None, workers=2, env=env) as server:
+        with LiveServer(None, workers=2, env=env, cpus=cpus) as server:
             store.reset()
             before = scrape_metrics(server.url)
             run = replay_session(server.url, steps, concurrency=connections,
@@ -120,7 +121,8 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                                   ) if floor else SessionRun(name, 0.0, [], [], [])
             warm_tiles = [r["ms"] for r in _served_tiles(warm)]
             row = {
-                "session": name, "errors": run.errors + warm.errors, **_tile_figures(tiles),
+                "session": name, "cpus": server.worker_cpus(),
+                "errors": run.errors + warm.errors, **_tile_figures(tiles),
                 "store_requests": stats["requests"], "store_bytes": stats["bytes"],
                 "prefetch_bytes": fetched, "prefetch_used_bytes": used,
                 "waste_share": (1 - used / fetched) if fetched else None,
@@ -135,7 +137,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 "seconds": run.seconds, "truncated": run.truncated,
                 "requests": run.requests}
         if mode == "on" and floor:
-            figures = _render_floor(steps, time_scale, max_seconds, env, connections)
+            figures = _render_floor(steps, time_scale, max_seconds, env, connections, cpus)
             row["errors"] += figures.pop("errors")
             row.update(figures)
     finally:
@@ -144,14 +146,14 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
 
 
 def _render_floor(steps: list, time_scale: float, max_seconds: float, env: dict,
-                  connections: int) -> dict:
+                  connections: int, cpus: str | None) -> dict:
     """The session replayed cold on a fresh server whose tiles are all new (another JPEG
     quality names other tiles) but whose blocks are all in the session's memcached: the render
     floor's p50/p95 and its share of tiles without a store wait (1 unless a block was
     evicted)."""
     quality = Settings.from_mapping(env).jpeg_quality
     with LiveServer(None, workers=2, env={**env, "WSI_JPEG_QUALITY": str(
-            quality + 1 if quality < 100 else quality - 1)}) as server:
+            quality + 1 if quality < 100 else quality - 1)}, cpus=cpus) as server:
         run = replay_session(server.url, steps, concurrency=connections,
                              time_scale=time_scale, max_seconds=max_seconds)
     figures = _tile_figures(_served_tiles(run))

@@ -15,7 +15,11 @@ decodes and one encode, nothing between): a shared machine slows both alike, so 
 compares hours that milliseconds cannot. `--prefetch on` adds the prefetcher's work to the
 same figures: what it reads and renders ahead is counted against the tiles served.
 
-    python -m wsi_blueprint.bench.render_burst [--quick] [--screens 6] [--prefetch on] [--out DIR]
+With `--cores 0 0,1` the server runs pinned to each set of CPUs in turn (`taskset -c`; the
+viewer and the floor are not pinned): what a second core buys.
+
+    python -m wsi_blueprint.bench.render_burst [--quick] [--screens 6] [--prefetch on]
+                                               [--cores 0 0,1] [--out DIR]
 """
 
 import argparse
@@ -47,17 +51,34 @@ def _screens(info: tr.SlideInfo, level: int, count: int, seed: int
     return screens
 
 
-def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict]:
+def run(quick: bool, screens: int, out: str, prefetch: str = "off",
+        cores: list[str | None] | None = None) -> list[dict]:
+    """Every level's figures, once per set of CPUs in `cores` (taskset lists such as "0" and
+    "0,1" for the server; None: not pinned), each on a server of its own."""
     slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
     slide, info = max(((s, tr.slide_info_from_file(s.path, s.slide_id)) for s in slides),
                       key=lambda pair: pair[1].geometry.width * pair[1].geometry.height)
     reader = open_reader(slide.path)  # in this process, for the codecs' floor
     root = slides[0].path[:-len(slides[0].slide_id)]  # the folder the slide ids start in
-    levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)
     env = {"WSI_STORE": f"file://{root}", "WSI_TILE_CACHE_BYTES": "0", "WSI_PREFETCH": prefetch}
     rows = []
-    with LiveServer(None, workers=2, env=env) as server, \
-            ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="viewer") as pool:
+    for cpus in cores or [None]:
+        with LiveServer(None, workers=2, env=env, cpus=cpus) as server:
+            levels = _levels(server, info, reader, screens)
+            rows += [{"cpus": server.worker_cpus(), **row} for row in levels]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "render-burst.json"), "w") as f:
+        json.dump({"slide": info.slide_id, "prefetch": prefetch, "levels": rows}, f, indent=1)
+    with open(os.path.join(out, "render-burst.md"), "w") as f:
+        f.write(to_markdown(rows))
+    return rows
+
+
+def _levels(server: LiveServer, info: tr.SlideInfo, reader, screens: int) -> list[dict]:
+    """The four finest DZI levels' screens asked of `server`: one row of figures a level."""
+    levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)
+    rows = []
+    with ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="viewer") as pool:
         connections = Connections(server.url, timeout=60)
 
         def timed(url: str) -> tuple[float, bool]:
@@ -105,23 +126,19 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off") -> list[dict
                          "over_floor": None if floor is None or worker_cpu is None
                          else worker_cpu / floor})
         connections.close()
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "render-burst.json"), "w") as f:
-        json.dump({"slide": info.slide_id, "prefetch": prefetch, "levels": rows}, f, indent=1)
-    with open(os.path.join(out, "render-burst.md"), "w") as f:
-        f.write(to_markdown(rows))
     return rows
 
 
 def to_markdown(rows: list[dict]) -> str:
-    lines = ["| DZI level | scale | tiles | requests | decoded | p50 / p95 / p99 ms | tiles/s "
-             "| worker CPU ms/tile | codecs' floor ms/tile | over the floor |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| server CPUs | DZI level | scale | tiles | requests | decoded | p50 / p95 / p99 ms "
+             "| tiles/s | worker CPU ms/tile | codecs' floor ms/tile | over the floor |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         cpu = "n/a" if row["worker_cpu_ms"] is None else f"{row['worker_cpu_ms']:.2f}"
         floor = "" if row["floor_ms"] is None else f"{row['floor_ms']:.2f}"
         over = "" if row["over_floor"] is None else f"{row['over_floor']:.2f}x"
-        lines.append(f"| {row['level']} | 1/{row['scale']} | {row['tiles']} | {row['requests']} "
+        lines.append(f"| {row['cpus']} | {row['level']} | 1/{row['scale']} | {row['tiles']} "
+                     f"| {row['requests']} "
                      f"| {row['decoded_share'] * 100:.0f} % "
                      f"| {row['p50']:.1f} / {row['p95']:.1f} / {row['p99']:.1f} | "
                      f"{row['tiles_per_second']:.0f} | {cpu} | {floor} | {over} |")
@@ -135,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screens", type=int, default=6, help="screens per level")
     parser.add_argument("--prefetch", choices=("off", "on"), default="off",
                         help="the prefetcher's work counted in the figures too")
+    parser.add_argument("--cores", nargs="*", default=[None], metavar="CPUS",
+                        help="taskset CPU lists to run the server on in turn, e.g. 0 0,1 "
+                             "(default: not pinned)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
-    print(to_markdown(run(args.quick, args.screens, args.out, args.prefetch)))
+    print(to_markdown(run(args.quick, args.screens, args.out, args.prefetch, args.cores)))
     return 0
 
 

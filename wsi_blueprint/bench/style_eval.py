@@ -16,7 +16,10 @@ its sessions:
 
     python -m wsi_blueprint.bench.style_eval [--styles mixed,pans] [--sessions 2]
                                              [--holdout 1] [--quick] [--viewport 1600x900]
-                                             [--connections 6] [--out DIR]
+                                             [--connections 6] [--cores 0 0,1] [--out DIR]
+
+With `--cores 0 0,1` every style runs with the servers pinned to each set of CPUs in turn
+(`taskset -c`; the store, memcached and the viewer are not pinned): what a second core buys.
 """
 
 import argparse
@@ -105,16 +108,52 @@ def met(figures: dict) -> dict[str, bool]:
 
 def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
         max_seconds: float, out: str, server_env: dict | None = None, case=None,
-        viewport: tuple[int, int] = tr.VIEWPORT, connections: int = CONNECTIONS) -> dict:
+        viewport: tuple[int, int] = tr.VIEWPORT, connections: int = CONNECTIONS,
+        cpus: str | None = None) -> dict:
     """Every style's sessions, prefetch off and on for each session in turn, read on a screen
-    of `viewport` pixels by a viewer with at most `connections` requests in flight."""
+    of `viewport` pixels by a viewer with at most `connections` requests in flight, the servers
+    pinned to `cpus` (a taskset list; None: not pinned). The report goes to `out`."""
+    results = _replay(styles, sessions, holdout, quick, time_scale, max_seconds, server_env,
+                      case, viewport, connections, cpus)
+    write(results, out)
+    return results
+
+
+def run_scaling(styles: list[str], cores: list[str], sessions: int, holdout: int,
+                quick: bool, time_scale: float, max_seconds: float, out: str,
+                case=None) -> dict[str, dict]:
+    """`run` once per set of CPUs, alternating the sets style by style (a shared machine's
+    load drifts over a run): {cpus: results}, each written to `out/cpus-<cpus>/`, and the
+    scaling table to `out/prefetch-styles-scaling.md`."""
+    by_cores: dict[str, dict] = {}
+    for style in styles:
+        for cpus in cores:
+            results = _replay([style], sessions, holdout, quick, time_scale, max_seconds,
+                              None, case, tr.VIEWPORT, CONNECTIONS, cpus)
+            merged = by_cores.setdefault(cpus, results)
+            if merged is not results:
+                merged["styles"].update(results["styles"])
+                merged["worker_cpus"] = sorted({*merged["worker_cpus"],
+                                                *results["worker_cpus"]})
+        print(scaling_markdown(by_cores))
+    for cpus, results in by_cores.items():
+        write(results, os.path.join(out, f"cpus-{cpus}"))
+    with open(os.path.join(out, "prefetch-styles-scaling.md"), "w") as f:
+        f.write(scaling_markdown(by_cores))
+    return by_cores
+
+
+def _replay(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
+            max_seconds: float, server_env: dict | None, case, viewport: tuple[int, int],
+            connections: int, cpus: str | None) -> dict:
     slides, _ = ensure_slides(case or (QUICK_CASE if quick else FULL_CASE), None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     workdir = tempfile.mkdtemp(prefix="wsi-style-eval-")
     _link_slides(workdir, slides)
     store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
     results = {"time_scale": time_scale, "quick": quick, "viewport": list(viewport),
-               "connections": connections, "targets": TARGETS, "styles": {}}
+               "connections": connections, "cpus": cpus, "targets": TARGETS, "styles": {}}
+    worker_cpus = set()
     try:
         for style in styles:
             rows: dict = {}
@@ -123,8 +162,10 @@ def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale:
                 # Off first, then on first: the machine's load drifts over a run.
                 for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
                     row = replay_cold(mode, store, name, steps, time_scale, max_seconds,
-                                      server_env or {}, floor=False, connections=connections)
+                                      server_env or {}, floor=False, connections=connections,
+                                      cpus=cpus)
                     row["set"] = which
+                    worker_cpus.add(row["cpus"])
                     rows.setdefault(which, {"off": [], "on": []})[mode].append(row)
             results["styles"][style] = {which: summary(by_mode)
                                         for which, by_mode in rows.items()}
@@ -137,13 +178,54 @@ def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale:
     finally:
         store.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    # what the servers were pinned to, read back from their workers
+    results["worker_cpus"] = sorted(c for c in worker_cpus if c)
+    return results
+
+
+def write(results: dict, out: str) -> None:
+    """The report of one run: prefetch-styles.json, .md and .png in `out`."""
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "prefetch-styles.json"), "w") as f:
         json.dump(results, f, indent=1)
     with open(os.path.join(out, "prefetch-styles.md"), "w") as f:
         f.write(to_markdown(results))
     plot(results, out)
-    return results
+
+
+def scaling_markdown(by_cores: dict[str, dict]) -> str:
+    """One row per style and set: each figure with the servers on each set of CPUs in turn."""
+    sets = list(by_cores)
+    first = by_cores[sets[0]]["styles"]
+
+    def across(style: str, which: str, figure) -> str:
+        values = []
+        for cpus in sets:
+            f = by_cores[cpus]["styles"].get(style, {}).get(which)
+            values.append("-" if f is None else figure(f))
+        return " -> ".join(values)
+
+    lines = [f"Servers on CPUs {' -> '.join(sets)}:", "",
+             "| style | p95 off ms | p95 on ms | on / off | without a store wait (on) "
+             "| store requests on / off | never used |", "|---|---|---|---|---|---|---|"]
+    for style, style_sets in first.items():
+        for which in ("tuned", "holdout"):
+            if which not in style_sets:
+                continue
+            cells = [across(style, which, figure) for figure in (
+                lambda f: "{:.0f}".format(f["p95_off"] or 0),
+                lambda f: "{:.0f}".format(f["p95_on"] or 0),
+                lambda f: _ratio(f["p95_ratio"]),
+                lambda f: "{:.0f} %".format(f["cached_share"] * 100),
+                lambda f: _ratio(f["store_ratio"]),
+                lambda f: "{:.0f} %".format(f["waste_share"] * 100))]
+            name = f"{style} (hold-out)" if which == "holdout" else style
+            lines.append(f"| {name} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _mark(figures: dict, key: str, text: str) -> str:
@@ -160,8 +242,7 @@ def to_markdown(results: dict) -> str:
             f = sets.get(which)
             if f is None:
                 continue
-            ratio = "-" if f["p95_ratio"] is None else f"{f['p95_ratio']:.2f}"
-            store = "-" if f["store_ratio"] is None else f"{f['store_ratio']:.2f}"
+            ratio, store = _ratio(f["p95_ratio"]), _ratio(f["store_ratio"])
             cached, waste = f"{f['cached_share'] * 100:.0f} %", f"{f['waste_share'] * 100:.0f} %"
             lines.append(
                 f"| {style}{' (hold-out)' if which == 'holdout' else ''} | {f['sessions']} | "
@@ -251,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=_connections, default=CONNECTIONS,
                         metavar="N", help="requests in flight at most: 6 is a browser over "
                         "HTTP/1.1, more one over HTTP/2 (default: %(default)s)")
+    parser.add_argument("--cores", nargs="+", metavar="CPUS",
+                        help="taskset CPU lists to pin the servers to, e.g. 0 0,1: with more "
+                             "than one, each style runs on each in turn and "
+                             "prefetch-styles-scaling.md compares them (default: not pinned)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
     styles = [s for s in args.styles.split(",") if s]
@@ -258,9 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown styles: {', '.join(sorted(unknown))} "
                      f"(known: {', '.join(tr.STYLES)})")
+    if args.cores and len(args.cores) > 1:
+        if args.viewport != tr.VIEWPORT or args.connections != CONNECTIONS:
+            parser.error("--cores with more than one set replays the default viewer only")
+        print(scaling_markdown(run_scaling(
+            styles, args.cores, args.sessions, args.holdout, args.quick, args.time_scale,
+            args.max_session_seconds, args.out, case=FULL_CASE)))
+        return 0
     results = run(styles, args.sessions, args.holdout, args.quick, args.time_scale,
                   args.max_session_seconds, args.out, case=FULL_CASE, viewport=args.viewport,
-                  connections=args.connections)
+                  connections=args.connections, cpus=(args.cores or [None])[0])
     print(to_markdown(results))
     return 0
 
