@@ -1,15 +1,20 @@
-"""Generated benchmark slides: the Aperio layout, readable by OpenSlide and by this package."""
+"""Generated benchmark slides: the Aperio layout, readable by OpenSlide and by this package,
+and the same tissue as another writer's pyramid."""
 
+import io
 import os
 
 import numpy
+import PIL.Image
 import pytest
 import tifffile
 
 from helpers import TESTDATA
+from wsi_blueprint.bench.derived_cpu import open_reader
 from wsi_blueprint.bench.slidegen import (SlideSpec, VirtualSlide, ensure_slides,
                                           source_mosaic)
 from wsi_blueprint.bench.traces import slide_info_from_file
+from wsi_blueprint.reader.request import RegionRequest
 
 
 def test_aperio_layout(small_slides):
@@ -68,3 +73,29 @@ def test_opens_in_openslide_and_in_the_package(small_slides):
     assert len(info.tissue) > 100  # the thumbnail shows tissue on glass
     xs = [x for x, _ in info.tissue]
     assert 0 <= min(xs) and max(xs) <= 4000
+
+
+def test_pyramid_layout_as_another_writer_lays_it_out(tmp_path):
+    """The same tissue as a BigTIFF pyramid: 512 px YCbCr JPEG tiles, a level at every
+    halving in level 0's SubIFDs; the package reads it as such and serves its pixels."""
+    spec = SlideSpec("p/one.tiff", 3000, 2000, 5, "pyramid")
+    assert spec.factors() == [1, 2]
+    slides, _ = ensure_slides((spec,), str(tmp_path), TESTDATA, log=lambda *a: None)
+    path = slides[0].path
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_bigtiff and len(tif.pages) == 1
+        first = tif.pages.first
+        levels = [first, *first.pages]
+        assert [p.shape[:2] for p in levels] == [(2000, 3000), (1000, 1500)]
+        for page in levels:
+            assert page.compression == 7 and page.photometric == 6  # JPEG, YCbCr
+            assert page.subsampling == (2, 2) and page.tilewidth == page.tilelength == 512
+        level0 = first.asarray()
+    info = slide_info_from_file(path, "p/one.tiff")
+    assert (info.geometry.width, info.geometry.tile_size, info.native) == (3000, 512, (1, 2))
+    reader = open_reader(path)
+    assert reader.info().format == "generic-tiff"
+    served = reader.region(RegionRequest(512, 512, 512, 512, 512, 512, "png", 90))
+    pixels = numpy.asarray(PIL.Image.open(io.BytesIO(served)).convert("RGB")).astype(int)
+    assert pixels.std() > 0
+    assert numpy.abs(pixels - level0[512:1024, 512:1024]).mean() < 1

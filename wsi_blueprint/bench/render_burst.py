@@ -33,7 +33,7 @@ from . import traces as tr
 from .derived_cpu import derived_tiles, floor_ms, open_reader
 from .live_server import LiveServer
 from .replay import Connections, percentile, pixels_made
-from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
+from .slidegen import LAYOUTS, case_of, ensure_slides
 
 CONNECTIONS = 6  # a browser's per host
 
@@ -52,10 +52,11 @@ def _screens(info: tr.SlideInfo, level: int, count: int, seed: int
 
 
 def run(quick: bool, screens: int, out: str, prefetch: str = "off",
-        cores: list[str | None] | None = None) -> list[dict]:
+        cores: list[str | None] | None = None, layout: str = "aperio") -> list[dict]:
     """Every level's figures, once per set of CPUs in `cores` (taskset lists such as "0" and
-    "0,1" for the server; None: not pinned), each on a server of its own."""
-    slides, _ = ensure_slides(QUICK_CASE if quick else FULL_CASE, None, None, print)
+    "0,1" for the server; None: not pinned), each on a server of its own; the generated case
+    in `layout` (`slidegen.LAYOUTS`)."""
+    slides, _ = ensure_slides(case_of(layout, quick), None, None, print)
     slide, info = max(((s, tr.slide_info_from_file(s.path, s.slide_id)) for s in slides),
                       key=lambda pair: pair[1].geometry.width * pair[1].geometry.height)
     reader = open_reader(slide.path)  # in this process, for the codecs' floor
@@ -155,9 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", nargs="*", default=[None], metavar="CPUS",
                         help="taskset CPU lists to run the server on in turn, e.g. 0 0,1 "
                              "(default: not pinned)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="aperio",
+                        help="the generated case's file layout (default: %(default)s)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
-    print(to_markdown(run(args.quick, args.screens, args.out, args.prefetch, args.cores)))
+    print(to_markdown(run(args.quick, args.screens, args.out, args.prefetch, args.cores,
+                          args.layout)))
     return 0
 
 

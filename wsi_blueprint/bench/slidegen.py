@@ -28,15 +28,29 @@ _SOI, _EOI = b"\xff\xd8", b"\xff\xd9"
 _DQT, _DHT, _SOF0, _SOS = 0xDB, 0xC4, 0xC0, 0xDA
 
 
+# Another writer's layout (libvips, bfconvert, Philips and most converters): BigTIFF, 512 px
+# tiles of YCbCr 4:2:0 JPEG with their own tables, a level at every halving, the reduced
+# levels in level 0's SubIFDs.
+PYRAMID_TILE = 512
+PYRAMID_QUALITY = 80
+
+
 @dataclasses.dataclass(frozen=True)
 class SlideSpec:
     slide_id: str
     width: int
     height: int
     seed: int
+    layout: str = "aperio"  # or "pyramid"
 
     def factors(self) -> list[int]:
-        """1, 4, 16, 64 while the level is still at least a couple of tiles across."""
+        """Aperio's 1, 4, 16, 64, or a pyramid's 1, 2, 4, ..., while the level is still at
+        least a tile across."""
+        if self.layout == "pyramid":
+            found = [1]
+            while min(self.width, self.height) / (found[-1] * 2) >= PYRAMID_TILE:
+                found.append(found[-1] * 2)
+            return found
         return [f for f in (1, 4, 16, 64) if f == 1 or min(self.width, self.height) / f >= TILE]
 
 
@@ -46,6 +60,19 @@ FULL_CASE = (SlideSpec("case-0001/A1.svs", 40000, 30000, 1),
              SlideSpec("case-0001/B1.svs", 24000, 18000, 3))
 QUICK_CASE = (SlideSpec("case-quick/A1.svs", 8000, 6000, 1),
               SlideSpec("case-quick/A2.svs", 6000, 4800, 2))
+# The same case as another writer lays it out: same sizes and tissue, other file layout.
+PYRAMID_CASE = tuple(SlideSpec(s.slide_id.replace("case-", "pyramid-").replace(".svs", ".tiff"),
+                               s.width, s.height, s.seed, "pyramid") for s in FULL_CASE)
+QUICK_PYRAMID_CASE = tuple(SlideSpec(s.slide_id.replace("case-", "pyramid-").replace(
+    ".svs", ".tiff"), s.width, s.height, s.seed, "pyramid") for s in QUICK_CASE)
+LAYOUTS = ("aperio", "pyramid")
+
+
+def case_of(layout: str, quick: bool) -> tuple[SlideSpec, ...]:
+    """The benchmark case in `layout`: the full one or the quick one."""
+    return {("aperio", False): FULL_CASE, ("aperio", True): QUICK_CASE,
+            ("pyramid", False): PYRAMID_CASE, ("pyramid", True): QUICK_PYRAMID_CASE}[
+        layout, quick]
 
 
 def default_cache_dir() -> str:
@@ -215,65 +242,96 @@ def _description(spec: SlideSpec, size: tuple[int, int] | None) -> str:
 
 
 def write_slide(path: str, spec: SlideSpec, source: np.ndarray, icc_profile: bytes = b"") -> str:
-    """The slide at `path`, with `icc_profile` in level 0's tag 34675 if one is given."""
-    import tifffile
-
+    """The slide at `path`, with `icc_profile` in level 0's tag 34675 if one is given (Aperio
+    layout only)."""
     virtual = VirtualSlide(spec, source)
     tmp_dir = os.path.dirname(path)
     os.makedirs(tmp_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".svs", dir=tmp_dir)
     os.close(fd)
     try:
-        with tifffile.TiffWriter(tmp, bigtiff=False) as tif:
-            for i, factor in enumerate(spec.factors()):
-                width, height = -(-spec.width // factor), -(-spec.height // factor)
-                cols, rows = -(-width // TILE), -(-height // TILE)
-                encoder = AperioEncoder()
-                if factor == 1:
-                    encoded: dict[tuple, bytes] = {}
-
-                    def tiles():
-                        for row in range(rows):
-                            for col in range(cols):
-                                key = virtual.level0_tile_key(col, row)
-                                if key not in encoded:
-                                    encoded[key] = encoder.encode(
-                                        virtual.level0_tile_pixels(key))
-                                yield encoded[key]
-                else:
-                    def tiles(factor=factor, cols=cols, rows=rows, encoder=encoder):
-                        for row in range(rows):
-                            for col in range(cols):
-                                yield encoder.encode(virtual.window(
-                                    factor, col * TILE, row * TILE, TILE, TILE))
-                stream = tiles()
-                first = next(stream)  # sets the encoder's tables
-
-                def chained(first=first, stream=stream):
-                    yield first
-                    yield from stream
-                tif.write(chained(), shape=(height, width, 3), dtype=np.uint8,
-                          tile=(TILE, TILE), compression=7, photometric="rgb",
-                          jpegtables=encoder.tables, compressionargs={"outcolorspace": "rgb"},
-                          subsampling=(1, 1), metadata=None,
-                          description=_description(spec, (width, height) if i else None),
-                          extratags=[(34675, 7, len(icc_profile), icc_profile, True)]
-                          if icc_profile and i == 0 else [])
-                if i == 0:
-                    thumb_factor = max(1, max(spec.width, spec.height) // 1024)
-                    thumb = virtual.window(thumb_factor, 0, 0, -(-spec.width // thumb_factor),
-                                           -(-spec.height // thumb_factor))
-                    tif.write(thumb, rowsperstrip=16, compression="jpeg", photometric="rgb",
-                              metadata=None,
-                              description=f"Aperio Image Library v12.0.15 \n{spec.width}x"
-                                          f"{spec.height} -> {thumb.shape[1]}x{thumb.shape[0]}"
-                                          f" - ")
+        if spec.layout == "pyramid":
+            _write_pyramid(tmp, spec, virtual)
+        else:
+            _write_aperio(tmp, spec, virtual, icc_profile)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _write_pyramid(tmp: str, spec: SlideSpec, virtual: VirtualSlide) -> None:
+    import tifffile
+
+    factors = spec.factors()
+    with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
+        for i, factor in enumerate(factors):
+            width, height = -(-spec.width // factor), -(-spec.height // factor)
+
+            def tiles(factor=factor, width=width, height=height):
+                for y in range(0, height, PYRAMID_TILE):
+                    for x in range(0, width, PYRAMID_TILE):
+                        yield virtual.window(factor, x, y, PYRAMID_TILE, PYRAMID_TILE)
+            tif.write(tiles(), shape=(height, width, 3), dtype=np.uint8,
+                      tile=(PYRAMID_TILE, PYRAMID_TILE), compression="jpeg",
+                      compressionargs={"level": PYRAMID_QUALITY}, photometric="ycbcr",
+                      subsampling=(2, 2), metadata=None,
+                      subifds=len(factors) - 1 if i == 0 else None,
+                      subfiletype=1 if i else 0,
+                      description="generated pyramid" if i == 0 else None,
+                      resolution=(1e4 / 0.25, 1e4 / 0.25) if i == 0 else None,
+                      resolutionunit="CENTIMETER" if i == 0 else None)
+
+
+def _write_aperio(tmp: str, spec: SlideSpec, virtual: VirtualSlide, icc_profile: bytes) -> None:
+    import tifffile
+
+    with tifffile.TiffWriter(tmp, bigtiff=False) as tif:
+        for i, factor in enumerate(spec.factors()):
+            width, height = -(-spec.width // factor), -(-spec.height // factor)
+            cols, rows = -(-width // TILE), -(-height // TILE)
+            encoder = AperioEncoder()
+            if factor == 1:
+                encoded: dict[tuple, bytes] = {}
+
+                def tiles():
+                    for row in range(rows):
+                        for col in range(cols):
+                            key = virtual.level0_tile_key(col, row)
+                            if key not in encoded:
+                                encoded[key] = encoder.encode(
+                                    virtual.level0_tile_pixels(key))
+                            yield encoded[key]
+            else:
+                def tiles(factor=factor, cols=cols, rows=rows, encoder=encoder):
+                    for row in range(rows):
+                        for col in range(cols):
+                            yield encoder.encode(virtual.window(
+                                factor, col * TILE, row * TILE, TILE, TILE))
+            stream = tiles()
+            first = next(stream)  # sets the encoder's tables
+
+            def chained(first=first, stream=stream):
+                yield first
+                yield from stream
+            tif.write(chained(), shape=(height, width, 3), dtype=np.uint8,
+                      tile=(TILE, TILE), compression=7, photometric="rgb",
+                      jpegtables=encoder.tables, compressionargs={"outcolorspace": "rgb"},
+                      subsampling=(1, 1), metadata=None,
+                      description=_description(spec, (width, height) if i else None),
+                      extratags=[(34675, 7, len(icc_profile), icc_profile, True)]
+                      if icc_profile and i == 0 else [])
+            if i == 0:
+                thumb_factor = max(1, max(spec.width, spec.height) // 1024)
+                thumb = virtual.window(thumb_factor, 0, 0, -(-spec.width // thumb_factor),
+                                       -(-spec.height // thumb_factor))
+                tif.write(thumb, rowsperstrip=16, compression="jpeg", photometric="rgb",
+                          metadata=None,
+                          description=f"Aperio Image Library v12.0.15 \n{spec.width}x"
+                                      f"{spec.height} -> {thumb.shape[1]}x{thumb.shape[0]}"
+                                      f" - ")
 
 
 @dataclasses.dataclass

@@ -32,7 +32,7 @@ from . import traces as tr
 from .prefetch_eval import CONNECTIONS, by_action, profile_of, replay_cold
 from .replay import percentile, sessions_of
 from .s3sim import SimulatedS3
-from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
+from .slidegen import LAYOUTS, case_of, ensure_slides
 from .suite import _link_slides
 
 TUNED_SEED, HOLDOUT_SEED = 1, 1009
@@ -146,7 +146,7 @@ def run_scaling(styles: list[str], cores: list[str], sessions: int, holdout: int
 def _replay(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
             max_seconds: float, server_env: dict | None, case, viewport: tuple[int, int],
             connections: int, cpus: str | None) -> dict:
-    slides, _ = ensure_slides(case or (QUICK_CASE if quick else FULL_CASE), None, None, print)
+    slides, _ = ensure_slides(case or case_of("aperio", quick), None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     workdir = tempfile.mkdtemp(prefix="wsi-style-eval-")
     _link_slides(workdir, slides)
@@ -332,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=_connections, default=CONNECTIONS,
                         metavar="N", help="requests in flight at most: 6 is a browser over "
                         "HTTP/1.1, more one over HTTP/2 (default: %(default)s)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="aperio",
+                        help="the generated case as Aperio writes it (240 px tiles, a level "
+                             "every 4x) or as a pyramid of 512 px tiles with a level every 2x "
+                             "(default: %(default)s)")
     parser.add_argument("--cores", nargs="+", metavar="CPUS",
                         help="taskset CPU lists to pin the servers to, e.g. 0 0,1: with more "
                              "than one, each style runs on each in turn and "
@@ -348,10 +352,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--cores with more than one set replays the default viewer only")
         print(scaling_markdown(run_scaling(
             styles, args.cores, args.sessions, args.holdout, args.quick, args.time_scale,
-            args.max_session_seconds, args.out, case=FULL_CASE)))
+            args.max_session_seconds, args.out, case=case_of(args.layout, False))))
         return 0
     results = run(styles, args.sessions, args.holdout, args.quick, args.time_scale,
-                  args.max_session_seconds, args.out, case=FULL_CASE, viewport=args.viewport,
+                  args.max_session_seconds, args.out, case=case_of(args.layout, False),
+                  viewport=args.viewport,
                   connections=args.connections, cpus=(args.cores or [None])[0])
     print(to_markdown(results))
     return 0
