@@ -45,3 +45,10 @@ def test_render_burst_end_to_end(tmp_path):
         assert f"| {row['worker_cpu_ms']:.2f} |" in text
         if row["floor_ms"] is not None:
             assert f"| {row['floor_ms']:.2f} | {row['over_floor']:.2f}x |" in text
+
+
+def test_cpus_the_machine_lacks_are_one_clear_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        render_burst.main(["--cores", "0", "4096"])
+    assert stop.value.code == 2
+    assert "4096" in capsys.readouterr().err

@@ -106,3 +106,11 @@ def test_styles_replayed_on_each_set_of_cpus_in_turn(tmp_path):
         assert saved["styles"]["pans"]["tuned"]["tiles"] == figures["tiles"]
     table = (tmp_path / "prefetch-styles-scaling.md").read_text()
     assert f"Servers on CPUs {one} -> {every}" in table and "| pans |" in table
+
+
+@pytest.mark.parametrize("value", ["one", "0,x", "4096", "0-4096"])
+def test_a_wrong_cpu_list_is_one_clear_error(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        style_eval.main(["--cores", value])
+    assert stop.value.code == 2
+    assert "--cores" in capsys.readouterr().err

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from .ceiling_app import SIZES_ENV, tile_paths
-from .live_server import LiveServer
+from .live_server import LiveServer, cpu_list
 from .load import run_load
 from .replay import metric_total, scrape_metrics
 
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
     parser.add_argument("--tiles", type=int, default=TILES)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--cores", nargs="*", default=[None], metavar="CPUS",
+    parser.add_argument("--cores", nargs="+", type=cpu_list, default=[None], metavar="CPUS",
                         help="taskset CPU lists to run the servers on, e.g. 0 0,1 "
                              "(default: not pinned)")
     parser.add_argument("--load-tool", choices=("auto", "wrk", "python"), default="auto")

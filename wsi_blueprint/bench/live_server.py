@@ -18,6 +18,7 @@ side by side.
 the log kept in a temporary file, a graceful stop that reaches the workers too.
 """
 
+import argparse
 import os
 import signal
 import subprocess
@@ -36,6 +37,24 @@ REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 def _in_checkout() -> bool:
     return (os.path.isfile(os.path.join(REPO_ROOT, "wsgi.py"))
             and os.path.isfile(os.path.join(REPO_ROOT, "conf", "gunicorn.conf.py")))
+
+
+def cpu_list(text: str) -> str:
+    """A taskset CPU list ("0", "0,1", "0-3") of CPUs this process may run on, for an
+    argparse option; anything else is one clear error, not a server that fails to start."""
+    try:
+        cpus = set()
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a CPU list such as 0 or 0,1") from None
+    missing = sorted(cpus - os.sched_getaffinity(0))
+    if not cpus or missing:
+        raise argparse.ArgumentTypeError(
+            f"{text}: CPUs {missing or text} are not among this machine's "
+            f"{','.join(map(str, sorted(os.sched_getaffinity(0))))}")
+    return text
 
 
 class GunicornServer:

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import traces as tr
 from .derived_cpu import derived_tiles, floor_ms, open_reader
-from .live_server import LiveServer
+from .live_server import LiveServer, cpu_list
 from .replay import Connections, percentile, pixels_made
 from .slidegen import LAYOUTS, case_of, ensure_slides
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screens", type=int, default=6, help="screens per level")
     parser.add_argument("--prefetch", choices=("off", "on"), default="off",
                         help="the prefetcher's work counted in the figures too")
-    parser.add_argument("--cores", nargs="*", default=[None], metavar="CPUS",
+    parser.add_argument("--cores", nargs="+", type=cpu_list, default=[None], metavar="CPUS",
                         help="taskset CPU lists to run the server on in turn, e.g. 0 0,1 "
                              "(default: not pinned)")
     parser.add_argument("--layout", choices=LAYOUTS, default="aperio",

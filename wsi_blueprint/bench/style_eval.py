@@ -31,6 +31,7 @@ import tempfile
 from . import traces as tr
 from .prefetch_eval import CONNECTIONS, by_action, profile_of, replay_cold
 from .replay import percentile, sessions_of
+from .live_server import cpu_list
 from .s3sim import SimulatedS3
 from .slidegen import LAYOUTS, case_of, ensure_slides
 from .suite import _link_slides
@@ -122,9 +123,9 @@ def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale:
 def run_scaling(styles: list[str], cores: list[str], sessions: int, holdout: int,
                 quick: bool, time_scale: float, max_seconds: float, out: str,
                 case=None) -> dict[str, dict]:
-    """`run` once per set of CPUs, alternating the sets style by style (a shared machine's
-    load drifts over a run): {cpus: results}, each written to `out/cpus-<cpus>/`, and the
-    scaling table to `out/prefetch-styles-scaling.md`."""
+    """Each style's sessions replayed as `run` does once per set of CPUs, the sets alternating
+    style by style (a shared machine's load drifts over a run): {cpus: results}, each written
+    to `out/cpus-<cpus>/`, and the scaling table to `out/prefetch-styles-scaling.md`."""
     by_cores: dict[str, dict] = {}
     for style in styles:
         for cpus in cores:
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the generated case as Aperio writes it (240 px tiles, a level "
                              "every 4x) or as a pyramid of 512 px tiles with a level every 2x "
                              "(default: %(default)s)")
-    parser.add_argument("--cores", nargs="+", metavar="CPUS",
+    parser.add_argument("--cores", nargs="+", type=cpu_list, metavar="CPUS",
                         help="taskset CPU lists to pin the servers to, e.g. 0 0,1: with more "
                              "than one, each style runs on each in turn and "
                              "prefetch-styles-scaling.md compares them (default: not pinned)")
