@@ -60,11 +60,15 @@ FULL_CASE = (SlideSpec("case-0001/A1.svs", 40000, 30000, 1),
              SlideSpec("case-0001/B1.svs", 24000, 18000, 3))
 QUICK_CASE = (SlideSpec("case-quick/A1.svs", 8000, 6000, 1),
               SlideSpec("case-quick/A2.svs", 6000, 4800, 2))
-# The same case as another writer lays it out: same sizes and tissue, other file layout.
-PYRAMID_CASE = tuple(SlideSpec(s.slide_id.replace("case-", "pyramid-").replace(".svs", ".tiff"),
-                               s.width, s.height, s.seed, "pyramid") for s in FULL_CASE)
-QUICK_PYRAMID_CASE = tuple(SlideSpec(s.slide_id.replace("case-", "pyramid-").replace(
-    ".svs", ".tiff"), s.width, s.height, s.seed, "pyramid") for s in QUICK_CASE)
+
+
+def as_pyramid(case: tuple[SlideSpec, ...]) -> tuple[SlideSpec, ...]:
+    """The same case as another writer lays it out: same sizes and tissue, other files."""
+    return tuple(SlideSpec(spec.slide_id.replace("case-", "pyramid-").replace(".svs", ".tiff"),
+                           spec.width, spec.height, spec.seed, "pyramid") for spec in case)
+
+
+PYRAMID_CASE, QUICK_PYRAMID_CASE = as_pyramid(FULL_CASE), as_pyramid(QUICK_CASE)
 LAYOUTS = ("aperio", "pyramid")
 
 
