@@ -235,7 +235,8 @@ def _connections_per_worker(live, states=("01",)) -> list[int]:
 def test_a_viewers_six_connections_are_spread_over_the_workers(folder):
     """A browser opens six connections at once. Without balancing, whichever worker is awake
     accepts most of them (6/0, 5/1 and 4/2 in two trials of three here), and they stay with
-    it for the whole session."""
+    it for the whole session. A worker that waited DEFER_LIMIT for its peer accepts anyway,
+    so on a loaded machine a trial may end 4/2."""
     tiles = [f"dzi/{SLIDE}_files/12/{col}_0.jpeg" for col in range(6)]
     with LiveServer(folder, workers=2) as live:
         splits = []
@@ -254,7 +255,8 @@ def test_a_viewers_six_connections_are_spread_over_the_workers(folder):
             splits.append(_connections_per_worker(live))
             connections.close()
             time.sleep(0.3)  # the workers see them closed
-    assert splits == [[3, 3]] * 5
+    assert all(split in ([3, 3], [4, 2]) for split in splits), splits
+    assert splits.count([3, 3]) >= 3, splits
 
 
 def _wait_until_no_worker_holds_a_connection(live, timeout=10.0) -> None:
