@@ -121,12 +121,16 @@ class GunicornServer:
         raise RuntimeError(f"{self.url}{self.health_path} did not answer within "
                            f"{self.start_timeout} s:\n{self.log[-4000:]}")
 
+    def _worker_pids(self) -> list[int]:
+        """The master's children, its workers (Linux /proc; OSError elsewhere)."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return [int(worker) for worker in f.read().split()]
+
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the master and its workers have used so far: what a
         request costs, however busy the machine is with other work (Linux /proc)."""
-        pids = [self.process.pid]
-        with open(f"/proc/{pids[0]}/task/{pids[0]}/children", encoding="ascii") as f:
-            pids += [int(pid) for pid in f.read().split()]
+        pids = [self.process.pid, *self._worker_pids()]
         ticks = 0
         for pid in pids:
             try:
@@ -162,11 +166,8 @@ class GunicornServer:
         between two calls are what a run cost them (a worker's threads, its CPU pool among
         them, live as long as it does)."""
         try:
-            pid = self.process.pid
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                workers = f.read().split()
             total = 0
-            for worker in workers:
+            for worker in self._worker_pids():
                 for task in os.listdir(f"/proc/{worker}/task"):
                     with open(f"/proc/{worker}/task/{task}/schedstat") as f:
                         total += int(f.read().split()[0])
@@ -178,10 +179,7 @@ class GunicornServer:
         """The CPUs the running workers may run on, as a taskset list ("0", "0,1"): what
         `cpus` pinned them to, read back from the kernel; None where it cannot be read."""
         try:
-            pid = self.process.pid
-            with open(f"/proc/{pid}/task/{pid}/children") as f:
-                workers = [int(worker) for worker in f.read().split()]
-            allowed = set().union(*(os.sched_getaffinity(worker) for worker in workers))
+            allowed = set().union(*(os.sched_getaffinity(w) for w in self._worker_pids()))
         except (OSError, AttributeError, TypeError):
             return None
         return ",".join(str(cpu) for cpu in sorted(allowed)) or None

@@ -68,15 +68,13 @@ def as_pyramid(case: tuple[SlideSpec, ...]) -> tuple[SlideSpec, ...]:
                            spec.width, spec.height, spec.seed, "pyramid") for spec in case)
 
 
-PYRAMID_CASE, QUICK_PYRAMID_CASE = as_pyramid(FULL_CASE), as_pyramid(QUICK_CASE)
 LAYOUTS = ("aperio", "pyramid")
 
 
 def case_of(layout: str, quick: bool) -> tuple[SlideSpec, ...]:
     """The benchmark case in `layout`: the full one or the quick one."""
-    return {("aperio", False): FULL_CASE, ("aperio", True): QUICK_CASE,
-            ("pyramid", False): PYRAMID_CASE, ("pyramid", True): QUICK_PYRAMID_CASE}[
-        layout, quick]
+    case = QUICK_CASE if quick else FULL_CASE
+    return as_pyramid(case) if layout == "pyramid" else case
 
 
 def default_cache_dir() -> str:

@@ -131,11 +131,12 @@ def run_scaling(styles: list[str], cores: list[str], sessions: int, holdout: int
         for cpus in cores:
             results = _replay([style], sessions, holdout, quick, time_scale, max_seconds,
                               None, case, tr.VIEWPORT, CONNECTIONS, cpus)
-            merged = by_cores.setdefault(cpus, results)
-            if merged is not results:
-                merged["styles"].update(results["styles"])
-                merged["worker_cpus"] = sorted({*merged["worker_cpus"],
-                                                *results["worker_cpus"]})
+            if cpus not in by_cores:
+                by_cores[cpus] = results
+                continue
+            merged = by_cores[cpus]
+            merged["styles"].update(results["styles"])
+            merged["worker_cpus"] = sorted({*merged["worker_cpus"], *results["worker_cpus"]})
         print(scaling_markdown(by_cores))
     for cpus, results in by_cores.items():
         write(results, os.path.join(out, f"cpus-{cpus}"))
