@@ -1,7 +1,9 @@
 """Test helpers: the shared slides, a memcached process and an S3 server on loopback."""
 
 import os
+import time
 import urllib.parse
+from typing import Callable
 
 import pytest
 
@@ -32,6 +34,16 @@ testdata_path.__test__ = False  # a helper, not a test, despite its name
 def make_settings(**values) -> Settings:
     """Settings from keyword arguments named like the keys without prefix: store=..."""
     return Settings.from_mapping({"WSI_" + k.upper(): v for k, v in values.items()})
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Whether `condition()` holds within `timeout` seconds: for what lands in the background."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 class RangeFileServer:

@@ -1,4 +1,5 @@
-"""Block-aligned reads: rounding, coalescing into one request per run, single flight."""
+"""Block-aligned reads: rounding, coalescing into one request per run, single flight, blocks
+landing as their bytes stream in."""
 
 import subprocess
 import sys
@@ -8,9 +9,10 @@ import time
 
 import pytest
 
-from helpers import make_settings
+from helpers import eventually, make_settings
 from wsi_blueprint import timing
 from wsi_blueprint.caches import BlockReader, Caches
+from wsi_blueprint.caches.blocks import split_blocks
 from wsi_blueprint.errors import CorruptSlide
 from wsi_blueprint.storage import open_store
 
@@ -65,8 +67,9 @@ def test_reads_are_rounded_out_to_the_read_unit_and_the_rest_is_cached(unit_bloc
     assert unit_blocks.read_many([(4 * BLOCK + 10, 100), (6 * BLOCK + 10, 100)]) == [
         DATA[4 * BLOCK + 10:4 * BLOCK + 110], DATA[6 * BLOCK + 10:6 * BLOCK + 110]]
     assert counters.get("store_requests") == 1
+    # Fetched beyond the blocks asked: they land after the read returned.
+    assert eventually(lambda: unit_blocks.reports == [{5: BLOCK, 7: BLOCK}])
     assert counters.get("store_bytes") == 4 * BLOCK
-    assert unit_blocks.reports == [{5: BLOCK, 7: BLOCK}]  # fetched beyond the blocks asked
     assert counters.get("read_ahead_bytes") == 2 * BLOCK
     assert unit_blocks.read(5 * BLOCK, 3 * BLOCK) == DATA[5 * BLOCK:8 * BLOCK]
     assert counters.get("store_requests") == 1  # the next screen's rows were read ahead
@@ -74,10 +77,11 @@ def test_reads_are_rounded_out_to_the_read_unit_and_the_rest_is_cached(unit_bloc
 
 def test_read_units_fetch_only_uncached_blocks_and_stop_at_the_end(unit_blocks, counters):
     unit_blocks.read(9 * BLOCK, 10)  # unit 8-11
+    assert eventually(lambda: len(unit_blocks.reports) == 1)
     assert unit_blocks.plan([10, 13]) == ([13], [12, 14, 15])
     last = (len(DATA) - 1) // BLOCK  # 61, in the unit 60-63 that the object ends in
     assert unit_blocks.read(len(DATA) - 5, 5) == DATA[-5:]
-    assert unit_blocks.reports[-1] == {60: BLOCK}
+    assert eventually(lambda: unit_blocks.reports[-1] == {60: BLOCK})
     assert unit_blocks.plan([last]) == ([], [])
     assert counters.get("store_bytes") == 4 * BLOCK + BLOCK + len(DATA) - last * BLOCK
 
@@ -250,3 +254,83 @@ def test_many_greenlets_missing_the_same_blocks_make_one_store_request(s3_server
                           tests_dir], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def test_split_blocks_gives_each_block_once_its_last_byte_is_in():
+    consumed = []
+
+    def pieces():
+        for piece in [b"ab", b"cdefg", b"h", b"ijklmnop", b"q"]:
+            consumed.append(piece)
+            yield piece
+
+    blocks = split_blocks(pieces(), [3, 3, 3, 3, 3, 2])
+    assert next(blocks) == b"abc" and consumed == [b"ab", b"cdefg"]
+    assert next(blocks) == b"def" and len(consumed) == 2  # already in: no piece more
+    assert list(blocks) == [b"ghi", b"jkl", b"mno", b"pq"]
+
+
+@pytest.fixture
+def streamed(tmp_path, counters):
+    """A reader whose stream gives one block at a time and holds back the last block of any
+    read of more than one until `gate` is set, as a slow store body would."""
+    (tmp_path / "s.bin").write_bytes(DATA)
+    settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
+    reader = open_store(settings, counters).open("s.bin")
+    reader.gate = threading.Event()
+
+    def stream(offset, length):
+        for at in range(offset, offset + length, BLOCK):
+            if at > offset and at + BLOCK >= offset + length:
+                assert reader.gate.wait(5)
+            yield DATA[at:min(at + BLOCK, offset + length)]
+
+    reader._stream = stream
+    reader._read = lambda offset, length: b"".join(stream(offset, length))
+    return BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
+
+
+def test_a_read_waiting_on_a_long_fetch_gets_its_block_as_it_streams_in(streamed, counters):
+    """A prefetched frame's run of many blocks hands each to the reads waiting on it as soon as
+    its bytes are in, not when the whole body is."""
+    prefetch = threading.Thread(target=streamed.fetch, args=([0, 1, 2, 3],))
+    prefetch.start()
+    time.sleep(0.05)  # the run is on its way, its last block held back
+    assert streamed.read(BLOCK + 5, 10) == DATA[BLOCK + 5:BLOCK + 15]  # waits on the flight
+    assert prefetch.is_alive() and counters.get("block_runs") == 1
+    streamed.reader.gate.set()
+    prefetch.join()
+    assert streamed.read_many([(0, 4 * BLOCK)]) == [DATA[:4 * BLOCK]]
+    assert counters.get("block_runs") == 1
+
+
+def test_a_viewers_read_returns_once_its_own_blocks_of_a_read_unit_are_in(streamed, counters):
+    """Rounded out to a read unit, a viewer's read waits for its own blocks, not the rest of
+    the unit, which lands in the background and is counted as read ahead."""
+    reports = []
+    streamed.read_size = lambda: 4 * BLOCK
+    streamed.on_read_ahead = lambda namespace, sizes: reports.append(sizes)
+    token = timing.begin()
+    assert streamed.read(4 * BLOCK + 5, 10) == DATA[4 * BLOCK + 5:4 * BLOCK + 15]  # unit 4-7
+    assert "store" in timing.end(token)
+    assert reports == [] and streamed.plan([5, 6, 7]) == ([7], [])  # 7 held back
+    assert counters.get("block_runs") == 1
+    streamed.reader.gate.set()
+    assert eventually(lambda: reports == [{5: BLOCK, 6: BLOCK, 7: BLOCK}])
+    assert streamed.plan([4, 5, 6, 7]) == ([], [])
+    assert streamed.read(4 * BLOCK, 4 * BLOCK) == DATA[4 * BLOCK:8 * BLOCK]
+    assert counters.get("block_runs") == 1 and counters.get("read_ahead_bytes") == 3 * BLOCK
+
+
+def test_a_run_that_breaks_mid_body_fails_only_the_blocks_not_yet_in(streamed, counters):
+    def broken(offset, length):
+        yield DATA[offset:offset + BLOCK]
+        raise OSError("connection reset")
+
+    streamed.reader._stream = broken
+    with pytest.raises(OSError):
+        streamed.fetch([0, 1, 2])
+    assert streamed.plan([0, 1, 2]) == ([1, 2], [])  # block 0 landed and stays cached
+    streamed.reader.gate.set()
+    streamed.reader._stream = lambda o, n: iter([DATA[o:o + n]])
+    assert streamed.read(BLOCK, 2 * BLOCK) == DATA[BLOCK:3 * BLOCK]

@@ -104,9 +104,20 @@ def test_a_200_with_the_whole_object_is_refused_unread(mocked):
     assert counters.get("store_bytes") == before
 
 
-def test_truncated_body_is_retried(mocked):
+def test_truncated_body_is_retried_for_the_bytes_still_due(mocked):
     script(mocked, ranged, partial(100, 199, body=DATA[100:150]), ranged)
     assert open_reader().read(100, 100) == DATA[100:200]
+    assert [c.request.headers["Range"] for c in mocked.calls[1:]] == [
+        "bytes=100-199", "bytes=150-199"]
+    assert all(c.request.headers["If-Match"] == ETAG for c in mocked.calls[1:])
+
+
+def test_a_stream_gives_what_came_before_a_break_and_then_the_rest(mocked):
+    script(mocked, ranged, partial(0, 9999, body=DATA[:6000]), ranged)
+    reader = open_reader()
+    pieces = list(reader.stream(0, 10_000))
+    assert b"".join(pieces) == DATA[:10_000] and len(pieces) >= 2
+    assert mocked.calls[-1].request.headers["Range"] == "bytes=6000-9999"
 
 
 def test_wrong_range_is_retried(mocked):

@@ -3,14 +3,17 @@
 Byte ranges are rounded out to aligned blocks. Blocks come from the block cache (process, then
 memcached); the missing ones are claimed (so a concurrent reader of the same block waits instead
 of fetching it again), grouped into runs of adjacent blocks, and each run is fetched with one
-range request, the runs in parallel.
+range request, the runs in parallel. A run's body streams in, and each block is cached and
+handed to the reads waiting for it as soon as its last byte is in.
 
 Store reads may be rounded out further, to aligned units of `read_size` bytes (a multiple of
 the block, chosen by the prefetch control loop): a unit's missing blocks come in the same
 request and are cached as blocks. A viewer's screen spans several tile rows, a few hundred
 kilobytes apart in the file; with units of a megabyte they are one request instead of one
-each, and the next screen's rows are often in the same units already. Cache keys stay per
-block, so changing the unit never orphans what is cached.
+each, and the next screen's rows are often in the same units already. A viewer's read returns
+once its own blocks are in and leaves the rest of its units to land in the background, so a
+larger unit costs it no more than the bytes before its blocks. Cache keys stay per block, so
+changing the unit never orphans what is cached.
 """
 
 import concurrent.futures
@@ -19,9 +22,10 @@ import contextvars
 import threading
 from typing import Callable, Iterable, Iterator
 
-from ..errors import CorruptSlide, StoreTimeout
+from ..errors import CorruptSlide, StoreError, StoreTimeout
 from ..storage import RangeReader
 from ..timing import phase
+from .single_flight import Flight, SingleFlight
 from .tiered import TieredCache
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -75,6 +79,54 @@ def block_runs(indices: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, i))
     return runs
+
+
+def split_blocks(pieces: Iterable[bytes], lengths: Iterable[int]) -> Iterator[bytes]:
+    """A byte stream, arriving in pieces of any size, as consecutive blocks of the given
+    lengths, each as soon as its last byte is in."""
+    lengths = iter(lengths)
+    want = next(lengths, 0)
+    held = bytearray()
+    for piece in pieces:
+        view = memoryview(piece)
+        while want and len(held) + len(view) >= want:
+            take = want - len(held)
+            if held:
+                held += view[:take]
+                yield bytes(held)
+                held.clear()
+            else:
+                yield bytes(view[:take])
+            view = view[take:]
+            want = next(lengths, 0)
+        held += view
+
+
+class _Landing:
+    """The flights one fetch leads. Each ends the moment its block lands; `close` ends those
+    left with the error that stopped the fetch. A run still streaming after its fetch gave up
+    (timed out) lands nothing more: its flights are over."""
+
+    def __init__(self, flights: SingleFlight, keys: dict[int, str]):
+        self._flights = flights
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._closed = False
+        self.landed: dict[int, bytes] = {}
+
+    def land(self, index: int, data: bytes) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.landed[index] = data
+        self._flights.end(self._keys[index], data, None)
+
+    def close(self, error: BaseException) -> None:
+        with self._lock:
+            self._closed = True
+            left = [i for i in self._keys if i not in self.landed]
+        for i in left:
+            self._flights.end(self._keys[i], None, error)
 
 
 class BlockReader:
@@ -168,7 +220,7 @@ class BlockReader:
         blocks, which are cached, not returned)."""
         found, mine, theirs = self._claim(indices)
         if mine:
-            found.update(self._fetch_led(mine))
+            found.update(self._fetch_led(mine, wait_all=False))
         if theirs:
             # Bytes another request is fetching: still a wait on the store (Server-Timing).
             with phase("store"):
@@ -183,81 +235,87 @@ class BlockReader:
 
     def fetch(self, indices: list[int]) -> list[int]:
         """Fetches those of the blocks that are neither cached nor on their way already (with
-        their read units' other uncached blocks) and returns them: what this call fetched
-        itself. Another read's fetch is not waited for (warming the cache, not reading)."""
+        their read units' other uncached blocks) and returns them once all have landed: what
+        this call fetched itself. Another read's fetch is not waited for (warming the cache,
+        not reading)."""
         _, mine, _ = self._claim(indices)
         if mine:
-            self._fetch_led(mine)
-        return mine
+            self._fetch_led(mine, wait_all=True)
+        return list(mine)
 
-    def _claim(self, indices: list[int]) -> tuple[dict[int, bytes], list[int], dict]:
-        """(the cached blocks, the missing ones this call now leads the fetch of, {index: the
-        flight of another request fetching it})."""
+    def _claim(self, indices: list[int]) -> tuple[dict[int, bytes], dict[int, Flight],
+                                                   dict[int, Flight]]:
+        """(the cached blocks, {index: flight} of the missing ones this call now leads the
+        fetch of, {index: flight} of those another request is fetching)."""
         keys = {i: self._key(i) for i in indices}
         cached = self._cache.get_many(list(keys.values()))
         found = {i: cached[k] for i, k in keys.items() if k in cached}
-        mine, theirs = [], {}
+        mine, theirs = {}, {}
         for i in indices:
             if i not in found:
                 flight, leader = self._cache.flights.begin(keys[i])
-                (mine.append(i) if leader else theirs.__setitem__(i, flight))
+                (mine if leader else theirs)[i] = flight
         return found, mine, theirs
 
-    def _fetch_led(self, mine: list[int]) -> dict[int, bytes]:
+    def _fetch_led(self, mine: dict[int, Flight], wait_all: bool) -> dict[int, bytes]:
         """Fetches the blocks this call leads, with the uncached rest of their read units (not
-        already on their way), which are cached and counted as read ahead."""
+        already on their way), which are cached and counted as read ahead. Unless `wait_all`,
+        returns as soon as `mine` are in and the rest land in the background."""
         ahead = []
         for i in sorted(self._units(set(mine)) - set(mine)):
             if self._cache.flights.begin(self._key(i))[1]:  # not already on its way
                 ahead.append(i)
+        indices = sorted([*mine, *ahead])
         with phase("store"):
-            fetched = self._fetch(sorted(mine + ahead))
+            if wait_all or not ahead:
+                fetched = self._fetch_counting_ahead(indices, ahead)
+                return {i: fetched[i] for i in mine}
+            # A fresh context: the background part is no request's time.
+            threading.Thread(target=contextvars.Context().run, daemon=True,
+                             args=(self._fetch_quietly, indices, ahead)).start()
+            return {i: flight.wait(self._cache.wait_timeout) for i, flight in mine.items()}
+
+    def _fetch_quietly(self, indices: list[int], ahead: list[int]) -> None:
+        """A fetch nobody waits on as a whole: its error reaches the reads through the
+        flights it ends."""
+        try:
+            self._fetch_counting_ahead(indices, ahead)
+        except Exception:
+            pass
+
+    def _fetch_counting_ahead(self, indices: list[int], ahead: list[int]) -> dict[int, bytes]:
+        fetched = self._fetch(indices)
         if ahead:
             sizes = {i: len(fetched[i]) for i in ahead}
             self._cache.counters.inc("read_ahead_bytes", sum(sizes.values()))
             if self.on_read_ahead is not None:
                 self.on_read_ahead(self.namespace, sizes)
-        return {i: fetched[i] for i in mine}
-
-    def _fetch(self, indices: list[int]) -> dict[int, bytes]:
-        """Fetch blocks this caller leads, one request per run; always ends every flight. Each
-        run's blocks are cached and handed to the reads waiting for them as soon as it lands: a
-        read waiting on one block of a many-run fetch waits for that block's run, not for the
-        slowest."""
-        runs = block_runs(indices)
-        fetched: dict[int, bytes] = {}
-        error: BaseException | None = None
-        try:
-            if len(runs) == 1:
-                self._land(self._fetch_run(*runs[0]), fetched)
-            else:
-                futures = [_io_pool().submit(self._fetch_run, *run) for run in runs]
-                try:
-                    for future in concurrent.futures.as_completed(
-                            futures, timeout=self._cache.wait_timeout):
-                        self._land(future.result(), fetched)
-                except concurrent.futures.TimeoutError:
-                    raise StoreTimeout("the store did not deliver the data in time") from None
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            for i in indices:
-                if i not in fetched:
-                    self._cache.flights.end(self._key(i), None, error or StoreTimeout())
         return fetched
 
-    def _land(self, run: dict[int, bytes], fetched: dict[int, bytes]) -> None:
-        """A run's blocks into the cache, then to the reads waiting for them (their flights
-        end here, so `fetched` has them only once they did)."""
+    def _fetch(self, indices: list[int]) -> dict[int, bytes]:
+        """Fetch blocks this caller leads, one request per run, the runs in parallel; always
+        ends every flight, each as soon as its block lands."""
+        runs = block_runs(indices)
+        landing = _Landing(self._cache.flights, {i: self._key(i) for i in indices})
         try:
-            self._cache.set_many({self._key(i): data for i, data in run.items()})
-        finally:
-            for i, data in run.items():
-                self._cache.flights.end(self._key(i), data, None)
-                fetched[i] = data
+            if len(runs) == 1:
+                self._fetch_run(*runs[0], landing)
+            else:
+                futures = [_io_pool().submit(self._fetch_run, *run, landing) for run in runs]
+                done, pending = concurrent.futures.wait(
+                    futures, self._cache.wait_timeout, concurrent.futures.FIRST_EXCEPTION)
+                for future in done:
+                    future.result()  # the first run's error, if one failed
+                if pending:
+                    raise StoreTimeout("the store did not deliver the data in time")
+        except BaseException as exc:
+            landing.close(exc)
+            raise
+        return landing.landed
 
-    def _fetch_run(self, first: int, last: int) -> dict[int, bytes]:
+    def _fetch_run(self, first: int, last: int, landing: _Landing) -> None:
+        """One range request for blocks `first`..`last`; each is cached in this process and
+        landed as its bytes come in, and all go to the shared tier in one write at the end."""
         counters = self._cache.counters
         counters.inc("block_runs")
         if first == self._last_run_end:
@@ -265,6 +323,17 @@ class BlockReader:
         self._last_run_end = last + 1
         start, _ = self._span(first)
         last_start, last_length = self._span(last)
-        data = self.reader.read(start, last_start + last_length - start)
-        return {i: data[(i - first) * self.block_size:(i - first + 1) * self.block_size]
-                for i in range(first, last + 1)}
+        pieces = self.reader.stream(start, last_start + last_length - start)
+        lengths = [self.length(i) for i in range(first, last + 1)]
+        run: dict[str, bytes] = {}
+        try:
+            for index, data in enumerate(split_blocks(pieces, lengths), first):
+                key = self._key(index)
+                self._cache.set_many({key: data}, local_only=True)
+                run[key] = data
+                landing.land(index, data)
+        finally:
+            if run:
+                self._cache.set_many(run)
+        if len(run) < len(lengths):
+            raise StoreError("the store sent fewer bytes than asked for")

@@ -88,13 +88,15 @@ class TieredCache:
             return value
         return self.get_many([key]).get(key)
 
-    def set_many(self, items: dict[str, Any], expire: int = 0) -> None:
+    def set_many(self, items: dict[str, Any], expire: int = 0, *, local_only: bool = False) -> None:
+        """`local_only`: this process's tier now, the shared tier by a later call (a caller
+        batching its shared writes)."""
         wire = {}
         for key, value in items.items():
             data = self.codec.encode(value)
             self.local.set(key, value, len(data))
             wire[memcached_key(self.name, key)] = data
-        if self.shared is not None:
+        if self.shared is not None and not local_only:
             self.shared.set_many(wire, expire)
 
     def set(self, key: str, value: Any, expire: int = 0) -> None:

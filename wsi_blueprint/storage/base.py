@@ -1,12 +1,13 @@
 """What every store and range reader offers to the layers above.
 
 A store turns a slide id into an open `RangeReader` and lists ids. A reader knows the object's
-size and version (ETag) and returns exact byte ranges; it never reads more than it is asked.
-Block alignment and caching happen one layer up, in `caches.blocks`.
+size and version (ETag) and returns exact byte ranges, whole or streamed as they arrive; it never
+reads more than it is asked. Block alignment and caching happen one layer up, in `caches.blocks`.
 """
 
 import abc
 import dataclasses
+from typing import Iterator
 
 from ..errors import CorruptSlide
 
@@ -44,15 +45,29 @@ class RangeReader(abc.ABC):
 
     def read(self, offset: int, length: int) -> bytes:
         """Exactly `length` bytes at `offset`; a range past the end is corrupt slide data."""
-        if offset < 0 or length < 0 or offset + length > self.size:
-            raise CorruptSlide(
-                f"read of {length} bytes at {offset} is outside the object ({self.size} bytes)")
+        self._check_range(offset, length)
         if length == 0:
             return b""
         return self._read(offset, length)
 
+    def stream(self, offset: int, length: int) -> Iterator[bytes]:
+        """The bytes of `read(offset, length)` in consecutive pieces, each as soon as it is in:
+        whoever waits on the start of a long read need not wait for its end."""
+        self._check_range(offset, length)
+        if length:
+            yield from self._stream(offset, length)
+
+    def _check_range(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise CorruptSlide(
+                f"read of {length} bytes at {offset} is outside the object ({self.size} bytes)")
+
     @abc.abstractmethod
     def _read(self, offset: int, length: int) -> bytes: ...
+
+    def _stream(self, offset: int, length: int) -> Iterator[bytes]:
+        """One piece, the whole range: for readers whose bytes arrive all at once."""
+        yield self._read(offset, length)
 
     def close(self) -> None:
         """Release what the reader holds; reading after close is an error."""

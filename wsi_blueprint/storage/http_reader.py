@@ -4,15 +4,16 @@ Every read is a `GET` with `Range` on a pooled keep-alive session. The reader in
 whose Content-Range matches what it asked for; a server that answers 200 with the whole object
 is caught from the headers and its body is never read. The object's version (ETag, or
 Last-Modified) is fixed when the reader opens and enforced on every read, so an object replaced
-while open raises `ObjectChanged` instead of mixing bytes of two files. Failures that may pass
-(5xx, timeouts, resets, short bodies) are retried with exponential backoff and full jitter.
+while open raises `ObjectChanged` instead of mixing bytes of two files. Bodies stream: a read's
+bytes go up as they arrive. Failures that may pass (5xx, timeouts, resets, short bodies) are
+retried with exponential backoff and full jitter, asking only for the bytes not yet in.
 """
 
 import dataclasses
 import random
 import re
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import requests
 import requests.adapters
@@ -82,31 +83,41 @@ class HTTPRangeReader(RangeReader):
     # -- opening: one ranged GET gives the size, the version and the first bytes ----------
 
     def _open(self) -> bytes:
-        body, headers = self._get(0, self._options.probe_bytes - 1, opening=True)
+        return b"".join(self._ranged(0, self._options.probe_bytes - 1, opening=True))
+
+    def _check_version(self, headers) -> None:
+        """The first answer fixes the version every later one must match."""
         etag = headers.get("ETag", "")
+        if self.etag:
+            if etag and self.etag.startswith(('"', "W/")) and etag != self.etag:
+                raise ObjectChanged(f"slide {self.slide_id!r} changed while open")
+            return
         modified = headers.get("Last-Modified", "")
         if etag and not etag.startswith("W/"):
             self._validators = {"If-Match": etag}
         elif modified:
             self._validators = {"If-Unmodified-Since": modified}
         self.etag = etag or modified or f"size-{self.size}"
-        return body
 
     def _read(self, offset: int, length: int) -> bytes:
-        body, headers = self._get(offset, offset + length - 1, opening=False)
-        etag = headers.get("ETag")
-        if etag and self.etag.startswith(('"', "W/")) and etag != self.etag:
-            raise ObjectChanged(f"slide {self.slide_id!r} changed while open")
-        return body
+        return b"".join(self._ranged(offset, offset + length - 1))
+
+    def _stream(self, offset: int, length: int) -> Iterator[bytes]:
+        return self._ranged(offset, offset + length - 1)
 
     # -- one logical read, with retries ----------------------------------------------------
 
-    def _get(self, start: int, end: int, *, opening: bool) -> tuple[bytes, dict]:
+    def _ranged(self, start: int, end: int, *, opening: bool = False) -> Iterator[bytes]:
+        """Bytes `start`..`end` as they arrive, over as many attempts as the retry policy
+        allows; an attempt after one that broke mid-body asks only for the bytes still due."""
         refreshed = False
         attempt = 0
         while True:
             try:
-                return self._attempt(start, end, opening=opening, refresh=refreshed)
+                for chunk in self._attempt(start, end, opening=opening, refresh=refreshed):
+                    start += len(chunk)
+                    yield chunk
+                return
             except _Expired:
                 if refreshed:
                     raise StoreError(f"the store refused access to {self.slide_id!r}") from None
@@ -121,12 +132,12 @@ class HTTPRangeReader(RangeReader):
                 cap = min(self._options.backoff_cap, self._options.backoff_base * 2 ** attempt)
                 time.sleep(random.uniform(0, cap))
 
-    def _attempt(self, start: int, end: int, *, opening: bool, refresh: bool) -> tuple[bytes, dict]:
+    def _attempt(self, start: int, end: int, *, opening: bool,
+                 refresh: bool) -> Iterator[bytes]:
         options = self._options
         # identity: a compressed body would not match the Content-Range it answers.
-        headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"}
-        if not opening:
-            headers.update(self._validators)
+        headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity",
+                   **self._validators}
         url = self._url(refresh)
         self._counters.inc("store_requests")
         began = time.monotonic()
@@ -146,11 +157,16 @@ class HTTPRangeReader(RangeReader):
         REACHABILITY.answered(url)
         with response:
             expected = self._check_status(response, start, end, opening)
+            self._check_version(response.headers)
             deadline = began + options.connect_timeout + options.read_timeout
-            body = self._read_body(response, expected, deadline)
-        self._counters.inc("store_bytes", len(body))
-        self._counters.inc("store_seconds", time.monotonic() - began)
-        return body, response.headers
+            received = 0
+            try:
+                for chunk in self._body(response, expected, deadline):
+                    received += len(chunk)
+                    yield chunk
+            finally:
+                self._counters.inc("store_bytes", received)
+                self._counters.inc("store_seconds", time.monotonic() - began)
 
     def _check_status(self, response: requests.Response, start: int, end: int,
                       opening: bool) -> int:
@@ -195,22 +211,24 @@ class HTTPRangeReader(RangeReader):
         raise StoreError(f"the store answered {status}")
 
     @staticmethod
-    def _read_body(response: requests.Response, expected: int, deadline: float) -> bytes:
-        body = bytearray()
+    def _body(response: requests.Response, expected: int, deadline: float) -> Iterator[bytes]:
+        """The body in chunks as they arrive; too many bytes, too slow or too few is a retry
+        (the chunks already given are right: status, range and version were checked)."""
+        received = 0
         try:
             for chunk in response.iter_content(_CHUNK):
-                body += chunk
-                if len(body) > expected:
+                received += len(chunk)
+                if received > expected:
                     raise _Retry(StoreError("the store sent more bytes than asked for"))
                 if time.monotonic() > deadline:
                     raise _Retry(StoreTimeout("the store sent the data too slowly"))
+                yield chunk
         except requests.Timeout:
             raise _Retry(StoreTimeout("the store stalled mid-body")) from None
         except requests.RequestException:
             raise _Retry(StoreUnavailable("the connection to the store broke mid-body")) from None
-        if len(body) != expected:
-            raise _Retry(StoreError(f"the store sent {len(body)} of {expected} bytes"))
-        return bytes(body)
+        if received != expected:
+            raise _Retry(StoreError(f"the store sent {received} of {expected} bytes"))
 
 
 class _Expired(Exception):

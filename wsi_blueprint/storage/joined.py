@@ -9,7 +9,7 @@ does not read.
 """
 
 import threading
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import CorruptSlide, ObjectChanged
 from .base import ObjectInfo, RangeReader
@@ -69,23 +69,27 @@ class JoinedReader(RangeReader):
         return reader
 
     def _read(self, offset: int, length: int) -> bytes:
+        return b"".join(self._stream(offset, length))
+
+    def _stream(self, offset: int, length: int) -> Iterator[bytes]:
         """The bytes of one member; the gap after a member (blocks and read units may round
         into it) reads as zeros and costs no request."""
         index, start = member_of(offset)
         if index >= len(self.members):
             raise CorruptSlide(f"read at {offset} is past the last member")
-        size = self.members[index].size
-        inside = max(0, min(length, size - start))
-        data = b""
-        if inside:
-            reader = self.member(index)
-            head = self._heads.get(index, b"")[start:start + inside]  # what opening read
-            data = head + (reader.read(start + len(head), inside - len(head))
-                           if len(head) < inside else b"")
+        inside = max(0, min(length, self.members[index].size - start))
         gap = length - inside
         if gap and index + 1 < len(self.members) and offset + length > member_base(index + 1):
             raise CorruptSlide(f"read of {length} bytes at {offset} spans two members")
-        return data + bytes(gap)
+        if inside:
+            reader = self.member(index)
+            head = self._heads.get(index, b"")[start:start + inside]  # what opening read
+            if head:
+                yield head
+            if len(head) < inside:
+                yield from reader.stream(start + len(head), inside - len(head))
+        if gap:
+            yield bytes(gap)
 
     def close(self) -> None:
         with self._lock:
