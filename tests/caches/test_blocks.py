@@ -67,8 +67,7 @@ def test_reads_are_rounded_out_to_the_read_unit_and_the_rest_is_cached(unit_bloc
     assert unit_blocks.read_many([(4 * BLOCK + 10, 100), (6 * BLOCK + 10, 100)]) == [
         DATA[4 * BLOCK + 10:4 * BLOCK + 110], DATA[6 * BLOCK + 10:6 * BLOCK + 110]]
     assert counters.get("store_requests") == 1
-    # Fetched beyond the blocks asked: they land after the read returned.
-    assert eventually(lambda: unit_blocks.reports == [{5: BLOCK, 7: BLOCK}])
+    assert unit_blocks.reports == [{5: BLOCK, 7: BLOCK}]  # fetched beyond the blocks asked
     assert counters.get("store_bytes") == 4 * BLOCK
     assert counters.get("read_ahead_bytes") == 2 * BLOCK
     assert unit_blocks.read(5 * BLOCK, 3 * BLOCK) == DATA[5 * BLOCK:8 * BLOCK]
@@ -76,12 +75,11 @@ def test_reads_are_rounded_out_to_the_read_unit_and_the_rest_is_cached(unit_bloc
 
 
 def test_read_units_fetch_only_uncached_blocks_and_stop_at_the_end(unit_blocks, counters):
-    unit_blocks.read(9 * BLOCK, 10)  # unit 8-11
-    assert eventually(lambda: len(unit_blocks.reports) == 1)
-    assert unit_blocks.plan([10, 13]) == ([13], [12, 14, 15])
+    unit_blocks.read(9 * BLOCK, 10)  # unit 8-11, its other blocks landing in the background
+    assert eventually(lambda: unit_blocks.plan([10, 13]) == ([13], [12, 14, 15]))
     last = (len(DATA) - 1) // BLOCK  # 61, in the unit 60-63 that the object ends in
     assert unit_blocks.read(len(DATA) - 5, 5) == DATA[-5:]
-    assert eventually(lambda: unit_blocks.reports[-1] == {60: BLOCK})
+    assert unit_blocks.reports[-1] == {60: BLOCK}
     assert unit_blocks.plan([last]) == ([], [])
     assert counters.get("store_bytes") == 4 * BLOCK + BLOCK + len(DATA) - last * BLOCK
 
@@ -313,13 +311,24 @@ def test_a_viewers_read_returns_once_its_own_blocks_of_a_read_unit_are_in(stream
     token = timing.begin()
     assert streamed.read(4 * BLOCK + 5, 10) == DATA[4 * BLOCK + 5:4 * BLOCK + 15]  # unit 4-7
     assert "store" in timing.end(token)
-    assert reports == [] and streamed.plan([5, 6, 7]) == ([7], [])  # 7 held back
+    assert streamed.plan([5, 6, 7]) == ([7], [])  # 7 held back
+    # Reported before any landed: a read of one as it lands is counted as a use.
+    assert reports == [{5: BLOCK, 6: BLOCK, 7: BLOCK}]
     assert counters.get("block_runs") == 1
     streamed.reader.gate.set()
-    assert eventually(lambda: reports == [{5: BLOCK, 6: BLOCK, 7: BLOCK}])
-    assert streamed.plan([4, 5, 6, 7]) == ([], [])
+    assert eventually(lambda: streamed.plan([4, 5, 6, 7]) == ([], []))
     assert streamed.read(4 * BLOCK, 4 * BLOCK) == DATA[4 * BLOCK:8 * BLOCK]
     assert counters.get("block_runs") == 1 and counters.get("read_ahead_bytes") == 3 * BLOCK
+
+
+def test_fetch_says_which_blocks_it_fetches_before_any_lands(streamed):
+    """The prefetcher's ledger must know a block is prefetched before a viewer can read it."""
+    told = []
+    streamed.read(BLOCK, 10)
+    streamed.reader.gate.set()
+    assert streamed.fetch([0, 1, 2], lambda mine: told.append(
+        (mine, streamed.cached([0, 1, 2])))) == [0, 2]
+    assert told == [([0, 2], {1})]
 
 
 def test_a_run_that_breaks_mid_body_fails_only_the_blocks_not_yet_in(streamed, counters):

@@ -233,12 +233,16 @@ class BlockReader:
             record.setdefault(self.namespace, set()).update(indices)
         return found
 
-    def fetch(self, indices: list[int]) -> list[int]:
+    def fetch(self, indices: list[int],
+              claimed: Callable[[list[int]], None] | None = None) -> list[int]:
         """Fetches those of the blocks that are neither cached nor on their way already (with
         their read units' other uncached blocks) and returns them once all have landed: what
         this call fetched itself. Another read's fetch is not waited for (warming the cache,
-        not reading)."""
+        not reading). `claimed` hears which they are before any lands, so that a ledger of
+        them counts a viewer that reads one as it lands."""
         _, mine, _ = self._claim(indices)
+        if claimed is not None:
+            claimed(list(mine))
         if mine:
             self._fetch_led(mine, wait_all=True)
         return list(mine)
@@ -266,31 +270,27 @@ class BlockReader:
             if self._cache.flights.begin(self._key(i))[1]:  # not already on its way
                 ahead.append(i)
         indices = sorted([*mine, *ahead])
-        with phase("store"):
-            if wait_all or not ahead:
-                fetched = self._fetch_counting_ahead(indices, ahead)
-                return {i: fetched[i] for i in mine}
-            # A fresh context: the background part is no request's time.
-            threading.Thread(target=contextvars.Context().run, daemon=True,
-                             args=(self._fetch_quietly, indices, ahead)).start()
-            return {i: flight.wait(self._cache.wait_timeout) for i, flight in mine.items()}
-
-    def _fetch_quietly(self, indices: list[int], ahead: list[int]) -> None:
-        """A fetch nobody waits on as a whole: its error reaches the reads through the
-        flights it ends."""
-        try:
-            self._fetch_counting_ahead(indices, ahead)
-        except Exception:
-            pass
-
-    def _fetch_counting_ahead(self, indices: list[int], ahead: list[int]) -> dict[int, bytes]:
-        fetched = self._fetch(indices)
-        if ahead:
-            sizes = {i: len(fetched[i]) for i in ahead}
+        if ahead:  # before any lands, so that a read of one as it lands counts as a use
+            sizes = {i: self.length(i) for i in ahead}
             self._cache.counters.inc("read_ahead_bytes", sum(sizes.values()))
             if self.on_read_ahead is not None:
                 self.on_read_ahead(self.namespace, sizes)
-        return fetched
+        with phase("store"):
+            if wait_all or not ahead:
+                fetched = self._fetch(indices)
+                return {i: fetched[i] for i in mine}
+            # A fresh context: the background part is no request's time.
+            threading.Thread(target=contextvars.Context().run, daemon=True,
+                             args=(self._fetch_quietly, indices)).start()
+            return {i: flight.wait(self._cache.wait_timeout) for i, flight in mine.items()}
+
+    def _fetch_quietly(self, indices: list[int]) -> None:
+        """A fetch nobody waits on as a whole: its error reaches the reads through the
+        flights it ends."""
+        try:
+            self._fetch(indices)
+        except Exception:
+            pass
 
     def _fetch(self, indices: list[int]) -> dict[int, bytes]:
         """Fetch blocks this caller leads, one request per run, the runs in parallel; always

@@ -378,10 +378,11 @@ class Prefetcher:
             self.counters.inc("prefetch_dropped", why="rate", policy=policy)
             return False
         job.session.spent += plan.size
-        # Blocks a viewer's request was already fetching are its own, not prefetched.
-        fetched = reader.fetch(plan)
         reason = job.reason.split(":")[0]
-        self.ledger.add(plan.namespace, fetched, {"policy": policy, "reason": reason})
+        # Blocks a viewer's request was already fetching are its own, not prefetched. The
+        # ledger hears of the rest before they land: a viewer may read one as it lands.
+        fetched = reader.fetch(plan, lambda mine: self.ledger.add(
+            plan.namespace, mine, {"policy": policy, "reason": reason}))
         self.counters.inc("prefetch_jobs", reason=reason, policy=policy)
         self.counters.inc("prefetch_bytes", sum(fetched.values()), policy=policy,
                           reason=reason)

@@ -10,6 +10,7 @@ level-0 pixels, `l_` a stored level, `z_` a protocol's output plane, `t_` tiles.
 
 import dataclasses
 import functools
+from typing import Callable
 
 from ..caches.blocks import block_runs
 from ..errors import CorruptSlide, NotFound, ObjectChanged
@@ -288,7 +289,11 @@ class SlideReader:
         return FetchPlan(blocks.namespace, {i: blocks.length(i) for i in missing},
                          sum(map(blocks.length, ahead)), block_runs(sorted(missing + ahead)))
 
-    def fetch(self, plan: FetchPlan) -> dict[int, int]:
+    def fetch(self, plan: FetchPlan,
+              claimed: Callable[[dict[int, int]], None] | None = None) -> dict[int, int]:
         """Fetches the plan's blocks into the block cache, but those another read is already
-        fetching; {index: bytes} of the blocks it fetched."""
-        return {i: plan.asked[i] for i in self.slide.blocks.fetch(list(plan.asked))}
+        fetching; {index: bytes} of the blocks it fetched, which `claimed` hears of before
+        any lands."""
+        told = None if claimed is None else (
+            lambda mine: claimed({i: plan.asked[i] for i in mine}))
+        return {i: plan.asked[i] for i in self.slide.blocks.fetch(list(plan.asked), told)}
