@@ -55,6 +55,20 @@ def test_second_process_finds_values_in_memcached(memcached):
     assert b_counters.get("cache_hits", cache="tiles", tier="l1") == 1
 
 
+def test_a_batch_kept_in_process_first_reaches_other_processes_when_shared(memcached):
+    """What a streamed store read does: each block in this process as it lands, the run to
+    the shared tier in one write at its end."""
+    a_counters, b_counters = Counters(), Counters()
+    a = TieredCache("blocks", 1 << 20, a_counters, tier(memcached, a_counters), JSONCodec)
+    b = TieredCache("blocks", 1 << 20, b_counters, tier(memcached, b_counters), JSONCodec)
+    a.set_many({"k1": [1], "k2": [2]}, share=False)
+    assert a.get_many(["k1", "k2"]) == {"k1": [1], "k2": [2]}
+    assert not stored(a.shared, "blocks", "k1", timeout=0.1)
+    a.share_many({"k1": [1], "k2": [2]})
+    assert stored_all(a.shared, [memcached_key("blocks", k) for k in ("k1", "k2")])
+    assert b.get_many(["k1", "k2"]) == {"k1": [1], "k2": [2]}
+
+
 def test_objects_travel_through_a_codec(memcached, counters):
     a = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), JSONCodec)
     b = TieredCache("metadata", 1 << 20, counters, tier(memcached, counters), JSONCodec)

@@ -329,11 +329,11 @@ class BlockReader:
         try:
             for index, data in enumerate(split_blocks(pieces, lengths), first):
                 key = self._key(index)
-                self._cache.set_many({key: data}, local_only=True)
+                self._cache.set_many({key: data}, share=False)
                 run[key] = data
                 landing.land(index, data)
         finally:
             if run:
-                self._cache.set_many(run)
+                self._cache.share_many(run)
         if len(run) < len(lengths):
             raise StoreError("the store sent fewer bytes than asked for")

@@ -88,16 +88,22 @@ class TieredCache:
             return value
         return self.get_many([key]).get(key)
 
-    def set_many(self, items: dict[str, Any], expire: int = 0, *, local_only: bool = False) -> None:
-        """`local_only`: this process's tier now, the shared tier by a later call (a caller
-        batching its shared writes)."""
+    def set_many(self, items: dict[str, Any], expire: int = 0, *, share: bool = True) -> None:
+        """`share=False` leaves the shared tier to a later `share_many` (a caller batching its
+        shared writes)."""
         wire = {}
         for key, value in items.items():
             data = self.codec.encode(value)
             self.local.set(key, value, len(data))
             wire[memcached_key(self.name, key)] = data
-        if self.shared is not None and not local_only:
+        if share and self.shared is not None:
             self.shared.set_many(wire, expire)
+
+    def share_many(self, items: dict[str, Any], expire: int = 0) -> None:
+        """Writes items this process's tier already holds to the shared tier."""
+        if self.shared is not None:
+            self.shared.set_many({memcached_key(self.name, key): self.codec.encode(value)
+                                  for key, value in items.items()}, expire)
 
     def set(self, key: str, value: Any, expire: int = 0) -> None:
         self.set_many({key: value}, expire)
