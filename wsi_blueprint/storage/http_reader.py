@@ -99,6 +99,8 @@ class HTTPRangeReader(RangeReader):
             self._validators = {"If-Unmodified-Since": modified}
         self.etag = etag or modified or f"size-{self.size}"
 
+    # -- reads: the bytes of one range, whole or as they arrive ----------------------------
+
     def _read(self, offset: int, length: int) -> bytes:
         return b"".join(self._ranged(offset, offset + length - 1))
 
