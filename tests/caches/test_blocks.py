@@ -284,7 +284,6 @@ def streamed(tmp_path, counters):
             yield DATA[at:min(at + BLOCK, offset + length)]
 
     reader._stream = stream
-    reader._read = lambda offset, length: b"".join(stream(offset, length))
     return BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
 
 

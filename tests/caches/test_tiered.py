@@ -10,6 +10,7 @@ from wsi_blueprint.bench.services import Memcached
 from wsi_blueprint.caches import MemcachedTier, TieredCache
 from wsi_blueprint.caches.memcached import memcached_key
 from caches.shared_tier_checks import check_lease_keeps_a_second_process_from_loading
+from helpers import eventually
 from wsi_blueprint.counters import Counters
 
 
@@ -21,21 +22,11 @@ def tier(memcached, counters, **kw):
 def stored(shared: MemcachedTier, namespace: str, key: str, timeout: float = 1.0) -> bool:
     """Stores go unanswered: memcached holds a value a moment after `set` returns, and a read
     on another connection may come before it. Waits until it is there."""
-    deadline = time.monotonic() + timeout
-    while not shared.get_many([memcached_key(namespace, key)]):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
+    return stored_all(shared, [memcached_key(namespace, key)], timeout)
 
 
 def stored_all(shared: MemcachedTier, keys: list[str], timeout: float = 1.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while len(shared.get_many(keys)) < len(keys):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-    return True
+    return eventually(lambda: len(shared.get_many(keys)) == len(keys), timeout)
 
 
 class JSONCodec:

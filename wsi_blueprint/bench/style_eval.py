@@ -29,9 +29,9 @@ import shutil
 import tempfile
 
 from . import traces as tr
+from .live_server import cpu_list
 from .prefetch_eval import CONNECTIONS, by_action, profile_of, replay_cold
 from .replay import percentile, sessions_of
-from .live_server import cpu_list
 from .s3sim import SimulatedS3
 from .slidegen import LAYOUTS, case_of, ensure_slides
 from .suite import _link_slides

@@ -13,7 +13,7 @@ import dataclasses
 import random
 import re
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import requests
 import requests.adapters
@@ -85,7 +85,7 @@ class HTTPRangeReader(RangeReader):
     def _open(self) -> bytes:
         return b"".join(self._ranged(0, self._options.probe_bytes - 1, opening=True))
 
-    def _check_version(self, headers) -> None:
+    def _check_version(self, headers: Mapping[str, str]) -> None:
         """The first answer fixes the version every later one must match."""
         etag = headers.get("ETag", "")
         if self.etag:
