@@ -1,4 +1,5 @@
-"""DZI tiles answered before Flask: the same answer Flask gives, and Flask for the rest."""
+"""DZI tiles and IIIF images answered before Flask: the same answer Flask gives, and Flask for
+the rest."""
 
 import shutil
 
@@ -15,6 +16,12 @@ DERIVED = f"/dzi/{SLIDE}_files/11/1_0.jpeg"  # resampled from four stored tiles
 CORRUPT = "corrupt-tile.svs"
 ICC_SLIDE = "strong.svs"  # an ICC profile that moves every colour: each mode answers its own
 ICC_TILE = f"/dzi/{ICC_SLIDE}_files/10/0_0.jpeg"
+# Mirador's requests for the tiles info.json advertises, a stored one and a resampled one, in
+# both Image APIs; and an image that is no tile (a region, rotated, grey).
+IIIF_TILE = f"/iiif/3/{SLIDE}/240,0,240,240/240,240/0/default.jpg"
+IIIF2_TILE = f"/iiif/2/{SLIDE}/240,0,240,240/240,/0/default.jpg"
+IIIF_DERIVED = f"/iiif/3/{SLIDE}/480,0,480,480/240,240/0/default.jpg"
+IIIF_IMAGE = f"/iiif/3/{SLIDE}/pct:10,10,20,20/!200,200/90/gray.png"
 
 
 class CountingWsgi:
@@ -54,7 +61,9 @@ def _figures(app):
 @pytest.mark.parametrize("tile,headers,config", [
     (TILE, {}, {}), (TILE, {"Origin": "https://lims.example"}, {}),
     (TILE, {"X-WSI-Session": "viewer-7", "User-Agent": "OSD"}, {}),
-    *[(ICC_TILE, {}, {"WSI_COLOR": mode}) for mode in ("auto", "srgb", "embed", "raw")]])
+    *[(ICC_TILE, {}, {"WSI_COLOR": mode}) for mode in ("auto", "srgb", "embed", "raw")],
+    (IIIF_TILE, {}, {}), (IIIF2_TILE, {"Origin": "https://lims.example"}, {}),
+    (IIIF_IMAGE, {}, {})])
 def test_a_cached_tile_is_answered_as_flask_answers_it(folder, tile, headers, config):
     app, flask = _app(folder, **config)
     client = app.test_client()
@@ -69,7 +78,7 @@ def test_a_cached_tile_is_answered_as_flask_answers_it(folder, tile, headers, co
     assert flask.calls == calls  # answered before Flask
     assert answered.status == by_flask.status == "200 OK"
     assert answered.headers.to_wsgi_list() == by_flask.headers.to_wsgi_list()
-    assert answered.data == by_flask.data and answered.data[:2] == b"\xff\xd8"
+    assert answered.data == by_flask.data and answered.data[:2] in (b"\xff\xd8", b"\x89P")
     # the same figures: one tile cache hit, one tile answered from the cache
     assert [a - b for a, b in zip(_figures(app), after_flask)] == \
         [a - b for a, b in zip(after_flask, before)] == [1, 1]
@@ -81,6 +90,10 @@ def test_a_cached_tile_is_answered_as_flask_answers_it(folder, tile, headers, co
     (f"/dzi/{SLIDE}_files/12/99_0.jpeg", {}, 404),      # no such tile
     ("/dzi/other.svs_files/12/0_0.jpeg", {}, 404),     # no such slide
     (f"/dzi/{SLIDE}.dzi", {}, 200),                    # another route
+    (f"/iiif/3/{SLIDE}/info.json", {}, 200), (f"/iiif/3/{SLIDE}/manifest.json", {}, 200),
+    (f"/iiif/3/{SLIDE}/0,0,240,240/full/0/default.jpg", {}, 400),  # a v2 size in v3
+    (f"/iiif/3/{SLIDE}/0,0,240,240/240,/0/sepia.jpg", {}, 400),  # no such quality
+    (IIIF_TILE + "?color=raw", {}, 200),               # a query
 ])
 def test_whatever_is_not_a_plain_cached_tile_goes_to_flask(folder, path, headers, status):
     app, flask = _app(folder)
@@ -131,7 +144,8 @@ def _server_timing_names(response) -> list[str]:
 @pytest.mark.parametrize("tile,headers,config", [
     (TILE, {}, {}), (DERIVED, {}, {}), (DERIVED, {"Origin": "https://lims.example"}, {}),
     (DERIVED, {"X-WSI-Session": "viewer-7"}, {"WSI_PREFETCH": "off"}),
-    *[(ICC_TILE, {}, {"WSI_COLOR": mode}) for mode in ("srgb", "embed")]])
+    *[(ICC_TILE, {}, {"WSI_COLOR": mode}) for mode in ("srgb", "embed")],
+    (IIIF_TILE, {}, {}), (IIIF_DERIVED, {"Origin": "https://lims.example"}, {})])
 def test_a_tile_not_cached_is_made_and_answered_as_flask_answers_it(folder, tile, headers,
                                                                     config):
     """A stored tile passed through, a resampled one rendered: same bytes, headers in the same

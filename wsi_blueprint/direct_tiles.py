@@ -1,7 +1,8 @@
-"""DZI tiles answered before Flask: the hot path of viewers going over a slide.
+"""DZI tiles and IIIF images answered before Flask: the hot path of viewers going over a slide.
 
-Most of what a busy server answers is a viewer's DZI tile of a slide the worker has open,
-either in its tile cache or rendered from blocks it holds. For those, Flask's request context,
+Most of what a busy server answers is a viewer's tile of a slide the worker has open (a DZI
+tile for OpenSeadragon, an Image API request for Mirador and other IIIF viewers), either in its
+tile cache or rendered from blocks it holds. For those, Flask's request context,
 routing, hooks and response object cost several times the work of a cached answer and a tenth
 of a render (measured in docs/design/serving.md). This WSGI layer in front of the standalone
 app answers exactly those requests as the blueprint does - the same status, headers in the same
@@ -27,12 +28,18 @@ from .errors import ObjectChanged, WSIError
 from .protocols.context import EXTENSION
 from .protocols.cors import cors_headers
 from .protocols.dzi import native_deep_zoom, tile_request
+from .protocols.iiif import image_request, profile_link
+from .protocols.iiif_request import FORMATS, QUALITIES
 from .protocols.images import CACHE_CONTROL, etag_of, image_bytes, observe, session_key_of
 from .reader import color_mode, content_type, output_format
 
 # The blueprint's DZI tile route as werkzeug's converters match it (path, int, int, int), for
 # image formats only: no other route of the blueprint matches such a path.
-_TILE = re.compile(r"/dzi/([^/].*?)_files/([0-9]+)/([0-9]+)_([0-9]+)\.(jpeg|jpg|png|webp)")
+_DZI_TILE = re.compile(r"/dzi/([^/].*?)_files/([0-9]+)/([0-9]+)_([0-9]+)\.(jpeg|jpg|png|webp)")
+# Its IIIF image routes (path, then four segments), for the Image API's own qualities and
+# formats only: info.json and manifest.json are no such name.
+_IIIF_IMAGE = re.compile(r"/iiif/([23])/([^/].*?)/([^/]+)/([^/]+)/([^/]+)/(%s)\.(%s)" % (
+    "|".join(QUALITIES), "|".join(FORMATS)))
 
 
 class DirectTiles:
@@ -49,9 +56,8 @@ class DirectTiles:
         if (self.enabled and environ["REQUEST_METHOD"] == "GET"
                 and not environ.get("QUERY_STRING") and "HTTP_IF_NONE_MATCH" not in environ
                 and path.isascii()):
-            match = _TILE.fullmatch(path)
             try:
-                answer = self._answer(environ, *match.groups()) if match else None
+                answer = self._direct(environ, path)
             except Exception:  # Flask answers it again, with its JSON error and log line
                 answer = None
             if answer is not None:
@@ -60,9 +66,32 @@ class DirectTiles:
                 return [body]
         return self.flask_wsgi(environ, start_response)
 
-    def _answer(self, environ: dict, slide_id: str, level: str, col: str, row: str,
-                fmt: str) -> tuple[list, bytes] | None:
-        """(headers, body) of the tile, or None for Flask to answer."""
+    def _direct(self, environ: dict, path: str) -> tuple[list, bytes] | None:
+        """(headers, body) of the tile or image `path` names, or None for Flask to answer."""
+        match = _DZI_TILE.fullmatch(path)
+        if match:
+            slide_id, level, col, row, fmt = match.groups()
+
+            def dzi_request(wsi, reader):
+                return tile_request(native_deep_zoom(reader), int(level), int(col), int(row),
+                                    output_format(fmt), wsi.settings.jpeg_quality,
+                                    reader.color_for(color_mode(wsi.settings.color)))
+            return self._answer(environ, "dzi_tile", slide_id, dzi_request, ())
+        match = _IIIF_IMAGE.fullmatch(path)
+        if match:
+            version, slide_id, *parameters = match.groups()
+
+            def iiif_request(wsi, reader):
+                return image_request(reader, *parameters, int(version), wsi.settings,
+                                     color_mode(wsi.settings.color))
+            return self._answer(environ, f"iiif{version}_image", slide_id, iiif_request,
+                                (("Link", profile_link(int(version))),))
+        return None
+
+    def _answer(self, environ: dict, endpoint: str, slide_id: str, make_request,
+                route_headers: tuple) -> tuple[list, bytes] | None:
+        """(headers, body) of the image `make_request(wsi, reader)` asks for, with the headers
+        its route adds (`route_headers`), or None for Flask to answer."""
         started = time.perf_counter()
         wsi = self.app.extensions[EXTENSION][self.name]
         if wsi.signer is not None:
@@ -70,12 +99,9 @@ class DirectTiles:
         reader = wsi.readers.open_already(slide_id)
         if reader is None:
             return None
-        fmt = output_format(fmt)
-        color = reader.color_for(color_mode(wsi.settings.color))  # requested_color(), no query
         try:
-            req, tiling = tile_request(native_deep_zoom(reader), int(level), int(col), int(row),
-                                       fmt, wsi.settings.jpeg_quality, color)
-        except WSIError:  # no such tile: Flask's 404
+            req, tiling = make_request(wsi, reader)  # the mode is settings', as with no query
+        except WSIError:  # no such tile, a request the API refuses: Flask's error
             return None
         key = reader.key(req)
         policy = ""
@@ -84,7 +110,7 @@ class DirectTiles:
             prefetcher.demand_started()  # prefetch waits while demand requests are in flight
         clock = timing.begin()
         try:
-            if prefetcher is not None:
+            if prefetcher is not None and req.view is not None:
                 policy = observe(prefetcher, session_key_of(environ, slide_id), reader, req.view,
                                  tiling)
             body = image_bytes(wsi.caches.tiles, prefetcher, reader, req, key)
@@ -97,11 +123,12 @@ class DirectTiles:
             record = timing.end(clock)
             if prefetcher is not None:
                 prefetcher.demand_ended()
-        headers = [("Content-Type", content_type(fmt)), ("Content-Length", str(len(body))),
-                   ("ETag", etag_of(key)), ("Cache-Control", CACHE_CONTROL), *HARDENING_HEADERS,
+        headers = [("Content-Type", content_type(req.format)),
+                   ("Content-Length", str(len(body))), ("ETag", etag_of(key)),
+                   ("Cache-Control", CACHE_CONTROL), *route_headers, *HARDENING_HEADERS,
                    *cors_headers(wsi.cors_options, environ)]
         if record:
             headers.append(("Server-Timing", timing.server_timing(record)))
-        count_answer(wsi, "dzi_tile", 200, policy, "store" if "store" in record else "cache",
+        count_answer(wsi, endpoint, 200, policy, "store" if "store" in record else "cache",
                      time.perf_counter() - started)
         return headers, body

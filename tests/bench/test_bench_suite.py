@@ -38,9 +38,11 @@ def test_bench_command_end_to_end(small_slides, tmp_path, capsys):
     assert ours["throughput"]["derived"]["requests"] > 0
     for peer in peers:
         assert results["targets"][peer]["sessions"][0]["cold"]["errors"] == 0
-    (hot,) = results["hot_path"]  # one pair: cached native tiles against bare Flask
-    assert hot["errors"] == 0 and hot["tile_misses"] == 0 and hot["cached_rps"] > 0
-    assert hot["ratio"] == hot["cached_rps"] / hot["ceiling_rps"]
+    # One pair a protocol: cached native tiles, as DZI and as IIIF tiles, against bare Flask.
+    assert [hot["protocol"] for hot in results["hot_path"]] == ["dzi", "iiif"]
+    for hot in results["hot_path"]:
+        assert hot["errors"] == 0 and hot["tile_misses"] == 0 and hot["cached_rps"] > 0
+        assert hot["ratio"] == hot["cached_rps"] / hot["ceiling_rps"]
     text = (out / "report.md").read_text()
     assert "| wsi_blueprint |" in text and (out / "latency_cdf.png").exists()
     assert "## Hot path: cached tiles against the ceiling" in text
@@ -52,4 +54,5 @@ def test_bench_command_end_to_end(small_slides, tmp_path, capsys):
     assert derived["tiles"] > 0 and derived["floor_ms"] > 0
     assert "## CPU per derived tile" in text and f"| {derived['ours_ms']:.2f} |" in text
     assert f"CPU per derived tile: {derived['ours_ms']:.2f} ms" in printed
-    assert "hot path on CPUs all: cached tiles" in printed
+    assert "hot path, dzi on CPUs all: cached tiles" in printed
+    assert "hot path, iiif on CPUs all: cached tiles" in printed

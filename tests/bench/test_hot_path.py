@@ -29,6 +29,21 @@ def test_native_tile_paths_are_distinct_tiles_of_stored_levels(small_slides):
     assert {p.split("_files/")[0] for p in paths[:2]} == {f"dzi/{s}" for s in infos}
 
 
+def test_native_tile_paths_as_iiif_are_the_same_tiles_as_info_json_names_them(small_slides):
+    infos = _infos(small_slides)
+    dzi = hot_path.native_tile_paths(infos, 60)
+    iiif = hot_path.native_tile_paths(infos, 60, protocol="iiif")
+    assert len(set(iiif)) == 60
+    for dzi_path, iiif_path in zip(dzi, iiif):
+        slide_id, rest = dzi_path[len("dzi/"):].split("_files/")
+        level, tile = rest.split("/")
+        col, row = map(int, tile[:-len(".jpeg")].split("_"))
+        info = next(i for i in infos if i.slide_id == slide_id)
+        assert iiif_path == traces.iiif_tile_url(slide_id, info.geometry, int(level), col, row)
+        assert iiif_path.startswith(f"iiif/3/{slide_id}/") and \
+            iiif_path.endswith("/0/default.jpg")
+
+
 def test_the_ceiling_app_hands_out_bodies_of_the_sizes_given(tmp_path, monkeypatch):
     listing = tmp_path / "sizes.json"
     listing.write_text(json.dumps([10, 2000, 7]))
@@ -60,7 +75,8 @@ def test_a_pair_measures_cached_tiles_against_the_ceiling(small_slides):
     paths = hot_path.native_tile_paths(infos, 40)
     root = small_slides[0].path[:-len(small_slides[0].slide_id)]
     result = hot_path.measure(lambda cpus: LiveServer(root, workers=2, cpus=cpus), paths,
-                              pairs=1, seconds=1, connections=4, log=lambda *a: None)
+                              pairs=1, seconds=1, connections=4, protocol="dzi",
+                              log=lambda *a: None)
     pair = result["pairs"][0]
     assert result["errors"] == 0 and result["tile_misses"] == 0  # every request a cache hit
     assert result["tile_hits"] >= pair["cached"]["requests"] > 0
@@ -68,4 +84,4 @@ def test_a_pair_measures_cached_tiles_against_the_ceiling(small_slides):
     assert result["ratio"] == pair["cached"]["rps"] / pair["ceiling"]["rps"]
     assert result["body_bytes_mean"] > 1000  # tiles, not error pages
     text = "\n".join(hot_path.markdown([result]))
-    assert "| all |" in text and f"{result['ratio']:.2f}" in text
+    assert "| dzi | all |" in text and f"{result['ratio']:.2f}" in text

@@ -1,5 +1,8 @@
 """The hot path against its ceiling: cached native tiles beside bare Flask, on one and two cores.
 
+Tiles are asked for as OpenSeadragon names them (DZI) and as Mirador does (IIIF Image API 3,
+the tiles info.json advertises): the same tiles, each protocol's own path through the server.
+
 What the server adds to a cached tile (routing, caches, headers, metrics, prefetch hooks) is
 measured against what Python, Flask and gunicorn cost anyway: `ceiling_app.py`, a minimal
 Flask app handing out bodies of the same sizes from memory under the same gunicorn settings
@@ -10,7 +13,8 @@ the machine's noise falls on both; each pair gives a ratio and the report takes 
 With `cores`, each set of CPUs (`taskset -c`) gets its own pairs: what a second core buys.
 The load generator is not pinned, as in the rest of the benchmark.
 
-    python -m wsi_blueprint.bench.hot_path [--pairs 3] [--cores 0 0,1] [--out results.json]
+    python -m wsi_blueprint.bench.hot_path [--pairs 3] [--cores 0 0,1] [--protocols dzi iiif]
+                                           [--out results.json]
     python -m wsi_blueprint.bench.hot_path --flame-graph hot-path.svg    # py-spy, SVG
 """
 
@@ -30,13 +34,21 @@ from .replay import metric_total, scrape_metrics
 
 TILES = 400        # distinct cached tiles, more than a screen and fewer than the tile cache
 CONNECTIONS = 32   # a few viewers' worth of keep-alive connections
+PROTOCOLS = ("dzi", "iiif")
 CEILING_APP = "wsi_blueprint.bench.ceiling_app:create_app()"
 
 
-def native_tile_paths(infos: list, count: int = TILES, seed: int = 1) -> list[str]:
-    """`count` distinct DZI tiles of levels that are stored levels (passed through, no
-    resampling), tissue first, the slides taken in turn."""
-    from .traces import tile_url
+def native_tile_paths(infos: list, count: int = TILES, seed: int = 1,
+                      protocol: str = "dzi") -> list[str]:
+    """`count` distinct tiles of levels that are stored levels (passed through, no
+    resampling), tissue first, the slides taken in turn; as DZI tiles or as the IIIF tiles
+    info.json advertises (`protocol`)."""
+    from .traces import iiif_tile_url, tile_url
+
+    def url(info, level: int, c: int, r: int) -> str:
+        if protocol == "iiif":
+            return iiif_tile_url(info.slide_id, info.geometry, level, c, r)
+        return tile_url(info.slide_id, level, c, r)
 
     per_slide = []
     for info in infos:
@@ -50,8 +62,7 @@ def native_tile_paths(infos: list, count: int = TILES, seed: int = 1) -> list[st
             cols, rows = g.grid(level)
             for r in range(rows):
                 for c in range(cols):
-                    (tissue if (c, r) in marked else other).append(
-                        tile_url(info.slide_id, level, c, r))
+                    (tissue if (c, r) in marked else other).append(url(info, level, c, r))
         rng = random.Random(seed)
         rng.shuffle(tissue)
         rng.shuffle(other)
@@ -94,7 +105,7 @@ def _load(server, paths: list[str], seconds: float, connections: int, tool: str)
 
 def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4.0,
             connections: int = CONNECTIONS, workers: int = 2, tool: str = "auto",
-            cpus: str | None = None, log=print) -> dict:
+            cpus: str | None = None, protocol: str = "dzi", log=print) -> dict:
     """Cached tiles of `make_server(cpus)` (a LiveServer not started) against the ceiling, in
     `pairs` alternating runs. The tiles are warmed first (each worker's in-process cache
     filled by a load run) and the tile cache's hits and misses during the runs are reported:
@@ -122,7 +133,8 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
                              if bare["cpu_ms"] and cached["cpu_ms"] else None)
                 runs.append({"cached": cached, "ceiling": bare, "ratio": ratio,
                              "cpu_ratio": cpu_ratio})
-                log(f"hot path{' on CPUs ' + cpus if cpus else ''} pair {i + 1}: cached "
+                log(f"hot path, {protocol}{' on CPUs ' + cpus if cpus else ''}, pair {i + 1}: "
+                    f"cached "
                     f"{cached['rps']:.0f}/s p99 {cached['p99_ms']:.1f} ms "
                     f"{cached['cpu_ms'] or 0:.3f} CPU ms, ceiling {bare['rps']:.0f}/s p99 "
                     f"{bare['p99_ms']:.1f} ms {bare['cpu_ms'] or 0:.3f} CPU ms, ratio "
@@ -141,7 +153,8 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
 
     ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
     cpu_ratios = [r["cpu_ratio"] for r in runs if r["cpu_ratio"] is not None]
-    return {"cpus": cpus, "pairs": runs, "tiles": len(paths), "connections": connections,
+    return {"protocol": protocol, "cpus": cpus, "pairs": runs, "tiles": len(paths),
+            "connections": connections,
             "seconds": seconds, "tool": runs[0]["cached"]["tool"] if runs else tool,
             "body_bytes_mean": round(sum(sizes) / len(sizes)) if sizes else 0,
             "cached_rps": median("cached", "rps"), "cached_p99_ms": median("cached", "p99_ms"),
@@ -158,9 +171,12 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
             else lookups_after[1] - lookups_before[1]}
 
 
-def scaling(make_server, paths: list[str], cpu_sets: list[str], **options) -> list[dict]:
-    """`measure` once per set of CPUs (taskset lists: "0", "0,1")."""
-    return [measure(make_server, paths, cpus=cpus, **options) for cpus in cpu_sets]
+def scaling(make_server, infos: list, cpu_sets: list[str], protocols=PROTOCOLS,
+            count: int = TILES, seed: int = 1, **options) -> list[dict]:
+    """`measure` once per protocol and set of CPUs (taskset lists: "0", "0,1")."""
+    return [measure(make_server, native_tile_paths(infos, count, seed, protocol), cpus=cpus,
+                    protocol=protocol, **options)
+            for protocol in protocols for cpus in cpu_sets]
 
 
 def flame_graph(server, paths: list[str], out: str, *, seconds: float = 8.0,
@@ -192,38 +208,43 @@ def flame_graph(server, paths: list[str], out: str, *, seconds: float = 8.0,
 
 
 def markdown(sections: list[dict]) -> list[str]:
-    """The report's section: one row per set of CPUs (all the machine's when not pinned)."""
+    """The report's section: one row per protocol and set of CPUs (all the machine's when
+    not pinned)."""
     if not sections:
         return []
     first = sections[0]
     out = ["## Hot path: cached tiles against the ceiling", "",
            f"{first['tiles']} distinct native tiles, all in the tile cache, asked for round and "
-           f"round over {first['connections']} connections ({first['tool']}, "
+           "round as DZI tiles (OpenSeadragon) or as IIIF Image API 3 tiles (Mirador), "
+           f"over {first['connections']} connections ({first['tool']}, "
            f"{first['seconds']:g} s a run); the ceiling is bare Flask handing out bodies of "
            f"the same sizes (mean {first['body_bytes_mean']:,} bytes) from memory under the "
            "same gunicorn settings. Runs alternate between the two; medians of "
            f"{len(first['pairs'])} pairs, ratio = cached / ceiling per pair. CPU: the "
            "servers' own CPU time per request (all workers), which other work on the machine "
            "does not inflate; CPU ratio = ceiling / cached.", "",
-           "| CPUs | cached tiles/s | cached p99 ms | ceiling req/s | ceiling p99 ms | ratio | "
-           "pair ratios | CPU ms cached | CPU ms ceiling | CPU ratio | tile cache misses | "
-           "errors |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| protocol | CPUs | cached tiles/s | cached p99 ms | ceiling req/s | ceiling p99 ms "
+           "| ratio | pair ratios | CPU ms cached | CPU ms ceiling | CPU ratio | "
+           "tile cache misses | errors |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def fmt(value, digits=0):
         return "n/a" if value is None else f"{value:,.{digits}f}"
 
     for s in sections:
-        out.append(f"| {s['cpus'] or 'all'} | {fmt(s['cached_rps'])} | "
+        out.append(f"| {s.get('protocol', 'dzi')} | {s['cpus'] or 'all'} | "
+                   f"{fmt(s['cached_rps'])} | "
                    f"{fmt(s['cached_p99_ms'], 1)} | {fmt(s['ceiling_rps'])} | "
                    f"{fmt(s['ceiling_p99_ms'], 1)} | {fmt(s['ratio'], 2)} | "
                    f"{', '.join(fmt(r['ratio'], 2) for r in s['pairs'])} | "
                    f"{fmt(s['cached_cpu_ms'], 3)} | {fmt(s['ceiling_cpu_ms'], 3)} | "
                    f"{fmt(s['cpu_ratio'], 2)} | {fmt(s['tile_misses'])} | {s['errors']} |")
-    if len(sections) > 1 and all(s["cached_rps"] and s["ceiling_rps"] for s in sections):
-        one, last = sections[0], sections[-1]
-        out += ["", f"From CPUs {one['cpus']} to {last['cpus']}: cached tiles "
-                    f"x{last['cached_rps'] / one['cached_rps']:.2f}, ceiling "
-                    f"x{last['ceiling_rps'] / one['ceiling_rps']:.2f}."]
+    for protocol in dict.fromkeys(s.get("protocol", "dzi") for s in sections):
+        rows = [s for s in sections if s.get("protocol", "dzi") == protocol]
+        if len(rows) > 1 and all(s["cached_rps"] and s["ceiling_rps"] for s in rows):
+            one, last = rows[0], rows[-1]
+            out += ["", f"{protocol}, from CPUs {one['cpus']} to {last['cpus']}: cached tiles "
+                        f"x{last['cached_rps'] / one['cached_rps']:.2f}, ceiling "
+                        f"x{last['ceiling_rps'] / one['ceiling_rps']:.2f}."]
     return out + [""]
 
 
@@ -243,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="taskset CPU lists to run the servers on, e.g. 0 0,1 "
                              "(default: not pinned)")
     parser.add_argument("--load-tool", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
+                        help="how the tiles are asked for (default: both)")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--flame-graph", metavar="SVG",
                         help="instead: py-spy's flame graph of the server's workers serving "
@@ -254,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
 
     slides, _ = ensure_slides(QUICK_CASE if args.quick else FULL_CASE, log=log)
     infos = [slide_info_from_file(s.path, s.slide_id) for s in slides]
-    paths = native_tile_paths(infos, args.tiles)
     # the generated slides' own folder is the store (a local store refuses links out of it)
     root = slides[0].path[:-len(slides[0].slide_id)]
     memcached = Memcached(memory_mb=256).start()
@@ -263,14 +285,16 @@ def main(argv: list[str] | None = None) -> int:
             return LiveServer(root, workers=args.workers, cpus=cpus,
                               env={"WSI_MEMCACHED": memcached.address})
         if args.flame_graph:
+            paths = native_tile_paths(infos, args.tiles, protocol=args.protocols[0])
             with make_server(args.cores[0]) as server:
                 load = flame_graph(server, paths, args.flame_graph, seconds=args.seconds * 2,
                                    connections=args.connections, tool=args.load_tool)
             log(f"{args.flame_graph}: {load['rps']:.0f} tiles/s while sampled")
             return 0
-        sections = scaling(make_server, paths, args.cores, pairs=args.pairs,
-                           seconds=args.seconds, connections=args.connections,
-                           workers=args.workers, tool=args.load_tool, log=log)
+        sections = scaling(make_server, infos, args.cores, args.protocols, args.tiles,
+                           pairs=args.pairs, seconds=args.seconds,
+                           connections=args.connections, workers=args.workers,
+                           tool=args.load_tool, log=log)
     finally:
         memcached.stop()
     print("\n".join(markdown(sections)))

@@ -419,10 +419,10 @@ def _measure_hot_path(options, infos: list, make_server) -> list[dict]:
     from . import hot_path
 
     cpu_sets = ["0", "0,1"] if options.scaling else [None]
-    paths = hot_path.native_tile_paths(infos, hot_path.TILES, options.seed)
-    _log(f"hot path: {len(paths)} cached native tiles against bare Flask, "
-         f"{hot_path.CONNECTIONS} connections")
-    return hot_path.scaling(make_server, paths, cpu_sets, pairs=1 if options.quick else 3,
+    _log(f"hot path: {hot_path.TILES} cached native tiles, as DZI and as IIIF tiles, against "
+         f"bare Flask, {hot_path.CONNECTIONS} connections")
+    return hot_path.scaling(make_server, infos, cpu_sets, hot_path.PROTOCOLS, hot_path.TILES,
+                            options.seed, pairs=1 if options.quick else 3,
                             seconds=options.load_seconds, connections=hot_path.CONNECTIONS,
                             workers=options.workers, tool=options.load_tool, log=_log)
 
@@ -545,7 +545,8 @@ def run_from_args(args) -> int:
     if summary(results.get("derived_cpu")):
         print(summary(results["derived_cpu"]))
     for section in results.get("hot_path") or []:
-        print(f"hot path on CPUs {section['cpus'] or 'all'}: cached tiles "
+        print(f"hot path, {section.get('protocol', 'dzi')} on CPUs {section['cpus'] or 'all'}: "
+              f"cached tiles "
               f"{_num(section['cached_rps'], 0)}/s p99 {_num(section['cached_p99_ms'])} ms, "
               f"ceiling {_num(section['ceiling_rps'], 0)}/s: ratio {_num(section['ratio'], 2)}")
     print(f"report: {os.path.abspath(paths['markdown'])}")

@@ -83,13 +83,43 @@ class IiifTiling:
         return False
 
 
+def limits_of(settings) -> Limits:
+    """The largest image the server makes, as the Image API states it."""
+    return Limits(settings.max_output_width, settings.max_output_height,
+                  settings.max_output_area)
+
+
+def profile_uri(version: int) -> str:
+    """The compliance level this server meets (level 2) in the Image API `version`."""
+    return f"http://iiif.io/api/image/{version}/level2.json"
+
+
+def profile_link(version: int) -> str:
+    """The Link header naming the compliance level, on info.json and on every image."""
+    return f'<{profile_uri(version)}>;rel="profile"'
+
+
+def image_request(reader, region: str, size: str, rotation: str, quality: str, fmt: str,
+                  version: int, settings, color: str) -> tuple[RegionRequest, IiifTiling | None]:
+    """What an image URL asks for (`color` the mode asked), and the grid its tile belongs to
+    if it is one of those info.json advertises. The route and direct_tiles.py both build it
+    here."""
+    info = reader.info()
+    req = parse_request(region, size, rotation, quality, fmt, info.width, info.height, version,
+                        limits_of(settings)).region(settings.jpeg_quality)
+    req = dataclasses.replace(req, color=reader.color_for(color))
+    tiling = IiifTiling(info.width, info.height, reader.tile_size, req.format, req.quality,
+                        req.mode, req.color)
+    return req, tiling if tiling.names(req) else None
+
+
 class IIIFImageService:
     """The Image API of one version, mounted at `/iiif/<version>`."""
 
     def __init__(self, version: int):
         self.version = version
         self.context = f"http://iiif.io/api/image/{version}/context.json"
-        self.profile = f"http://iiif.io/api/image/{version}/level2.json"
+        self.profile = profile_uri(version)
 
     def endpoint(self, name: str) -> str:
         return f"iiif{self.version}_{name}"
@@ -101,19 +131,13 @@ class IIIFImageService:
         bp.add_url_rule(f"{base}/<region>/<size>/<rotation>/<quality>.<fmt>",
                         self.endpoint("image"), self.image)
 
-    @staticmethod
-    def limits() -> Limits:
-        settings = state().settings
-        return Limits(settings.max_output_width, settings.max_output_height,
-                      settings.max_output_area)
-
     def base(self, slide_id: str):
         state().readers.open(slide_id)  # 404 for an unknown slide, not a redirect
         return redirect(url_for("." + self.endpoint("info"), slide_id=slide_id), 303)
 
     def info(self, slide_id: str):
         reader = state().readers.open(slide_id)
-        index, limits = reader.info(), self.limits()
+        index, limits = reader.info(), limits_of(state().settings)
         tile = reader.tile_size
         sizes = [{"width": level.width, "height": level.height}
                  for level in reversed(index.levels)
@@ -153,20 +177,16 @@ class IIIFImageService:
             response.mimetype = "application/ld+json"
             response.headers["Content-Type"] = \
                 f'application/ld+json;profile="{self.context}"'
-        response.headers["Link"] = f'<{self.profile}>;rel="profile"'
+        response.headers["Link"] = profile_link(self.version)
         return response
 
     def image(self, slide_id: str, region: str, size: str, rotation: str, quality: str,
               fmt: str):
         reader = state().readers.open(slide_id)
-        info = reader.info()
-        req = parse_request(region, size, rotation, quality, fmt, info.width, info.height,
-                            self.version, self.limits()).region(state().settings.jpeg_quality)
-        req = dataclasses.replace(req, color=reader.color_for(requested_color()))
-        tiling = IiifTiling(info.width, info.height, reader.tile_size, req.format,
-                            req.quality, req.mode, req.color)
-        response = serve(reader, req, tiling if tiling.names(req) else None)
-        response.headers["Link"] = f'<{self.profile}>;rel="profile"'
+        response = serve(reader, *image_request(reader, region, size, rotation, quality, fmt,
+                                                self.version, state().settings,
+                                                requested_color()))
+        response.headers["Link"] = profile_link(self.version)
         return response
 
 
