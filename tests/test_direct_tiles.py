@@ -9,6 +9,7 @@ import icc_slides
 from helpers import testdata_path
 from wsi_blueprint.bench import icc_profiles
 from wsi_blueprint.app import create_app
+from wsi_blueprint.security.tokens import TokenSigner, parse_secrets
 
 SLIDE = "CMU-1-Small-Region.svs"
 TILE = f"/dzi/{SLIDE}_files/12/0_0.jpeg"  # of the stored level: passed through, then cached
@@ -16,6 +17,7 @@ DERIVED = f"/dzi/{SLIDE}_files/11/1_0.jpeg"  # resampled from four stored tiles
 CORRUPT = "corrupt-tile.svs"
 ICC_SLIDE = "strong.svs"  # an ICC profile that moves every colour: each mode answers its own
 ICC_TILE = f"/dzi/{ICC_SLIDE}_files/10/0_0.jpeg"
+SECRET = "k1:" + "s" * 32
 # Mirador's requests for the tiles info.json advertises, a stored one and a resampled one, in
 # both Image APIs; and an image that is no tile (a region, rotated, grey).
 IIIF_TILE = f"/iiif/3/{SLIDE}/240,0,240,240/240,240/0/default.jpg"
@@ -114,11 +116,56 @@ def test_head_requests_go_to_flask(folder):
     assert client.head(TILE).status_code == 200 and flask.calls == calls + 1
 
 
-def test_with_access_control_or_the_request_log_flask_answers_every_tile(folder, tmp_path):
-    app, flask = _app(folder, WSI_AUTH_SECRET="k1:" + "s" * 32)
+def _token(subject: str, prefix: bool = False, expires_in: int = 600) -> str:
+    return TokenSigner(parse_secrets(SECRET)).sign(subject, prefix=prefix, expires_in=expires_in)
+
+
+@pytest.mark.parametrize("tile,carried", [
+    (TILE, "path"), (TILE, "bearer"), (TILE, "prefix"), (IIIF_TILE, "path")])
+def test_with_access_control_a_granted_tile_is_answered_as_flask_answers_it(folder, tile,
+                                                                            carried):
+    """A token in the path, or a Bearer header, that grants the slide (by its id or a prefix):
+    the cached tile is answered before Flask, as Flask answers it."""
+    token = _token("CMU-1-", prefix=True) if carried == "prefix" else _token(SLIDE)
+    path = tile if carried == "bearer" else f"/t/{token}{tile}"
+    headers = {"Authorization": f"Bearer {token}"} if carried == "bearer" else {}
+    app, flask = _app(folder, WSI_AUTH_SECRET=SECRET)
     client = app.test_client()
-    assert client.get(TILE).status_code == 401 and client.get(TILE).status_code == 401
-    assert flask.calls == 2
+    app.wsgi_app.enabled = False
+    client.get(path, headers=headers)  # Flask loads it into the tile cache
+    by_flask = client.get(path, headers=headers)
+    app.wsgi_app.enabled = True
+    calls = flask.calls
+    answered = client.get(path, headers=headers)
+    assert flask.calls == calls  # answered before Flask
+    assert answered.status == by_flask.status == "200 OK"
+    assert answered.headers.to_wsgi_list() == by_flask.headers.to_wsgi_list()
+    assert answered.data == by_flask.data
+
+
+@pytest.mark.parametrize("path,headers,status", [
+    (TILE, {}, 401),                                              # no token
+    (f"/t/{_token(SLIDE)[:-2]}xx{TILE}", {}, 403),                # forged
+    (f"/t/{_token(SLIDE, expires_in=-10)}{TILE}", {}, 401),       # expired
+    (f"/t/{_token('other.svs')}{TILE}", {}, 403),                 # another slide's
+    (f"/t/{_token('other/', prefix=True)}{IIIF_TILE}", {}, 403),  # another prefix's
+    (TILE, {"Authorization": f"Bearer {_token('other.svs')}"}, 403),
+    (f"{TILE}?token={_token(SLIDE)}", {}, 200),                   # in the query: Flask's
+])
+def test_with_access_control_whatever_is_not_granted_goes_to_flask(folder, path, headers,
+                                                                   status):
+    app, flask = _app(folder, WSI_AUTH_SECRET=SECRET)
+    client = app.test_client()
+    assert client.get(f"/t/{_token(SLIDE)}{TILE}").status_code == 200  # open and cached
+    assert client.get(f"/t/{_token(SLIDE)}{IIIF_TILE}").status_code == 200
+    calls = flask.calls
+    response = client.get(path, headers=headers)
+    assert flask.calls == calls + 1 and response.status_code == status
+    if status != 200:
+        assert response.get_json()["status"] == status
+
+
+def test_with_the_request_log_flask_answers_every_tile(folder, tmp_path):
     log = tmp_path / "requests.jsonl"
     app, flask = _app(folder, WSI_REQUEST_LOG=str(log))
     client = app.test_client()

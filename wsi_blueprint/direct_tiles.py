@@ -8,7 +8,9 @@ of a render (measured in docs/design/serving.md). This WSGI layer in front of th
 app answers exactly those requests as the blueprint does - the same status, headers in the same
 order, ETag, CORS, Server-Timing, prefetch bookkeeping, metrics and counters - and hands every
 other request to Flask untouched: another method or route, a query string, a conditional
-request, access control on, the request log on, a slide not open (or due for revalidation).
+request, the request log on, a slide not open (or due for revalidation). With access control
+on, a request whose token (in the path or a Bearer header) grants the slide is answered here
+too; any other is Flask's to refuse.
 
 A tile it cannot make is Flask's to answer too: for a replaced object (Flask reopens the slide
 and runs the route again) Flask starts afresh; any other error is handed over in the environ
@@ -32,6 +34,7 @@ from .protocols.iiif import image_request, profile_link
 from .protocols.iiif_request import FORMATS, QUALITIES
 from .protocols.images import CACHE_CONTROL, etag_of, image_bytes, observe, session_key_of
 from .reader import color_mode, content_type, output_format
+from .slide_ids import validate_slide_id
 
 # The blueprint's DZI tile route as werkzeug's converters match it (path, int, int, int), for
 # image formats only: no other route of the blueprint matches such a path.
@@ -67,7 +70,14 @@ class DirectTiles:
         return self.flask_wsgi(environ, start_response)
 
     def _direct(self, environ: dict, path: str) -> tuple[list, bytes] | None:
-        """(headers, body) of the tile or image `path` names, or None for Flask to answer."""
+        """(headers, body) of the tile or image `path` names, or None for Flask to answer.
+        Every route also stands under `/t/<token>`."""
+        token = None
+        if path.startswith("/t/"):
+            token, slash, rest = path[3:].partition("/")
+            if not token or not slash:
+                return None
+            path = "/" + rest
         match = _DZI_TILE.fullmatch(path)
         if match:
             slide_id, level, col, row, fmt = match.groups()
@@ -76,7 +86,7 @@ class DirectTiles:
                 return tile_request(native_deep_zoom(reader), int(level), int(col), int(row),
                                     output_format(fmt), wsi.settings.jpeg_quality,
                                     reader.color_for(color_mode(wsi.settings.color)))
-            return self._answer(environ, "dzi_tile", slide_id, dzi_request, ())
+            return self._answer(environ, "dzi_tile", slide_id, token, dzi_request, ())
         match = _IIIF_IMAGE.fullmatch(path)
         if match:
             version, slide_id, *parameters = match.groups()
@@ -84,17 +94,17 @@ class DirectTiles:
             def iiif_request(wsi, reader):
                 return image_request(reader, *parameters, int(version), wsi.settings,
                                      color_mode(wsi.settings.color))
-            return self._answer(environ, f"iiif{version}_image", slide_id, iiif_request,
+            return self._answer(environ, f"iiif{version}_image", slide_id, token, iiif_request,
                                 (("Link", profile_link(int(version))),))
         return None
 
-    def _answer(self, environ: dict, endpoint: str, slide_id: str, make_request,
-                route_headers: tuple) -> tuple[list, bytes] | None:
+    def _answer(self, environ: dict, endpoint: str, slide_id: str, token: str | None,
+                make_request, route_headers: tuple) -> tuple[list, bytes] | None:
         """(headers, body) of the image `make_request(wsi, reader)` asks for, with the headers
         its route adds (`route_headers`), or None for Flask to answer."""
         started = time.perf_counter()
         wsi = self.app.extensions[EXTENSION][self.name]
-        if wsi.signer is not None:
+        if wsi.signer is not None and not _granted(wsi.signer, environ, token, slide_id):
             return None
         reader = wsi.readers.open_already(slide_id)
         if reader is None:
@@ -132,3 +142,20 @@ class DirectTiles:
         count_answer(wsi, endpoint, 200, policy, "store" if "store" in record else "cache",
                      time.perf_counter() - started)
         return headers, body
+
+
+def _granted(signer, environ: dict, token: str | None, slide_id: str) -> bool:
+    """Whether the request's token grants the slide, found and checked as the blueprint's
+    first hook does (`security.access.check_request`; a query token never comes here): the
+    path's token, else a Bearer header's."""
+    if token is None:
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if header[:7].lower() != "bearer ":
+            return False
+        token = header[7:].strip()
+    try:
+        grant = signer.verify(token)
+        validate_slide_id(slide_id)
+    except WSIError:
+        return False
+    return grant.covers(slide_id)
