@@ -8,6 +8,7 @@ import requests
 from wsi_blueprint.bench import hot_path, traces
 from wsi_blueprint.bench.ceiling_app import SIZES_ENV, create_app, tile_paths
 from wsi_blueprint.bench.live_server import LiveServer
+from wsi_blueprint.security.tokens import TokenSigner, parse_secrets
 
 
 def _infos(slides):
@@ -85,3 +86,24 @@ def test_a_pair_measures_cached_tiles_against_the_ceiling(small_slides):
     assert result["body_bytes_mean"] > 1000  # tiles, not error pages
     text = "\n".join(hot_path.markdown([result]))
     assert "| dzi | all |" in text and f"{result['ratio']:.2f}" in text
+
+
+def test_with_access_control_every_url_carries_a_token_and_is_answered(small_slides):
+    """`--access-control`: our server checks tokens, and the tiles, each asked with one in its
+    path, are all cache hits: none refused."""
+    secret = "bench:" + "s" * 48
+    token = TokenSigner(parse_secrets(secret)).sign("", prefix=True, expires_in=600)
+    infos = _infos(small_slides)
+    paths = hot_path.with_token(hot_path.native_tile_paths(infos, 20, protocol="iiif"), token)
+    assert all(p.startswith(f"t/{token}/iiif/3/") for p in paths)
+    root = small_slides[0].path[:-len(small_slides[0].slide_id)]
+    with LiveServer(root, workers=1, env={"WSI_AUTH_SECRET": secret}) as server:
+        assert requests.get(server.url + paths[0][len(f"t/{token}/"):],
+                            timeout=10).status_code == 401  # tokens are checked
+    (result,) = hot_path.scaling(
+        lambda cpus: LiveServer(root, workers=2, cpus=cpus, env={"WSI_AUTH_SECRET": secret}),
+        infos, [None], ["iiif"], 20, token=token, pairs=1, seconds=1, connections=4,
+        log=lambda *a: None)
+    assert result["access_control"] and result["protocol"] == "iiif"
+    assert result["errors"] == 0 and result["tile_misses"] == 0 and result["cached_rps"] > 0
+    assert "| iiif (token) | all |" in "\n".join(hot_path.markdown([result]))

@@ -14,7 +14,7 @@ With `cores`, each set of CPUs (`taskset -c`) gets its own pairs: what a second 
 The load generator is not pinned, as in the rest of the benchmark.
 
     python -m wsi_blueprint.bench.hot_path [--pairs 3] [--cores 0 0,1] [--protocols dzi iiif]
-                                           [--out results.json]
+                                           [--access-control] [--out results.json]
     python -m wsi_blueprint.bench.hot_path --flame-graph hot-path.svg    # py-spy, SVG
 """
 
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import secrets
 import statistics
 import sys
 import tempfile
@@ -171,12 +172,23 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
             else lookups_after[1] - lookups_before[1]}
 
 
+def with_token(paths: list[str], token: str | None) -> list[str]:
+    """`paths` with `token` in each, as a viewer's URLs carry it with access control on."""
+    return [f"t/{token}/{path}" for path in paths] if token else paths
+
+
 def scaling(make_server, infos: list, cpu_sets: list[str], protocols=PROTOCOLS,
-            count: int = TILES, seed: int = 1, **options) -> list[dict]:
-    """`measure` once per protocol and set of CPUs (taskset lists: "0", "0,1")."""
-    return [measure(make_server, native_tile_paths(infos, count, seed, protocol), cpus=cpus,
-                    protocol=protocol, **options)
-            for protocol in protocols for cpus in cpu_sets]
+            count: int = TILES, seed: int = 1, token: str | None = None,
+            **options) -> list[dict]:
+    """`measure` once per protocol and set of CPUs (taskset lists: "0", "0,1"); with `token`,
+    every URL carries it (`with_token`)."""
+    sections = [measure(make_server, with_token(native_tile_paths(infos, count, seed, protocol),
+                                                token),
+                        cpus=cpus, protocol=protocol, **options)
+                for protocol in protocols for cpus in cpu_sets]
+    for section in sections:
+        section["access_control"] = token is not None
+    return sections
 
 
 def flame_graph(server, paths: list[str], out: str, *, seconds: float = 8.0,
@@ -231,7 +243,8 @@ def markdown(sections: list[dict]) -> list[str]:
         return "n/a" if value is None else f"{value:,.{digits}f}"
 
     for s in sections:
-        out.append(f"| {s.get('protocol', 'dzi')} | {s['cpus'] or 'all'} | "
+        token = " (token)" if s.get("access_control") else ""
+        out.append(f"| {s.get('protocol', 'dzi')}{token} | {s['cpus'] or 'all'} | "
                    f"{fmt(s['cached_rps'])} | "
                    f"{fmt(s['cached_p99_ms'], 1)} | {fmt(s['ceiling_rps'])} | "
                    f"{fmt(s['ceiling_p99_ms'], 1)} | {fmt(s['ratio'], 2)} | "
@@ -249,6 +262,7 @@ def markdown(sections: list[dict]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..security.tokens import TokenSigner, parse_secrets
     from .services import Memcached
     from .slidegen import FULL_CASE, QUICK_CASE, ensure_slides
     from .traces import slide_info_from_file
@@ -266,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-tool", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--protocols", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
                         help="how the tiles are asked for (default: both)")
+    parser.add_argument("--access-control", action="store_true",
+                        help="our server with WSI_AUTH_SECRET set, a token in every URL")
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--flame-graph", metavar="SVG",
                         help="instead: py-spy's flame graph of the server's workers serving "
@@ -279,20 +295,26 @@ def main(argv: list[str] | None = None) -> int:
     infos = [slide_info_from_file(s.path, s.slide_id) for s in slides]
     # the generated slides' own folder is the store (a local store refuses links out of it)
     root = slides[0].path[:-len(slides[0].slide_id)]
+    env, token = {}, None
+    if args.access_control:
+        secret = f"bench:{secrets.token_hex(24)}"
+        env["WSI_AUTH_SECRET"] = secret
+        token = TokenSigner(parse_secrets(secret)).sign("", prefix=True, expires_in=3600)
     memcached = Memcached(memory_mb=256).start()
     try:
         def make_server(cpus):
             return LiveServer(root, workers=args.workers, cpus=cpus,
-                              env={"WSI_MEMCACHED": memcached.address})
+                              env={"WSI_MEMCACHED": memcached.address, **env})
         if args.flame_graph:
-            paths = native_tile_paths(infos, args.tiles, protocol=args.protocols[0])
+            paths = with_token(native_tile_paths(infos, args.tiles, protocol=args.protocols[0]),
+                               token)
             with make_server(args.cores[0]) as server:
                 load = flame_graph(server, paths, args.flame_graph, seconds=args.seconds * 2,
                                    connections=args.connections, tool=args.load_tool)
             log(f"{args.flame_graph}: {load['rps']:.0f} tiles/s while sampled")
             return 0
         sections = scaling(make_server, infos, args.cores, args.protocols, args.tiles,
-                           pairs=args.pairs, seconds=args.seconds,
+                           token=token, pairs=args.pairs, seconds=args.seconds,
                            connections=args.connections, workers=args.workers,
                            tool=args.load_tool, log=log)
     finally:

@@ -9,6 +9,7 @@ tiles rendered ahead as DZI viewers do.
 """
 
 import dataclasses
+import functools
 
 from flask import Blueprint, jsonify, redirect, request, url_for
 
@@ -105,11 +106,21 @@ def image_request(reader, region: str, size: str, rotation: str, quality: str, f
     if it is one of those info.json advertises. The route and direct_tiles.py both build it
     here."""
     info = reader.info()
-    req = parse_request(region, size, rotation, quality, fmt, info.width, info.height, version,
-                        limits_of(settings)).region(settings.jpeg_quality)
-    req = dataclasses.replace(req, color=reader.color_for(color))
-    tiling = IiifTiling(info.width, info.height, reader.tile_size, req.format, req.quality,
-                        req.mode, req.color)
+    return _image_request(info.width, info.height, reader.tile_size, region, size, rotation,
+                          quality, fmt, version, limits_of(settings), settings.jpeg_quality,
+                          reader.color_for(color))
+
+
+@functools.lru_cache(maxsize=4096)  # a tile asked for again, by any viewer
+def _image_request(width: int, height: int, tile_size: int, region: str, size: str,
+                   rotation: str, quality: str, fmt: str, version: int, limits: Limits,
+                   jpeg_quality: int, color: str) -> tuple[RegionRequest, IiifTiling | None]:
+    """`image_request` of a slide of that size and tile size, in the resolved colour mode:
+    values, so one may be shared."""
+    req = dataclasses.replace(
+        parse_request(region, size, rotation, quality, fmt, width, height, version,
+                      limits).region(jpeg_quality), color=color)
+    tiling = IiifTiling(width, height, tile_size, req.format, req.quality, req.mode, req.color)
     return req, tiling if tiling.names(req) else None
 
 
