@@ -1,7 +1,8 @@
 """Every route against mangled URLs: seeded mutants of real requests (characters inserted or
-dropped, a path segment replaced, queries and headers added) get an answer or a JSON error
-with its status, never a server error. The mutations mostly spare the slide id, so that most
-mutants reach the protocols' parsers rather than stopping at "no such slide"."""
+dropped, a path segment replaced, queries and headers added), with access control off and on,
+get an answer or a JSON error with its status, never a server error. The mutations mostly
+spare the slide id, so that most mutants reach the protocols' parsers rather than stopping at
+"no such slide"."""
 
 import random
 import shutil
@@ -10,6 +11,7 @@ import pytest
 
 from helpers import testdata_path
 from wsi_blueprint.app import create_app
+from wsi_blueprint.security.tokens import TokenSigner, parse_secrets
 
 SLIDES = {"cases/7/he.svs": "CMU-1-Small-Region.svs", "fluo.ndpi": "DAPI-fluorescence.ndpi",
           "boxes.tiff": "boxes.tiff"}
@@ -31,17 +33,20 @@ HEADERS = [{}, {}, {}, {"Range": "bytes=5-1"}, {"If-None-Match": 'W/"x"'},
            {"Origin": "https://elsewhere.example"}]
 
 
+SECRET = "k1:" + "s" * 32
+
+
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("store")
     for slide_id, name in SLIDES.items():
         (folder / slide_id).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(testdata_path(name), folder / slide_id)
-    return create_app({"WSI_STORE": f"file://{folder}"}).test_client()
+    return folder
 
 
-def mutant(rng: random.Random) -> str:
-    url = rng.choice(REQUESTS)
+def mutant(rng: random.Random, prefix: str = "") -> str:
+    url = prefix + rng.choice(REQUESTS)
     kept = ""
     for slide_id in SLIDES:
         if slide_id in url and rng.random() < 0.8:
@@ -65,12 +70,20 @@ def mutant(rng: random.Random) -> str:
     return "/" + url.lstrip("/")
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_mangled_urls_get_an_answer_or_a_json_error(client, seed):
+@pytest.mark.parametrize("seed,access_control", [(1, False), (2, False), (3, True)])
+def test_mangled_urls_get_an_answer_or_a_json_error(folder, seed, access_control):
+    """With access control on, every request carries a token granting every slide in its
+    path, mangled with the rest now and then."""
+    config, prefix = {"WSI_STORE": f"file://{folder}"}, ""
+    if access_control:
+        config["WSI_AUTH_SECRET"] = SECRET
+        prefix = "/t/" + TokenSigner(parse_secrets(SECRET)).sign("", prefix=True,
+                                                                 expires_in=600)
+    client = create_app(config).test_client()
     rng = random.Random(seed)
     statuses = set()
     for _ in range(1500):
-        url = mutant(rng)
+        url = mutant(rng, prefix)
         method = rng.choice(["GET"] * 6 + ["HEAD", "POST", "OPTIONS"])
         response = client.open(url, method=method, headers=rng.choice(HEADERS))
         statuses.add(response.status_code)

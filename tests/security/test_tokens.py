@@ -30,7 +30,8 @@ def test_tampered_tokens_are_refused():
     other = signer().sign("b.svs", expires_in=60, now=NOW)
     for forged in (body + "." + mac[:-2] + ("A" if mac[-2] != "A" else "B") + mac[-1],
                    other.split(".")[0] + "." + mac, token + "x", "x" * 5000, "", "a.b.c",
-                   "!!!.???", body):
+                   "!!!.???", body, body + "." + mac[:-1] + "\u00ff",
+                   body[:-1] + "\u00e9." + mac):  # non-ASCII: refused, not a TypeError
         with pytest.raises(Forbidden):
             signer().verify(forged, now=NOW)
 

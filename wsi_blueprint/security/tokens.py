@@ -80,7 +80,8 @@ class TokenSigner:
 
     def verify(self, token: str, now: float | None = None) -> Grant:
         """The token's grant; 403 for a forged or malformed token, 401 for an expired one."""
-        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1 or \
+                not token.isascii():  # compare_digest takes no other text
             raise Forbidden("invalid access token")
         body, mac = token.split(".")
         try:
