@@ -135,8 +135,7 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
                 runs.append({"cached": cached, "ceiling": bare, "ratio": ratio,
                              "cpu_ratio": cpu_ratio})
                 log(f"hot path, {protocol}{' on CPUs ' + cpus if cpus else ''}, pair {i + 1}: "
-                    f"cached "
-                    f"{cached['rps']:.0f}/s p99 {cached['p99_ms']:.1f} ms "
+                    f"cached {cached['rps']:.0f}/s p99 {cached['p99_ms']:.1f} ms "
                     f"{cached['cpu_ms'] or 0:.3f} CPU ms, ceiling {bare['rps']:.0f}/s p99 "
                     f"{bare['p99_ms']:.1f} ms {bare['cpu_ms'] or 0:.3f} CPU ms, ratio "
                     f"{ratio:.2f}")
@@ -155,8 +154,8 @@ def measure(make_server, paths: list[str], *, pairs: int = 3, seconds: float = 4
     ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
     cpu_ratios = [r["cpu_ratio"] for r in runs if r["cpu_ratio"] is not None]
     return {"protocol": protocol, "cpus": cpus, "pairs": runs, "tiles": len(paths),
-            "connections": connections,
-            "seconds": seconds, "tool": runs[0]["cached"]["tool"] if runs else tool,
+            "connections": connections, "seconds": seconds,
+            "tool": runs[0]["cached"]["tool"] if runs else tool,
             "body_bytes_mean": round(sum(sizes) / len(sizes)) if sizes else 0,
             "cached_rps": median("cached", "rps"), "cached_p99_ms": median("cached", "p99_ms"),
             "ceiling_rps": median("ceiling", "rps"),
@@ -244,15 +243,15 @@ def markdown(sections: list[dict]) -> list[str]:
 
     for s in sections:
         token = " (token)" if s.get("access_control") else ""
-        out.append(f"| {s.get('protocol', 'dzi')}{token} | {s['cpus'] or 'all'} | "
+        out.append(f"| {s['protocol']}{token} | {s['cpus'] or 'all'} | "
                    f"{fmt(s['cached_rps'])} | "
                    f"{fmt(s['cached_p99_ms'], 1)} | {fmt(s['ceiling_rps'])} | "
                    f"{fmt(s['ceiling_p99_ms'], 1)} | {fmt(s['ratio'], 2)} | "
                    f"{', '.join(fmt(r['ratio'], 2) for r in s['pairs'])} | "
                    f"{fmt(s['cached_cpu_ms'], 3)} | {fmt(s['ceiling_cpu_ms'], 3)} | "
                    f"{fmt(s['cpu_ratio'], 2)} | {fmt(s['tile_misses'])} | {s['errors']} |")
-    for protocol in dict.fromkeys(s.get("protocol", "dzi") for s in sections):
-        rows = [s for s in sections if s.get("protocol", "dzi") == protocol]
+    for protocol in dict.fromkeys(s["protocol"] for s in sections):
+        rows = [s for s in sections if s["protocol"] == protocol]
         if len(rows) > 1 and all(s["cached_rps"] and s["ceiling_rps"] for s in rows):
             one, last = rows[0], rows[-1]
             out += ["", f"{protocol}, from CPUs {one['cpus']} to {last['cpus']}: cached tiles "

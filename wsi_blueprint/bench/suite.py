@@ -545,8 +545,7 @@ def run_from_args(args) -> int:
     if summary(results.get("derived_cpu")):
         print(summary(results["derived_cpu"]))
     for section in results.get("hot_path") or []:
-        print(f"hot path, {section.get('protocol', 'dzi')} on CPUs {section['cpus'] or 'all'}: "
-              f"cached tiles "
+        print(f"hot path, {section['protocol']} on CPUs {section['cpus'] or 'all'}: cached tiles "
               f"{_num(section['cached_rps'], 0)}/s p99 {_num(section['cached_p99_ms'])} ms, "
               f"ceiling {_num(section['ceiling_rps'], 0)}/s: ratio {_num(section['ratio'], 2)}")
     print(f"report: {os.path.abspath(paths['markdown'])}")
