@@ -52,3 +52,16 @@ def test_cpus_the_machine_lacks_are_one_clear_error(capsys):
         render_burst.main(["--cores", "0", "4096"])
     assert stop.value.code == 2
     assert "4096" in capsys.readouterr().err
+
+
+def test_render_burst_asks_for_the_same_tiles_as_iiif_ones(tmp_path):
+    """`--protocol iiif`: the same screens as Mirador asks for them, every resampled tile
+    rendered, every stored one passed through, on the IIIF route."""
+    rows = render_burst.run(quick=True, screens=1, out=str(tmp_path), protocol="iiif")
+    report = json.loads((tmp_path / "render-burst.json").read_text())
+    assert report["protocol"] == "iiif" and len(rows) == 4
+    assert [row["tiles"] for row in rows[:2]] == ["stored", "resampled"]
+    for row in rows:
+        assert row["requests"] > 0 and row["worker_cpu_ms"] > 0
+        assert row["decoded_share"] == 1.0 if row["tiles"] == "resampled" else \
+            row["decoded_share"] < 0.5

@@ -44,12 +44,7 @@ def native_tile_paths(infos: list, count: int = TILES, seed: int = 1,
     """`count` distinct tiles of levels that are stored levels (passed through, no
     resampling), tissue first, the slides taken in turn; as DZI tiles or as the IIIF tiles
     info.json advertises (`protocol`)."""
-    from .traces import iiif_tile_url, tile_url
-
-    def url(info, level: int, c: int, r: int) -> str:
-        if protocol == "iiif":
-            return iiif_tile_url(info.slide_id, info.geometry, level, c, r)
-        return tile_url(info.slide_id, level, c, r)
+    from .traces import tile_url_as
 
     per_slide = []
     for info in infos:
@@ -63,7 +58,8 @@ def native_tile_paths(infos: list, count: int = TILES, seed: int = 1,
             cols, rows = g.grid(level)
             for r in range(rows):
                 for c in range(cols):
-                    (tissue if (c, r) in marked else other).append(url(info, level, c, r))
+                    (tissue if (c, r) in marked else other).append(
+                        tile_url_as(protocol, info, level, c, r))
         rng = random.Random(seed)
         rng.shuffle(tissue)
         rng.shuffle(other)

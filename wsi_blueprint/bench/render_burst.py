@@ -16,10 +16,11 @@ compares hours that milliseconds cannot. `--prefetch on` adds the prefetcher's w
 same figures: what it reads and renders ahead is counted against the tiles served.
 
 With `--cores 0 0,1` the server runs pinned to each set of CPUs in turn (`taskset -c`; the
-viewer and the floor are not pinned): what a second core buys.
+viewer and the floor are not pinned): what a second core buys. `--protocol iiif` asks for the
+same tiles as Mirador does, as the IIIF Image API 3 tiles info.json advertises.
 
     python -m wsi_blueprint.bench.render_burst [--quick] [--screens 6] [--prefetch on]
-                                               [--cores 0 0,1] [--out DIR]
+                                               [--cores 0 0,1] [--protocol iiif] [--out DIR]
 """
 
 import argparse
@@ -52,10 +53,11 @@ def _screens(info: tr.SlideInfo, level: int, count: int, seed: int
 
 
 def run(quick: bool, screens: int, out: str, prefetch: str = "off",
-        cores: list[str | None] | None = None, layout: str = "aperio") -> list[dict]:
+        cores: list[str | None] | None = None, layout: str = "aperio",
+        protocol: str = "dzi") -> list[dict]:
     """Every level's figures, once per set of CPUs in `cores` (taskset lists such as "0" and
     "0,1" for the server; None: not pinned), each on a server of its own; the generated case
-    in `layout` (`slidegen.LAYOUTS`)."""
+    in `layout` (`slidegen.LAYOUTS`); the tiles asked for as `protocol` names them."""
     slides, _ = ensure_slides(case_of(layout, quick), None, None, print)
     slide, info = max(((s, tr.slide_info_from_file(s.path, s.slide_id)) for s in slides),
                       key=lambda pair: pair[1].geometry.width * pair[1].geometry.height)
@@ -65,18 +67,21 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off",
     rows = []
     for cpus in cores or [None]:
         with LiveServer(None, workers=2, env=env, cpus=cpus) as server:
-            levels = _levels(server, info, reader, screens)
+            levels = _levels(server, info, reader, screens, protocol)
             rows += [{"cpus": server.worker_cpus(), **row} for row in levels]
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "render-burst.json"), "w") as f:
-        json.dump({"slide": info.slide_id, "prefetch": prefetch, "levels": rows}, f, indent=1)
+        json.dump({"slide": info.slide_id, "prefetch": prefetch, "protocol": protocol,
+                   "levels": rows}, f, indent=1)
     with open(os.path.join(out, "render-burst.md"), "w") as f:
         f.write(to_markdown(rows))
     return rows
 
 
-def _levels(server: LiveServer, info: tr.SlideInfo, reader, screens: int) -> list[dict]:
-    """The four finest DZI levels' screens asked of `server`: one row of figures a level."""
+def _levels(server: LiveServer, info: tr.SlideInfo, reader, screens: int,
+            protocol: str = "dzi") -> list[dict]:
+    """The four finest DZI levels' screens asked of `server` (as DZI tiles, or the same tiles
+    as IIIF ones): one row of figures a level."""
     levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)
     rows = []
     with ThreadPoolExecutor(CONNECTIONS, thread_name_prefix="viewer") as pool:
@@ -95,7 +100,7 @@ def _levels(server: LiveServer, info: tr.SlideInfo, reader, screens: int) -> lis
         for level in levels:
             stored = round(info.geometry.scale(level)) in info.native
             screen_tiles = _screens(info, level, screens, seed=level)
-            level_screens = [[tr.tile_url(info.slide_id, level, c, r) for c, r in tiles]
+            level_screens = [[tr.tile_url_as(protocol, info, level, c, r) for c, r in tiles]
                              for tiles in screen_tiles]
             floors = [] if stored else [  # those of the screens' tiles made of four whole ones
                 derived_tiles(reader, [(level, c, r) for c, r in tiles], len(tiles))
@@ -158,10 +163,13 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: not pinned)")
     parser.add_argument("--layout", choices=LAYOUTS, default="aperio",
                         help="the generated case's file layout (default: %(default)s)")
+    parser.add_argument("--protocol", choices=("dzi", "iiif"), default="dzi",
+                        help="the tiles asked for as DZI tiles or as IIIF ones (default: "
+                             "%(default)s)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
     print(to_markdown(run(args.quick, args.screens, args.out, args.prefetch, args.cores,
-                          args.layout)))
+                          args.layout, args.protocol)))
     return 0
 
 

@@ -204,6 +204,14 @@ def iiif_tile_url(slide_id: str, g: Geometry, level: int, col: int, row: int,
             + (f"?{query}" if query else ""))
 
 
+def tile_url_as(protocol: str, info: "SlideInfo", level: int, col: int, row: int) -> str:
+    """The DZI tile (level, col, row) of a slide as `protocol` names it: "dzi", or "iiif" for
+    the same pixels on the grid info.json advertises."""
+    if protocol == "iiif":
+        return iiif_tile_url(info.slide_id, info.geometry, level, col, row)
+    return tile_url(info.slide_id, level, col, row)
+
+
 def iiif_info_url(slide_id: str, query: str = "") -> str:
     return (f"iiif/3/{urllib.parse.quote(slide_id, safe='/')}/info.json"
             + (f"?{query}" if query else ""))
