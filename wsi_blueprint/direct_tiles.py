@@ -34,7 +34,7 @@ from .protocols.iiif import image_request, profile_link
 from .protocols.iiif_request import FORMATS, QUALITIES
 from .protocols.images import CACHE_CONTROL, etag_of, image_bytes, observe, session_key_of
 from .reader import color_mode, content_type, output_format
-from .slide_ids import validate_slide_id
+from .security.access import bearer_token, check_slide
 
 # The blueprint's DZI tile route as werkzeug's converters match it (path, int, int, int), for
 # image formats only: no other route of the blueprint matches such a path.
@@ -148,14 +148,11 @@ def _granted(signer, environ: dict, token: str | None, slide_id: str) -> bool:
     """Whether the request's token grants the slide, found and checked as the blueprint's
     first hook does (`security.access.check_request`; a query token never comes here): the
     path's token, else a Bearer header's."""
-    if token is None:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if header[:7].lower() != "bearer ":
-            return False
-        token = header[7:].strip()
+    token = token or bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+    if not token:
+        return False
     try:
-        grant = signer.verify(token)
-        validate_slide_id(slide_id)
+        check_slide(signer.verify(token), slide_id)
     except WSIError:
         return False
-    return grant.covers(slide_id)
+    return True

@@ -21,10 +21,14 @@ def presented_token() -> tuple[str | None, bool]:
     token = g.get("wsi_path_token") or request.args.get("token")
     if token:
         return token, True
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip(), False
-    return None, False
+    return bearer_token(request.headers.get("Authorization", "")), False
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an Authorization header's value, if it is a Bearer one."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
 
 
 def require_grant(signer) -> Grant:
@@ -45,15 +49,21 @@ def check_request(signer) -> None:
     grant = require_grant(signer)
     slide_id = (request.view_args or {}).get("slide_id")
     if slide_id is not None:
-        validate_slide_id(slide_id)
-        if not grant.covers(slide_id):
-            raise Forbidden("the access token does not grant this slide")
+        check_slide(grant, slide_id)
     elif endpoint == "list_slides":
         if not grant.prefix or not listing_prefix(grant).startswith(grant.subject):
             raise Forbidden("the access token does not grant this listing")
     elif endpoint != "renew":
         raise Forbidden("the access token does not grant this resource")
     g.wsi_grant = grant
+
+
+def check_slide(grant: Grant, slide_id: str) -> None:
+    """403 unless `grant` covers the slide; its id is checked first, as no store may see a
+    bad one."""
+    validate_slide_id(slide_id)
+    if not grant.covers(slide_id):
+        raise Forbidden("the access token does not grant this slide")
 
 
 def listing_prefix(grant: Grant | None) -> str:
