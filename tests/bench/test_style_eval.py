@@ -8,20 +8,24 @@ import pytest
 from wsi_blueprint.bench import slidegen, style_eval, traces
 
 
-def _row(latencies, store_waits, store_requests, prefetched=0.0, used=0.0):
+def _row(latencies, store_waits, store_requests, prefetched=0.0, used=0.0, ahead=0.0,
+         ahead_used=0.0, store_bytes=0.0):
     requests = [{"kind": "tile", "status": 200, "ms": ms, "store": i < store_waits,
                  "action": "pan", "timing": ""} for i, ms in enumerate(latencies)]
     requests.append({"kind": "dzi", "status": 200, "ms": 500.0, "store": True,
                      "action": "open", "timing": ""})  # descriptors are no tiles
     return {"requests": requests, "errors": 0, "store_requests": store_requests,
             "prefetch_bytes": prefetched, "prefetch_used_bytes": used,
+            "read_ahead_bytes": ahead, "read_ahead_used_bytes": ahead_used,
+            "store_bytes": store_bytes,
             "by_reason": {"pan_e": {"bytes": prefetched, "used": used}} if prefetched else {}}
 
 
 def test_figures_pool_the_sessions_and_say_which_targets_hold():
     off = [_row([10.0] * 80 + [100.0] * 20, 20, 50), _row([10.0] * 100, 0, 50)]
-    on = [_row([10.0] * 95 + [50.0] * 5, 5, 10, prefetched=4e6, used=3e6),
-          _row([10.0] * 100, 0, 20, prefetched=1e6, used=1e6)]
+    on = [_row([10.0] * 95 + [50.0] * 5, 5, 10, prefetched=4e6, used=3e6, ahead=4e6,
+               ahead_used=1e6, store_bytes=30e6),
+          _row([10.0] * 100, 0, 20, prefetched=1e6, used=1e6, store_bytes=10e6)]
     figures = style_eval.summary({"off": off, "on": on})
     assert figures["tiles"] == 200 and figures["sessions"] == 2
     assert figures["p95_off"] == 100.0 and figures["p95_on"] == 10.0
@@ -29,6 +33,11 @@ def test_figures_pool_the_sessions_and_say_which_targets_hold():
     assert figures["cached_share_off"] == 0.9 and figures["cached_share"] == 0.975
     assert figures["store_ratio"] == 0.3
     assert abs(figures["waste_share"] - 0.2) < 1e-9
+    # What the read units brought counts in the share of all bytes fetched ahead, never in
+    # the target's: (1 + 3) MB of (5 + 4) MB unused.
+    assert figures["read_ahead_mb"] == 4.0
+    assert abs(figures["all_waste_share"] - 4 / 9) < 1e-9
+    assert figures["store_mb_off"] == 0.0 and figures["store_mb_on"] == 40.0
     assert figures["met"] == {"p95_ratio": True, "cached_share": True, "store_ratio": True,
                               "waste_share": True}
     worse = style_eval.summary({"off": off, "on": [_row([200.0] * 100, 50, 90, 1e6, 0.0)]})
@@ -36,6 +45,7 @@ def test_figures_pool_the_sessions_and_say_which_targets_hold():
                             "waste_share": False}
     text = style_eval.to_markdown({"styles": {"pans": {"tuned": figures, "holdout": worse}}})
     assert "| pans | 2 | 200 | 100 -> 10 | 0.10 |" in text
+    assert "| 5.0 | 20 % | 4.0 | 44 % | 0 -> 40 |" in text
     assert "| pans (hold-out) | 1 | 100 | 100 -> 200 | **2.00** |" in text
 
 

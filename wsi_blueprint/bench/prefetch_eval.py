@@ -126,7 +126,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 "store_requests": stats["requests"], "store_bytes": stats["bytes"],
                 "prefetch_bytes": fetched, "prefetch_used_bytes": used,
                 "waste_share": (1 - used / fetched) if fetched else None,
-                "read_ahead_bytes": ahead,
+                "read_ahead_bytes": ahead, "read_ahead_used_bytes": ahead_used,
                 "read_ahead_waste_share": (1 - ahead_used / ahead) if ahead else None,
                 "rendered_ahead": grown("wsi_prefetch_tiles_rendered_total"),
                 "rendered_used": grown("wsi_prefetch_tiles_used_total"),
