@@ -519,6 +519,26 @@ def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder
             assert after == []  # nothing finer than level 0
 
 
+def test_a_zoom_right_after_a_jump_is_predicted_from_where_the_jump_went(folder):
+    """A navigator click and a zoom at once, their requests one burst: the zoom's next frame
+    is predicted from the screen the jump went to (moved just far enough to show the jump's
+    first tile), not the screen the burst began on, which put it off the slide."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, 4, cols=2, rows=1, tiling=tiling)  # centre 1024, 512
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    jump = Request(2.0, 3072, 2048, 1024, 1024, 4)  # the screen moves to 2048-4096 x 2048-3072
+    observe(prefetcher, "s1", slide, HE, jump, tiling)
+    observe(prefetcher, "s1", slide, HE, Request(2.05, 3072, 2048, 512, 512, 2), tiling)
+    (now,) = [job.region for job in jobs if job.reason == "frame_now"]
+    assert now.centre == (3328, 2304) and now.scale == 2
+    (after,) = [job.region for job in jobs if job.reason == "zoom_frame"]
+    assert after.centre == (3328 + (3328 - 3072) / 2, 2304 - (2560 - 2304) / 2)
+    assert after.scale == 1
+
+
 def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder):
     """A viewer asks for a zoom frame's tiles a few at a time, centre first: at the first
     request the stored tiles of the whole frame (centred on it, the screen's size in pixels,

@@ -3,7 +3,8 @@
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
                                              Request, Viewport, bounding_box, drag_strip, follow,
-                                             next_viewport, operation, strides_after, under)
+                                             moved_to, next_viewport, operation, strides_after,
+                                             under)
 
 
 def screen(t, x, y, scale, cols=4, rows=3, tile=256):
@@ -183,6 +184,18 @@ def test_requests_on_the_screen_far_off_or_at_another_scale_are_no_drag():
     assert drag_strip(shown, Request(0, 2300, 1100, 128, 128, 2.0)) is None  # a jump
     assert drag_strip(shown, Request(0, 1800, 1100, 256, 256, 4.0)) is None  # coarser
     assert drag_strip(shown, Request(0, 1800, 1100, 64, 64, 1.0)) is None  # a zoom
+
+
+def test_a_request_farther_off_than_a_drag_reaches_moves_the_screen_just_far_enough_to_show_it():
+    shown = Viewport(1000, 1000, 800, 400, 2.0)  # a drag reaches to x 600-2200, y 800-1600
+    assert moved_to(shown, Request(0, 2300, 1100, 128, 128, 2.0)) == \
+        Viewport(1628, 1000, 800, 400, 2.0)
+    assert moved_to(shown, Request(0, 1200, 1700, 128, 128, 2.0)) == \
+        Viewport(1000, 1428, 800, 400, 2.0)
+    assert moved_to(shown, Request(0, 1700, 1100, 128, 128, 2.0)) is None  # on the screen
+    assert moved_to(shown, Request(0, 1800, 1100, 128, 128, 2.0)) is None  # a drag
+    assert moved_to(shown, Request(0, 4000, 1100, 256, 256, 4.0)) is None  # coarser
+    assert moved_to(shown, Request(0, 4000, 1100, 64, 64, 1.0)) is None  # a zoom
 
 
 def test_a_drags_strip_is_as_deep_as_the_last_pan_along_its_axis_at_most_half_a_screen():

@@ -60,7 +60,7 @@ from .sessions import Job, Session, Sessions, first_rounds, frame_region, goes_o
     next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, drag_strip, follow, \
-    next_viewport, operation, strides_after, under
+    moved_to, next_viewport, operation, strides_after, under
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,11 @@ class Prefetcher:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
             if not session.burst:
-                session.drags, session.frame_centre = set(), None
+                session.drags, session.frame_centre, session.moved = set(), None, None
             # A zoom frame is finer than both the screen the viewer settled on and the burst
             # so far: a burst that loads coarse levels first, then the screen's own (a pan,
             # a slide opening), is no zoom.
-            shown = session.viewport
+            shown = session.moved or session.viewport
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
                 now = zoom_frame([shown], request)
@@ -155,7 +155,10 @@ class Prefetcher:
                              next_zoom_frame(now, came_from), not goes_on(session, request))
                 session.frame_centre = now.centre if now else None
             elif shown is not None:
-                found = drag_strip(shown, request, session.strides)
+                moved = moved_to(shown, request)
+                if moved is not None:
+                    session.moved, session.drags = moved, set()
+                found = drag_strip(shown, request, session.strides) if moved is None else None
                 if found is not None and found[0] not in session.drags:  # once a burst a way
                     session.drags.add(found[0])
                     drag = found

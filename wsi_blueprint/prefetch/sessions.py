@@ -21,6 +21,7 @@ class Session:
     drags: set = dataclasses.field(default_factory=set)  # pans whose strip the burst fetched
     frame_centre: tuple | None = None  # the centre of the burst's last zoom frame
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
+    moved: Viewport | None = None  # the screen as a move within the burst has taken it
     widest: tuple[float, float] = (0.0, 0.0)  # most level pixels across and down a screen showed
     zooms: int = 0  # zooms (in or out) the session settled on
     zoomed_in: float = float("-inf")  # when the session's last zoom in asked for its last tile

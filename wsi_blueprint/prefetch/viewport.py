@@ -106,8 +106,7 @@ def drag_strip(shown: Viewport, request: Request, strides: tuple[float, float] =
     beyond = {PAN_E: cx - right, PAN_W: left - cx, PAN_S: cy - bottom, PAN_N: top - cy}
     op, depth = max(beyond.items(), key=lambda item: item[1] / (
         half_w if item[0] in (PAN_E, PAN_W) else half_h))
-    near = left - half_w < cx < right + half_w and top - half_h < cy < bottom + half_h
-    if depth <= 0 or not near:
+    if depth <= 0 or not _near(shown, cx, cy):
         return None
     deep_x, deep_y = min(strides[0] or half_w, half_w), min(strides[1] or half_h, half_h)
     return op, {
@@ -116,6 +115,30 @@ def drag_strip(shown: Viewport, request: Request, strides: tuple[float, float] =
         PAN_S: Viewport(left, bottom, shown.width, deep_y, shown.scale),
         PAN_N: Viewport(left, top - deep_y, shown.width, deep_y, shown.scale),
     }[op]
+
+
+def moved_to(shown: Viewport, request: Request) -> Viewport | None:
+    """Where a move within a burst has taken the screen so far: a request at the screen's scale
+    centred farther off it than a drag reaches (a jump, or a pan of more than a screen) shows
+    the screen moved at least far enough to show that tile, so it is `shown` moved just that
+    far, as `follow` moves it at the burst's end. None for any other request. A zoom or drag
+    later in the same burst starts from there, not from the screen the burst began on."""
+    if not same_scale(request.scale, shown.scale):
+        return None
+    if _near(shown, request.x + request.width / 2, request.y + request.height / 2):
+        return None
+    return shown.shifted(_shift(shown.x, shown.x + shown.width, request.x,
+                                request.x + request.width),
+                         _shift(shown.y, shown.y + shown.height, request.y,
+                                request.y + request.height))
+
+
+def _near(shown: Viewport, cx: float, cy: float) -> bool:
+    """Whether (cx, cy) is on the screen or within half a screen of it, as far as a drag's
+    strip reaches."""
+    half_w, half_h = shown.width / 2, shown.height / 2
+    return shown.x - half_w < cx < shown.x + shown.width + half_w and \
+        shown.y - half_h < cy < shown.y + shown.height + half_h
 
 
 def follow(before: Viewport | None, box: Viewport) -> Viewport:
@@ -130,16 +153,17 @@ def follow(before: Viewport | None, box: Viewport) -> Viewport:
     width = box.width if box.width > before.width * 1.05 else before.width
     height = box.height if box.height > before.height * 1.05 else before.height
     grown = dataclasses.replace(before, width=width, height=height)
+    return grown.shifted(_shift(grown.x, grown.x + width, box.x, box.x + box.width),
+                         _shift(grown.y, grown.y + height, box.y, box.y + box.height))
 
-    def shift(lo: float, hi: float, box_lo: float, box_hi: float) -> float:
-        if box_hi > hi:
-            return box_hi - hi
-        if box_lo < lo:
-            return box_lo - lo
-        return 0.0
 
-    return grown.shifted(shift(grown.x, grown.x + width, box.x, box.x + box.width),
-                         shift(grown.y, grown.y + height, box.y, box.y + box.height))
+def _shift(lo: float, hi: float, box_lo: float, box_hi: float) -> float:
+    """How far the span lo-hi moves, along one axis, to take in box_lo-box_hi (one no wider)."""
+    if box_hi > hi:
+        return box_hi - hi
+    if box_lo < lo:
+        return box_lo - lo
+    return 0.0
 
 
 def operation(before: Viewport, after: Viewport) -> str | None:
