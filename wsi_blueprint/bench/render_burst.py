@@ -79,7 +79,7 @@ def run(quick: bool, screens: int, out: str, prefetch: str = "off",
 
 
 def _levels(server: LiveServer, info: tr.SlideInfo, reader, screens: int,
-            protocol: str = "dzi") -> list[dict]:
+            protocol: str) -> list[dict]:
     """The four finest DZI levels' screens asked of `server` (as DZI tiles, or the same tiles
     as IIIF ones): one row of figures a level."""
     levels = range(info.geometry.max_level, info.geometry.max_level - 4, -1)

@@ -156,12 +156,13 @@ class Prefetcher:
                 session.frame_centre = now.centre if now else None
             elif shown is not None:
                 moved = moved_to(shown, request)
-                if moved is not None:
+                if moved is not None:  # a drag's strip lies nearer: a request is one or other
                     session.moved, session.drags = moved, set()
-                found = drag_strip(shown, request, session.strides) if moved is None else None
-                if found is not None and found[0] not in session.drags:  # once a burst a way
-                    session.drags.add(found[0])
-                    drag = found
+                else:
+                    found = drag_strip(shown, request, session.strides)
+                    if found is not None and found[0] not in session.drags:  # once a burst a way
+                        session.drags.add(found[0])
+                        drag = found
             if not session.burst or request.scale < session.finest:
                 session.finest = request.scale
             session.burst.append(request)
