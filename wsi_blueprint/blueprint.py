@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from .caches.flask_cache import backend_of
 from .errors import WSIError
 from . import metrics, timing
-from .protocols import dzi, gallery, heading, iiif, openapi, ops, rest, signing, viewer
+from .protocols import dzi, gallery, iiif, openapi, ops, rest, signing, viewer
 from .protocols.context import EXTENSION, state
 from .protocols.cors import add_cors_headers, cors_options
 from .protocols.errors import handle_http_exception, handle_unexpected
@@ -134,6 +134,6 @@ def create_blueprint(name: str = "wsi", *, settings: Settings | None = None,
     bp.register_error_handler(WSIError, viewer.handle_error)
     bp.register_error_handler(HTTPException, handle_http_exception)
     bp.register_error_handler(Exception, handle_unexpected)
-    for routes in (rest, heading, dzi, iiif, viewer, gallery, signing, ops, openapi):
+    for routes in (rest, dzi, iiif, viewer, gallery, signing, ops, openapi):
         routes.register(bp)
     return bp

@@ -29,7 +29,6 @@ LABELS = {
     "prefetch_predictions": ("outcome", "policy"), "prefetch_rule_slides": ("rule", "policy"),
     "prefetch_control_changes": ("parameter",),
     "prefetch_tiles_rendered": ("policy",), "prefetch_tiles_used": ("policy",),
-    "prefetch_headings": ("policy",),
 }
 HELP = {
     "store_requests": "Requests sent to the object store (kind=list for listings)",
@@ -56,8 +55,6 @@ HELP = {
     "prefetch_cancelled": "Prefetch work cancelled because the viewer moved on",
     "prefetch_predictions": "Viewer operations the model had predicted (hit) or not (miss)",
     "prefetch_rule_slides": "Related slides warmed by clinical-context rules",
-    "prefetch_headings": "Screens viewers said a move ends on (POST .../heading), taken to "
-                         "fetch",
     "prefetch_control_changes": "Changes the prefetch control loop made, by parameter",
     "prefetch_tiles_rendered": "Resampled tiles rendered ahead of the viewer into the tile cache",
     "prefetch_tiles_used": "Tiles rendered ahead that a viewer then asked for",

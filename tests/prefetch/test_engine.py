@@ -757,35 +757,3 @@ def test_a_burst_of_only_the_level_under_the_screen_is_no_move(folder):
     clock.now = 4.5
     prefetcher.end_quiet_bursts()
     assert list(session.model.operations) == ["zoom_out"]
-
-
-def test_a_heading_gets_the_screen_fetched_and_rendered_before_its_first_request(folder):
-    """A viewer on the whole slide at scale 4 says it is zooming to a screen at scale 2 in the
-    lower right: the stored tiles under that screen are fetched and its resampled DZI tiles
-    rendered before the zoom asks for one, and asking for them counts them as used."""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
-    view(prefetcher, slide, HE, 0.0, 0, 0, 4, cols=4, rows=3, tiling=tiling)
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
-    assert prefetcher.drain()
-    screen = (2048, 1536, 2048, 1536, 2)
-    assert not region_cached(slide, *screen)
-    prefetcher.heading("s1", SlideReader(slide, HE), Viewport(*screen))
-    assert prefetcher.drain()
-    assert region_cached(slide, *screen)
-    assert not region_cached(slide, 0, 0, 1024, 1024, 2)  # the zoom's other side
-    ahead = derived(slide, tiling, *screen)
-    keys = [key for key, _ in ahead]
-    assert len(keys) == 12 and state.caches.tiles.peek_many(keys) == set(keys)
-    assert state.counters.get("prefetch_jobs", reason="heading") == 1
-    for key in keys:
-        prefetcher.tile_asked(key)
-    assert state.counters.get("prefetch_tiles_used") == 12
-
-
-def test_a_heading_of_a_session_whose_policy_is_off_does_nothing(folder):
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder, policies=(("off", 1.0),))
-    prefetcher.heading("s1", SlideReader(slide, HE), Viewport(2048, 1536, 2048, 1536, 2))
-    assert prefetcher.drain()
-    assert not region_cached(slide, 2048, 1536, 2048, 1536, 2)
-    assert state.counters.get("prefetch_headings", policy="off") == 0

@@ -61,12 +61,3 @@ def test_errors_are_pages_for_browsers_and_json_for_clients(folder, path, status
     for accept in ("application/json", "*/*", None):
         answer = app.get(path, headers={"Accept": accept} if accept else {})
         assert (answer.status_code, answer.json["error"]) == (status, code), accept
-
-
-@pytest.mark.parametrize("prefetch, attribute", [
-    ("on", f'data-heading-url="/slides/{SLIDE}/heading"'), ("off", None)])
-def test_the_page_posts_headings_only_where_prefetch_takes_them(folder, prefetch, attribute):
-    html = client(folder, WSI_PREFETCH=prefetch).get(f"/view/{SLIDE}").data.decode()
-    assert ("data-heading-url=" in html) == (attribute is not None)
-    if attribute:
-        assert attribute in html

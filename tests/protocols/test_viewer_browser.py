@@ -9,7 +9,6 @@ WSI_SCREENSHOTS=/some/folder keeps the screenshots for a look.
 """
 
 import io
-import json
 import math
 import os
 import shutil
@@ -23,7 +22,6 @@ from PIL import Image
 from browser import Console, new_page, open_in_plain_openseadragon, wait_loaded
 from helpers import RangeFileServer, testdata_path
 from live_server import LiveServer
-from wsi_blueprint.bench.replay import metric_total, scrape_metrics
 from wsi_blueprint.sample import SAMPLE_NAME, write_sample
 
 SLIDE = "CMU-1-Small-Region.svs"
@@ -233,6 +231,7 @@ def test_the_demo_slide_has_a_scale_bar(browser, server):
         page.context.close()
 
 
+
 def framed_viewer(browser, host, folder, server) -> bool:
     """Whether a host application's page (served by `host` from `folder`, on an origin of its
     own) shows the viewer in an iframe."""
@@ -258,50 +257,3 @@ def test_embedding_from_another_origin_is_the_operators_choice(browser, server, 
             assert framed_viewer(browser, host, tmp_path, allowing)
     finally:
         host.stop()
-
-
-def test_a_zoom_tells_the_server_where_it_ends_and_a_drag_does_not(browser, server):
-    """A click zooms in two times about the pointer, animated: the page posts the screen the
-    zoom ends on (half as wide, the clicked point where it was on the screen) as it begins,
-    and the server takes it. A drag posts nothing: its tile requests say where it goes."""
-    page = new_page(browser)
-    headings = []
-    page.on("request", lambda r: headings.append(r) if r.method == "POST" and
-            r.url.endswith("/heading") else None)
-    try:
-        page.goto(server.url + f"view/{SLIDE}")
-        wait_loaded(page)
-        before = page.evaluate("""() => {
-            const v = window.wsiViewer, box = v.container.getBoundingClientRect();
-            const r = v.world.getItemAt(0).viewportToImageRectangle(v.viewport.getBounds(true));
-            const size = v.viewport.getContainerSize();
-            return {left: box.left, top: box.top, w: size.x, h: size.y,
-                    x: r.x, y: r.y, width: r.width, height: r.height};
-        }""")
-        # A point a third of the way across and down the screen, on the slide.
-        px, py = before["w"] / 3, before["h"] / 3
-        clicked = (before["x"] + before["width"] * px / before["w"],
-                   before["y"] + before["height"] * py / before["h"])
-        with page.expect_request(lambda r: r.url.endswith("/heading")) as posted:
-            page.mouse.click(before["left"] + px, before["top"] + py)
-        body = json.loads(posted.value.post_data)
-        assert posted.value.method == "POST"
-        assert (body["screen_width"], body["screen_height"]) == (before["w"], before["h"])
-        assert body["width"] == pytest.approx(before["width"] / 2, rel=0.02)
-        assert body["height"] == pytest.approx(before["height"] / 2, rel=0.02)
-        # The clicked point stays where it was on the screen.
-        assert body["x"] + body["width"] * px / before["w"] == pytest.approx(clicked[0], abs=3)
-        assert body["y"] + body["height"] * py / before["h"] == pytest.approx(clicked[1], abs=3)
-        wait_loaded(page)
-        posts = len(headings)
-        page.mouse.move(before["left"] + 300, before["top"] + 300)
-        page.mouse.down()
-        page.mouse.move(before["left"] + 250, before["top"] + 280, steps=5)
-        page.mouse.up()
-        wait_loaded(page)
-        page.wait_for_timeout(300)
-        assert len(headings) == posts
-    finally:
-        page.context.close()
-    taken = metric_total(scrape_metrics(server.url), "wsi_prefetch_headings_total")
-    assert taken >= 1

@@ -126,7 +126,7 @@ class Prefetcher:
         `tiling` names the viewer's tiles; without one only blocks are prefetched. Returns the
         session's A/B policy, for the request's metrics."""
         slide_id = reader.slide_id
-        session = self._session(session_key, reader)
+        session, opened = self.sessions.touch(session_key, slide_id, self.clock())
         parameters = self.control.tick(self.demand.in_flight)
         if parameters is not None:
             self.library.read_size = parameters.read_size
@@ -134,6 +134,8 @@ class Prefetcher:
             return session.policy
         session.tiling = tiling
         self._watch_bursts()
+        if opened and session.policy == "full":
+            self._plan_overview(session, reader)
         ended = frame = drag = None
         with self._lock:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
@@ -191,28 +193,6 @@ class Prefetcher:
             self._submit(Job(session, slide_id, "drag", region=drag[1],
                              generation=session.generation, urgent=True))
         return session.policy
-
-    def heading(self, session_key: str, reader: SlideReader, view: Viewport) -> None:
-        """The viewer says where a move it has begun ends: `view`, the screen there at the
-        scale of the finest level it will ask for. A viewer that animates a zoom asks for the
-        new level's tiles some hundred milliseconds into it, and nothing in its requests
-        before tells where a zoom into a new place lands: the screen's stored tiles are
-        fetched now, as a zoom frame's are at its first request, and its resampled ones
-        rendered once demand pauses."""
-        session = self._session(session_key, reader)
-        if session.policy == "off":
-            return
-        self.counters.inc("prefetch_headings", policy=session.policy)
-        self._submit(Job(session, reader.slide_id, "heading", region=view,
-                         generation=session.generation, render=True, urgent=True))
-
-    def _session(self, session_key: str, reader: SlideReader) -> Session:
-        """The session, seen now; one that has just opened its slide under the full policy
-        has the slide's overview planned."""
-        session, opened = self.sessions.touch(session_key, reader.slide_id, self.clock())
-        if opened and session.policy == "full":
-            self._plan_overview(session, reader)
-        return session
 
     # -- bursts ----------------------------------------------------------------------------
 

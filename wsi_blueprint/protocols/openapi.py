@@ -10,7 +10,6 @@ from flask import Blueprint, jsonify, url_for
 
 from .. import __version__
 from ..reader import COLOR_MODES, CONTENT_TYPES
-from .heading import MAX_SCREEN
 from .iiif_request import FORMATS, QUALITIES
 
 IMAGE_TYPES = sorted(set(CONTENT_TYPES.values()))
@@ -120,18 +119,6 @@ SCHEMAS = {
                            "description": "seconds, at most WSI_AUTH_TOKEN_TTL"},
         },
     },
-    "Heading": {
-        "type": "object",
-        "required": ["x", "y", "width", "height", "screen_width", "screen_height"],
-        "description": "the screen a move ends on: a level-0 rectangle and the screen's size",
-        "properties": {
-            **{name: {"type": "number"} for name in ("x", "y")},
-            **{name: {"type": "number", "exclusiveMinimum": 0} for name in ("width", "height")},
-            **{name: {"type": "number", "minimum": 1, "maximum": MAX_SCREEN,
-                      "description": "CSS pixels"}
-               for name in ("screen_width", "screen_height")},
-        },
-    },
     "Health": {"type": "object", "required": ["status"],
                "properties": {"status": {"const": "ok"}}},
     "Readiness": {
@@ -239,10 +226,8 @@ def _iiif(version: int) -> dict:
 
 
 def _post(summary: str, ok: dict, errors, *, body: dict | None = None,
-          security: list | None = None, parameters=(), status: int = 200,
-          tag: str = "access") -> dict:
-    operation = {"summary": summary, "tags": [tag], "parameters": list(parameters),
-                 "responses": _responses(status, ok, errors)}
+          security: list | None = None) -> dict:
+    operation = {"summary": summary, "tags": ["access"], "responses": _responses(200, ok, errors)}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": body}}}
@@ -279,11 +264,6 @@ PATHS = {
         "show patient identity)", _images("the image"),
         parameters=[SLIDE_ID, _param("name", "path", {"type": "string"},
                                      "thumbnail, label or macro"), IMAGE_FORMAT, COLOR]),
-    "/slides/{slide_id}/heading": _post(
-        "where a move the viewer has begun ends, so that prefetch fetches that screen first",
-        {"description": "taken as a hint (whether anything is fetched or not)"},
-        (400, 401, 403, 404, 413, 415, 422, 502, 503, 504), body=_ref("Heading"),
-        parameters=[SLIDE_ID], status=204, tag="slides"),
     "/tiles/{slide_id}/{level}/{col}/{row}.jpg": _get(
         "a stored tile of stored level `level` (0 = full resolution), edge tiles cropped",
         _images("the tile", ["image/jpeg"]), parameters=[SLIDE_ID, LEVEL, COL, ROW, COLOR]),

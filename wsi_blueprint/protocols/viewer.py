@@ -82,9 +82,7 @@ def view(slide_id: str):
         properties=sorted(shown_properties(reader).items()),
         gallery=gallery_url(folder + "/" if folder else ""),
         mpp=index.mpp[0] if index.mpp else None,
-        tile_source=url_for(".dzi_descriptor", slide_id=slide_id, color=color),
-        heading_url=url_for(".slide_heading", slide_id=slide_id)
-        if state().prefetcher is not None else None, token=token,
+        tile_source=url_for(".dzi_descriptor", slide_id=slide_id, color=color), token=token,
         token_expires_in=int(grant.expires - time.time()) if grant else None))
 
 

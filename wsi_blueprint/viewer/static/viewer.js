@@ -56,48 +56,6 @@
     item.addHandler("fully-loaded-change", check);
     check();
   });
-  // Where a move ends, told to the server as it begins: OpenSeadragon asks for a zoom's new
-  // level only once the zoom reaches it, and meanwhile the server fetches that screen. Only
-  // for moves that change the scale or go farther than half a screen: a drag asks for its
-  // strips as it goes, and the server follows it from those.
-  var headingUrl = element.dataset.headingUrl;
-  var HEADING_INTERVAL_MS = 100;
-  var lastHeading = "", lastHeadingAt = 0, headingTimer = null;
-  function sendHeading() {
-    headingTimer = null;
-    if (!viewer.world.getItemCount()) { return; }
-    var viewport = viewer.viewport;
-    var target = viewport.getBounds(false), current = viewport.getBounds(true);
-    var rescaled = Math.abs(Math.log(target.width / current.width)) > Math.log(1.1);
-    var far = Math.abs(target.x - current.x + (target.width - current.width) / 2) >
-        current.width / 2 || Math.abs(target.y - current.y +
-        (target.height - current.height) / 2) > current.height / 2;
-    if (!rescaled && !far) { return; }
-    var rect = viewer.world.getItemAt(0).viewportToImageRectangle(target);
-    var size = viewport.getContainerSize();
-    var body = JSON.stringify({x: Math.round(rect.x), y: Math.round(rect.y),
-                               width: Math.round(rect.width), height: Math.round(rect.height),
-                               screen_width: Math.round(size.x),
-                               screen_height: Math.round(size.y)});
-    if (body === lastHeading || !(rect.width > 0 && rect.height > 0 && size.x >= 1)) { return; }
-    lastHeading = body;
-    lastHeadingAt = Date.now();
-    document.body.dataset.headings = String(Number(document.body.dataset.headings || 0) + 1);
-    fetch(headingUrl, {method: "POST", headers: {"Content-Type": "application/json"},
-                       body: body, keepalive: true}).catch(function () {});
-  }
-  function headingLater() {
-    // After the event's handlers (constraints move the target too), at most every 100 ms.
-    if (headingTimer === null) {
-      headingTimer = window.setTimeout(sendHeading, Math.max(
-        0, lastHeadingAt + HEADING_INTERVAL_MS - Date.now()));
-    }
-  }
-  if (headingUrl) {
-    viewer.addHandler("zoom", headingLater);
-    viewer.addHandler("pan", headingLater);
-  }
-
   // The properties panel lies over the slide and is opened from the header.
   var panel = document.getElementById("properties");
   var toggle = document.getElementById("properties-toggle");
@@ -198,7 +156,6 @@
           source.tilesUrl = source.tilesUrl.split(token).join(answer.token);
         }
         renewUrl = renewUrl.split(token).join(answer.token);
-        if (headingUrl) { headingUrl = headingUrl.split(token).join(answer.token); }
         token = answer.token;
         failures = 0;
         document.body.dataset.renewals = String(Number(document.body.dataset.renewals || 0) + 1);
