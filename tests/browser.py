@@ -4,10 +4,8 @@ Playwright's own browser download never runs here; the tests use /usr/bin/chromi
 test command installs (deploy/install-system-deps.sh).
 """
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
+from wsi_blueprint.bench.viewer_eval import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (conftest's)
+
 WAIT_MS = 30_000
 
 

@@ -18,6 +18,9 @@
     showNavigator: true,
     navigatorPosition: "TOP_RIGHT",
     maxZoomPixelRatio: 2,
+    // Tiles it starts loading a frame. At its default of one, a navigator jump's destination
+    // was mostly still loading when the pan's animation ended, every tile cached or not.
+    maxTilesPerFrame: 3,
     crossOriginPolicy: "Anonymous"
   });
   window.wsiViewer = viewer;

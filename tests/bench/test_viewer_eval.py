@@ -1,0 +1,42 @@
+"""The browser benchmark's figures, from its sessions' records."""
+
+from wsi_blueprint.bench import viewer_eval
+
+
+def _run(tile_ms, store_waits, moves, store_requests=10, prefetched=0.0, used=0.0):
+    return {"tiles": [{"ms": ms, "store": i < store_waits} for i, ms in enumerate(tile_ms)],
+            "moves": [{"move": kind, "ms": ms, "after_animation_ms": after}
+                      for kind, ms, after in moves],
+            "store_requests": store_requests, "store_bytes": 2e6,
+            "prefetch_bytes": prefetched, "prefetch_used_bytes": used}
+
+
+def test_figures_pool_the_sessions_and_count_what_was_drawn_after_the_animation():
+    runs = [_run([10.0] * 16 + [200.0] * 4, 2,
+                 [("zoom in", 1200.0, 0.0), ("jump", 1500.0, 300.0)],
+                 prefetched=4e6, used=3e6),
+            _run([10.0] * 20, 0, [("zoom in", 1210.0, 0.0), ("drag", 500.0, 0.0)],
+                 store_requests=30, prefetched=1e6, used=1e6)]
+    figures = viewer_eval.summary(runs)
+    assert figures["runs"] == 2 and figures["tiles"] == 40
+    assert figures["store_wait_share"] == 0.05
+    assert figures["tile_p50"] == 10.0 and figures["tile_p95"] == 200.0
+    assert figures["moves"] == 4 and figures["after_share"] == 0.25
+    assert abs(figures["after_p95"] - 0.85 * 300.0) < 1e-9  # interpolated, as every p95
+    assert figures["by_move"]["zoom in"]["moves"] == 2
+    assert figures["by_move"]["zoom in"]["after_share"] == 0.0
+    assert figures["by_move"]["jump"]["after_p50"] == 300.0
+    assert figures["store_requests"] == 40 and figures["store_mb"] == 4.0
+    assert figures["prefetch_mb"] == 5.0 and abs(figures["waste_share"] - 0.2) < 1e-9
+
+
+def test_the_table_has_a_row_a_mode_and_no_bytes_prefetched_with_prefetch_off():
+    on = viewer_eval.summary([_run([10.0] * 20, 1, [("zoom in", 1200.0, 0.0)], prefetched=1e6,
+                                   used=5e5)])
+    off = viewer_eval.summary([_run([10.0] * 20, 4, [("zoom in", 1200.0, 40.0)])])
+    table = viewer_eval.to_markdown({"modes": {"on": on, "off": off}})
+    rows = table.splitlines()
+    assert len(rows) == 4 and rows[0].startswith("| prefetch |")
+    assert rows[2].startswith("| on | 20 | 5.0 % |") and "| 50 % |" in rows[2]
+    assert rows[3].startswith("| off | 20 | 20.0 % |") and "| 100 %, 40 |" in rows[3]
+    assert rows[3].endswith("| 0.0 | - % |")

@@ -1,0 +1,322 @@
+"""Prefetch on and off as a pathologist sees it: the built-in viewer page, in a real browser,
+reading a slide over a 40 ms store.
+
+The replays (`prefetch_eval`, `style_eval`) time each tile request. What a person sees is
+another figure: how long after a move the screen is fully drawn, and above all whether it is
+still being drawn when the move's animation has ended (OpenSeadragon springs a zoom or a
+navigator jump over 1.2 s, and asks for the destination's tiles as it begins). This drives the
+viewer page in Chromium (Playwright, Debian's /usr/bin/chromium) on a screen of 1600 x 900,
+over the generated case's first slide behind the simulated S3 (40 ms first byte, 100 MB/s), on
+the standalone server (2 gevent workers, memcached). A session opens the slide, then makes
+`moves` moves, each followed by a pause once every tile in view is drawn: clicks zooming in
+two times about a tissue point on the screen (half the moves), shift-clicks zooming out, drags
+of 30-50 % of the screen, and jumps to another tissue point (the pan a navigator click makes).
+The moves come from the seed, so prefetch on and off make the same ones; each session runs on
+a fresh server and memcached, the order turned at each pair. With prefetch on, the same session
+is then made again on the same server with every tile it asks for cached (`cached`): what the
+browser itself takes. OpenSeadragon draws on its canvas drawer here (`_canvas_drawer`).
+
+Reported per mode, pooled over its sessions:
+
+- tiles (DZI requests), the share that waited on the store (Server-Timing `store`), and their
+  time in the browser, p50 / p95 (request to last byte, the browser's queueing included);
+- per move, the time until every tile in view is drawn, p50 / p95, and the share of moves
+  still being drawn once their animation ended (what a pathologist sees as blur), with the
+  p95 of that remainder; the same per kind of move in the JSON;
+- store requests and bytes, prefetched bytes and the share never used.
+
+    python -m wsi_blueprint.bench.viewer_eval [--moves 40] [--pairs 1] [--seed 1]
+                                              [--layout aperio|pyramid] [--out DIR]
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+
+from . import traces as tr
+from .live_server import LiveServer
+from .replay import metric_total, percentile, scrape_metrics
+from .s3sim import SimulatedS3
+from .services import Memcached
+from .slidegen import LAYOUTS, case_of, ensure_slides
+from .suite import _link_slides
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+SCREEN = {"width": 1600, "height": 900}
+PAUSE = (0.5, 1.5)  # seconds a pathologist looks once the screen is drawn
+WAIT_MS = 60_000
+
+# Page-side marks: when each animation ended and when the slide became fully drawn.
+MARKS = """() => {
+    const v = window.wsiViewer;
+    window.__marks = [];
+    v.addHandler('animation-finish', () => window.__marks.push(['finish', performance.now()]));
+    v.world.getItemAt(0).addHandler('fully-loaded-change', e =>
+        window.__marks.push([e.fullyLoaded ? 'loaded' : 'loading', performance.now()]));
+}"""
+
+
+def _canvas_drawer(route) -> None:
+    """OpenSeadragon as the page loads it, drawing on a 2D canvas: without a GPU, Chromium
+    draws its default WebGL drawer in software at about 5 frames a second, and OpenSeadragon,
+    which asks for tiles from its frames, then loads a few a second. A viewer's machine has a
+    GPU; the canvas drawer keeps the 60 frames a second it would have."""
+    response = route.fetch()
+    route.fulfill(response=response, body=response.text() +
+                  "\nOpenSeadragon.DEFAULT_SETTINGS.drawer = 'canvas';\n")
+
+
+def _settled(page) -> None:
+    """Until the viewer says every tile in view is drawn (two frames first: the flag is only
+    recomputed on OpenSeadragon's next update)."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_function("() => document.body.dataset.loaded === 'true'", timeout=WAIT_MS)
+
+
+def _screen_point(page, tissue: list, rng: random.Random) -> tuple[float, float] | None:
+    """A tissue point on the screen, in page coordinates, away from the edges and the
+    navigator; None if the screen shows none."""
+    box = page.evaluate("""() => {
+        const v = window.wsiViewer, b = v.container.getBoundingClientRect();
+        const r = v.world.getItemAt(0).viewportToImageRectangle(v.viewport.getBounds(true));
+        return {left: b.left, top: b.top, w: b.width, h: b.height,
+                x: r.x, y: r.y, width: r.width, height: r.height};
+    }""")
+    shown = []
+    for x, y in tissue:
+        fx, fy = (x - box["x"]) / box["width"], (y - box["y"]) / box["height"]
+        if 0.15 < fx < 0.7 and 0.25 < fy < 0.85:  # the navigator sits top right
+            shown.append((box["left"] + fx * box["w"], box["top"] + fy * box["h"]))
+    return rng.choice(shown) if shown else None
+
+
+def _shown(page) -> dict:
+    """The viewer's element on the page and the level-0 rectangle it shows, with its zoom
+    against the whole slide's."""
+    return page.evaluate("""() => {
+        const v = window.wsiViewer, b = v.container.getBoundingClientRect();
+        const r = v.world.getItemAt(0).viewportToImageRectangle(v.viewport.getBounds(true));
+        return {left: b.left, top: b.top, w: b.width, h: b.height, x: r.x, y: r.y,
+                width: r.width, height: r.height,
+                zoom: v.viewport.getZoom(true) / v.viewport.getHomeZoom()};
+    }""")
+
+
+def _move(page, tissue: list, rng: random.Random) -> str | None:
+    """One move of a pathologist reading: a click zooming in about a tissue point on the
+    screen, a shift-click zooming out, a drag of 30-50 % of the screen, or a jump to another
+    tissue point (as a navigator click pans); the kind, or None if none was possible."""
+    box = _shown(page)
+    kind = rng.choices(("zoom in", "zoom out", "drag", "jump"), (0.5, 0.15, 0.2, 0.15))[0]
+    if kind == "zoom in" and box["width"] / box["w"] < 1:
+        kind = "zoom out"  # past one screen pixel a level-0 pixel
+    if kind == "zoom out" and box["zoom"] < 1.5:
+        kind = "zoom in"
+    if kind == "zoom in":
+        point = _screen_point(page, tissue, rng)
+        if point is None:
+            return None
+        page.mouse.click(*point)
+    elif kind == "zoom out":
+        page.keyboard.down("Shift")
+        page.mouse.click(box["left"] + box["w"] / 2, box["top"] + box["h"] / 2)
+        page.keyboard.up("Shift")
+    elif kind == "drag":
+        share, angle = rng.uniform(0.3, 0.5), rng.uniform(0, 2 * math.pi)
+        x0, y0 = box["left"] + box["w"] / 2, box["top"] + box["h"] / 2
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + math.cos(angle) * share * box["w"],
+                        y0 + math.sin(angle) * share * box["h"], steps=8)
+        page.mouse.up()
+    else:
+        x, y = rng.choice(tissue)
+        page.evaluate("""([x, y]) => window.wsiViewer.viewport.panTo(
+            window.wsiViewer.viewport.imageToViewportCoordinates(x, y))""", [x, y])
+    return kind
+
+
+def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int) -> dict:
+    """One session in a fresh browser: the whole slide, then `moves` moves, each followed by
+    a pause once every tile in view is drawn; its tile records and move timings."""
+    from playwright.sync_api import sync_playwright
+
+    rng = random.Random(seed)
+    tiles, timings = {}, []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport=SCREEN, device_scale_factor=1).new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.route("**/openseadragon.min.js", _canvas_drawer)
+            page.on("response", lambda r: tiles.setdefault(r.request, {}).update(
+                timing=r.headers.get("server-timing", ""), status=r.status)
+                if "_files/" in r.url else None)
+            page.goto(f"{url}view/{slide_id}")
+            _settled(page)
+            page.evaluate(MARKS)
+            for _ in range(moves):
+                started = page.evaluate("() => (window.__marks = [], performance.now())")
+                kind = _move(page, tissue, rng)
+                if kind is None:
+                    continue
+                page.wait_for_function(
+                    "() => window.__marks.some(m => m[0] === 'finish')", timeout=WAIT_MS)
+                _settled(page)
+                marks = page.evaluate("() => window.__marks")
+                finished = max(t for mark, t in marks if mark == "finish")
+                loaded = max([t for mark, t in marks if mark == "loaded"] or [finished])
+                timings.append({"move": kind, "ms": loaded - started,
+                                "after_animation_ms": max(0.0, loaded - finished)})
+                page.wait_for_timeout(rng.uniform(*PAUSE) * 1000)
+            records = []
+            for request, seen in tiles.items():
+                timing = request.timing
+                if seen.get("status") == 200 and timing.get("responseEnd", -1) >= 0:
+                    records.append({"ms": timing["responseEnd"],
+                                    "store": "store" in seen["timing"]})
+        finally:
+            browser.close()
+    return {"tiles": records, "moves": timings}
+
+
+PREFETCH = ("on", "off")
+# Report rows: a cold session with prefetch on and off, and with it on the same session again
+# on the same server, every tile it asks for cached: what the browser itself takes.
+MODES = ("on", "off", "cached")
+
+
+def _measured(server, store: SimulatedS3, info, moves: int, seed: int) -> dict:
+    """One session against `server`, with the store requests and prefetched bytes it caused."""
+    store.reset()
+    before = scrape_metrics(server.url)
+    session = run_session(server.url, info.slide_id, info.tissue, moves, seed)
+    time.sleep(0.5)  # the ledgers settle what the last screen used
+    after = scrape_metrics(server.url)
+    stats = store.stats()
+
+    def grown(name: str) -> float:
+        return metric_total(after, name) - metric_total(before, name)
+    return {**session, "store_requests": stats["requests"], "store_bytes": stats["bytes"],
+            "prefetch_bytes": grown("wsi_prefetch_bytes_total"),
+            "prefetch_used_bytes": grown("wsi_prefetch_used_bytes_total")}
+
+
+def _sessions(store: SimulatedS3, info, moves: int, seed: int, prefetch: str) -> dict:
+    """{mode: record} of the session on a fresh server and memcached with prefetch `on` or
+    `off`; with it on, also of the same session then replayed warm ("cached")."""
+    memcached = Memcached(memory_mb=1024).start()
+    env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
+           "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
+           "WSI_PREFETCH": prefetch,
+           "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
+           "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")}
+    try:
+        with LiveServer(None, workers=2, env=env) as server:
+            found = {prefetch: _measured(server, store, info, moves, seed)}
+            if prefetch == "on":
+                found["cached"] = _measured(server, store, info, moves, seed)
+            return found
+    finally:
+        memcached.stop()
+
+
+def _move_figures(moves: list[dict]) -> dict:
+    return {"moves": len(moves),
+            "drawn_p50": percentile([m["ms"] for m in moves], 50),
+            "drawn_p95": percentile([m["ms"] for m in moves], 95),
+            "after_p50": percentile([m["after_animation_ms"] for m in moves], 50),
+            "after_p95": percentile([m["after_animation_ms"] for m in moves], 95),
+            "after_share": (sum(m["after_animation_ms"] > 0 for m in moves) / len(moves)
+                            if moves else None)}
+
+
+def summary(runs: list[dict]) -> dict:
+    """One mode's figures, pooled over its runs."""
+    tiles = [t for run in runs for t in run["tiles"]]
+    moves = [m for run in runs for m in run["moves"]]
+    fetched = sum(run["prefetch_bytes"] for run in runs)
+    used = sum(run["prefetch_used_bytes"] for run in runs)
+    return {
+        "runs": len(runs), "tiles": len(tiles),
+        "store_wait_share": sum(t["store"] for t in tiles) / len(tiles) if tiles else None,
+        "tile_p50": percentile([t["ms"] for t in tiles], 50),
+        "tile_p95": percentile([t["ms"] for t in tiles], 95),
+        **_move_figures(moves),
+        "by_move": {kind: _move_figures([m for m in moves if m["move"] == kind])
+                    for kind in sorted({m["move"] for m in moves})},
+        "store_requests": sum(run["store_requests"] for run in runs),
+        "store_mb": sum(run["store_bytes"] for run in runs) / 1e6,
+        "prefetch_mb": fetched / 1e6,
+        "waste_share": 1 - used / fetched if fetched else None,
+    }
+
+
+def to_markdown(results: dict) -> str:
+    def f(value, digits=0):
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    lines = ["| prefetch | tiles | waited on the store | tile p50 / p95 ms | moves | drawn p50 "
+             "/ p95 ms | drawn after the animation: moves, p95 ms | store requests | store MB "
+             "| prefetched MB | never used |", "|---" * 11 + "|"]
+    for mode, s in results["modes"].items():
+        waste = None if s["waste_share"] is None else 100 * s["waste_share"]
+        lines.append(
+            f"| {mode} | {s['tiles']} | {f(100 * s['store_wait_share'], 1)} % | "
+            f"{f(s['tile_p50'], 1)} / {f(s['tile_p95'], 1)} | {s['moves']} | "
+            f"{f(s['drawn_p50'])} / {f(s['drawn_p95'])} | "
+            f"{f(100 * s['after_share'])} %, {f(s['after_p95'])} | {s['store_requests']} | "
+            f"{f(s['store_mb'], 1)} | {f(s['prefetch_mb'], 1)} | {f(waste)} % |")
+    return "\n".join(lines) + "\n"
+
+
+def run(moves: int, pairs: int, seed: int, layout: str, out: str) -> dict:
+    slides, _ = ensure_slides(case_of(layout, False)[:1], None, None, print)
+    info = tr.slide_info_from_file(slides[0].path, slides[0].slide_id)
+    workdir = tempfile.mkdtemp(prefix="wsi-viewer-eval-")
+    _link_slides(workdir, slides)
+    store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
+    runs: dict[str, list] = {mode: [] for mode in MODES}
+    try:
+        for n in range(pairs):
+            for prefetch in PREFETCH[::1 if n % 2 == 0 else -1]:
+                for mode, record in _sessions(store, info, moves, seed + n, prefetch).items():
+                    runs[mode].append(record)
+    finally:
+        store.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    results = {"layout": layout, "moves": moves, "seed": seed, "screen": SCREEN,
+               "modes": {mode: summary(rows) for mode, rows in runs.items()}}
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "viewer.json"), "w") as f:
+        json.dump({**results, "runs": runs}, f, indent=1)
+    with open(os.path.join(out, "viewer.md"), "w") as f:
+        f.write(to_markdown(results))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--moves", type=int, default=40, help="moves a session")
+    parser.add_argument("--pairs", type=int, default=1,
+                        help="sessions with prefetch on and off, the order turned each time "
+                             "(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--layout", choices=LAYOUTS, default="aperio")
+    parser.add_argument("--out", default="bench-report")
+    args = parser.parse_args(argv)
+    print(to_markdown(run(args.moves, args.pairs, args.seed, args.layout, args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
