@@ -1,6 +1,8 @@
 """The browser benchmark's figures, from its sessions' records."""
 
-from wsi_blueprint.bench import viewer_eval
+from live_server import LiveServer
+from wsi_blueprint.bench import traces, viewer_eval
+from wsi_blueprint.sample import write_sample
 
 
 def _run(tile_ms, store_waits, moves, store_requests=10, prefetched=0.0, used=0.0):
@@ -40,3 +42,28 @@ def test_the_table_has_a_row_a_mode_and_no_bytes_prefetched_with_prefetch_off():
     assert rows[2].startswith("| on | 20 | 5.0 % |") and "| 50 % |" in rows[2]
     assert rows[3].startswith("| off | 20 | 20.0 % |") and "| 100 %, 40 |" in rows[3]
     assert rows[3].endswith("| 0.0 | - % |")
+
+
+def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_path):
+    """Three moves of the benchmark's session against the real server: each is timed from
+    the page's own marks (the animation's end, the screen fully drawn), and each tile's time
+    in the browser is kept."""
+    write_sample(str(tmp_path / "sample.tiff"), 4096, 3072)
+    info = traces.slide_info_from_file(str(tmp_path / "sample.tiff"))
+    with LiveServer(tmp_path, workers=1) as server:
+        session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2)
+    assert len(session["moves"]) == 3
+    for move in session["moves"]:
+        assert move["move"] in ("zoom in", "zoom out", "drag", "jump")
+        # An animated move takes OpenSeadragon's 1.2 s, less when a zoom is cut short by the
+        # slide's edge; what is drawn after it is part of the whole.
+        assert 100 < move["ms"] < 30_000
+        assert 0 <= move["after_animation_ms"] <= move["ms"]
+    assert len(session["tiles"]) > 10
+    assert all(tile["ms"] > 0 and isinstance(tile["store"], bool) for tile in session["tiles"])
+
+
+def test_a_warm_replay_reading_what_the_cold_one_prefetched_has_no_waste_figure():
+    warm = viewer_eval.summary([_run([10.0] * 20, 0, [("zoom in", 1200.0, 0.0)],
+                                     prefetched=3e5, used=6e5)])
+    assert warm["waste_share"] is None and warm["prefetch_mb"] == 0.3

@@ -256,7 +256,9 @@ def summary(runs: list[dict]) -> dict:
         "store_requests": sum(run["store_requests"] for run in runs),
         "store_mb": sum(run["store_bytes"] for run in runs) / 1e6,
         "prefetch_mb": fetched / 1e6,
-        "waste_share": 1 - used / fetched if fetched else None,
+        # None where a session read more than it prefetched: a warm replay reads what the
+        # cold one before it prefetched.
+        "waste_share": 1 - used / fetched if 0 < fetched and used <= fetched else None,
     }
 
 
