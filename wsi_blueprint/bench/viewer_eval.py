@@ -81,23 +81,6 @@ def _settled(page) -> None:
     page.wait_for_function("() => document.body.dataset.loaded === 'true'", timeout=WAIT_MS)
 
 
-def _screen_point(page, tissue: list, rng: random.Random) -> tuple[float, float] | None:
-    """A tissue point on the screen, in page coordinates, away from the edges and the
-    navigator; None if the screen shows none."""
-    box = page.evaluate("""() => {
-        const v = window.wsiViewer, b = v.container.getBoundingClientRect();
-        const r = v.world.getItemAt(0).viewportToImageRectangle(v.viewport.getBounds(true));
-        return {left: b.left, top: b.top, w: b.width, h: b.height,
-                x: r.x, y: r.y, width: r.width, height: r.height};
-    }""")
-    shown = []
-    for x, y in tissue:
-        fx, fy = (x - box["x"]) / box["width"], (y - box["y"]) / box["height"]
-        if 0.15 < fx < 0.7 and 0.25 < fy < 0.85:  # the navigator sits top right
-            shown.append((box["left"] + fx * box["w"], box["top"] + fy * box["h"]))
-    return rng.choice(shown) if shown else None
-
-
 def _shown(page) -> dict:
     """The viewer's element on the page and the level-0 rectangle it shows, with its zoom
     against the whole slide's."""
@@ -108,6 +91,17 @@ def _shown(page) -> dict:
                 width: r.width, height: r.height,
                 zoom: v.viewport.getZoom(true) / v.viewport.getHomeZoom()};
     }""")
+
+
+def _screen_point(box: dict, tissue: list, rng: random.Random) -> tuple[float, float] | None:
+    """A tissue point on the screen `box` (`_shown`), in page coordinates, away from the
+    edges and the navigator; None if the screen shows none."""
+    shown = []
+    for x, y in tissue:
+        fx, fy = (x - box["x"]) / box["width"], (y - box["y"]) / box["height"]
+        if 0.15 < fx < 0.7 and 0.25 < fy < 0.85:  # the navigator sits top right
+            shown.append((box["left"] + fx * box["w"], box["top"] + fy * box["h"]))
+    return rng.choice(shown) if shown else None
 
 
 def _move(page, tissue: list, rng: random.Random) -> str | None:
@@ -121,7 +115,7 @@ def _move(page, tissue: list, rng: random.Random) -> str | None:
     if kind == "zoom out" and box["zoom"] < 1.5:
         kind = "zoom in"
     if kind == "zoom in":
-        point = _screen_point(page, tissue, rng)
+        point = _screen_point(box, tissue, rng)
         if point is None:
             return None
         page.mouse.click(*point)
@@ -147,7 +141,7 @@ def _move(page, tissue: list, rng: random.Random) -> str | None:
 def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int) -> dict:
     """One session in a fresh browser: the whole slide, then `moves` moves, each followed by
     a pause once every tile in view is drawn; its tile records and move timings."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
     rng = random.Random(seed)
     tiles, timings = {}, []
@@ -168,8 +162,11 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int) ->
                 kind = _move(page, tissue, rng)
                 if kind is None:
                     continue
-                page.wait_for_function(
-                    "() => window.__marks.some(m => m[0] === 'finish')", timeout=WAIT_MS)
+                try:  # a move the viewer's constraints undo at once does not animate
+                    page.wait_for_function(
+                        "() => window.__marks.some(m => m[0] === 'finish')", timeout=5000)
+                except PlaywrightTimeout:
+                    continue
                 _settled(page)
                 marks = page.evaluate("() => window.__marks")
                 finished = max(t for mark, t in marks if mark == "finish")
