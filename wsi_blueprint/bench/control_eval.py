@@ -150,13 +150,9 @@ def _delta(before: dict | None, after: dict | None, name: str, /, **labels: str)
 
 
 def _server_env(store: SimulatedS3, prices: dict, **settings: str) -> dict:
-    return {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
-            "WSI_S3_REGION": "us-east-1",
+    return {**store.server_env(),
             "WSI_COST_PER_1000_REQUESTS": str(prices["cost_per_1000_requests"]),
-            "WSI_COST_PER_GB": str(prices["cost_per_gb"]),
-            "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench"),
-            **settings}
+            "WSI_COST_PER_GB": str(prices["cost_per_gb"]), **settings}
 
 
 def eviction(policy: str, store: SimulatedS3, rounds: list, scale: Scale, prices: dict

@@ -86,11 +86,8 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
     `connections`: the viewer's requests in flight at most; `cpus`: a taskset list the
     servers are pinned to (the store, memcached and the viewer are not)."""
     memcached = Memcached(memory_mb=1024).start()
-    env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
-           "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
-           "WSI_PREFETCH": mode, **server_env,
-           "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
-           "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")}
+    env = {**store.server_env(), "WSI_MEMCACHED": memcached.address, "WSI_PREFETCH": mode,
+           **server_env}
     try:
         with LiveServer(None, workers=2, env=env, cpus=cpus) as server:
             store.reset()

@@ -440,6 +440,7 @@ class SimulatedS3:
 
         store = SimulatedS3(root, latency_ms=40).start()
         store.endpoint          # WSI_S3_ENDPOINT_URL; buckets are the folders of `root`
+        store.server_env()      # what a server reading its `slides` bucket is started with
         store.stats(); store.reset(); store.configure(latency_ms=0)
         store.stop()
     """
@@ -469,6 +470,16 @@ class SimulatedS3:
             self.stop()
             raise
         return self
+
+    def server_env(self, bucket: str = "slides") -> dict:
+        """The settings a server needs to read `bucket` here: its store, this endpoint, and
+        credentials, which the simulated store takes whatever they are (set in this process
+        too, for the benchmark's own clients)."""
+        return {"WSI_STORE": f"s3://{bucket}", "WSI_S3_ENDPOINT_URL": self.endpoint,
+                "WSI_S3_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY",
+                                                               "bench")}
 
     def _call(self, path: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None

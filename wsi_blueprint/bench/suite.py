@@ -431,12 +431,9 @@ def _targets(options, peers, store, bucket, memcached, notes) -> list:
     from .live_server import LiveServer
     from .peers import TUNED_FSSPEC, available, peer_server
 
-    env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
-           "WSI_S3_REGION": "us-east-1",
+    env = {**store.server_env(),
            "WSI_COST_PER_1000_REQUESTS": str(options.cost_per_1000_requests),
-           "WSI_COST_PER_GB": str(options.cost_per_gb),
-           "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
-           "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"]}
+           "WSI_COST_PER_GB": str(options.cost_per_gb)}
     if memcached is not None:
         env["WSI_MEMCACHED"] = memcached.address
     targets: list = [_Target(

@@ -211,11 +211,7 @@ def _sessions(store: SimulatedS3, info, moves: int, seed: int, prefetch: str) ->
     """{mode: record} of the session on a fresh server and memcached with prefetch `on` or
     `off`; with it on, also of the same session then replayed warm ("cached")."""
     memcached = Memcached(memory_mb=1024).start()
-    env = {"WSI_STORE": "s3://slides", "WSI_S3_ENDPOINT_URL": store.endpoint,
-           "WSI_S3_REGION": "us-east-1", "WSI_MEMCACHED": memcached.address,
-           "WSI_PREFETCH": prefetch,
-           "AWS_ACCESS_KEY_ID": os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench"),
-           "AWS_SECRET_ACCESS_KEY": os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")}
+    env = {**store.server_env(), "WSI_MEMCACHED": memcached.address, "WSI_PREFETCH": prefetch}
     try:
         with LiveServer(None, workers=2, env=env) as server:
             found = {prefetch: _measured(server, store, info, moves, seed)}
