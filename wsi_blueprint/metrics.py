@@ -24,7 +24,7 @@ LABELS = {
     "store_cost_dollars": ("purpose",),
     "tile_requests": ("policy", "source"),
     "prefetch_jobs": ("reason", "policy"), "prefetch_bytes": ("policy", "reason"),
-    "prefetch_used_bytes": ("policy", "reason"), "prefetch_store_requests": ("policy",),
+    "prefetch_used_bytes": ("policy", "reason"), "prefetch_store_requests": ("policy", "reason"),
     "prefetch_dropped": ("why", "policy"), "prefetch_cancelled": ("policy",),
     "prefetch_predictions": ("outcome", "policy"), "prefetch_rule_slides": ("rule", "policy"),
     "prefetch_control_changes": ("parameter",),
@@ -49,7 +49,7 @@ HELP = {
     "prefetch_jobs": "Prefetch work done, by reason (overview, rule, pan_e, zoom_in...)",
     "prefetch_bytes": "Bytes prefetched from the store, by the predictor (reason) that asked",
     "prefetch_used_bytes": "Prefetched bytes that demand requests then read, by predictor",
-    "prefetch_store_requests": "Store requests made by prefetching",
+    "prefetch_store_requests": "Store requests made by prefetching, by predictor",
     "prefetch_dropped": "Prefetch work dropped (budget, rate, leased, queue, busy, throttled, "
                         "error)",
     "prefetch_cancelled": "Prefetch work cancelled because the viewer moved on",

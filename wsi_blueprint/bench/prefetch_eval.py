@@ -111,7 +111,8 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 "wsi_read_ahead_used_bytes_total")
             by_reason = {
                 reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
-                         "used": grown_by("wsi_prefetch_used_bytes_total", reason)}
+                         "used": grown_by("wsi_prefetch_used_bytes_total", reason),
+                         "requests": grown_by("wsi_prefetch_store_requests_total", reason)}
                 for reason in _reasons(after)}
             warm = replay_session(server.url, steps, concurrency=connections,
                                   time_scale=time_scale, max_seconds=max_seconds
@@ -235,18 +236,19 @@ def to_markdown(results: dict) -> str:
         off, on = (_tile_figures(modes.get(m, [])) for m in ("off", "on"))
         lines.append(f"| {action} | {on['tiles']} | {off['p95'] or 0:.0f} -> {on['p95'] or 0:.0f}"
                      f" | {_pct(off['ready_share'])} -> {_pct(on['ready_share'])} |")
-    lines += ["", "Prefetched bytes by predictor (all sessions): MB fetched and the share never "
-              "used", "", "| predictor | MB | never used |", "|---|---|---|"]
+    lines += ["", "Prefetched bytes by predictor (all sessions): MB fetched, the share never "
+              "used, and the store requests it made", "",
+              "| predictor | MB | never used | store requests |", "|---|---|---|---|"]
     reasons: dict[str, dict[str, float]] = {}
     for mode in results["modes"]:
         for row in mode["sessions"]:
             for reason, figures in row["by_reason"].items():
-                total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0})
-                total["bytes"] += figures["bytes"]
-                total["used"] += figures["used"]
+                total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0, "requests": 0.0})
+                for key in total:
+                    total[key] += figures.get(key, 0.0)
     for reason, total in sorted(reasons.items(), key=lambda item: -item[1]["bytes"]):
         lines.append(f"| {reason} | {total['bytes'] / 1e6:.1f} | "
-                     f"{_pct(1 - total['used'] / total['bytes'])} |")
+                     f"{_pct(1 - total['used'] / total['bytes'])} | {total['requests']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

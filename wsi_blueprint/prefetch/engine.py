@@ -390,7 +390,8 @@ class Prefetcher:
         self.counters.inc("prefetch_jobs", reason=reason, policy=policy)
         self.counters.inc("prefetch_bytes", sum(fetched.values()), policy=policy,
                           reason=reason)
-        self.counters.inc("prefetch_store_requests", len(plan.runs), policy=policy)
+        self.counters.inc("prefetch_store_requests", len(plan.runs), policy=policy,
+                          reason=reason)
         return True
 
     # -- clinical context ------------------------------------------------------------------
