@@ -45,13 +45,15 @@ def test_the_table_has_a_row_a_mode_and_no_bytes_prefetched_with_prefetch_off():
 
 
 def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_path):
-    """Three moves of the benchmark's session against the real server: each is timed from
-    the page's own marks (the animation's end, the screen fully drawn), and each tile's time
-    in the browser is kept."""
+    """Three moves of the benchmark's session against the real server, on a screen of its
+    own: each is timed from the page's own marks (the animation's end, the screen fully
+    drawn), and each tile's time in the browser is kept."""
     write_sample(str(tmp_path / "sample.tiff"), 4096, 3072)
     info = traces.slide_info_from_file(str(tmp_path / "sample.tiff"))
     with LiveServer(tmp_path, workers=1) as server:
-        session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2)
+        session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
+                                          screen=(1024, 768))
+    assert session["screen"] == [1024, 768]
     assert len(session["moves"]) == 3
     for move in session["moves"]:
         assert move["move"] in ("zoom in", "zoom out", "drag", "jump")

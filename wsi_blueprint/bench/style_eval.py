@@ -306,17 +306,6 @@ def plot(results: dict, folder: str) -> str | None:
     return name
 
 
-def _viewport(text: str) -> tuple[int, int]:
-    """`1024x768` -> (1024, 768)."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
-    if not (256 <= width <= 8192 and 256 <= height <= 8192):
-        raise argparse.ArgumentTypeError(f"{text}: each side from 256 to 8192 pixels")
-    return width, height
-
-
 def _connections(text: str) -> int:
     """A count of requests in flight, from 1 to 256."""
     try:
@@ -340,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="1 keeps the sessions' reading pauses (default)")
     parser.add_argument("--max-session-seconds", type=float, default=240.0)
-    parser.add_argument("--viewport", type=_viewport, default=tr.VIEWPORT, metavar="WxH",
+    parser.add_argument("--viewport", type=tr.screen_size, default=tr.VIEWPORT, metavar="WxH",
                         help="the viewer's screen in pixels (default: %(default)s)")
     parser.add_argument("--connections", type=_connections, default=CONNECTIONS,
                         metavar="N", help="requests in flight at most: 6 is a browser over "

@@ -51,6 +51,19 @@ VIEWPORT = (1600, 900)
 FRAME = 0.12  # seconds between the frames of an animation
 
 
+def screen_size(text: str) -> tuple[int, int]:
+    """`1024x768` -> (1024, 768), for a command line's screen option."""
+    import argparse
+
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT") from None
+    if not (256 <= width <= 8192 and 256 <= height <= 8192):
+        raise argparse.ArgumentTypeError(f"{text}: each side from 256 to 8192 pixels")
+    return width, height
+
+
 @dataclasses.dataclass(frozen=True)
 class Geometry(DeepZoom):
     """A DZI pyramid exactly as the server describes it, plus what a viewer sees of it."""

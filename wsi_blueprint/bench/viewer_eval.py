@@ -5,12 +5,13 @@ The replays (`prefetch_eval`, `style_eval`) time each tile request. What a perso
 another figure: how long after a move the screen is fully drawn, and above all whether it is
 still being drawn when the move's animation has ended (OpenSeadragon springs a zoom or a
 navigator jump over 1.2 s, and asks for the destination's tiles as it begins). This drives the
-viewer page in Chromium (Playwright, Debian's /usr/bin/chromium) on a screen of 1600 x 900,
-over the generated case's first slide behind the simulated S3 (40 ms first byte, 100 MB/s), on
-the standalone server (2 gevent workers, memcached). A session opens the slide, then makes
-`moves` moves, each followed by a pause once every tile in view is drawn: clicks zooming in
-two times about a tissue point on the screen (half the moves), shift-clicks zooming out, drags
-of 30-50 % of the screen, and jumps to another tissue point (the pan a navigator click makes).
+viewer page in Chromium (Playwright, Debian's /usr/bin/chromium) on a screen of 1600 x 900
+(`--screen`), over the generated case's first slide behind the simulated S3 (40 ms first byte,
+100 MB/s), on the standalone server (2 gevent workers, memcached). A session opens the
+slide, then makes `moves` moves, each followed by a pause once every tile in view is drawn:
+clicks zooming in two times about a tissue point on the screen (half the moves), shift-clicks
+zooming out, drags of 30-50 % of the screen, and jumps to another tissue point (the pan a
+navigator click makes).
 The moves come from the seed, so prefetch on and off make the same ones; each session runs on
 a fresh server and memcached, the order turned at each pair. With prefetch on, the same session
 is then made again on the same server with every tile it asks for cached (`cached`): what the
@@ -26,7 +27,8 @@ Reported per mode, pooled over its sessions:
 - store requests and bytes, prefetched bytes and the share never used.
 
     python -m wsi_blueprint.bench.viewer_eval [--moves 40] [--pairs 1] [--seed 1]
-                                              [--layout aperio|pyramid] [--out DIR]
+                                              [--layout aperio|pyramid] [--screen WxH]
+                                              [--out DIR]
 """
 
 import argparse
@@ -50,7 +52,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
-SCREEN = {"width": 1600, "height": 900}
 PAUSE = (0.5, 1.5)  # seconds a pathologist looks once the screen is drawn
 WAIT_MS = 60_000
 
@@ -138,9 +139,11 @@ def _move(page, tissue: list, rng: random.Random) -> str | None:
     return kind
 
 
-def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int) -> dict:
-    """One session in a fresh browser: the whole slide, then `moves` moves, each followed by
-    a pause once every tile in view is drawn; its tile records and move timings."""
+def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
+                screen: tuple[int, int] = tr.VIEWPORT) -> dict:
+    """One session in a fresh browser on a screen of `screen` pixels: the whole slide, then
+    `moves` moves, each followed by a pause once every tile in view is drawn; its tile records
+    and move timings, and the screen the page had."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
     rng = random.Random(seed)
@@ -148,7 +151,8 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int) ->
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_context(viewport=SCREEN, device_scale_factor=1).new_page()
+            page = browser.new_context(viewport={"width": screen[0], "height": screen[1]},
+                                      device_scale_factor=1).new_page()
             page.set_default_timeout(WAIT_MS)
             page.route("**/openseadragon.min.js", _canvas_drawer)
             page.on("response", lambda r: tiles.setdefault(r.request, {}).update(
@@ -156,6 +160,7 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int) ->
                 if "_files/" in r.url else None)
             page.goto(f"{url}view/{slide_id}")
             _settled(page)
+            shown_screen = page.evaluate("() => [innerWidth, innerHeight]")
             page.evaluate(MARKS)
             for _ in range(moves):
                 started = page.evaluate("() => (window.__marks = [], performance.now())")
@@ -182,7 +187,7 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int) ->
                                     "store": "store" in seen["timing"]})
         finally:
             browser.close()
-    return {"tiles": records, "moves": timings}
+    return {"tiles": records, "moves": timings, "screen": shown_screen}
 
 
 PREFETCH = ("on", "off")
@@ -191,11 +196,12 @@ PREFETCH = ("on", "off")
 MODES = ("on", "off", "cached")
 
 
-def _measured(server, store: SimulatedS3, info, moves: int, seed: int) -> dict:
+def _measured(server, store: SimulatedS3, info, moves: int, seed: int,
+              screen: tuple[int, int]) -> dict:
     """One session against `server`, with the store requests and prefetched bytes it caused."""
     store.reset()
     before = scrape_metrics(server.url)
-    session = run_session(server.url, info.slide_id, info.tissue, moves, seed)
+    session = run_session(server.url, info.slide_id, info.tissue, moves, seed, screen)
     time.sleep(0.5)  # the ledgers settle what the last screen used
     after = scrape_metrics(server.url)
     stats = store.stats()
@@ -207,16 +213,17 @@ def _measured(server, store: SimulatedS3, info, moves: int, seed: int) -> dict:
             "prefetch_used_bytes": grown("wsi_prefetch_used_bytes_total")}
 
 
-def _sessions(store: SimulatedS3, info, moves: int, seed: int, prefetch: str) -> dict:
+def _sessions(store: SimulatedS3, info, moves: int, seed: int, prefetch: str,
+              screen: tuple[int, int]) -> dict:
     """{mode: record} of the session on a fresh server and memcached with prefetch `on` or
     `off`; with it on, also of the same session then replayed warm ("cached")."""
     memcached = Memcached(memory_mb=1024).start()
     env = {**store.server_env(), "WSI_MEMCACHED": memcached.address, "WSI_PREFETCH": prefetch}
     try:
         with LiveServer(None, workers=2, env=env) as server:
-            found = {prefetch: _measured(server, store, info, moves, seed)}
+            found = {prefetch: _measured(server, store, info, moves, seed, screen)}
             if prefetch == "on":
-                found["cached"] = _measured(server, store, info, moves, seed)
+                found["cached"] = _measured(server, store, info, moves, seed, screen)
             return found
     finally:
         memcached.stop()
@@ -273,7 +280,8 @@ def to_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(moves: int, pairs: int, seed: int, layout: str, out: str) -> dict:
+def run(moves: int, pairs: int, seed: int, layout: str, out: str,
+        screen: tuple[int, int] = tr.VIEWPORT) -> dict:
     slides, _ = ensure_slides(case_of(layout, False)[:1], None, None, print)
     info = tr.slide_info_from_file(slides[0].path, slides[0].slide_id)
     workdir = tempfile.mkdtemp(prefix="wsi-viewer-eval-")
@@ -283,12 +291,13 @@ def run(moves: int, pairs: int, seed: int, layout: str, out: str) -> dict:
     try:
         for n in range(pairs):
             for prefetch in PREFETCH[::1 if n % 2 == 0 else -1]:
-                for mode, record in _sessions(store, info, moves, seed + n, prefetch).items():
+                for mode, record in _sessions(store, info, moves, seed + n, prefetch,
+                                               screen).items():
                     runs[mode].append(record)
     finally:
         store.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    results = {"layout": layout, "moves": moves, "seed": seed, "screen": SCREEN,
+    results = {"layout": layout, "moves": moves, "seed": seed, "screen": list(screen),
                "modes": {mode: summary(rows) for mode, rows in runs.items()}}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "viewer.json"), "w") as f:
@@ -307,9 +316,12 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--layout", choices=LAYOUTS, default="aperio")
+    parser.add_argument("--screen", type=tr.screen_size, default=tr.VIEWPORT, metavar="WxH",
+                        help="the browser's screen (default: 1600x900)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
-    print(to_markdown(run(args.moves, args.pairs, args.seed, args.layout, args.out)))
+    print(to_markdown(run(args.moves, args.pairs, args.seed, args.layout, args.out,
+                          args.screen)))
     return 0
 
 
