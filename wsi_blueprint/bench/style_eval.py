@@ -93,10 +93,10 @@ def summary(rows: dict) -> dict:
                               if figures["store_off"] else None)
     reasons: dict[str, dict[str, float]] = {}
     for row in rows["on"]:
-        for reason, figures_of in row["by_reason"].items():
+        for reason, counted in row["by_reason"].items():
             total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0, "requests": 0.0})
             for key in total:
-                total[key] += figures_of.get(key, 0.0)
+                total[key] += counted.get(key, 0.0)
     figures["by_reason"] = reasons
     figures["by_action"] = {mode: by_action([r for row in rows[mode] for r in row["requests"]
                                               if r["kind"] == "tile" and r["status"] == 200])

@@ -36,6 +36,7 @@ and its viewer may blend each screen in over the coarser level, ask for IIIF til
 and send no session header. `STYLES` names the combinations the prefetch evaluation replays.
 """
 
+import argparse
 import dataclasses
 import json
 import math
@@ -53,8 +54,6 @@ FRAME = 0.12  # seconds between the frames of an animation
 
 def screen_size(text: str) -> tuple[int, int]:
     """`1024x768` -> (1024, 768), for a command line's screen option."""
-    import argparse
-
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
@@ -590,8 +589,6 @@ def read_trace(path: str) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m wsi_blueprint.bench.traces --server URL --slide ID [...] -o trace.jsonl"""
-    import argparse
-
     parser = argparse.ArgumentParser(description="Generate viewing-session traces (JSONL).")
     parser.add_argument("--server", help="a running server to read geometry and thumbnails")
     parser.add_argument("--store", help="or a store URL (file:///dir, s3://bucket) to read "
