@@ -177,6 +177,26 @@ def test_broken_data_is_never_passed_off_as_pixels():
             decode(tile, reduce=2)
 
 
+def test_a_raw_tile_decompresses_no_more_than_its_size():
+    """A stream cut to its first byte made the codec grow its buffer until memory ran out
+    (found by the parser fuzzer), and a small stream may expand to gigabytes: both stop at the
+    tile's own size and are 422s."""
+    bomb = {"deflate": imagecodecs.zlib_encode(bytes(2 ** 27)),   # 128 MiB from 128 kB
+            "zstd": imagecodecs.zstd_encode(bytes(2 ** 27))}
+    for compression in ("deflate", "zstd"):
+        tile = EncodedTile(bomb[compression], compression, 64, 64, 64, 64, "rgb")
+        with pytest.raises(CorruptSlide):
+            decode(tile)
+    cut = EncodedTile(imagecodecs.zlib_encode(bytes(64 * 64 * 3))[:1], "deflate", 64, 64, 64,
+                      64, "rgb")
+    with pytest.raises(CorruptSlide):
+        decode(cut)
+    # LZW stops at the size asked: the tile's rows, and no more, come out.
+    lzw = EncodedTile(imagecodecs.lzw_encode(bytes(range(256)) * 2 ** 12), "lzw", 64, 64, 64,
+                      64, "rgb")
+    assert decode(lzw).shape == (64, 64, 3)
+
+
 def test_unsupported_encodings_are_415():
     base = EncodedTile(b"x", "deflate", 8, 8, 8, 8, "rgb")
     for tile in (replace(base, compression="lerc"), replace(base, predictor=3),

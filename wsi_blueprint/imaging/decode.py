@@ -120,12 +120,15 @@ def _jpeg2000(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
 
 
 def _raw(unpack):
-    """Decoder of TIFF sample data: decompress, shape as rows of pixels, undo the predictor."""
+    """Decoder of TIFF sample data: decompress, shape as rows of pixels, undo the predictor.
+    `unpack(data, out=size)` decompresses at most `size` bytes, the size the tile says it
+    decodes to: a stream claiming more (a decompression bomb) or cut short fails instead of
+    growing a buffer without bound."""
     def decode_raw(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
         # TIFF byte order is not part of EncodedTile yet: 16-bit data is taken as little-endian.
         dtype = np.dtype(np.uint8 if tile.bits <= 8 else "<u2")
-        data = unpack(tile.data)
         row_bytes = tile.width * tile.samples * dtype.itemsize
+        data = unpack(tile.data, out=row_bytes * tile.height)
         rows = len(data) // row_bytes
         pixels = np.frombuffer(data, dtype, rows * tile.width * tile.samples)
         pixels = pixels.reshape(rows, tile.width, tile.samples)
@@ -196,7 +199,7 @@ _DECODERS = {
     "deflate": _raw(imagecodecs.zlib_decode),
     "lzw": _raw(imagecodecs.lzw_decode),
     "zstd": _raw(imagecodecs.zstd_decode),
-    "none": _raw(lambda data: data),
+    "none": _raw(lambda data, out: data[:out]),
     "png": _pillow("PNG"),
     "bmp": _pillow("BMP"),
 }
