@@ -197,6 +197,25 @@ def test_a_raw_tile_decompresses_no_more_than_its_size():
     assert decode(lzw).shape == (64, 64, 3)
 
 
+def test_a_jpeg_claiming_more_pixels_than_its_tile_is_refused_before_decoding():
+    """Four bytes of a tile's frame header can claim 60000 x 60000 pixels: 10 GiB the codec
+    would allocate before finding the data short. Refused from the header, at every scale and
+    at 12 bits too."""
+    for bits, jpeg in ((8, imagecodecs.jpeg8_encode(np.full((64, 64, 3), 80, np.uint8), 90)),
+                       (12, imagecodecs.jpeg8_encode(np.full((64, 64), 800, np.uint16), 90,
+                                                     bitspersample=12))):
+        claimed = bytearray(jpeg)
+        sof = max(claimed.find(b"\xff\xc0"), claimed.find(b"\xff\xc1"))
+        claimed[sof + 5:sof + 9] = (60000).to_bytes(2, "big") * 2  # height, width
+        tile = EncodedTile(bytes(claimed), "jpeg", 64, 64, 64, 64,
+                           "ycbcr" if bits == 8 else "minisblack", samples=3 if bits == 8 else 1,
+                           bits=bits)
+        for reduce in (1, 2):
+            with pytest.raises(CorruptSlide, match="claims 60000x60000"):
+                decode(tile, reduce)
+        assert decode(replace(tile, data=jpeg)).shape == (64, 64, 3)
+
+
 def test_unsupported_encodings_are_415():
     base = EncodedTile(b"x", "deflate", 8, 8, 8, 8, "rgb")
     for tile in (replace(base, compression="lerc"), replace(base, predictor=3),

@@ -98,15 +98,26 @@ def _jpeg(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
     # simplejpeg (libjpeg-turbo) decodes 8-bit JPEG at 1/2, 1/4, 1/8 scale in about half the
     # time of Pillow's draft mode, for the same pixels (Pillow's parsing is Python).
     # imagecodecs cannot scale, but decodes 12-bit JPEG.
+    # A header claiming more pixels than the tile holds would have the codec allocate them
+    # all (a few bytes can claim 65535 x 65535) before the data runs out.
+    full_h, full_w = _jpeg_header(stream)[:2] if tile.bits == 8 else _jpeg_frame(stream)
+    if full_w > tile.width or full_h > tile.height:
+        raise CorruptSlide(f"a jpeg tile claims {full_w}x{full_h} pixels, more than the "
+                           f"{tile.width}x{tile.height} it holds")
     scale = next(s for s in (8, 4, 2, 1) if reduce % s == 0) if tile.bits == 8 else 1
     if scale == 1:
         return _jpeg8_decode(stream, outcolorspace="RGB"), 1
-    full_h, full_w = _jpeg_header(stream)[:2]
     pixels = _jpeg_scaled_decode(stream, "RGB", min_width=-(-full_w // scale),
                                  min_height=-(-full_h // scale))
     done = next(s for s in (8, 4, 2, 1)
                 if pixels.shape[:2] == (-(-full_h // s), -(-full_w // s)))
     return pixels, done
+
+
+def _jpeg_frame(stream: bytes) -> tuple[int, int]:
+    """(height, width) from the frame header, for precisions simplejpeg does not read."""
+    found = jpeg_markers.frame(stream)
+    return found.height, found.width
 
 
 def _jpeg2000(tile: EncodedTile, reduce: int) -> tuple[np.ndarray, int]:
