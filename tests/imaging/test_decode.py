@@ -191,6 +191,12 @@ def test_a_raw_tile_decompresses_no_more_than_its_size():
                       64, "rgb")
     with pytest.raises(CorruptSlide):
         decode(cut)
+    # A tile claiming to be enormous is refused from its numbers, before any codec allocates.
+    for compression, data in (("deflate", bomb["deflate"]), ("jpeg", imagecodecs.jpeg8_encode(
+            np.zeros((8, 8, 3), np.uint8)))):
+        huge = EncodedTile(data, compression, 2 ** 32 - 1, 2 ** 32 - 1, 64, 64, "rgb")
+        with pytest.raises(UnsupportedFormat, match="larger than this server decodes"):
+            decode(huge)
     # LZW stops at the size asked: the tile's rows, and no more, come out.
     lzw = EncodedTile(imagecodecs.lzw_encode(bytes(range(256)) * 2 ** 12), "lzw", 64, 64, 64,
                       64, "rgb")

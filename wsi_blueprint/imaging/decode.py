@@ -28,6 +28,9 @@ from ..formats.tile import EncodedTile
 from . import jpeg_markers
 
 WHITE = (255, 255, 255)
+# The most a tile may decode to. Codecs allocate what a tile's numbers claim before they find
+# the data short; a slide's tiles and strips sensibly hold a few megabytes.
+MAX_DECODED_BYTES = 2 ** 27
 
 # imagecodecs loads each codec on first use, and Pillow its plugins and helper modules (one of
 # them the first time an image becomes a numpy array). That first use must not happen in a pool
@@ -65,6 +68,10 @@ def decode(tile: EncodedTile, reduce: int = 1, background: tuple = WHITE) -> np.
     if tile.sparse:
         return solid(height, width, background)
     _check_supported(tile)
+    if tile.width * tile.height * max(3, tile.samples) * (1 if tile.bits <= 8 else 2) > \
+            MAX_DECODED_BYTES:
+        raise UnsupportedFormat(f"a tile of {tile.width}x{tile.height} pixels is larger than "
+                                f"this server decodes")
     try:
         pixels, done = _DECODERS[tile.compression](tile, reduce)
     except _DECODE_ERRORS as exc:
