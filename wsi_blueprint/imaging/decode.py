@@ -13,7 +13,9 @@ work and memory, and a proper area filter); whatever factor remains is an area a
 canvas, so a region can be assembled from tiles already reduced.
 
 Anything that does not decode cleanly is `CorruptSlide` (422): a tile is never replaced by a
-blank one behind the caller's back. Missing (sparse) tiles are background by design.
+blank one behind the caller's back. Missing (sparse) tiles are background by design. No tile is
+decoded to more than its own size, nor to more than `MAX_DECODED_BYTES` (a 415): codecs
+allocate what a stream or a header claims before they find the data short.
 """
 
 import io
@@ -28,9 +30,7 @@ from ..formats.tile import EncodedTile
 from . import jpeg_markers
 
 WHITE = (255, 255, 255)
-# The most a tile may decode to. Codecs allocate what a tile's numbers claim before they find
-# the data short; a slide's tiles and strips sensibly hold a few megabytes.
-MAX_DECODED_BYTES = 2 ** 27
+MAX_DECODED_BYTES = 2 ** 27  # a slide's tiles and strips sensibly hold a few megabytes
 
 # imagecodecs loads each codec on first use, and Pillow its plugins and helper modules (one of
 # them the first time an image becomes a numpy array). That first use must not happen in a pool
