@@ -64,6 +64,17 @@ def by_action(tiles: list[dict]) -> dict:
     return {action: _tile_figures(group) for action, group in sorted(actions.items())}
 
 
+def pool_reasons(rows) -> dict[str, dict[str, float]]:
+    """Each predictor's bytes, used bytes and store requests, summed over sessions' rows."""
+    reasons: dict[str, dict[str, float]] = {}
+    for row in rows:
+        for reason, figures in row["by_reason"].items():
+            total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0, "requests": 0.0})
+            for key in total:
+                total[key] += figures.get(key, 0.0)
+    return reasons
+
+
 def _reasons(samples: dict | None) -> set[str]:
     """The predictors (reason label) that have prefetched bytes, from a metrics scrape."""
     return {value for (name, labels), _ in (samples or {}).items()
@@ -239,13 +250,7 @@ def to_markdown(results: dict) -> str:
     lines += ["", "Prefetched bytes by predictor (all sessions): MB fetched, the share never "
               "used, and the store requests it made", "",
               "| predictor | MB | never used | store requests |", "|---|---|---|---|"]
-    reasons: dict[str, dict[str, float]] = {}
-    for mode in results["modes"]:
-        for row in mode["sessions"]:
-            for reason, figures in row["by_reason"].items():
-                total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0, "requests": 0.0})
-                for key in total:
-                    total[key] += figures.get(key, 0.0)
+    reasons = pool_reasons(row for mode in results["modes"] for row in mode["sessions"])
     for reason, total in sorted(reasons.items(), key=lambda item: -item[1]["bytes"]):
         lines.append(f"| {reason} | {total['bytes'] / 1e6:.1f} | "
                      f"{_pct(1 - total['used'] / total['bytes'])} | {total['requests']:.0f} |")

@@ -32,7 +32,7 @@ import tempfile
 
 from . import traces as tr
 from .live_server import cpu_list
-from .prefetch_eval import CONNECTIONS, by_action, profile_of, replay_cold
+from .prefetch_eval import CONNECTIONS, by_action, pool_reasons, profile_of, replay_cold
 from .replay import percentile, sessions_of
 from .s3sim import SimulatedS3
 from .slidegen import LAYOUTS, case_of, ensure_slides
@@ -91,13 +91,7 @@ def summary(rows: dict) -> dict:
         "on", "read_ahead_used_bytes")) / ahead if ahead else 0.0
     figures["store_ratio"] = (figures["store_on"] / figures["store_off"]
                               if figures["store_off"] else None)
-    reasons: dict[str, dict[str, float]] = {}
-    for row in rows["on"]:
-        for reason, counted in row["by_reason"].items():
-            total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0, "requests": 0.0})
-            for key in total:
-                total[key] += counted.get(key, 0.0)
-    figures["by_reason"] = reasons
+    figures["by_reason"] = pool_reasons(rows["on"])
     figures["by_action"] = {mode: by_action([r for row in rows[mode] for r in row["requests"]
                                               if r["kind"] == "tile" and r["status"] == 200])
                             for mode in ("off", "on")}
