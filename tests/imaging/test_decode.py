@@ -222,6 +222,30 @@ def test_a_jpeg_claiming_more_pixels_than_its_tile_is_refused_before_decoding():
         assert decode(replace(tile, data=jpeg)).shape == (64, 64, 3)
 
 
+def test_other_codecs_claiming_more_pixels_than_their_tile_fail_cleanly():
+    """JPEG 2000, JPEG-LS and WebP headers claiming a huge image: their codecs check the
+    stream against the claim before allocating, so these are 422s with no bound of ours."""
+    image = np.full((64, 64, 3), 90, np.uint8)
+    image[::3] = 20
+    streams = {"jpeg2000": imagecodecs.jpeg2k_encode(image, codecformat="j2k"),
+               "jpegls": imagecodecs.jpegls_encode(image),
+               "webp": imagecodecs.webp_encode(image, lossless=True)}
+    j2k = bytearray(streams["jpeg2000"])
+    j2k[8:16] = (60000).to_bytes(4, "big") * 2  # SIZ: Xsiz, Ysiz
+    jpegls = bytearray(streams["jpegls"])
+    sof = jpegls.find(b"\xff\xf7")
+    jpegls[sof + 5:sof + 9] = (60000).to_bytes(2, "big") * 2  # SOF55: height, width
+    webp = bytearray(streams["webp"])
+    assert webp[12:16] == b"VP8L"
+    fields = int.from_bytes(webp[21:25], "little")  # 14 bits width - 1, 14 bits height - 1
+    webp[21:25] = (fields & ~(2 ** 28 - 1) | (2 ** 28 - 1)).to_bytes(4, "little")
+    for compression, data in (("jpeg2000", j2k), ("jpegls", jpegls), ("webp", webp)):
+        tile = EncodedTile(bytes(data), compression, 64, 64, 64, 64, "rgb")
+        with pytest.raises(CorruptSlide):
+            decode(tile)
+        assert np.array_equal(decode(replace(tile, data=streams[compression])), image)
+
+
 def test_unsupported_encodings_are_415():
     base = EncodedTile(b"x", "deflate", 8, 8, 8, 8, "rgb")
     for tile in (replace(base, compression="lerc"), replace(base, predictor=3),
