@@ -1,7 +1,7 @@
 """With access control on, unmodified viewers work end to end in a real browser: the signed
 viewer page (which renews its token, at most once a minute, and says when the session has
-ended), stock OpenSeadragon on a signed DZI, and stock OpenSeadragon as a IIIF client on a
-signed info.json (the token rides in the service id).
+ended), stock OpenSeadragon on a signed DZI, stock OpenSeadragon as a IIIF client on a
+signed info.json (the token rides in the service id), and stock Mirador on a signed manifest.
 
 The page's clock is Playwright's fake one where minutes must pass: the server's tokens live
 in real time, so a renewal the page makes after a jump is still made with a valid token."""
@@ -12,7 +12,8 @@ import time
 import pytest
 import requests
 
-from browser import Console, new_page, open_in_plain_openseadragon, wait_loaded
+from browser import Console, mirador_site, new_page, open_in_mirador, \
+    open_in_plain_openseadragon, wait_loaded
 from helpers import testdata_path
 from live_server import LiveServer
 
@@ -169,3 +170,16 @@ def test_stock_openseadragon_opens_a_signed_iiif_service(browser, server):
                                         "/iiif/3/")
     token = urls["iiif"].split("/t/")[1].split("/")[0]
     assert all(f"/t/{token}/" in u for _, u in tiles)
+
+
+def test_stock_mirador_opens_a_signed_manifest(browser, server):
+    urls = sign(server)["urls"]
+    token = urls["manifest"].split("/t/")[1].split("/")[0]
+    with mirador_site() as site:
+        page, responses = open_in_mirador(browser, site, urls["manifest"], server.url)
+        page.context.close()
+    tiles = [url for _, url, _ in responses if url.endswith("/0/default.jpg")]
+    assert len(tiles) >= 4, responses
+    assert any(url.endswith("/info.json") for _, url, _ in responses), responses
+    assert all(status == 200 and f"/t/{token}/" in url for status, url, _ in responses), \
+        responses

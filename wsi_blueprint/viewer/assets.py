@@ -33,20 +33,28 @@ def install(version: str = OPENSEADRAGON_VERSION, folder: str | None = None) -> 
     if folder != VENDOR and installed(VENDOR):
         shutil.copytree(VENDOR, folder, dirs_exist_ok=True)
         return folder
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is needed to fetch OpenSeadragon for the viewer "
-                           "(apt-get install npm)")
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([npm, "pack", f"openseadragon@{version}", "--pack-destination", tmp,
-                        "--silent"], check=True, cwd=tmp, stdout=subprocess.DEVNULL)
-        tarball = next(f for f in os.listdir(tmp) if f.endswith(".tgz"))
-        with tarfile.open(os.path.join(tmp, tarball)) as archive:
-            archive.extractall(tmp, filter="data")
+        unpacked = npm_package(f"openseadragon@{version}", tmp)
         os.makedirs(os.path.dirname(folder), exist_ok=True)
-        shutil.copytree(os.path.join(tmp, "package", "build", "openseadragon"), folder,
+        shutil.copytree(os.path.join(unpacked, "build", "openseadragon"), folder,
                         dirs_exist_ok=True)
     return folder
+
+
+def npm_package(spec: str, into: str) -> str:
+    """The files of the npm package `spec` (name@version), fetched with `npm pack` and unpacked
+    into `into`; returns the folder holding them."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(f"npm is needed to fetch {spec} (apt-get install npm)")
+    os.makedirs(into, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([npm, "pack", spec, "--pack-destination", tmp, "--silent"], check=True,
+                       cwd=tmp, stdout=subprocess.DEVNULL)
+        tarball = next(f for f in os.listdir(tmp) if f.endswith(".tgz"))
+        with tarfile.open(os.path.join(tmp, tarball)) as archive:
+            archive.extractall(into, filter="data")
+    return os.path.join(into, "package")
 
 
 if __name__ == "__main__":
