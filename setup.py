@@ -83,7 +83,7 @@ setup(
             "botocore>=1.31", "boto3", "gunicorn>=22", "gevent>=24", "packaging",
             "pytest>=8", "responses>=0.25", "moto[server]>=5", "openslide-python>=1.3",
             "openslide-bin>=4.0", "hypothesis>=6", "playwright>=1.40", "iiif-validator>=1.0",
-            "mkdocs>=1.6",
+            "iiif-prezi3>=3.1", "mkdocs>=1.6",
             "flask-caching>=2.3", "redis>=5", "python-memcached>=1.59",
             "openapi-spec-validator>=0.7", "jsonschema>=4.18",
             "cryptography",

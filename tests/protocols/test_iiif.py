@@ -130,6 +130,20 @@ def test_manifest_paints_one_canvas_with_the_image_service(client):
     assert metadata["Microns per pixel"] == "0.4990"
 
 
+def test_manifest_is_valid_presentation_3(client):
+    """Checked against the IIIF community's own models of Presentation 3 (iiif-prezi3, made
+    from the specification's JSON schema): a manifest a strict client would refuse fails
+    here, as a canvas of another type does."""
+    from iiif_prezi3 import Manifest
+    from pydantic import ValidationError
+
+    manifest = client.get(f"/pathology/iiif/3/{CMU}/manifest.json").json
+    Manifest(**manifest)
+    manifest["items"][0]["type"] = "Image"
+    with pytest.raises(ValidationError):
+        Manifest(**manifest)
+
+
 def test_metadata_urls_all_answer_under_the_mount(client):
     urls = client.get(f"/pathology/slides/{CMU}").json["urls"]
     assert set(urls) == {"metadata", "thumbnail", "dzi", "iiif", "iiif2", "manifest", "viewer"}
