@@ -2,7 +2,7 @@
 
 Playwright's own browser download never runs here; the tests use /usr/bin/chromium, which the
 test command installs (deploy/install-system-deps.sh). Mirador is fetched from the npm
-registry on first use and kept in the user's cache, never committed.
+registry on first use and kept in the user's cache (`wsi_blueprint.bench.mirador`).
 """
 
 import contextlib
@@ -15,8 +15,8 @@ import threading
 import time
 import urllib.parse
 
+from wsi_blueprint.bench import mirador
 from wsi_blueprint.bench.viewer_eval import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 (conftest's)
-from wsi_blueprint.viewer.assets import npm_package
 
 WAIT_MS = 30_000
 
@@ -105,33 +105,9 @@ def open_in_plain_openseadragon(browser, server, source: str, tile_path: str) ->
         page.context.close()
 
 
-MIRADOR_VERSION = "4.0.0"
-
-# Stock Mirador as a site of its own would host it: the manifest is the only thing it is told.
 # Images are asked with CORS (`crossOriginPolicy`), as a site wanting OpenSeadragon's WebGL
 # drawer sets it: a tile without CORS headers would then not be drawn at all.
-MIRADOR_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-<body style="margin:0"><div id="mirador" style="position:absolute;inset:0"></div>
-<script src="mirador.min.js"></script>
-<script>
-  Mirador.viewer({id: "mirador",
-    windows: [{manifestId: new URLSearchParams(location.search).get("manifest")}],
-    window: {allowClose: false, allowMaximize: false, sideBarOpen: false},
-    workspaceControlPanel: {enabled: false},
-    osdConfig: {crossOriginPolicy: "Anonymous"}});
-</script>
-</body></html>"""
-
-
-def mirador_script() -> str:
-    """Mirador's browser build, fetched once into the user's cache."""
-    folder = os.path.join(os.path.expanduser("~/.cache/wsi_blueprint"),
-                          f"mirador-{MIRADOR_VERSION}")
-    script = os.path.join(folder, "package", "dist", "mirador.min.js")
-    if not os.path.isfile(script):
-        npm_package(f"mirador@{MIRADOR_VERSION}", folder)
-    return script
+MIRADOR_OSD_CONFIG = {"crossOriginPolicy": "Anonymous"}
 
 
 @contextlib.contextmanager
@@ -140,9 +116,9 @@ def mirador_site():
     server's, so every request to the server is cross-origin, as from a real IIIF site; on
     loopback, as Chromium lets only a local page fetch from loopback). Yields the page's URL."""
     with tempfile.TemporaryDirectory() as folder:
-        shutil.copy(mirador_script(), folder)
+        shutil.copy(mirador.script(), folder)
         with open(os.path.join(folder, "mirador.html"), "w") as f:
-            f.write(MIRADOR_PAGE)
+            f.write(mirador.page(MIRADOR_OSD_CONFIG))
 
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args):
@@ -160,20 +136,16 @@ def mirador_site():
 
 
 def open_in_mirador(browser, site: str, manifest: str, server_url: str):
-    """Opens `manifest` in the Mirador page at `site`; once every request has been answered
-    and none has started for a second, returns the page (the caller closes its context) and
-    the (status, url, Access-Control-Allow-Origin) of every response from `server_url`."""
+    """Opens `manifest` in the Mirador page at `site`; once every tile in view is drawn,
+    returns the page (the caller closes its context) and the (status, url,
+    Access-Control-Allow-Origin) of every response from `server_url`."""
     page = new_page(browser)
     console = Console(page)
-    responses, pending = [], set()
-    page.on("request", lambda r: pending.add(r))
-    page.on("requestfailed", lambda r: pending.discard(r))
+    responses = []
 
-    def finished(request):
-        pending.discard(request)
-        response = request.response()
-        if request.url.startswith(server_url) and response is not None:
-            responses.append((response.status, request.url,
+    def answered(response):
+        if response.url.startswith(server_url):
+            responses.append((response.status, response.url,
                               response.headers.get("access-control-allow-origin")))
 
     # Mirador's own React warnings are console errors too: what matters here is that no
@@ -182,27 +154,15 @@ def open_in_mirador(browser, site: str, manifest: str, server_url: str):
         return [text for text in console.errors()
                 if "Failed to load" in text or "CORS" in text] + console.page_errors
 
-    page.on("requestfinished", finished)
+    page.on("requestfinished", lambda request: answered(request.response()))
     try:
-        _load_mirador(page, site, manifest, responses, pending, failures)
+        page.goto(f"{site}?manifest={urllib.parse.quote(manifest, safe='')}")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not failures() and time.monotonic() < deadline:
+            if page.evaluate("() => document.body.dataset.loaded") == "true":
+                return page, responses
+            page.wait_for_timeout(100)
+        raise AssertionError(f"Mirador did not draw the slide: {failures()}, {responses}")
     except BaseException:
         page.context.close()
         raise
-    return page, responses
-
-
-def _load_mirador(page, site, manifest, responses, pending, failures) -> None:
-    page.goto(f"{site}?manifest={urllib.parse.quote(manifest, safe='')}")
-    deadline, quiet_since = time.monotonic() + WAIT_MS / 1000, None
-    while time.monotonic() < deadline and not failures():
-        page.wait_for_timeout(100)
-        if pending or not any("/default." in url for _, url, _ in responses):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 1.0:
-            break
-    else:
-        raise AssertionError(f"Mirador did not finish loading: {failures()}, {responses}")
-    # Tiles that have landed are drawn on OpenSeadragon's next frames.
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")

@@ -65,6 +65,24 @@ def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_pat
     assert all(tile["ms"] > 0 and isinstance(tile["store"], bool) for tile in session["tiles"])
 
 
+def test_a_session_in_mirador_makes_the_same_moves_on_iiif_tiles(tmp_path):
+    """The same session in stock Mirador: its OpenSeadragon is driven and timed as the
+    built-in page's (zooms by the wheel: Mirador turns click-to-zoom off), and the tiles kept
+    are its IIIF Image API 3 requests, the zoomed-in levels' among them."""
+    write_sample(str(tmp_path / "sample.tiff"), 4096, 3072)
+    info = traces.slide_info_from_file(str(tmp_path / "sample.tiff"))
+    with LiveServer(tmp_path, workers=1) as server:
+        session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
+                                          screen=(1024, 768), viewer="mirador")
+    assert len(session["moves"]) == 3
+    assert "zoom in" in [move["move"] for move in session["moves"]]
+    for move in session["moves"]:
+        assert 100 < move["ms"] < 30_000
+        assert 0 <= move["after_animation_ms"] <= move["ms"]
+    assert len(session["tiles"]) > 10
+    assert all(tile["ms"] > 0 for tile in session["tiles"])
+
+
 def test_a_warm_replay_reading_what_the_cold_one_prefetched_has_no_waste_figure():
     warm = viewer_eval.summary([_run([10.0] * 20, 0, [("zoom in", 1200.0, 0.0)],
                                      prefetched=3e5, used=6e5)])

@@ -15,12 +15,15 @@ navigator click makes).
 The moves come from the seed, so prefetch on and off make the same ones; each session runs on
 a fresh server and memcached, the order turned at each pair. With prefetch on, the same session
 is then made again on the same server with every tile it asks for cached (`cached`): what the
-browser itself takes. OpenSeadragon draws on its canvas drawer here (`_canvas_drawer`).
+browser itself takes. `--viewer mirador` makes the same moves in stock Mirador (`mirador`),
+which opens the slide's IIIF manifest and reads Image API 3 tiles where the built-in page
+reads DZI; Mirador turns click-to-zoom off, so its zooms are four notches of the wheel (a
+factor of 2.07). OpenSeadragon, Mirador's too, draws on its canvas drawer here (`_canvas_drawer`).
 
 Reported per mode, pooled over its sessions:
 
-- tiles (DZI requests), the share that waited on the store (Server-Timing `store`), and their
-  time in the browser, p50 / p95 (request to last byte, the browser's queueing included);
+- tiles (DZI or IIIF requests), the share that waited on the store (Server-Timing `store`),
+  and their time in the browser, p50 / p95 (request to last byte, the browser's queueing included);
 - per move, the time until every tile in view is drawn, p50 / p95, and the share of moves
   still being drawn once their animation ended (what a pathologist sees as blur), with the
   p95 of that remainder; the same per kind of move in the JSON;
@@ -28,7 +31,7 @@ Reported per mode, pooled over its sessions:
 
     python -m wsi_blueprint.bench.viewer_eval [--moves 40] [--pairs 1] [--seed 1]
                                               [--layout aperio|pyramid] [--screen WxH]
-                                              [--out DIR]
+                                              [--viewer builtin|mirador] [--out DIR]
 """
 
 import argparse
@@ -39,7 +42,9 @@ import random
 import shutil
 import tempfile
 import time
+import urllib.parse
 
+from . import mirador
 from . import traces as tr
 from .live_server import LiveServer
 from .replay import metric_total, percentile, scrape_metrics
@@ -53,6 +58,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
 PAUSE = (0.5, 1.5)  # seconds a pathologist looks once the screen is drawn
+VIEWERS = ("builtin", "mirador")
 WAIT_MS = 60_000
 
 # Page-side marks: when each animation ended and when the slide became fully drawn.
@@ -73,6 +79,28 @@ def _canvas_drawer(route) -> None:
     response = route.fetch()
     route.fulfill(response=response, body=response.text() +
                   "\nOpenSeadragon.DEFAULT_SETTINGS.drawer = 'canvas';\n")
+
+
+def _is_tile(viewer: str, url: str) -> bool:
+    if viewer == "mirador":
+        return "/iiif/3/" in url and url.endswith("/default.jpg")
+    return "_files/" in url
+
+
+def _open(page, url: str, slide_id: str, viewer: str) -> None:
+    """Opens the slide in `viewer`."""
+    if viewer == "mirador":
+        # Mirador's page, as a site embedding it would serve it, here on the server's origin.
+        page_url = f"{url}__bench__/mirador.html"
+        page.route(page_url + "*", lambda route: route.fulfill(
+            content_type="text/html", body=mirador.page({"drawer": "canvas"})))
+        page.route(f"{url}__bench__/mirador.min.js", lambda route: route.fulfill(
+            content_type="text/javascript", path=mirador.script()))
+        manifest = f"{url}iiif/3/{slide_id}/manifest.json"
+        page.goto(f"{page_url}?manifest={urllib.parse.quote(manifest, safe='')}")
+        return
+    page.route("**/openseadragon.min.js", _canvas_drawer)
+    page.goto(f"{url}view/{slide_id}")
 
 
 def _settled(page) -> None:
@@ -105,10 +133,27 @@ def _screen_point(box: dict, tissue: list, rng: random.Random) -> tuple[float, f
     return rng.choice(shown) if shown else None
 
 
-def _move(page, tissue: list, rng: random.Random) -> str | None:
-    """One move of a pathologist reading: a click zooming in about a tissue point on the
-    screen, a shift-click zooming out, a drag of 30-50 % of the screen, or a jump to another
-    tissue point (as a navigator click pans); the kind, or None if none was possible."""
+def _zoom(page, x: float, y: float, viewer: str, zoom_in: bool) -> None:
+    """A zoom about (x, y) as the viewer's users make it: a click (shift-click out) in the
+    built-in page, as OpenSeadragon's default is a factor of two a click; Mirador turns
+    clicks off (its `zoomPerClick` is 1), so there four notches of the wheel, 1.2 each."""
+    if viewer == "mirador":
+        page.mouse.move(x, y)
+        for _ in range(4):
+            page.mouse.wheel(0, -100 if zoom_in else 100)
+            page.wait_for_timeout(40)
+        return
+    if not zoom_in:
+        page.keyboard.down("Shift")
+    page.mouse.click(x, y)
+    if not zoom_in:
+        page.keyboard.up("Shift")
+
+
+def _move(page, tissue: list, rng: random.Random, viewer: str) -> str | None:
+    """One move of a pathologist reading: a zoom in about a tissue point on the screen, a zoom
+    out, a drag of 30-50 % of the screen, or a jump to another tissue point (as a navigator
+    click pans); the kind, or None if none was possible."""
     box = _shown(page)
     kind = rng.choices(("zoom in", "zoom out", "drag", "jump"), (0.5, 0.15, 0.2, 0.15))[0]
     if kind == "zoom in" and box["width"] / box["w"] < 1:
@@ -119,11 +164,10 @@ def _move(page, tissue: list, rng: random.Random) -> str | None:
         point = _screen_point(box, tissue, rng)
         if point is None:
             return None
-        page.mouse.click(*point)
+        _zoom(page, *point, viewer, zoom_in=True)
     elif kind == "zoom out":
-        page.keyboard.down("Shift")
-        page.mouse.click(box["left"] + box["w"] / 2, box["top"] + box["h"] / 2)
-        page.keyboard.up("Shift")
+        _zoom(page, box["left"] + box["w"] / 2, box["top"] + box["h"] / 2, viewer,
+              zoom_in=False)
     elif kind == "drag":
         share, angle = rng.uniform(0.3, 0.5), rng.uniform(0, 2 * math.pi)
         x0, y0 = box["left"] + box["w"] / 2, box["top"] + box["h"] / 2
@@ -140,10 +184,10 @@ def _move(page, tissue: list, rng: random.Random) -> str | None:
 
 
 def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
-                screen: tuple[int, int] = tr.VIEWPORT) -> dict:
-    """One session in a fresh browser on a screen of `screen` pixels: the whole slide, then
-    `moves` moves, each followed by a pause once every tile in view is drawn; its tile records
-    and move timings, and the screen the page had."""
+                screen: tuple[int, int] = tr.VIEWPORT, viewer: str = "builtin") -> dict:
+    """One session in a fresh browser on a screen of `screen` pixels, in `viewer`: the whole
+    slide, then `moves` moves, each followed by a pause once every tile in view is drawn; its
+    tile records and move timings, and the screen the page had."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
     rng = random.Random(seed)
@@ -154,17 +198,16 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
             page = browser.new_context(viewport={"width": screen[0], "height": screen[1]},
                                       device_scale_factor=1).new_page()
             page.set_default_timeout(WAIT_MS)
-            page.route("**/openseadragon.min.js", _canvas_drawer)
             page.on("response", lambda r: tiles.setdefault(r.request, {}).update(
                 timing=r.headers.get("server-timing", ""), status=r.status)
-                if "_files/" in r.url else None)
-            page.goto(f"{url}view/{slide_id}")
+                if _is_tile(viewer, r.url) else None)
+            _open(page, url, slide_id, viewer)
             _settled(page)
             shown_screen = page.evaluate("() => [innerWidth, innerHeight]")
             page.evaluate(MARKS)
             for _ in range(moves):
                 started = page.evaluate("() => (window.__marks = [], performance.now())")
-                kind = _move(page, tissue, rng)
+                kind = _move(page, tissue, rng, viewer)
                 if kind is None:
                     continue
                 try:  # a move the viewer's constraints undo at once does not animate
@@ -197,11 +240,11 @@ MODES = ("on", "off", "cached")
 
 
 def _measured(server, store: SimulatedS3, info, moves: int, seed: int,
-              screen: tuple[int, int]) -> dict:
+              screen: tuple[int, int], viewer: str) -> dict:
     """One session against `server`, with the store requests and prefetched bytes it caused."""
     store.reset()
     before = scrape_metrics(server.url)
-    session = run_session(server.url, info.slide_id, info.tissue, moves, seed, screen)
+    session = run_session(server.url, info.slide_id, info.tissue, moves, seed, screen, viewer)
     time.sleep(0.5)  # the ledgers settle what the last screen used
     after = scrape_metrics(server.url)
     stats = store.stats()
@@ -214,16 +257,16 @@ def _measured(server, store: SimulatedS3, info, moves: int, seed: int,
 
 
 def _sessions(store: SimulatedS3, info, moves: int, seed: int, prefetch: str,
-              screen: tuple[int, int]) -> dict:
+              screen: tuple[int, int], viewer: str) -> dict:
     """{mode: record} of the session on a fresh server and memcached with prefetch `on` or
     `off`; with it on, also of the same session then replayed warm ("cached")."""
     memcached = Memcached(memory_mb=1024).start()
     env = {**store.server_env(), "WSI_MEMCACHED": memcached.address, "WSI_PREFETCH": prefetch}
     try:
         with LiveServer(None, workers=2, env=env) as server:
-            found = {prefetch: _measured(server, store, info, moves, seed, screen)}
+            found = {prefetch: _measured(server, store, info, moves, seed, screen, viewer)}
             if prefetch == "on":
-                found["cached"] = _measured(server, store, info, moves, seed, screen)
+                found["cached"] = _measured(server, store, info, moves, seed, screen, viewer)
             return found
     finally:
         memcached.stop()
@@ -281,7 +324,7 @@ def to_markdown(results: dict) -> str:
 
 
 def run(moves: int, pairs: int, seed: int, layout: str, out: str,
-        screen: tuple[int, int] = tr.VIEWPORT) -> dict:
+        screen: tuple[int, int] = tr.VIEWPORT, viewer: str = "builtin") -> dict:
     slides, _ = ensure_slides(case_of(layout, False)[:1], None, None, print)
     info = tr.slide_info_from_file(slides[0].path, slides[0].slide_id)
     workdir = tempfile.mkdtemp(prefix="wsi-viewer-eval-")
@@ -292,13 +335,13 @@ def run(moves: int, pairs: int, seed: int, layout: str, out: str,
         for n in range(pairs):
             for prefetch in PREFETCH[::1 if n % 2 == 0 else -1]:
                 for mode, record in _sessions(store, info, moves, seed + n, prefetch,
-                                               screen).items():
+                                               screen, viewer).items():
                     runs[mode].append(record)
     finally:
         store.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     results = {"layout": layout, "moves": moves, "seed": seed, "screen": list(screen),
-               "modes": {mode: summary(rows) for mode, rows in runs.items()}}
+               "viewer": viewer, "modes": {mode: summary(rows) for mode, rows in runs.items()}}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "viewer.json"), "w") as f:
         json.dump({**results, "runs": runs}, f, indent=1)
@@ -318,10 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", choices=LAYOUTS, default="aperio")
     parser.add_argument("--screen", type=tr.screen_size, default=tr.VIEWPORT, metavar="WxH",
                         help="the browser's screen (default: 1600x900)")
+    parser.add_argument("--viewer", choices=VIEWERS, default="builtin",
+                        help="the built-in viewer page (DZI) or stock Mirador (IIIF 3)")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
     print(to_markdown(run(args.moves, args.pairs, args.seed, args.layout, args.out,
-                          args.screen)))
+                          args.screen, args.viewer)))
     return 0
 
 
