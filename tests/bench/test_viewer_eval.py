@@ -54,6 +54,7 @@ def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_pat
         session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
                                           screen=(1024, 768))
     assert session["screen"] == [1024, 768]
+    assert session["tiles_per_frame"] == 3  # the viewer page's own setting
     assert len(session["moves"]) == 3
     for move in session["moves"]:
         assert move["move"] in ("zoom in", "zoom out", "drag", "jump")
@@ -67,13 +68,17 @@ def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_pat
 
 def test_a_session_in_mirador_makes_the_same_moves_on_iiif_tiles(tmp_path):
     """The same session in stock Mirador: its OpenSeadragon is driven and timed as the
-    built-in page's (zooms by the wheel: Mirador turns click-to-zoom off), and the tiles kept
-    are its IIIF Image API 3 requests, the zoomed-in levels' among them."""
+    built-in page's (zooms by the wheel: Mirador turns click-to-zoom off), the tiles kept are
+    its IIIF Image API 3 requests, the zoomed-in levels' among them, and OpenSeadragon
+    settings given reach Mirador's viewer."""
     write_sample(str(tmp_path / "sample.tiff"), 4096, 3072)
     info = traces.slide_info_from_file(str(tmp_path / "sample.tiff"))
     with LiveServer(tmp_path, workers=1) as server:
         session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
-                                          screen=(1024, 768), viewer="mirador")
+                                          screen=(1024, 768),
+                                          viewer=viewer_eval.Viewer(
+                                              "mirador", {"maxTilesPerFrame": 2}))
+    assert session["tiles_per_frame"] == 2  # Mirador's own is OpenSeadragon's default, 1
     assert len(session["moves"]) == 3
     assert "zoom in" in [move["move"] for move in session["moves"]]
     for move in session["moves"]:

@@ -18,7 +18,8 @@ is then made again on the same server with every tile it asks for cached (`cache
 browser itself takes. `--viewer mirador` makes the same moves in stock Mirador (`mirador`),
 which opens the slide's IIIF manifest and reads Image API 3 tiles where the built-in page
 reads DZI; Mirador turns click-to-zoom off, so its zooms are four notches of the wheel (a
-factor of 2.07). OpenSeadragon, Mirador's too, draws on its canvas drawer here (`_canvas_drawer`).
+factor of 2.07), and `--osd` adds OpenSeadragon settings to Mirador's. OpenSeadragon,
+Mirador's too, draws on its canvas drawer here (`_canvas_drawer`).
 
 Reported per mode, pooled over its sessions:
 
@@ -31,10 +32,12 @@ Reported per mode, pooled over its sessions:
 
     python -m wsi_blueprint.bench.viewer_eval [--moves 40] [--pairs 1] [--seed 1]
                                               [--layout aperio|pyramid] [--screen WxH]
-                                              [--viewer builtin|mirador] [--out DIR]
+                                              [--viewer builtin|mirador] [--osd JSON]
+                                              [--out DIR]
 """
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -59,6 +62,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-quic"]
 PAUSE = (0.5, 1.5)  # seconds a pathologist looks once the screen is drawn
 VIEWERS = ("builtin", "mirador")
+
+
+@dataclasses.dataclass(frozen=True)
+class Viewer:
+    """The page a session reads in: the built-in one, or stock Mirador with `osd` added to the
+    OpenSeadragon settings it passes on (`osdConfig`)."""
+
+    name: str = "builtin"
+    osd: dict = dataclasses.field(default_factory=dict)
 WAIT_MS = 60_000
 
 # Page-side marks: when each animation ended and when the slide became fully drawn.
@@ -81,19 +93,19 @@ def _canvas_drawer(route) -> None:
                   "\nOpenSeadragon.DEFAULT_SETTINGS.drawer = 'canvas';\n")
 
 
-def _is_tile(viewer: str, url: str) -> bool:
-    if viewer == "mirador":
+def _is_tile(viewer: Viewer, url: str) -> bool:
+    if viewer.name == "mirador":
         return "/iiif/3/" in url and url.endswith("/default.jpg")
     return "_files/" in url
 
 
-def _open(page, url: str, slide_id: str, viewer: str) -> None:
+def _open(page, url: str, slide_id: str, viewer: Viewer) -> None:
     """Opens the slide in `viewer`."""
-    if viewer == "mirador":
+    if viewer.name == "mirador":
         # Mirador's page, as a site embedding it would serve it, here on the server's origin.
         page_url = f"{url}__bench__/mirador.html"
         page.route(page_url + "*", lambda route: route.fulfill(
-            content_type="text/html", body=mirador.page({"drawer": "canvas"})))
+            content_type="text/html", body=mirador.page({"drawer": "canvas", **viewer.osd})))
         page.route(f"{url}__bench__/mirador.min.js", lambda route: route.fulfill(
             content_type="text/javascript", path=mirador.script()))
         manifest = f"{url}iiif/3/{slide_id}/manifest.json"
@@ -133,11 +145,11 @@ def _screen_point(box: dict, tissue: list, rng: random.Random) -> tuple[float, f
     return rng.choice(shown) if shown else None
 
 
-def _zoom(page, x: float, y: float, viewer: str, zoom_in: bool) -> None:
+def _zoom(page, x: float, y: float, viewer: Viewer, zoom_in: bool) -> None:
     """A zoom about (x, y) as the viewer's users make it: a click (shift-click out) in the
     built-in page, as OpenSeadragon's default is a factor of two a click; Mirador turns
     clicks off (its `zoomPerClick` is 1), so there four notches of the wheel, 1.2 each."""
-    if viewer == "mirador":
+    if viewer.name == "mirador":
         page.mouse.move(x, y)
         for _ in range(4):
             page.mouse.wheel(0, -100 if zoom_in else 100)
@@ -150,7 +162,7 @@ def _zoom(page, x: float, y: float, viewer: str, zoom_in: bool) -> None:
         page.keyboard.up("Shift")
 
 
-def _move(page, tissue: list, rng: random.Random, viewer: str) -> str | None:
+def _move(page, tissue: list, rng: random.Random, viewer: Viewer) -> str | None:
     """One move of a pathologist reading: a zoom in about a tissue point on the screen, a zoom
     out, a drag of 30-50 % of the screen, or a jump to another tissue point (as a navigator
     click pans); the kind, or None if none was possible."""
@@ -184,10 +196,11 @@ def _move(page, tissue: list, rng: random.Random, viewer: str) -> str | None:
 
 
 def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
-                screen: tuple[int, int] = tr.VIEWPORT, viewer: str = "builtin") -> dict:
+                screen: tuple[int, int] = tr.VIEWPORT, viewer: Viewer = Viewer()) -> dict:
     """One session in a fresh browser on a screen of `screen` pixels, in `viewer`: the whole
     slide, then `moves` moves, each followed by a pause once every tile in view is drawn; its
-    tile records and move timings, and the screen the page had."""
+    tile records and move timings, the screen the page had and the tiles its viewer starts
+    loading a frame."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
     rng = random.Random(seed)
@@ -204,6 +217,9 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
             _open(page, url, slide_id, viewer)
             _settled(page)
             shown_screen = page.evaluate("() => [innerWidth, innerHeight]")
+            # Tiles OpenSeadragon starts loading a frame: what sets, more than the server,
+            # whether a moved screen is drawn by the end of its animation.
+            tiles_per_frame = page.evaluate("() => window.wsiViewer.maxTilesPerFrame")
             page.evaluate(MARKS)
             for _ in range(moves):
                 started = page.evaluate("() => (window.__marks = [], performance.now())")
@@ -230,7 +246,8 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
                                     "store": "store" in seen["timing"]})
         finally:
             browser.close()
-    return {"tiles": records, "moves": timings, "screen": shown_screen}
+    return {"tiles": records, "moves": timings, "screen": shown_screen,
+            "tiles_per_frame": tiles_per_frame}
 
 
 PREFETCH = ("on", "off")
@@ -240,7 +257,7 @@ MODES = ("on", "off", "cached")
 
 
 def _measured(server, store: SimulatedS3, info, moves: int, seed: int,
-              screen: tuple[int, int], viewer: str) -> dict:
+              screen: tuple[int, int], viewer: Viewer) -> dict:
     """One session against `server`, with the store requests and prefetched bytes it caused."""
     store.reset()
     before = scrape_metrics(server.url)
@@ -257,7 +274,7 @@ def _measured(server, store: SimulatedS3, info, moves: int, seed: int,
 
 
 def _sessions(store: SimulatedS3, info, moves: int, seed: int, prefetch: str,
-              screen: tuple[int, int], viewer: str) -> dict:
+              screen: tuple[int, int], viewer: Viewer) -> dict:
     """{mode: record} of the session on a fresh server and memcached with prefetch `on` or
     `off`; with it on, also of the same session then replayed warm ("cached")."""
     memcached = Memcached(memory_mb=1024).start()
@@ -324,7 +341,7 @@ def to_markdown(results: dict) -> str:
 
 
 def run(moves: int, pairs: int, seed: int, layout: str, out: str,
-        screen: tuple[int, int] = tr.VIEWPORT, viewer: str = "builtin") -> dict:
+        screen: tuple[int, int] = tr.VIEWPORT, viewer: Viewer = Viewer()) -> dict:
     slides, _ = ensure_slides(case_of(layout, False)[:1], None, None, print)
     info = tr.slide_info_from_file(slides[0].path, slides[0].slide_id)
     workdir = tempfile.mkdtemp(prefix="wsi-viewer-eval-")
@@ -341,7 +358,8 @@ def run(moves: int, pairs: int, seed: int, layout: str, out: str,
         store.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     results = {"layout": layout, "moves": moves, "seed": seed, "screen": list(screen),
-               "viewer": viewer, "modes": {mode: summary(rows) for mode, rows in runs.items()}}
+               "viewer": dataclasses.asdict(viewer),
+               "modes": {mode: summary(rows) for mode, rows in runs.items()}}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "viewer.json"), "w") as f:
         json.dump({**results, "runs": runs}, f, indent=1)
@@ -363,10 +381,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the browser's screen (default: 1600x900)")
     parser.add_argument("--viewer", choices=VIEWERS, default="builtin",
                         help="the built-in viewer page (DZI) or stock Mirador (IIIF 3)")
+    parser.add_argument("--osd", type=json.loads, default={}, metavar="JSON",
+                        help="OpenSeadragon settings Mirador passes on, as its osdConfig: "
+                             "'{\"maxTilesPerFrame\": 3}'")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
     print(to_markdown(run(args.moves, args.pairs, args.seed, args.layout, args.out,
-                          args.screen, args.viewer)))
+                          args.screen, Viewer(args.viewer, args.osd))))
     return 0
 
 
