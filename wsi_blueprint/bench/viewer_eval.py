@@ -386,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                              "'{\"maxTilesPerFrame\": 3}'")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
+    if args.osd and args.viewer != "mirador":
+        parser.error("--osd sets Mirador's OpenSeadragon; the built-in page has its own")
     print(to_markdown(run(args.moves, args.pairs, args.seed, args.layout, args.out,
                           args.screen, Viewer(args.viewer, args.osd))))
     return 0
