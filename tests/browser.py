@@ -2,7 +2,7 @@
 
 Playwright's own browser download never runs here; the tests use /usr/bin/chromium, which the
 test command installs (deploy/install-system-deps.sh). Mirador is fetched from the npm
-registry on first use and kept in the user's cache (`wsi_blueprint.bench.mirador`).
+registry on first use and kept with the benchmarks' cache (`wsi_blueprint.bench.mirador`).
 """
 
 import contextlib

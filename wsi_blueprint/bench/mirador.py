@@ -1,6 +1,6 @@
 """Stock Mirador for the browser benchmark and the tests: its browser build, fetched from the
-npm registry once into the user's cache (never committed), and a page that opens one manifest
-in it, as a site embedding Mirador would.
+npm registry once into the benchmarks' cache folder (never committed), and a page that opens
+one manifest in it, as a site embedding Mirador would.
 
 The page hands the OpenSeadragon viewer Mirador made to `window.wsiViewer` and keeps
 `document.body.dataset.loaded` ("true" once every tile in view is drawn) as the built-in viewer
@@ -11,6 +11,7 @@ import json
 import os
 
 from ..viewer.assets import npm_package
+from .slidegen import default_cache_dir
 
 VERSION = "4.0.0"
 
@@ -44,7 +45,7 @@ PAGE = """<!doctype html>
 
 def script() -> str:
     """The path of Mirador's browser build, fetched on first use."""
-    folder = os.path.join(os.path.expanduser("~/.cache/wsi_blueprint"), f"mirador-{VERSION}")
+    folder = os.path.join(default_cache_dir(), f"mirador-{VERSION}")
     path = os.path.join(folder, "package", "dist", "mirador.min.js")
     if not os.path.isfile(path):
         npm_package(f"mirador@{VERSION}", folder)
