@@ -1,5 +1,7 @@
 """The browser benchmark's figures, from its sessions' records."""
 
+import concurrent.futures
+
 from live_server import LiveServer
 from wsi_blueprint.bench import traces, viewer_eval
 from wsi_blueprint.sample import write_sample
@@ -44,6 +46,13 @@ def test_the_table_has_a_row_a_mode_and_no_bytes_prefetched_with_prefetch_off():
     assert rows[3].endswith("| 0.0 | - % |")
 
 
+def run_session(*args, **kwargs) -> dict:
+    """`viewer_eval.run_session` in a thread of its own: it starts Playwright's sync API,
+    which refuses a thread where another test's browser (conftest's) already runs its loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(viewer_eval.run_session, *args, **kwargs).result()
+
+
 def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_path):
     """Three moves of the benchmark's session against the real server, on a screen of its
     own: each is timed from the page's own marks (the animation's end, the screen fully
@@ -51,8 +60,8 @@ def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_pat
     write_sample(str(tmp_path / "sample.tiff"), 4096, 3072)
     info = traces.slide_info_from_file(str(tmp_path / "sample.tiff"))
     with LiveServer(tmp_path, workers=1) as server:
-        session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
-                                          screen=(1024, 768))
+        session = run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
+                              screen=(1024, 768))
     assert session["screen"] == [1024, 768]
     assert session["tiles_per_frame"] == 3  # the viewer page's own setting
     assert len(session["moves"]) == 3
@@ -74,10 +83,9 @@ def test_a_session_in_mirador_makes_the_same_moves_on_iiif_tiles(tmp_path):
     write_sample(str(tmp_path / "sample.tiff"), 4096, 3072)
     info = traces.slide_info_from_file(str(tmp_path / "sample.tiff"))
     with LiveServer(tmp_path, workers=1) as server:
-        session = viewer_eval.run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
-                                          screen=(1024, 768),
-                                          viewer=viewer_eval.Viewer(
-                                              "mirador", {"maxTilesPerFrame": 2}))
+        session = run_session(server.url, "sample.tiff", info.tissue, 3, seed=2,
+                              screen=(1024, 768),
+                              viewer=viewer_eval.Viewer("mirador", {"maxTilesPerFrame": 2}))
     assert session["tiles_per_frame"] == 2  # Mirador's own is OpenSeadragon's default, 1
     assert len(session["moves"]) == 3
     assert "zoom in" in [move["move"] for move in session["moves"]]
