@@ -1,8 +1,10 @@
-"""Opening slides by id: metadata parsed once per cluster, replaced objects reopened."""
+"""Opening slides by id: metadata parsed and versions asked once per cluster, replaced objects
+reopened."""
 
 import pytest
 
 from helpers import make_settings, testdata_path
+from wsi_blueprint import timing
 from wsi_blueprint.errors import ObjectChanged
 from wsi_blueprint.state import WSIState
 
@@ -30,13 +32,50 @@ def test_open_parses_once_and_serves_tiles_without_more_requests(s3_server, s3_b
     assert state.counters.get("slide_parses") == 1
 
 
-def test_a_second_worker_takes_the_index_from_memcached(s3_server, s3_bucket, cmu, memcached):
+def test_a_second_worker_opens_the_slide_without_a_store_request(s3_server, s3_bucket, cmu,
+                                                                  memcached):
+    settings = s3_settings(s3_server, s3_bucket, memcached=memcached.address, block_size="64K")
+    first = WSIState.build(settings).library.open("cases/1/cmu")
+    second = WSIState.build(settings)
+    slide = second.library.open("cases/1/cmu")
+    assert second.counters.get("slide_parses") == 0
+    assert second.counters.get("store_requests") == 0  # the version the first one saw
+    assert slide.blocks.namespace == first.blocks.namespace
+    cols, rows = slide.tile_grid(0)
+    tile = slide.read_tiles(0, [(cols // 2, rows // 2)])  # not cached: one read, at that version
+    assert second.counters.get("store_requests") == 1
+    assert tile == first.read_tiles(0, [(cols // 2, rows // 2)])
+
+
+def test_a_version_seen_longer_ago_than_revalidate_after_is_asked_again(s3_server, s3_bucket,
+                                                                        cmu, memcached):
     settings = s3_settings(s3_server, s3_bucket, memcached=memcached.address)
     WSIState.build(settings).library.open("cases/1/cmu")
     second = WSIState.build(settings)
+    second.library.revalidate_after = 0.0
+    clock = timing.begin()
     second.library.open("cases/1/cmu")
+    assert second.counters.get("store_requests") == 1  # its own opening read,
+    assert "store" in timing.end(clock)  # which Server-Timing counts as a store wait
     assert second.counters.get("slide_parses") == 0
-    assert second.counters.get("store_requests") == 1  # the open probe only
+
+
+def test_a_worker_trusting_a_seen_version_meets_a_replaced_object_and_reopens(
+        s3_server, s3_bucket, cmu, memcached):
+    settings = s3_settings(s3_server, s3_bucket, memcached=memcached.address, block_size="64K")
+    WSIState.build(settings).library.open("cases/1/cmu")
+    s3_server.put(s3_bucket, "cases/1/cmu", open(testdata_path("small.svs"), "rb").read())
+
+    second = WSIState.build(settings)
+    slide = second.library.open("cases/1/cmu")  # the version the first saw, as its own would be
+    assert slide.index.width == 2220
+    cols, rows = slide.tile_grid(0)
+    with pytest.raises(ObjectChanged):
+        slide.read_tiles(0, [(cols // 2, rows // 2)])  # not cached: meets the new ETag
+    assert second.library.reopen("cases/1/cmu").index.width == 16  # small.svs
+    third = WSIState.build(settings)  # what the reopening saw is shared in its turn
+    assert third.library.open("cases/1/cmu").index.width == 16
+    assert third.counters.get("store_requests") == 0
 
 
 def test_a_replaced_object_is_reopened_not_mixed(s3_server, s3_bucket, cmu):

@@ -7,11 +7,16 @@ of the members' listing, so replacing any member opens a new version.
 Open slides are kept in a small LRU so that a viewer's stream of tile requests costs no extra
 store round trip. An entry is trusted for `revalidate_after` seconds; after that the next use
 opens the object again (one small range request) and so notices a replaced object even between
-reads. A read that meets a replaced object raises `ObjectChanged`; its caller takes the new
-version from `reopen` and tries once more, so that nobody sees bytes of two files mixed.
+reads. What an opening saw goes into the shared versions tier, and every other worker (and
+host) trusts it for the rest of those seconds as if it had opened the object itself: a viewer's
+connections reach several workers, and each would otherwise wait a store round trip for its
+first tile. A read that meets a replaced object raises `ObjectChanged`; its caller takes the
+new version from `reopen` and tries once more, so that nobody sees bytes of two files mixed.
 """
 
 import collections
+import json
+import math
 import threading
 import time
 from typing import Callable
@@ -26,8 +31,9 @@ from .formats.index import INDEX_VERSION, SlideIndex
 from .formats.members import Members
 from .formats.slide import Slide
 from .slide_ids import validate_slide_id
-from .storage import RangeReader, Store
+from .storage import RangeReader, Store, Version
 from .storage.joined import JoinedReader
+from .timing import phase
 
 # The metadata cache key (after the members' own) of the aliases of the last index parsed of
 # them: the part each id opens. No selector is this (ids and "@" suffixes are not).
@@ -38,6 +44,25 @@ def _alias_carrier(index: SlideIndex) -> SlideIndex:
     """An index holding only the aliases: what `_known_part` reads, small to keep."""
     return SlideIndex(format=index.format, levels=(), mpp=None, objective_power=None,
                       properties={}, associated={}, aliases=index.aliases)
+
+
+def _version_record(version: Version) -> bytes:
+    """What an opening saw, and when (wall-clock time: other hosts read it)."""
+    return json.dumps({"size": version.size, "etag": version.etag,
+                       "validators": version.validators, "seen": time.time()}).encode()
+
+
+def _seen_version(record: bytes | None) -> tuple[Version, float] | None:
+    """(version, seconds since it was seen) of a record; None for none, or one unreadable."""
+    if record is None:
+        return None
+    try:
+        data = json.loads(record)
+        return (Version(int(data["size"]), str(data["etag"]),
+                        tuple((str(name), str(value)) for name, value in data["validators"])),
+                time.time() - float(data["seen"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class SlideLibrary:
@@ -77,9 +102,9 @@ class SlideLibrary:
                 return entry[0]
         return None
 
-    def _load(self, slide_id: str) -> Slide:
+    def _load(self, slide_id: str, fresh: bool = False) -> Slide:
         try:
-            reader = self.store.open(slide_id)
+            reader, age = self._open_object(slide_id, fresh)
         except SlideNotFound:
             members = catalog.resolve(self.store, slide_id, None, None)
             if members is None:
@@ -100,13 +125,30 @@ class SlideLibrary:
                 return self._keep(slide_id, self._load_members(members, {slide_id: reader}))
             index = self.caches.metadata.get_or_load(
                 key, lambda: self._parse(blocks, slide_id), lease_seconds=10)
-        return self._keep(slide_id, Slide(index, blocks))
+        return self._keep(slide_id, Slide(index, blocks), age)
+
+    def _open_object(self, slide_id: str, fresh: bool) -> tuple[RangeReader, float]:
+        """The object, and how many seconds ago its version was seen. A version any worker
+        saw within `revalidate_after` is trusted without a store request (its reads meet only
+        that version); else, or when `fresh` (a read met another version), the store is asked
+        and what it said is shared."""
+        key = f"{self.store.name}|{slide_id}"
+        if not fresh:
+            seen = _seen_version(self.caches.versions.get(key))
+            if seen is not None and 0 <= seen[1] < self.revalidate_after:
+                return self.store.open(slide_id, seen[0]), seen[1]
+        with phase("store"):  # the opening read is a store wait like any other
+            reader = self.store.open(slide_id)
+        self.caches.versions.set(key, _version_record(reader.version()),
+                                 expire=math.ceil(self.revalidate_after))
+        return reader, 0.0
 
     def _load_members(self, members: Members, opened: dict[str, RangeReader]) -> Slide:
         """The slide joined from `members`; `opened` holds members the caller opened already."""
         digest = members.digest()
         joined = JoinedReader(members.slide_id, list(members.objects), digest,
-                              lambda member: opened.pop(member, None) or self.store.open(member))
+                              lambda member, known: opened.pop(member, None)
+                              or self.store.open(member, known))
         blocks = self._blocks(joined, f"{self.store.name}|{members.slide_id}|{digest}")
         key = f"{blocks.namespace}|index-v{INDEX_VERSION}|"
         index = self._known_part(key, members.selector)
@@ -136,9 +178,11 @@ class SlideLibrary:
         return BlockReader(reader, self.caches.blocks, self.block_size, namespace,
                            self._on_block_read, lambda: self.read_size, self._on_read_ahead)
 
-    def _keep(self, slide_id: str, slide: Slide) -> Slide:
+    def _keep(self, slide_id: str, slide: Slide, age: float = 0.0) -> Slide:
+        """`slide` kept open for what is left of `revalidate_after` after its version was
+        seen `age` seconds ago."""
         with self._lock:
-            self._open[slide_id] = (slide, time.monotonic())
+            self._open[slide_id] = (slide, time.monotonic() - age)
             self._open.move_to_end(slide_id)
             while len(self._open) > self.max_open:
                 self._open.popitem(last=False)
@@ -161,7 +205,9 @@ class SlideLibrary:
         `ObjectChanged`)."""
         self.forget(slide_id)
         self.counters.inc("slide_reopens")
-        return self.open(slide_id)
+        # A flight of its own: an opening under way may trust the version just found stale.
+        return self._flights.do(slide_id + "\0fresh", lambda: self._load(slide_id, fresh=True),
+                                self.wait_timeout)
 
     def listen(self, on_block_read: Callable[[str, list[int]], None],
                on_read_ahead: Callable[[str, dict[int, int]], None]) -> None:

@@ -1,4 +1,5 @@
-"""The three cache tiers (metadata, blocks, tiles), each in process and optionally shared."""
+"""The cache tiers (metadata, blocks, tiles, and the versions objects were opened at), each in
+process and optionally shared."""
 
 import dataclasses
 from typing import Any
@@ -15,12 +16,17 @@ from .tiered import Codec, TieredCache
 __all__ = ["BlockReader", "Caches", "Codec", "FlaskCacheTier", "MemcachedTier", "SharedTier",
            "TieredCache"]
 
+# What opening an object saw (size and version) is a hundred bytes or so: room for many
+# thousands of slides.
+VERSIONS_BYTES = 4 * 1024 * 1024
+
 
 @dataclasses.dataclass
 class Caches:
     metadata: TieredCache
     blocks: TieredCache
     tiles: TieredCache
+    versions: TieredCache
     shared: SharedTier | None
 
     @classmethod
@@ -45,5 +51,6 @@ class Caches:
             blocks=TieredCache("blocks", settings.block_cache_bytes, counters, shared,
                                local=local),
             tiles=TieredCache("tiles", settings.tile_cache_bytes, counters, shared, local=local),
+            versions=TieredCache("versions", VERSIONS_BYTES, counters, shared),
             shared=shared,
         )

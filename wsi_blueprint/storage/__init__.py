@@ -4,14 +4,15 @@ import urllib.parse
 
 from ..counters import Counters
 from ..settings import Settings
-from .base import ObjectInfo, Page, RangeReader, Store
+from .base import ObjectInfo, Page, RangeReader, Store, Version
 from .callback import CallbackStore, Resolver
 from .http_reader import ReaderOptions
 from .http_store import HTTPStore
 from .local import FileStore
 from .s3 import S3Store
 
-__all__ = ["ObjectInfo", "Page", "RangeReader", "Store", "open_store", "reader_options"]
+__all__ = ["ObjectInfo", "Page", "RangeReader", "Store", "Version", "open_store",
+           "reader_options"]
 
 
 def reader_options(settings: Settings) -> ReaderOptions:

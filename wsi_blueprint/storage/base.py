@@ -33,6 +33,17 @@ class Page:
     folders: list[str] = dataclasses.field(default_factory=list)
 
 
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """What opening an object learnt of it: enough to open it again without asking the store
+    (another worker's opening, or a listing's size). `validators` are the conditional headers
+    every read sends to meet only this version; empty, the first read's answer fixes them."""
+
+    size: int
+    etag: str = ""
+    validators: tuple[tuple[str, str], ...] = ()
+
+
 class RangeReader(abc.ABC):
     """An opened object. `etag` identifies this exact version of its bytes."""
 
@@ -42,6 +53,9 @@ class RangeReader(abc.ABC):
     # Bytes from offset 0 that opening the object already fetched (may be empty); the block
     # cache takes them as its first block instead of asking the store again.
     head: bytes = b""
+
+    def version(self) -> Version:
+        return Version(self.size, self.etag)
 
     def read(self, offset: int, length: int) -> bytes:
         """Exactly `length` bytes at `offset`; a range past the end is corrupt slide data."""
@@ -79,7 +93,9 @@ class Store(abc.ABC):
     name: str
 
     @abc.abstractmethod
-    def open(self, slide_id: str) -> RangeReader: ...
+    def open(self, slide_id: str, known: Version | None = None) -> RangeReader:
+        """The object, opened. With `known`, a store whose opening is a request (HTTP, S3)
+        trusts that version instead: no request until the first read, which meets only it."""
 
     @abc.abstractmethod
     def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,

@@ -9,7 +9,7 @@ from typing import Callable
 from ..counters import Counters
 from ..errors import NotImplementedByStore, SlideNotFound
 from ..slide_ids import validate_slide_id
-from .base import Page
+from .base import Page, Version
 from .http_reader import HTTPObjectStore, HTTPRangeReader, ReaderOptions, new_session
 
 Resolver = Callable[[str], "str | None"]
@@ -34,7 +34,8 @@ class CallbackStore(HTTPObjectStore):
             raise SlideNotFound(f"no slide {slide_id!r}")
         return url
 
-    def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
+    def _reader(self, slide_id: str, options: ReaderOptions,
+                known: Version | None = None) -> HTTPRangeReader:
         validate_slide_id(slide_id)
         current = [self._url(slide_id)]
 
@@ -43,7 +44,8 @@ class CallbackStore(HTTPObjectStore):
                 current[0] = self._url(slide_id)
             return current[0]
 
-        return HTTPRangeReader(slide_id, url, self._session, options, self._counters)
+        return HTTPRangeReader(slide_id, url, self._session, options, self._counters,
+                               known=known)
 
     def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
              delimiter: str | None = None) -> Page:

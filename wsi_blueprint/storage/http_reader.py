@@ -21,7 +21,7 @@ import requests.adapters
 from ..counters import Counters
 from ..errors import (ObjectChanged, SlideNotFound, StoreError, StoreTimeout, StoreUnavailable,
                       UnsupportedFormat, WSIError)
-from .base import RangeReader, Store
+from .base import RangeReader, Store, Version
 from .reachability import REACHABILITY, reason_of
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -68,22 +68,28 @@ class _Retry(Exception):
 class HTTPRangeReader(RangeReader):
     def __init__(self, slide_id: str, url: URLProvider, session: requests.Session,
                  options: ReaderOptions, counters: Counters,
-                 not_found: NotFoundReason | None = None):
+                 not_found: NotFoundReason | None = None, known: Version | None = None):
         self.slide_id = slide_id
         self._url = url
         self._not_found = not_found
         self._session = session
         self._options = options
         self._counters = counters
-        self.etag = ""
-        self._validators: dict[str, str] = {}
-        self.size = -1
-        self.head = self._open()
+        if known is None:
+            self.etag = ""
+            self._validators: dict[str, str] = {}
+            self.size = -1
+            self.head = self._open()
+        else:
+            self.etag, self._validators, self.size = known.etag, dict(known.validators), known.size
 
     # -- opening: one ranged GET gives the size, the version and the first bytes ----------
 
     def _open(self) -> bytes:
         return b"".join(self._ranged(0, self._options.probe_bytes - 1, opening=True))
+
+    def version(self) -> Version:
+        return Version(self.size, self.etag, tuple(self._validators.items()))
 
     def _check_version(self, headers: Mapping[str, str]) -> None:
         """The first answer fixes the version every later one must match."""
@@ -243,11 +249,12 @@ class HTTPObjectStore(Store):
 
     _options: ReaderOptions
 
-    def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
+    def _reader(self, slide_id: str, options: ReaderOptions,
+                known: Version | None = None) -> HTTPRangeReader:
         raise NotImplementedError
 
-    def open(self, slide_id: str) -> RangeReader:
-        return self._reader(slide_id, self._options)
+    def open(self, slide_id: str, known: Version | None = None) -> RangeReader:
+        return self._reader(slide_id, self._options, known)
 
     def read_head(self, slide_id: str, length: int) -> bytes:
         """One GET of the first `length` bytes, not the opening probe of a whole block."""

@@ -7,7 +7,7 @@ import requests
 from ..counters import Counters
 from ..errors import NotImplementedByStore, StoreUnavailable
 from ..slide_ids import validate_slide_id
-from .base import Page, RangeReader, Store
+from .base import Page, RangeReader, Store, Version
 from .http_reader import HTTPRangeReader, ReaderOptions, new_session
 from .reachability import REACHABILITY, reason_of
 
@@ -24,10 +24,10 @@ class HTTPStore(Store):
     def url_for(self, slide_id: str) -> str:
         return self.base_url + urllib.parse.quote(validate_slide_id(slide_id), safe="/")
 
-    def open(self, slide_id: str) -> RangeReader:
+    def open(self, slide_id: str, known: Version | None = None) -> RangeReader:
         url = self.url_for(slide_id)
         return HTTPRangeReader(slide_id, lambda refresh: url, self._session, self._options,
-                               self._counters)
+                               self._counters, known=known)
 
     def list(self, prefix: str = "", limit: int = 100, cursor: str | None = None,
              delimiter: str | None = None) -> Page:

@@ -5,14 +5,15 @@ slide over objects. Joining them into one address space keeps everything above t
 unchanged: one block reader, one namespace in the caches, offsets in the index that say by
 themselves which member holds their bytes (`member_of`), prefetch and read-ahead as for a single
 file. Members are opened on their first read, so a slide whose index is cached opens none it
-does not read.
+does not read, and at the listing's size: that first read is the opening (it fixes the
+member's version), not a store request before it.
 """
 
 import threading
 from typing import Callable, Iterator
 
 from ..errors import CorruptSlide, ObjectChanged
-from .base import ObjectInfo, RangeReader
+from .base import ObjectInfo, RangeReader, Version
 
 # Member i starts at i << MEMBER_SHIFT (a tebibyte apart: no member is that large, and every
 # power-of-two block size divides it, so no block spans two members).
@@ -29,12 +30,12 @@ def member_of(offset: int) -> tuple[int, int]:
 
 
 class JoinedReader(RangeReader):
-    """`members` as listed (id and size); `open_member(id)` opens one. The version is the
-    caller's (a digest of the listing); a member whose size differs from the listing's has
-    been replaced since and raises ObjectChanged."""
+    """`members` as listed (id and size); `open_member(id, known)` opens one at the listing's
+    size. The version is the caller's (a digest of the listing); a member whose size differs
+    from the listing's has been replaced since and raises ObjectChanged."""
 
     def __init__(self, slide_id: str, members: list[ObjectInfo], etag: str,
-                 open_member: Callable[[str], RangeReader]):
+                 open_member: Callable[[str, Version], RangeReader]):
         if not members:
             raise CorruptSlide(f"slide {slide_id!r} has no member objects")
         for info in members:
@@ -56,7 +57,7 @@ class JoinedReader(RangeReader):
         if reader is not None:
             return reader
         info = self.members[index]
-        reader = self._open_member(info.id)
+        reader = self._open_member(info.id, Version(info.size))
         if reader.size != info.size:
             reader.close()
             raise ObjectChanged(f"slide {self.slide_id!r}: member {info.id!r} changed")

@@ -7,7 +7,7 @@ import time
 from ..counters import Counters
 from ..errors import SlideNotFound, StoreUnavailable
 from ..slide_ids import validate_slide_id
-from .base import ObjectInfo, Page, RangeReader, Store
+from .base import ObjectInfo, Page, RangeReader, Store, Version
 
 
 class FileRangeReader(RangeReader):
@@ -52,7 +52,8 @@ class FileStore(Store):
             raise SlideNotFound(f"no slide {slide_id!r}")
         return path
 
-    def open(self, slide_id: str) -> RangeReader:
+    def open(self, slide_id: str, known: Version | None = None) -> RangeReader:
+        """`known` is not needed: opening a local file is a stat, and gives the exact version."""
         return FileRangeReader(slide_id, self._path(slide_id), self._counters)
 
     def _entries(self, folder: str) -> list[tuple[str, bool]]:

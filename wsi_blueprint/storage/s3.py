@@ -15,7 +15,7 @@ import botocore.session
 from ..counters import Counters
 from ..errors import StoreError, StoreTimeout, StoreUnavailable
 from ..slide_ids import is_hidden, validate_slide_id
-from .base import ObjectInfo, Page
+from .base import ObjectInfo, Page, Version
 from .http_reader import HTTPObjectStore, HTTPRangeReader, ReaderOptions, new_session
 from .reachability import REACHABILITY, reason_of
 
@@ -92,11 +92,12 @@ class S3Store(HTTPObjectStore):
             self._signed[key] = (url, now + self._expires)
         return url
 
-    def _reader(self, slide_id: str, options: ReaderOptions) -> HTTPRangeReader:
+    def _reader(self, slide_id: str, options: ReaderOptions,
+                known: Version | None = None) -> HTTPRangeReader:
         validate_slide_id(slide_id)
         return HTTPRangeReader(slide_id, lambda refresh: self.presigned_url(slide_id, refresh),
                                self._session, options, self._counters,
-                               not_found=self._not_found)
+                               not_found=self._not_found, known=known)
 
     def _not_found(self, body: bytes) -> StoreError | None:
         """S3 answers 404 for a missing bucket too; its error document tells which."""
