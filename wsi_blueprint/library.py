@@ -7,11 +7,12 @@ of the members' listing, so replacing any member opens a new version.
 Open slides are kept in a small LRU so that a viewer's stream of tile requests costs no extra
 store round trip. An entry is trusted for `revalidate_after` seconds; after that the next use
 opens the object again (one small range request) and so notices a replaced object even between
-reads. What an opening saw goes into the shared versions tier, and every other worker (and
-host) trusts it for the rest of those seconds as if it had opened the object itself: a viewer's
-connections reach several workers, and each would otherwise wait a store round trip for its
-first tile. A read that meets a replaced object raises `ObjectChanged`; its caller takes the
-new version from `reopen` and tries once more, so that nobody sees bytes of two files mixed.
+reads. What an opening saw (the object's version, or the listing of a slide's members) goes
+into the shared versions tier, and every other worker (and host) trusts it for the rest of
+those seconds as if it had opened the slide itself: a viewer's connections reach several
+workers, and each would otherwise wait a store round trip or two for its first tile. A read
+that meets a replaced object raises `ObjectChanged`; its caller takes the new version from
+`reopen` and tries once more, so that nobody sees bytes of two files mixed.
 """
 
 import collections
@@ -31,7 +32,7 @@ from .formats.index import INDEX_VERSION, SlideIndex
 from .formats.members import Members
 from .formats.slide import Slide
 from .slide_ids import validate_slide_id
-from .storage import RangeReader, Store, Version
+from .storage import ObjectInfo, RangeReader, Store, Version
 from .storage.joined import JoinedReader
 from .timing import phase
 
@@ -46,21 +47,38 @@ def _alias_carrier(index: SlideIndex) -> SlideIndex:
                       properties={}, associated={}, aliases=index.aliases)
 
 
-def _version_record(version: Version) -> bytes:
+# What opening an id saw: the version of the object it names, or the members of the slide it
+# stands for (their listing is their version).
+Opened = Version | Members
+
+
+def _record(opened: Opened) -> bytes:
     """What an opening saw, and when (wall-clock time: other hosts read it)."""
-    return json.dumps({"size": version.size, "etag": version.etag,
-                       "validators": version.validators, "seen": time.time()}).encode()
+    if isinstance(opened, Version):
+        data: dict = {"version": [opened.size, opened.etag, opened.validators]}
+    else:
+        data = {"members": [opened.format, opened.slide_id, opened.selector,
+                            [[info.id, info.size, info.modified] for info in opened.objects]]}
+    return json.dumps({**data, "seen": time.time()}).encode()
 
 
-def _seen_version(record: bytes | None) -> tuple[Version, float] | None:
-    """(version, seconds since it was seen) of a record; None for none, or one unreadable."""
+def _from_record(record: bytes | None) -> tuple[Opened, float] | None:
+    """(what was seen, seconds since) of a record; None for none, or one unreadable."""
     if record is None:
         return None
     try:
         data = json.loads(record)
-        return (Version(int(data["size"]), str(data["etag"]),
-                        tuple((str(name), str(value)) for name, value in data["validators"])),
-                time.time() - float(data["seen"]))
+        opened: Opened
+        if "version" in data:
+            size, etag, validators = data["version"]
+            opened = Version(int(size), str(etag),
+                             tuple((str(name), str(value)) for name, value in validators))
+        else:
+            rule, slide_id, selector, objects = data["members"]
+            opened = Members(str(rule), str(slide_id), tuple(
+                ObjectInfo(str(id_), int(size), modified) for id_, size, modified in objects),
+                str(selector))
+        return opened, time.time() - float(data["seen"])
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -103,12 +121,18 @@ class SlideLibrary:
         return None
 
     def _load(self, slide_id: str, fresh: bool = False) -> Slide:
+        """The slide, opened as any worker saw it within `revalidate_after` (no store
+        request), else, or when `fresh` (a read met another version), from the store."""
+        seen = None if fresh else self._seen(slide_id)
+        if seen is not None and isinstance(seen[0], Members):
+            return self._keep(slide_id, self._load_members(seen[0], {}), seen[1])
         try:
-            reader, age = self._open_object(slide_id, fresh)
+            reader, age = self._open_object(slide_id, seen)
         except SlideNotFound:
             members = catalog.resolve(self.store, slide_id, None, None)
             if members is None:
                 raise
+            self._share(slide_id, members)
             return self._keep(slide_id, self._load_members(members, {}))
         blocks = self._blocks(reader, f"{self.store.name}|{slide_id}|{reader.etag}")
         # The index format's version is in the key: two releases sharing memcached each keep
@@ -122,26 +146,32 @@ class SlideLibrary:
             members = catalog.resolve(self.store, slide_id, head, reader.size)
             if members is not None:
                 members = members.versioned(slide_id, reader.etag)
+                self._share(slide_id, members)
                 return self._keep(slide_id, self._load_members(members, {slide_id: reader}))
             index = self.caches.metadata.get_or_load(
                 key, lambda: self._parse(blocks, slide_id), lease_seconds=10)
         return self._keep(slide_id, Slide(index, blocks), age)
 
-    def _open_object(self, slide_id: str, fresh: bool) -> tuple[RangeReader, float]:
-        """The object, and how many seconds ago its version was seen. A version any worker
-        saw within `revalidate_after` is trusted without a store request (its reads meet only
-        that version); else, or when `fresh` (a read met another version), the store is asked
-        and what it said is shared."""
-        key = f"{self.store.name}|{slide_id}"
-        if not fresh:
-            seen = _seen_version(self.caches.versions.get(key))
-            if seen is not None and 0 <= seen[1] < self.revalidate_after:
-                return self.store.open(slide_id, seen[0]), seen[1]
+    def _open_object(self, slide_id: str, seen: tuple[Opened, float] | None
+                     ) -> tuple[RangeReader, float]:
+        """The object, and how many seconds ago its version was seen: at the version `seen`
+        without a store request (its reads meet only that version), else asked of the store
+        and what it said shared."""
+        if seen is not None and isinstance(seen[0], Version):
+            return self.store.open(slide_id, seen[0]), seen[1]
         with phase("store"):  # the opening read is a store wait like any other
             reader = self.store.open(slide_id)
-        self.caches.versions.set(key, _version_record(reader.version()),
-                                 expire=math.ceil(self.revalidate_after))
+        self._share(slide_id, reader.version())
         return reader, 0.0
+
+    def _seen(self, slide_id: str) -> tuple[Opened, float] | None:
+        """What a worker's opening of `slide_id` saw within `revalidate_after`, and its age."""
+        seen = _from_record(self.caches.versions.get(f"{self.store.name}|{slide_id}"))
+        return seen if seen is not None and 0 <= seen[1] < self.revalidate_after else None
+
+    def _share(self, slide_id: str, opened: Opened) -> None:
+        self.caches.versions.set(f"{self.store.name}|{slide_id}", _record(opened),
+                                 expire=math.ceil(self.revalidate_after))
 
     def _load_members(self, members: Members, opened: dict[str, RangeReader]) -> Slide:
         """The slide joined from `members`; `opened` holds members the caller opened already."""

@@ -9,6 +9,7 @@ series was made from.
 """
 
 import os
+import time
 import warnings
 
 import imagecodecs
@@ -245,6 +246,29 @@ def test_a_replaced_instance_opens_a_new_version_of_the_series(s3_server, tmp_pa
     assert decode(library.reopen("s").read_tiles(0, [(7, 7)])[0])[0, 0, 0] == 200
 
 
+def test_an_instance_replaced_since_the_listing_a_worker_trusts_is_not_read_as_it(
+        s3_server, tmp_path, memcached):
+    """Another worker's listing is trusted for a while: a member replaced since (same size,
+    so only its modification time tells) must meet its reader as a changed object."""
+    bucket = s3_server.new_bucket()
+    pixels = numpy.zeros((1024, 1024, 3), numpy.uint8)
+    for name, value in (("a", 40), ("b", 200)):
+        write_instance(str(tmp_path / name), pixels + value, codec="native", tile=128)
+    assert (tmp_path / "a").stat().st_size == (tmp_path / "b").stat().st_size
+    s3_server.put(bucket, "s/level0.dcm", (tmp_path / "a").read_bytes())
+    settings = make_settings(store=f"s3://{bucket}", s3_endpoint_url=s3_server.endpoint,
+                             memcached=memcached.address, block_size="64K")
+    WSIState.build(settings).library.open("s")  # listed and parsed; tile (7, 7) not read
+    time.sleep(1.1)  # Last-Modified counts whole seconds
+    s3_server.put(bucket, "s/level0.dcm", (tmp_path / "b").read_bytes())
+    second = WSIState.build(settings)
+    slide = second.library.open("s")  # the first worker's listing, no request of its own
+    assert second.counters.get("store_requests") == 0
+    with pytest.raises(ObjectChanged):
+        slide.read_tiles(0, [(7, 7)])  # its instance's first read: modified since the listing
+    assert decode(second.library.reopen("s").read_tiles(0, [(7, 7)])[0])[0, 0, 0] == 200
+
+
 def test_a_second_worker_takes_the_series_from_memcached(s3_server, s3_samples, memcached):
     settings = make_settings(store=f"s3://{s3_samples}", s3_endpoint_url=s3_server.endpoint,
                              memcached=memcached.address)
@@ -253,10 +277,14 @@ def test_a_second_worker_takes_the_series_from_memcached(s3_server, s3_samples, 
     slide = second.library.open(SERIES)
     assert slide.index == first.index
     assert second.counters.get("slide_parses") == 0
-    # The folder's id probed (404) and listed: the listing is the series' version.
-    assert second.counters.get("store_requests") == 2
+    # Not even the folder's listing (the series' version): the first worker's is shared.
+    assert second.counters.get("store_requests") == 0
     slide.read_tiles(0, [(4, 5)])  # its blocks came through memcached too
-    assert second.counters.get("store_requests") == 2
+    assert second.counters.get("store_requests") == 0
+    second.library.revalidate_after = 0.0  # a listing seen too long ago is listed again
+    second.library.forget(SERIES)
+    assert second.library.open(SERIES).index == first.index
+    assert second.counters.get("store_requests", kind="list") == 1
 
 
 def test_every_id_of_a_series_finds_the_index_one_parse_made(s3_server, s3_samples, memcached):

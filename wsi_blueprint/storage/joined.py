@@ -5,10 +5,13 @@ slide over objects. Joining them into one address space keeps everything above t
 unchanged: one block reader, one namespace in the caches, offsets in the index that say by
 themselves which member holds their bytes (`member_of`), prefetch and read-ahead as for a single
 file. Members are opened on their first read, so a slide whose index is cached opens none it
-does not read, and at the listing's size: that first read is the opening (it fixes the
-member's version), not a store request before it.
+does not read, and at the version the listing gave (size and modification time): that first
+read is the opening, not a store request before it, and meets a member replaced since the
+listing as a changed object.
 """
 
+import datetime
+import email.utils
 import threading
 from typing import Callable, Iterator
 
@@ -24,15 +27,28 @@ def member_base(member: int) -> int:
     return member << MEMBER_SHIFT
 
 
+def listed_version(info: ObjectInfo) -> Version:
+    """The version a listing gives: the size, and the modification time as the condition of
+    the first read (a store answers 412 for an object modified since)."""
+    try:
+        modified = datetime.datetime.fromisoformat(info.modified or "")
+    except ValueError:  # no time listed, or an ETag standing in for it
+        return Version(info.size)
+    if modified.tzinfo is None:
+        return Version(info.size)
+    since = email.utils.format_datetime(modified.astimezone(datetime.timezone.utc), usegmt=True)
+    return Version(info.size, validators=(("If-Unmodified-Since", since),))
+
+
 def member_of(offset: int) -> tuple[int, int]:
     """(member, offset inside it) of a joined offset."""
     return offset >> MEMBER_SHIFT, offset & ((1 << MEMBER_SHIFT) - 1)
 
 
 class JoinedReader(RangeReader):
-    """`members` as listed (id and size); `open_member(id, known)` opens one at the listing's
-    size. The version is the caller's (a digest of the listing); a member whose size differs
-    from the listing's has been replaced since and raises ObjectChanged."""
+    """`members` as listed; `open_member(id, known)` opens one at the version listed. The
+    version is the caller's (a digest of the listing); a member whose size differs from the
+    listing's has been replaced since and raises ObjectChanged."""
 
     def __init__(self, slide_id: str, members: list[ObjectInfo], etag: str,
                  open_member: Callable[[str, Version], RangeReader]):
@@ -57,7 +73,7 @@ class JoinedReader(RangeReader):
         if reader is not None:
             return reader
         info = self.members[index]
-        reader = self._open_member(info.id, Version(info.size))
+        reader = self._open_member(info.id, listed_version(info))
         if reader.size != info.size:
             reader.close()
             raise ObjectChanged(f"slide {self.slide_id!r}: member {info.id!r} changed")
