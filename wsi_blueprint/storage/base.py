@@ -37,7 +37,7 @@ class Page:
 class Version:
     """What opening an object learnt of it: enough to open it again without asking the store
     (another worker's opening, or a listing's size). `validators` are the conditional headers
-    every read sends to meet only this version; empty, the first read's answer fixes them."""
+    every read sends so as to meet that version alone; empty, the first answer fixes them."""
 
     size: int
     etag: str = ""
