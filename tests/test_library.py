@@ -1,11 +1,13 @@
 """Opening slides by id: metadata parsed and versions asked once per cluster, replaced objects
 reopened."""
 
+import time
+
 import pytest
 
 from helpers import make_settings, testdata_path
 from wsi_blueprint import timing
-from wsi_blueprint.errors import ObjectChanged
+from wsi_blueprint.errors import ObjectChanged, SlideNotFound
 from wsi_blueprint.state import WSIState
 
 
@@ -89,3 +91,54 @@ def test_a_replaced_object_is_reopened_not_mixed(s3_server, s3_bucket, cmu):
         slide.read_tiles(0, [(cols // 2, rows // 2)])  # not cached: meets the new ETag
     assert state.library.reopen("cases/1/cmu").index.width == 16  # small.svs
     assert state.counters.get("slide_reopens") == 1
+
+
+def _until(check, seconds: float = 10.0):
+    """`check()` once it is truthy, polled (a background opening takes a store round trip)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError("not within the time allowed")
+
+
+def test_a_slide_due_for_revalidation_is_served_while_opened_again_in_the_background(
+        s3_server, s3_bucket, cmu):
+    state = WSIState.build(s3_settings(s3_server, s3_bucket))
+    library = state.library
+    library.revalidate_after = 0.3
+    slide = library.open("cases/1/cmu")
+    s3_server.put(s3_bucket, "cases/1/cmu", open(testdata_path("small.svs"), "rb").read())
+    time.sleep(0.35)
+    assert library.open("cases/1/cmu") is slide  # at once: no request waits on the store
+    renewed = _until(lambda: library.open_already("cases/1/cmu") is not slide
+                     and library.open_already("cases/1/cmu"))
+    assert renewed.index.width == 16  # the replaced object's version, found in the background
+    assert state.counters.get("slide_reopens") == 0
+
+
+def test_a_slide_gone_from_the_store_is_forgotten_by_its_revalidation(s3_server, s3_bucket,
+                                                                     cmu):
+    library = WSIState.build(s3_settings(s3_server, s3_bucket)).library
+    library.revalidate_after = 0.3
+    slide = library.open("cases/1/cmu")
+    s3_server.client.delete_object(Bucket=s3_bucket, Key="cases/1/cmu")
+    time.sleep(0.35)
+    assert library.open_already("cases/1/cmu") is slide
+    _until(lambda: library.open_already("cases/1/cmu") is None)
+    with pytest.raises(SlideNotFound):
+        library.open("cases/1/cmu")
+
+
+def test_a_slide_twice_revalidate_after_old_is_opened_before_it_is_served(s3_server, s3_bucket,
+                                                                         cmu):
+    state = WSIState.build(s3_settings(s3_server, s3_bucket))
+    state.library.revalidate_after = 0.2
+    slide = state.library.open("cases/1/cmu")
+    time.sleep(0.45)
+    assert state.library.open_already("cases/1/cmu") is None
+    requests = state.counters.get("store_requests")
+    assert state.library.open("cases/1/cmu") is not slide
+    assert state.counters.get("store_requests") == requests + 1  # its opening read, waited on

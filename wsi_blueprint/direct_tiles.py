@@ -8,9 +8,9 @@ of a render (measured in docs/design/serving.md). This WSGI layer in front of th
 app answers exactly those requests as the blueprint does - the same status, headers in the same
 order, ETag, CORS, Server-Timing, prefetch bookkeeping, metrics and counters - and hands every
 other request to Flask untouched: another method or route, a query string, a conditional
-request, the request log on, a slide not open (or due for revalidation). With access control
-on, a request whose token (in the path or a Bearer header) grants the slide is answered here
-too; any other is Flask's to refuse.
+request, the request log on, a slide not open (or open too long: see SlideLibrary). With access
+control on, a request whose token (in the path or a Bearer header) grants the slide is answered
+here too; any other is Flask's to refuse.
 
 A tile it cannot make is Flask's to answer too: for a replaced object (Flask reopens the slide
 and runs the route again) Flask starts afresh; any other error is handed over in the environ

@@ -5,14 +5,16 @@ A slide made of several objects (a DICOM series) is read through one reader join
 of the members' listing, so replacing any member opens a new version.
 
 Open slides are kept in a small LRU so that a viewer's stream of tile requests costs no extra
-store round trip. An entry is trusted for `revalidate_after` seconds; after that the next use
-opens the object again (one small range request) and so notices a replaced object even between
-reads. What an opening saw (the object's version, or the listing of a slide's members) goes
-into the shared versions tier, and every other worker (and host) trusts it for the rest of
-those seconds as if it had opened the slide itself: a viewer's connections reach several
-workers, and each would otherwise wait a store round trip or two for its first tile. A read
-that meets a replaced object raises `ObjectChanged`; its caller takes the new version from
-`reopen` and tries once more, so that nobody sees bytes of two files mixed.
+store round trip. An entry is trusted for `revalidate_after` seconds; after that its next use
+starts opening the object again in the background (one small range request) and is served from
+the open slide meanwhile, so that a replaced object is noticed even between reads without a
+viewer's request waiting on it; only an entry twice that old is opened again before use. What an
+opening saw (the object's version, or the listing of a slide's members) goes into the shared
+versions tier, and every other worker (and host) trusts it for the rest of those seconds as if
+it had opened the slide itself: a viewer's connections reach several workers, and each would
+otherwise wait a store round trip or two for its first tile. A read that meets a replaced object
+raises `ObjectChanged`; its caller takes the new version from `reopen` and tries once more, so
+that nobody sees bytes of two files mixed.
 """
 
 import collections
@@ -101,6 +103,7 @@ class SlideLibrary:
         self._open: collections.OrderedDict[str, tuple[Slide, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._flights = SingleFlight()
+        self._revalidating: set[str] = set()
 
     def open(self, slide_id: str) -> Slide:
         slide = self.open_already(slide_id)
@@ -110,15 +113,38 @@ class SlideLibrary:
         return self._flights.do(slide_id, lambda: self._load(slide_id), self.wait_timeout)
 
     def open_already(self, slide_id: str) -> Slide | None:
-        """The slide if it is open and needs no revalidation yet, else None: no store
-        request, no error (its id was checked when it was opened)."""
-        now = time.monotonic()
+        """The slide if it is open and not twice `revalidate_after` old, else None: no store
+        request, no error (its id was checked when it was opened). Past `revalidate_after`
+        it is opened again in the background."""
         with self._lock:
             entry = self._open.get(slide_id)
-            if entry is not None and now - entry[1] < self.revalidate_after:
-                self._open.move_to_end(slide_id)
-                return entry[0]
-        return None
+            if entry is None:
+                return None
+            age = time.monotonic() - entry[1]
+            if age >= 2 * self.revalidate_after:
+                return None
+            self._open.move_to_end(slide_id)
+            due = age >= self.revalidate_after and slide_id not in self._revalidating
+            if due:
+                self._revalidating.add(slide_id)
+        if due:
+            threading.Thread(target=self._revalidate, args=(slide_id,), daemon=True,
+                             name="wsi-revalidate").start()
+        return entry[0]
+
+    def _revalidate(self, slide_id: str) -> None:
+        """Opens an open slide again: its entry is renewed, or replaced by the object's new
+        version; a slide no longer in the store is forgotten. Any other failure leaves the
+        entry to age out (then a request opens it, and says what failed)."""
+        try:
+            self._flights.do(slide_id, lambda: self._load(slide_id), self.wait_timeout)
+        except SlideNotFound:
+            self.forget(slide_id)
+        except Exception:  # a request meets it in its turn, and answers with its error
+            pass
+        finally:
+            with self._lock:
+                self._revalidating.discard(slide_id)
 
     def _load(self, slide_id: str, fresh: bool = False) -> Slide:
         """The slide, opened as any worker saw it within `revalidate_after` (no store
