@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers import make_settings, testdata_path
+from helpers import eventually, make_settings, testdata_path
 from wsi_blueprint import timing
 from wsi_blueprint.errors import ObjectChanged, SlideNotFound
 from wsi_blueprint.state import WSIState
@@ -93,17 +93,6 @@ def test_a_replaced_object_is_reopened_not_mixed(s3_server, s3_bucket, cmu):
     assert state.counters.get("slide_reopens") == 1
 
 
-def _until(check, seconds: float = 10.0):
-    """`check()` once it is truthy, polled (a background opening takes a store round trip)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("not within the time allowed")
-
-
 def test_a_slide_due_for_revalidation_is_served_while_opened_again_in_the_background(
         s3_server, s3_bucket, cmu):
     state = WSIState.build(s3_settings(s3_server, s3_bucket))
@@ -113,8 +102,8 @@ def test_a_slide_due_for_revalidation_is_served_while_opened_again_in_the_backgr
     s3_server.put(s3_bucket, "cases/1/cmu", open(testdata_path("small.svs"), "rb").read())
     time.sleep(0.35)
     assert library.open("cases/1/cmu") is slide  # at once: no request waits on the store
-    renewed = _until(lambda: library.open_already("cases/1/cmu") is not slide
-                     and library.open_already("cases/1/cmu"))
+    assert eventually(lambda: library.open_already("cases/1/cmu") is not slide, 10)
+    renewed = library.open("cases/1/cmu")
     assert renewed.index.width == 16  # the replaced object's version, found in the background
     assert state.counters.get("slide_reopens") == 0
 
@@ -127,7 +116,7 @@ def test_a_slide_gone_from_the_store_is_forgotten_by_its_revalidation(s3_server,
     s3_server.client.delete_object(Bucket=s3_bucket, Key="cases/1/cmu")
     time.sleep(0.35)
     assert library.open_already("cases/1/cmu") is slide
-    _until(lambda: library.open_already("cases/1/cmu") is None)
+    assert eventually(lambda: library.open_already("cases/1/cmu") is None, 10)
     with pytest.raises(SlideNotFound):
         library.open("cases/1/cmu")
 
