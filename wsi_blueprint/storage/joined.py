@@ -29,15 +29,17 @@ def member_base(member: int) -> int:
 
 def listed_version(info: ObjectInfo) -> Version:
     """The version a listing gives: the size, and the modification time as the condition of
-    the first read (a store answers 412 for an object modified since)."""
+    the first read (a store answers 412 for an object modified since). A second's slack: a
+    listing's time has a fraction that a store may round either way in its headers."""
     try:
         modified = datetime.datetime.fromisoformat(info.modified or "")
     except ValueError:  # no time listed, or an ETag standing in for it
         return Version(info.size)
     if modified.tzinfo is None:
         return Version(info.size)
-    since = email.utils.format_datetime(modified.astimezone(datetime.timezone.utc), usegmt=True)
-    return Version(info.size, validators=(("If-Unmodified-Since", since),))
+    since = modified.astimezone(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+    return Version(info.size, validators=(
+        ("If-Unmodified-Since", email.utils.format_datetime(since, usegmt=True)),))
 
 
 def member_of(offset: int) -> tuple[int, int]:
