@@ -81,11 +81,12 @@ def _record_request(response: Response) -> Response:
     started = flask_g.pop("wsi_started", None)
     if started is not None:
         record = timing.end(flask_g.pop("wsi_timing"))
+        source = "store" if "store" in record else "cache"
+        record["total"] = time.perf_counter() - started
         count_answer(state(), (request.endpoint or "unknown").rsplit(".", 1)[-1],
-                     response.status_code, flask_g.pop("wsi_policy", ""),
-                     "store" if "store" in record else "cache", time.perf_counter() - started)
-        if record:
-            response.headers["Server-Timing"] = timing.server_timing(record)
+                     response.status_code, flask_g.pop("wsi_policy", ""), source,
+                     record["total"])
+        response.headers["Server-Timing"] = timing.server_timing(record)
     return response
 
 

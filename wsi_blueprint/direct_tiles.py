@@ -137,10 +137,10 @@ class DirectTiles:
                    ("Content-Length", str(len(body))), ("ETag", etag_of(key)),
                    ("Cache-Control", CACHE_CONTROL), *route_headers, *HARDENING_HEADERS,
                    *cors_headers(wsi.cors_options, environ)]
-        if record:
-            headers.append(("Server-Timing", timing.server_timing(record)))
-        count_answer(wsi, endpoint, 200, policy, "store" if "store" in record else "cache",
-                     time.perf_counter() - started)
+        source = "store" if "store" in record else "cache"
+        record["total"] = time.perf_counter() - started
+        headers.append(("Server-Timing", timing.server_timing(record)))
+        count_answer(wsi, endpoint, 200, policy, source, record["total"])
         return headers, body
 
 
