@@ -131,3 +131,13 @@ def test_a_slide_twice_revalidate_after_old_is_opened_before_it_is_served(s3_ser
     requests = state.counters.get("store_requests")
     assert state.library.open("cases/1/cmu") is not slide
     assert state.counters.get("store_requests") == requests + 1  # its opening read, waited on
+
+
+@pytest.mark.parametrize("record", [b"not json", b'{"version": [1]}', b'{"seen": "x"}',
+                                    b'{"members": [], "seen": 1}'])
+def test_a_version_record_it_cannot_read_is_asked_of_the_store(s3_server, s3_bucket, cmu,
+                                                              record):
+    state = WSIState.build(s3_settings(s3_server, s3_bucket))
+    state.caches.versions.set(f"{state.store.name}|cases/1/cmu", record)
+    assert state.library.open("cases/1/cmu").index.width == 2220
+    assert state.counters.get("store_requests") >= 1  # its own opening read
