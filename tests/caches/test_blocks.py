@@ -301,6 +301,18 @@ def test_a_read_waiting_on_a_long_fetch_gets_its_block_as_it_streams_in(streamed
     assert counters.get("block_runs") == 1
 
 
+def test_fetch_behind_returns_at_once_and_reads_meanwhile_wait_on_it(streamed, counters):
+    """A file's tail fetched while its directories are walked: the call claims the blocks
+    before it returns, so a read of one never asks the store again."""
+    streamed.fetch_behind([1, 2, 3])  # its last block held back
+    assert streamed.read(2 * BLOCK, 10) == DATA[2 * BLOCK:2 * BLOCK + 10]  # on its way
+    streamed.reader.gate.set()
+    assert streamed.read(3 * BLOCK, 10) == DATA[3 * BLOCK:3 * BLOCK + 10]
+    assert counters.get("block_runs") == 1  # one request, the fetch's
+    streamed.fetch_behind([1, 2, 3])  # all cached: nothing to fetch
+    assert counters.get("block_runs") == 1
+
+
 def test_a_viewers_read_returns_once_its_own_blocks_of_a_read_unit_are_in(streamed, counters):
     """Rounded out to a read unit, a viewer's read waits for its own blocks, not the rest of
     the unit, which lands in the background and is counted as read ahead."""

@@ -39,3 +39,21 @@ def test_slide_parses_and_reads_from_s3(s3_slides, real_slide, name):
         assert slide.read_associated(associated) == local.read_associated(associated)
     print(f"{name} over S3: {opened:.0f} requests to open, "
           f"{counters.get('store_requests'):.0f} in all")
+
+
+@pytest.mark.parametrize("name,requests", [
+    ("CMU-1-Small-Region.svs", 2),      # its four directories all in the last four blocks
+    ("TCGA-CR-7395-J2K-33005.svs", 2),  # its three too
+    ("DAPI-fluorescence.ndpi", 3),      # the first of its six 1.5 MB from the end
+])
+def test_directories_after_their_images_are_read_with_the_files_tail(s3_slides, name,
+                                                                     requests):
+    """Scanners write each directory after its image, so the chain of directories ends in the
+    file's last bytes: fetched while the chain is walked, they cost one request, not one a
+    directory (the default blocks of 256 KiB, no read units)."""
+    server, bucket = s3_slides
+    counters = Counters()
+    slide = open_slide(f"s3://{bucket}", f"cases/1/{name}", counters,
+                       s3_endpoint_url=server.endpoint)
+    assert slide.levels
+    assert counters.get("store_requests") == requests  # the opening probe, the tail, ...

@@ -247,6 +247,15 @@ class BlockReader:
             self._fetch_led(mine, wait_all=True)
         return list(mine)
 
+    def fetch_behind(self, indices: list[int]) -> None:
+        """Starts fetching those of the blocks that are neither cached nor on their way, as
+        they are (no read unit), and returns at once: a read of one meanwhile waits on this
+        fetch instead of asking the store again."""
+        _, mine, _ = self._claim(indices)
+        if mine:
+            threading.Thread(target=contextvars.Context().run, daemon=True,
+                             args=(self._fetch_quietly, sorted(mine))).start()
+
     def _claim(self, indices: list[int]) -> tuple[dict[int, bytes], dict[int, Flight],
                                                    dict[int, Flight]]:
         """(the cached blocks, {index: flight} of the missing ones this call now leads the

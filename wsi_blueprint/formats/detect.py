@@ -23,6 +23,9 @@ from .members import Members
 from .rangefile import RangeFile
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+# Aperio and Hamamatsu write each directory after its image's data, so a file's last blocks
+# hold its last directories (and a small file's all of them).
+TAIL_BLOCKS = 4
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,16 @@ def parse_slide(blocks: BlockReader, slide_id: str) -> SlideIndex:
     def parse() -> SlideIndex:
         with _open_tiff(blocks) as tiff:
             return _parse(tiff, blocks)
+    _fetch_tail(blocks)
     return _refusing_broken(slide_id, "TIFF", parse)
+
+
+def _fetch_tail(blocks: BlockReader) -> None:
+    """Fetches the file's last bytes beside the walk of its directory chain, which reads one
+    directory at a time: a directory there is then found on its way or cached instead of
+    costing a store round trip of its own."""
+    start = max(blocks.size - TAIL_BLOCKS * blocks.block_size, 0)
+    blocks.fetch_behind(blocks.indices([(start, blocks.size - start)]))
 
 
 def parse_members(blocks: BlockReader, members: Members) -> SlideIndex:
