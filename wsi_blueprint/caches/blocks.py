@@ -247,6 +247,11 @@ class BlockReader:
             self._fetch_led(mine, wait_all=True)
         return list(mine)
 
+    @property
+    def remote(self) -> bool:
+        """Whether a store read is a network round trip (see RangeReader.remote)."""
+        return self.reader.remote
+
     def fetch_behind(self, indices: list[int]) -> None:
         """Starts fetching those of the blocks that are neither cached nor on their way, as
         they are (no read unit), and returns at once: a read of one meanwhile waits on this

@@ -53,6 +53,9 @@ class RangeReader(abc.ABC):
     # Bytes from offset 0 that opening the object already fetched (may be empty); the block
     # cache takes them as its first block instead of asking the store again.
     head: bytes = b""
+    # Whether a read is a request over the network, whose round trip reading more bytes at
+    # once may spare; a local file's is not.
+    remote: bool = True
 
     def version(self) -> Version:
         return Version(self.size, self.etag)

@@ -11,6 +11,8 @@ from .base import ObjectInfo, Page, RangeReader, Store, Version
 
 
 class FileRangeReader(RangeReader):
+    remote = False
+
     def __init__(self, slide_id: str, path: str, counters: Counters):
         self.slide_id = slide_id
         self._counters = counters
