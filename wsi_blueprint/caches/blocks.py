@@ -247,19 +247,13 @@ class BlockReader:
             self._fetch_led(mine, wait_all=True)
         return list(mine)
 
-    @property
-    def remote(self) -> bool:
-        """Whether a store read is a network round trip (see RangeReader.remote)."""
-        return self.reader.remote
-
     def fetch_behind(self, indices: list[int]) -> None:
         """Starts fetching those of the blocks that are neither cached nor on their way, as
         they are (no read unit), and returns at once: a read of one meanwhile waits on this
         fetch instead of asking the store again."""
         _, mine, _ = self._claim(indices)
         if mine:
-            threading.Thread(target=contextvars.Context().run, daemon=True,
-                             args=(self._fetch_quietly, sorted(mine))).start()
+            self._fetch_in_background(sorted(mine))
 
     def _claim(self, indices: list[int]) -> tuple[dict[int, bytes], dict[int, Flight],
                                                    dict[int, Flight]]:
@@ -293,10 +287,14 @@ class BlockReader:
             if wait_all or not ahead:
                 fetched = self._fetch(indices)
                 return {i: fetched[i] for i in mine}
-            # A fresh context: the background part is no request's time.
-            threading.Thread(target=contextvars.Context().run, daemon=True,
-                             args=(self._fetch_quietly, indices)).start()
+            self._fetch_in_background(indices)
             return {i: flight.wait(self._cache.wait_timeout) for i, flight in mine.items()}
+
+    def _fetch_in_background(self, indices: list[int]) -> None:
+        """Fetches blocks this caller leads in a thread of their own, in a fresh context: the
+        fetch is no request's time."""
+        threading.Thread(target=contextvars.Context().run, daemon=True,
+                         args=(self._fetch_quietly, indices)).start()
 
     def _fetch_quietly(self, indices: list[int]) -> None:
         """A fetch nobody waits on as a whole: its error reaches the reads through the

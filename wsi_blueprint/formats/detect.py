@@ -80,7 +80,7 @@ def parse_slide(blocks: BlockReader, slide_id: str) -> SlideIndex:
     def parse() -> SlideIndex:
         with _open_tiff(blocks) as tiff:
             return _parse(tiff, blocks)
-    if blocks.remote:  # a local file's reads cost no round trip to spare
+    if blocks.reader.remote:  # a local file's reads cost no round trip to spare
         _fetch_tail(blocks)
     return _refusing_broken(slide_id, "TIFF", parse)
 
