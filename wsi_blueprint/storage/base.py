@@ -35,13 +35,15 @@ class Page:
 
 @dataclasses.dataclass(frozen=True)
 class Version:
-    """What opening an object learnt of it: enough to open it again without asking the store
-    (another worker's opening, or a listing's size). `validators` are the conditional headers
-    every read sends so as to meet that version alone; empty, the first answer fixes them."""
+    """What opening an object learnt of it, or a listing says of it: enough to open it again
+    without asking the store. `validators` are the conditional headers every read sends so as
+    to meet that version alone; with none, the first read is refused if the object was
+    modified after `modified` (a listing's ISO time) and its answer fixes them."""
 
     size: int
     etag: str = ""
     validators: tuple[tuple[str, str], ...] = ()
+    modified: str | None = None
 
 
 class RangeReader(abc.ABC):

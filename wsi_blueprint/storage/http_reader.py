@@ -10,6 +10,8 @@ retried with exponential backoff and full jitter, asking only for the bytes not 
 """
 
 import dataclasses
+import datetime
+import email.utils
 import random
 import re
 import time
@@ -65,6 +67,20 @@ class _Retry(Exception):
         self.error = error
 
 
+def _unmodified_since(modified: str | None) -> dict[str, str]:
+    """The condition refusing an object modified after a listing's time (ISO 8601), with a
+    second's slack: a listing's time has a fraction that a store may round either way in its
+    Last-Modified. None for no time, or an ETag standing in for it."""
+    try:
+        listed = datetime.datetime.fromisoformat(modified or "")
+    except ValueError:
+        return {}
+    if listed.tzinfo is None:
+        return {}
+    since = listed.astimezone(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+    return {"If-Unmodified-Since": email.utils.format_datetime(since, usegmt=True)}
+
+
 class HTTPRangeReader(RangeReader):
     def __init__(self, slide_id: str, url: URLProvider, session: requests.Session,
                  options: ReaderOptions, counters: Counters,
@@ -81,7 +97,8 @@ class HTTPRangeReader(RangeReader):
             self.size = -1
             self.head = self._open()
         else:
-            self.etag, self._validators, self.size = known.etag, dict(known.validators), known.size
+            self.etag, self.size = known.etag, known.size
+            self._validators = dict(known.validators) or _unmodified_since(known.modified)
 
     # -- opening: one ranged GET gives the size, the version and the first bytes ----------
 

@@ -10,8 +10,6 @@ read is the opening, not a store request before it, and meets a member replaced 
 listing as a changed object.
 """
 
-import datetime
-import email.utils
 import threading
 from typing import Callable, Iterator
 
@@ -25,21 +23,6 @@ MEMBER_SHIFT = 40
 
 def member_base(member: int) -> int:
     return member << MEMBER_SHIFT
-
-
-def listed_version(info: ObjectInfo) -> Version:
-    """The version a listing gives: the size, and the modification time as the condition of
-    the first read (a store answers 412 for an object modified since). A second's slack: a
-    listing's time has a fraction that a store may round either way in its headers."""
-    try:
-        modified = datetime.datetime.fromisoformat(info.modified or "")
-    except ValueError:  # no time listed, or an ETag standing in for it
-        return Version(info.size)
-    if modified.tzinfo is None:
-        return Version(info.size)
-    since = modified.astimezone(datetime.timezone.utc) + datetime.timedelta(seconds=1)
-    return Version(info.size, validators=(
-        ("If-Unmodified-Since", email.utils.format_datetime(since, usegmt=True)),))
 
 
 def member_of(offset: int) -> tuple[int, int]:
@@ -75,7 +58,7 @@ class JoinedReader(RangeReader):
         if reader is not None:
             return reader
         info = self.members[index]
-        reader = self._open_member(info.id, listed_version(info))
+        reader = self._open_member(info.id, Version(info.size, modified=info.modified))
         if reader.size != info.size:
             reader.close()
             raise ObjectChanged(f"slide {self.slide_id!r}: member {info.id!r} changed")
