@@ -13,7 +13,6 @@ from wsi_blueprint.prefetch.context import SidecarContext
 from wsi_blueprint.prefetch.engine import Prefetcher, PrefetchSettings
 from wsi_blueprint.prefetch.render_ahead import derived_tiles
 from wsi_blueprint.prefetch.rules import parse_rules
-from wsi_blueprint.prefetch.sessions import first_rounds
 from wsi_blueprint.prefetch.viewport import Request, Viewport
 from wsi_blueprint.protocols.dzi import DeepZoom, DziTiling
 from wsi_blueprint.reader import SlideReader, View
@@ -418,6 +417,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     renders of the frame being shown would slow them."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
     sid = HE
+    jobs = submitted(prefetcher)
     view(prefetcher, slide, sid, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # 4096 px square
     clock.now = 0.5
     prefetcher.end_quiet_bursts()  # the viewer settled on a screen of 512 px at scale 8
@@ -428,10 +428,12 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     assert prefetcher.drain()
     # The screen's centre (2048, 2048) moved to (1536, 1536) as the scale halved: the zoom is
     # about (1024, 1024), which stays put. Predicted: scale 2, centred half as far on, on
-    # (1280, 1280), a quarter of 4096 px wide: 1024 px. It reads level 0 where the frame reads
-    # level 1, and the zoom may stop at its first frame: only its middle, 512 px, is fetched.
-    assert region_cached(slide, 1024, 1024, 512, 512, 2)
-    assert not region_cached(slide, 768, 768, 1024, 1024, 2)
+    # (1280, 1280), a quarter of 4096 px wide: 1024 px, and half as wide again around it (the
+    # margin of a zoom's first frame): 1536 px, all fetched though it reads level 0.
+    (after,) = [job.region for job in jobs if job.reason == "zoom_frame"]
+    assert after == Viewport(512, 512, 1536, 1536, 2)
+    assert region_cached(slide, 512, 512, 1536, 1536, 2)
+    assert not region_cached(slide, 0, 0, 512, 512, 2)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_tiles_rendered") == 0  # demand never paused
     prefetcher.demand_ended()
@@ -441,7 +443,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     prefetcher.end_quiet_bursts()
     observe(prefetcher, "s2", slide, sid, Request(4.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    frame = derived(slide, tiling, 1024, 1024, 512, 512, 2)
+    frame = derived(slide, tiling, 512, 512, 1536, 1536, 2)
     assert frame and state.counters.get("prefetch_tiles_rendered") == len(frame)
     cached = state.library.caches.tiles.peek_many([key for key, _ in frame])
     assert all(key in cached for key, _ in frame)
@@ -451,11 +453,12 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
 
 
-def test_a_zoom_that_goes_on_gets_its_whole_next_frame_fetched(folder):
-    """A zoom's first frame does not tell whether the zoom goes on, and a next frame on a
-    denser stored level costs several times the frame's bytes: at the first frame such a
-    next frame is fetched only in its middle, one on the frame's own level whole. From the
-    second frame on the zoom is going on: the next frame is fetched whole."""
+def test_a_zoom_frames_next_frame_is_fetched_whole_with_the_frames_margin(folder):
+    """The next frame is fetched whole, with the margin of the frame it follows: half as wide
+    and tall again at a zoom's first frame (the session has settled on no zooms yet), a
+    quarter at a later frame of the same zoom. A viewer asks for a frame centre first, a round
+    of requests every few milliseconds: a next frame fetched only in its middle, or without a
+    margin, left the ring it asks for next to wait a store round trip."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
     jobs = submitted(prefetcher)
     view(prefetcher, slide, HE, 0.0, 0, 0, 16, cols=1, rows=1, tiling=tiling)  # the slide
@@ -467,28 +470,13 @@ def test_a_zoom_that_goes_on_gets_its_whole_next_frame_fetched(folder):
         observe(prefetcher, "s1", slide, HE, Request(t, 1536, 1024, 256 * scale, 256 * scale,
                                                      scale), tiling)
         assert prefetcher.drain()
-        predicted += [job for job in jobs if job.reason == "zoom_frame"]
+        predicted += [job.region for job in jobs if job.reason == "zoom_frame"]
         jobs.clear()
-    first, second, third = predicted
-    # Frame 1 (scale 8) and its next (scale 4) both read level 1: whole, though it may stop.
-    assert first.may_stop and first.region.scale == 4
-    assert region_cached(slide, *astuple(first.region))
-    # Frame 2 (scale 4) reads level 1, its next (scale 2) level 0: the zoom goes on, whole.
-    assert not second.may_stop and second.region.scale == 2
-    assert region_cached(slide, *astuple(second.region))
-    assert not third.may_stop  # frame 3 reads level 0 like its next
-    # The flight's second frame as a zoom's first (cold caches, a screen at scale 8): only
-    # the middle of its next frame.
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
-    jobs = submitted(prefetcher)
-    view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
-    observe(prefetcher, "s1", slide, HE, Request(2.0, 1536, 1024, 1024, 1024, 4), tiling)
-    assert prefetcher.drain()
-    (alone,) = [job.region for job in jobs if job.reason == "zoom_frame"]
-    assert alone.scale == 2 and region_cached(slide, *astuple(first_rounds(alone)))
-    assert not region_cached(slide, *astuple(alone))
+    # The screen shown was 256 px across: frames at scale 8, 4 and 2 are estimated 2048,
+    # 1024 and 512 level-0 px wide, their next frames half that, then the margin.
+    assert [(after.scale, after.width, after.height) for after in predicted] == [
+        (4, 1024 * 1.5, 1024 * 1.5), (2, 512 * 1.25, 512 * 1.25), (1, 256 * 1.25, 256 * 1.25)]
+    assert all(region_cached(slide, *astuple(after)) for after in predicted)
 
 
 def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder):

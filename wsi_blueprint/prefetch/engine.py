@@ -16,12 +16,10 @@ small record per viewing session (`sessions`) and plans work of three kinds:
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
   zoom animation's new frame; that frame's stored tiles (with a margin: a frame zoomed by less
   than two shows more than the screen's size) and the next frame's (half the scale, about the
-  point that stays put) are fetched at once, not behind demand: the viewer asks for the first
-  a few at a time, and for the next a frame later. At a zoom's first frame, which does not
-  tell whether the zoom goes on, a next frame on a denser stored level is fetched only in its
-  middle (`sessions.first_rounds`). The next frame's resampled tiles
-  are rendered once demand pauses between two frames, not beside the demand renders of the
-  frame being shown;
+  point that stays put, with the same margin) are fetched at once, not behind demand: the
+  viewer asks for the first a few at a time, and for the next a frame later. The next frame's
+  resampled tiles are rendered once demand pauses between two frames, not beside the demand
+  renders of the frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most half a screen) is fetched at once, as the drag's later
@@ -38,7 +36,6 @@ blocks count as used, and the rest is waste.
 """
 
 import concurrent.futures
-import dataclasses
 import logging
 import threading
 import time
@@ -56,8 +53,8 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, first_rounds, frame_region, goes_on, \
-    next_zoom_frame, zoom_frame
+from .sessions import Job, Session, Sessions, frame_margin, frame_region, next_zoom_frame, \
+    zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, drag_strip, follow, \
     moved_to, next_viewport, operation, strides_after, under
@@ -150,9 +147,9 @@ class Prefetcher:
                     (not session.burst or request.scale < session.finest / 1.5):
                 now = zoom_frame([shown], request)
                 if now is not None:
-                    came_from = session.frame_centre or shown.centre
+                    after = next_zoom_frame(now, session.frame_centre or shown.centre)
                     frame = (frame_region(session, shown, now, request),
-                             next_zoom_frame(now, came_from), not goes_on(session, request))
+                             after and after.grown(frame_margin(session, shown, request)))
                 session.frame_centre = now.centre if now else None
             elif shown is not None:
                 moved = moved_to(shown, request)
@@ -179,13 +176,12 @@ class Prefetcher:
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            now, after, may_stop = frame
+            now, after = frame
             self._submit(Job(session, slide_id, "frame_now", region=now,
                              generation=session.generation, urgent=True))
             if after is not None:
                 self._submit(Job(session, slide_id, "zoom_frame", region=after,
-                                 generation=session.generation, render=True, urgent=True,
-                                 may_stop=may_stop))
+                                 generation=session.generation, render=True, urgent=True))
         # A drag's first frame: the rest of the drag is fetched now, not with its next frame.
         if drag is not None and self.leases.take(
                 "drag-lease", f"{session.key}|{session.slide_id}|{drag[0]}|"
@@ -350,11 +346,6 @@ class Prefetcher:
             return
         if job.region is not None:
             tiles = reader.stored_tiles_for(job.region.view())
-            # A next frame reading a denser stored level than its frame (twice its scale).
-            if tiles is not None and job.may_stop and \
-                    reader.stored_level_for(job.region.scale * 2) != tiles[0]:
-                job = dataclasses.replace(job, region=first_rounds(job.region))
-                tiles = reader.stored_tiles_for(job.region.view())
             if tiles is None:
                 return
             level, coords = tiles

@@ -44,7 +44,6 @@ class Job:
     generation: int | None = None   # for viewport jobs: dropped once the session moves on
     render: bool = False            # also render the region's resampled tiles
     urgent: bool = False            # asked for within a frame: does not wait behind demand
-    may_stop: bool = False          # a next zoom frame foreseen at the zoom's first frame
 
 
 class Sessions:
@@ -90,9 +89,6 @@ LATER_FRAME_REACH = 1.25
 # Seconds after a zoom in's last request within which a finer frame goes on with that zoom (a
 # worker that served none of the viewer's last requests of a frame sees its burst end).
 ZOOM_GOES_ON = 0.5
-# Of a next frame foreseen at a zoom's first frame that reads a denser stored level, the
-# middle this wide and tall is fetched (`first_rounds`).
-FIRST_ROUNDS = 0.5
 
 
 def zoom_frame(screens: list[Viewport], first: Request) -> Viewport | None:
@@ -120,19 +116,23 @@ def frame_reach(session: Session, shown: Viewport) -> float:
     return min(FRAME_REACH, max(1.0, across, down))
 
 
+def frame_margin(session: Session, shown: Viewport, first: Request) -> float:
+    """How much wider and taller than its estimate the zoom frame `first` begins is fetched,
+    and the next frame foreseen with it: `frame_reach` for a zoom's first frame,
+    `LATER_FRAME_REACH` for a later frame of the same zoom (`goes_on`)."""
+    return LATER_FRAME_REACH if goes_on(session, first) else frame_reach(session, shown)
+
+
 def frame_region(session: Session, shown: Viewport, estimate: Viewport,
                  first: Request) -> Viewport:
     """What to fetch at once of the zoom frame `first` begins, `estimate` being
-    `zoom_frame([shown], first)`. A zoom's first frame is the estimate, `frame_reach` wider and
-    taller. A later frame of the same zoom is the larger of the estimate and the frame before
-    it, as far as its requests came, `LATER_FRAME_REACH` wider and taller: either within this
-    burst, or within `ZOOM_GOES_ON` of a zoom in whose burst ended (then the frame before is
-    the screen shown)."""
+    `zoom_frame([shown], first)`, with its `frame_margin`. A later frame of the same zoom
+    within this burst is the larger of the estimate and the frame before it, as far as its
+    requests came; within `ZOOM_GOES_ON` of a zoom in whose burst ended, the frame before is
+    the screen shown."""
     if session.frame_centre is not None:
         return zoom_frame([shown, bounding_box(session.burst)], first).grown(LATER_FRAME_REACH)
-    if goes_on(session, first):
-        return estimate.grown(LATER_FRAME_REACH)
-    return estimate.grown(frame_reach(session, shown))
+    return estimate.grown(frame_margin(session, shown, first))
 
 
 def goes_on(session: Session, first: Request) -> bool:
@@ -140,16 +140,6 @@ def goes_on(session: Session, first: Request) -> bool:
     a zoom's first frame: one within this burst, or within `ZOOM_GOES_ON` of a zoom in whose
     burst ended."""
     return session.frame_centre is not None or first.time - session.zoomed_in <= ZOOM_GOES_ON
-
-
-def first_rounds(next_frame: Viewport) -> Viewport:
-    """What to fetch of a next frame foreseen at a zoom's first frame when it reads a denser
-    stored level than the frame (several times the frame's bytes). A zoom's first frame does
-    not tell whether it goes on (a click zooms a level and stops, a wheel or a flight goes on),
-    and when it stops, a pan most often follows: only the middle is fetched, what the viewer
-    asks for first, centre first, and the frame's own fetch (`frame_now`) brings the rest at
-    its first request if it comes."""
-    return next_frame.grown(FIRST_ROUNDS)
 
 
 def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:

@@ -22,7 +22,7 @@ from ..imaging.associated import read_associated
 from ..imaging.encode import encode
 from ..imaging.orient import orient_and_encode
 from ..imaging.passthrough import native_tile_jpeg
-from ..imaging.region import best_level, plan_region, read_region, thumbnail, thumbnail_size
+from ..imaging.region import plan_region, read_region, thumbnail, thumbnail_size
 from .request import (COLOR, AssociatedRequest, ImageRequest, RegionRequest, StoredTileRequest,
                       ThumbnailRequest, View)
 
@@ -261,10 +261,6 @@ class SlideReader:
         plan = plan_region(self.slide, l0_x0, l0_y0, l0_x1 - l0_x0, l0_y1 - l0_y0, z_width,
                            z_height)
         return plan.level, plan.coords
-
-    def stored_level_for(self, scale: float) -> int:
-        """The stored level a render at `scale` (level-0 pixels per output pixel) reads."""
-        return best_level(self.slide, scale, scale)
 
     def levels_of_at_most(self, t_count: int) -> list[int]:
         """The stored levels of at most `t_count` tiles; the smallest level if none is."""
