@@ -428,11 +428,11 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     assert prefetcher.drain()
     # The screen's centre (2048, 2048) moved to (1536, 1536) as the scale halved: the zoom is
     # about (1024, 1024), which stays put. Predicted: scale 2, centred half as far on, on
-    # (1280, 1280), a quarter of 4096 px wide: 1024 px, and half as wide again around it (the
-    # margin of a zoom's first frame): 1536 px, all fetched though it reads level 0.
+    # (1280, 1280), a quarter of 4096 px wide: 1024 px. The zoom may stop at this first frame:
+    # no margin, but all of it fetched, though it reads level 0 where the frame reads level 1.
     (after,) = [job.region for job in jobs if job.reason == "zoom_frame"]
-    assert after == Viewport(512, 512, 1536, 1536, 2)
-    assert region_cached(slide, 512, 512, 1536, 1536, 2)
+    assert after == Viewport(768, 768, 1024, 1024, 2)
+    assert region_cached(slide, 768, 768, 1024, 1024, 2)
     assert not region_cached(slide, 0, 0, 512, 512, 2)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_tiles_rendered") == 0  # demand never paused
@@ -443,7 +443,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     prefetcher.end_quiet_bursts()
     observe(prefetcher, "s2", slide, sid, Request(4.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    frame = derived(slide, tiling, 512, 512, 1536, 1536, 2)
+    frame = derived(slide, tiling, 768, 768, 1024, 1024, 2)
     assert frame and state.counters.get("prefetch_tiles_rendered") == len(frame)
     cached = state.library.caches.tiles.peek_many([key for key, _ in frame])
     assert all(key in cached for key, _ in frame)
@@ -453,12 +453,11 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
 
 
-def test_a_zoom_frames_next_frame_is_fetched_whole_with_the_frames_margin(folder):
-    """The next frame is fetched whole, with the margin of the frame it follows: half as wide
-    and tall again at a zoom's first frame (the session has settled on no zooms yet), a
-    quarter at a later frame of the same zoom. A viewer asks for a frame centre first, a round
-    of requests every few milliseconds: a next frame fetched only in its middle, or without a
-    margin, left the ring it asks for next to wait a store round trip."""
+def test_a_zoom_frames_next_frame_is_fetched_whole_with_a_later_frames_margin(folder):
+    """The next frame is fetched whole: a viewer asks for a frame centre first, a round of
+    requests every few milliseconds, and reaches a small frame's edges within a store round
+    trip. At a zoom's first frame (the zoom may stop there) it is the estimate; once the zoom
+    goes on, a quarter wider and taller, as later frames are."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
     jobs = submitted(prefetcher)
     view(prefetcher, slide, HE, 0.0, 0, 0, 16, cols=1, rows=1, tiling=tiling)  # the slide
@@ -475,7 +474,7 @@ def test_a_zoom_frames_next_frame_is_fetched_whole_with_the_frames_margin(folder
     # The screen shown was 256 px across: frames at scale 8, 4 and 2 are estimated 2048,
     # 1024 and 512 level-0 px wide, their next frames half that, then the margin.
     assert [(after.scale, after.width, after.height) for after in predicted] == [
-        (4, 1024 * 1.5, 1024 * 1.5), (2, 512 * 1.25, 512 * 1.25), (1, 256 * 1.25, 256 * 1.25)]
+        (4, 1024, 1024), (2, 512 * 1.25, 512 * 1.25), (1, 256 * 1.25, 256 * 1.25)]
     assert all(region_cached(slide, *astuple(after)) for after in predicted)
 
 

@@ -16,10 +16,10 @@ small record per viewing session (`sessions`) and plans work of three kinds:
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
   zoom animation's new frame; that frame's stored tiles (with a margin: a frame zoomed by less
   than two shows more than the screen's size) and the next frame's (half the scale, about the
-  point that stays put, with the same margin) are fetched at once, not behind demand: the
-  viewer asks for the first a few at a time, and for the next a frame later. The next frame's
-  resampled tiles are rendered once demand pauses between two frames, not beside the demand
-  renders of the frame being shown;
+  point that stays put, whole, with a later frame's margin once the zoom goes on) are fetched
+  at once, not behind demand: the viewer asks for the first a few at a time, and for the next
+  a frame later. The next frame's resampled tiles are rendered once demand pauses between two
+  frames, not beside the demand renders of the frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most half a screen) is fetched at once, as the drag's later
@@ -53,8 +53,8 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, frame_margin, frame_region, next_zoom_frame, \
-    zoom_frame
+from .sessions import Job, Session, Sessions, frame_region, next_frame_margin, \
+    next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, drag_strip, follow, \
     moved_to, next_viewport, operation, strides_after, under
@@ -149,7 +149,7 @@ class Prefetcher:
                 if now is not None:
                     after = next_zoom_frame(now, session.frame_centre or shown.centre)
                     frame = (frame_region(session, shown, now, request),
-                             after and after.grown(frame_margin(session, shown, request)))
+                             after and after.grown(next_frame_margin(session, request)))
                 session.frame_centre = now.centre if now else None
             elif shown is not None:
                 moved = moved_to(shown, request)

@@ -116,23 +116,28 @@ def frame_reach(session: Session, shown: Viewport) -> float:
     return min(FRAME_REACH, max(1.0, across, down))
 
 
-def frame_margin(session: Session, shown: Viewport, first: Request) -> float:
-    """How much wider and taller than its estimate the zoom frame `first` begins is fetched,
-    and the next frame foreseen with it: `frame_reach` for a zoom's first frame,
-    `LATER_FRAME_REACH` for a later frame of the same zoom (`goes_on`)."""
-    return LATER_FRAME_REACH if goes_on(session, first) else frame_reach(session, shown)
-
-
 def frame_region(session: Session, shown: Viewport, estimate: Viewport,
                  first: Request) -> Viewport:
     """What to fetch at once of the zoom frame `first` begins, `estimate` being
-    `zoom_frame([shown], first)`, with its `frame_margin`. A later frame of the same zoom
-    within this burst is the larger of the estimate and the frame before it, as far as its
-    requests came; within `ZOOM_GOES_ON` of a zoom in whose burst ended, the frame before is
-    the screen shown."""
+    `zoom_frame([shown], first)`. A zoom's first frame is the estimate, `frame_reach` wider and
+    taller. A later frame of the same zoom is the larger of the estimate and the frame before
+    it, as far as its requests came, `LATER_FRAME_REACH` wider and taller: either within this
+    burst, or within `ZOOM_GOES_ON` of a zoom in whose burst ended (then the frame before is
+    the screen shown)."""
     if session.frame_centre is not None:
         return zoom_frame([shown, bounding_box(session.burst)], first).grown(LATER_FRAME_REACH)
-    return estimate.grown(frame_margin(session, shown, first))
+    if goes_on(session, first):
+        return estimate.grown(LATER_FRAME_REACH)
+    return estimate.grown(frame_reach(session, shown))
+
+
+def next_frame_margin(session: Session, first: Request) -> float:
+    """How much wider and taller than estimated the next frame foreseen at the zoom frame
+    `first` begins is fetched (whole: a viewer reaches a small frame's edges within a store
+    round trip). At a later frame of a zoom the next comes, as large as later frames are
+    (`LATER_FRAME_REACH`); at a zoom's first frame the zoom may stop there (a click zooms a
+    level and stops), so no more than the estimate."""
+    return LATER_FRAME_REACH if goes_on(session, first) else 1.0
 
 
 def goes_on(session: Session, first: Request) -> bool:
