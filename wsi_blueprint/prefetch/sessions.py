@@ -134,9 +134,8 @@ def frame_region(session: Session, shown: Viewport, estimate: Viewport,
 def next_frame_margin(session: Session, first: Request) -> float:
     """How much wider and taller than estimated the next frame foreseen at the zoom frame
     `first` begins is fetched (whole: a viewer reaches a small frame's edges within a store
-    round trip). At a later frame of a zoom the next comes, as large as later frames are
-    (`LATER_FRAME_REACH`); at a zoom's first frame the zoom may stop there (a click zooms a
-    level and stops), so no more than the estimate."""
+    round trip). At a later frame of a zoom, as much as later frames are (`LATER_FRAME_REACH`);
+    at a zoom's first frame, which may be its last (a click zooms a level and stops), none."""
     return LATER_FRAME_REACH if goes_on(session, first) else 1.0
 
 
