@@ -13,6 +13,7 @@ from helpers import eventually, make_settings
 from wsi_blueprint import timing
 from wsi_blueprint.caches import BlockReader, Caches
 from wsi_blueprint.caches.blocks import split_blocks
+from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import CorruptSlide
 from wsi_blueprint.storage import open_store
 
@@ -354,3 +355,93 @@ def test_a_run_that_breaks_mid_body_fails_only_the_blocks_not_yet_in(streamed, c
     streamed.reader.gate.set()
     streamed.reader._stream = lambda o, n: iter([DATA[o:o + n]])
     assert streamed.read(BLOCK, 2 * BLOCK) == DATA[BLOCK:3 * BLOCK]
+
+
+def worker(tmp_path, memcached, **settings):
+    """A block reader of `s.bin` as one worker process has it: its own caches and flights, the
+    memcached every worker shares. Its stream waits for `reader.gate` before each body."""
+    (tmp_path / "s.bin").write_bytes(DATA)
+    counters = Counters()
+    settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK,
+                             memcached=memcached.address, **settings)
+    reader = open_store(settings, counters).open("s.bin")
+    reader.gate, reader.fail, reader.asked = threading.Event(), False, []
+
+    def stream(offset, length):
+        reader.asked.append((offset, length))
+        assert reader.gate.wait(5)
+        if reader.fail:
+            raise OSError("connection reset")
+        yield DATA[offset:offset + length]
+
+    reader._stream = stream
+    return BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
+
+
+def test_a_block_another_worker_is_fetching_comes_from_memcached_not_the_store(tmp_path,
+                                                                             memcached):
+    """Two workers each serving a tile of one screen that needs the same block: one request."""
+    a, b = worker(tmp_path, memcached), worker(tmp_path, memcached)
+    got = {}
+    first = threading.Thread(target=lambda: got.setdefault("a", a.read(5 * BLOCK + 7, 100)))
+    first.start()
+    assert eventually(lambda: a.reader.asked)
+    second = threading.Thread(target=lambda: got.setdefault("b", b.read(5 * BLOCK + 9, 50)))
+    second.start()
+    time.sleep(0.1)
+    assert second.is_alive() and not b.reader.asked  # waiting on a's fetch
+    a.reader.gate.set()
+    first.join(5), second.join(5)
+    assert got == {"a": DATA[5 * BLOCK + 7:5 * BLOCK + 107],
+                   "b": DATA[5 * BLOCK + 9:5 * BLOCK + 59]}
+    assert not b.reader.asked
+    assert b._cache.counters.get("cache_lease_waits", cache="blocks") == 1
+    assert b.read(5 * BLOCK, 10) == DATA[5 * BLOCK:5 * BLOCK + 10]  # now in b's own cache
+    assert not b.reader.asked
+
+
+def test_when_the_other_workers_fetch_fails_the_waiting_worker_fetches_the_block(tmp_path,
+                                                                                memcached):
+    a, b = worker(tmp_path, memcached), worker(tmp_path, memcached)
+    a.reader.fail = True
+    failed = threading.Thread(target=lambda: pytest.raises(OSError, a.read, 5 * BLOCK, 10))
+    failed.start()
+    assert eventually(lambda: a.reader.asked)
+    got = []
+    second = threading.Thread(target=lambda: got.append(b.read(5 * BLOCK, 10)))
+    second.start()
+    time.sleep(0.05)
+    b.reader.gate.set()
+    assert not b.reader.asked
+    started = time.monotonic()
+    a.reader.gate.set()
+    second.join(5), failed.join(5)
+    assert got == [DATA[5 * BLOCK:5 * BLOCK + 10]]
+    assert b.reader.asked == [(5 * BLOCK, BLOCK)]
+    assert time.monotonic() - started < 0.5  # a gave up its lease: no wait for it to expire
+
+
+def test_a_lease_whose_worker_died_expires_and_the_block_is_fetched(tmp_path, memcached):
+    a, b = worker(tmp_path, memcached), worker(tmp_path, memcached)
+    assert not a._cache.lease_many([a._key(5)], 1)  # taken, and never fetched
+    b.reader.gate.set()
+    started = time.monotonic()
+    assert b.read(5 * BLOCK, 10) == DATA[5 * BLOCK:5 * BLOCK + 10]
+    assert 0.2 < time.monotonic() - started < 3
+    assert b.reader.asked == [(5 * BLOCK, BLOCK)]
+
+
+def test_blocks_too_large_for_memcached_are_not_leased(tmp_path, memcached):
+    """Another worker could never find them there: it fetches them itself at once."""
+    a, b = worker(tmp_path, memcached, memcached_item_limit="4K"), \
+        worker(tmp_path, memcached, memcached_item_limit="4K")
+    first = threading.Thread(target=a.read, args=(5 * BLOCK, 10))
+    first.start()
+    assert eventually(lambda: a.reader.asked)
+    b.reader.gate.set()
+    started = time.monotonic()
+    assert b.read(5 * BLOCK, 10) == DATA[5 * BLOCK:5 * BLOCK + 10]
+    assert time.monotonic() - started < 0.5  # not until a lease expired
+    assert b.reader.asked == [(5 * BLOCK, BLOCK)]
+    a.reader.gate.set()
+    first.join(5)

@@ -1,10 +1,12 @@
 """Block-aligned, cached reads of one open object: what the formats layer reads through.
 
 Byte ranges are rounded out to aligned blocks. Blocks come from the block cache (process, then
-memcached); the missing ones are claimed (so a concurrent reader of the same block waits instead
-of fetching it again), grouped into runs of adjacent blocks, and each run is fetched with one
-range request, the runs in parallel. A run's body streams in, and each block is cached and
-handed to the reads waiting for it as soon as its last byte is in.
+memcached); the missing ones are claimed, so that a concurrent reader of the same block waits
+instead of fetching it again: in this process by single flight, across processes sharing
+memcached by a lease, the waiter taking the block from memcached once the leaseholder has put
+it there. They are grouped into runs of adjacent blocks, and each run is fetched with one range
+request, the runs in parallel. A run's body streams in, and each block is cached and handed to
+the reads waiting for it as soon as its last byte is in.
 
 Store reads may be rounded out further, to aligned units of `read_size` bytes (a multiple of
 the block, chosen by the prefetch control loop): a unit's missing blocks come in the same
@@ -20,6 +22,7 @@ import concurrent.futures
 import contextlib
 import contextvars
 import threading
+import time
 from typing import Callable, Iterable, Iterator
 
 from ..errors import CorruptSlide, StoreError, StoreTimeout
@@ -27,6 +30,12 @@ from ..storage import RangeReader
 from ..timing import phase
 from .single_flight import Flight, SingleFlight
 from .tiered import TieredCache
+
+# Memcached counts expiry in whole seconds. A fetch that outlasts its lease is fetched twice at
+# worst.
+LEASE_SECONDS = 2
+# How often a read waiting on another process's fetch looks for its blocks in memcached.
+LEASE_POLL = 0.005
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -121,12 +130,14 @@ class _Landing:
             self.landed[index] = data
         self._flights.end(self._keys[index], data, None)
 
-    def close(self, error: BaseException) -> None:
+    def close(self, error: BaseException) -> list[str]:
+        """The keys of the blocks that did not land."""
         with self._lock:
             self._closed = True
             left = [i for i in self._keys if i not in self.landed]
         for i in left:
             self._flights.end(self._keys[i], None, error)
+        return [self._keys[i] for i in left]
 
 
 class BlockReader:
@@ -262,21 +273,62 @@ class BlockReader:
         keys = {i: self._key(i) for i in indices}
         cached = self._cache.get_many(list(keys.values()))
         found = {i: cached[k] for i, k in keys.items() if k in cached}
-        mine, theirs = {}, {}
+        led, theirs = {}, {}
         for i in indices:
             if i not in found:
                 flight, leader = self._cache.flights.begin(keys[i])
-                (mine if leader else theirs)[i] = flight
+                (led if leader else theirs)[i] = flight
+        mine = self._lead(led)
+        theirs.update({i: flight for i, flight in led.items() if i not in mine})
         return found, mine, theirs
+
+    def _lead(self, led: dict[int, Flight]) -> dict[int, Flight]:
+        """Of the blocks this process leads the fetch of, those it fetches: another process on
+        the shared tier may be fetching some already (a viewer's round of tiles is shared out
+        among workers). Those land in their flights from the shared tier, in the background.
+        Blocks too large for the shared tier are never leased: no waiter would find them."""
+        shared = self._cache.shared
+        if not led or shared is None or self.block_size > shared.item_limit:
+            return led
+        keys = {self._key(i): i for i in led}
+        elsewhere = {keys[k] for k in self._cache.lease_many(list(keys), LEASE_SECONDS)}
+        if elsewhere:
+            threading.Thread(target=contextvars.Context().run, daemon=True,
+                             args=(self._land_from_shared, sorted(elsewhere))).start()
+        return {i: flight for i, flight in led.items() if i not in elsewhere}
+
+    def _land_from_shared(self, indices: list[int]) -> None:
+        """Ends the flights of blocks another process is fetching as they reach the shared
+        tier. A block whose lease goes without it (that fetch failed) is fetched here."""
+        keys = {self._key(i): i for i in indices}
+        waiting = set(keys)
+        deadline = time.monotonic() + self._cache.wait_timeout
+        while waiting:
+            if time.monotonic() > deadline:
+                for key in waiting:
+                    self._cache.flights.end(key, None, StoreTimeout(
+                        "another worker did not deliver the data in time"))
+                return
+            time.sleep(LEASE_POLL)
+            values, gone = self._cache.poll_leased(sorted(waiting))
+            for key, data in values.items():
+                self._cache.flights.end(key, data)
+            waiting -= set(values) | gone
+            if gone:
+                again = self._cache.lease_many(sorted(gone), LEASE_SECONDS)
+                waiting |= again
+                self._fetch_quietly(sorted(keys[k] for k in gone - again))
 
     def _fetch_led(self, mine: dict[int, Flight], wait_all: bool) -> dict[int, bytes]:
         """Fetches the blocks this call leads, with the uncached rest of their read units (not
         already on their way), which are cached and counted as read ahead. Unless `wait_all`,
         returns as soon as `mine` are in and the rest land in the background."""
-        ahead = []
+        around = {}
         for i in sorted(self._units(set(mine)) - set(mine)):
-            if self._cache.flights.begin(self._key(i))[1]:  # not already on its way
-                ahead.append(i)
+            flight, leader = self._cache.flights.begin(self._key(i))
+            if leader:  # not already on its way
+                around[i] = flight
+        ahead = sorted(self._lead(around))
         indices = sorted([*mine, *ahead])
         if ahead:  # before any lands, so that a read of one as it lands counts as a use
             sizes = {i: self.length(i) for i in ahead}
@@ -321,7 +373,7 @@ class BlockReader:
                 if pending:
                     raise StoreTimeout("the store did not deliver the data in time")
         except BaseException as exc:
-            landing.close(exc)
+            self._cache.drop_leases(landing.close(exc))
             raise
         return landing.landed
 

@@ -121,8 +121,7 @@ class TieredCache:
 
         def leader() -> Any:
             if lease_seconds and self.shared is not None:
-                lease = memcached_key(self.name, "lease:" + key)
-                if not self.shared.add(lease, b"1", expire=int(lease_seconds) + 1):
+                if not self.shared.add(self._lease_key(key), b"1", expire=int(lease_seconds) + 1):
                     value = self._await_shared(key, lease_seconds)
                     if value is not None:
                         return value
@@ -142,6 +141,44 @@ class TieredCache:
             return value
 
         return self.flights.do(key, leader, self.wait_timeout)
+
+    def _lease_key(self, key: str) -> str:
+        return memcached_key(self.name, "lease:" + key)
+
+    def lease_many(self, keys: list[str], seconds: int) -> "set[str]":
+        """Takes the shared tier's lease on loading each key (`add`, for `seconds`): the keys
+        another process holds the lease on. None without a shared tier, or while it is down."""
+        if self.shared is None:
+            return set()
+        return {key for key in keys
+                if not self.shared.add(self._lease_key(key), b"1", expire=seconds)}
+
+    def drop_leases(self, keys: list[str]) -> None:
+        """Gives up leases this process took and will not load: the waiters load them."""
+        if self.shared is not None:
+            for key in keys:
+                self.shared.delete(self._lease_key(key))
+
+    def poll_leased(self, keys: list[str]) -> "tuple[dict[str, Any], set[str]]":
+        """For keys another process holds the lease on: the values it has stored so far (now
+        in this process's tier too), and the keys whose lease is gone with no value stored
+        (its load failed or it died: load them here)."""
+        if self.shared is None:
+            return {}, set(keys)
+        wire = {memcached_key(self.name, key): key for key in keys}
+        leases = {self._lease_key(key): key for key in keys}
+        stored = self.shared.get_many([*wire, *leases])
+        values = {}
+        for mkey, data in stored.items():
+            if mkey in wire:
+                try:
+                    values[wire[mkey]] = value = self.codec.decode(data)
+                except ValueError:
+                    continue
+                self.local.set(wire[mkey], value, len(data))
+        self._count("lease_waits", len(values))
+        gone = {key for lease, key in leases.items() if lease not in stored and key not in values}
+        return values, gone
 
     def _await_shared(self, key: str, seconds: float) -> Any:
         deadline = time.monotonic() + seconds
