@@ -366,13 +366,18 @@ def worker(tmp_path, memcached, **settings):
                              memcached=memcached.address, **settings)
     reader = open_store(settings, counters).open("s.bin")
     reader.gate, reader.fail, reader.asked = threading.Event(), False, []
+    reader.last = threading.Event()  # holds back the last block of a body of several
+    reader.last.set()
 
     def stream(offset, length):
         reader.asked.append((offset, length))
         assert reader.gate.wait(5)
         if reader.fail:
             raise OSError("connection reset")
-        yield DATA[offset:offset + length]
+        for at in range(offset, offset + length, BLOCK):
+            if at > offset and at + BLOCK >= offset + length:
+                assert reader.last.wait(5)
+            yield DATA[at:min(at + BLOCK, offset + length)]
 
     reader._stream = stream
     return BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
@@ -398,6 +403,20 @@ def test_a_block_another_worker_is_fetching_comes_from_memcached_not_the_store(t
     assert b._cache.counters.get("cache_lease_waits", cache="blocks") == 1
     assert b.read(5 * BLOCK, 10) == DATA[5 * BLOCK:5 * BLOCK + 10]  # now in b's own cache
     assert not b.reader.asked
+
+
+def test_a_worker_waiting_on_anothers_long_fetch_gets_its_block_as_it_streams_in(tmp_path,
+                                                                               memcached):
+    a, b = worker(tmp_path, memcached), worker(tmp_path, memcached)
+    a.reader.gate.set()
+    a.reader.last.clear()
+    prefetch = threading.Thread(target=a.fetch, args=([4, 5, 6, 7],))
+    prefetch.start()
+    assert eventually(lambda: a.cached([5]))
+    assert b.read(5 * BLOCK, 10) == DATA[5 * BLOCK:5 * BLOCK + 10]
+    assert prefetch.is_alive() and not b.reader.asked  # block 7 is still on its way
+    a.reader.last.set()
+    prefetch.join(5)
 
 
 def test_when_the_other_workers_fetch_fails_the_waiting_worker_fetches_the_block(tmp_path,

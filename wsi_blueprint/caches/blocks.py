@@ -378,8 +378,8 @@ class BlockReader:
         return landing.landed
 
     def _fetch_run(self, first: int, last: int, landing: _Landing) -> None:
-        """One range request for blocks `first`..`last`; each is cached in this process and
-        landed as its bytes come in, and all go to the shared tier in one write at the end."""
+        """One range request for blocks `first`..`last`; each is cached, landed and shared as
+        its bytes come in (another worker may be waiting for it under this fetch's lease)."""
         counters = self._cache.counters
         counters.inc("block_runs")
         if first == self._last_run_end:
@@ -389,15 +389,12 @@ class BlockReader:
         last_start, last_length = self._span(last)
         pieces = self.reader.stream(start, last_start + last_length - start)
         lengths = [self.length(i) for i in range(first, last + 1)]
-        run: dict[str, bytes] = {}
-        try:
-            for index, data in enumerate(split_blocks(pieces, lengths), first):
-                key = self._key(index)
-                self._cache.set_many({key: data}, share=False)
-                run[key] = data
-                landing.land(index, data)
-        finally:
-            if run:
-                self._cache.share_many(run)
-        if len(run) < len(lengths):
+        landed = 0
+        for index, data in enumerate(split_blocks(pieces, lengths), first):
+            block = {self._key(index): data}
+            self._cache.set_many(block, share=False)
+            landing.land(index, data)
+            self._cache.share_many(block)
+            landed += 1
+        if landed < len(lengths):
             raise StoreError("the store sent fewer bytes than asked for")
