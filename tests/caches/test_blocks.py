@@ -269,22 +269,23 @@ def test_split_blocks_gives_each_block_once_its_last_byte_is_in():
     assert list(blocks) == [b"ghi", b"jkl", b"mno", b"pq"]
 
 
+def slow_body(offset, length, last: threading.Event):
+    """DATA's bytes one block at a time, the last block of a body of several held back until
+    `last` is set, as a slow store body would."""
+    for at in range(offset, offset + length, BLOCK):
+        if at > offset and at + BLOCK >= offset + length:
+            assert last.wait(5)
+        yield DATA[at:min(at + BLOCK, offset + length)]
+
+
 @pytest.fixture
 def streamed(tmp_path, counters):
-    """A reader whose stream gives one block at a time and holds back the last block of any
-    read of more than one until `gate` is set, as a slow store body would."""
+    """A reader whose stream is a `slow_body` held back until `gate` is set."""
     (tmp_path / "s.bin").write_bytes(DATA)
     settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
     reader = open_store(settings, counters).open("s.bin")
     reader.gate = threading.Event()
-
-    def stream(offset, length):
-        for at in range(offset, offset + length, BLOCK):
-            if at > offset and at + BLOCK >= offset + length:
-                assert reader.gate.wait(5)
-            yield DATA[at:min(at + BLOCK, offset + length)]
-
-    reader._stream = stream
+    reader._stream = lambda offset, length: slow_body(offset, length, reader.gate)
     return BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
 
 
@@ -359,7 +360,8 @@ def test_a_run_that_breaks_mid_body_fails_only_the_blocks_not_yet_in(streamed, c
 
 def worker(tmp_path, memcached, **settings):
     """A block reader of `s.bin` as one worker process has it: its own caches and flights, the
-    memcached every worker shares. Its stream waits for `reader.gate` before each body."""
+    memcached every worker shares. Its stream waits for `reader.gate` before each body, which
+    is a `slow_body` held back until `reader.last` is set (it is, to begin with)."""
     (tmp_path / "s.bin").write_bytes(DATA)
     counters = Counters()
     settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK,
@@ -374,10 +376,7 @@ def worker(tmp_path, memcached, **settings):
         assert reader.gate.wait(5)
         if reader.fail:
             raise OSError("connection reset")
-        for at in range(offset, offset + length, BLOCK):
-            if at > offset and at + BLOCK >= offset + length:
-                assert reader.last.wait(5)
-            yield DATA[at:min(at + BLOCK, offset + length)]
+        yield from slow_body(offset, length, reader.last)
 
     reader._stream = stream
     return BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
