@@ -68,17 +68,27 @@ class TieredCache:
         missing = [k for k in keys if k not in found]
         if missing and self.shared is not None:
             wire = {memcached_key(self.name, k): k for k in missing}
-            for mkey, data in self.shared.get_many(list(wire)).items():
-                key = wire[mkey]
-                try:
-                    value = self.codec.decode(data)
-                except ValueError:  # written by another version of the code: a miss
-                    tally("decode_errors")
-                    continue
-                self.local.set(key, value, len(data))
-                found[key] = value
+            found.update(self._taken(wire, self.shared.get_many(list(wire)), tally))
             tally("hits", len(found) - (len(keys) - len(missing)), tier="l2")
         tally("misses", len(keys) - len(found))
+        return found
+
+    def _taken(self, wire: dict[str, str], stored: dict[str, bytes],
+               tally: Callable[..., None]) -> dict[str, Any]:
+        """{key: value} of the shared tier's items `stored` that `wire` ({wire key: key}) names,
+        decoded and kept in this process's tier too."""
+        found = {}
+        for mkey, key in wire.items():
+            data = stored.get(mkey)
+            if data is None:
+                continue
+            try:
+                value = self.codec.decode(data)
+            except ValueError:  # written by another version of the code: a miss
+                tally("decode_errors")
+                continue
+            self.local.set(key, value, len(data))
+            found[key] = value
         return found
 
     def get(self, key: str) -> Any:
@@ -168,14 +178,7 @@ class TieredCache:
         wire = {memcached_key(self.name, key): key for key in keys}
         leases = {self._lease_key(key): key for key in keys}
         stored = self.shared.get_many([*wire, *leases])
-        values = {}
-        for mkey, data in stored.items():
-            if mkey in wire:
-                try:
-                    values[wire[mkey]] = value = self.codec.decode(data)
-                except ValueError:
-                    continue
-                self.local.set(wire[mkey], value, len(data))
+        values = self._taken(wire, stored, _not_counted)
         self._count("lease_waits", len(values))
         gone = {key for lease, key in leases.items() if lease not in stored and key not in values}
         return values, gone
