@@ -526,6 +526,26 @@ def test_a_zoom_right_after_a_jump_is_predicted_from_where_the_jump_went(folder)
     assert after.scale == 1
 
 
+def test_a_zoom_towards_the_slides_edge_is_predicted_with_its_centre_on_the_slide(folder):
+    """A viewer keeps its screen's centre on the image, so a zoom towards the slide's corner
+    ends there: the next frame, foreseen half a step past the frame, is moved back until its
+    centre is on the slide, where its stored tiles are fetched. (Past the corner it lay wholly
+    off the 4096 x 3072 slide, and nothing was fetched.)"""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = submitted(prefetcher)
+    view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # centre 2048
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    # The first request of a frame at scale 4 in the top right corner, centred on (3840, 256):
+    # half a step on from the screen's centre is (4736, -640), beyond both edges.
+    observe(prefetcher, "s1", slide, HE, Request(2.0, 3584, 0, 512, 512, 4), tiling)
+    assert prefetcher.drain()
+    (after,) = [job.region for job in jobs if job.reason == "zoom_frame"]
+    assert after.centre == (4096, 0) and after.scale == 2
+    assert region_cached(slide, 3584, 0, 512, 512, 2)
+    assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
+
+
 def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder):
     """A viewer asks for a zoom frame's tiles a few at a time, centre first: at the first
     request the stored tiles of the whole frame (centred on it, the screen's size in pixels,

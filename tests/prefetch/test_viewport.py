@@ -2,9 +2,9 @@
 
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.viewport import (JUMP, PAN_E, PAN_N, PAN_S, PAN_W, ZOOM_IN, ZOOM_OUT,
-                                             Request, Viewport, bounding_box, drag_strip, follow,
-                                             moved_to, next_viewport, operation, strides_after,
-                                             under)
+                                             Request, Viewport, bounding_box, centred_on,
+                                             drag_strip, follow, moved_to, next_viewport,
+                                             operation, strides_after, under)
 
 
 def screen(t, x, y, scale, cols=4, rows=3, tile=256):
@@ -206,3 +206,12 @@ def test_a_drags_strip_is_as_deep_as_the_last_pan_along_its_axis_at_most_half_a_
     assert drag_strip(shown, beyond_east, strides=(700.0, 0.0))[1].width == 400
     assert drag_strip(shown, Request(0, 1200, 1400, 128, 128, 2.0), strides=(240.0, 0.0))[1] \
         == Viewport(1000, 1400, 800, 200, 2.0)  # no pan along y yet: half a screen
+
+
+def test_a_foreseen_screen_keeps_its_centre_on_the_slide():
+    """Moved back just far enough that its centre is on the slide, at its size and scale; one
+    whose centre is on the slide already stays where it is."""
+    beyond = Viewport(3800, -900, 1000, 600, 2)  # centre (4300, -600) off a 4000 x 3000 slide
+    assert centred_on(beyond, 4000, 3000) == Viewport(3500, -300, 1000, 600, 2)
+    inside = Viewport(-400, 2700, 1000, 600, 2)  # centre (100, 3000): on the bottom edge
+    assert centred_on(inside, 4000, 3000) == inside

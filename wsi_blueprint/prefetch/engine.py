@@ -56,8 +56,8 @@ from .rules import Rule
 from .sessions import Job, Session, Sessions, frame_region, next_frame_margin, \
     next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
-from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, drag_strip, follow, \
-    moved_to, next_viewport, operation, strides_after, under
+from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
+    follow, moved_to, next_viewport, operation, strides_after, under
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,9 @@ class Prefetcher:
                 now = zoom_frame([shown], request)
                 if now is not None:
                     after = next_zoom_frame(now, session.frame_centre or shown.centre)
+                    if after is not None:
+                        index = reader.info()
+                        after = centred_on(after, index.width, index.height)
                     frame = (frame_region(session, shown, now, request),
                              after and after.grown(next_frame_margin(session, request)))
                 session.frame_centre = now.centre if now else None

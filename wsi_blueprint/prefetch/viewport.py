@@ -60,6 +60,14 @@ class Viewport:
         return Viewport(cx - width / 2, cy - height / 2, width, height, self.scale)
 
 
+def centred_on(view: Viewport, width: float, height: float) -> Viewport:
+    """`view` moved, if need be, so that its centre lies on a `width` x `height` slide: a
+    viewer keeps its screen's centre on the image (OpenSeadragon's default constraint), so a
+    screen foreseen with its centre off the slide is one at the slide's edge."""
+    cx, cy = view.centre
+    return view.shifted(min(max(cx, 0.0), width) - cx, min(max(cy, 0.0), height) - cy)
+
+
 def same_scale(a: float, b: float) -> bool:
     return abs(math.log2(a / b)) < 0.25
 
