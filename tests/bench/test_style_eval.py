@@ -87,6 +87,16 @@ def test_a_wrong_connection_count_is_one_clear_error(value, capsys):
     assert "--connections" in capsys.readouterr().err
 
 
+def test_small_slides_are_the_small_case_in_either_layout(monkeypatch):
+    cases = []
+    monkeypatch.setattr(style_eval, "run", lambda *args, case, **kwargs: (
+        cases.append(case), {"styles": {}})[1])
+    style_eval.main(["--small-slides", "--layout", "pyramid"])
+    style_eval.main([])
+    assert cases == [slidegen.case_of("pyramid", True), slidegen.FULL_CASE]
+    assert max(spec.width for spec in cases[0]) == 8000
+
+
 def _figures(p95_off, p95_on):
     return style_eval.summary({"off": [_row([10.0] * 90 + [p95_off] * 10, 10, 50)],
                                "on": [_row([10.0] * 90 + [p95_on] * 10, 2, 10, 1e6, 8e5)]})
@@ -114,6 +124,8 @@ def test_styles_replayed_on_each_set_of_cpus_in_turn(tmp_path):
         assert figures["errors"] == 0 and figures["tiles"] > 0
         saved = json.loads((tmp_path / f"cpus-{cpus}" / "prefetch-styles.json").read_text())
         assert saved["styles"]["pans"]["tuned"]["tiles"] == figures["tiles"]
+        assert saved["slides"] == {"case-quick/A1.svs": [8000, 6000],
+                                   "case-quick/A2.svs": [6000, 4800]}
     table = (tmp_path / "prefetch-styles-scaling.md").read_text()
     assert f"Servers on CPUs {one} -> {every}" in table and "| pans |" in table
 

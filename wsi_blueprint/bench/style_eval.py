@@ -156,6 +156,8 @@ def _replay(styles: list[str], sessions: int, holdout: int, quick: bool, time_sc
     _link_slides(workdir, slides)
     store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
     results = {"time_scale": time_scale, "quick": quick, "viewport": list(viewport),
+               "slides": {info.slide_id: [info.geometry.width, info.geometry.height]
+                          for info in infos},
                "connections": connections, "cpus": cpus, "targets": TARGETS, "styles": {}}
     worker_cpus = set()
     try:
@@ -332,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the generated case as Aperio writes it (240 px tiles, a level "
                              "every 4x) or as a pyramid of 512 px tiles with a level every 2x "
                              "(default: %(default)s)")
+    parser.add_argument("--small-slides", action="store_true",
+                        help="the small case (8000 x 6000 and 6000 x 4800, a biopsy's size), "
+                             "whose screens meet the slide's edges more often")
     parser.add_argument("--cores", nargs="+", type=cpu_list, metavar="CPUS",
                         help="taskset CPU lists to pin the servers to, e.g. 0 0,1: with more "
                              "than one, each style runs on each in turn and "
@@ -343,15 +348,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown styles: {', '.join(sorted(unknown))} "
                      f"(known: {', '.join(tr.STYLES)})")
+    case = case_of(args.layout, args.small_slides)
     if args.cores and len(args.cores) > 1:
         if args.viewport != tr.VIEWPORT or args.connections != CONNECTIONS:
             parser.error("--cores with more than one set replays the default viewer only")
         print(scaling_markdown(run_scaling(
             styles, args.cores, args.sessions, args.holdout, args.quick, args.time_scale,
-            args.max_session_seconds, args.out, case=case_of(args.layout, False))))
+            args.max_session_seconds, args.out, case=case)))
         return 0
     results = run(styles, args.sessions, args.holdout, args.quick, args.time_scale,
-                  args.max_session_seconds, args.out, case=case_of(args.layout, False),
+                  args.max_session_seconds, args.out, case=case,
                   viewport=args.viewport,
                   connections=args.connections, cpus=(args.cores or [None])[0])
     print(to_markdown(results))
