@@ -130,11 +130,10 @@ class TieredCache:
             return value
 
         def leader() -> Any:
-            if lease_seconds and self.shared is not None:
-                if not self.shared.add(self._lease_key(key), b"1", expire=int(lease_seconds) + 1):
-                    value = self._await_shared(key, lease_seconds)
-                    if value is not None:
-                        return value
+            if lease_seconds and self.lease_many([key], int(lease_seconds) + 1):
+                value = self._await_shared(key, lease_seconds)
+                if value is not None:
+                    return value
             value = load()
             self.set(key, value)
             return value
@@ -157,7 +156,7 @@ class TieredCache:
 
     def lease_many(self, keys: list[str], seconds: int) -> "set[str]":
         """Takes the shared tier's lease on loading each key (`add`, for `seconds`): the keys
-        another process holds the lease on. None without a shared tier, or while it is down."""
+        another process holds the lease on: none without a shared tier, or while it is down."""
         if self.shared is None:
             return set()
         return {key for key in keys
