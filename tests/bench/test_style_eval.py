@@ -49,6 +49,41 @@ def test_figures_pool_the_sessions_and_say_which_targets_hold():
     assert "| pans (hold-out) | 1 | 100 | 100 -> 200 | **2.00** |" in text
 
 
+def _step(step, action, start, waited, tiles=4):
+    return [{"kind": "tile", "status": 200, "ms": 50.0 if i in waited else 5.0,
+             "store": i in waited, "action": action, "step": step, "start": start + i,
+             "timing": ""} for i in range(tiles)]
+
+
+def test_waits_are_told_apart_by_the_move_and_its_first_round():
+    """A zoom's frames an animation frame apart, a jump and the zoom into where it went, pans
+    and zooms a pause apart: each tile that waited on the store counted with its move, and
+    apart when it was in the move's first round (here the first two requests)."""
+    session = (_step(0, "open", 0, waited=set())
+               + _step(1, "zoom-in", 2000, waited={0, 1})       # a zoom's first frame
+               + _step(2, "zoom-in", 2120, waited={3})          # its next frame
+               + _step(3, "zoom-in", 2240, waited=set())        # and the one after
+               + _step(4, "jump", 5000, waited=set())
+               + _step(5, "zoom-in", 5120, waited={0})          # into where the jump went
+               + _step(6, "scan", 7000, waited={1, 2})          # a pan at low power
+               + _step(7, "zoom-in", 9000, waited={2})          # a zoom a pause later
+               + _step(8, "zoom-out", 11000, waited=set()))
+    moves = [kind for kind, _ in style_eval.moves_of(session[::-1])]  # in any order
+    assert moves == ["open", "zoom in", "later frames", "later frames", "jump",
+                     "after a jump", "pan", "zoom in", "zoom out"]
+    found = style_eval.waits_by_move([session, _step(0, "pan", 0, waited={0})], 2)
+    assert found["zoom in"] == {"tiles": 8, "waited": 3, "first_round": 2}
+    assert found["later frames"] == {"tiles": 8, "waited": 1, "first_round": 0}
+    assert found["after a jump"] == {"tiles": 4, "waited": 1, "first_round": 1}
+    assert found["pan"] == {"tiles": 8, "waited": 3, "first_round": 2}
+    assert found["open"]["waited"] == found["jump"]["waited"] == found["zoom out"]["waited"] == 0
+    text = style_eval.moves_markdown({"styles": {"explore": {"tuned": {
+        "waits_by_move": {"off": found, "on": found}}}}})
+    assert "| style | open | zoom in | later frames | after a jump | pan | jump | zoom out |" \
+        in text
+    assert "| explore | 0 -> 0 of 4 (0) | 3 -> 3 of 8 (2) | 1 -> 1 of 8 (0) |" in text
+
+
 def test_tuned_and_hold_out_sessions_are_different_readings():
     wide = traces.SlideInfo("w.svs", traces.Geometry(40000, 30000),
                             [(x, 15000) for x in range(5000, 35000, 500)], (1, 4, 16))
@@ -122,6 +157,10 @@ def test_styles_replayed_on_each_set_of_cpus_in_turn(tmp_path):
         assert results["cpus"] == cpus and results["worker_cpus"] == [cpus]
         figures = results["styles"]["pans"]["tuned"]
         assert figures["errors"] == 0 and figures["tiles"] > 0
+        moves = figures["waits_by_move"]["on"].values()
+        assert sum(m["tiles"] for m in moves) == figures["tiles"]
+        assert sum(m["waited"] for m in moves) == round(
+            (1 - figures["cached_share"]) * figures["tiles"])
         saved = json.loads((tmp_path / f"cpus-{cpus}" / "prefetch-styles.json").read_text())
         assert saved["styles"]["pans"]["tuned"]["tiles"] == figures["tiles"]
         assert saved["slides"] == {"case-quick/A1.svs": [8000, 6000],

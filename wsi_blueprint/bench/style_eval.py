@@ -14,7 +14,9 @@ its sessions:
 - store requests, on / off (target <= 0.40);
 - prefetched bytes never used (target <= 30 %): the bytes the predictors asked for. Beside it,
   not a target: what the read units brought around them (read ahead), and of all bytes fetched
-  ahead of a viewer, predictors' and read units' together, the share never used.
+  ahead of a viewer, predictors' and read units' together, the share never used;
+- and where the tiles that waited on the store are, by move (`waits_by_move`): what only a
+  move's first requests tell, where it goes, leaves its first round waiting.
 
     python -m wsi_blueprint.bench.style_eval [--styles mixed,pans] [--sessions 2]
                                              [--holdout 1] [--quick] [--viewport 1600x900]
@@ -40,6 +42,10 @@ from .suite import _link_slides
 
 TUNED_SEED, HOLDOUT_SEED = 1, 1009
 TARGETS = {"p95_ratio": 0.6, "cached_share": 0.9, "store_ratio": 0.4, "waste_share": 0.3}
+# Seconds between the first requests of two steps of one zoom: a zoom's frames come an
+# animation frame apart (`traces.FRAME`), a viewer's moves a reading pause apart.
+SAME_ZOOM = 0.3
+MOVES = ("open", "zoom in", "later frames", "after a jump", "pan", "jump", "zoom out")
 
 
 def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: int,
@@ -57,8 +63,49 @@ def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: i
     return found
 
 
-def summary(rows: dict) -> dict:
-    """The target figures of one style's sessions: rows is {"off": [...], "on": [...]}."""
+def moves_of(requests: list[dict]) -> list[tuple[str, list[dict]]]:
+    """One session's tile requests as the moves they made, in order: (kind, requests in the
+    order sent). A step of the session is a move, except that the steps of one zoom in (less
+    than `SAME_ZOOM` apart) are its frames: the first ("zoom in", or "after a jump" when a
+    jump came just before it), then "later frames". A scan at low power is a pan."""
+    steps: dict = {}
+    for request in requests:
+        steps.setdefault(request.get("step"), []).append(request)
+    moves, before = [], None
+    for step in sorted(steps.values(), key=lambda rs: min(r.get("start", 0.0) for r in rs)):
+        step.sort(key=lambda r: r.get("start", 0.0))
+        action, start = step[0]["action"], step[0].get("start", 0.0) / 1000
+        close = before is not None and start - before[1] < SAME_ZOOM
+        if action == "zoom-in":
+            kind = "later frames" if close and before[0] == "zoom-in" else \
+                "after a jump" if close and before[0] == "jump" else "zoom in"
+        else:
+            kind = {"scan": "pan", "zoom-out": "zoom out"}.get(action, action)
+        moves.append((kind, step))
+        before = (action, start)
+    return moves
+
+
+def waits_by_move(sessions: list[list[dict]], round_size: int) -> dict[str, dict[str, int]]:
+    """Where tiles waited on the store, pooled over sessions' tile requests: for each kind of
+    move (`moves_of`), its tiles, those that waited, and those of them in a move's first round
+    (its first `round_size` requests, all sent before any answer comes back). Prefetch can
+    spare a round only what the viewer's earlier requests foretold."""
+    found = {kind: {"tiles": 0, "waited": 0, "first_round": 0} for kind in MOVES}
+    for requests in sessions:
+        for kind, step in moves_of(requests):
+            figures = found.setdefault(kind, {"tiles": 0, "waited": 0, "first_round": 0})
+            figures["tiles"] += len(step)
+            for index, request in enumerate(step):
+                if request["store"]:
+                    figures["waited"] += 1
+                    figures["first_round"] += index < round_size
+    return found
+
+
+def summary(rows: dict, round_size: int = CONNECTIONS) -> dict:
+    """The target figures of one style's sessions: rows is {"off": [...], "on": [...]};
+    `round_size`, the viewer's requests in flight at most."""
     def tiles(mode: str) -> list[float]:
         return [r["ms"] for row in rows[mode] for r in row["requests"]
                 if r["kind"] == "tile" and r["status"] == 200]
@@ -95,6 +142,9 @@ def summary(rows: dict) -> dict:
     figures["by_action"] = {mode: by_action([r for row in rows[mode] for r in row["requests"]
                                               if r["kind"] == "tile" and r["status"] == 200])
                             for mode in ("off", "on")}
+    figures["waits_by_move"] = {mode: waits_by_move(
+        [[r for r in row["requests"] if r["kind"] == "tile" and r["status"] == 200]
+         for row in rows[mode]], round_size) for mode in ("off", "on")}
     figures["met"] = met(figures)
     return figures
 
@@ -173,7 +223,7 @@ def _replay(styles: list[str], sessions: int, holdout: int, quick: bool, time_sc
                     row["set"] = which
                     worker_cpus.add(row["cpus"])
                     rows.setdefault(which, {"off": [], "on": []})[mode].append(row)
-            results["styles"][style] = {which: summary(by_mode)
+            results["styles"][style] = {which: summary(by_mode, connections)
                                         for which, by_mode in rows.items()}
             results["styles"][style]["latencies"] = {
                 mode: sorted(r["ms"] for by_mode in rows.values() for row in by_mode[mode]
@@ -261,6 +311,26 @@ def to_markdown(results: dict) -> str:
                 f"{_mark(f, 'waste_share', waste)} | {f['read_ahead_mb']:.1f} | "
                 f"{f['all_waste_share'] * 100:.0f} % | "
                 f"{f['store_mb_off']:.0f} -> {f['store_mb_on']:.0f} |")
+    return "\n".join(lines) + "\n\n" + moves_markdown(results)
+
+
+def moves_markdown(results: dict) -> str:
+    """Where the tiles that waited on the store are: for each style (its sets pooled) and
+    kind of move, those that waited with prefetch off -> on, of the move's tiles, and how many
+    of those on were in a move's first round."""
+    lines = ["Tiles that waited on the store, by move: prefetch off -> on, of the tiles "
+             "(on, in a move's first round):", "",
+             "| style | " + " | ".join(MOVES) + " |", "|---|" + "---|" * len(MOVES)]
+    for style, sets in results["styles"].items():
+        cells = []
+        for kind in MOVES:
+            pooled = {(mode, key): sum(f.get("waits_by_move", {}).get(mode, {}).get(
+                kind, {}).get(key, 0) for which, f in sets.items() if which != "latencies")
+                for mode in ("off", "on") for key in ("tiles", "waited", "first_round")}
+            cells.append("-" if not pooled["on", "tiles"] else
+                         f"{pooled['off', 'waited']} -> {pooled['on', 'waited']} of "
+                         f"{pooled['on', 'tiles']} ({pooled['on', 'first_round']})")
+        lines.append(f"| {style} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
