@@ -49,10 +49,12 @@ def test_figures_pool_the_sessions_and_say_which_targets_hold():
     assert "| pans (hold-out) | 1 | 100 | 100 -> 200 | **2.00** |" in text
 
 
-def _step(step, action, start, waited, tiles=4):
+def _step(step, action, t, waited, tiles=4):
+    """A step's tile requests as the replay records them, sent from 0.5 s past its trace time
+    `t` (ms), as if the step before had held it back."""
     return [{"kind": "tile", "status": 200, "ms": 50.0 if i in waited else 5.0,
-             "store": i in waited, "action": action, "step": step, "start": start + i,
-             "timing": ""} for i in range(tiles)]
+             "store": i in waited, "action": action, "step": step, "t": t / 1000,
+             "start": t + 500 * (step % 2) + i, "timing": ""} for i in range(tiles)]
 
 
 def test_waits_are_told_apart_by_the_move_and_its_first_round():

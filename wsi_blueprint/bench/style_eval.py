@@ -66,15 +66,17 @@ def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: i
 def moves_of(requests: list[dict]) -> list[tuple[str, list[dict]]]:
     """One session's tile requests as the moves they made, in order: (kind, requests in the
     order sent). A step of the session is a move, except that the steps of one zoom in (less
-    than `SAME_ZOOM` apart) are its frames: the first ("zoom in", or "after a jump" when a
-    jump came just before it), then "later frames". A scan at low power is a pan."""
+    than `SAME_ZOOM` apart in the trace) are its frames: the first ("zoom in", or "after a
+    jump" when a jump came just before it), then "later frames". A scan at low power is a
+    pan."""
     steps: dict = {}
     for request in requests:
         steps.setdefault(request.get("step"), []).append(request)
     moves, before = [], None
-    for step in sorted(steps.values(), key=lambda rs: min(r.get("start", 0.0) for r in rs)):
+    for _, step in sorted(steps.items(), key=lambda item: item[0] or 0):  # trace order
         step.sort(key=lambda r: r.get("start", 0.0))
-        action, start = step[0]["action"], step[0].get("start", 0.0) / 1000
+        # The trace's time: a replay starts a step once the one before has been answered.
+        action, start = step[0]["action"], step[0].get("t", step[0].get("start", 0.0) / 1000)
         close = before is not None and start - before[1] < SAME_ZOOM
         if action == "zoom-in":
             kind = "later frames" if close and before[0] == "zoom-in" else \
