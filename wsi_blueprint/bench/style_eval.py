@@ -42,10 +42,11 @@ from .suite import _link_slides
 
 TUNED_SEED, HOLDOUT_SEED = 1, 1009
 TARGETS = {"p95_ratio": 0.6, "cached_share": 0.9, "store_ratio": 0.4, "waste_share": 0.3}
-# Seconds between the first requests of two steps of one zoom: a zoom's frames come an
-# animation frame apart (`traces.FRAME`), a viewer's moves a reading pause apart.
+# Seconds between two steps of one zoom in the trace: a zoom's frames come an animation
+# frame apart (`traces.FRAME`), a viewer's moves a reading pause apart.
 SAME_ZOOM = 0.3
 MOVES = ("open", "zoom in", "later frames", "after a jump", "pan", "jump", "zoom out")
+MOVE_FIGURES = ("tiles", "waited", "first_round")
 
 
 def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: int,
@@ -63,6 +64,11 @@ def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: i
     return found
 
 
+def served_tiles(row: dict) -> list[dict]:
+    """The tiles a replayed session's row was served, in the order sent."""
+    return [r for r in row["requests"] if r["kind"] == "tile" and r["status"] == 200]
+
+
 def moves_of(requests: list[dict]) -> list[tuple[str, list[dict]]]:
     """One session's tile requests as the moves they made, in order: (kind, requests in the
     order sent). A step of the session is a move, except that the steps of one zoom in (less
@@ -76,7 +82,7 @@ def moves_of(requests: list[dict]) -> list[tuple[str, list[dict]]]:
     for _, step in sorted(steps.items(), key=lambda item: item[0] or 0):  # trace order
         step.sort(key=lambda r: r.get("start", 0.0))
         # The trace's time: a replay starts a step once the one before has been answered.
-        action, start = step[0]["action"], step[0].get("t", step[0].get("start", 0.0) / 1000)
+        action, start = step[0]["action"], step[0].get("t", 0.0)
         close = before is not None and start - before[1] < SAME_ZOOM
         if action == "zoom-in":
             kind = "later frames" if close and before[0] == "zoom-in" else \
@@ -93,10 +99,10 @@ def waits_by_move(sessions: list[list[dict]], round_size: int) -> dict[str, dict
     move (`moves_of`), its tiles, those that waited, and those of them in a move's first round
     (its first `round_size` requests, all sent before any answer comes back). Prefetch can
     spare a round only what the viewer's earlier requests foretold."""
-    found = {kind: {"tiles": 0, "waited": 0, "first_round": 0} for kind in MOVES}
+    found = {kind: dict.fromkeys(MOVE_FIGURES, 0) for kind in MOVES}
     for requests in sessions:
         for kind, step in moves_of(requests):
-            figures = found.setdefault(kind, {"tiles": 0, "waited": 0, "first_round": 0})
+            figures = found.setdefault(kind, dict.fromkeys(MOVE_FIGURES, 0))
             figures["tiles"] += len(step)
             for index, request in enumerate(step):
                 if request["store"]:
@@ -108,25 +114,22 @@ def waits_by_move(sessions: list[list[dict]], round_size: int) -> dict[str, dict
 def summary(rows: dict, round_size: int = CONNECTIONS) -> dict:
     """The target figures of one style's sessions: rows is {"off": [...], "on": [...]};
     `round_size`, the viewer's requests in flight at most."""
-    def tiles(mode: str) -> list[float]:
-        return [r["ms"] for row in rows[mode] for r in row["requests"]
-                if r["kind"] == "tile" and r["status"] == 200]
+    sessions = {mode: [served_tiles(row) for row in rows[mode]] for mode in ("off", "on")}
+    served = {mode: [r for tiles in sessions[mode] for r in tiles] for mode in ("off", "on")}
 
     def total(mode: str, key: str) -> float:
         return sum(row[key] for row in rows[mode])
 
-    on_tiles = [r for row in rows["on"] for r in row["requests"]
-                if r["kind"] == "tile" and r["status"] == 200]
-    p95_off, p95_on = percentile(tiles("off"), 95), percentile(tiles("on"), 95)
+    on_tiles = served["on"]
+    p95_off, p95_on = (percentile([r["ms"] for r in served[mode]], 95) for mode in ("off", "on"))
     fetched = total("on", "prefetch_bytes")
     figures = {
         "sessions": len(rows["on"]), "tiles": len(on_tiles),
         "errors": total("off", "errors") + total("on", "errors"),
         "p95_off": p95_off, "p95_on": p95_on,
         "p95_ratio": p95_on / p95_off if p95_off else None,
-        "cached_share_off": (sum(not r["store"] for row in rows["off"] for r in row["requests"]
-                                 if r["kind"] == "tile" and r["status"] == 200)
-                             / max(1, len(tiles("off")))),
+        "cached_share_off": (sum(not r["store"] for r in served["off"])
+                             / max(1, len(served["off"]))),
         "cached_share": sum(not r["store"] for r in on_tiles) / max(1, len(on_tiles)),
         "store_off": total("off", "store_requests"), "store_on": total("on", "store_requests"),
         "prefetch_mb": fetched / 1e6,
@@ -141,12 +144,9 @@ def summary(rows: dict, round_size: int = CONNECTIONS) -> dict:
     figures["store_ratio"] = (figures["store_on"] / figures["store_off"]
                               if figures["store_off"] else None)
     figures["by_reason"] = pool_reasons(rows["on"])
-    figures["by_action"] = {mode: by_action([r for row in rows[mode] for r in row["requests"]
-                                              if r["kind"] == "tile" and r["status"] == 200])
-                            for mode in ("off", "on")}
-    figures["waits_by_move"] = {mode: waits_by_move(
-        [[r for r in row["requests"] if r["kind"] == "tile" and r["status"] == 200]
-         for row in rows[mode]], round_size) for mode in ("off", "on")}
+    figures["by_action"] = {mode: by_action(served[mode]) for mode in ("off", "on")}
+    figures["waits_by_move"] = {mode: waits_by_move(sessions[mode], round_size)
+                                for mode in ("off", "on")}
     figures["met"] = met(figures)
     return figures
 
@@ -229,8 +229,7 @@ def _replay(styles: list[str], sessions: int, holdout: int, quick: bool, time_sc
                                         for which, by_mode in rows.items()}
             results["styles"][style]["latencies"] = {
                 mode: sorted(r["ms"] for by_mode in rows.values() for row in by_mode[mode]
-                             for r in row["requests"]
-                             if r["kind"] == "tile" and r["status"] == 200)
+                             for r in served_tiles(row))
                 for mode in ("off", "on")}
             print(to_markdown(results))
     finally:
@@ -324,14 +323,15 @@ def moves_markdown(results: dict) -> str:
              "(on, in a move's first round):", "",
              "| style | " + " | ".join(MOVES) + " |", "|---|" + "---|" * len(MOVES)]
     for style, sets in results["styles"].items():
-        cells = []
-        for kind in MOVES:
-            pooled = {(mode, key): sum(f.get("waits_by_move", {}).get(mode, {}).get(
-                kind, {}).get(key, 0) for which, f in sets.items() if which != "latencies")
-                for mode in ("off", "on") for key in ("tiles", "waited", "first_round")}
-            cells.append("-" if not pooled["on", "tiles"] else
-                         f"{pooled['off', 'waited']} -> {pooled['on', 'waited']} of "
-                         f"{pooled['on', 'tiles']} ({pooled['on', 'first_round']})")
+        moves = [sets[which]["waits_by_move"] for which in ("tuned", "holdout") if which in sets]
+
+        def pooled(mode: str, kind: str, key: str) -> int:
+            return sum(found[mode][kind][key] for found in moves)
+
+        cells = ["-" if not pooled("on", kind, "tiles") else
+                 f"{pooled('off', kind, 'waited')} -> {pooled('on', kind, 'waited')} of "
+                 f"{pooled('on', kind, 'tiles')} ({pooled('on', kind, 'first_round')})"
+                 for kind in MOVES]
         lines.append(f"| {style} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
