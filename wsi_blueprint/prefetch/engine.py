@@ -15,11 +15,12 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   request would wait on once the bytes are cached), for DZI and IIIF viewers alike;
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
   zoom animation's new frame; that frame's stored tiles (with a margin: a frame zoomed by less
-  than two shows more than the screen's size) and the next frame's (half the scale, about the
-  point that stays put, whole, with a later frame's margin once the zoom goes on) are fetched
-  at once, not behind demand: the viewer asks for the first a few at a time, and for the next
-  a frame later. The next frame's resampled tiles are rendered once demand pauses between two
-  frames, not beside the demand renders of the frame being shown;
+  than two shows more than the screen's size) are fetched at once, and the next frame's (half
+  the scale, about the point that stays put, whole, with a later frame's margin once the zoom
+  goes on) as soon as the frame's first round has come in, not behind demand: the viewer asks
+  for the first a few at a time, and for the next a frame later. The next frame's resampled
+  tiles are rendered once demand pauses between two frames, not beside the demand renders of
+  the frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most half a screen) is fetched at once, as the drag's later
@@ -36,6 +37,7 @@ blocks count as used, and the rest is waste.
 """
 
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 import time
@@ -53,13 +55,17 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, frame_region, next_frame_margin, \
-    next_zoom_frame, zoom_frame
+from .sessions import FRAME_ROUND, Job, Session, Sessions, has_next_frame, frame_region, \
+    next_frame_margin, next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
-    follow, moved_to, next_viewport, operation, strides_after, under
+    follow, moved_to, next_viewport, operation, same_scale, strides_after, under
 
 log = logging.getLogger(__name__)
+
+# Seconds a next frame's prediction waits for the rest of the frame's first round to reach
+# this worker: the round's requests come at once, in any order, and its middle is the frame's.
+FRAME_SETTLE = 0.02
 
 
 class Prefetcher:
@@ -138,23 +144,25 @@ class Prefetcher:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
             if not session.burst:
-                session.drags, session.frame_centre, session.moved = set(), None, None
+                session.drags, session.frame, session.moved = set(), [], None
             # A zoom frame is finer than both the screen the viewer settled on and the burst
             # so far: a burst that loads coarse levels first, then the screen's own (a pan,
             # a slide opening), is no zoom.
             shown = session.moved or session.viewport
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
-                now = zoom_frame([shown], request)
+                now = zoom_frame([shown], [request])
                 if now is not None:
-                    after = next_zoom_frame(now, session.frame_centre or shown.centre)
-                    if after is not None:
-                        index = reader.info()
-                        after = centred_on(after, index.width, index.height)
                     frame = (frame_region(session, shown, now, request),
-                             after and after.grown(next_frame_margin(session, request)))
-                session.frame_centre = now.centre if now else None
+                             next_frame_margin(session, request))
+                    before = session.frame
+                    session.came_from = zoom_frame([shown], before).centre if before \
+                        else shown.centre
+                session.frame = [request] if now is not None else []
             elif shown is not None:
+                if session.frame and len(session.frame) < FRAME_ROUND and \
+                        same_scale(request.scale, session.frame[0].scale):
+                    session.frame.append(request)
                 moved = moved_to(shown, request)
                 if moved is not None:  # a drag's strip lies nearer: a request is one or other
                     session.moved, session.drags = moved, set()
@@ -179,12 +187,16 @@ class Prefetcher:
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            now, after = frame
+            now, margin = frame
             self._submit(Job(session, slide_id, "frame_now", region=now,
                              generation=session.generation, urgent=True))
-            if after is not None:
-                self._submit(Job(session, slide_id, "zoom_frame", region=after,
-                                 generation=session.generation, render=True, urgent=True))
+            # The next frame is foreseen from the middle of this one's first round, which
+            # reaches the workers in any order: its first request may be a tile off centre.
+            if has_next_frame(now):
+                self._submit(Job(session, slide_id, "zoom_frame",
+                                 generation=session.generation, render=True, urgent=True,
+                                 foresee=lambda: self._next_frame(session, reader, shown,
+                                                                  margin)))
         # A drag's first frame: the rest of the drag is fetched now, not with its next frame.
         if drag is not None and self.leases.take(
                 "drag-lease", f"{session.key}|{session.slide_id}|{drag[0]}|"
@@ -192,6 +204,19 @@ class Prefetcher:
             self._submit(Job(session, slide_id, "drag", region=drag[1],
                              generation=session.generation, urgent=True))
         return session.policy
+
+    def _next_frame(self, session: Session, reader: SlideReader, shown: Viewport,
+                    margin: float) -> Viewport | None:
+        """The frame after the session's zoom frame, from the frame's requests this worker
+        has seen by now (called `FRAME_SETTLE` after the frame began)."""
+        with self._lock:
+            if not session.frame:
+                return None
+            after = next_zoom_frame(zoom_frame([shown], session.frame), session.came_from)
+        if after is None:
+            return None
+        index = reader.info()
+        return centred_on(after, index.width, index.height).grown(margin)
 
     # -- bursts ----------------------------------------------------------------------------
 
@@ -312,6 +337,12 @@ class Prefetcher:
             if job.generation is not None and job.generation != job.session.generation:
                 self.counters.inc("prefetch_cancelled", policy=job.session.policy)
                 return
+            if job.foresee is not None:
+                time.sleep(FRAME_SETTLE)
+                region = job.foresee()
+                if region is None:
+                    return
+                job = dataclasses.replace(job, region=region, foresee=None)
             with background_reads():  # not a viewer's: the ledger does not count them as used
                 self._do(job)
         except WSIError:

@@ -3,6 +3,7 @@
 import collections
 import dataclasses
 import threading
+from typing import Callable
 
 from ..reader import Tiling
 from .markov import OperationModel
@@ -19,7 +20,9 @@ class Session:
     burst: list = dataclasses.field(default_factory=list)  # requests since the last quiet
     finest: float = 0.0  # the finest scale the burst has asked for
     drags: set = dataclasses.field(default_factory=set)  # pans whose strip the burst fetched
-    frame_centre: tuple | None = None  # the centre of the burst's last zoom frame
+    frame: list = dataclasses.field(default_factory=list)  # the burst's last zoom frame's
+    # requests this worker has seen, up to `FRAME_ROUND`
+    came_from: tuple | None = None  # the centre of the frame (or screen) before it
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
     moved: Viewport | None = None  # the screen as a move within the burst has taken it
     widest: tuple[float, float] = (0.0, 0.0)  # most level pixels across and down a screen showed
@@ -40,7 +43,8 @@ class Job:
     reason: str                  # overview, rule:<name>, thumbnail, metadata, or an operation
     level: int | None = None     # stored level and tiles to warm, or
     coords: tuple = ()
-    region: Viewport | None = None  # a region to plan at its scale
+    region: Viewport | None = None  # a region to plan at its scale, or
+    foresee: Callable[[], Viewport | None] | None = None  # one found when the job runs
     generation: int | None = None   # for viewport jobs: dropped once the session moves on
     render: bool = False            # also render the region's resampled tiles
     urgent: bool = False            # asked for within a frame: does not wait behind demand
@@ -91,15 +95,22 @@ LATER_FRAME_REACH = 1.25
 ZOOM_GOES_ON = 0.5
 
 
-def zoom_frame(screens: list[Viewport], first: Request) -> Viewport | None:
-    """The zoom frame `first` begins, estimated as many level pixels as the widest of
-    `screens` shows: OpenSeadragon asks for a frame's tiles centre first, so it is centred on
-    `first`."""
+# A viewer's first round of a frame is about this many requests (OpenSeadragon's six
+# connections); they reach the server's workers in any order.
+FRAME_ROUND = 6
+
+
+def zoom_frame(screens: list[Viewport], frame: list[Request]) -> Viewport | None:
+    """The zoom frame whose requests so far are `frame`, estimated as many level pixels as the
+    widest of `screens` shows. OpenSeadragon asks for a frame's tiles centre first, so the
+    frame is centred on the middle of its first ones (which reach a worker in any order)."""
+    first = frame[0]
     if first.scale < 1:
         return None
     width = max(screen.width / screen.scale for screen in screens) * first.scale
     height = max(screen.height / screen.scale for screen in screens) * first.scale
-    cx, cy = first.x + first.width / 2, first.y + first.height / 2
+    cx = sum(r.x + r.width / 2 for r in frame) / len(frame)
+    cy = sum(r.y + r.height / 2 for r in frame) / len(frame)
     return Viewport(cx - width / 2, cy - height / 2, width, height, first.scale)
 
 
@@ -119,13 +130,13 @@ def frame_reach(session: Session, shown: Viewport) -> float:
 def frame_region(session: Session, shown: Viewport, estimate: Viewport,
                  first: Request) -> Viewport:
     """What to fetch at once of the zoom frame `first` begins, `estimate` being
-    `zoom_frame([shown], first)`. A zoom's first frame is the estimate, `frame_reach` wider and
+    `zoom_frame([shown], [first])`. A zoom's first frame is the estimate, `frame_reach` wider and
     taller. A later frame of the same zoom is the larger of the estimate and the frame before
     it, as far as its requests came, `LATER_FRAME_REACH` wider and taller: either within this
     burst, or within `ZOOM_GOES_ON` of a zoom in whose burst ended (then the frame before is
     the screen shown)."""
-    if session.frame_centre is not None:
-        return zoom_frame([shown, bounding_box(session.burst)], first).grown(LATER_FRAME_REACH)
+    if session.frame:
+        return zoom_frame([shown, bounding_box(session.burst)], [first]).grown(LATER_FRAME_REACH)
     if goes_on(session, first):
         return estimate.grown(LATER_FRAME_REACH)
     return estimate.grown(frame_reach(session, shown))
@@ -143,7 +154,13 @@ def goes_on(session: Session, first: Request) -> bool:
     """Whether the zoom frame `first` begins goes on with a zoom (a later frame of it), not
     a zoom's first frame: one within this burst, or within `ZOOM_GOES_ON` of a zoom in whose
     burst ended."""
-    return session.frame_centre is not None or first.time - session.zoomed_in <= ZOOM_GOES_ON
+    return bool(session.frame) or first.time - session.zoomed_in <= ZOOM_GOES_ON
+
+
+def has_next_frame(frame: Viewport) -> bool:
+    """Whether a zoom in goes on past `frame`: a level at half its scale is no finer than
+    level 0."""
+    return frame.scale / 2 >= 1
 
 
 def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:
@@ -151,7 +168,7 @@ def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport
     stays put on the screen (the pointer, or the centre), so each frame's centre moves
     towards that point half as far as the one before: the next lies past `frame` by half its
     step from `came_from`, the centre of the frame (or screen) before."""
-    if frame.scale / 2 < 1:
+    if not has_next_frame(frame):
         return None
     cx, cy = frame.centre
     return frame.zoomed(0.5).shifted((cx - came_from[0]) / 2, (cy - came_from[1]) / 2)
