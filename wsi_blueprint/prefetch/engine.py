@@ -71,7 +71,11 @@ FRAME_SETTLE = 0.02
 class Prefetcher:
     def __init__(self, readers: Readers, counters: Counters, settings: PrefetchSettings,
                  rules: list[Rule] = (), context: CaseContextProvider | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, leases: Leases | None = None,
+                 watch: bool = True):
+        """`leases` default to memcached's, shared by the workers that share it; without
+        `watch`, the caller ends quiet bursts itself (`end_quiet_bursts`), as a replay on a
+        clock of its own does."""
         library = readers.library
         self.readers = readers
         self.library = library
@@ -79,7 +83,8 @@ class Prefetcher:
         self.settings = settings
         self.clock = clock
         self.limiter = RateLimiter(settings.rate_per_minute, clock)
-        self.leases = Leases(library.caches.shared)
+        self.leases = leases or Leases(library.caches.shared)
+        self._watch = watch
         self.case_rules = CaseRules(rules, context, lambda prefix, limit: [
             info.id for info in library.store.list(prefix=prefix, limit=limit).slides])
         self.ledger = Ledger(counters, "prefetch_used_bytes", library.caches.shared)
@@ -238,7 +243,7 @@ class Prefetcher:
 
     def _watch_bursts(self) -> None:
         """Starts, once, the loop that ends quiet bursts (a greenlet under gevent)."""
-        if self._watcher is not None:
+        if self._watcher is not None or not self._watch:
             return
         with self._lock:
             if self._watcher is None and not self._closed:

@@ -1,0 +1,60 @@
+"""The deterministic coverage replay: the engine itself fed generated sessions, real slides in
+a file store, a real memcached shared by the replay's workers."""
+
+import json
+
+import pytest
+
+from wsi_blueprint.bench import coverage, traces
+
+
+def test_a_tile_is_named_alike_by_dzi_and_iiif():
+    geometry = traces.Geometry(10000, 7000, 512, 0)  # DZI levels 0-14
+    for level, col, row in ((14, 3, 2), (13, 9, 6), (11, 1, 0), (9, 0, 0)):
+        dzi = {"level": level, "url": traces.tile_url("a/b.tiff", level, col, row)}
+        iiif = {"level": level, "url": traces.iiif_tile_url("a/b.tiff", geometry, level, col,
+                                                             row)}
+        assert coverage.tile_of(dzi, geometry) == (level, col, row)
+        assert coverage.tile_of(iiif, geometry) == (level, col, row)
+    assert "/full/" in traces.iiif_tile_url("a/b.tiff", geometry, 9, 0, 0)
+
+
+def test_leases_are_timed_by_the_replays_clock():
+    clock = coverage.Clock()
+    leases = coverage.ClockLeases(clock)
+    assert leases.take("frame-lease", "s1|4", 5)
+    assert not leases.take("frame-lease", "s1|4", 5)
+    assert leases.take("frame-lease", "s1|2", 5)  # another name
+    clock.now = 5.0
+    assert leases.take("frame-lease", "s1|4", 5)
+
+
+def test_prefetch_spares_waits_and_a_second_run_says_the_same(tmp_path):
+    out = tmp_path / "coverage.json"
+    coverage.main(["--layout", "aperio", "--styles", "explore,mixed", "--sessions", "3",
+                   "--quick", "--small-slides", "--out", str(out)])
+    first = json.loads(out.read_text())["styles"]
+    again = coverage.run("aperio", ["explore", "mixed"], 3, 11, True, small=True,
+                         log=lambda *a: None)
+    for style in ("explore", "mixed"):
+        figures = first[style]
+        assert figures["sessions"] == 3 and figures["tiles"] > 0
+        assert figures["waited"]["on"] < figures["waited"]["off"] <= figures["tiles"]
+        assert figures["store_requests"]["on"] < figures["store_requests"]["off"]
+        moves = figures["waits_by_move"].values()
+        assert sum(m["tiles"] for m in moves) == figures["tiles"]
+        assert sum(m["waited"] for m in moves) == figures["waited"]["on"]
+        # The same sessions, shuffled and shared out the same way: the same tiles waited,
+        # but for the prefetcher's jobs running on threads of their own.
+        assert again[style]["tiles"] == figures["tiles"]
+        assert again[style]["waited"]["off"] == figures["waited"]["off"]
+        assert abs(again[style]["waited"]["on"] - figures["waited"]["on"]) <= 2
+
+
+@pytest.mark.parametrize("argv", [["--styles", "nope"], ["--sessions", "0"],
+                                  ["--round", "0"]])
+def test_a_wrong_argument_is_one_clear_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit:
+        coverage.main(argv)
+    assert exit.value.code == 2
+    assert "error:" in capsys.readouterr().err

@@ -1,0 +1,245 @@
+"""Where prefetch leaves a viewer waiting, replayed without a clock: the same figures every run.
+
+`style_eval` replays sessions against live servers and a 40 ms store, and its counts of tiles
+that waited move by a fifth between two runs of the same code. This replay asks a narrower
+question, and answers it the same way every run: which tiles did no prediction cover? It feeds
+the prefetcher (`Prefetcher`, the engine itself) the tile requests of generated sessions in
+trace order, on the benchmark's slides in a file store, and checks every tile's stored bytes:
+
+- a round is as many requests as the viewer keeps in flight (`--round`, OpenSeadragon's six).
+  A tile waited when its bytes were not cached as its round began: the round's requests leave
+  together, before any answer is back;
+- a round's requests reach the server in a shuffled order, each at one of `--workers` workers
+  (as a viewer's connections reach a server's). Each worker has its own state and prefetcher
+  and knows only the requests it saw; they share a memcached of the session's own (blocks and
+  the prefetch ledger) and their leases;
+- before the next round, every job the round started runs to its end (the store answers at
+  once): what waits here is what nothing foresaw, not what was foreseen too late;
+- rendering ahead is left out: it spends CPU, not store requests.
+
+Each session is replayed with prefetch off, then on. Per style (Mirador's IIIF tiles as the DZI
+tiles they are), pooled over `--sessions` sessions of seeds from `--seed` on: tiles that waited
+off and on, and on by move (`style_eval.waits_by_move`), store requests (every range request,
+viewers' and prefetch's), prefetched bytes and the share of them no viewer read. A replay is
+the same to within a tile or two between runs (the prefetcher's jobs run on threads).
+
+    python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
+                                           [--sessions 20] [--seed 11] [--quick] [--out F]
+"""
+
+import argparse
+import json
+import random
+import urllib.parse
+
+from ..prefetch.admission import Leases
+from ..prefetch.engine import Prefetcher
+from ..prefetch.settings import PrefetchSettings
+from ..prefetch.viewport import Request
+from ..settings import Settings
+from ..state import WSIState
+from . import traces as tr
+from .prefetch_eval import profile_of
+from .replay import Step, kind_of, sessions_of
+from .services import Memcached
+from .slidegen import LAYOUTS, case_of, ensure_slides
+from .style_eval import MOVES, waits_by_move
+
+# The replay's clock advances this much a round: a store round trip, well inside a burst.
+ROUND_SECONDS = 0.05
+FIGURES = ("block_runs", "prefetch_bytes", "prefetch_used_bytes")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ClockLeases(Leases):
+    """Leases the workers of one replay share, timed by the replay's clock (memcached's
+    expire by the wall clock, which a replay outruns)."""
+
+    def __init__(self, clock: Clock):
+        super().__init__(None)
+        self.clock = clock
+        self._until: dict[tuple[str, str], float] = {}
+
+    def take(self, kind: str, name: str, seconds: int) -> bool:
+        now = self.clock()
+        if self._until.get((kind, name), now) > now:
+            return False
+        self._until[kind, name] = now + seconds
+        return True
+
+
+def tile_of(record: dict, geometry: tr.Geometry) -> tuple[int, int, int]:
+    """(DZI level, column, row) of a trace's tile request, named by DZI or IIIF."""
+    level = int(record["level"])
+    path = urllib.parse.urlsplit(record["url"]).path
+    if "_files/" in path:
+        col, row = path.rsplit("/", 1)[1].split(".")[0].split("_")
+        return level, int(col), int(row)
+    region = path.split("/")[-4]
+    if region == "full":
+        return level, 0, 0
+    span = geometry.tile_size * geometry.scale(level)
+    x, y = region.split(",")[:2]
+    return level, int(x) // span, int(y) // span
+
+
+class Replay:
+    """One session on `workers` workers sharing a memcached, prefetch on or off."""
+
+    def __init__(self, folder: str, geometries: dict, workers: int, prefetch: bool,
+                 memcached: Memcached):
+        self.geometries = geometries
+        self.clock = Clock()
+        settings = Settings.from_mapping({"WSI_STORE": f"file://{folder}", "WSI_PREFETCH": "off",
+                                          "WSI_MEMCACHED": memcached.address})
+        self.states = [WSIState.build(settings) for _ in range(workers)]
+        leases = ClockLeases(self.clock)
+        self.prefetchers = [
+            Prefetcher(state.readers, state.counters, PrefetchSettings(), clock=self.clock,
+                       leases=leases, watch=False) for state in self.states] if prefetch else []
+
+    def run(self, steps: list[Step], round_size: int, order: random.Random) -> list[dict]:
+        """The session's tile rows: step, trace time, action and whether the tile waited."""
+        rows = []
+        try:
+            for step in steps:
+                self.clock.now = max(self.clock.now, step.t)
+                self._settle()
+                tiles = [r for r in step.requests if kind_of(r) == "tile"]
+                for start in range(0, len(tiles), round_size):
+                    batch = tiles[start:start + round_size]
+                    order.shuffle(batch)
+                    waited = self._round(batch, order)
+                    rows += [{"step": step.index, "t": step.t, "action": step.action,
+                              "kind": "tile", "status": 200, "store": w} for w in waited]
+                    self.clock.now += ROUND_SECONDS
+        finally:
+            for prefetcher in self.prefetchers:
+                prefetcher.close()
+        return rows
+
+    def _round(self, batch: list[dict], order: random.Random) -> list[bool]:
+        """Serves a round's requests, each at a worker; whether each waited on the store."""
+        reads = []
+        for record in batch:
+            worker = order.randrange(len(self.states))
+            reader = self.states[worker].readers.open(record["slide"])
+            geometry = self.geometries[record["slide"]]
+            view = geometry.request(*tile_of(record, geometry), "jpeg", 75).view
+            stored = reader.stored_tiles_for(view)
+            ranges = reader.tile_ranges(*stored) if stored else []
+            reads.append((worker, reader, view, ranges, bool(reader.fetch_plan(ranges).asked)))
+        if self.prefetchers:  # each request is seen as it comes in, then served
+            for record, (worker, reader, view, _, _) in zip(batch, reads):
+                self.prefetchers[worker].observe(record["session"], reader, Request(
+                    self.clock.now, view.l0_x, view.l0_y, view.l0_width, view.l0_height,
+                    view.scale))
+        for _, reader, _, ranges, _ in reads:
+            reader.slide.blocks.read_many(ranges)
+        self._settle(end_bursts=False)
+        return [waited for *_, waited in reads]
+
+    def _settle(self, end_bursts: bool = True) -> None:
+        """Every job started so far runs to its end (and, between steps, quiet bursts end)."""
+        for prefetcher in self.prefetchers:
+            if end_bursts:
+                prefetcher.end_quiet_bursts()
+            prefetcher.drain()
+
+    def figures(self) -> dict[str, float]:
+        return {name: sum(state.counters.get(name) for state in self.states)
+                for name in FIGURES}
+
+
+def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
+        workers: int = 2, round_size: int = 6, small: bool = False,
+        viewport=tr.VIEWPORT, log=print) -> dict:
+    slides, _ = ensure_slides(case_of(layout, small), None, None, log)
+    infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
+    folder = slides[0].path[:-len(slides[0].slide_id)]
+    geometries = {info.slide_id: info.geometry for info in infos}
+    results = {}
+    for style in styles:
+        profile = profile_of(style, quick)
+        rows = {"off": [], "on": []}
+        totals = {mode: dict.fromkeys(FIGURES, 0.0) for mode in rows}
+        for n in range(sessions):
+            records = tr.generate(infos, 1, seed + n, profile, viewport)
+            for steps in sessions_of(records).values():
+                for mode in rows:
+                    memcached = Memcached(memory_mb=512).start()
+                    try:
+                        replay = Replay(folder, geometries, workers, mode == "on", memcached)
+                        rows[mode].append(replay.run(steps, round_size, random.Random(seed + n)))
+                        for name, value in replay.figures().items():
+                            totals[mode][name] += value
+                    finally:
+                        memcached.stop()
+        results[style] = summary(rows, totals, round_size)
+        log(line(style, results[style]))
+    return results
+
+
+def summary(rows: dict[str, list], totals: dict[str, dict], round_size: int) -> dict:
+    def waited(mode: str) -> int:
+        return sum(row["store"] for session in rows[mode] for row in session)
+
+    prefetched, used = totals["on"]["prefetch_bytes"], totals["on"]["prefetch_used_bytes"]
+    return {"sessions": len(rows["on"]),
+            "tiles": sum(len(session) for session in rows["on"]),
+            "waited": {"off": waited("off"), "on": waited("on")},
+            "store_requests": {mode: int(totals[mode]["block_runs"]) for mode in rows},
+            "prefetched_mb": round(prefetched / 1e6, 1),
+            "never_used": round(1 - used / prefetched, 3) if prefetched else None,
+            "waits_by_move": waits_by_move(rows["on"], round_size)}
+
+
+def line(style: str, figures: dict) -> str:
+    moves = ", ".join(f"{kind} {figures['waits_by_move'][kind]['waited']}"
+                      for kind in MOVES if figures["waits_by_move"][kind]["waited"])
+    waited, store = figures["waited"], figures["store_requests"]
+    unused = "" if figures["never_used"] is None else f", {figures['never_used']:.0%} never used"
+    return (f"{style}: of {figures['tiles']} tiles, {waited['off']} -> {waited['on']} waited "
+            f"({waited['on'] / max(1, figures['tiles']):.1%} on); store requests "
+            f"{store['off']} -> {store['on']}; {figures['prefetched_mb']} MB prefetched{unused}; "
+            f"waited on by move: {moves or 'none'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layout", choices=LAYOUTS, default="pyramid")
+    parser.add_argument("--styles", default=",".join(tr.STYLES))
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=11, help="the first session's seed")
+    parser.add_argument("--quick", action="store_true", help="shorter sessions of each style")
+    parser.add_argument("--small-slides", action="store_true", help="the small case")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--round", type=int, default=6, dest="round_size",
+                        help="requests a viewer keeps in flight")
+    parser.add_argument("--out", help="also write the figures here, as JSON")
+    args = parser.parse_args(argv)
+    styles = [s for s in args.styles.split(",") if s]
+    unknown = [s for s in styles if s not in tr.STYLES]
+    if unknown:
+        parser.error(f"unknown styles: {', '.join(unknown)}")
+    if args.sessions < 1 or args.workers < 1 or args.round_size < 1:
+        parser.error("--sessions, --workers and --round must be at least 1")
+    results = run(args.layout, styles, args.sessions, args.seed, args.quick, args.workers,
+                  args.round_size, args.small_slides)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"layout": args.layout, "sessions": args.sessions, "seed": args.seed,
+                       "quick": args.quick, "workers": args.workers, "round": args.round_size,
+                       "styles": results}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
