@@ -28,9 +28,13 @@ the same to within a tile or two between runs (the prefetcher's jobs run on thre
 """
 
 import argparse
+import contextlib
 import json
+import math
 import random
+import time
 import urllib.parse
+from typing import Iterator
 
 from ..prefetch.admission import Leases
 from ..prefetch.engine import Prefetcher
@@ -47,7 +51,11 @@ from .style_eval import MOVES, waits_by_move
 
 # The replay's clock advances this much a round: a store round trip, well inside a burst.
 ROUND_SECONDS = 0.05
-FIGURES = ("block_runs", "prefetch_bytes", "prefetch_used_bytes")
+# Longest wait for a round's fetches to land, and for the last of them to reach memcached
+# (stored without waiting for its answer) where the other worker looks.
+SETTLE_TIMEOUT = 30.0
+SHARED = 0.005
+FIGURES = ("block_runs", "prefetch_bytes", "prefetch_used_bytes", "memcached_errors")
 
 
 class Clock:
@@ -73,6 +81,24 @@ class ClockLeases(Leases):
             return False
         self._until[kind, name] = now + seconds
         return True
+
+
+@contextlib.contextmanager
+def held_jobs(prefetchers: list[Prefetcher]) -> Iterator[None]:
+    """The jobs the prefetchers plan inside start once all of them are planned. A live worker
+    has its share of a round within milliseconds, well before a next frame is foreseen from
+    it (`FRAME_SETTLE`); here, jobs started on threads would make that a race with the
+    replay's own thread."""
+    held = []
+    for prefetcher in prefetchers:
+        prefetcher._submit = lambda job, submit=prefetcher._submit: held.append((submit, job))
+    try:
+        yield
+    finally:
+        for prefetcher in prefetchers:
+            del prefetcher._submit
+        for submit, job in held:
+            submit(job)
 
 
 def tile_of(record: dict, geometry: tr.Geometry) -> tuple[int, int, int]:
@@ -101,9 +127,12 @@ class Replay:
                                           "WSI_MEMCACHED": memcached.address})
         self.states = [WSIState.build(settings) for _ in range(workers)]
         leases = ClockLeases(self.clock)
+        # The control loop reads the process's CPU and event loop lag, which a replay does
+        # not share with a live worker: its parameters stay where they start.
+        knobs = PrefetchSettings(control_period=math.inf)
         self.prefetchers = [
-            Prefetcher(state.readers, state.counters, PrefetchSettings(), clock=self.clock,
-                       leases=leases, watch=False) for state in self.states] if prefetch else []
+            Prefetcher(state.readers, state.counters, knobs, clock=self.clock, leases=leases,
+                       watch=False) for state in self.states] if prefetch else []
 
     def run(self, steps: list[Step], round_size: int, order: random.Random) -> list[dict]:
         """The session's tile rows: step, trace time, action and whether the tile waited."""
@@ -137,21 +166,30 @@ class Replay:
             ranges = reader.tile_ranges(*stored) if stored else []
             reads.append((worker, reader, view, ranges, bool(reader.fetch_plan(ranges).asked)))
         if self.prefetchers:  # each request is seen as it comes in, then served
-            for record, (worker, reader, view, _, _) in zip(batch, reads):
-                self.prefetchers[worker].observe(record["session"], reader, Request(
-                    self.clock.now, view.l0_x, view.l0_y, view.l0_width, view.l0_height,
-                    view.scale))
+            with held_jobs(self.prefetchers):
+                for record, (worker, reader, view, _, _) in zip(batch, reads):
+                    self.prefetchers[worker].observe(record["session"], reader, Request(
+                        self.clock.now, view.l0_x, view.l0_y, view.l0_width, view.l0_height,
+                        view.scale))
         for _, reader, _, ranges, _ in reads:
             reader.slide.blocks.read_many(ranges)
         self._settle(end_bursts=False)
         return [waited for *_, waited in reads]
 
     def _settle(self, end_bursts: bool = True) -> None:
-        """Every job started so far runs to its end (and, between steps, quiet bursts end)."""
+        """Every job started so far runs to its end, and every fetch (a read unit's rest lands
+        after the read it served); between steps, quiet bursts end first."""
         for prefetcher in self.prefetchers:
             if end_bursts:
                 prefetcher.end_quiet_bursts()
             prefetcher.drain()
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while any(state.library.caches.blocks.flights for state in self.states):
+            if time.monotonic() > deadline:
+                raise RuntimeError("fetches still under way after "
+                                   f"{SETTLE_TIMEOUT:g} s: the replay is no longer exact")
+            time.sleep(0.002)
+        time.sleep(SHARED)
 
     def figures(self) -> dict[str, float]:
         return {name: sum(state.counters.get(name) for state in self.states)

@@ -28,6 +28,11 @@ class SingleFlight:
         self._lock = threading.Lock()
         self._flights: dict[Hashable, Flight] = {}
 
+    def __len__(self) -> int:
+        """Flights under way."""
+        with self._lock:
+            return len(self._flights)
+
     def begin(self, key: Hashable) -> tuple[Flight, bool]:
         """The flight for `key` and whether the caller leads it (and must call `end`)."""
         with self._lock:

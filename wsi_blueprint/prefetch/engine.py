@@ -160,9 +160,13 @@ class Prefetcher:
                 if now is not None:
                     frame = (frame_region(session, shown, now, request),
                              next_frame_margin(session, request))
+                    # Where the zoom comes from: the frame before, or the screen shown. After
+                    # a jump within the burst the screen is known only to have moved as far as
+                    # the jump's first tile, not where it landed: the zoom is taken to keep
+                    # its centre.
                     before = session.frame
                     session.came_from = zoom_frame([shown], before).centre if before \
-                        else shown.centre
+                        else None if session.moved is not None else shown.centre
                 session.frame = [request] if now is not None else []
             elif shown is not None:
                 if session.frame and len(session.frame) < FRAME_ROUND and \
@@ -217,7 +221,8 @@ class Prefetcher:
         with self._lock:
             if not session.frame:
                 return None
-            after = next_zoom_frame(zoom_frame([shown], session.frame), session.came_from)
+            frame = zoom_frame([shown], session.frame)
+            after = next_zoom_frame(frame, session.came_from or frame.centre)
         if after is None:
             return None
         index = reader.info()
