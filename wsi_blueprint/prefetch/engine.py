@@ -55,7 +55,7 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import FRAME_ROUND, Job, Session, Sessions, has_next_frame, frame_region, \
+from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
     next_frame_margin, next_zoom_frame, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
