@@ -51,10 +51,10 @@ from .style_eval import MOVES, waits_by_move
 
 # The replay's clock advances this much a round: a store round trip, well inside a burst.
 ROUND_SECONDS = 0.05
-# Longest wait for a round's fetches to land, and for the last of them to reach memcached
-# (stored without waiting for its answer) where the other worker looks.
+# Longest wait for a round's fetches to land; then a moment for the last of them to reach
+# memcached (stored without waiting for its answer), where the other worker looks.
 SETTLE_TIMEOUT = 30.0
-SHARED = 0.005
+SHARED_LAG = 0.005
 FIGURES = ("block_runs", "prefetch_bytes", "prefetch_used_bytes", "memcached_errors")
 
 
@@ -189,7 +189,7 @@ class Replay:
                 raise RuntimeError("fetches still under way after "
                                    f"{SETTLE_TIMEOUT:g} s: the replay is no longer exact")
             time.sleep(0.002)
-        time.sleep(SHARED)
+        time.sleep(SHARED_LAG)
 
     def figures(self) -> dict[str, float]:
         return {name: sum(state.counters.get(name) for state in self.states)
@@ -216,7 +216,12 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
                     try:
                         replay = Replay(folder, geometries, workers, mode == "on", memcached)
                         rows[mode].append(replay.run(steps, round_size, random.Random(seed + n)))
-                        for name, value in replay.figures().items():
+                        figures = replay.figures()
+                        if figures["memcached_errors"]:
+                            raise RuntimeError("memcached failed during a replay: the workers "
+                                               "no longer shared their blocks, and its figures "
+                                               "are not the engine's")
+                        for name, value in figures.items():
                             totals[mode][name] += value
                     finally:
                         memcached.stop()
