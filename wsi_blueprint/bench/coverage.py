@@ -43,7 +43,7 @@ from ..prefetch.viewport import Request
 from ..settings import Settings
 from ..state import WSIState
 from . import traces as tr
-from .prefetch_eval import profile_of
+from .prefetch_eval import CONNECTIONS, profile_of
 from .replay import Step, kind_of, sessions_of
 from .services import Memcached
 from .slidegen import LAYOUTS, case_of, ensure_slides
@@ -197,7 +197,7 @@ class Replay:
 
 
 def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
-        workers: int = 2, round_size: int = 6, small: bool = False,
+        workers: int = 2, round_size: int = CONNECTIONS, small: bool = False,
         viewport=tr.VIEWPORT, log=print) -> dict:
     slides, _ = ensure_slides(case_of(layout, small), None, None, log)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter sessions of each style")
     parser.add_argument("--small-slides", action="store_true", help="the small case")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--round", type=int, default=6, dest="round_size",
+    parser.add_argument("--round", type=int, default=CONNECTIONS, dest="round_size",
                         help="requests a viewer keeps in flight")
     parser.add_argument("--out", help="also write the figures here, as JSON")
     args = parser.parse_args(argv)

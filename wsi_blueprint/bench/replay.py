@@ -188,8 +188,7 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
         from_store = "store;dur=" in headers.get("Server-Timing", "")
         return {"url": record["url"], "kind": kind_of(record), "slide": step.slide,
                 "step": step.index, "t": step.t, "action": step.action, "status": status,
-                "bytes": size,
-                "store": from_store, "timing": headers.get("Server-Timing", ""),
+                "bytes": size, "store": from_store, "timing": headers.get("Server-Timing", ""),
                 "start": round((start - began) * 1000, 3), "end": round((end - began) * 1000, 3),
                 "ms": round((end - start) * 1000, 3), "error": error}
 

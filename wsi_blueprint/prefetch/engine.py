@@ -164,9 +164,12 @@ class Prefetcher:
                     # a jump within the burst the screen is known only to have moved as far as
                     # the jump's first tile, not where it landed: the zoom is taken to keep
                     # its centre.
-                    before = session.frame
-                    session.came_from = zoom_frame([shown], before).centre if before \
-                        else None if session.moved is not None else shown.centre
+                    if session.frame:
+                        session.came_from = zoom_frame([shown], session.frame).centre
+                    elif session.moved is not None:
+                        session.came_from = None
+                    else:
+                        session.came_from = shown.centre
                 session.frame = [request] if now is not None else []
             elif shown is not None:
                 if session.frame and len(session.frame) < FRAME_ROUND and \
