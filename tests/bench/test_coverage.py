@@ -51,6 +51,16 @@ def test_prefetch_spares_waits_and_a_second_run_says_the_same(tmp_path):
         assert abs(again[style]["waited"]["on"] - figures["waited"]["on"]) <= 2
 
 
+def test_prefetched_bytes_are_told_by_the_predictor_that_asked_for_them():
+    figures = coverage.run("pyramid", ["explore"], 2, 11, True, small=True,
+                           log=lambda *a: None)["explore"]
+    predictors = figures["by_predictor"]
+    assert "frame_now" in predictors  # each session zooms in
+    assert sum(p["prefetched_mb"] for p in predictors.values()) == \
+        pytest.approx(figures["prefetched_mb"], abs=0.1 * len(predictors))
+    assert all(0 <= p["never_used"] <= 1 for p in predictors.values())
+
+
 @pytest.mark.parametrize("argv", [["--styles", "nope"], ["--sessions", "0"],
                                   ["--round", "0"]])
 def test_a_wrong_argument_is_one_clear_error(argv, capsys):

@@ -20,8 +20,9 @@ trace order, on the benchmark's slides in a file store, and checks every tile's 
 Each session is replayed with prefetch off, then on. Per style (Mirador's IIIF tiles as the DZI
 tiles they are), pooled over `--sessions` sessions of seeds from `--seed` on: tiles that waited
 off and on, and on by move (`style_eval.waits_by_move`), store requests (every range request,
-viewers' and prefetch's), prefetched bytes and the share of them no viewer read. A replay is
-the same to within a tile or two between runs (the prefetcher's jobs run on threads).
+viewers' and prefetch's), prefetched bytes and the share of them no viewer read, in all and by
+the predictor that asked for them. A replay is the same to within a tile or two between runs
+(the prefetcher's jobs run on threads).
 
     python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
                                            [--sessions 20] [--seed 11] [--quick] [--out F]
@@ -195,6 +196,16 @@ class Replay:
         return {name: sum(state.counters.get(name) for state in self.states)
                 for name in FIGURES}
 
+    def by_predictor(self) -> dict[str, dict[str, float]]:
+        """Prefetched and used bytes by the predictor that asked for them."""
+        found: dict[str, dict[str, float]] = {}
+        for state in self.states:
+            for name, labels, value in state.counters.items():
+                if name in ("prefetch_bytes", "prefetch_used_bytes"):
+                    reason = found.setdefault(labels["reason"], {"bytes": 0.0, "used": 0.0})
+                    reason["bytes" if name == "prefetch_bytes" else "used"] += value
+        return found
+
 
 def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
         workers: int = 2, round_size: int = CONNECTIONS, small: bool = False,
@@ -208,6 +219,7 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
         profile = profile_of(style, quick)
         rows = {"off": [], "on": []}
         totals = {mode: dict.fromkeys(FIGURES, 0.0) for mode in rows}
+        predictors: dict[str, dict[str, float]] = {}
         for n in range(sessions):
             records = tr.generate(infos, 1, seed + n, profile, viewport)
             for steps in sessions_of(records).values():
@@ -223,14 +235,19 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
                                                "are not the engine's")
                         for name, value in figures.items():
                             totals[mode][name] += value
+                        for reason, amounts in replay.by_predictor().items():
+                            pooled = predictors.setdefault(reason, {"bytes": 0.0, "used": 0.0})
+                            for name, value in amounts.items():
+                                pooled[name] += value
                     finally:
                         memcached.stop()
-        results[style] = summary(rows, totals, round_size)
+        results[style] = summary(rows, totals, predictors, round_size)
         log(line(style, results[style]))
     return results
 
 
-def summary(rows: dict[str, list], totals: dict[str, dict], round_size: int) -> dict:
+def summary(rows: dict[str, list], totals: dict[str, dict], predictors: dict[str, dict],
+            round_size: int) -> dict:
     def waited(mode: str) -> int:
         return sum(row["store"] for session in rows[mode] for row in session)
 
@@ -240,8 +257,15 @@ def summary(rows: dict[str, list], totals: dict[str, dict], round_size: int) -> 
             "waited": {"off": waited("off"), "on": waited("on")},
             "store_requests": {mode: int(totals[mode]["block_runs"]) for mode in rows},
             "prefetched_mb": round(prefetched / 1e6, 1),
-            "never_used": round(1 - used / prefetched, 3) if prefetched else None,
+            "never_used": never_used(prefetched, used),
+            "by_predictor": {reason: {"prefetched_mb": round(p["bytes"] / 1e6, 1),
+                                      "never_used": never_used(p["bytes"], p["used"])}
+                             for reason, p in sorted(predictors.items()) if p["bytes"]},
             "waits_by_move": waits_by_move(rows["on"], round_size)}
+
+
+def never_used(prefetched: float, used: float) -> float | None:
+    return round(1 - used / prefetched, 3) if prefetched else None
 
 
 def line(style: str, figures: dict) -> str:
@@ -249,10 +273,12 @@ def line(style: str, figures: dict) -> str:
                       for kind in MOVES if figures["waits_by_move"][kind]["waited"])
     waited, store = figures["waited"], figures["store_requests"]
     unused = "" if figures["never_used"] is None else f", {figures['never_used']:.0%} never used"
+    predictors = ", ".join(f"{reason} {p['prefetched_mb']} MB, {p['never_used']:.0%}"
+                           for reason, p in figures["by_predictor"].items())
     return (f"{style}: of {figures['tiles']} tiles, {waited['off']} -> {waited['on']} waited "
             f"({waited['on'] / max(1, figures['tiles']):.1%} on); store requests "
-            f"{store['off']} -> {store['on']}; {figures['prefetched_mb']} MB prefetched{unused}; "
-            f"waited on by move: {moves or 'none'}")
+            f"{store['off']} -> {store['on']}; {figures['prefetched_mb']} MB prefetched{unused} "
+            f"({predictors or 'none'}); waited on by move: {moves or 'none'}")
 
 
 def main(argv: list[str] | None = None) -> int:
