@@ -198,12 +198,16 @@ def test_a_request_farther_off_than_a_drag_reaches_moves_the_screen_just_far_eno
     assert moved_to(shown, Request(0, 4000, 1100, 64, 64, 1.0)) is None  # a zoom
 
 
-def test_a_drags_strip_is_as_deep_as_the_last_pan_along_its_axis_at_most_half_a_screen():
+def test_a_drags_strip_is_as_deep_as_the_last_pan_along_its_axis_at_most_a_screen():
     shown = Viewport(1000, 1000, 800, 400, 2.0)
     beyond_east = Request(0, 1800, 1100, 128, 128, 2.0)
     assert drag_strip(shown, beyond_east, strides=(240.0, 0.0))[1] == \
         Viewport(1800, 1000, 240, 400, 2.0)
-    assert drag_strip(shown, beyond_east, strides=(700.0, 0.0))[1].width == 400
+    assert drag_strip(shown, beyond_east, strides=(700.0, 0.0))[1].width == 700
+    assert drag_strip(shown, beyond_east, strides=(1100.0, 0.0))[1].width == 800
+    # A sweep's step down a row, most of a screen: the next row's strip is fetched whole.
+    assert drag_strip(shown, Request(0, 1200, 1400, 128, 128, 2.0), strides=(700.0, 340.0)
+                      )[1] == Viewport(1000, 1400, 800, 340, 2.0)
     assert drag_strip(shown, Request(0, 1200, 1400, 128, 128, 2.0), strides=(240.0, 0.0))[1] \
         == Viewport(1000, 1400, 800, 200, 2.0)  # no pan along y yet: half a screen
 

@@ -23,8 +23,8 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   the frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
-  last pan along that axis, at most half a screen) is fetched at once, as the drag's later
-  frames and its glide go on into it.
+  last pan along that axis, at most a screen; half a screen before any) is fetched at once,
+  as the drag's later frames and its glide go on into it.
 
 Work runs on a few background workers (greenlets under gevent) and stays out of demand's way
 (`admission`): a job waits for a pause in demand requests (dropped if none comes soon: the

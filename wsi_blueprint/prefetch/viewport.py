@@ -101,8 +101,9 @@ def drag_strip(shown: Viewport, request: Request, strides: tuple[float, float] =
     """A request at the screen's scale centred beyond one of its edges, by less than half a
     screen, is a drag's first frame (a pan asks for the strip it uncovers): the pan it makes
     and the strip beyond that edge where the drag and its glide go on, as deep as the last pan
-    along that axis went (`strides`, as `next_viewport` steps), at most half a screen. None
-    for a request on the screen, at another scale, or farther off (a jump)."""
+    along that axis went (`strides`, as `next_viewport` steps; a sweep's step down to its next
+    row is most of a screen), at most a screen, and half a screen before any pan along it.
+    None for a request on the screen, at another scale, or farther off (a jump)."""
     if not same_scale(request.scale, shown.scale):
         return None
     cx, cy = request.x + request.width / 2, request.y + request.height / 2
@@ -116,7 +117,8 @@ def drag_strip(shown: Viewport, request: Request, strides: tuple[float, float] =
         half_w if item[0] in (PAN_E, PAN_W) else half_h))
     if depth <= 0 or not _near(shown, cx, cy):
         return None
-    deep_x, deep_y = min(strides[0] or half_w, half_w), min(strides[1] or half_h, half_h)
+    deep_x = min(strides[0] or half_w, shown.width)
+    deep_y = min(strides[1] or half_h, shown.height)
     return op, {
         PAN_E: Viewport(right, top, deep_x, shown.height, shown.scale),
         PAN_W: Viewport(left - deep_x, top, deep_x, shown.height, shown.scale),
