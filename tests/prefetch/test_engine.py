@@ -560,6 +560,27 @@ def test_a_zoom_right_after_a_jump_is_foreseen_about_its_own_first_frame(folder)
     assert after.scale == 1
 
 
+def test_a_zoom_in_after_an_unseen_zoom_out_and_a_jump_is_a_zoom_frame(folder):
+    """A zoom out over levels the viewer had loaded asks for no tile: the server still takes
+    the screen for the one at full resolution. A burst's request at a coarser scale more than
+    a screen off shows the viewer zoomed out since and moved; a finer request after it is a
+    zoom frame, whose stored tiles are fetched at once and whose next frame is foreseen about
+    its own. (Finer than none of the screen taken as shown, it was no zoom, and nothing was
+    fetched until the burst ended.)"""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, 1, cols=2, rows=1, tiling=tiling)  # 512 x 256 at 0, 0
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    observe(prefetcher, "s1", slide, HE, Request(2.0, 3072, 2048, 1024, 1024, 4), tiling)
+    observe(prefetcher, "s1", slide, HE, Request(2.05, 3072, 2048, 512, 512, 2), tiling)
+    (now,) = [job.region for job in jobs if job.reason == "frame_now"]
+    assert now.centre == (3328, 2304) and now.scale == 2
+    (after,) = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
+    assert after.centre == (3328, 2304) and after.scale == 1
+
+
 def test_a_zoom_towards_the_slides_edge_is_predicted_with_its_centre_on_the_slide(folder):
     """A viewer keeps its screen's centre on the image, so a zoom towards the slide's corner
     ends there: the next frame, foreseen half a step past the frame, is moved back until its

@@ -194,8 +194,18 @@ def test_a_request_farther_off_than_a_drag_reaches_moves_the_screen_just_far_eno
         Viewport(1000, 1428, 800, 400, 2.0)
     assert moved_to(shown, Request(0, 1700, 1100, 128, 128, 2.0)) is None  # on the screen
     assert moved_to(shown, Request(0, 1800, 1100, 128, 128, 2.0)) is None  # a drag
-    assert moved_to(shown, Request(0, 4000, 1100, 256, 256, 4.0)) is None  # coarser
     assert moved_to(shown, Request(0, 4000, 1100, 64, 64, 1.0)) is None  # a zoom
+
+
+def test_a_coarser_request_more_than_a_screen_off_moves_the_screen_there_zoomed_out():
+    """The viewer zoomed out (over levels it had loaded: the server saw few requests, or none)
+    and moved: the screen is as many screen pixels at the request's scale, moved just far
+    enough to show it. Coarser requests nearer are the level under the screen or a pan's."""
+    shown = Viewport(1000, 1000, 800, 400, 2.0)  # a screen's reach: x 200-2600, y 600-1800
+    assert moved_to(shown, Request(0, 4000, 1100, 256, 256, 4.0)) == \
+        Viewport(2656, 800, 1600, 800, 4.0)
+    assert moved_to(shown, Request(0, 1200, 1100, 256, 256, 4.0)) is None  # under the screen
+    assert moved_to(shown, Request(0, 2200, 1100, 256, 256, 4.0)) is None  # a pan's
 
 
 def test_a_drags_strip_is_as_deep_as_the_last_pan_along_its_axis_at_most_a_screen():

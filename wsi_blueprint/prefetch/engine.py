@@ -177,6 +177,8 @@ class Prefetcher:
                     session.frame.append(request)
                 moved = moved_to(shown, request)
                 if moved is not None:  # a drag's strip lies nearer: a request is one or other
+                    if not same_scale(moved.scale, shown.scale):  # the burst starts anew there
+                        session.frame, session.finest = [], request.scale
                     session.moved, session.drags = moved, set()
                 else:
                     found = drag_strip(shown, request, session.strides)

@@ -131,24 +131,32 @@ def moved_to(shown: Viewport, request: Request) -> Viewport | None:
     """Where a move within a burst has taken the screen so far: a request at the screen's scale
     centred farther off it than a drag reaches (a jump, or a pan of more than a screen) shows
     the screen moved at least far enough to show that tile, so it is `shown` moved just that
-    far, as `follow` moves it at the burst's end. None for any other request. A zoom or drag
-    later in the same burst starts from there, not from the screen the burst began on."""
-    if not same_scale(request.scale, shown.scale):
+    far, as `follow` moves it at the burst's end. A coarser request more than a screen off
+    shows the viewer zoomed out since and moved: the screen as many screen pixels at the
+    request's scale, moved as far. (A zoom out over levels the viewer had loaded asks for few
+    tiles or none, so the screen shown may be one it left.) None for any other request: a
+    finer one, the level under the screen, a pan's coarser tiles. A zoom or drag later in the
+    same burst starts from there, not from the screen the burst began on."""
+    cx, cy = request.x + request.width / 2, request.y + request.height / 2
+    if same_scale(request.scale, shown.scale):
+        if _near(shown, cx, cy):
+            return None
+    elif request.scale < shown.scale or _near(shown, cx, cy, reach=1.0):
         return None
-    if _near(shown, request.x + request.width / 2, request.y + request.height / 2):
-        return None
+    else:
+        shown = shown.zoomed(request.scale / shown.scale)
     return shown.shifted(_shift(shown.x, shown.x + shown.width, request.x,
                                 request.x + request.width),
                          _shift(shown.y, shown.y + shown.height, request.y,
                                 request.y + request.height))
 
 
-def _near(shown: Viewport, cx: float, cy: float) -> bool:
-    """Whether (cx, cy) is on the screen or within half a screen of it, as far as a drag's
-    strip reaches."""
-    half_w, half_h = shown.width / 2, shown.height / 2
-    return shown.x - half_w < cx < shown.x + shown.width + half_w and \
-        shown.y - half_h < cy < shown.y + shown.height + half_h
+def _near(shown: Viewport, cx: float, cy: float, reach: float = 0.5) -> bool:
+    """Whether (cx, cy) is on the screen or within `reach` screens of it (half a screen: as far
+    as a drag's strip reaches)."""
+    reach_w, reach_h = shown.width * reach, shown.height * reach
+    return shown.x - reach_w < cx < shown.x + shown.width + reach_w and \
+        shown.y - reach_h < cy < shown.y + shown.height + reach_h
 
 
 def follow(before: Viewport | None, box: Viewport) -> Viewport:
