@@ -28,8 +28,9 @@ def test_prefetch_eval_end_to_end(tmp_path):
     assert on["prefetch_bytes"] > 0
     assert sum(r["bytes"] for r in on["by_reason"].values()) == on["prefetch_bytes"]
     assert sum(r["used"] for r in on["by_reason"].values()) == on["prefetch_used_bytes"]
-    # ... and the store requests it made beside them
-    assert all(r["requests"] >= 1 for r in on["by_reason"].values())
+    # ... and the store requests it made beside them, and its work dropped or cancelled
+    assert all(r["requests"] >= 1 for r in on["by_reason"].values() if r["bytes"])
+    assert all(r["dropped"] >= 0 and r["cancelled"] >= 0 for r in on["by_reason"].values())
     assert 0 <= on["waste_share"] < 1
     # The render floor: every block the session read is in memcached, no tile is.
     assert on["floor_p95"] >= on["floor_p50"] > 0 and on["floor_cached_share"] == 1
@@ -40,4 +41,5 @@ def test_prefetch_eval_end_to_end(tmp_path):
     for reason, figures in on["by_reason"].items():
         assert f"| {reason} | {figures['bytes'] / 1e6:.1f} |" in text
         assert text.split(f"| {reason} |")[-1].split("\n")[0].endswith(
-            f" {figures['requests']:.0f} |")
+            f" {figures['requests']:.0f} | {figures['dropped']:.0f} | "
+            f"{figures['cancelled']:.0f} |")

@@ -797,6 +797,9 @@ def test_zoom_frames_stand_aside_when_the_worker_is_busy(folder):
     # Everything stood aside: both zoom frames (this one and the next) at once, the overview
     # after waiting for a pause.
     assert state.counters.get("prefetch_dropped", why="busy") == 5
+    # ... each counted under the predictor that asked for it
+    assert state.counters.get("prefetch_dropped", why="busy", reason="frame_now") == 1
+    assert state.counters.get("prefetch_dropped", why="busy", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_tiles_rendered") == 0
     assert state.counters.get("prefetch_bytes") == 0
 

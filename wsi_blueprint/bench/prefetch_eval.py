@@ -64,21 +64,29 @@ def by_action(tiles: list[dict]) -> dict:
     return {action: _tile_figures(group) for action, group in sorted(actions.items())}
 
 
+# Each predictor's figures in a session's row: bytes prefetched and used, store requests, and
+# its jobs dropped (busy, leased, over budget...) or cancelled (the viewer moved on).
+REASON_FIGURES = ("bytes", "used", "requests", "dropped", "cancelled")
+
+
 def pool_reasons(rows) -> dict[str, dict[str, float]]:
-    """Each predictor's bytes, used bytes and store requests, summed over sessions' rows."""
+    """Each predictor's figures (`REASON_FIGURES`), summed over sessions' rows."""
     reasons: dict[str, dict[str, float]] = {}
     for row in rows:
         for reason, figures in row["by_reason"].items():
-            total = reasons.setdefault(reason, {"bytes": 0.0, "used": 0.0, "requests": 0.0})
+            total = reasons.setdefault(reason, dict.fromkeys(REASON_FIGURES, 0.0))
             for key in total:
                 total[key] += figures.get(key, 0.0)
     return reasons
 
 
 def _reasons(samples: dict | None) -> set[str]:
-    """The predictors (reason label) that have prefetched bytes, from a metrics scrape."""
+    """The predictors (reason label) that prefetched, or had work dropped or cancelled, from a
+    metrics scrape."""
+    counted = ("wsi_prefetch_bytes_total", "wsi_prefetch_dropped_total",
+               "wsi_prefetch_cancelled_total")
     return {value for (name, labels), _ in (samples or {}).items()
-            if name == "wsi_prefetch_bytes_total" for label, value in labels if label == "reason"}
+            if name in counted for label, value in labels if label == "reason"}
 
 
 def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
@@ -123,7 +131,9 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
             by_reason = {
                 reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
                          "used": grown_by("wsi_prefetch_used_bytes_total", reason),
-                         "requests": grown_by("wsi_prefetch_store_requests_total", reason)}
+                         "requests": grown_by("wsi_prefetch_store_requests_total", reason),
+                         "dropped": grown_by("wsi_prefetch_dropped_total", reason),
+                         "cancelled": grown_by("wsi_prefetch_cancelled_total", reason)}
                 for reason in _reasons(after)}
             warm = replay_session(server.url, steps, concurrency=connections,
                                   time_scale=time_scale, max_seconds=max_seconds
@@ -142,7 +152,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 "warm_p50": percentile(warm_tiles, 50),
                 "warm_p95": percentile(warm_tiles, 95),
                 "by_action": by_action(tiles),
-                "by_reason": {r: v for r, v in by_reason.items() if v["bytes"]},
+                "by_reason": {r: v for r, v in by_reason.items() if any(v.values())},
                 "seconds": run.seconds, "truncated": run.truncated,
                 "requests": run.requests}
         if mode == "on" and floor:
@@ -248,12 +258,16 @@ def to_markdown(results: dict) -> str:
         lines.append(f"| {action} | {on['tiles']} | {off['p95'] or 0:.0f} -> {on['p95'] or 0:.0f}"
                      f" | {_pct(off['ready_share'])} -> {_pct(on['ready_share'])} |")
     lines += ["", "Prefetched bytes by predictor (all sessions): MB fetched, the share never "
-              "used, and the store requests it made", "",
-              "| predictor | MB | never used | store requests |", "|---|---|---|---|"]
+              "used, the store requests it made, and its jobs dropped (busy, leased, over "
+              "budget...) or cancelled (the viewer moved on)", "",
+              "| predictor | MB | never used | store requests | dropped | cancelled |",
+              "|---|---|---|---|---|---|"]
     reasons = pool_reasons(row for mode in results["modes"] for row in mode["sessions"])
     for reason, total in sorted(reasons.items(), key=lambda item: -item[1]["bytes"]):
-        lines.append(f"| {reason} | {total['bytes'] / 1e6:.1f} | "
-                     f"{_pct(1 - total['used'] / total['bytes'])} | {total['requests']:.0f} |")
+        unused = _pct(1 - total["used"] / total["bytes"]) if total["bytes"] else "-"
+        lines.append(f"| {reason} | {total['bytes'] / 1e6:.1f} | {unused} | "
+                     f"{total['requests']:.0f} | {total['dropped']:.0f} | "
+                     f"{total['cancelled']:.0f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -331,7 +331,7 @@ class Prefetcher:
     def _submit(self, job: Job) -> None:
         with self._lock:
             if self._pending >= self.settings.max_queue:
-                self.counters.inc("prefetch_dropped", why="queue", policy=job.session.policy)
+                self._dropped(job, "queue")
                 return
             self._pending += 1
             if self._pool is None:  # made on first use, after gevent has patched threading
@@ -342,15 +342,15 @@ class Prefetcher:
     def _run(self, job: Job) -> None:
         try:
             if self.controller.parameters.throttled:
-                self.counters.inc("prefetch_dropped", why="throttled", policy=job.session.policy)
+                self._dropped(job, "throttled")
                 return
             if job.urgent and self.demand.in_flight > self.settings.frame_demand:
-                self.counters.inc("prefetch_dropped", why="busy", policy=job.session.policy)
+                self._dropped(job, "busy")
                 return
             if not job.urgent and not self._demand_pauses(job):
                 return
             if job.generation is not None and job.generation != job.session.generation:
-                self.counters.inc("prefetch_cancelled", policy=job.session.policy)
+                self._cancelled(job)
                 return
             if job.foresee is not None:
                 time.sleep(FRAME_SETTLE)
@@ -361,17 +361,24 @@ class Prefetcher:
             with background_reads():  # not a viewer's: the ledger does not count them as used
                 self._do(job)
         except WSIError:
-            self.counters.inc("prefetch_dropped", why="error", policy=job.session.policy)
+            self._dropped(job, "error")
         finally:
             with self._lock:
                 self._pending -= 1
+
+    def _dropped(self, job: Job, why: str) -> None:
+        self.counters.inc("prefetch_dropped", why=why, policy=job.session.policy,
+                          reason=job.predictor)
+
+    def _cancelled(self, job: Job) -> None:
+        self.counters.inc("prefetch_cancelled", policy=job.session.policy, reason=job.predictor)
 
     def _demand_pauses(self, job: Job) -> bool:
         """Waits until no demand request is in flight; False (the job dropped) if demand does
         not pause within `demand_wait`: a server that busy has no room for guesses."""
         if self.demand.wait_for_pause(self.settings.demand_wait):
             return True
-        self.counters.inc("prefetch_dropped", why="busy", policy=job.session.policy)
+        self._dropped(job, "busy")
         return False
 
     def _still_wanted(self, job: Job) -> bool:
@@ -379,7 +386,7 @@ class Prefetcher:
         if not self._demand_pauses(job):
             return False
         if job.generation != job.session.generation:
-            self.counters.inc("prefetch_cancelled", policy=job.session.policy)
+            self._cancelled(job)
             return False
         return True
 
@@ -412,17 +419,17 @@ class Prefetcher:
             return True
         policy = job.session.policy
         if job.session.spent + plan.size > self.settings.session_budget:
-            self.counters.inc("prefetch_dropped", why="budget", policy=policy)
+            self._dropped(job, "budget")
             return False
         if not self.leases.take("prefetch-lease",
                                 f"{plan.namespace}|{plan.runs[0][0]}-{plan.runs[-1][1]}", 10):
-            self.counters.inc("prefetch_dropped", why="leased", policy=policy)
+            self._dropped(job, "leased")
             return False
         if not self.limiter.take(len(plan.runs)):
-            self.counters.inc("prefetch_dropped", why="rate", policy=policy)
+            self._dropped(job, "rate")
             return False
         job.session.spent += plan.size
-        reason = job.reason.split(":")[0]
+        reason = job.predictor
         # Blocks a viewer's request was already fetching are its own, not prefetched. The
         # ledger hears of the rest before they land: a viewer may read one as it lands.
         fetched = reader.fetch(plan, lambda mine: self.ledger.add(

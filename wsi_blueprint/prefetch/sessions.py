@@ -49,6 +49,11 @@ class Job:
     render: bool = False            # also render the region's resampled tiles
     urgent: bool = False            # asked for within a frame: does not wait behind demand
 
+    @property
+    def predictor(self) -> str:
+        """The reason without a rule's name: the label its figures are counted under."""
+        return self.reason.split(":")[0]
+
 
 class Sessions:
     """The sessions seen lately, oldest first; a session is new when it opens another slide.
