@@ -44,7 +44,7 @@ from ..prefetch.viewport import Request
 from ..settings import Settings
 from ..state import WSIState
 from . import traces as tr
-from .prefetch_eval import CONNECTIONS, profile_of
+from .prefetch_eval import CONNECTIONS, pool_reasons, profile_of
 from .replay import Step, kind_of, sessions_of
 from .services import Memcached
 from .slidegen import LAYOUTS, case_of, ensure_slides
@@ -219,7 +219,7 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
         profile = profile_of(style, quick)
         rows = {"off": [], "on": []}
         totals = {mode: dict.fromkeys(FIGURES, 0.0) for mode in rows}
-        predictors: dict[str, dict[str, float]] = {}
+        predictors = []  # each replay's bytes by predictor, as `pool_reasons` pools rows
         for n in range(sessions):
             records = tr.generate(infos, 1, seed + n, profile, viewport)
             for steps in sessions_of(records).values():
@@ -235,13 +235,10 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
                                                "are not the engine's")
                         for name, value in figures.items():
                             totals[mode][name] += value
-                        for reason, amounts in replay.by_predictor().items():
-                            pooled = predictors.setdefault(reason, {"bytes": 0.0, "used": 0.0})
-                            for name, value in amounts.items():
-                                pooled[name] += value
+                        predictors.append({"by_reason": replay.by_predictor()})
                     finally:
                         memcached.stop()
-        results[style] = summary(rows, totals, predictors, round_size)
+        results[style] = summary(rows, totals, pool_reasons(predictors), round_size)
         log(line(style, results[style]))
     return results
 
