@@ -44,10 +44,18 @@ def test_prefetch_spares_waits_and_a_second_run_says_the_same(tmp_path):
         moves = figures["waits_by_move"].values()
         assert sum(m["tiles"] for m in moves) == figures["tiles"]
         assert sum(m["waited"] for m in moves) == figures["waited"]["on"]
+        # Unforeseen: not cached as the tile's step began. Every tile that waited was, and so
+        # were those a zoom frame's first requests set fetching for the rest of the frame.
+        unforeseen = figures["unforeseen"]
+        assert figures["waited"]["on"] < unforeseen["on"] < unforeseen["off"]
+        assert figures["waited"]["off"] <= unforeseen["off"] <= figures["tiles"]
+        late = figures["unforeseen_by_move"].values()
+        assert sum(m["waited"] for m in late) == unforeseen["on"]
         # The same sessions, shuffled and shared out the same way: the same tiles waited,
         # but for the prefetcher's jobs running on threads of their own.
         assert again[style]["tiles"] == figures["tiles"]
         assert again[style]["waited"]["off"] == figures["waited"]["off"]
+        assert again[style]["unforeseen"]["off"] == unforeseen["off"]
         assert abs(again[style]["waited"]["on"] - figures["waited"]["on"]) <= 2
 
 
@@ -55,7 +63,7 @@ def test_prefetched_bytes_are_told_by_the_predictor_that_asked_for_them():
     figures = coverage.run("pyramid", ["explore"], 2, 11, True, small=True,
                            log=lambda *a: None)["explore"]
     predictors = figures["by_predictor"]
-    assert "frame_now" in predictors  # each session zooms in
+    assert predictors.keys() & {"frame_now", "zoom_frame"}  # each session zooms in
     assert sum(p["prefetched_mb"] for p in predictors.values()) == \
         pytest.approx(figures["prefetched_mb"], abs=0.1 * len(predictors))
     assert all(0 <= p["never_used"] <= 1 for p in predictors.values())

@@ -433,13 +433,14 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     # The next frame's first request: its centre tile, at scale 4 around (2048, 2048).
     observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    # The screen's centre (2048, 2048) moved to (1536, 1536) as the scale halved: the zoom is
-    # about (1024, 1024), which stays put. Predicted: scale 2, centred half as far on, on
-    # (1280, 1280), a quarter of 4096 px wide: 1024 px. The zoom may stop at this first frame:
-    # no margin, but all of it fetched, though it reads level 0 where the frame reads level 1.
+    # The screen's centre (2048, 2048) moved to (1536, 1536) as the scale halved. Predicted:
+    # scale 2, a quarter of 4096 px wide (1024 px), centred anywhere from where the frame is
+    # (a zoom about its centre) to as far on again (a flight), half as far on (a zoom about
+    # (1024, 1024)) between: 512-2048. The zoom may stop at this first frame: no margin, but
+    # all of it fetched, though it reads level 0 where the frame reads level 1.
     (after,) = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
-    assert after == Viewport(768, 768, 1024, 1024, 2)
-    assert region_cached(slide, 768, 768, 1024, 1024, 2)
+    assert after == Viewport(512, 512, 1536, 1536, 2)
+    assert region_cached(slide, 512, 512, 1536, 1536, 2)
     assert not region_cached(slide, 0, 0, 512, 512, 2)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_tiles_rendered") == 0  # demand never paused
@@ -450,7 +451,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     prefetcher.end_quiet_bursts()
     observe(prefetcher, "s2", slide, sid, Request(4.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    frame = derived(slide, tiling, 768, 768, 1024, 1024, 2)
+    frame = derived(slide, tiling, 512, 512, 1536, 1536, 2)
     assert frame and state.counters.get("prefetch_tiles_rendered") == len(frame)
     cached = state.library.caches.tiles.peek_many([key for key, _ in frame])
     assert all(key in cached for key, _ in frame)
@@ -472,9 +473,9 @@ def test_a_zoom_frames_next_frame_is_fetched_whole_with_a_later_frames_margin(fo
     prefetcher.end_quiet_bursts()
     assert prefetcher.drain()
     predicted = []
-    for t, scale in ((2.0, 8), (2.12, 4), (2.24, 2)):  # a flight down, frames 0.12 s apart
-        observe(prefetcher, "s1", slide, HE, Request(t, 1536, 1024, 256 * scale, 256 * scale,
-                                                     scale), tiling)
+    for t, scale in ((2.0, 8), (2.12, 4), (2.24, 2)):  # about the centre, 0.12 s apart
+        observe(prefetcher, "s1", slide, HE, Request(t, 2048 - 128 * scale, 2048 - 128 * scale,
+                                                     256 * scale, 256 * scale, scale), tiling)
         assert prefetcher.drain()
         predicted += [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
         jobs.clear()
@@ -511,6 +512,32 @@ def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder
             assert after[0].centre == ((centre[0] + point[0]) / 2, (centre[1] + point[1]) / 2)
         else:
             assert after == []  # nothing finer than level 0
+
+
+def test_a_next_zoom_frame_takes_in_a_flight_as_well_as_a_zoom_about_a_point(folder):
+    """A viewer fitting a place (its pan and zoom animated together) moves the centre as far
+    each frame as the frame before; one zooming about a point, half as far. The next frame
+    foreseen takes in both. (Foreseen half a step on alone, a flight's next frame lay a
+    quarter of its width past it.)"""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, 16, cols=1, rows=1, tiling=tiling)  # centre 2048
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    centre = 2048.0
+    for frame, scale in enumerate((8, 4)):  # flying east by 512 px a frame
+        centre += 512
+        size = 256 * scale
+        jobs.clear()
+        observe(prefetcher, "s1", slide, HE, Request(2.0 + 0.12 * frame, centre - size / 2,
+                                                     2048 - size / 2, size, size, scale), tiling)
+        (after,) = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
+        assert after.scale == scale / 2
+        for landing in (centre + 512, centre + 256):  # the flight's, a zoom about a point's
+            left = landing - 128 * scale / 2
+            assert after.x <= left and left + 128 * scale <= after.x + after.width
+        assert after.y <= 2048 - 64 * scale and 2048 + 64 * scale <= after.y + after.height
 
 
 def test_a_next_zoom_frame_is_foreseen_about_the_middle_of_the_frames_first_round(

@@ -15,14 +15,19 @@ trace order, on the benchmark's slides in a file store, and checks every tile's 
   the prefetch ledger) and their leases;
 - before the next round, every job the round started runs to its end (the store answers at
   once): what waits here is what nothing foresaw, not what was foreseen too late;
+- a tile is also counted *unforeseen* when its bytes were not cached as its step (a screen, a
+  zoom's frame) began. A live viewer sends a step's requests within a few milliseconds of each
+  other when most are cached, and what the step's own first requests set fetching lands a
+  store round trip later: it waits on those fetches. Tiles that waited here are the fewest a
+  live run can leave waiting, unforeseen ones about the most;
 - rendering ahead is left out: it spends CPU, not store requests.
 
 Each session is replayed with prefetch off, then on. Per style (Mirador's IIIF tiles as the DZI
 tiles they are), pooled over `--sessions` sessions of seeds from `--seed` on: tiles that waited
-off and on, and on by move (`style_eval.waits_by_move`), store requests (every range request,
-viewers' and prefetch's), prefetched bytes and the share of them no viewer read, in all and by
-the predictor that asked for them. A replay is the same to within a tile or two between runs
-(the prefetcher's jobs run on threads).
+off and on, and on by move (`style_eval.waits_by_move`); the same of unforeseen tiles; store
+requests (every range request, viewers' and prefetch's), prefetched bytes and the share of them
+no viewer read, in all and by the predictor that asked for them. A replay is the same to within
+a tile or two between runs (the prefetcher's jobs run on threads).
 
     python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
                                            [--sessions 20] [--seed 11] [--quick] [--out F]
@@ -136,36 +141,44 @@ class Replay:
                        watch=False) for state in self.states] if prefetch else []
 
     def run(self, steps: list[Step], round_size: int, order: random.Random) -> list[dict]:
-        """The session's tile rows: step, trace time, action and whether the tile waited."""
+        """The session's tile rows: step, trace time, action, whether the tile waited, and
+        whether it was unforeseen (its bytes not cached as its step began)."""
         rows = []
         try:
             for step in steps:
                 self.clock.now = max(self.clock.now, step.t)
                 self._settle()
                 tiles = [r for r in step.requests if kind_of(r) == "tile"]
+                unforeseen = {id(r): self._read(r, 0)[3] for r in tiles}
                 for start in range(0, len(tiles), round_size):
                     batch = tiles[start:start + round_size]
                     order.shuffle(batch)
                     waited = self._round(batch, order)
                     rows += [{"step": step.index, "t": step.t, "action": step.action,
-                              "kind": "tile", "status": 200, "store": w} for w in waited]
+                              "kind": "tile", "status": 200, "store": w,
+                              "unforeseen": unforeseen[id(r)]} for r, w in zip(batch, waited)]
                     self.clock.now += ROUND_SECONDS
         finally:
             for prefetcher in self.prefetchers:
                 prefetcher.close()
         return rows
 
+    def _read(self, record: dict, worker: int) -> tuple:
+        """(reader, level-0 view, stored byte ranges, whether any of those bytes is uncached)
+        of a tile request at a worker."""
+        reader = self.states[worker].readers.open(record["slide"])
+        geometry = self.geometries[record["slide"]]
+        view = geometry.request(*tile_of(record, geometry), "jpeg", 75).view
+        stored = reader.stored_tiles_for(view)
+        ranges = reader.tile_ranges(*stored) if stored else []
+        return reader, view, ranges, bool(reader.fetch_plan(ranges).asked)
+
     def _round(self, batch: list[dict], order: random.Random) -> list[bool]:
         """Serves a round's requests, each at a worker; whether each waited on the store."""
         reads = []
         for record in batch:
             worker = order.randrange(len(self.states))
-            reader = self.states[worker].readers.open(record["slide"])
-            geometry = self.geometries[record["slide"]]
-            view = geometry.request(*tile_of(record, geometry), "jpeg", 75).view
-            stored = reader.stored_tiles_for(view)
-            ranges = reader.tile_ranges(*stored) if stored else []
-            reads.append((worker, reader, view, ranges, bool(reader.fetch_plan(ranges).asked)))
+            reads.append((worker, *self._read(record, worker)))
         if self.prefetchers:  # each request is seen as it comes in, then served
             with held_jobs(self.prefetchers):
                 for record, (worker, reader, view, _, _) in zip(batch, reads):
@@ -245,20 +258,22 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
 
 def summary(rows: dict[str, list], totals: dict[str, dict], predictors: dict[str, dict],
             round_size: int) -> dict:
-    def waited(mode: str) -> int:
-        return sum(row["store"] for session in rows[mode] for row in session)
+    def waited(mode: str, key: str = "store") -> int:
+        return sum(row[key] for session in rows[mode] for row in session)
 
     prefetched, used = totals["on"]["prefetch_bytes"], totals["on"]["prefetch_used_bytes"]
     return {"sessions": len(rows["on"]),
             "tiles": sum(len(session) for session in rows["on"]),
             "waited": {"off": waited("off"), "on": waited("on")},
+            "unforeseen": {mode: waited(mode, "unforeseen") for mode in rows},
             "store_requests": {mode: int(totals[mode]["block_runs"]) for mode in rows},
             "prefetched_mb": round(prefetched / 1e6, 1),
             "never_used": never_used(prefetched, used),
             "by_predictor": {reason: {"prefetched_mb": round(p["bytes"] / 1e6, 1),
                                       "never_used": never_used(p["bytes"], p["used"])}
                              for reason, p in sorted(predictors.items()) if p["bytes"]},
-            "waits_by_move": waits_by_move(rows["on"], round_size)}
+            "waits_by_move": waits_by_move(rows["on"], round_size),
+            "unforeseen_by_move": waits_by_move(rows["on"], round_size, "unforeseen")}
 
 
 def never_used(prefetched: float, used: float) -> float | None:
@@ -266,16 +281,20 @@ def never_used(prefetched: float, used: float) -> float | None:
 
 
 def line(style: str, figures: dict) -> str:
-    moves = ", ".join(f"{kind} {figures['waits_by_move'][kind]['waited']}"
-                      for kind in MOVES if figures["waits_by_move"][kind]["waited"])
-    waited, store = figures["waited"], figures["store_requests"]
+    def by_move(key: str) -> str:
+        return ", ".join(f"{kind} {figures[key][kind]['waited']}"
+                         for kind in MOVES if figures[key][kind]["waited"]) or "none"
+
+    waited, store, late = figures["waited"], figures["store_requests"], figures["unforeseen"]
     unused = "" if figures["never_used"] is None else f", {figures['never_used']:.0%} never used"
     predictors = ", ".join(f"{reason} {p['prefetched_mb']} MB, {p['never_used']:.0%}"
                            for reason, p in figures["by_predictor"].items())
     return (f"{style}: of {figures['tiles']} tiles, {waited['off']} -> {waited['on']} waited "
-            f"({waited['on'] / max(1, figures['tiles']):.1%} on); store requests "
-            f"{store['off']} -> {store['on']}; {figures['prefetched_mb']} MB prefetched{unused} "
-            f"({predictors or 'none'}); waited on by move: {moves or 'none'}")
+            f"({waited['on'] / max(1, figures['tiles']):.1%} on), {late['off']} -> "
+            f"{late['on']} unforeseen; store requests {store['off']} -> {store['on']}; "
+            f"{figures['prefetched_mb']} MB prefetched{unused} ({predictors or 'none'}); "
+            f"waited on by move: {by_move('waits_by_move')}; unforeseen by move: "
+            f"{by_move('unforeseen_by_move')}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,18 +94,19 @@ def moves_of(requests: list[dict]) -> list[tuple[str, list[dict]]]:
     return moves
 
 
-def waits_by_move(sessions: list[list[dict]], round_size: int) -> dict[str, dict[str, int]]:
+def waits_by_move(sessions: list[list[dict]], round_size: int, key: str = "store"
+                  ) -> dict[str, dict[str, int]]:
     """Where tiles waited on the store, pooled over sessions' tile requests: for each kind of
-    move (`moves_of`), its tiles, those that waited, and those of them in a move's first round
-    (its first `round_size` requests, all sent before any answer comes back). Prefetch can
-    spare a round only what the viewer's earlier requests foretold."""
+    move (`moves_of`), its tiles, those that waited (`key` true), and those of them in a move's
+    first round (its first `round_size` requests, all sent before any answer comes back).
+    Prefetch can spare a round only what the viewer's earlier requests foretold."""
     found = {kind: dict.fromkeys(MOVE_FIGURES, 0) for kind in MOVES}
     for requests in sessions:
         for kind, step in moves_of(requests):
             figures = found.setdefault(kind, dict.fromkeys(MOVE_FIGURES, 0))
             figures["tiles"] += len(step)
             for index, request in enumerate(step):
-                if request["store"]:
+                if request[key]:
                     figures["waited"] += 1
                     figures["first_round"] += index < round_size
     return found

@@ -16,11 +16,11 @@ small record per viewing session (`sessions`) and plans work of three kinds:
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
   zoom animation's new frame; that frame's stored tiles (with a margin: a frame zoomed by less
   than two shows more than the screen's size) are fetched at once, and the next frame's (half
-  the scale, about the point that stays put, whole, with a later frame's margin once the zoom
-  goes on) as soon as the frame's first round has come in, not behind demand: the viewer asks
-  for the first a few at a time, and for the next a frame later. The next frame's resampled
-  tiles are rendered once demand pauses between two frames, not beside the demand renders of
-  the frame being shown;
+  the scale, wherever the zoom's last step takes its centre, from not at all to as far again;
+  whole, with a later frame's margin once the zoom goes on) as soon as the frame's first round
+  has come in, not behind demand: the viewer asks for the first a few at a time, and for the
+  next a frame later. The next frame's resampled tiles are rendered once demand pauses between
+  two frames, not beside the demand renders of the frame being shown;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most a screen; half a screen before any) is fetched at once,

@@ -169,11 +169,17 @@ def has_next_frame(frame: Viewport) -> bool:
 
 
 def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport | None:
-    """The frame after `frame`, at half its scale. OpenSeadragon zooms about a point that
-    stays put on the screen (the pointer, or the centre), so each frame's centre moves
-    towards that point half as far as the one before: the next lies past `frame` by half its
-    step from `came_from`, the centre of the frame (or screen) before."""
+    """The frame after `frame`, at half its scale, wherever the zoom takes its centre. A zoom
+    about a point that stays put on the screen (OpenSeadragon's wheel and click) moves each
+    frame's centre towards that point half as far as the one before; a flight to a place (a
+    viewer fitting a region, its pan and zoom animated together) moves it as far; and the step
+    from `came_from`, the centre of the frame (or screen) before, is told by the few tiles of
+    each that reached this worker, so the centre may have stayed. The next frame is where all
+    of these land: `frame` at half its scale, drawn out by that step in its direction."""
     if not has_next_frame(frame):
         return None
     cx, cy = frame.centre
-    return frame.zoomed(0.5).shifted((cx - came_from[0]) / 2, (cy - came_from[1]) / 2)
+    dx, dy = cx - came_from[0], cy - came_from[1]
+    kept = frame.zoomed(0.5)
+    return Viewport(kept.x + min(dx, 0.0), kept.y + min(dy, 0.0), kept.width + abs(dx),
+                    kept.height + abs(dy), kept.scale)
