@@ -416,6 +416,18 @@ def test_workers_sharing_memcached_render_each_tile_once(folder, memcached):
         assert sum(state.counters.get("prefetch_tiles_used") for state, _ in workers) == 12
 
 
+def settled_on_he_slide(folder, scale, cols, rows):
+    """A prefetcher whose viewer settled on `cols` x `rows` DZI tiles at `scale` from the H&E
+    slide's corner, the jobs it plans collected rather than run."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, scale, cols=cols, rows=rows, tiling=tiling)
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    return prefetcher, slide, tiling, jobs
+
+
 def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder):
     """A zoom-in animation halves the scale each frame about a point that stays put: when the
     first request of the frame at scale 4 arrives (the viewer looked at scale 8), the stored
@@ -491,12 +503,7 @@ def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder
     where it is) halves the scale and the distance of the centre to that point each frame: the
     next frame is predicted from the two centres before it, the screen's and then each
     frame's, and lands where the viewer goes."""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
-    jobs = []
-    prefetcher._submit = jobs.append
-    view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # centre 2048
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
+    prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 8, 2, 2)  # centre 2048
     point, centre = (1024.0, 512.0), (2048.0, 2048.0)
     for frame, scale in enumerate((4, 2, 1)):
         centre = ((centre[0] + point[0]) / 2, (centre[1] + point[1]) / 2)
@@ -519,12 +526,7 @@ def test_a_next_zoom_frame_takes_in_a_flight_as_well_as_a_zoom_about_a_point(fol
     each frame as the frame before; one zooming about a point, half as far. The next frame
     foreseen takes in both. (Foreseen half a step on alone, a flight's next frame lay a
     quarter of its width past it.)"""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
-    jobs = []
-    prefetcher._submit = jobs.append
-    view(prefetcher, slide, HE, 0.0, 0, 0, 16, cols=1, rows=1, tiling=tiling)  # centre 2048
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
+    prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 16, 1, 1)  # centre 2048
     centre = 2048.0
     for frame, scale in enumerate((8, 4)):  # flying east by 512 px a frame
         centre += 512
@@ -571,12 +573,7 @@ def test_a_zoom_right_after_a_jump_is_foreseen_about_its_own_first_frame(folder)
     zoom is taken to keep its centre: the next frame is foreseen about the zoom's first frame.
     (Half a step on from the screen the burst began on, it lay off the slide; from the screen
     moved as far as the jump's first tile, a column and a row aside.)"""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
-    jobs = []
-    prefetcher._submit = jobs.append
-    view(prefetcher, slide, HE, 0.0, 0, 0, 4, cols=2, rows=1, tiling=tiling)  # centre 1024, 512
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
+    prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 4, 2, 1)  # centre 1024, 512
     jump = Request(2.0, 3072, 2048, 1024, 1024, 4)  # the screen moves to 2048-4096 x 2048-3072
     observe(prefetcher, "s1", slide, HE, jump, tiling)
     observe(prefetcher, "s1", slide, HE, Request(2.05, 3072, 2048, 512, 512, 2), tiling)
@@ -594,12 +591,7 @@ def test_a_zoom_in_after_an_unseen_zoom_out_and_a_jump_is_a_zoom_frame(folder):
     zoom frame, whose stored tiles are fetched at once and whose next frame is foreseen about
     its own. (Finer than none of the screen taken as shown, it was no zoom, and nothing was
     fetched until the burst ended.)"""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
-    jobs = []
-    prefetcher._submit = jobs.append
-    view(prefetcher, slide, HE, 0.0, 0, 0, 1, cols=2, rows=1, tiling=tiling)  # 512 x 256 at 0, 0
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
+    prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 1, 2, 1)  # 512 x 256 at 0, 0
     observe(prefetcher, "s1", slide, HE, Request(2.0, 3072, 2048, 1024, 1024, 4), tiling)
     observe(prefetcher, "s1", slide, HE, Request(2.05, 3072, 2048, 512, 512, 2), tiling)
     (now,) = [job.region for job in jobs if job.reason == "frame_now"]
