@@ -64,27 +64,30 @@ def by_action(tiles: list[dict]) -> dict:
     return {action: _tile_figures(group) for action, group in sorted(actions.items())}
 
 
-# Each predictor's figures in a session's row: bytes prefetched and used, store requests, and
-# its jobs dropped (busy, leased, over budget...) or cancelled (the viewer moved on).
-REASON_FIGURES = ("bytes", "used", "requests", "dropped", "cancelled")
+# Each predictor's figures in a session's row, and the counter (labelled `reason`) each is read
+# from: bytes prefetched and used, store requests, and its jobs dropped (busy, leased, over
+# budget...) or cancelled (the viewer moved on).
+REASON_METRICS = {"bytes": "wsi_prefetch_bytes_total", "used": "wsi_prefetch_used_bytes_total",
+                  "requests": "wsi_prefetch_store_requests_total",
+                  "dropped": "wsi_prefetch_dropped_total",
+                  "cancelled": "wsi_prefetch_cancelled_total"}
 
 
 def pool_reasons(rows) -> dict[str, dict[str, float]]:
-    """Each predictor's figures (`REASON_FIGURES`), summed over sessions' rows."""
+    """Each predictor's figures (`REASON_METRICS`), summed over sessions' rows."""
     reasons: dict[str, dict[str, float]] = {}
     for row in rows:
         for reason, figures in row["by_reason"].items():
-            total = reasons.setdefault(reason, dict.fromkeys(REASON_FIGURES, 0.0))
+            total = reasons.setdefault(reason, dict.fromkeys(REASON_METRICS, 0.0))
             for key in total:
                 total[key] += figures.get(key, 0.0)
     return reasons
 
 
 def _reasons(samples: dict | None) -> set[str]:
-    """The predictors (reason label) that prefetched, or had work dropped or cancelled, from a
-    metrics scrape."""
-    counted = ("wsi_prefetch_bytes_total", "wsi_prefetch_dropped_total",
-               "wsi_prefetch_cancelled_total")
+    """The predictors (reason label) with any figure of `REASON_METRICS`, from a metrics
+    scrape."""
+    counted = set(REASON_METRICS.values())
     return {value for (name, labels), _ in (samples or {}).items()
             if name in counted for label, value in labels if label == "reason"}
 
@@ -128,13 +131,9 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 "wsi_prefetch_used_bytes_total")
             ahead, ahead_used = grown("wsi_read_ahead_bytes_total"), grown(
                 "wsi_read_ahead_used_bytes_total")
-            by_reason = {
-                reason: {"bytes": grown_by("wsi_prefetch_bytes_total", reason),
-                         "used": grown_by("wsi_prefetch_used_bytes_total", reason),
-                         "requests": grown_by("wsi_prefetch_store_requests_total", reason),
-                         "dropped": grown_by("wsi_prefetch_dropped_total", reason),
-                         "cancelled": grown_by("wsi_prefetch_cancelled_total", reason)}
-                for reason in _reasons(after)}
+            by_reason = {reason: {figure: grown_by(metric, reason)
+                                  for figure, metric in REASON_METRICS.items()}
+                         for reason in _reasons(after)}
             warm = replay_session(server.url, steps, concurrency=connections,
                                   time_scale=time_scale, max_seconds=max_seconds
                                   ) if floor else SessionRun(name, 0.0, [], [], [])
