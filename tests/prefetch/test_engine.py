@@ -651,6 +651,56 @@ def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder)
     assert state.counters.get("prefetch_jobs", reason="frame_now") == 1
 
 
+def test_a_jump_gets_the_zoom_in_on_where_it_lands_fetched_at_once(folder):
+    """A navigator click jumps the screen far off, and a pathologist jumps to a place to look
+    closer: at the jump frame, the first frame of a zoom in there (half the screen at half
+    the scale, about the middle of the frame's first round) is fetched before it is asked."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    run, jobs = prefetcher._submit, []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, 2, cols=2, rows=2, tiling=tiling)  # 1024 px square
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    # The jump frame's round: 2 x 2 tiles at scale 2 from (2048, 1024), far past the screen.
+    view(prefetcher, slide, HE, 2.0, 4, 2, 2, cols=2, rows=2, tiling=tiling)
+    (job,) = [job for job in jobs if job.reason == "jump_zoom"]
+    assert not region_cached(slide, 2304, 1280, 512, 512, 1)
+    run(job)  # alone: the drag strips beside the jump's tiles are others' work
+    assert prefetcher.drain()
+    assert region_cached(slide, 2304, 1280, 512, 512, 1)
+    assert not region_cached(slide, 2048, 1024, 256, 256, 1)
+    assert state.counters.get("prefetch_jobs", reason="jump_zoom") == 1
+    assert foreseen(job) == Viewport(2304, 1280, 512, 512, 1)
+
+
+def test_a_session_whose_jumps_go_without_a_zoom_gets_none_foreseen(folder):
+    """Jumps foresee a zoom in on where they land until the session's jumps have mostly gone
+    without one: after two such, the third foresees none; once one zoomed, half of four did
+    (counting one more), and the next foresees again."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+
+    def move(t, col0, row0, scale=2, zoom=False):
+        """A burst showing 2 x 2 tiles at `scale` from (col0, row0), and with `zoom` a zoom in
+        on its centre; whether it foresaw a zoom at a jump."""
+        jobs.clear()
+        view(prefetcher, slide, HE, t, col0, row0, scale, cols=2, rows=2, tiling=tiling)
+        if zoom:
+            view(prefetcher, slide, HE, t + 0.12, 2 * col0 + 1, 2 * row0 + 1, scale / 2,
+                 cols=2, rows=2, tiling=tiling)
+        clock.now = t + 0.5
+        prefetcher.end_quiet_bursts()
+        return any(job.reason == "jump_zoom" for job in jobs)
+
+    assert not move(0.0, 0, 0)  # the slide's first screen
+    assert move(2.0, 4, 2)
+    assert move(4.0, 0, 0)
+    assert not move(6.0, 4, 2, zoom=True)  # two of two went without a zoom
+    assert not move(8.0, 4, 2)  # zoomed back out
+    assert move(10.0, 0, 0)
+
+
 @pytest.mark.parametrize("zoomed_in_cols, reach", [(4, 1.0), (5, 1.25)])
 def test_the_margin_of_the_frame_shown_is_what_the_sessions_screens_showed(folder, zoomed_in_cols,
                                                                            reach):

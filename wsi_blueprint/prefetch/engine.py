@@ -21,6 +21,10 @@ small record per viewing session (`sessions`) and plans work of three kinds:
   has come in, not behind demand: the viewer asks for the first a few at a time, and for the
   next a frame later. The next frame's resampled tiles are rendered once demand pauses between
   two frames, not beside the demand renders of the frame being shown;
+- jumps: a request far off the screen shown, at its scale, is a jump's frame (a navigator
+  click); the first frame of a zoom in on where it lands (half the scale, about the frame's
+  first round) is fetched at once, since a reader jumps to a place to look closer, unless the
+  session's jumps have mostly gone without a zoom;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most a screen; half a screen before any) is fetched at once,
@@ -30,10 +34,10 @@ Work runs on a few background workers (greenlets under gevent) and stays out of 
 (`admission`): a job waits for a pause in demand requests (dropped if none comes soon: the
 server is busy), is dropped when its session has moved on, when it would pass the session's
 byte budget or the store request rate limit, while the control loop says the worker is busy,
-and, with a shared memcached, when another worker holds the lease on the same range, tile or
-zoom frame. The blocks a job fetched itself (not those a viewer's read was already fetching)
-are entered in a ledger; the block reader reports every read made for a viewer, so those
-blocks count as used, and the rest is waste.
+and, with a shared memcached, when another worker holds the lease on the same range, tile,
+zoom frame or jump frame. The blocks a job fetched itself (not those a viewer's read was
+already fetching) are entered in a ledger; the block reader reports every read made for a
+viewer, so those blocks count as used, and the rest is waste.
 """
 
 import concurrent.futures
@@ -56,7 +60,7 @@ from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
 from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
-    next_frame_margin, next_zoom_frame, zoom_frame
+    jump_seen, next_frame_margin, next_zoom_frame, zoom_after_jump, zoom_began, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
     follow, moved_to, next_viewport, operation, same_scale, strides_after, under
@@ -144,12 +148,13 @@ class Prefetcher:
         self._watch_bursts()
         if opened and session.policy == "full":
             self._plan_overview(session, reader)
-        ended = frame = drag = None
+        ended = frame = drag = jump = None
         with self._lock:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
             if not session.burst:
                 session.drags, session.frame, session.moved = set(), [], None
+                session.jump = None
             # A zoom frame is finer than both the screen the viewer settled on and the burst
             # so far: a burst that loads coarse levels first, then the screen's own (a pan,
             # a slide opening), is no zoom.
@@ -158,6 +163,7 @@ class Prefetcher:
                     (not session.burst or request.scale < session.finest / 1.5):
                 now = zoom_frame([shown], [request])
                 if now is not None:
+                    zoom_began(session)
                     frame = (frame_region(session, shown, now, request),
                              next_frame_margin(session, request))
                     # Where the zoom comes from: the frame before, or the screen shown. After
@@ -179,6 +185,8 @@ class Prefetcher:
                 if moved is not None:  # a drag's strip lies nearer: a request is one or other
                     if not same_scale(moved.scale, shown.scale):  # the burst starts anew there
                         session.frame, session.finest = [], request.scale
+                    elif not session.frame and jump_seen(session, request):
+                        jump = moved
                     session.moved, session.drags = moved, set()
                 else:
                     found = drag_strip(shown, request, session.strides)
@@ -211,6 +219,16 @@ class Prefetcher:
                                  generation=session.generation, render=True, urgent=True,
                                  foresee=lambda: self._next_frame(session, reader, shown,
                                                                   margin)))
+        # A jump's frame: the zoom in on where it lands, foreseen from the frame's first round,
+        # by the first worker to see the frame (its first requests lie within a tile of its
+        # centre, so on the same cell of a grid of screens).
+        if jump is not None and self.leases.take(
+                "jump-lease", f"{session.key}|{session.slide_id}|{jump.scale:g}|"
+                              f"{round(request.x / jump.width)},{round(request.y / jump.height)}",
+                5):
+            self._submit(Job(session, slide_id, "jump_zoom", generation=session.generation,
+                             urgent=True, foresee=lambda: self._zoom_at_jump(
+                                 session, reader, jump, request)))
         # A drag's first frame: the rest of the drag is fetched now, not with its next frame.
         if drag is not None and self.leases.take(
                 "drag-lease", f"{session.key}|{session.slide_id}|{drag[0]}|"
@@ -232,6 +250,22 @@ class Prefetcher:
             return None
         index = reader.info()
         return centred_on(after, index.width, index.height).grown(margin)
+
+    def _zoom_at_jump(self, session: Session, reader: SlideReader, screen: Viewport,
+                      first: Request) -> Viewport | None:
+        """The first frame of a zoom in on where the jump frame `first` begins lands, from the
+        frame's requests this worker has seen by now; None once another jump frame or the
+        zoom itself has begun."""
+        with self._lock:
+            if session.jump is not first:
+                return None
+            landing = [r for r in session.burst if r.time >= first.time and
+                       same_scale(r.scale, first.scale)][:FRAME_ROUND] or [first]
+        frame = zoom_after_jump(screen, landing)
+        if frame is None:
+            return None
+        index = reader.info()
+        return centred_on(frame, index.width, index.height)
 
     # -- bursts ----------------------------------------------------------------------------
 

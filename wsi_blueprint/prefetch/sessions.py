@@ -28,6 +28,10 @@ class Session:
     widest: tuple[float, float] = (0.0, 0.0)  # most level pixels across and down a screen showed
     zooms: int = 0  # zooms (in or out) the session settled on
     zoomed_in: float = float("-inf")  # when the session's last zoom in asked for its last tile
+    jumps: int = 0  # bursts that jumped (far off the screen, at its scale)
+    zoomed_after_jump: int = 0  # of them, those that zoomed in on where they went
+    jump: Request | None = None  # the burst's last jump frame's first request this worker saw,
+    # until a zoom in follows it
     predicted: tuple[str, ...] = ()
     strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
     tiling: Tiling | None = None  # how the viewer names tiles, to render them ahead
@@ -183,3 +187,33 @@ def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport
     kept = frame.zoomed(0.5)
     return Viewport(kept.x + min(dx, 0.0), kept.y + min(dy, 0.0), kept.width + abs(dx),
                     kept.height + abs(dy), kept.scale)
+
+
+def jump_seen(session: Session, request: Request) -> bool:
+    """Counts `request`, the first this worker saw of a jump's frame (a navigator click moves
+    the screen a few frames towards where it goes); whether to foresee a zoom in on where the
+    frame lands. A pathologist jumps to a place to look closer, so the zoom is foreseen unless
+    the session's jumps have mostly gone without one: counting one more that zoomed, fewer
+    than half of them zoomed in within their burst."""
+    session.jumps += session.jump is None
+    session.jump = request
+    return (session.zoomed_after_jump + 1) / session.jumps >= 0.5
+
+
+def zoom_began(session: Session) -> None:
+    """A zoom in's first frame: if the burst jumped, the jump was followed by a zoom."""
+    if session.jump is not None:
+        session.zoomed_after_jump += 1
+        session.jump = None
+
+
+def zoom_after_jump(screen: Viewport, landing: list[Request]) -> Viewport | None:
+    """The first frame of a zoom in on where a jump frame lands: `screen` (as the jump has
+    moved it) at half its scale, about the middle of the frame's first requests (a viewer asks
+    for the tiles nearest the screen's centre first). Without a margin: the zoom may not come."""
+    if not has_next_frame(screen):
+        return None
+    cx = sum(r.x + r.width / 2 for r in landing) / len(landing)
+    cy = sum(r.y + r.height / 2 for r in landing) / len(landing)
+    width, height = screen.width / 2, screen.height / 2
+    return Viewport(cx - width / 2, cy - height / 2, width, height, screen.scale / 2)
