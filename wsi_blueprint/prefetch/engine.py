@@ -154,7 +154,6 @@ class Prefetcher:
                 ended, session.burst = session.burst, []
             if not session.burst:
                 session.drags, session.frame, session.moved = set(), [], None
-                session.jump = None
             # A zoom frame is finer than both the screen the viewer settled on and the burst
             # so far: a burst that loads coarse levels first, then the screen's own (a pan,
             # a slide opening), is no zoom.
@@ -185,7 +184,7 @@ class Prefetcher:
                 if moved is not None:  # a drag's strip lies nearer: a request is one or other
                     if not same_scale(moved.scale, shown.scale):  # the burst starts anew there
                         session.frame, session.finest = [], request.scale
-                    elif not session.frame and jump_seen(session, request):
+                    elif not session.frame and jump_seen(session, request, session.burst):
                         jump = moved
                     session.moved, session.drags = moved, set()
                 else:
@@ -321,6 +320,8 @@ class Prefetcher:
             op = operation(before, view) if before is not None else None
             if op is None:
                 return
+            if session.jump is not None and session.jump.time < burst[0].time:
+                session.jump = None  # the move after the jump's burst was no zoom in
             session.zooms += op in (ZOOM_IN, ZOOM_OUT)
             if op == ZOOM_IN:
                 session.zoomed_in = burst[-1].time

@@ -30,8 +30,8 @@ class Session:
     zoomed_in: float = float("-inf")  # when the session's last zoom in asked for its last tile
     jumps: int = 0  # bursts that jumped (far off the screen, at its scale)
     zoomed_after_jump: int = 0  # of them, those that zoomed in on where they went
-    jump: Request | None = None  # the burst's last jump frame's first request this worker saw,
-    # until a zoom in follows it
+    jump: Request | None = None  # the last jump frame's first request this worker saw, until
+    # the next move (a zoom in, or another)
     predicted: tuple[str, ...] = ()
     strides: tuple[float, float] = (0.0, 0.0)  # the last pan's displacement along x and y
     tiling: Tiling | None = None  # how the viewer names tiles, to render them ahead
@@ -189,19 +189,22 @@ def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport
                     kept.height + abs(dy), kept.scale)
 
 
-def jump_seen(session: Session, request: Request) -> bool:
+def jump_seen(session: Session, request: Request, burst: list[Request]) -> bool:
     """Counts `request`, the first this worker saw of a jump's frame (a navigator click moves
-    the screen a few frames towards where it goes); whether to foresee a zoom in on where the
-    frame lands. A pathologist jumps to a place to look closer, so the zoom is foreseen unless
-    the session's jumps have mostly gone without one: counting one more that zoomed, fewer
-    than half of them zoomed in within their burst."""
-    session.jumps += session.jump is None
+    the screen a few frames towards where it goes) within `burst`, the requests before it;
+    whether to foresee a zoom in on where the frame lands. A pathologist jumps to a place to
+    look closer, so the zoom is foreseen unless the session's jumps have mostly gone without
+    one: counting one more that zoomed, fewer than half of them were followed by a zoom in,
+    within their burst or as the next move."""
+    same_jump = session.jump is not None and bool(burst) and session.jump.time >= burst[0].time
+    session.jumps += not same_jump
     session.jump = request
     return (session.zoomed_after_jump + 1) / session.jumps >= 0.5
 
 
 def zoom_began(session: Session) -> None:
-    """A zoom in's first frame: if the burst jumped, the jump was followed by a zoom."""
+    """A zoom in's first frame: if a jump came before it with no other move between, the
+    jump was followed by a zoom."""
     if session.jump is not None:
         session.zoomed_after_jump += 1
         session.jump = None
