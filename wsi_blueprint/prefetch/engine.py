@@ -34,10 +34,10 @@ Work runs on a few background workers (greenlets under gevent) and stays out of 
 (`admission`): a job waits for a pause in demand requests (dropped if none comes soon: the
 server is busy), is dropped when its session has moved on, when it would pass the session's
 byte budget or the store request rate limit, while the control loop says the worker is busy,
-and, with a shared memcached, when another worker holds the lease on the same range, tile,
-zoom frame or jump frame. The blocks a job fetched itself (not those a viewer's read was
-already fetching) are entered in a ledger; the block reader reports every read made for a
-viewer, so those blocks count as used, and the rest is waste.
+and, with a shared memcached, when another worker holds the lease on the same range, tile or
+zoom frame. The blocks a job fetched itself (not those a viewer's read was already fetching)
+are entered in a ledger; the block reader reports every read made for a viewer, so those
+blocks count as used, and the rest is waste.
 """
 
 import concurrent.futures
@@ -218,13 +218,10 @@ class Prefetcher:
                                  generation=session.generation, render=True, urgent=True,
                                  foresee=lambda: self._next_frame(session, reader, shown,
                                                                   margin)))
-        # A jump's frame: the zoom in on where it lands, foreseen from the frame's first round,
-        # by the first worker to see the frame (its first requests lie within a tile of its
-        # centre, so on the same cell of a grid of screens).
-        if jump is not None and self.leases.take(
-                "jump-lease", f"{session.key}|{session.slide_id}|{jump.scale:g}|"
-                              f"{round(request.x / jump.width)},{round(request.y / jump.height)}",
-                5):
+        # A jump's frame: the zoom in on where it lands, foreseen from the frame's first round.
+        # Each worker serving the frame foresees it about the requests it saw; the blocks they
+        # share are fetched once (`BlockReader.fetch` leases each on the shared tier).
+        if jump is not None:
             self._submit(Job(session, slide_id, "jump_zoom", generation=session.generation,
                              urgent=True, foresee=lambda: self._zoom_at_jump(
                                  session, reader, jump, request)))
