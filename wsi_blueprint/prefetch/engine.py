@@ -2,7 +2,7 @@
 
 Protocols report each demand image request (`observe`) in level-0 terms, with the reader that
 served it and, where the viewer asks for tiles of a grid, its `Tiling`. The engine keeps a
-small record per viewing session (`sessions`) and plans work of three kinds:
+small record per viewing session (`sessions`) and plans work of these kinds:
 
 - overview: when a session opens a slide, its tile tables (every cold tile read needs its
   entry first) and every tile of its overview levels (small, and the first thing a

@@ -8,7 +8,7 @@ from typing import Callable
 from ..reader import Tiling
 from .markov import OperationModel
 from .policy import policy_for
-from .viewport import Request, Viewport, bounding_box
+from .viewport import Request, Viewport, bounding_box, middle
 
 
 @dataclasses.dataclass
@@ -118,8 +118,7 @@ def zoom_frame(screens: list[Viewport], frame: list[Request]) -> Viewport | None
         return None
     width = max(screen.width / screen.scale for screen in screens) * first.scale
     height = max(screen.height / screen.scale for screen in screens) * first.scale
-    cx = sum(r.x + r.width / 2 for r in frame) / len(frame)
-    cy = sum(r.y + r.height / 2 for r in frame) / len(frame)
+    cx, cy = middle(frame)
     return Viewport(cx - width / 2, cy - height / 2, width, height, first.scale)
 
 
@@ -216,7 +215,6 @@ def zoom_after_jump(screen: Viewport, landing: list[Request]) -> Viewport | None
     for the tiles nearest the screen's centre first). Without a margin: the zoom may not come."""
     if not has_next_frame(screen):
         return None
-    cx = sum(r.x + r.width / 2 for r in landing) / len(landing)
-    cy = sum(r.y + r.height / 2 for r in landing) / len(landing)
+    cx, cy = middle(landing)
     width, height = screen.width / 2, screen.height / 2
     return Viewport(cx - width / 2, cy - height / 2, width, height, screen.scale / 2)

@@ -84,6 +84,12 @@ def bounding_box(requests: list[Request]) -> Viewport:
     return Viewport(left, top, right - left, bottom - top, finest.scale)
 
 
+def middle(requests: list[Request]) -> tuple[float, float]:
+    """The mean of the requests' centres: where a viewer asking centre first is looking."""
+    return (sum(r.x + r.width / 2 for r in requests) / len(requests),
+            sum(r.y + r.height / 2 for r in requests) / len(requests))
+
+
 def under(view: Viewport, box: Viewport) -> bool:
     """Whether a burst covering only `box` is the level under the screen `view`, which a
     blending viewer (OpenSeadragon) asks with every screen to fade the screen's own in over:
