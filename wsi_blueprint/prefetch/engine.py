@@ -184,7 +184,7 @@ class Prefetcher:
                 if moved is not None:  # a drag's strip lies nearer: a request is one or other
                     if not same_scale(moved.scale, shown.scale):  # the burst starts anew there
                         session.frame, session.finest = [], request.scale
-                    elif not session.frame and jump_seen(session, request, session.burst):
+                    elif not session.frame and jump_seen(session, request):
                         jump = moved
                     session.moved, session.drags = moved, set()
                 else:

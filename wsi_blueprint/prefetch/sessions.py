@@ -188,13 +188,14 @@ def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport
                     kept.height + abs(dy), kept.scale)
 
 
-def jump_seen(session: Session, request: Request, burst: list[Request]) -> bool:
+def jump_seen(session: Session, request: Request) -> bool:
     """Counts `request`, the first this worker saw of a jump's frame (a navigator click moves
-    the screen a few frames towards where it goes) within `burst`, the requests before it;
+    the screen a few frames towards where it goes), before it joins the session's burst;
     whether to foresee a zoom in on where the frame lands. A pathologist jumps to a place to
     look closer, so the zoom is foreseen unless the session's jumps have mostly gone without
     one: counting one more that zoomed, fewer than half of them were followed by a zoom in,
     within their burst or as the next move."""
+    burst = session.burst
     same_jump = session.jump is not None and bool(burst) and session.jump.time >= burst[0].time
     session.jumps += not same_jump
     session.jump = request
