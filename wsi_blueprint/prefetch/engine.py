@@ -60,7 +60,8 @@ from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
 from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
-    jump_seen, next_frame_margin, next_zoom_frame, zoom_after_jump, zoom_began, zoom_frame
+    jump_seen, move_ended, next_frame_margin, next_zoom_frame, zoom_after_jump, zoom_began, \
+    zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
     follow, moved_to, next_viewport, operation, same_scale, strides_after, under
@@ -317,8 +318,7 @@ class Prefetcher:
             op = operation(before, view) if before is not None else None
             if op is None:
                 return
-            if session.jump is not None and session.jump.time < burst[0].time:
-                session.jump = None  # the move after the jump's burst was no zoom in
+            move_ended(session, burst)
             session.zooms += op in (ZOOM_IN, ZOOM_OUT)
             if op == ZOOM_IN:
                 session.zoomed_in = burst[-1].time

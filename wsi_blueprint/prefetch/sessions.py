@@ -195,11 +195,21 @@ def jump_seen(session: Session, request: Request) -> bool:
     look closer, so the zoom is foreseen unless the session's jumps have mostly gone without
     one: counting one more that zoomed, fewer than half of them were followed by a zoom in,
     within their burst or as the next move."""
-    burst = session.burst
-    same_jump = session.jump is not None and bool(burst) and session.jump.time >= burst[0].time
-    session.jumps += not same_jump
+    session.jumps += not jumped_within(session, session.burst)
     session.jump = request
     return (session.zoomed_after_jump + 1) / session.jumps >= 0.5
+
+
+def jumped_within(session: Session, burst: list[Request]) -> bool:
+    """Whether the jump the session waits to see zoomed into came within `burst`."""
+    return session.jump is not None and bool(burst) and session.jump.time >= burst[0].time
+
+
+def move_ended(session: Session, burst: list[Request]) -> None:
+    """The session settled after a move, `burst`: a jump before it was followed by a move
+    other than a zoom in (`zoom_began` counts those)."""
+    if not jumped_within(session, burst):
+        session.jump = None
 
 
 def zoom_began(session: Session) -> None:
