@@ -210,13 +210,16 @@ class Replay:
                 for name in FIGURES}
 
     def by_predictor(self) -> dict[str, dict[str, float]]:
-        """Prefetched and used bytes by the predictor that asked for them."""
+        """Prefetched and used bytes, and store requests, by the predictor that asked."""
+        keys = {"prefetch_bytes": "bytes", "prefetch_used_bytes": "used",
+                "prefetch_store_requests": "requests"}
         found: dict[str, dict[str, float]] = {}
         for state in self.states:
             for name, labels, value in state.counters.items():
-                if name in ("prefetch_bytes", "prefetch_used_bytes"):
-                    reason = found.setdefault(labels["reason"], {"bytes": 0.0, "used": 0.0})
-                    reason["bytes" if name == "prefetch_bytes" else "used"] += value
+                if name in keys:
+                    reason = found.setdefault(labels["reason"],
+                                              {"bytes": 0.0, "used": 0.0, "requests": 0.0})
+                    reason[keys[name]] += value
         return found
 
 
@@ -270,7 +273,8 @@ def summary(rows: dict[str, list], totals: dict[str, dict], predictors: dict[str
             "prefetched_mb": round(prefetched / 1e6, 1),
             "never_used": never_used(prefetched, used),
             "by_predictor": {reason: {"prefetched_mb": round(p["bytes"] / 1e6, 1),
-                                      "never_used": never_used(p["bytes"], p["used"])}
+                                      "never_used": never_used(p["bytes"], p["used"]),
+                                      "store_requests": int(p.get("requests", 0))}
                              for reason, p in sorted(predictors.items()) if p["bytes"]},
             "waits_by_move": waits_by_move(rows["on"], round_size),
             "unforeseen_by_move": waits_by_move(rows["on"], round_size, "unforeseen")}
