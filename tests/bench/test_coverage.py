@@ -67,6 +67,10 @@ def test_prefetched_bytes_are_told_by_the_predictor_that_asked_for_them():
     assert sum(p["prefetched_mb"] for p in predictors.values()) == \
         pytest.approx(figures["prefetched_mb"], abs=0.1 * len(predictors))
     assert all(0 <= p["never_used"] <= 1 for p in predictors.values())
+    # Each asked the store at least once; viewers' reads (a slide's opening at least) did too.
+    assert all(p["store_requests"] >= 1 for p in predictors.values())
+    assert sum(p["store_requests"] for p in predictors.values()) < \
+        figures["store_requests"]["on"]
 
 
 @pytest.mark.parametrize("argv", [["--styles", "nope"], ["--sessions", "0"],

@@ -26,8 +26,8 @@ Each session is replayed with prefetch off, then on. Per style (Mirador's IIIF t
 tiles they are), pooled over `--sessions` sessions of seeds from `--seed` on: tiles that waited
 off and on, and on by move (`style_eval.waits_by_move`); the same of unforeseen tiles; store
 requests (every range request, viewers' and prefetch's), prefetched bytes and the share of them
-no viewer read, in all and by the predictor that asked for them. A replay is the same to within
-a tile or two between runs (the prefetcher's jobs run on threads).
+no viewer read, in all and by the predictor that asked for them (with its store requests). A
+replay is the same to within a tile or two between runs (the prefetcher's jobs run on threads).
 
     python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
                                            [--sessions 20] [--seed 11] [--quick] [--out F]
@@ -291,7 +291,8 @@ def line(style: str, figures: dict) -> str:
 
     waited, store, late = figures["waited"], figures["store_requests"], figures["unforeseen"]
     unused = "" if figures["never_used"] is None else f", {figures['never_used']:.0%} never used"
-    predictors = ", ".join(f"{reason} {p['prefetched_mb']} MB, {p['never_used']:.0%}"
+    predictors = ", ".join(f"{reason} {p['prefetched_mb']} MB, {p['never_used']:.0%}, "
+                           f"{p['store_requests']} requests"
                            for reason, p in figures["by_predictor"].items())
     return (f"{style}: of {figures['tiles']} tiles, {waited['off']} -> {waited['on']} waited "
             f"({waited['on'] / max(1, figures['tiles']):.1%} on), {late['off']} -> "
