@@ -1,5 +1,6 @@
 """Region assembly on local pyramids written by the test (pixels known exactly)."""
 
+import random
 import threading
 
 import numpy as np
@@ -10,7 +11,8 @@ from imaging.support import FakeLevel, TiffSlide, mean_abs_diff, write_pyramid
 from wsi_blueprint.errors import BadRequest, TooLarge
 from wsi_blueprint.formats.levels import RegularGrid
 from wsi_blueprint.imaging import region
-from wsi_blueprint.imaging.region import best_level, plan_region, read_region, thumbnail
+from wsi_blueprint.imaging.region import best_level, plan_region, read_region, region_tiles, \
+    thumbnail
 
 
 def texture(height: int, width: int, seed: int = 5) -> np.ndarray:
@@ -67,6 +69,25 @@ def test_one_read_tiles_call_with_just_the_tiles_needed(lossless):
     level, coords = lossless.calls[0]
     # x 100..399 -> columns 1..6, y 37..236 -> rows 0..3
     assert level == 0 and sorted(coords) == [(c, r) for c in range(1, 7) for r in range(4)]
+
+
+def test_region_tiles_are_the_tiles_a_render_reads_at_any_size(lossless, monkeypatch):
+    rng = random.Random(3)
+    for _ in range(300):
+        x, y = rng.randrange(600), rng.randrange(500)
+        w, h = rng.randint(1, 600 - x), rng.randint(1, 500 - y)
+        scale = rng.choice([0.5, 1, 1.3, 2, 3, 4, 6, 8, 12])
+        out = (max(1, round(w / scale)), max(1, round(h / scale)))
+        plan = plan_region(lossless, x, y, w, h, *out)
+        assert region_tiles(lossless, x, y, w, h, *out) == (plan.level, plan.coords)
+    # Past a render's limits (a prefetched frame grown and drawn out) it still names them.
+    monkeypatch.setattr(region, "MAX_CANVAS_PIXELS", 100)
+    with pytest.raises(TooLarge):
+        plan_region(lossless, 0, 0, 600, 500, 600, 500)
+    level, coords = region_tiles(lossless, 0, 0, 600, 500, 600, 500)
+    assert level == 0 and sorted(coords) == [(c, r) for c in range(10) for r in range(8)]
+    with pytest.raises(BadRequest):
+        region_tiles(lossless, 0, 0, 0, 500, 1, 500)
 
 
 def test_between_levels_tiles_are_reduced_before_the_canvas(lossless, truth):

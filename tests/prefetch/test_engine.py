@@ -8,6 +8,8 @@ from dataclasses import astuple
 import pytest
 
 from helpers import make_settings
+from wsi_blueprint.errors import TooLarge
+from wsi_blueprint.imaging import region
 from wsi_blueprint.imaging.region import plan_region
 from wsi_blueprint.prefetch.context import SidecarContext
 from wsi_blueprint.prefetch import engine
@@ -471,6 +473,25 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     observe(prefetcher, "s1", slide, sid, Request(2.01, 0, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
+
+
+def test_a_foreseen_frame_larger_than_a_render_may_be_is_still_fetched(folder, monkeypatch):
+    """A render's canvas is bounded (a request for more is refused); a prefetched region is
+    not: a frame grown by its margin and drawn out by the zoom's step names tiles to fetch,
+    and the session's byte budget bounds what that costs."""
+    monkeypatch.setattr(region, "MAX_CANVAS_PIXELS", 500 * 500)
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
+    view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    observe(prefetcher, "s1", slide, HE, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
+    assert prefetcher.drain()
+    with pytest.raises(TooLarge):  # the next frame, as the previous test foresees it
+        plan_region(slide, 512, 512, 1536, 1536, 768, 768)
+    assert region_cached(slide, 512, 512, 1536, 1536, 2)
+    assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
+    assert state.counters.get("prefetch_dropped", why="error", reason="zoom_frame") == 0
 
 
 def test_a_zoom_frames_next_frame_is_fetched_whole_with_a_later_frames_margin(folder):

@@ -22,7 +22,7 @@ from ..imaging.associated import read_associated
 from ..imaging.encode import encode
 from ..imaging.orient import orient_and_encode
 from ..imaging.passthrough import native_tile_jpeg
-from ..imaging.region import plan_region, read_region, thumbnail, thumbnail_size
+from ..imaging.region import read_region, region_tiles, thumbnail, thumbnail_size
 from .request import (COLOR, AssociatedRequest, ImageRequest, RegionRequest, StoredTileRequest,
                       ThumbnailRequest, View)
 
@@ -248,8 +248,8 @@ class SlideReader:
         return View(0, 0, index.width, index.height, index.width / z_width)
 
     def stored_tiles_for(self, view: View) -> tuple[int, list[tuple[int, int]]] | None:
-        """(level, tiles) a render of the view at its scale reads; None if it misses the
-        slide."""
+        """(level, tiles) a render of the view at its scale reads, at any size (what prefetch
+        fetches); None if it misses the slide."""
         index = self.slide.index
         l0_x0, l0_y0 = max(0, int(view.l0_x)), max(0, int(view.l0_y))
         l0_x1 = min(index.width, int(view.l0_x + view.l0_width))
@@ -258,9 +258,8 @@ class SlideReader:
             return None
         z_width = max(1, round((l0_x1 - l0_x0) / view.scale))
         z_height = max(1, round((l0_y1 - l0_y0) / view.scale))
-        plan = plan_region(self.slide, l0_x0, l0_y0, l0_x1 - l0_x0, l0_y1 - l0_y0, z_width,
-                           z_height)
-        return plan.level, plan.coords
+        return region_tiles(self.slide, l0_x0, l0_y0, l0_x1 - l0_x0, l0_y1 - l0_y0, z_width,
+                            z_height)
 
     def levels_of_at_most(self, t_count: int) -> list[int]:
         """The stored levels of at most `t_count` tiles; the smallest level if none is."""
