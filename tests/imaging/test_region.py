@@ -86,6 +86,9 @@ def test_region_tiles_are_the_tiles_a_render_reads_at_any_size(lossless, monkeyp
         plan_region(lossless, 0, 0, 600, 500, 600, 500)
     level, coords = region_tiles(lossless, 0, 0, 600, 500, 600, 500)
     assert level == 0 and sorted(coords) == [(c, r) for c in range(10) for r in range(8)]
+    monkeypatch.setattr(region, "MAX_TILES", 79)  # its tiles' table entries are still read
+    with pytest.raises(TooLarge):
+        region_tiles(lossless, 0, 0, 600, 500, 600, 500)
     with pytest.raises(BadRequest):
         region_tiles(lossless, 0, 0, 0, 500, 1, 500)
 

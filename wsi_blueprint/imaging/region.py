@@ -97,17 +97,22 @@ def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
 
 def region_tiles(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h: int
                  ) -> tuple[int, list[tuple[int, int]]]:
-    """(level, tiles) a render of the region at the output size reads, at any size: the limits
-    of `plan_region` bound a render's memory, and a prefetched frame (grown by its margin,
-    drawn out by the zoom's step) names tiles to fetch, which no canvas holds."""
+    """(level, tiles) a render of the region at the output size reads, at any canvas size: the
+    canvas limit of `plan_region` bounds a render's memory, and a prefetched frame (grown by
+    its margin, drawn out by the zoom's step) names tiles to fetch, which no canvas holds. The
+    tile count stays bounded: each tile's table entry is read to fetch it."""
     if min(l0_w, l0_h, z_w, z_h) <= 0:
         raise BadRequest(f"empty region or output size ({l0_w}x{l0_h} -> {z_w}x{z_h})")
     l_level = best_level(slide, l0_w / z_w, l0_h / z_h)
     model = slide.level_model(l_level)
     l_scale_x, l_scale_y = model.scale
-    return l_level, model.tiles_meeting(
+    coords = model.tiles_meeting(
         math.floor(l0_x / l_scale_x + 1e-9), math.floor(l0_y / l_scale_y + 1e-9),
         math.ceil((l0_x + l0_w) / l_scale_x - 1e-9), math.ceil((l0_y + l0_h) / l_scale_y - 1e-9))
+    if len(coords) > MAX_TILES:
+        raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
+                       f"(at most {MAX_TILES})")
+    return l_level, coords
 
 
 def _plan_at(model, l_level: int, k: int, l0_x: int, l0_y: int, l0_w: int, l0_h: int,
