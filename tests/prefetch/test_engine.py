@@ -476,7 +476,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
 
 
 def test_a_foreseen_frame_larger_than_a_render_may_be_is_still_fetched(folder, monkeypatch):
-    """A render's canvas is bounded (a request for more is refused); a prefetched region is
+    """A render's canvas is bounded (a request for more is refused); a prefetched region's is
     not: a frame grown by its margin and drawn out by the zoom's step names tiles to fetch,
     and the session's byte budget bounds what that costs."""
     monkeypatch.setattr(region, "MAX_CANVAS_PIXELS", 500 * 500)
