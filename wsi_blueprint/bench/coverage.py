@@ -274,7 +274,7 @@ def summary(rows: dict[str, list], totals: dict[str, dict], predictors: dict[str
             "never_used": never_used(prefetched, used),
             "by_predictor": {reason: {"prefetched_mb": round(p["bytes"] / 1e6, 1),
                                       "never_used": never_used(p["bytes"], p["used"]),
-                                      "store_requests": int(p.get("requests", 0))}
+                                      "store_requests": int(p["requests"])}
                              for reason, p in sorted(predictors.items()) if p["bytes"]},
             "waits_by_move": waits_by_move(rows["on"], round_size),
             "unforeseen_by_move": waits_by_move(rows["on"], round_size, "unforeseen")}

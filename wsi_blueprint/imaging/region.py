@@ -79,10 +79,8 @@ def plan_region(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_h
                 ) -> Plan:
     """The plan for the level-0 rectangle at the output (`z_`) size. The canvas is the chosen
     level (`l_`) reduced by the per-tile factor `k`."""
-    if min(l0_w, l0_h, z_w, z_h) <= 0:
-        raise BadRequest(f"empty region or output size ({l0_w}x{l0_h} -> {z_w}x{z_h})")
+    l_level = _level_for(slide, l0_w, l0_h, z_w, z_h)
     scale_x, scale_y = l0_w / z_w, l0_h / z_h
-    l_level = best_level(slide, scale_x, scale_y)
     model = slide.level_model(l_level)
     l_scale_x, l_scale_y = model.scale
     k = _tile_reduction(min(scale_x / l_scale_x, scale_y / l_scale_y), model.t_width,
@@ -100,19 +98,30 @@ def region_tiles(slide, l0_x: int, l0_y: int, l0_w: int, l0_h: int, z_w: int, z_
     """(level, tiles) a render of the region at the output size reads, at any canvas size: the
     canvas limit of `plan_region` bounds a render's memory, and a prefetched frame (grown by
     its margin, drawn out by the zoom's step) names tiles to fetch, which no canvas holds. The
-    tile count stays bounded: each tile's table entry is read to fetch it."""
-    if min(l0_w, l0_h, z_w, z_h) <= 0:
-        raise BadRequest(f"empty region or output size ({l0_w}x{l0_h} -> {z_w}x{z_h})")
-    l_level = best_level(slide, l0_w / z_w, l0_h / z_h)
+    tile count stays bounded as a render's: each tile's table entry is read to fetch it."""
+    l_level = _level_for(slide, l0_w, l0_h, z_w, z_h)
     model = slide.level_model(l_level)
     l_scale_x, l_scale_y = model.scale
     coords = model.tiles_meeting(
         math.floor(l0_x / l_scale_x + 1e-9), math.floor(l0_y / l_scale_y + 1e-9),
         math.ceil((l0_x + l0_w) / l_scale_x - 1e-9), math.ceil((l0_y + l0_h) / l_scale_y - 1e-9))
-    if len(coords) > MAX_TILES:
+    return l_level, _bounded(model, l_level, coords)
+
+
+def _level_for(slide, l0_w: int, l0_h: int, z_w: int, z_h: int) -> int:
+    """The level a render of a `l0_w` x `l0_h` region at the output size reads."""
+    if min(l0_w, l0_h, z_w, z_h) <= 0:
+        raise BadRequest(f"empty region or output size ({l0_w}x{l0_h} -> {z_w}x{z_h})")
+    return best_level(slide, l0_w / z_w, l0_h / z_h)
+
+
+def _bounded(model, l_level: int, coords: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`coords`, unless they are more stored images than one region may read."""
+    limit = MAX_TILES if model.whole_tiles else MAX_PIECES
+    if len(coords) > limit:
         raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
-                       f"(at most {MAX_TILES})")
-    return l_level, coords
+                       f"(at most {limit}); ask for a smaller region or output")
+    return coords
 
 
 def _plan_at(model, l_level: int, k: int, l0_x: int, l0_y: int, l0_w: int, l0_h: int,
@@ -126,10 +135,8 @@ def _plan_at(model, l_level: int, k: int, l0_x: int, l0_y: int, l0_w: int, l0_h:
     if (right - left) * (bottom - top) > MAX_CANVAS_PIXELS:
         raise TooLarge(f"the region needs {right - left}x{bottom - top} pixels of level "
                        f"{l_level}; ask for a smaller region or output")
-    coords = model.tiles_meeting(left * k, top * k, right * k, bottom * k)  # level pixels
-    if len(coords) > (MAX_TILES if model.whole_tiles else MAX_PIECES):
-        raise TooLarge(f"the region needs {len(coords)} tiles of level {l_level} "
-                       f"(at most {MAX_TILES}); ask for a smaller region or output")
+    coords = _bounded(model, l_level,
+                      model.tiles_meeting(left * k, top * k, right * k, bottom * k))  # level px
     origins = [(l_x // k, l_y // k) for l_x, l_y in (model.origin(c, r) for c, r in coords)]
     parts = tuple(_reduced(model.parts(c, r), k) for c, r in coords)
     return Plan(l_level, k, coords, origins, (left, top, right, bottom),
