@@ -315,6 +315,24 @@ def test_fetch_behind_returns_at_once_and_reads_meanwhile_wait_on_it(streamed, c
     assert counters.get("block_runs") == 1
 
 
+def test_fetch_behind_in_whole_units_brings_each_blocks_unit_in_one_request(streamed,
+                                                                          counters):
+    """A pyramid's SubIFDs fetched at once bring the same units the walk would have read:
+    each block with the uncached rest of its unit, counted as read ahead; a block already on
+    its way (the file's tail) is not asked again, and nor is its unit."""
+    reports = []
+    streamed.read_size = lambda: 4 * BLOCK
+    streamed.on_read_ahead = lambda namespace, sizes: reports.append(sizes)
+    streamed.fetch_behind([13], whole_units=False)  # on its way, as the tail would be
+    streamed.fetch_behind([1, 9, 13], whole_units=True)  # units 0-3, 8-11, (12-15)
+    streamed.reader.gate.set()
+    fetched = [0, 1, 2, 3, 8, 9, 10, 11, 13]
+    assert eventually(lambda: streamed.plan(fetched) == ([], []))
+    assert counters.get("block_runs") == 3  # block 13, units 0-3 and 8-11
+    assert reports == [{0: BLOCK, 2: BLOCK, 3: BLOCK, 8: BLOCK, 10: BLOCK, 11: BLOCK}]
+    assert streamed.plan([4, 12, 14, 15]) == ([4, 12, 14, 15], [5, 6, 7])
+
+
 def test_a_viewers_read_returns_once_its_own_blocks_of_a_read_unit_are_in(streamed, counters):
     """Rounded out to a read unit, a viewer's read waits for its own blocks, not the rest of
     the unit, which lands in the background and is counted as read ahead."""

@@ -2,9 +2,11 @@
 
 import pytest
 
+import synthetic
 from helpers import testdata_path
 from slide_access import open_slide
 from tile_decoder import decode
+from wsi_blueprint.bench.s3sim import SimulatedS3
 from wsi_blueprint.counters import Counters
 
 SLIDES = ["CMU-1-Small-Region.svs", "DAPI-fluorescence.ndpi", "TCGA-CR-7395-J2K-33005.svs"]
@@ -57,3 +59,30 @@ def test_directories_after_their_images_are_read_with_the_files_tail(s3_slides, 
                        s3_endpoint_url=server.endpoint)
     assert slide.levels
     assert counters.get("store_requests") == requests  # the opening probe, the tail, ...
+
+
+def test_a_pyramids_subifds_are_fetched_at_once(tmp_path):
+    """A pyramid with its reduced levels in SubIFDs (libvips --subifd, OME-TIFF) names them
+    all in its first directory: their directories are asked for together, not one store round
+    trip after another as the walk reaches them. Uncompressed levels put four of them more
+    than the file's tail (the last four blocks) before its end, each in a block of its own."""
+    bucket = tmp_path / "slides"
+    bucket.mkdir()
+    source = synthetic.source_pixels(testdata_path("CMU-1-Small-Region.svs"))
+    synthetic.write_pyramid(str(bucket / "spread.tiff"), source, "none", (1, 2, 3, 4, 6, 8),
+                            subifds=True, bigtiff=True)
+    local = open_slide("file://" + str(bucket), "spread.tiff")
+    with SimulatedS3(str(tmp_path), latency_ms=50) as store:
+        env = store.server_env()
+        counters = Counters()
+        slide = open_slide(env["WSI_STORE"], "spread.tiff", counters,
+                           s3_endpoint_url=store.endpoint, s3_region=env["WSI_S3_REGION"])
+        stats = store.stats()
+        assert slide.index == local.index and len(slide.levels) == 6
+        # The opening probe, then the tail beside the four directories out of it.
+        assert stats["max_in_flight"] >= 5
+        assert counters.get("store_requests") <= 7
+        for number in range(len(slide.levels)):
+            columns, rows = slide.tile_grid(number)
+            assert slide.read_tiles(number, [(columns - 1, rows - 1)]) == \
+                local.read_tiles(number, [(columns - 1, rows - 1)])

@@ -258,13 +258,14 @@ class BlockReader:
             self._fetch_led(mine, wait_all=True)
         return list(mine)
 
-    def fetch_behind(self, indices: list[int]) -> None:
+    def fetch_behind(self, indices: list[int], whole_units: bool = False) -> None:
         """Starts fetching those of the blocks that are neither cached nor on their way, as
-        they are (no read unit), and returns at once: a read of one meanwhile waits on this
-        fetch instead of asking the store again."""
+        they are or with the rest of their read units, and returns at once: a read of one
+        meanwhile waits on this fetch instead of asking the store again."""
         _, mine, _ = self._claim(indices)
         if mine:
-            self._fetch_in_background(sorted(mine))
+            ahead = self._lead_read_ahead(mine) if whole_units else []
+            self._fetch_in_background(sorted([*mine, *ahead]))
 
     def _claim(self, indices: list[int]) -> tuple[dict[int, bytes], dict[int, Flight],
                                                    dict[int, Flight]]:
@@ -323,24 +324,30 @@ class BlockReader:
         """Fetches the blocks this call leads, with the uncached rest of their read units (not
         already on their way), which are cached and counted as read ahead. Unless `wait_all`,
         returns as soon as `mine` are in and the rest land in the background."""
-        around = {}
-        for i in sorted(self._units(set(mine)) - set(mine)):
-            flight, leader = self._cache.flights.begin(self._key(i))
-            if leader:  # not already on its way
-                around[i] = flight
-        ahead = sorted(self._lead(around))
+        ahead = self._lead_read_ahead(mine)
         indices = sorted([*mine, *ahead])
-        if ahead:  # before any lands, so that a read of one as it lands counts as a use
-            sizes = {i: self.length(i) for i in ahead}
-            self._cache.counters.inc("read_ahead_bytes", sum(sizes.values()))
-            if self.on_read_ahead is not None:
-                self.on_read_ahead(self.namespace, sizes)
         with phase("store"):
             if wait_all or not ahead:
                 fetched = self._fetch(indices)
                 return {i: fetched[i] for i in mine}
             self._fetch_in_background(indices)
             return {i: flight.wait(self._cache.wait_timeout) for i, flight in mine.items()}
+
+    def _lead_read_ahead(self, mine: dict[int, Flight]) -> list[int]:
+        """The uncached rest of the read units of the blocks this call leads, those not on
+        their way already, now led by this call too and counted as read ahead."""
+        around = {}
+        for i in sorted(self._units(set(mine)) - set(mine)):
+            flight, leader = self._cache.flights.begin(self._key(i))
+            if leader:  # not already on its way
+                around[i] = flight
+        ahead = sorted(self._lead(around))
+        if ahead:  # before any lands, so that a read of one as it lands counts as a use
+            sizes = {i: self.length(i) for i in ahead}
+            self._cache.counters.inc("read_ahead_bytes", sum(sizes.values()))
+            if self.on_read_ahead is not None:
+                self.on_read_ahead(self.namespace, sizes)
+        return ahead
 
     def _fetch_in_background(self, indices: list[int]) -> None:
         """Fetches blocks this caller leads in a thread of their own, in a fresh context: the

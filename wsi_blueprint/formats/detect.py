@@ -77,10 +77,14 @@ def parse_slide(blocks: BlockReader, slide_id: str) -> SlideIndex:
         raise UnsupportedFormat(f"slide {slide_id!r} is not in a supported format "
                                 "(not a TIFF file)")
 
+    remote = blocks.reader.remote  # a local file's reads cost no round trip to spare
+
     def parse() -> SlideIndex:
         with _open_tiff(blocks) as tiff:
+            if remote:
+                _fetch_subifds(tiff, blocks)
             return _parse(tiff, blocks)
-    if blocks.reader.remote:  # a local file's reads cost no round trip to spare
+    if remote:
         _fetch_tail(blocks)
     return _refusing_broken(slide_id, "TIFF", parse)
 
@@ -91,6 +95,17 @@ def _fetch_tail(blocks: BlockReader) -> None:
     costing a store round trip of its own."""
     start = max(blocks.size - TAIL_BLOCKS * blocks.block_size, 0)
     blocks.fetch_behind(blocks.indices([(start, blocks.size - start)]))
+
+
+def _fetch_subifds(tiff: tifffile.TiffFile, blocks: BlockReader) -> None:
+    """A pyramid whose reduced levels are SubIFDs (libvips --subifd, OME-TIFF) names them all
+    in its first directory: they are fetched at once, each with its read unit as the walk
+    would fetch it, instead of one store round trip after another as the walk reaches them."""
+    offsets = [offset for offset in tiff.pages.first.subifds or ()
+               if 0 < offset < blocks.size]
+    if offsets:
+        blocks.fetch_behind(blocks.indices([(offset, 1) for offset in offsets]),
+                            whole_units=True)
 
 
 def parse_members(blocks: BlockReader, members: Members) -> SlideIndex:
