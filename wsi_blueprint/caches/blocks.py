@@ -64,6 +64,20 @@ def background_reads() -> Iterator[None]:
         _background.reset(token)
 
 
+_forward = contextvars.ContextVar("wsi_forward_units", default=False)
+
+
+@contextlib.contextmanager
+def forward_units() -> Iterator[None]:
+    """Reads made inside round out to a unit from their first block on, not to aligned units:
+    a file's structure read in a walk, whose next directory often follows the one read."""
+    token = _forward.set(True)
+    try:
+        yield
+    finally:
+        _forward.reset(token)
+
+
 _recorder: contextvars.ContextVar[dict | None] = contextvars.ContextVar("wsi_read_recorder",
                                                                      default=None)
 
@@ -221,7 +235,10 @@ class BlockReader:
         if per_unit == 1 or not missing:
             return missing
         end = (self.size - 1) // self.block_size + 1  # past the last block
-        starts = {i - i % per_unit for i in missing}
+        if _forward.get():
+            starts = {first for first, _ in block_runs(sorted(missing))}
+        else:
+            starts = {i - i % per_unit for i in missing}
         around = {j for start in starts for j in range(start, min(end, start + per_unit))}
         around -= missing
         return missing | (around - self.cached(sorted(around)))
