@@ -25,8 +25,9 @@ trace order, on the benchmark's slides in a file store, and checks every tile's 
 Each session is replayed with prefetch off, then on. Per style (Mirador's IIIF tiles as the DZI
 tiles they are), pooled over `--sessions` sessions of seeds from `--seed` on: tiles that waited
 off and on, and on by move (`style_eval.waits_by_move`); the same of unforeseen tiles; store
-requests (every range request, viewers' and prefetch's), prefetched bytes and the share of them
-no viewer read, in all and by the predictor that asked for them (with its store requests). A
+requests (every range request, viewers' and prefetch's) and their bytes, prefetched bytes and
+the share of them no viewer read, in all and by the predictor that asked for them (with its
+store requests). A
 replay is the same to within a tile or two between runs (the prefetcher's jobs run on threads).
 
     python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
@@ -61,7 +62,7 @@ ROUND_SECONDS = 0.05
 # memcached (stored without waiting for its answer), where the other worker looks.
 SETTLE_TIMEOUT = 30.0
 SHARED_LAG = 0.005
-FIGURES = ("block_runs", "prefetch_bytes", "prefetch_used_bytes", "memcached_errors")
+FIGURES = ("block_runs", "store_bytes", "prefetch_bytes", "prefetch_used_bytes", "memcached_errors")
 
 
 class Clock:
@@ -270,6 +271,7 @@ def summary(rows: dict[str, list], totals: dict[str, dict], predictors: dict[str
             "waited": {"off": waited("off"), "on": waited("on")},
             "unforeseen": {mode: waited(mode, "unforeseen") for mode in rows},
             "store_requests": {mode: int(totals[mode]["block_runs"]) for mode in rows},
+            "store_mb": {mode: round(totals[mode]["store_bytes"] / 1e6, 1) for mode in rows},
             "prefetched_mb": round(prefetched / 1e6, 1),
             "never_used": never_used(prefetched, used),
             "by_predictor": {reason: {"prefetched_mb": round(p["bytes"] / 1e6, 1),
@@ -296,7 +298,8 @@ def line(style: str, figures: dict) -> str:
                            for reason, p in figures["by_predictor"].items())
     return (f"{style}: of {figures['tiles']} tiles, {waited['off']} -> {waited['on']} waited "
             f"({waited['on'] / max(1, figures['tiles']):.1%} on), {late['off']} -> "
-            f"{late['on']} unforeseen; store requests {store['off']} -> {store['on']}; "
+            f"{late['on']} unforeseen; store requests {store['off']} -> {store['on']}, "
+            f"{figures['store_mb']['off']} -> {figures['store_mb']['on']} MB; "
             f"{figures['prefetched_mb']} MB prefetched{unused} ({predictors or 'none'}); "
             f"waited on by move: {by_move('waits_by_move')}; unforeseen by move: "
             f"{by_move('unforeseen_by_move')}")
