@@ -27,8 +27,8 @@ tiles they are), pooled over `--sessions` sessions of seeds from `--seed` on: ti
 off and on, and on by move (`style_eval.waits_by_move`); the same of unforeseen tiles; store
 requests (every range request, viewers' and prefetch's) and their bytes, prefetched bytes and
 the share of them no viewer read, in all and by the predictor that asked for them (with its
-store requests). A
-replay is the same to within a tile or two between runs (the prefetcher's jobs run on threads).
+store requests). A replay is the same to within a tile or two between runs (the prefetcher's
+jobs run on threads).
 
     python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
                                            [--sessions 20] [--seed 11] [--quick] [--out F]

@@ -15,7 +15,8 @@ kilobytes apart in the file; with units of a megabyte they are one request inste
 each, and the next screen's rows are often in the same units already. A viewer's read returns
 once its own blocks are in and leaves the rest of its units to land in the background, so a
 larger unit costs it no more than the bytes before its blocks. Cache keys stay per block, so
-changing the unit never orphans what is cached.
+changing the unit never orphans what is cached. A slide's parse (`forward_units`) rounds a
+read out to a unit from its own block on instead: the next directory of a walk often follows.
 """
 
 import concurrent.futures
