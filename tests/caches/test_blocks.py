@@ -12,7 +12,7 @@ import pytest
 from helpers import eventually, make_settings
 from wsi_blueprint import timing
 from wsi_blueprint.caches import BlockReader, Caches
-from wsi_blueprint.caches.blocks import forward_units, split_blocks
+from wsi_blueprint.caches.blocks import split_blocks
 from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import CorruptSlide
 from wsi_blueprint.storage import open_store
@@ -83,17 +83,6 @@ def test_read_units_fetch_only_uncached_blocks_and_stop_at_the_end(unit_blocks, 
     assert unit_blocks.reports[-1] == {60: BLOCK}
     assert unit_blocks.plan([last]) == ([], [])
     assert counters.get("store_bytes") == 4 * BLOCK + BLOCK + len(DATA) - last * BLOCK
-
-
-def test_a_walks_reads_round_out_to_a_unit_from_their_first_block(unit_blocks, counters):
-    """A file's structure is read in a walk whose next directory often follows the one read:
-    inside `forward_units` a read brings a unit from its own block on, not the aligned unit."""
-    with forward_units():
-        assert unit_blocks.read(3 * BLOCK + 5, 10) == DATA[3 * BLOCK + 5:3 * BLOCK + 15]
-    assert eventually(lambda: unit_blocks.plan([3, 4, 5, 6]) == ([], []))
-    assert unit_blocks.plan([2]) == ([2], [0, 1])  # outside, the aligned unit again
-    assert counters.get("block_runs") == 1 and unit_blocks.reports == [{4: BLOCK, 5: BLOCK,
-                                                                        6: BLOCK}]
 
 
 def test_last_short_block_and_bounds(blocks):

@@ -52,15 +52,3 @@ def test_reopening_through_a_warm_block_cache_costs_nothing(name):
     assert parse_slide(blocks, name) == first
     assert counters.get("store_requests") == before
 
-
-def test_a_walks_read_brings_the_directory_that_follows(synthetic_slides):
-    """Aperio writes each image's directory just before its data, so the thumbnail's and the
-    first reduced level's directories lie the thumbnail's 70 KB apart. With read units (as
-    prefetch reads), the walk's read of one brings a unit from it on, and the next with it:
-    16 KiB blocks, 128 KiB units, 3 requests (4 with aligned units)."""
-    counters = Counters()
-    blocks = block_reader("file://" + synthetic_slides.folder, "aperio-jpeg-rgb.svs", counters,
-                          block_size="16K")
-    blocks.read_size = lambda: 128 * 1024
-    assert len(parse_slide(blocks, "aperio-jpeg-rgb.svs").levels) == 3
-    assert counters.get("store_requests") == 3

@@ -15,8 +15,7 @@ kilobytes apart in the file; with units of a megabyte they are one request inste
 each, and the next screen's rows are often in the same units already. A viewer's read returns
 once its own blocks are in and leaves the rest of its units to land in the background, so a
 larger unit costs it no more than the bytes before its blocks. Cache keys stay per block, so
-changing the unit never orphans what is cached. A slide's parse (`forward_units`) rounds a
-read out to a unit from its own block on instead: the next directory of a walk often follows.
+changing the unit never orphans what is cached.
 """
 
 import concurrent.futures
@@ -63,20 +62,6 @@ def background_reads() -> Iterator[None]:
         yield
     finally:
         _background.reset(token)
-
-
-_forward = contextvars.ContextVar("wsi_forward_units", default=False)
-
-
-@contextlib.contextmanager
-def forward_units() -> Iterator[None]:
-    """Reads made inside round out to a unit from their first block on, not to aligned units:
-    a file's structure read in a walk, whose next directory often follows the one read."""
-    token = _forward.set(True)
-    try:
-        yield
-    finally:
-        _forward.reset(token)
 
 
 _recorder: contextvars.ContextVar[dict | None] = contextvars.ContextVar("wsi_read_recorder",
@@ -236,10 +221,7 @@ class BlockReader:
         if per_unit == 1 or not missing:
             return missing
         end = (self.size - 1) // self.block_size + 1  # past the last block
-        if _forward.get():
-            starts = {first for first, _ in block_runs(sorted(missing))}
-        else:
-            starts = {i - i % per_unit for i in missing}
+        starts = {i - i % per_unit for i in missing}
         around = {j for start in starts for j in range(start, min(end, start + per_unit))}
         around -= missing
         return missing | (around - self.cached(sorted(around)))

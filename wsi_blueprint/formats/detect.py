@@ -16,7 +16,6 @@ from typing import Callable
 import tifffile
 
 from ..caches import BlockReader
-from ..caches.blocks import forward_units
 from ..errors import CorruptSlide, UnsupportedFormat, WSIError
 from . import aperio, catalog, generic_tiff, leica_scn, ndpi, philips, ventana_bif
 from .index import SlideIndex
@@ -81,7 +80,7 @@ def parse_slide(blocks: BlockReader, slide_id: str) -> SlideIndex:
     remote = blocks.reader.remote  # a local file's reads cost no round trip to spare
 
     def parse() -> SlideIndex:
-        with forward_units(), _open_tiff(blocks) as tiff:
+        with _open_tiff(blocks) as tiff:
             if remote:
                 _fetch_subifds(tiff, blocks)
             return _parse(tiff, blocks)
