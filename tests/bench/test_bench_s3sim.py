@@ -71,9 +71,13 @@ def test_first_byte_latency_bandwidth_and_counters(store_root):
         assert stats["requests"] == 2 and stats["bytes"] == 400100
         assert stats["kinds"] == {"get_object": 2}
         store.configure(latency_ms=0, bandwidth_mbps=0)
-        began = time.perf_counter()
-        requests.get(url, headers={"Range": "bytes=0-99"})
-        assert time.perf_counter() - began < 0.05
+
+        def timed() -> float:
+            began = time.perf_counter()
+            requests.get(url, headers={"Range": "bytes=0-99"})
+            return time.perf_counter() - began
+        # The 60 ms are gone: the quickest of three (a loaded machine delays some) is quicker.
+        assert min(timed() for _ in range(3)) < 0.06
         store.reset()
         assert store.stats()["requests"] == 0
 
