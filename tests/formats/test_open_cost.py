@@ -51,4 +51,3 @@ def test_reopening_through_a_warm_block_cache_costs_nothing(name):
     before = counters.get("store_requests")
     assert parse_slide(blocks, name) == first
     assert counters.get("store_requests") == before
-
