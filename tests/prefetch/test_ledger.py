@@ -47,3 +47,21 @@ def test_a_settle_returns_only_once_uses_another_thread_took_are_counted(memcach
     background.join(5)
     used.settle()
     assert counters.get("prefetch_tiles_used") == len(ITEMS)  # each counted once
+
+
+def test_a_use_soon_after_a_worker_found_nothing_prefetched_from_the_object_counts(memcached):
+    """Worker B's viewer reads from a slide nobody has prefetched from yet, and B's settle finds
+    no marker for it. Worker A then prefetches from the slide, and B's viewer reads what A
+    made, at once: those uses count. (B once trusted its first answer for five seconds and
+    dropped the uses, which the figures then called waste.)"""
+    counters = Counters()
+    worker_b = Ledger(counters, "prefetch_used_bytes", _tier(memcached, counters))
+    worker_b.use("slide", ["block-99"])
+    worker_b.settle()  # nothing prefetched from the slide yet
+    worker_a = Ledger(Counters(), "prefetch_used_bytes", _tier(memcached, Counters()))
+    worker_a.add("slide", {f"block-{i}": 1000 for i in range(4)}, {"reason": "zoom_frame"})
+    time.sleep(0.05)  # the markers were stored without waiting for memcached's answer
+    worker_b.use("slide", ["block-0", "block-1", "block-2"])
+    worker_b.settle()
+    assert counters.get("prefetch_used_bytes") == 3000
+    assert counters.get("prefetch_used_bytes", reason="zoom_frame") == 3000

@@ -14,7 +14,7 @@ from ..caches.memcached import memcached_key
 from ..counters import Counters
 
 LEDGER_TTL = 3600         # seconds a prefetched item's marker waits in memcached for a reader
-NAMESPACE_RECHECK = 5.0   # seconds a worker trusts what it knows of an object's markers
+NAMESPACE_RECHECK = 5.0   # seconds a worker trusts that an object has been prefetched from
 
 
 class Ledger:
@@ -30,8 +30,10 @@ class Ledger:
     A viewer's connections reach every worker, so with a shared memcached the ledger is there:
     a marker per item, taken (deleted: one taker only) by whichever worker's viewer uses the
     item first. Uses are checked against the markers in the background (`settle`), never on a
-    request's path, and only for objects some worker has prefetched from (a marker per
-    object, looked up at most every few seconds). Without memcached it is a dict.
+    request's path, and only for objects some worker has prefetched from: a marker per object,
+    looked up for all the objects a settle's uses read in one request, and trusted for a few
+    seconds once found. An object found with none is looked up again at the next settle:
+    another worker may prefetch from it any moment. Without memcached it is a dict.
     """
 
     def __init__(self, counters: Counters, counter: str, shared=None, limit: int = 200_000,
@@ -49,7 +51,7 @@ class Ledger:
         # settle has taken uses off the queue and not counted them yet.
         self._settling = threading.Lock()
         self._uses: collections.deque[tuple[str, list]] = collections.deque(maxlen=10_000)
-        self._prefetched_from: dict[str, tuple[bool, float]] = {}  # namespace: (yes, until)
+        self._prefetched_from: dict[str, float] = {}  # namespace: known to be, until
 
     def add(self, namespace: str, items: dict[Any, int], labels: dict[str, str] | None = None,
             notes: dict[Any, str] | None = None) -> None:
@@ -63,7 +65,7 @@ class Ledger:
                  for item, value in items.items()} | {self._marker(namespace): b"1"},
                 expire=LEDGER_TTL)
             with self._lock:
-                self._prefetched_from[namespace] = (True, time.monotonic() + NAMESPACE_RECHECK)
+                self._prefetched_from[namespace] = time.monotonic() + NAMESPACE_RECHECK
             return
         with self._lock:
             for item, value in items.items():
@@ -85,9 +87,7 @@ class Ledger:
     def use(self, namespace: str, items) -> None:
         """A viewer's request used these items (read the blocks, asked for the tiles)."""
         if self._shared is not None:
-            known = self._prefetched_from.get(namespace)
-            if known is None or known[0] or known[1] < time.monotonic():
-                self._uses.append((namespace, list(items)))  # for `settle`
+            self._uses.append((namespace, list(items)))  # for `settle`
             return
         if namespace not in self._per_namespace:  # the usual case: nothing to look up
             return
@@ -124,8 +124,9 @@ class Ledger:
             uses.setdefault(namespace, set()).update(items)
         used: dict[str, int] = {}
         notes = []
+        prefetched = self._prefetched(list(uses))
         for namespace, items in uses.items():
-            if not self._prefetched(namespace):
+            if namespace not in prefetched:
                 continue
             markers = [self._marker(namespace, item) for item in items]
             for key, value in self._shared.get_many(markers).items():
@@ -135,15 +136,20 @@ class Ledger:
                     notes.append(note)
         self._count(used, notes)
 
-    def _prefetched(self, namespace: str) -> bool:
-        """Whether any worker has prefetched from this object lately (rechecked every few s)."""
+    def _prefetched(self, namespaces: list[str]) -> set[str]:
+        """Those of `namespaces` some worker has prefetched from: known for a few seconds once
+        found, the others looked up together."""
         now = time.monotonic()
-        known = self._prefetched_from.get(namespace)
-        if known is None or known[1] < now:
-            found = bool(self._shared.get_many([self._marker(namespace)]))
-            with self._lock:
-                self._prefetched_from[namespace] = (found, now + NAMESPACE_RECHECK)
-                while len(self._prefetched_from) > 10_000:
-                    del self._prefetched_from[next(iter(self._prefetched_from))]
-            return found
-        return known[0]
+        with self._lock:
+            known = {ns for ns in namespaces if self._prefetched_from.get(ns, 0.0) > now}
+        unknown = [ns for ns in namespaces if ns not in known]
+        if not unknown:
+            return known
+        found = self._shared.get_many([self._marker(ns) for ns in unknown])
+        new = {ns for ns in unknown if self._marker(ns) in found}
+        with self._lock:
+            for ns in new:
+                self._prefetched_from[ns] = now + NAMESPACE_RECHECK
+            while len(self._prefetched_from) > 10_000:
+                del self._prefetched_from[next(iter(self._prefetched_from))]
+        return known | new
