@@ -51,7 +51,7 @@ class Ledger:
         # settle has taken uses off the queue and not counted them yet.
         self._settling = threading.Lock()
         self._uses: collections.deque[tuple[str, list]] = collections.deque(maxlen=10_000)
-        self._prefetched_from: dict[str, float] = {}  # namespace: known to be, until
+        self._prefetched_from: dict[str, float] = {}  # namespace: until when known prefetched from
 
     def add(self, namespace: str, items: dict[Any, int], labels: dict[str, str] | None = None,
             notes: dict[Any, str] | None = None) -> None:
