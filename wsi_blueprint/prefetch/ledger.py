@@ -145,8 +145,8 @@ class Ledger:
         unknown = [ns for ns in namespaces if ns not in known]
         if not unknown:
             return known
-        found = self._shared.get_many([self._marker(ns) for ns in unknown])
-        new = {ns for ns in unknown if self._marker(ns) in found}
+        markers = {self._marker(ns): ns for ns in unknown}
+        new = {markers[key] for key in self._shared.get_many(list(markers))}
         with self._lock:
             for ns in new:
                 self._prefetched_from[ns] = now + NAMESPACE_RECHECK
