@@ -694,6 +694,27 @@ def test_a_jump_gets_the_zoom_in_on_where_it_lands_fetched_at_once(folder):
     assert foreseen(job) == Viewport(2304, 1280, 512, 512, 1)
 
 
+def test_a_jump_foresees_no_zoom_that_reads_a_denser_level_for_its_scale(folder):
+    """This slide is stored at 1, 1/4 and 1/16. A screen at scale 4 reads level 1 a pixel for a
+    pixel; a zoom from it to scale 2 reads level 0, two pixels along a side for each shown:
+    four times the screen's bytes, foreseen at every frame of a jump where at most one is
+    followed. Such a zoom is not foreseen (from scale 2 to 1, both reading level 0, it is:
+    above)."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    run, jobs = prefetcher._submit, []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, 4, cols=1, rows=1, tiling=tiling)  # 1024 px square
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    # The jump frame's round: one tile at scale 4 from (3072, 2048), far past the screen.
+    view(prefetcher, slide, HE, 2.0, 3, 2, 4, cols=1, rows=1, tiling=tiling)
+    (job,) = [job for job in jobs if job.reason == "jump_zoom"]
+    assert foreseen(job) is None
+    run(job)
+    assert prefetcher.drain()
+    assert not region_cached(slide, 3328, 2304, 512, 512, 2)
+
+
 def test_a_session_whose_jumps_go_without_a_zoom_gets_none_foreseen(folder):
     """Jumps foresee a zoom in on where they land until the session's jumps have mostly gone
     without one: after two such, the third foresees none. A zoom in as the next move after a

@@ -114,3 +114,11 @@ def test_a_reader_does_its_cpu_work_in_its_own_pool():
         assert pool.jobs >= 2
     finally:
         pool.close()
+
+
+def test_what_a_view_costs_per_shown_pixel_is_how_much_finer_its_level_is(reader):
+    """Stored pixels along a side read per pixel shown: 1 at a stored level's scale, more
+    between levels or below the coarsest (what a foreseen view costs to fetch)."""
+    assert [reader.stored_per_shown(s) for s in (1, 2, 4)] == [1, 2, 4]  # one level
+    ndpi = SlideReader(real_slide("DAPI-fluorescence.ndpi"), "DAPI-fluorescence.ndpi")
+    assert [ndpi.stored_per_shown(s) for s in (1, 2, 3, 8, 12)] == [1, 1, 1.5, 1, 1.5]

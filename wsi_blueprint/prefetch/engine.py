@@ -24,7 +24,9 @@ small record per viewing session (`sessions`) and plans work of these kinds:
 - jumps: a request far off the screen shown, at its scale, is a jump's frame (a navigator
   click); the first frame of a zoom in on where it lands (half the scale, about the frame's
   first round) is fetched at once, since a reader jumps to a place to look closer, unless the
-  session's jumps have mostly gone without a zoom;
+  session's jumps have mostly gone without a zoom, or the zoom reads a stored level denser
+  for its scale than the jump's screen (where levels are a factor of four apart: four times
+  a screen's bytes at each of a jump's frames, of which one is followed);
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most a screen; half a screen before any) is fetched at once,
@@ -252,14 +254,18 @@ class Prefetcher:
                       first: Request) -> Viewport | None:
         """The first frame of a zoom in on where the jump frame `first` begins lands, from the
         frame's requests this worker has seen by now; None once another jump frame or the
-        zoom itself has begun."""
+        zoom itself has begun, or where the zoom costs more stored pixels a screen."""
         with self._lock:
             if session.jump is not first:
                 return None
             landing = [r for r in session.burst if r.time >= first.time and
                        same_scale(r.scale, first.scale)][:FRAME_ROUND] or [first]
         frame = zoom_after_jump(screen, landing)
-        if frame is None:
+        # Where the zoom reads a level denser for its scale than the jump's screen reads (levels
+        # a factor of four apart), it costs four times a screen's bytes at every jump frame,
+        # and the zoom follows one of them at most: those are not foreseen.
+        if frame is None or reader.stored_per_shown(frame.scale) > \
+                1.5 * reader.stored_per_shown(screen.scale):
             return None
         index = reader.info()
         return centred_on(frame, index.width, index.height)

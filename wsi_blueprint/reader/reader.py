@@ -22,7 +22,7 @@ from ..imaging.associated import read_associated
 from ..imaging.encode import encode
 from ..imaging.orient import orient_and_encode
 from ..imaging.passthrough import native_tile_jpeg
-from ..imaging.region import read_region, region_tiles, thumbnail, thumbnail_size
+from ..imaging.region import best_level, read_region, region_tiles, thumbnail, thumbnail_size
 from .request import (COLOR, AssociatedRequest, ImageRequest, RegionRequest, StoredTileRequest,
                       ThumbnailRequest, View)
 
@@ -260,6 +260,12 @@ class SlideReader:
         z_height = max(1, round((l0_y1 - l0_y0) / view.scale))
         return region_tiles(self.slide, l0_x0, l0_y0, l0_x1 - l0_x0, l0_y1 - l0_y0, z_width,
                             z_height)
+
+    def stored_per_shown(self, scale: float) -> float:
+        """Stored pixels along a side that a render at `scale` reads per pixel it shows: 1 at
+        a stored level's scale, up to the spacing of the levels between them (a view's cost
+        to fetch, per pixel of screen)."""
+        return scale / self.slide.level_model(best_level(self.slide, scale, scale)).scale[0]
 
     def levels_of_at_most(self, t_count: int) -> list[int]:
         """The stored levels of at most `t_count` tiles; the smallest level if none is."""
