@@ -1,6 +1,7 @@
 """The deterministic coverage replay: the engine itself fed generated sessions, real slides in
 a file store, a real memcached shared by the replay's workers."""
 
+import dataclasses
 import json
 
 import pytest
@@ -27,6 +28,35 @@ def test_leases_are_timed_by_the_replays_clock():
     assert leases.take("frame-lease", "s1|2", 5)  # another name
     clock.now = 5.0
     assert leases.take("frame-lease", "s1|4", 5)
+
+
+def test_a_round_of_cached_tiles_moves_the_replays_clock_less_than_a_store_round_trip():
+    """A round whose tiles are all cached is back in milliseconds: a step of many rounds (a
+    large screen's) must end before the viewer's next move, or its burst runs into the next
+    one's and the prefetcher sees neither end."""
+    slides, _ = coverage.ensure_slides(coverage.case_of("aperio", True), None, None,
+                                       lambda *a: None)
+    infos = [traces.slide_info_from_file(s.path, s.slide_id) for s in slides]
+    records = traces.generate(infos, 1, 11, coverage.profile_of("explore", True))
+    memcached = coverage.Memcached(memory_mb=64).start()
+    try:
+        replay = coverage.Replay(slides[0].path[:-len(slides[0].slide_id)],
+                                 {i.slide_id: i.geometry for i in infos}, 1, False, memcached)
+        for step in next(iter(coverage.sessions_of(records).values())):
+            began = max(replay.clock.now, step.t)
+            rows = replay.run([step], 6, coverage.random.Random(1))
+            if len(rows) > 6 and any(row["store"] for row in rows):
+                break  # a step of several rounds, some of which waited on the store
+        cold = replay.clock.now - began
+        rounds = -(-len(rows) // 6)
+        again = dataclasses.replace(step, t=replay.clock.now)
+        rows = replay.run([again], 6, coverage.random.Random(1))
+        assert not any(row["store"] for row in rows)
+        warm = replay.clock.now - again.t
+    finally:
+        memcached.stop()
+    assert rounds > 1 and warm == pytest.approx(rounds * coverage.CACHED_ROUND_SECONDS)
+    assert cold > warm
 
 
 def test_prefetch_spares_waits_and_a_second_run_says_the_same(tmp_path):

@@ -56,8 +56,11 @@ from .services import Memcached
 from .slidegen import LAYOUTS, case_of, ensure_slides
 from .style_eval import MOVES, waits_by_move
 
-# The replay's clock advances this much a round: a store round trip, well inside a burst.
+# The replay's clock advances a round by a store round trip when a tile of it waited on the
+# store, else by what a round of cached tiles takes: both well inside a burst, and a step of
+# many rounds ends before the viewer's next move, as a live one does.
 ROUND_SECONDS = 0.05
+CACHED_ROUND_SECONDS = 0.005
 # Longest wait for a round's fetches to land; then a moment for the last of them to reach
 # memcached (stored without waiting for its answer), where the other worker looks.
 SETTLE_TIMEOUT = 30.0
@@ -158,7 +161,7 @@ class Replay:
                     rows += [{"step": step.index, "t": step.t, "action": step.action,
                               "kind": "tile", "status": 200, "store": w,
                               "unforeseen": unforeseen[id(r)]} for r, w in zip(batch, waited)]
-                    self.clock.now += ROUND_SECONDS
+                    self.clock.now += ROUND_SECONDS if any(waited) else CACHED_ROUND_SECONDS
         finally:
             for prefetcher in self.prefetchers:
                 prefetcher.close()
