@@ -672,19 +672,28 @@ def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder)
     assert state.counters.get("prefetch_jobs", reason="frame_now") == 1
 
 
+def jumped(folder, scale, side, to):
+    """A prefetcher on the H&E slide whose viewer settled on `side` x `side` DZI tiles at
+    `scale` from the corner, then jumped to as many from tile `to`: its state, prefetcher,
+    slide, job runner, and the jump's `jump_zoom` job, not run."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    run, jobs = prefetcher._submit, []
+    prefetcher._submit = jobs.append
+    view(prefetcher, slide, HE, 0.0, 0, 0, scale, cols=side, rows=side, tiling=tiling)
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    view(prefetcher, slide, HE, 2.0, *to, scale, cols=side, rows=side, tiling=tiling)
+    (job,) = [job for job in jobs if job.reason == "jump_zoom"]
+    return state, prefetcher, slide, run, job
+
+
 def test_a_jump_gets_the_zoom_in_on_where_it_lands_fetched_at_once(folder):
     """A navigator click jumps the screen far off, and a pathologist jumps to a place to look
     closer: at the jump frame, the first frame of a zoom in there (half the screen at half
     the scale, about the middle of the frame's first round) is fetched before it is asked."""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
-    run, jobs = prefetcher._submit, []
-    prefetcher._submit = jobs.append
-    view(prefetcher, slide, HE, 0.0, 0, 0, 2, cols=2, rows=2, tiling=tiling)  # 1024 px square
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
-    # The jump frame's round: 2 x 2 tiles at scale 2 from (2048, 1024), far past the screen.
-    view(prefetcher, slide, HE, 2.0, 4, 2, 2, cols=2, rows=2, tiling=tiling)
-    (job,) = [job for job in jobs if job.reason == "jump_zoom"]
+    # A screen of 1024 px square at scale 2; the jump frame's round: 2 x 2 tiles at scale 2
+    # from (2048, 1024), far past it.
+    state, prefetcher, slide, run, job = jumped(folder, 2, 2, (4, 2))
     assert not region_cached(slide, 2304, 1280, 512, 512, 1)
     run(job)  # alone: the drag strips beside the jump's tiles are others' work
     assert prefetcher.drain()
@@ -700,15 +709,9 @@ def test_a_jump_foresees_no_zoom_that_reads_a_denser_level_for_its_scale(folder)
     four times the screen's bytes, foreseen at every frame of a jump where at most one is
     followed. Such a zoom is not foreseen (from scale 2 to 1, both reading level 0, it is:
     above)."""
-    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
-    run, jobs = prefetcher._submit, []
-    prefetcher._submit = jobs.append
-    view(prefetcher, slide, HE, 0.0, 0, 0, 4, cols=1, rows=1, tiling=tiling)  # 1024 px square
-    clock.now = 0.5
-    prefetcher.end_quiet_bursts()
-    # The jump frame's round: one tile at scale 4 from (3072, 2048), far past the screen.
-    view(prefetcher, slide, HE, 2.0, 3, 2, 4, cols=1, rows=1, tiling=tiling)
-    (job,) = [job for job in jobs if job.reason == "jump_zoom"]
+    # A screen of 1024 px square at scale 4; the jump frame's round: one tile at scale 4 from
+    # (3072, 2048), far past it.
+    state, prefetcher, slide, run, job = jumped(folder, 4, 1, (3, 2))
     assert foreseen(job) is None
     run(job)
     assert prefetcher.drain()
