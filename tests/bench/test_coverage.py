@@ -3,10 +3,14 @@ a file store, a real memcached shared by the replay's workers."""
 
 import dataclasses
 import json
+import random
 
 import pytest
 
 from wsi_blueprint.bench import coverage, traces
+from wsi_blueprint.bench.prefetch_eval import profile_of
+from wsi_blueprint.bench.replay import sessions_of
+from wsi_blueprint.bench.services import Memcached
 
 
 def test_a_tile_is_named_alike_by_dzi_and_iiif():
@@ -34,23 +38,20 @@ def test_a_round_of_cached_tiles_moves_the_replays_clock_less_than_a_store_round
     """A round whose tiles are all cached is back in milliseconds: a step of many rounds (a
     large screen's) must end before the viewer's next move, or its burst runs into the next
     one's and the prefetcher sees neither end."""
-    slides, _ = coverage.ensure_slides(coverage.case_of("aperio", True), None, None,
-                                       lambda *a: None)
-    infos = [traces.slide_info_from_file(s.path, s.slide_id) for s in slides]
-    records = traces.generate(infos, 1, 11, coverage.profile_of("explore", True))
-    memcached = coverage.Memcached(memory_mb=64).start()
+    infos, folder, geometries = coverage.benchmark_case("aperio", True, lambda *a: None)
+    records = traces.generate(infos, 1, 11, profile_of("explore", True))
+    memcached = Memcached(memory_mb=64).start()
     try:
-        replay = coverage.Replay(slides[0].path[:-len(slides[0].slide_id)],
-                                 {i.slide_id: i.geometry for i in infos}, 1, False, memcached)
-        for step in next(iter(coverage.sessions_of(records).values())):
+        replay = coverage.Replay(folder, geometries, 1, False, memcached)
+        for step in next(iter(sessions_of(records).values())):
             began = max(replay.clock.now, step.t)
-            rows = replay.run([step], 6, coverage.random.Random(1))
+            rows = replay.run([step], 6, random.Random(1))
             if len(rows) > 6 and any(row["store"] for row in rows):
                 break  # a step of several rounds, some of which waited on the store
         cold = replay.clock.now - began
         rounds = -(-len(rows) // 6)
         again = dataclasses.replace(step, t=replay.clock.now)
-        rows = replay.run([again], 6, coverage.random.Random(1))
+        rows = replay.run([again], 6, random.Random(1))
         assert not any(row["store"] for row in rows)
         warm = replay.clock.now - again.t
     finally:

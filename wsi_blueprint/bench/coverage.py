@@ -227,13 +227,19 @@ class Replay:
         return found
 
 
-def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
-        workers: int = 2, round_size: int = CONNECTIONS, small: bool = False,
-        viewport=tr.VIEWPORT, log=print) -> dict:
+def benchmark_case(layout: str, small: bool, log=print) -> tuple[list, str, dict]:
+    """The benchmark's slides in `layout` (generated once): their infos, the folder a file
+    store serves them from, and their DZI geometries by slide id."""
     slides, _ = ensure_slides(case_of(layout, small), None, None, log)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     folder = slides[0].path[:-len(slides[0].slide_id)]
-    geometries = {info.slide_id: info.geometry for info in infos}
+    return infos, folder, {info.slide_id: info.geometry for info in infos}
+
+
+def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
+        workers: int = 2, round_size: int = CONNECTIONS, small: bool = False,
+        viewport=tr.VIEWPORT, log=print) -> dict:
+    infos, folder, geometries = benchmark_case(layout, small, log)
     results = {}
     for style in styles:
         profile = profile_of(style, quick)

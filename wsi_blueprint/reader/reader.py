@@ -263,8 +263,8 @@ class SlideReader:
 
     def stored_per_shown(self, scale: float) -> float:
         """Stored pixels along a side that a render at `scale` reads per pixel it shows: 1 at
-        a stored level's scale, up to the spacing of the levels between them (a view's cost
-        to fetch, per pixel of screen)."""
+        a stored level's scale, more between levels and past the coarsest (a view's cost to
+        fetch, per pixel of screen)."""
         return scale / self.slide.level_model(best_level(self.slide, scale, scale)).scale[0]
 
     def levels_of_at_most(self, t_count: int) -> list[int]:
