@@ -7,12 +7,19 @@ from wsi_blueprint.bench import traces, viewer_eval
 from wsi_blueprint.sample import write_sample
 
 
-def _run(tile_ms, store_waits, moves, store_requests=10, prefetched=0.0, used=0.0):
+def _run(tile_ms, store_waits, moves, store_requests=10, prefetched=0.0, used=0.0,
+         by_reason=None):
     return {"tiles": [{"ms": ms, "store": i < store_waits} for i, ms in enumerate(tile_ms)],
             "moves": [{"move": kind, "ms": ms, "after_animation_ms": after}
                       for kind, ms, after in moves],
             "store_requests": store_requests, "store_bytes": 2e6,
-            "prefetch_bytes": prefetched, "prefetch_used_bytes": used}
+            "prefetch_bytes": prefetched, "prefetch_used_bytes": used,
+            "by_reason": by_reason or {}}
+
+
+def _reason(fetched, used, requests):
+    return {"bytes": fetched, "used": used, "requests": requests, "dropped": 0.0,
+            "cancelled": 0.0}
 
 
 def test_figures_pool_the_sessions_and_count_what_was_drawn_after_the_animation():
@@ -44,6 +51,24 @@ def test_the_table_has_a_row_a_mode_and_no_bytes_prefetched_with_prefetch_off():
     assert rows[2].startswith("| on | 20 | 5.0 % |") and "| 50 % |" in rows[2]
     assert rows[3].startswith("| off | 20 | 20.0 % |") and "| 100 %, 40 |" in rows[3]
     assert rows[3].endswith("| 0.0 | - % |")
+
+
+def test_prefetched_bytes_are_pooled_and_tabled_by_predictor_with_prefetch_on():
+    """Which predictor fetched what the browser's viewer never used: each session's figures
+    by predictor, summed over the sessions, the most bytes first."""
+    on = viewer_eval.summary([
+        _run([10.0] * 20, 0, [("zoom in", 1200.0, 0.0)], prefetched=5e6, used=3e6,
+             by_reason={"zoom_frame": _reason(4e6, 2e6, 2), "drag": _reason(1e6, 1e6, 1)}),
+        _run([10.0] * 20, 0, [("jump", 1300.0, 0.0)], prefetched=2e6, used=1.5e6,
+             by_reason={"zoom_frame": _reason(2e6, 1.5e6, 1)})])
+    assert on["by_reason"]["zoom_frame"]["bytes"] == 6e6
+    assert on["by_reason"]["zoom_frame"]["used"] == 3.5e6
+    assert on["by_reason"]["drag"]["requests"] == 1
+    rows = viewer_eval.to_markdown({"modes": {"on": on}}).splitlines()
+    predictors = rows[rows.index("| predictor | MB | never used | store requests | dropped | "
+                                 "cancelled |") + 2:]
+    assert predictors == ["| zoom_frame | 6.0 | 42 % | 3 | 0 | 0 |",
+                          "| drag | 1.0 | 0 % | 1 | 0 | 0 |"]
 
 
 def run_session(*args, **kwargs) -> dict:

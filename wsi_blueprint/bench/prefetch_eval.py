@@ -92,6 +92,28 @@ def _reasons(samples: dict | None) -> set[str]:
             if name in counted for label, value in labels if label == "reason"}
 
 
+def reasons_grown(before: dict | None, after: dict | None) -> dict[str, dict[str, float]]:
+    """Each predictor's figures (`REASON_METRICS`) between two scrapes of /metrics, the
+    predictors that did nothing left out."""
+    grown = {reason: {figure: metric_total(after, metric, reason=reason)
+                      - metric_total(before, metric, reason=reason)
+                      for figure, metric in REASON_METRICS.items()}
+             for reason in _reasons(after)}
+    return {reason: figures for reason, figures in grown.items() if any(figures.values())}
+
+
+def reasons_markdown(reasons: dict[str, dict[str, float]]) -> list[str]:
+    """The table of pooled predictors' figures, the most bytes first."""
+    lines = ["| predictor | MB | never used | store requests | dropped | cancelled |",
+             "|---|---|---|---|---|---|"]
+    for reason, total in sorted(reasons.items(), key=lambda item: -item[1]["bytes"]):
+        unused = _pct(1 - total["used"] / total["bytes"]) if total["bytes"] else "-"
+        lines.append(f"| {reason} | {total['bytes'] / 1e6:.1f} | {unused} | "
+                     f"{total['requests']:.0f} | {total['dropped']:.0f} | "
+                     f"{total['cancelled']:.0f} |")
+    return lines
+
+
 def _mode(mode: str, store: SimulatedS3, sessions: dict, time_scale: float,
           max_seconds: float, server_env: dict) -> dict:
     return {"mode": mode, "sessions": [
@@ -123,17 +145,10 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
             def grown(name: str) -> float:
                 return metric_total(after, name) - metric_total(before, name)
 
-            def grown_by(name: str, reason: str) -> float:
-                return metric_total(after, name, reason=reason) - metric_total(
-                    before, name, reason=reason)
-
             fetched, used = grown("wsi_prefetch_bytes_total"), grown(
                 "wsi_prefetch_used_bytes_total")
             ahead, ahead_used = grown("wsi_read_ahead_bytes_total"), grown(
                 "wsi_read_ahead_used_bytes_total")
-            by_reason = {reason: {figure: grown_by(metric, reason)
-                                  for figure, metric in REASON_METRICS.items()}
-                         for reason in _reasons(after)}
             warm = replay_session(server.url, steps, concurrency=connections,
                                   time_scale=time_scale, max_seconds=max_seconds
                                   ) if floor else SessionRun(name, 0.0, [], [], [])
@@ -151,7 +166,7 @@ def replay_cold(mode: str, store: SimulatedS3, name: str, steps: list, time_scal
                 "warm_p50": percentile(warm_tiles, 50),
                 "warm_p95": percentile(warm_tiles, 95),
                 "by_action": by_action(tiles),
-                "by_reason": {r: v for r, v in by_reason.items() if any(v.values())},
+                "by_reason": reasons_grown(before, after),
                 "seconds": run.seconds, "truncated": run.truncated,
                 "requests": run.requests}
         if mode == "on" and floor:
@@ -258,15 +273,9 @@ def to_markdown(results: dict) -> str:
                      f" | {_pct(off['ready_share'])} -> {_pct(on['ready_share'])} |")
     lines += ["", "Prefetched bytes by predictor (all sessions): MB fetched, the share never "
               "used, the store requests it made, and its jobs dropped (busy, leased, over "
-              "budget...) or cancelled (the viewer moved on)", "",
-              "| predictor | MB | never used | store requests | dropped | cancelled |",
-              "|---|---|---|---|---|---|"]
-    reasons = pool_reasons(row for mode in results["modes"] for row in mode["sessions"])
-    for reason, total in sorted(reasons.items(), key=lambda item: -item[1]["bytes"]):
-        unused = _pct(1 - total["used"] / total["bytes"]) if total["bytes"] else "-"
-        lines.append(f"| {reason} | {total['bytes'] / 1e6:.1f} | {unused} | "
-                     f"{total['requests']:.0f} | {total['dropped']:.0f} | "
-                     f"{total['cancelled']:.0f} |")
+              "budget...) or cancelled (the viewer moved on)", ""]
+    lines += reasons_markdown(pool_reasons(row for mode in results["modes"]
+                                           for row in mode["sessions"]))
     return "\n".join(lines) + "\n"
 
 

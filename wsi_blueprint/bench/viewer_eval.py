@@ -50,6 +50,7 @@ import urllib.parse
 from . import mirador
 from . import traces as tr
 from .live_server import LiveServer
+from .prefetch_eval import pool_reasons, reasons_grown, reasons_markdown
 from .replay import metric_total, percentile, scrape_metrics
 from .s3sim import SimulatedS3
 from .services import Memcached
@@ -270,7 +271,8 @@ def _measured(server, store: SimulatedS3, info, moves: int, seed: int,
         return metric_total(after, name) - metric_total(before, name)
     return {**session, "store_requests": stats["requests"], "store_bytes": stats["bytes"],
             "prefetch_bytes": grown("wsi_prefetch_bytes_total"),
-            "prefetch_used_bytes": grown("wsi_prefetch_used_bytes_total")}
+            "prefetch_used_bytes": grown("wsi_prefetch_used_bytes_total"),
+            "by_reason": reasons_grown(before, after)}
 
 
 def _sessions(store: SimulatedS3, info, moves: int, seed: int, prefetch: str,
@@ -319,6 +321,7 @@ def summary(runs: list[dict]) -> dict:
         # None where a session read more than it prefetched: a warm replay reads what the
         # cold one before it prefetched.
         "waste_share": 1 - used / fetched if 0 < fetched and used <= fetched else None,
+        "by_reason": pool_reasons(runs),
     }
 
 
@@ -337,6 +340,11 @@ def to_markdown(results: dict) -> str:
             f"{f(s['drawn_p50'])} / {f(s['drawn_p95'])} | "
             f"{f(100 * s['after_share'])} %, {f(s['after_p95'])} | {s['store_requests']} | "
             f"{f(s['store_mb'], 1)} | {f(s['prefetch_mb'], 1)} | {f(waste)} % |")
+    reasons = results["modes"].get("on", {}).get("by_reason")
+    if reasons:
+        lines += ["", "Prefetched bytes by predictor, prefetch on: MB fetched, the share never "
+                  "used, the store requests it made, and its jobs dropped or cancelled", ""]
+        lines += reasons_markdown(reasons)
     return "\n".join(lines) + "\n"
 
 
