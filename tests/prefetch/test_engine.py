@@ -615,10 +615,33 @@ def test_a_zoom_in_after_an_unseen_zoom_out_and_a_jump_is_a_zoom_frame(folder):
     prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 1, 2, 1)  # 512 x 256 at 0, 0
     observe(prefetcher, "s1", slide, HE, Request(2.0, 3072, 2048, 1024, 1024, 4), tiling)
     observe(prefetcher, "s1", slide, HE, Request(2.05, 3072, 2048, 512, 512, 2), tiling)
-    (now,) = [job.region for job in jobs if job.reason == "frame_now"]
+    (now,) = [foreseen(job) for job in jobs if job.reason == "frame_now"]
     assert now.centre == (3328, 2304) and now.scale == 2
     (after,) = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
     assert after.centre == (3328, 2304) and after.scale == 1
+
+
+def test_a_jump_that_fills_the_levels_under_its_screen_coarse_first_is_no_zoom(folder):
+    """A viewer jumping, at the zoom it settled on, to where it has no coarse tiles asks for
+    the levels under its new screen coarse first, a tile each, then the screen's own level.
+    The first coarse tile off the screen moves it there (a zoom out the server never saw looks
+    the same), and each finer level then begins a frame, over as soon as the next level
+    begins: nothing is fetched or foreseen for them. At the settled scale the walk ends, a
+    jump there, whose zoom in on where it lands is foreseen. (Every level was a zoom frame,
+    each fetching a screen at its scale and foreseeing the next.)"""
+    prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 2, 2, 1)  # 1024 x 512 at 0, 0
+    # About (3328, 2304): the tile at scale 16, the whole slide, centred more than a screen
+    # off, moves the screen; the ones at 8 and 4 each begin a frame.
+    for i, scale in enumerate((16, 8, 4, 2)):
+        span = TILE * scale
+        observe(prefetcher, "s1", slide, HE, Request(2.0 + 0.01 * i, 3328 // span * span,
+                                                     2304 // span * span, span, span, scale),
+                tiling)
+    frames = [job for job in jobs if job.reason in ("frame_now", "zoom_frame")]
+    assert [job.reason for job in frames] == ["frame_now", "zoom_frame"] * 2
+    assert [foreseen(job) for job in frames] == [None] * 4
+    (jump,) = [job for job in jobs if job.reason == "jump_zoom"]
+    assert foreseen(jump) == Viewport(3072, 2176, 512, 256, 1)
 
 
 def test_a_zoom_towards_the_slides_edge_is_predicted_with_its_centre_on_the_slide(folder):

@@ -20,7 +20,10 @@ small record per viewing session (`sessions`) and plans work of these kinds:
   whole, with a later frame's margin once the zoom goes on) as soon as the frame's first round
   has come in, not behind demand: the viewer asks for the first a few at a time, and for the
   next a frame later. The next frame's resampled tiles are rendered once demand pauses between
-  two frames, not beside the demand renders of the frame being shown;
+  two frames, not beside the demand renders of the frame being shown. After a move within the
+  burst to a coarser scale, a finer level may be one step of a viewer filling the levels under
+  its new screen coarse first: its frame is fetched only if no finer one has begun by the time
+  it would be foreseen, and the settled screen's own scale ends the walk;
 - jumps: a request far off the screen shown, at its scale, is a jump's frame (a navigator
   click); the first frame of a zoom in on where it lands (half the scale, about the frame's
   first round) is fetched at once, since a reader jumps to a place to look closer, unless the
@@ -161,13 +164,22 @@ class Prefetcher:
             # so far: a burst that loads coarse levels first, then the screen's own (a pan,
             # a slide opening), is no zoom.
             shown = session.moved or session.viewport
+            # Once the burst has moved the screen to a coarser scale, finer requests may be a
+            # viewer filling the levels under its new screen coarse first, a tile or two each
+            # (a jump to where its cache holds no coarse tiles): each such frame is over as
+            # the next level begins, and a request at the scale it settled on ends the walk.
+            walking = shown is not None and shown is session.moved and \
+                not same_scale(shown.scale, session.viewport.scale)
+            if walking and same_scale(request.scale, session.viewport.scale):
+                session.moved, session.frame, walking = None, [], False
+                shown = session.viewport
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
                 now = zoom_frame([shown], [request])
                 if now is not None:
                     zoom_began(session)
                     frame = (frame_region(session, shown, now, request),
-                             next_frame_margin(session, request))
+                             next_frame_margin(session, request), walking)
                     # Where the zoom comes from: the frame before, or the screen shown. After
                     # a jump within the burst the screen is known only to have moved as far as
                     # the jump's first tile, not where it landed: the zoom is taken to keep
@@ -211,8 +223,11 @@ class Prefetcher:
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            now, margin = frame
-            self._submit(Job(session, slide_id, "frame_now", region=now,
+            # After a move to a coarser scale, only once no finer level has begun by then.
+            now, margin, walking = frame
+            self._submit(Job(session, slide_id, "frame_now", region=None if walking else now,
+                             foresee=(lambda: now if self._latest_frame(session, request)
+                                      else None) if walking else None,
                              generation=session.generation, urgent=True))
             # The next frame is foreseen from the middle of this one's first round, which
             # reaches the workers in any order: its first request may be a tile off centre.
@@ -220,7 +235,7 @@ class Prefetcher:
                 self._submit(Job(session, slide_id, "zoom_frame",
                                  generation=session.generation, render=True, urgent=True,
                                  foresee=lambda: self._next_frame(session, reader, shown,
-                                                                  margin)))
+                                                                  margin, request)))
         # A jump's frame: the zoom in on where it lands, foreseen from the frame's first round.
         # Each worker serving the frame foresees it about the requests it saw; the blocks they
         # share are fetched once (`BlockReader.fetch` leases each on the shared tier).
@@ -236,12 +251,19 @@ class Prefetcher:
                              generation=session.generation, urgent=True))
         return session.policy
 
-    def _next_frame(self, session: Session, reader: SlideReader, shown: Viewport,
-                    margin: float) -> Viewport | None:
-        """The frame after the session's zoom frame, from the frame's requests this worker
-        has seen by now (called `FRAME_SETTLE` after the frame began)."""
+    def _latest_frame(self, session: Session, first: Request) -> bool:
+        """Whether the zoom frame `first` began is still the burst's latest, as this worker
+        has seen it: no finer frame has begun since, nor has the burst moved on."""
         with self._lock:
-            if not session.frame:
+            return bool(session.frame) and session.frame[0] is first
+
+    def _next_frame(self, session: Session, reader: SlideReader, shown: Viewport,
+                    margin: float, first: Request) -> Viewport | None:
+        """The frame after the zoom frame `first` began, from the frame's requests this worker
+        has seen by now (called `FRAME_SETTLE` after the frame began); None once a finer frame
+        has begun, which foresees its own."""
+        with self._lock:
+            if not session.frame or session.frame[0] is not first:
                 return None
             frame = zoom_frame([shown], session.frame)
             after = next_zoom_frame(frame, session.came_from or frame.centre)
