@@ -65,8 +65,8 @@ from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
 from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
-    jump_seen, move_ended, next_frame_margin, next_zoom_frame, zoom_after_jump, zoom_began, \
-    zoom_frame
+    jump_seen, latest_frame, move_ended, next_frame_margin, next_zoom_frame, zoom_after_jump, \
+    zoom_began, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
     follow, moved_to, next_viewport, operation, same_scale, strides_after, under
@@ -252,10 +252,8 @@ class Prefetcher:
         return session.policy
 
     def _latest_frame(self, session: Session, first: Request) -> bool:
-        """Whether the zoom frame `first` began is still the burst's latest, as this worker
-        has seen it: no finer frame has begun since, nor has the burst moved on."""
         with self._lock:
-            return bool(session.frame) and session.frame[0] is first
+            return latest_frame(session, first)
 
     def _next_frame(self, session: Session, reader: SlideReader, shown: Viewport,
                     margin: float, first: Request) -> Viewport | None:
@@ -263,7 +261,7 @@ class Prefetcher:
         has seen by now (called `FRAME_SETTLE` after the frame began); None once a finer frame
         has begun, which foresees its own."""
         with self._lock:
-            if not session.frame or session.frame[0] is not first:
+            if not latest_frame(session, first):
                 return None
             frame = zoom_frame([shown], session.frame)
             after = next_zoom_frame(frame, session.came_from or frame.centre)

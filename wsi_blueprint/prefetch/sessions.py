@@ -165,6 +165,12 @@ def goes_on(session: Session, first: Request) -> bool:
     return bool(session.frame) or first.time - session.zoomed_in <= ZOOM_GOES_ON
 
 
+def latest_frame(session: Session, first: Request) -> bool:
+    """Whether the zoom frame `first` began is still the burst's latest, as this worker has
+    seen it: no finer frame has begun since, nor has the burst moved on."""
+    return bool(session.frame) and session.frame[0] is first
+
+
 def has_next_frame(frame: Viewport) -> bool:
     """Whether a zoom in goes on past `frame`: a level at half its scale is no finer than
     level 0."""
