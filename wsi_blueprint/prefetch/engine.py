@@ -160,9 +160,6 @@ class Prefetcher:
                 ended, session.burst = session.burst, []
             if not session.burst:
                 session.drags, session.frame, session.moved = set(), [], None
-            # A zoom frame is finer than both the screen the viewer settled on and the burst
-            # so far: a burst that loads coarse levels first, then the screen's own (a pan,
-            # a slide opening), is no zoom.
             shown = session.moved or session.viewport
             # Once the burst has moved the screen to a coarser scale, finer requests may be a
             # viewer filling the levels under its new screen coarse first, a tile or two each
@@ -173,6 +170,9 @@ class Prefetcher:
             if walking and same_scale(request.scale, session.viewport.scale):
                 session.moved, session.frame, walking = None, [], False
                 shown = session.viewport
+            # A zoom frame is finer than both the screen the viewer settled on and the burst
+            # so far: a burst that loads coarse levels first, then the screen's own (a pan,
+            # a slide opening), is no zoom.
             if shown is not None and request.scale < shown.scale / 1.5 and \
                     (not session.burst or request.scale < session.finest / 1.5):
                 now = zoom_frame([shown], [request])
@@ -223,12 +223,14 @@ class Prefetcher:
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            # After a move to a coarser scale, only once no finer level has begun by then.
             now, margin, walking = frame
-            self._submit(Job(session, slide_id, "frame_now", region=None if walking else now,
-                             foresee=(lambda: now if self._latest_frame(session, request)
-                                      else None) if walking else None,
-                             generation=session.generation, urgent=True))
+            if walking:  # fetched only if no finer level has begun by the time it runs
+                self._submit(Job(session, slide_id, "frame_now", generation=session.generation,
+                                 urgent=True, foresee=lambda: now if self._latest_frame(
+                                     session, request) else None))
+            else:
+                self._submit(Job(session, slide_id, "frame_now", region=now,
+                                 generation=session.generation, urgent=True))
             # The next frame is foreseen from the middle of this one's first round, which
             # reaches the workers in any order: its first request may be a tile off centre.
             if has_next_frame(now):
