@@ -695,10 +695,10 @@ def test_a_zoom_frames_own_stored_tiles_are_fetched_at_its_first_request(folder)
     assert state.counters.get("prefetch_jobs", reason="frame_now") == 1
 
 
-def jumped(folder, scale, side, to):
+def jumped(folder, scale, side, to, reason="jump_zoom"):
     """A prefetcher on the H&E slide whose viewer settled on `side` x `side` DZI tiles at
     `scale` from the corner, then jumped to as many from tile `to`: its state, prefetcher,
-    slide, job runner, and the jump's `jump_zoom` job, not run."""
+    slide, job runner, and the jump's `reason` job, not run."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder)
     run, jobs = prefetcher._submit, []
     prefetcher._submit = jobs.append
@@ -706,8 +706,24 @@ def jumped(folder, scale, side, to):
     clock.now = 0.5
     prefetcher.end_quiet_bursts()
     view(prefetcher, slide, HE, 2.0, *to, scale, cols=side, rows=side, tiling=tiling)
-    (job,) = [job for job in jobs if job.reason == "jump_zoom"]
+    (job,) = [job for job in jobs if job.reason == reason]
     return state, prefetcher, slide, run, job
+
+
+def test_a_jumps_own_screen_is_fetched_at_once(folder):
+    """A navigator click asks for the screen where it lands a few tiles at a time, centre
+    first, each round waiting on the store for its own: the screen there (as large as the one
+    the viewer settled on, about the middle of the jump frame's first round) is fetched at
+    once, as a zoom frame's is. (Nothing fetched it: a third of a jump's tiles waited.)"""
+    # A screen of 1024 level-0 px square at scale 2; the jump frame's round: 2 x 2 tiles at
+    # scale 2 from (2048, 1024), far past it.
+    state, prefetcher, slide, run, job = jumped(folder, 2, 2, (4, 2), reason="jump_now")
+    assert foreseen(job) == Viewport(2048, 1024, 1024, 1024, 2)
+    assert not region_cached(slide, 2048, 1024, 1024, 1024, 2)
+    run(job)
+    assert prefetcher.drain()
+    assert region_cached(slide, 2048, 1024, 1024, 1024, 2)
+    assert state.counters.get("prefetch_jobs", reason="jump_now") == 1
 
 
 def test_a_jump_gets_the_zoom_in_on_where_it_lands_fetched_at_once(folder):
@@ -759,10 +775,15 @@ def test_a_session_whose_jumps_go_without_a_zoom_gets_none_foreseen(folder):
         prefetcher.end_quiet_bursts()
         return any(job.reason == "jump_zoom" for job in jobs)
 
+    def landed() -> bool:
+        """Whether the last move fetched its own screen as a jump's."""
+        return any(job.reason == "jump_now" for job in jobs)
+
     assert not move(0.0, 0, 0)  # the slide's first screen
-    assert move(2.0, 4, 2)
-    assert move(4.0, 0, 0)
+    assert move(2.0, 4, 2) and landed()
+    assert move(4.0, 0, 0) and landed()
     assert not move(6.0, 4, 2)  # two of two went without a zoom
+    assert landed()  # where it lands is fetched all the same
     assert not move(8.0, 9, 5, scale=1)  # a zoom in on where the third went
     assert not move(10.0, 4, 2)  # and back out
     assert move(12.0, 0, 0)

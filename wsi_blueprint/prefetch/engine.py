@@ -25,11 +25,12 @@ small record per viewing session (`sessions`) and plans work of these kinds:
   its new screen coarse first: its frame is fetched only if no finer one has begun by the time
   it would be foreseen, and the settled screen's own scale ends the walk;
 - jumps: a request far off the screen shown, at its scale, is a jump's frame (a navigator
-  click); the first frame of a zoom in on where it lands (half the scale, about the frame's
-  first round) is fetched at once, since a reader jumps to a place to look closer, unless the
-  session's jumps have mostly gone without a zoom, or the zoom reads a stored level denser
-  for its scale than the jump's screen (where levels are a factor of four apart: four times
-  a screen's bytes at each of a jump's frames, of which one is followed);
+  click); the screen where it lands (about the frame's first round) is fetched at once, as a
+  zoom frame's is, and so is the first frame of a zoom in there (half the scale), since a
+  reader jumps to a place to look closer, unless the session's jumps have mostly gone
+  without a zoom, or the zoom reads a stored level denser for its scale than the jump's
+  screen (where levels are a factor of four apart: four times a screen's bytes at each of a
+  jump's frames, of which one is followed);
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most a screen; half a screen before any) is fetched at once,
@@ -65,8 +66,8 @@ from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
 from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
-    jump_seen, latest_frame, move_ended, next_frame_margin, next_zoom_frame, zoom_after_jump, \
-    zoom_began, zoom_frame
+    jump_seen, landing_round, latest_frame, move_ended, next_frame_margin, next_zoom_frame, \
+    screen_at_landing, zoom_after_jump, zoom_began, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
     follow, moved_to, next_viewport, operation, same_scale, strides_after, under
@@ -155,6 +156,7 @@ class Prefetcher:
         if opened and session.policy == "full":
             self._plan_overview(session, reader)
         ended = frame = drag = jump = None
+        zoom_at_jump = False
         with self._lock:
             if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
                 ended, session.burst = session.burst, []
@@ -199,8 +201,8 @@ class Prefetcher:
                 if moved is not None:  # a drag's strip lies nearer: a request is one or other
                     if not same_scale(moved.scale, shown.scale):  # the burst starts anew there
                         session.frame, session.finest = [], request.scale
-                    elif not session.frame and jump_seen(session, request):
-                        jump = moved
+                    elif not session.frame:
+                        jump, zoom_at_jump = moved, jump_seen(session, request)
                     session.moved, session.drags = moved, set()
                 else:
                     found = drag_strip(shown, request, session.strides)
@@ -238,10 +240,15 @@ class Prefetcher:
                                  generation=session.generation, render=True, urgent=True,
                                  foresee=lambda: self._next_frame(session, reader, shown,
                                                                   margin, request)))
-        # A jump's frame: the zoom in on where it lands, foreseen from the frame's first round.
-        # Each worker serving the frame foresees it about the requests it saw; the blocks they
-        # share are fetched once (`BlockReader.fetch` leases each on the shared tier).
+        # A jump's frame: its screen at once, as a zoom frame's, and the zoom in on where it
+        # lands, both about the frame's first round. Each worker serving the frame foresees
+        # them about the requests it saw; the blocks they share are fetched once
+        # (`BlockReader.fetch` leases each on the shared tier).
         if jump is not None:
+            self._submit(Job(session, slide_id, "jump_now", generation=session.generation,
+                             urgent=True, foresee=lambda: self._jump_landing(
+                                 session, reader, jump, request)))
+        if zoom_at_jump:
             self._submit(Job(session, slide_id, "jump_zoom", generation=session.generation,
                              urgent=True, foresee=lambda: self._zoom_at_jump(
                                  session, reader, jump, request)))
@@ -272,6 +279,17 @@ class Prefetcher:
         index = reader.info()
         return centred_on(after, index.width, index.height).grown(margin)
 
+    def _jump_landing(self, session: Session, reader: SlideReader, screen: Viewport,
+                      first: Request) -> Viewport | None:
+        """The screen the jump frame `first` begins lands on, from the frame's requests this
+        worker has seen by now; None once another jump frame has begun."""
+        with self._lock:
+            if session.jump is not first:
+                return None
+            landed = screen_at_landing(session, screen, landing_round(session, first))
+        index = reader.info()
+        return centred_on(landed, index.width, index.height)
+
     def _zoom_at_jump(self, session: Session, reader: SlideReader, screen: Viewport,
                       first: Request) -> Viewport | None:
         """The first frame of a zoom in on where the jump frame `first` begins lands, from the
@@ -280,8 +298,7 @@ class Prefetcher:
         with self._lock:
             if session.jump is not first:
                 return None
-            landing = [r for r in session.burst if r.time >= first.time and
-                       same_scale(r.scale, first.scale)][:FRAME_ROUND] or [first]
+            landing = landing_round(session, first)
         frame = zoom_after_jump(screen, landing)
         # Where the zoom reads a level denser for its scale than the jump's screen reads (levels
         # a factor of four apart), it costs four times a screen's bytes at every jump frame,

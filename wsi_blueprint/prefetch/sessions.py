@@ -8,7 +8,7 @@ from typing import Callable
 from ..reader import Tiling
 from .markov import OperationModel
 from .policy import policy_for
-from .viewport import Request, Viewport, bounding_box, middle
+from .viewport import Request, Viewport, bounding_box, middle, same_scale
 
 
 @dataclasses.dataclass
@@ -224,6 +224,22 @@ def zoom_began(session: Session) -> None:
     if session.jump is not None:
         session.zoomed_after_jump += 1
         session.jump = None
+
+
+def landing_round(session: Session, first: Request) -> list[Request]:
+    """The first round of the jump frame `first` begins, as far as this worker has seen it."""
+    return [r for r in session.burst if r.time >= first.time and
+            same_scale(r.scale, first.scale)][:FRAME_ROUND] or [first]
+
+
+def screen_at_landing(session: Session, screen: Viewport, landing: list[Request]) -> Viewport:
+    """Where a jump frame lands: a screen about the middle of its first requests (a viewer asks
+    for the tiles nearest the screen's centre first), as large as the widest the session
+    showed (a worker may know the screen it left only in part)."""
+    cx, cy = middle(landing)
+    width = max(screen.width, session.widest[0] * screen.scale)
+    height = max(screen.height, session.widest[1] * screen.scale)
+    return Viewport(cx - width / 2, cy - height / 2, width, height, screen.scale)
 
 
 def zoom_after_jump(screen: Viewport, landing: list[Request]) -> Viewport | None:
