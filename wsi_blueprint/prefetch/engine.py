@@ -284,9 +284,10 @@ class Prefetcher:
         """The screen the jump frame `first` begins lands on, from the frame's requests this
         worker has seen by now; None once another jump frame has begun."""
         with self._lock:
-            if session.jump is not first:
+            landing = landing_round(session, first)
+            if landing is None:
                 return None
-            landed = screen_at_landing(session, screen, landing_round(session, first))
+            landed = screen_at_landing(session, screen, landing)
         index = reader.info()
         return centred_on(landed, index.width, index.height)
 
@@ -296,9 +297,9 @@ class Prefetcher:
         frame's requests this worker has seen by now; None once another jump frame or the
         zoom itself has begun, or where the zoom costs more stored pixels a screen."""
         with self._lock:
-            if session.jump is not first:
-                return None
             landing = landing_round(session, first)
+        if landing is None:
+            return None
         frame = zoom_after_jump(screen, landing)
         # Where the zoom reads a level denser for its scale than the jump's screen reads (levels
         # a factor of four apart), it costs four times a screen's bytes at every jump frame,

@@ -226,8 +226,11 @@ def zoom_began(session: Session) -> None:
         session.jump = None
 
 
-def landing_round(session: Session, first: Request) -> list[Request]:
-    """The first round of the jump frame `first` begins, as far as this worker has seen it."""
+def landing_round(session: Session, first: Request) -> list[Request] | None:
+    """The first round of the jump frame `first` begins, as far as this worker has seen it;
+    None once another jump frame has begun (only a jump's latest frame is where it lands)."""
+    if session.jump is not first:
+        return None
     return [r for r in session.burst if r.time >= first.time and
             same_scale(r.scale, first.scale)][:FRAME_ROUND] or [first]
 
