@@ -448,14 +448,14 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     observe(prefetcher, "s1", slide, sid, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     # The screen's centre (2048, 2048) moved to (1536, 1536) as the scale halved. Predicted:
-    # scale 2, a quarter of 4096 px wide (1024 px), centred anywhere from where the frame is
-    # (a zoom about its centre) to as far on again (a flight), half as far on (a zoom about
-    # (1024, 1024)) between: 512-2048. The zoom may stop at this first frame: no margin, but
-    # all of it fetched, though it reads level 0 where the frame reads level 1.
+    # scale 2, a quarter of 4096 px wide (1024 px), about the frame's own centre: this is the
+    # zoom's first frame, and a click zooms a level, the next click anywhere. The zoom may
+    # stop at this first frame: no margin, but all of it fetched, though it reads level 0
+    # where the frame reads level 1.
     (after,) = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
-    assert after == Viewport(512, 512, 1536, 1536, 2)
-    assert region_cached(slide, 512, 512, 1536, 1536, 2)
-    assert not region_cached(slide, 0, 0, 512, 512, 2)
+    assert after == Viewport(1024, 1024, 1024, 1024, 2)
+    assert region_cached(slide, 1024, 1024, 1024, 1024, 2)
+    assert not region_cached(slide, 512, 512, 512, 512, 2)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_tiles_rendered") == 0  # demand never paused
     prefetcher.demand_ended()
@@ -465,7 +465,7 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
     prefetcher.end_quiet_bursts()
     observe(prefetcher, "s2", slide, sid, Request(4.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
-    frame = derived(slide, tiling, 512, 512, 1536, 1536, 2)
+    frame = derived(slide, tiling, 1024, 1024, 1024, 1024, 2)
     assert frame and state.counters.get("prefetch_tiles_rendered") == len(frame)
     cached = state.library.caches.tiles.peek_many([key for key, _ in frame])
     assert all(key in cached for key, _ in frame)
@@ -477,8 +477,8 @@ def test_a_zoom_animation_gets_its_next_frame_fetched_before_it_is_asked(folder)
 
 def test_a_foreseen_frame_larger_than_a_render_may_be_is_still_fetched(folder, monkeypatch):
     """A render's canvas is bounded (a request for more is refused); a prefetched region's is
-    not: a frame grown by its margin and drawn out by the zoom's step names tiles to fetch,
-    and the session's byte budget bounds what that costs."""
+    not: a foreseen frame (grown by its margin, drawn out by the zoom's step once it goes on)
+    names tiles to fetch, and the session's byte budget bounds what that costs."""
     monkeypatch.setattr(region, "MAX_CANVAS_PIXELS", 500 * 500)
     clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
     view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)
@@ -488,8 +488,8 @@ def test_a_foreseen_frame_larger_than_a_render_may_be_is_still_fetched(folder, m
     observe(prefetcher, "s1", slide, HE, Request(2.0, 1024, 1024, 1024, 1024, 4), tiling)
     assert prefetcher.drain()
     with pytest.raises(TooLarge):  # the next frame, as the previous test foresees it
-        plan_region(slide, 512, 512, 1536, 1536, 768, 768)
-    assert region_cached(slide, 512, 512, 1536, 1536, 2)
+        plan_region(slide, 1024, 1024, 1024, 1024, 512, 512)
+    assert region_cached(slide, 1024, 1024, 1024, 1024, 2)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
     assert state.counters.get("prefetch_dropped", why="error", reason="zoom_frame") == 0
 
@@ -520,10 +520,11 @@ def test_a_zoom_frames_next_frame_is_fetched_whole_with_a_later_frames_margin(fo
 
 
 def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder):
-    """Zooming about a point (OpenSeadragon's wheel and click zooms keep the pointer's point
-    where it is) halves the scale and the distance of the centre to that point each frame: the
-    next frame is predicted from the two centres before it, the screen's and then each
-    frame's, and lands where the viewer goes."""
+    """Zooming about a point (OpenSeadragon's wheel zoom keeps the pointer's point where it
+    is) halves the scale and the distance of the centre to that point each frame: once the
+    zoom goes on, the next frame is predicted from the two frames' centres before it and lands
+    where the viewer goes. At the zoom's first frame nothing tells a wheel from a click, after
+    which the next click may land anywhere: its next frame is foreseen about itself."""
     prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 8, 2, 2)  # centre 2048
     point, centre = (1024.0, 512.0), (2048.0, 2048.0)
     for frame, scale in enumerate((4, 2, 1)):
@@ -536,7 +537,9 @@ def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder
         now = next(job.region for job in jobs if job.reason == "frame_now")
         assert now.centre == centre and now.scale == scale
         after = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
-        if scale > 1:
+        if frame == 0:
+            assert after[0].centre == centre
+        elif scale > 1:
             assert after[0].centre == ((centre[0] + point[0]) / 2, (centre[1] + point[1]) / 2)
         else:
             assert after == []  # nothing finer than level 0
@@ -544,12 +547,12 @@ def test_each_next_zoom_frame_is_predicted_about_the_point_that_stays_put(folder
 
 def test_a_next_zoom_frame_takes_in_a_flight_as_well_as_a_zoom_about_a_point(folder):
     """A viewer fitting a place (its pan and zoom animated together) moves the centre as far
-    each frame as the frame before; one zooming about a point, half as far. The next frame
-    foreseen takes in both. (Foreseen half a step on alone, a flight's next frame lay a
-    quarter of its width past it.)"""
+    each frame as the frame before; one zooming about a point, half as far. Once the zoom goes
+    on, the next frame foreseen takes in both. (Foreseen half a step on alone, a flight's next
+    frame lay a quarter of its width past it.)"""
     prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 16, 1, 1)  # centre 2048
     centre = 2048.0
-    for frame, scale in enumerate((8, 4)):  # flying east by 512 px a frame
+    for frame, scale in enumerate((8, 4, 2)):  # flying east by 512 px a frame
         centre += 512
         size = 256 * scale
         jobs.clear()
@@ -557,6 +560,9 @@ def test_a_next_zoom_frame_takes_in_a_flight_as_well_as_a_zoom_about_a_point(fol
                                                      2048 - size / 2, size, size, scale), tiling)
         (after,) = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
         assert after.scale == scale / 2
+        if frame == 0:  # a zoom's first frame: about itself (see the test before)
+            assert after.centre == (centre, 2048)
+            continue
         for landing in (centre + 512, centre + 256):  # the flight's, a zoom about a point's
             left = landing - 128 * scale / 2
             assert after.x <= left and left + 128 * scale <= after.x + after.width
@@ -644,22 +650,28 @@ def test_a_jump_that_fills_the_levels_under_its_screen_coarse_first_is_no_zoom(f
     assert foreseen(jump) == Viewport(3072, 2176, 512, 256, 1)
 
 
-def test_a_zoom_towards_the_slides_edge_is_predicted_with_its_centre_on_the_slide(folder):
+def test_a_zoom_towards_the_slides_edge_is_predicted_with_its_centre_on_the_slide(
+        folder, monkeypatch):
     """A viewer keeps its screen's centre on the image, so a zoom towards the slide's corner
     ends there: the next frame, foreseen half a step past the frame, is moved back until its
     centre is on the slide, where its stored tiles are fetched. (Past the corner it lay wholly
     off the 4096 x 3072 slide, and nothing was fetched.)"""
+    monkeypatch.setattr(engine, "FRAME_SETTLE", 0.5)  # the second frame has begun by then
     clock, state, prefetcher, slide, tiling = on_he_slide(folder)
     jobs = submitted(prefetcher)
-    view(prefetcher, slide, HE, 0.0, 0, 0, 8, cols=2, rows=2, tiling=tiling)  # centre 2048
+    view(prefetcher, slide, HE, 0.0, 0, 0, 16, cols=1, rows=1, tiling=tiling)  # centre 2048
     clock.now = 0.5
     prefetcher.end_quiet_bursts()
-    # The first request of a frame at scale 4 in the top right corner, centred on (3840, 256):
-    # half a step on from the screen's centre is (4736, -640), beyond both edges.
-    observe(prefetcher, "s1", slide, HE, Request(2.0, 3584, 0, 512, 512, 4), tiling)
+    # A zoom's frames at scale 8 about (2816, 1280), then at scale 4 in the top right corner,
+    # about (3840, 256): half a step on from that is (4352, -256), beyond both edges.
+    observe(prefetcher, "s1", slide, HE, Request(2.0, 2560, 1024, 512, 512, 8), tiling)
+    observe(prefetcher, "s1", slide, HE, Request(2.12, 3584, 0, 512, 512, 4), tiling)
     assert prefetcher.drain()
-    (after,) = [foreseen(job) for job in jobs if job.reason == "zoom_frame"]
+    first, second = [job for job in jobs if job.reason == "zoom_frame"]
+    assert foreseen(first) is None  # a finer frame has begun: it foresees its own
+    after = foreseen(second)
     assert after.centre == (4096, 0) and after.scale == 2
+    # level 0, which neither frame reads
     assert region_cached(slide, 3584, 0, 512, 512, 2)
     assert state.counters.get("prefetch_jobs", reason="zoom_frame") == 1
 

@@ -16,14 +16,15 @@ small record per viewing session (`sessions`) and plans work of these kinds:
 - zoom frames: the first request finer than the screen shown and than the burst so far is a
   zoom animation's new frame; that frame's stored tiles (with a margin: a frame zoomed by less
   than two shows more than the screen's size) are fetched at once, and the next frame's (half
-  the scale, wherever the zoom's last step takes its centre, from not at all to as far again;
-  whole, with a later frame's margin once the zoom goes on) as soon as the frame's first round
-  has come in, not behind demand: the viewer asks for the first a few at a time, and for the
-  next a frame later. The next frame's resampled tiles are rendered once demand pauses between
-  two frames, not beside the demand renders of the frame being shown. After a move within the
-  burst to a coarser scale, a finer level may be one step of a viewer filling the levels under
-  its new screen coarse first: its frame is fetched only if no finer one has begun by the time
-  it would be foreseen, and the settled screen's own scale ends the walk;
+  the scale; at a zoom's first frame about that frame, as a click zooms a level and the next
+  click may land anywhere; once the zoom goes on, wherever its last step takes its centre,
+  from not at all to as far again, whole, with a later frame's margin) as soon as the frame's
+  first round has come in, not behind demand: the viewer asks for the first a few at a time,
+  and for the next a frame later. The next frame's resampled tiles are rendered once demand
+  pauses between two frames, not beside the demand renders of the frame being shown. After a
+  move within the burst to a coarser scale, a finer level may be one step of a viewer filling
+  the levels under its new screen coarse first: its frame is fetched only if no finer one has
+  begun by the time it would be foreseen, and the settled screen's own scale ends the walk;
 - jumps: a request far off the screen shown, at its scale, is a jump's frame (a navigator
   click); the screen where it lands (about the frame's first round) is fetched at once, as a
   zoom frame's is, and so is the first frame of a zoom in there (half the scale), since a
@@ -65,9 +66,9 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
-    jump_seen, landing_round, latest_frame, move_ended, next_frame_margin, next_zoom_frame, \
-    screen_at_landing, zoom_after_jump, zoom_began, zoom_frame
+from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, goes_on, \
+    has_next_frame, jump_seen, landing_round, latest_frame, move_ended, next_frame_margin, \
+    next_zoom_frame, screen_at_landing, zoom_after_jump, zoom_began, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
     follow, moved_to, next_viewport, operation, same_scale, strides_after, under
@@ -182,16 +183,19 @@ class Prefetcher:
                     zoom_began(session)
                     frame = (frame_region(session, shown, now, request),
                              next_frame_margin(session, request), walking)
-                    # Where the zoom comes from: the frame before, or the screen shown. After
-                    # a jump within the burst the screen is known only to have moved as far as
-                    # the jump's first tile, not where it landed: the zoom is taken to keep
-                    # its centre.
+                    # Where the zoom comes from: the frame before, or the screen shown when
+                    # the zoom goes on from one whose burst ended. A zoom's first frame is
+                    # taken to keep its centre: a click zooms a level and the next click may
+                    # land anywhere, and the screen a worker knows may be stale (a viewer
+                    # moves over tiles it holds without asking). So is one right after a jump
+                    # within the burst, whose screen is known only to have moved as far as
+                    # the jump's first tile, not where it landed.
                     if session.frame:
                         session.came_from = zoom_frame([shown], session.frame).centre
-                    elif session.moved is not None:
-                        session.came_from = None
-                    else:
+                    elif session.moved is None and goes_on(session, request):
                         session.came_from = shown.centre
+                    else:
+                        session.came_from = None
                 session.frame = [request] if now is not None else []
             elif shown is not None:
                 if session.frame and len(session.frame) < FRAME_ROUND and \

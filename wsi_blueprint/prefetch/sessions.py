@@ -184,7 +184,8 @@ def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport
     viewer fitting a region, its pan and zoom animated together) moves it as far; and the step
     from `came_from`, the centre of the frame (or screen) before, is told by the few tiles of
     each that reached this worker, so the centre may have stayed. The next frame is where all
-    of these land: `frame` at half its scale, drawn out by that step in its direction."""
+    of these land: `frame` at half its scale, drawn out by that step in its direction. (At a
+    zoom's first frame the caller passes the frame's own centre: see the engine.)"""
     if not has_next_frame(frame):
         return None
     cx, cy = frame.centre
