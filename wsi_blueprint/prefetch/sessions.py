@@ -22,7 +22,8 @@ class Session:
     drags: set = dataclasses.field(default_factory=set)  # pans whose strip the burst fetched
     frame: list = dataclasses.field(default_factory=list)  # the burst's last zoom frame's
     # requests this worker has seen, up to `FRAME_ROUND`
-    came_from: tuple | None = None  # the centre of the frame (or screen) before it, if known
+    came_from: tuple | None = None  # the centre of the frame (or screen) before the burst's
+    # zoom frame, once the zoom goes on
     viewport: Viewport | None = None  # the screen shown, followed through pan strips
     moved: Viewport | None = None  # the screen as a move within the burst has taken it
     widest: tuple[float, float] = (0.0, 0.0)  # most level pixels across and down a screen showed
