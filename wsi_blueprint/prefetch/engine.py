@@ -66,9 +66,9 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, goes_on, \
-    has_next_frame, jump_seen, landing_round, latest_frame, move_ended, next_frame_margin, \
-    next_zoom_frame, screen_at_landing, zoom_after_jump, zoom_began, zoom_frame
+from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
+    jump_seen, landing_round, latest_frame, move_ended, next_frame_margin, next_zoom_frame, \
+    screen_at_landing, zoom_after_jump, zoom_began, zoom_came_from, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
     follow, moved_to, next_viewport, operation, same_scale, strides_after, under
@@ -183,19 +183,7 @@ class Prefetcher:
                     zoom_began(session)
                     frame = (frame_region(session, shown, now, request),
                              next_frame_margin(session, request), walking)
-                    # Where the zoom comes from: the frame before, or the screen shown when
-                    # the zoom goes on from one whose burst ended. A zoom's first frame is
-                    # taken to keep its centre: a click zooms a level and the next click may
-                    # land anywhere, and the screen a worker knows may be stale (a viewer
-                    # moves over tiles it holds without asking). So is one right after a jump
-                    # within the burst, whose screen is known only to have moved as far as
-                    # the jump's first tile, not where it landed.
-                    if session.frame:
-                        session.came_from = zoom_frame([shown], session.frame).centre
-                    elif session.moved is None and goes_on(session, request):
-                        session.came_from = shown.centre
-                    else:
-                        session.came_from = None
+                    session.came_from = zoom_came_from(session, shown, request)
                 session.frame = [request] if now is not None else []
             elif shown is not None:
                 if session.frame and len(session.frame) < FRAME_ROUND and \

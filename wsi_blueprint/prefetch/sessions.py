@@ -159,6 +159,20 @@ def next_frame_margin(session: Session, first: Request) -> float:
     return LATER_FRAME_REACH if goes_on(session, first) else 1.0
 
 
+def zoom_came_from(session: Session, shown: Viewport, first: Request) -> tuple | None:
+    """The centre the zoom frame `first` begins came from, whose step the next frame is drawn
+    out along: the frame before, or the screen shown when the zoom goes on from one whose
+    burst ended. None (the zoom keeps its centre) at a zoom's first frame: a click zooms a
+    level and the next click may land anywhere, and the screen a worker knows may be stale (a
+    viewer moves over tiles it holds without asking); and right after a jump within the
+    burst, whose screen is known only to have moved as far as the jump's first tile."""
+    if session.frame:
+        return zoom_frame([shown], session.frame).centre
+    if session.moved is None and goes_on(session, first):
+        return shown.centre
+    return None
+
+
 def goes_on(session: Session, first: Request) -> bool:
     """Whether the zoom frame `first` begins goes on with a zoom (a later frame of it), not
     a zoom's first frame: one within this burst, or within `ZOOM_GOES_ON` of a zoom in whose
@@ -186,7 +200,7 @@ def next_zoom_frame(frame: Viewport, came_from: tuple[float, float]) -> Viewport
     from `came_from`, the centre of the frame (or screen) before, is told by the few tiles of
     each that reached this worker, so the centre may have stayed. The next frame is where all
     of these land: `frame` at half its scale, drawn out by that step in its direction. (At a
-    zoom's first frame the caller passes the frame's own centre: see the engine.)"""
+    zoom's first frame the caller passes the frame's own centre: see `zoom_came_from`.)"""
     if not has_next_frame(frame):
         return None
     cx, cy = frame.centre
