@@ -457,6 +457,28 @@ def test_when_the_other_workers_fetch_fails_the_waiting_worker_fetches_the_block
     assert time.monotonic() - started < 0.5  # a gave up its lease: no wait for it to expire
 
 
+def test_a_block_evicted_before_the_waiting_worker_takes_it_is_fetched_at_once(tmp_path,
+                                                                              memcached):
+    """A full memcached may evict a block between one worker's store and another's poll."""
+    a, b = worker(tmp_path, memcached), worker(tmp_path, memcached)
+    a._cache.shared.set_many = lambda items, expire=0: None  # every store evicted at once
+    first = threading.Thread(target=a.read, args=(5 * BLOCK, 10))
+    first.start()
+    assert eventually(lambda: a.reader.asked)
+    got = []
+    second = threading.Thread(target=lambda: got.append(b.read(5 * BLOCK, 10)))
+    second.start()
+    time.sleep(0.05)
+    b.reader.gate.set()
+    assert not b.reader.asked  # waiting on a's lease
+    started = time.monotonic()
+    a.reader.gate.set()
+    first.join(5), second.join(5)
+    assert got == [DATA[5 * BLOCK:5 * BLOCK + 10]]
+    assert b.reader.asked == [(5 * BLOCK, BLOCK)]
+    assert time.monotonic() - started < 0.5  # a gave up its lease once its fetch was over
+
+
 def test_a_lease_whose_worker_died_expires_and_the_block_is_fetched(tmp_path, memcached):
     a, b = worker(tmp_path, memcached), worker(tmp_path, memcached)
     assert not a._cache.lease_many([a._key(5)], 1)  # taken, and never fetched

@@ -143,6 +143,50 @@ def test_lease_keeps_a_second_process_from_loading_the_same_key(memcached):
     check_lease_keeps_a_second_process_from_loading(lambda c: tier(memcached, c))
 
 
+def _second_loads_behind(memcached, first_load, item_limit: int = 1 << 20):
+    """Two processes ask for one missing key with a lease of ten seconds, the second while the
+    first's `first_load` runs: (what each got or raised, the second's load count, the seconds
+    the second took)."""
+    caches = [TieredCache("metadata", 1 << 20, c, tier(memcached, c, item_limit=item_limit))
+              for c in (Counters(), Counters())]
+    started, got, loads = threading.Event(), {}, []
+
+    def first():
+        try:
+            got["first"] = caches[0].get_or_load("slide", lambda: (started.set(), first_load())[1],
+                                                 lease_seconds=10)
+        except OSError as exc:
+            got["first"] = exc
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    got["second"] = caches[1].get_or_load("slide", lambda: loads.append(1) or b"index",
+                                          lease_seconds=10)
+    took = time.monotonic() - began
+    thread.join(5)
+    return got, len(loads), took
+
+
+def test_a_failed_load_gives_up_its_lease_and_the_waiting_process_loads_at_once(memcached):
+    def failing():
+        time.sleep(0.3)
+        raise OSError("the store went away")
+
+    got, loads, took = _second_loads_behind(memcached, failing)
+    assert isinstance(got["first"], OSError) and got["second"] == b"index" and loads == 1
+    assert took < 2  # not the ten seconds of the lease
+
+
+def test_a_value_the_tier_cannot_hold_gives_up_its_lease_too(memcached):
+    """Too large for memcached (or evicted at once): the waiting process loads it itself."""
+    got, loads, took = _second_loads_behind(memcached, lambda: time.sleep(0.3) or b"x" * 4096,
+                                            item_limit=2048)
+    assert got == {"first": b"x" * 4096, "second": b"index"} and loads == 1
+    assert took < 2
+
+
 def test_undecodable_shared_values_are_misses(memcached, counters):
     class Strict:
         encode = staticmethod(lambda value: value)

@@ -4,9 +4,10 @@ Byte ranges are rounded out to aligned blocks. Blocks come from the block cache 
 memcached); the missing ones are claimed, so that a concurrent reader of the same block waits
 instead of fetching it again: in this process by single flight, across processes sharing
 memcached by a lease, the waiter taking the block from memcached once the leaseholder has put
-it there. They are grouped into runs of adjacent blocks, and each run is fetched with one range
-request, the runs in parallel. A run's body streams in, and each block is cached and handed to
-the reads waiting for it as soon as its last byte is in.
+it there (or fetching it itself once the lease is given up without it). They are grouped into
+runs of adjacent blocks, and each run is fetched with one range request, the runs in parallel.
+A run's body streams in, and each block is cached and handed to the reads waiting for it as
+soon as its last byte is in.
 
 Store reads may be rounded out further, to aligned units of `read_size` bytes (a multiple of
 the block, chosen by the prefetch control loop): a unit's missing blocks come in the same
@@ -288,8 +289,7 @@ class BlockReader:
         the shared tier may be fetching some already (a viewer's round of tiles is shared out
         among workers). Those land in their flights from the shared tier, in the background.
         Blocks too large for the shared tier are never leased: no waiter would find them."""
-        shared = self._cache.shared
-        if not led or shared is None or self.block_size > shared.item_limit:
+        if not led or not self._leased():
             return led
         keys = {self._key(i): i for i in led}
         elsewhere = {keys[k] for k in self._cache.lease_many(list(keys), LEASE_SECONDS)}
@@ -297,6 +297,11 @@ class BlockReader:
             threading.Thread(target=contextvars.Context().run, daemon=True,
                              args=(self._land_from_shared, sorted(elsewhere))).start()
         return {i: flight for i, flight in led.items() if i not in elsewhere}
+
+    def _leased(self) -> bool:
+        """Whether fetches of this object's blocks take leases on the shared tier."""
+        shared = self._cache.shared
+        return shared is not None and self.block_size <= shared.item_limit
 
     def _land_from_shared(self, indices: list[int]) -> None:
         """Ends the flights of blocks another process is fetching as they reach the shared
@@ -396,12 +401,17 @@ class BlockReader:
         last_start, last_length = self._span(last)
         pieces = self.reader.stream(start, last_start + last_length - start)
         lengths = [self.length(i) for i in range(first, last + 1)]
+        leased = self._leased()
         landed = 0
         for index, data in enumerate(split_blocks(pieces, lengths), first):
             block = {self._key(index): data}
             self._cache.set_many(block, share=False)
             landing.land(index, data)
             self._cache.share_many(block)
+            if leased:
+                # A full tier may evict the block before a waiting worker takes it: without
+                # the lease, that worker fetches it at once instead of waiting it out.
+                self._cache.drop_leases(list(block))
             landed += 1
         if landed < len(lengths):
             raise StoreError("the store sent fewer bytes than asked for")

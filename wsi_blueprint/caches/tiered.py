@@ -123,19 +123,26 @@ class TieredCache:
 
         With `lease_seconds`, other processes on the same shared tier are kept from loading the
         same key at once: the first takes a lease with `add`, the rest poll the tier for its
-        result (for at most `lease_seconds`, then load it themselves).
+        result (for at most `lease_seconds`, then load it themselves). The first gives up its
+        lease once its load is over, so that the rest load at once when its value is not in
+        the tier (its load failed, or the value was too large or already evicted).
         """
         value = self.get(key)
         if value is not None:
             return value
 
         def leader() -> Any:
-            if lease_seconds and self.lease_many([key], int(lease_seconds) + 1):
+            theirs = bool(lease_seconds) and bool(self.lease_many([key], int(lease_seconds) + 1))
+            if theirs:
                 value = self._await_shared(key, lease_seconds)
                 if value is not None:
                     return value
-            value = load()
-            self.set(key, value)
+            try:
+                value = load()
+                self.set(key, value)
+            finally:
+                if lease_seconds and not theirs:
+                    self.drop_leases([key])
             return value
 
         return self.flights.do(key, leader, self.wait_timeout)
@@ -163,7 +170,8 @@ class TieredCache:
                 if not self.shared.add(self._lease_key(key), b"1", expire=seconds)}
 
     def drop_leases(self, keys: list[str]) -> None:
-        """Gives up leases this process took and will not load: the waiters load them."""
+        """Gives up leases this process took, its loads over or never to be made: a waiter
+        takes a value from the tier, or loads it itself if the tier holds none."""
         if self.shared is not None:
             for key in keys:
                 self.shared.delete(self._lease_key(key))
@@ -183,13 +191,16 @@ class TieredCache:
         return values, gone
 
     def _await_shared(self, key: str, seconds: float) -> Any:
+        """The value another process holds the lease on loading, once it is in the tier; None
+        once the lease is gone without it, or after `seconds`."""
         deadline = time.monotonic() + seconds
         delay = 0.01
         while time.monotonic() < deadline:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
-            value = self.get_many([key], count=False).get(key)  # polls are not misses
-            if value is not None:
-                self._count("lease_waits")
-                return value
+            values, gone = self.poll_leased([key])
+            if key in values:
+                return values[key]
+            if gone:
+                return None
         return None
