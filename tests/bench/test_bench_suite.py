@@ -40,10 +40,15 @@ def test_bench_command_end_to_end(small_slides, tmp_path, capsys):
         assert results["targets"][peer]["sessions"][0]["cold"]["errors"] == 0
     # One pair a protocol: cached native tiles, as DZI and as IIIF tiles, against bare Flask.
     assert [hot["protocol"] for hot in results["hot_path"]] == ["dzi", "iiif"]
-    for hot in results["hot_path"]:
-        assert hot["errors"] == 0 and hot["tile_misses"] == 0 and hot["cached_rps"] > 0
-        assert hot["ratio"] == hot["cached_rps"] / hot["ceiling_rps"]
     text = (out / "report.md").read_text()
+    for hot in results["hot_path"]:
+        pair = hot["pairs"][0]
+        # every request a cache hit, of tiles, not error pages
+        assert hot["errors"] == 0 and hot["tile_misses"] == 0
+        assert hot["tile_hits"] >= pair["cached"]["requests"] > 0 and hot["cached_rps"] > 0
+        assert pair["ceiling"]["requests"] > 0 and hot["body_bytes_mean"] > 1000
+        assert hot["ratio"] == hot["cached_rps"] / hot["ceiling_rps"]
+        assert f"| {hot['protocol']} | all | {hot['cached_rps']:,.0f} |" in text
     assert "| wsi_blueprint |" in text and (out / "latency_cdf.png").exists()
     assert "## Hot path: cached tiles against the ceiling" in text
     assert (out / "trace.jsonl").read_text().count("\n") == len(short)

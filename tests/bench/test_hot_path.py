@@ -71,23 +71,6 @@ def test_a_pinned_server_runs_every_worker_on_its_cpus(tmp_path):
             assert os.sched_getaffinity(pid) == {0}
 
 
-def test_a_pair_measures_cached_tiles_against_the_ceiling(small_slides):
-    infos = _infos(small_slides)
-    paths = hot_path.native_tile_paths(infos, 40)
-    root = small_slides[0].path[:-len(small_slides[0].slide_id)]
-    result = hot_path.measure(lambda cpus: LiveServer(root, workers=2, cpus=cpus), paths,
-                              pairs=1, seconds=1, connections=4, protocol="dzi",
-                              log=lambda *a: None)
-    pair = result["pairs"][0]
-    assert result["errors"] == 0 and result["tile_misses"] == 0  # every request a cache hit
-    assert result["tile_hits"] >= pair["cached"]["requests"] > 0
-    assert pair["ceiling"]["requests"] > 0
-    assert result["ratio"] == pair["cached"]["rps"] / pair["ceiling"]["rps"]
-    assert result["body_bytes_mean"] > 1000  # tiles, not error pages
-    text = "\n".join(hot_path.markdown([result]))
-    assert "| dzi | all |" in text and f"{result['ratio']:.2f}" in text
-
-
 def test_with_access_control_every_url_carries_a_token_and_is_answered(small_slides):
     """`--access-control`: our server checks tokens, and the tiles, each asked with one in its
     path, are all cache hits: none refused."""
