@@ -83,12 +83,14 @@ def _instance(path: str) -> Instance:
                     (ds.Columns, ds.Rows))
 
 
-def write_series(source: str, folder: str, offset_table: str, conforming: bool = True) -> None:
-    """The SVS as a series with every level down to one tile, its associated images too;
-    as wsidicomizer writes it unless `conforming`."""
-    dicomize(source, folder, offset_table=offset_table, add_missing_levels=True)
-    for name in os.listdir(folder) if conforming else ():
-        conform(os.path.join(folder, name))
+def write_series(*series: tuple[str, str, str], conforming: bool = True) -> None:
+    """Each (SVS, folder, offset table) as a series with every level down to one tile, its
+    associated images too; as wsidicomizer writes it unless `conforming`."""
+    dicomize(*[(source, folder, {"offset_table": offset_table, "add_missing_levels": True})
+               for source, folder, offset_table in series])
+    for _, folder, _ in series if conforming else ():
+        for name in os.listdir(folder):
+            conform(os.path.join(folder, name))
 
 
 def _is_jfif(frame: bytes) -> bool:
@@ -209,20 +211,20 @@ def make_sparse(path: str, dropped: tuple[int, int]) -> None:
 
 def write_set(root: str, cmu: str, small: str) -> DicomSeriesSet:
     """CMU-1-Small-Region in every layout, small.svs (16 x 16 in one 64 px frame) with a BOT."""
+    folders = {f"cmu-{layout}": os.path.join(root, f"cmu-{layout}") for layout in LAYOUTS}
+    folders["small-bot"] = os.path.join(root, "small-bot")
+    write_series(*[(cmu, folders[f"cmu-{layout}"], "bot" if layout == "sparse" else layout)
+                   for layout in LAYOUTS], (small, folders["small-bot"], "bot"))
     series = {}
     for layout in LAYOUTS:
         name = f"cmu-{layout}"
-        folder = os.path.join(root, name)
-        write_series(cmu, folder, "bot" if layout == "sparse" else layout)
         missing = frozenset()
         if layout == "sparse":
-            written = WrittenSeries(name, folder, cmu)
+            written = WrittenSeries(name, folders[name], cmu)
             columns, rows = written.levels[0].grid
             missing = frozenset({(columns // 2, rows // 2)})
             make_sparse(written.levels[0].path, next(iter(missing)))
-        series[name] = WrittenSeries(name, folder, cmu, missing)
-    folder = os.path.join(root, "small-bot")
-    write_series(small, folder, "bot")
-    series["small-bot"] = WrittenSeries("small-bot", folder, small)
+        series[name] = WrittenSeries(name, folders[name], cmu, missing)
+    series["small-bot"] = WrittenSeries("small-bot", folders["small-bot"], small)
     return DicomSeriesSet(root, series)
 

@@ -205,7 +205,7 @@ def test_jfif_frames_labelled_rgb_show_their_true_colours(dicom_series, tmp_path
     """wsidicomizer labels its own levels' JFIF (YCbCr) frames RGB. The reader goes by the
     stream, as it does for TIFF, and shows the SVS's colours; OpenSlide goes by the label
     (which is why the other series are relabelled before it serves as the reference)."""
-    write_series(dicom_series["cmu-bot"].source, str(tmp_path / "raw"), "bot", conforming=False)
+    write_series((dicom_series["cmu-bot"].source, str(tmp_path / "raw"), "bot"), conforming=False)
     client = create_app({"WSI_STORE": f"file://{tmp_path}"}).test_client()
     ours = decoded(client.get("/tiles/raw/1/1/1.jpg"))  # level 1: level 0 halved
     svs = openslide.OpenSlide(dicom_series["cmu-bot"].source)

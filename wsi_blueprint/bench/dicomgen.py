@@ -33,15 +33,17 @@ def series_folder(slide_path: str) -> str:
     return f"{stem}-dicom-v{SERIES_VERSION}"
 
 
-def dicomize(source: str, folder: str, **options) -> None:
-    """`WsiDicomizer.convert(source, folder, workers=1, **options)` in a child process: importing
-    wsidicomizer turns on pydicom's strict validation and future behaviour for the whole process,
-    and real files (long UIDs, trailing dots) then fail to read in every other DICOM reader."""
+def dicomize(*conversions: tuple[str, str, dict]) -> None:
+    """`WsiDicomizer.convert(source, folder, workers=1, **options)` for each (source, folder,
+    options), all in one child process: importing wsidicomizer turns on pydicom's strict
+    validation and future behaviour for the whole process, and real files (long UIDs, trailing
+    dots) then fail to read in every other DICOM reader. One child for all: its import is most
+    of a small slide's conversion."""
     script = ("import json, sys\n"
               "from wsidicomizer import WsiDicomizer\n"
-              "WsiDicomizer.convert(sys.argv[1], sys.argv[2], workers=1,\n"
-              "                     **json.loads(sys.argv[3]))")
-    subprocess.run([sys.executable, "-c", script, source, folder, json.dumps(options)],
+              "for source, folder, options in json.loads(sys.argv[1]):\n"
+              "    WsiDicomizer.convert(source, folder, workers=1, **options)")
+    subprocess.run([sys.executable, "-c", script, json.dumps(conversions)],
                    check=True, timeout=900, stdout=subprocess.DEVNULL)
 
 
@@ -53,8 +55,8 @@ def ensure_series(slide_path: str, log=print) -> str:
     log(f"writing {os.path.basename(slide_path)} as a DICOM series in {folder}")
     partial = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(folder))
     os.rmdir(partial)  # wsidicomizer makes the folder itself
-    dicomize(slide_path, partial, offset_table="bot", include_label=False,
-             include_overview=False)
+    dicomize((slide_path, partial, {"offset_table": "bot", "include_label": False,
+                                    "include_overview": False}))
     os.replace(partial, folder)
     return folder
 
