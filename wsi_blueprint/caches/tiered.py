@@ -132,7 +132,7 @@ class TieredCache:
             return value
 
         def leader() -> Any:
-            theirs = bool(lease_seconds) and bool(self.lease_many([key], int(lease_seconds) + 1))
+            theirs = bool(lease_seconds and self.lease_many([key], int(lease_seconds) + 1))
             if theirs:
                 value = self._await_shared(key, lease_seconds)
                 if value is not None:
