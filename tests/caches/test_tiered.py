@@ -151,10 +151,13 @@ def _second_loads_behind(memcached, first_load, item_limit: int = 1 << 20):
               for c in (Counters(), Counters())]
     started, got, loads = threading.Event(), {}, []
 
+    def load():
+        started.set()
+        return first_load()
+
     def first():
         try:
-            got["first"] = caches[0].get_or_load("slide", lambda: (started.set(), first_load())[1],
-                                                 lease_seconds=10)
+            got["first"] = caches[0].get_or_load("slide", load, lease_seconds=10)
         except OSError as exc:
             got["first"] = exc
 
