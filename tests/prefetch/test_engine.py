@@ -321,6 +321,23 @@ def test_a_viewer_who_settles_gets_the_next_screen_rendered_while_looking(folder
         "prefetch_bytes")
 
 
+def test_a_request_off_the_viewers_grid_does_not_stop_rendering_ahead(folder):
+    """The third screen's burst ends on a request that names no tile of the grid (a IIIF 2
+    viewer's edge tile sized by width alone, a thumbnail): the fourth screen is still
+    rendered as the viewer names its tiles."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    pan_east_at_scale_2(prefetcher, slide, HE, clock, tiling, screens=3, look_at_last=False)
+    span = TILE * 2
+    observe(prefetcher, "s1", slide, HE, Request(clock.now, 5 * span, 3 * span, span // 2,
+                                                 span, 2))
+    clock.now += 0.5
+    prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    keys = [key for key, _ in derived(slide, tiling, 3 * span, span, 4 * span, 3 * span, 2)]
+    assert len(keys) == 12
+    assert state.caches.tiles.peek_many(keys) == set(keys)
+
+
 def test_at_a_sweeps_turn_only_the_way_back_is_prepared(folder):
     """At scale 2, east along a row of 2 x 2 tile screens, then a step south: the screen back
     west is fetched and rendered, the one further south neither."""

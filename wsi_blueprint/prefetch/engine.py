@@ -143,7 +143,7 @@ class Prefetcher:
     def observe(self, session_key: str, reader: SlideReader, request: Request,
                 tiling: Tiling | None = None) -> str:
         """A demand request was served; plan what comes next. Cheap: the work is queued.
-        `tiling` names the viewer's tiles; without one only blocks are prefetched. Returns the
+        `tiling` names the viewer's tiles; until one has, only blocks are prefetched. Returns the
         session's A/B policy, for the request's metrics."""
         slide_id = reader.slide_id
         session, opened = self.sessions.touch(session_key, slide_id, self.clock())
@@ -152,7 +152,10 @@ class Prefetcher:
             self.library.read_size = parameters.read_size
         if session.policy == "off":
             return session.policy
-        session.tiling = tiling
+        if tiling is not None:
+            # A viewer keeps its grid; a request off it (a thumbnail, an edge tile a IIIF 2
+            # viewer sizes by width alone) must not stop its tiles being rendered ahead.
+            session.tiling = tiling
         self._watch_bursts()
         if opened and session.policy == "full":
             self._plan_overview(session, reader)
