@@ -338,6 +338,33 @@ def test_a_request_off_the_viewers_grid_does_not_stop_rendering_ahead(folder):
     assert state.caches.tiles.peek_many(keys) == set(keys)
 
 
+def test_one_session_id_showing_two_slides_side_by_side_prepares_both(folder):
+    """A host page shows the H&E and the Ki-67 side by side, in step, and names its viewer by
+    one session id: their requests interleave, and each slide's next screen east is still
+    rendered while the viewer looks."""
+    clock, state, prefetcher, he, he_tiling = on_he_slide(folder)
+    ki67_id = "cases/7/ki67.tiff"
+    ki67 = state.library.open(ki67_id)
+    shown = ((he, HE, he_tiling), (ki67, ki67_id, dzi_tiling(ki67)))
+    span = TILE * 2
+    for step in range(3):
+        clock.now = step * 2.0
+        for r in range(3):
+            for c in range(4):
+                for slide, slide_id, tiling in shown:
+                    observe(prefetcher, "s1", slide, slide_id, Request(
+                        clock.now, (step + c) * span, (1 + r) * span, span, span, 2), tiling)
+        assert prefetcher.drain()
+        clock.now += 0.5
+        prefetcher.end_quiet_bursts()
+    assert prefetcher.drain()
+    for slide, slide_id, tiling in shown:
+        keys = [key for key, _ in derived_tiles(SlideReader(slide, slide_id), tiling,
+                                                View(3 * span, span, 4 * span, 3 * span, 2))]
+        assert len(keys) == 12
+        assert state.caches.tiles.peek_many(keys) == set(keys), slide_id
+
+
 def test_at_a_sweeps_turn_only_the_way_back_is_prepared(folder):
     """At scale 2, east along a row of 2 x 2 tile screens, then a step south: the screen back
     west is fetched and rendered, the one further south neither."""

@@ -109,7 +109,7 @@ class Prefetcher:
         self._lock = threading.Lock()
         self.sessions = Sessions(settings.history, settings.confidence, settings.policies,
                                  settings.session_ttl, settings.max_sessions, self._lock)
-        self._open_bursts: dict[str, Session] = {}
+        self._open_bursts: dict[tuple[str, str], Session] = {}
         self._watcher: threading.Thread | None = None
         self._closed = False
         self.demand = DemandGate(self._lock)
@@ -208,7 +208,7 @@ class Prefetcher:
                 session.finest = request.scale
             session.burst.append(request)
             del session.burst[:-256]  # a very long burst keeps its latest requests
-            self._open_bursts[session.key] = session
+            self._open_bursts[session.key, session.slide_id] = session
         if ended:
             self._burst_ended(session, ended)
         # (Never with `ended`: a frame is found inside a burst.)
@@ -316,7 +316,7 @@ class Prefetcher:
                      if now - s.seen > self.settings.burst_gap]
             ended = []
             for session in quiet:
-                del self._open_bursts[session.key]
+                del self._open_bursts[session.key, session.slide_id]
                 if session.burst:
                     ended.append((session, session.burst))
                     session.burst = []

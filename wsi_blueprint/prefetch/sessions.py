@@ -61,27 +61,31 @@ class Job:
 
 
 class Sessions:
-    """The sessions seen lately, oldest first; a session is new when it opens another slide.
-    Callers hold `lock` (the prefetcher's) around every call."""
+    """The sessions seen lately, oldest first: a viewer's reading of one slide. A viewer that
+    shows several slides at once under one session id (side by side) has one session for
+    each; its A/B policy follows the id. Callers hold `lock` (the prefetcher's) around every
+    call."""
 
     def __init__(self, history: int, confidence: float, policies: tuple, ttl: float,
                  limit: int, lock: threading.Lock):
         self.history, self.confidence, self.policies = history, confidence, list(policies)
         self.ttl, self.limit = ttl, limit
         self.lock = lock
-        self._sessions: collections.OrderedDict[str, Session] = collections.OrderedDict()
+        self._sessions: collections.OrderedDict[tuple[str, str], Session] = \
+            collections.OrderedDict()
 
     def touch(self, key: str, slide_id: str, now: float) -> tuple[Session, bool]:
-        """The session, and whether it has just opened its slide."""
+        """The session of viewer `key` on `slide_id`, and whether it has just opened it."""
         with self.lock:
-            session = self._sessions.get(key)
-            opened = session is None or session.slide_id != slide_id
+            reading = (key, slide_id)
+            session = self._sessions.get(reading)
+            opened = session is None
             if opened:
                 session = Session(key, slide_id, OperationModel(self.history, self.confidence),
                                   policy_for(key, self.policies))
-                self._sessions[key] = session
+                self._sessions[reading] = session
             session.seen = now
-            self._sessions.move_to_end(key)
+            self._sessions.move_to_end(reading)
             while self._sessions and (
                     len(self._sessions) > self.limit or
                     now - next(iter(self._sessions.values())).seen > self.ttl):
