@@ -208,7 +208,7 @@ class Prefetcher:
                 session.finest = request.scale
             session.burst.append(request)
             del session.burst[:-256]  # a very long burst keeps its latest requests
-            self._open_bursts[session.key, session.slide_id] = session
+            self._open_bursts[session.reading] = session
         if ended:
             self._burst_ended(session, ended)
         # (Never with `ended`: a frame is found inside a burst.)
@@ -316,7 +316,7 @@ class Prefetcher:
                      if now - s.seen > self.settings.burst_gap]
             ended = []
             for session in quiet:
-                del self._open_bursts[session.key, session.slide_id]
+                del self._open_bursts[session.reading]
                 if session.burst:
                     ended.append((session, session.burst))
                     session.burst = []

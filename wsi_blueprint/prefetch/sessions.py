@@ -40,6 +40,11 @@ class Session:
     generation: int = 0
     seen: float = 0.0
 
+    @property
+    def reading(self) -> tuple[str, str]:
+        """Which it is: the viewer (its session id, or client) and the slide it reads."""
+        return self.key, self.slide_id
+
 
 @dataclasses.dataclass(frozen=True)
 class Job:
@@ -77,15 +82,14 @@ class Sessions:
     def touch(self, key: str, slide_id: str, now: float) -> tuple[Session, bool]:
         """The session of viewer `key` on `slide_id`, and whether it has just opened it."""
         with self.lock:
-            reading = (key, slide_id)
-            session = self._sessions.get(reading)
+            session = self._sessions.get((key, slide_id))
             opened = session is None
             if opened:
                 session = Session(key, slide_id, OperationModel(self.history, self.confidence),
                                   policy_for(key, self.policies))
-                self._sessions[reading] = session
+                self._sessions[session.reading] = session
             session.seen = now
-            self._sessions.move_to_end(reading)
+            self._sessions.move_to_end(session.reading)
             while self._sessions and (
                     len(self._sessions) > self.limit or
                     now - next(iter(self._sessions.values())).seen > self.ttl):
