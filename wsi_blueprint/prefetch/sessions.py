@@ -82,14 +82,15 @@ class Sessions:
     def touch(self, key: str, slide_id: str, now: float) -> tuple[Session, bool]:
         """The session of viewer `key` on `slide_id`, and whether it has just opened it."""
         with self.lock:
-            session = self._sessions.get((key, slide_id))
+            reading = (key, slide_id)  # the sessions' key, built once: every tile asks here
+            session = self._sessions.get(reading)
             opened = session is None
             if opened:
                 session = Session(key, slide_id, OperationModel(self.history, self.confidence),
                                   policy_for(key, self.policies))
-                self._sessions[session.reading] = session
+                self._sessions[reading] = session
             session.seen = now
-            self._sessions.move_to_end(session.reading)
+            self._sessions.move_to_end(reading)
             while self._sessions and (
                     len(self._sessions) > self.limit or
                     now - next(iter(self._sessions.values())).seen > self.ttl):
