@@ -23,6 +23,7 @@ from wsi_blueprint.sample import write_sample
 from wsi_blueprint.state import WSIState
 
 TILE = 256
+HE = "cases/7/he.tiff"
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +78,10 @@ def view(prefetcher, slide, slide_id, t, col0, row0, level_scale, cols=3, rows=2
                 t, (col0 + c) * span, (row0 + r) * span, span, span, level_scale), tiling)
 
 
-def derived(slide, tiling, x, y, width, height, scale):
+def derived(slide, tiling, x, y, width, height, scale, slide_id=HE):
     """(cache key, render) of the resampled tiles a viewer naming tiles by `tiling` asks for
     in the level-0 rectangle at `scale`, centre first."""
-    reader = SlideReader(slide, HE)
+    reader = SlideReader(slide, slide_id)
     return [(key, functools.partial(reader.region, req))
             for key, req in derived_tiles(reader, tiling, View(x, y, width, height, scale))]
 
@@ -251,9 +252,6 @@ def dzi_tiling(slide) -> DziTiling:
     return DziTiling(DeepZoom(slide.index.width, slide.index.height, TILE, 0), "jpeg", 80)
 
 
-HE = "cases/7/he.tiff"
-
-
 def on_he_slide(folder, **knobs):
     """A prefetcher on its own clock, the H&E slide open, and DZI tiles named as viewers do."""
     clock = Clock()
@@ -359,8 +357,8 @@ def test_one_session_id_showing_two_slides_side_by_side_prepares_both(folder):
         prefetcher.end_quiet_bursts()
     assert prefetcher.drain()
     for slide, slide_id, tiling in shown:
-        keys = [key for key, _ in derived_tiles(SlideReader(slide, slide_id), tiling,
-                                                View(3 * span, span, 4 * span, 3 * span, 2))]
+        keys = [key for key, _ in derived(slide, tiling, 3 * span, span, 4 * span, 3 * span, 2,
+                                          slide_id)]
         assert len(keys) == 12
         assert state.caches.tiles.peek_many(keys) == set(keys), slide_id
 
