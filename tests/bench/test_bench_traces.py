@@ -302,3 +302,13 @@ def test_mixed_sessions_have_every_trait_at_once():
     actions = collections.Counter(r["action"] for r in records if r["kind"] == "tile")
     assert actions["pan"] and actions["zoom-in"] and "jump" not in actions
     assert any(len({r["level"] for r in s}) == 2 for s in _steps(records).values())
+
+
+def test_a_tiles_level_is_read_from_its_dzi_or_iiif_url():
+    g = traces.Geometry(10000, 7000, 512, 0)  # DZI levels 0-14
+    for level, col, row in ((14, 3, 2), (12, 1, 1), (9, 0, 0)):
+        assert traces.tile_level(traces.tile_url("a.svs", level, col, row), g) == level
+        assert traces.tile_level(traces.iiif_tile_url("a.svs", g, level, col, row), g) == level
+    assert traces.tile_level("iiif/3/a.svs/0,0,2048,2048/512,/0/default.jpg", g) == 12  # w,
+    assert traces.tile_level("iiif/3/a.svs/full/!120,120/0/default.jpg", g) is None
+    assert traces.tile_level("iiif/3/a.svs/full/max/0/default.jpg", g) is None

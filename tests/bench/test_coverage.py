@@ -92,6 +92,57 @@ def test_prefetch_spares_waits_and_a_second_run_says_the_same(tmp_path):
         assert abs(again[style]["waited"]["on"] - figures["waited"]["on"]) <= 2
 
 
+def test_a_trace_replays_as_the_sessions_it_records(tmp_path):
+    """A trace file (as `viewer_eval --trace` writes a browser's) replays its own sessions:
+    the generated sessions written out give the figures their style gives."""
+    infos, _, _ = coverage.benchmark_case("aperio", True, lambda *a: None)
+    records = [{**r, "session": f"s{n}"} for n in range(2)
+               for r in traces.generate(infos, 1, 11 + n, profile_of("mixed", True))]
+    path = tmp_path / "trace.jsonl"
+    traces.write_trace(str(path), records)
+    out = tmp_path / "coverage.json"
+    coverage.main(["--layout", "aperio", "--small-slides", "--trace", str(path),
+                   "--out", str(out)])
+    replayed = json.loads(out.read_text())["styles"]["trace"]
+    styled = coverage.run("aperio", ["mixed"], 2, 11, True, small=True,
+                          log=lambda *a: None)["mixed"]
+    assert replayed["sessions"] == 2 and replayed["tiles"] == styled["tiles"] > 0
+    assert replayed["waited"]["off"] == styled["waited"]["off"]
+    assert replayed["store_requests"]["off"] == styled["store_requests"]["off"]
+    assert abs(replayed["waited"]["on"] - styled["waited"]["on"]) <= 2
+
+
+def test_a_recorded_round_leaves_no_sooner_than_its_first_request_was_sent():
+    """A browser's requests of one move are sent over its animation: the replay's clock
+    follows them, so a move's later requests can end a burst as they would live."""
+    infos, folder, geometries = coverage.benchmark_case("aperio", True, lambda *a: None)
+    g = infos[0].geometry
+    level = g.max_level - 2
+    sent = [{"session": "b", "step": 1, "t": 0.2 * i, "action": "pan", "kind": "tile",
+             "slide": infos[0].slide_id, "level": level,
+             "url": traces.tile_url(infos[0].slide_id, level, i, 0)} for i in range(3)]
+    memcached = Memcached(memory_mb=64).start()
+    try:
+        replay = coverage.Replay(folder, geometries, 1, False, memcached)
+        rows = replay.run(next(iter(sessions_of(sent).values())), 1, random.Random(1))
+    finally:
+        memcached.stop()
+    assert len(rows) == 3
+    # The last round left at 0.4 s, then took at most a store round trip.
+    assert 0.4 <= replay.clock.now <= 0.4 + coverage.ROUND_SECONDS
+
+
+def test_a_trace_of_slides_the_case_does_not_have_is_one_clear_error(tmp_path, capsys):
+    path = tmp_path / "trace.jsonl"
+    path.write_text(json.dumps({"session": "b", "t": 0, "kind": "tile", "level": 3,
+                                "slide": "elsewhere.svs",
+                                "url": traces.tile_url("elsewhere.svs", 3, 0, 0)}) + "\n")
+    with pytest.raises(SystemExit) as exit:
+        coverage.main(["--layout", "aperio", "--small-slides", "--trace", str(path)])
+    assert exit.value.code == 2
+    assert "elsewhere.svs" in capsys.readouterr().err
+
+
 def test_prefetched_bytes_are_told_by_the_predictor_that_asked_for_them():
     figures = coverage.run("pyramid", ["explore"], 2, 11, True, small=True,
                            log=lambda *a: None)["explore"]

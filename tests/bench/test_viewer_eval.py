@@ -3,7 +3,7 @@
 import concurrent.futures
 
 from live_server import LiveServer
-from wsi_blueprint.bench import traces, viewer_eval
+from wsi_blueprint.bench import coverage, traces, viewer_eval
 from wsi_blueprint.sample import write_sample
 
 
@@ -78,6 +78,27 @@ def run_session(*args, **kwargs) -> dict:
         return pool.submit(viewer_eval.run_session, *args, **kwargs).result()
 
 
+def test_a_sessions_tile_requests_become_trace_records_the_replay_reads():
+    g = traces.Geometry(4096, 3072, 256, 0)
+    info = traces.SlideInfo("a/b.tiff", g, [])
+    coarse, fine = g.max_level - 4, g.max_level - 1
+    origin = "http://127.0.0.1:5000/"
+    sent = [{"t": 0.01, "url": origin + traces.tile_url("a/b.tiff", coarse, 0, 0), "step": 0,
+             "action": "open"},
+            {"t": 2.5, "url": origin + traces.iiif_tile_url("a/b.tiff", g, fine, 1, 2)
+             + "?session=x", "step": 1, "action": "zoom in"},
+            {"t": 2.6, "url": origin + "iiif/3/a/b.tiff/full/!120,120/0/default.jpg",
+             "step": 1, "action": "zoom in"}]
+    records = viewer_eval.trace_of(sent, "builtin-7", info)
+    assert [r["level"] for r in records] == [coarse, fine]  # a thumbnail is no grid tile
+    assert [r["action"] for r in records] == ["open", "zoom-in"]
+    assert [r["t"] for r in records] == [0.01, 2.5]
+    assert records[1]["url"].startswith("iiif/3/a/b.tiff/") and \
+        records[1]["url"].endswith("?session=x")
+    assert coverage.tile_of(records[1], g) == (fine, 1, 2)
+    assert coverage.tile_of(records[0], g) == (coarse, 0, 0)
+
+
 def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_path):
     """Three moves of the benchmark's session against the real server, on a screen of its
     own: each is timed from the page's own marks (the animation's end, the screen fully
@@ -98,6 +119,14 @@ def test_a_session_in_chromium_times_each_move_until_its_screen_is_drawn(tmp_pat
         assert 0 <= move["after_animation_ms"] <= move["ms"]
     assert len(session["tiles"]) > 10
     assert all(tile["ms"] > 0 and isinstance(tile["store"], bool) for tile in session["tiles"])
+    # Every tile request as sent, with its move: the opening's (0), then the moves'.
+    sent = session["sent"]
+    assert len(sent) >= len(session["tiles"]) and sent[0]["step"] == 0
+    assert {r["step"] for r in sent} <= {0, 1, 2, 3} and max(r["step"] for r in sent) >= 1
+    assert [r["t"] for r in sent] == sorted(r["t"] for r in sent)
+    records = viewer_eval.trace_of(sent, "builtin-2", info)
+    assert len(records) == len(sent)
+    assert all(coverage.tile_of(r, info.geometry)[0] == r["level"] for r in records)
 
 
 def test_a_session_in_mirador_makes_the_same_moves_on_iiif_tiles(tmp_path):

@@ -30,8 +30,12 @@ the share of them no viewer read, in all and by the predictor that asked for the
 store requests). A replay is the same to within a tile or two between runs (the prefetcher's
 jobs run on threads).
 
+`--trace FILE` replays recorded sessions instead (`viewer_eval --trace` records a browser's:
+OpenSeadragon's own requests, each at the time it was sent, a round no sooner than its first).
+
     python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
-                                           [--sessions 20] [--seed 11] [--quick] [--out F]
+                                           [--sessions 20] [--seed 11] [--quick]
+                                           [--trace FILE] [--out F]
 """
 
 import argparse
@@ -154,8 +158,13 @@ class Replay:
                 self._settle()
                 tiles = [r for r in step.requests if kind_of(r) == "tile"]
                 unforeseen = {id(r): self._read(r, 0)[3] for r in tiles}
+                began = float(step.requests[0].get("t", 0))
                 for start in range(0, len(tiles), round_size):
                     batch = tiles[start:start + round_size]
+                    # A recorded viewer's requests keep their own times: a round leaves no
+                    # sooner than its first request was sent (a generated step's share one).
+                    self.clock.now = max(self.clock.now,
+                                         step.t + float(batch[0].get("t", began)) - began)
                     order.shuffle(batch)
                     waited = self._round(batch, order)
                     rows += [{"step": step.index, "t": step.t, "action": step.action,
@@ -238,35 +247,53 @@ def benchmark_case(layout: str, small: bool, log=print) -> tuple[list, str, dict
 
 def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
         workers: int = 2, round_size: int = CONNECTIONS, small: bool = False,
-        viewport=tr.VIEWPORT, log=print) -> dict:
+        viewport=tr.VIEWPORT, log=print, trace: list[dict] | None = None) -> dict:
+    """Figures by style; with `trace` (records, as `viewer_eval --trace` writes them), of its
+    sessions instead, as the style "trace"."""
     infos, folder, geometries = benchmark_case(layout, small, log)
+    if trace is not None:
+        unknown = sorted({r.get("slide") for r in trace} - geometries.keys(), key=str)
+        if unknown:
+            raise ValueError(f"the trace reads slides the {layout} case does not have: "
+                             f"{', '.join(map(str, unknown))}")
+        styles = ["trace"]
     results = {}
     for style in styles:
-        profile = profile_of(style, quick)
         rows = {"off": [], "on": []}
         totals = {mode: dict.fromkeys(FIGURES, 0.0) for mode in rows}
         predictors = []  # each replay's bytes by predictor, as `pool_reasons` pools rows
-        for n in range(sessions):
-            records = tr.generate(infos, 1, seed + n, profile, viewport)
-            for steps in sessions_of(records).values():
-                for mode in rows:
-                    memcached = Memcached(memory_mb=512).start()
-                    try:
-                        replay = Replay(folder, geometries, workers, mode == "on", memcached)
-                        rows[mode].append(replay.run(steps, round_size, random.Random(seed + n)))
-                        figures = replay.figures()
-                        if figures["memcached_errors"]:
-                            raise RuntimeError("memcached failed during a replay: the workers "
-                                               "no longer shared their blocks, and its figures "
-                                               "are not the engine's")
-                        for name, value in figures.items():
-                            totals[mode][name] += value
-                        predictors.append({"by_reason": replay.by_predictor()})
-                    finally:
-                        memcached.stop()
+        for n, steps in _sessions(style, infos, sessions, seed, quick, viewport, trace):
+            for mode in rows:
+                memcached = Memcached(memory_mb=512).start()
+                try:
+                    replay = Replay(folder, geometries, workers, mode == "on", memcached)
+                    rows[mode].append(replay.run(steps, round_size, random.Random(seed + n)))
+                    figures = replay.figures()
+                    if figures["memcached_errors"]:
+                        raise RuntimeError("memcached failed during a replay: the workers no "
+                                           "longer shared their blocks, and its figures are "
+                                           "not the engine's")
+                    for name, value in figures.items():
+                        totals[mode][name] += value
+                    predictors.append({"by_reason": replay.by_predictor()})
+                finally:
+                    memcached.stop()
         results[style] = summary(rows, totals, pool_reasons(predictors), round_size)
         log(line(style, results[style]))
     return results
+
+
+def _sessions(style: str, infos: list, sessions: int, seed: int, quick: bool, viewport,
+              trace: list[dict] | None) -> Iterator[tuple[int, list[Step]]]:
+    """(n, steps) of each session to replay: `sessions` generated in `style` from `seed` on,
+    or every session of `trace`."""
+    if trace is not None:
+        yield from enumerate(sessions_of(trace).values())
+        return
+    profile = profile_of(style, quick)
+    for n in range(sessions):
+        for steps in sessions_of(tr.generate(infos, 1, seed + n, profile, viewport)).values():
+            yield n, steps
 
 
 def summary(rows: dict[str, list], totals: dict[str, dict], predictors: dict[str, dict],
@@ -325,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--round", type=int, default=CONNECTIONS, dest="round_size",
                         help="requests a viewer keeps in flight")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="replay the sessions of this trace (JSON lines, as "
+                             "`viewer_eval --trace` records a browser's) instead of styles")
     parser.add_argument("--out", help="also write the figures here, as JSON")
     args = parser.parse_args(argv)
     styles = [s for s in args.styles.split(",") if s]
@@ -333,8 +363,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown styles: {', '.join(unknown)}")
     if args.sessions < 1 or args.workers < 1 or args.round_size < 1:
         parser.error("--sessions, --workers and --round must be at least 1")
-    results = run(args.layout, styles, args.sessions, args.seed, args.quick, args.workers,
-                  args.round_size, args.small_slides)
+    trace = None
+    if args.trace:
+        try:
+            with open(args.trace) as f:
+                trace = [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError) as exc:
+            parser.error(f"--trace {args.trace}: {exc}")
+        if not trace:
+            parser.error(f"--trace {args.trace}: no requests")
+    try:
+        results = run(args.layout, styles, args.sessions, args.seed, args.quick, args.workers,
+                      args.round_size, args.small_slides, trace=trace)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"layout": args.layout, "sessions": args.sessions, "seed": args.seed,

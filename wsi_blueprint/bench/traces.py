@@ -216,6 +216,21 @@ def iiif_tile_url(slide_id: str, g: Geometry, level: int, col: int, row: int,
             + (f"?{query}" if query else ""))
 
 
+def tile_level(url: str, g: Geometry) -> int | None:
+    """The DZI level of a tile request named by DZI, or by IIIF as `x,y,w,h` (or `full`) at
+    a size `w,` or `w,h` (a recorded viewer's): the level whose scale is the region's width
+    over the width asked for. None for an image of another kind (a thumbnail `!w,h`)."""
+    path = urllib.parse.urlsplit(url).path
+    if "_files/" in path:
+        return int(path.rsplit("/", 2)[-2])
+    region, size = path.split("/")[-4:-2]
+    shown = size.split(",")[0]
+    if not shown.isdigit() or not (region == "full" or region.count(",") == 3):
+        return None
+    width = g.width if region == "full" else int(region.split(",")[2])
+    return g.max_level - round(math.log2(width / int(shown)))
+
+
 def tile_url_as(protocol: str, info: "SlideInfo", level: int, col: int, row: int) -> str:
     """The DZI tile (level, col, row) of a slide as `protocol` names it: "dzi", or "iiif" for
     the same pixels on the grid info.json advertises."""

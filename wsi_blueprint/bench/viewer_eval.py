@@ -21,6 +21,10 @@ reads DZI; Mirador turns click-to-zoom off, so its zooms are four notches of the
 factor of 2.07), and `--osd` adds OpenSeadragon settings to Mirador's. OpenSeadragon,
 Mirador's too, draws on its canvas drawer here (`_canvas_drawer`).
 
+With `--trace FILE`, the tile requests of the sessions with prefetch off (sent at the
+viewer's own pace, with the move each belongs to) are written there as trace records, which
+`coverage --trace` replays: the browser's request pattern in the replay without a clock.
+
 Reported per mode, pooled over its sessions:
 
 - tiles (DZI or IIIF requests), the share that waited on the store (Server-Timing `store`),
@@ -33,7 +37,7 @@ Reported per mode, pooled over its sessions:
     python -m wsi_blueprint.bench.viewer_eval [--moves 40] [--pairs 1] [--seed 1]
                                               [--layout aperio|pyramid] [--screen WxH]
                                               [--viewer builtin|mirador] [--osd JSON]
-                                              [--out DIR]
+                                              [--out DIR] [--trace FILE]
 """
 
 import argparse
@@ -206,12 +210,17 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
 
     rng = random.Random(seed)
     tiles, timings = {}, []
+    # Each tile request as sent, with the move it belongs to (0: the slide's opening).
+    sent, actions, began = [], ["open"], time.monotonic()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_context(viewport={"width": screen[0], "height": screen[1]},
                                       device_scale_factor=1).new_page()
             page.set_default_timeout(WAIT_MS)
+            page.on("request", lambda r: sent.append(
+                (time.monotonic() - began, r.url, len(actions) - 1))
+                if _is_tile(viewer, r.url) else None)
             page.on("response", lambda r: tiles.setdefault(r.request, {}).update(
                 timing=r.headers.get("server-timing", ""), status=r.status)
                 if _is_tile(viewer, r.url) else None)
@@ -224,9 +233,12 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
             page.evaluate(MARKS)
             for _ in range(moves):
                 started = page.evaluate("() => (window.__marks = [], performance.now())")
+                actions.append(None)
                 kind = _move(page, tissue, rng, viewer)
                 if kind is None:
+                    actions.pop()  # no move made: no request is its
                     continue
+                actions[-1] = kind
                 try:  # a move the viewer's constraints undo at once does not animate
                     page.wait_for_function(
                         "() => window.__marks.some(m => m[0] === 'finish')", timeout=5000)
@@ -248,7 +260,30 @@ def run_session(url: str, slide_id: str, tissue: list, moves: int, seed: int,
         finally:
             browser.close()
     return {"tiles": records, "moves": timings, "screen": shown_screen,
-            "tiles_per_frame": tiles_per_frame}
+            "tiles_per_frame": tiles_per_frame,
+            "sent": [{"t": round(t, 4), "url": url, "step": step, "action": actions[step]}
+                     for t, url, step in sent]}
+
+
+# A browser move as the trace generator names its steps' actions (`style_eval.moves_of`).
+TRACE_ACTIONS = {"open": "open", "zoom in": "zoom-in", "zoom out": "zoom-out", "drag": "pan",
+                 "jump": "jump"}
+
+
+def trace_of(sent: list[dict], name: str, info) -> list[dict]:
+    """A session's tile requests as sent (`run_session`'s "sent") as trace records the replays
+    read (`coverage --trace`): each with its time, move (the step) and DZI level."""
+    records = []
+    for request in sent:
+        parts = urllib.parse.urlsplit(request["url"])
+        level = tr.tile_level(request["url"], info.geometry)
+        if level is not None:
+            records.append({"session": name, "step": request["step"], "t": request["t"],
+                            "action": TRACE_ACTIONS[request["action"]], "slide": info.slide_id,
+                            "kind": "tile", "level": level,
+                            "url": parts.path.lstrip("/") + (f"?{parts.query}" if parts.query
+                                                             else "")})
+    return records
 
 
 PREFETCH = ("on", "off")
@@ -349,18 +384,25 @@ def to_markdown(results: dict) -> str:
 
 
 def run(moves: int, pairs: int, seed: int, layout: str, out: str,
-        screen: tuple[int, int] = tr.VIEWPORT, viewer: Viewer = Viewer()) -> dict:
+        screen: tuple[int, int] = tr.VIEWPORT, viewer: Viewer = Viewer(),
+        trace: str | None = None) -> dict:
+    """The sessions' figures by mode, written to `out`; with `trace`, the tile requests of
+    the sessions with prefetch off (the viewer's own pace) written there as trace records."""
     slides, _ = ensure_slides(case_of(layout, False)[:1], None, None, print)
     info = tr.slide_info_from_file(slides[0].path, slides[0].slide_id)
     workdir = tempfile.mkdtemp(prefix="wsi-viewer-eval-")
     _link_slides(workdir, slides)
     store = SimulatedS3(workdir, latency_ms=40.0, bandwidth_mbps=100.0).start()
     runs: dict[str, list] = {mode: [] for mode in MODES}
+    recorded: list[dict] = []
     try:
         for n in range(pairs):
             for prefetch in PREFETCH[::1 if n % 2 == 0 else -1]:
                 for mode, record in _sessions(store, info, moves, seed + n, prefetch,
                                                screen, viewer).items():
+                    sent = record.pop("sent")
+                    if mode == "off":
+                        recorded += trace_of(sent, f"{viewer.name}-{seed + n}", info)
                     runs[mode].append(record)
     finally:
         store.stop()
@@ -373,6 +415,9 @@ def run(moves: int, pairs: int, seed: int, layout: str, out: str,
         json.dump({**results, "runs": runs}, f, indent=1)
     with open(os.path.join(out, "viewer.md"), "w") as f:
         f.write(to_markdown(results))
+    if trace:
+        with open(trace, "w") as f:
+            f.writelines(json.dumps(record) + "\n" for record in recorded)
     return results
 
 
@@ -393,11 +438,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="OpenSeadragon settings Mirador passes on, as its osdConfig: "
                              "'{\"maxTilesPerFrame\": 3}'")
     parser.add_argument("--out", default="bench-report")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="also write the tile requests of the sessions with prefetch off "
+                             "here, as a trace `coverage --trace` replays")
     args = parser.parse_args(argv)
     if args.osd and args.viewer != "mirador":
         parser.error("--osd sets Mirador's OpenSeadragon; the built-in page has its own")
     print(to_markdown(run(args.moves, args.pairs, args.seed, args.layout, args.out,
-                          args.screen, Viewer(args.viewer, args.osd))))
+                          args.screen, Viewer(args.viewer, args.osd), args.trace)))
     return 0
 
 
