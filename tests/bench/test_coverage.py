@@ -132,15 +132,24 @@ def test_a_recorded_round_leaves_no_sooner_than_its_first_request_was_sent():
     assert 0.4 <= replay.clock.now <= 0.4 + coverage.ROUND_SECONDS
 
 
-def test_a_trace_of_slides_the_case_does_not_have_is_one_clear_error(tmp_path, capsys):
+@pytest.mark.parametrize("slide, level, told", [("elsewhere.svs", 3, "elsewhere.svs"),
+                                                 (None, None, "record 1"),
+                                                 (None, "3", "record 1")])
+def test_a_trace_the_replay_cannot_read_is_one_clear_error(tmp_path, capsys, slide, level,
+                                                           told):
+    """A trace of slides the case does not have, or a tile without its level: one line."""
+    if slide is None:
+        slide = coverage.benchmark_case("aperio", True, lambda *a: None)[0][0].slide_id
+    record = {"session": "b", "t": 0, "kind": "tile", "slide": slide,
+              "url": traces.tile_url(slide, 3, 0, 0)}
+    if level is not None:
+        record["level"] = level
     path = tmp_path / "trace.jsonl"
-    path.write_text(json.dumps({"session": "b", "t": 0, "kind": "tile", "level": 3,
-                                "slide": "elsewhere.svs",
-                                "url": traces.tile_url("elsewhere.svs", 3, 0, 0)}) + "\n")
+    path.write_text(json.dumps(record) + "\n")
     with pytest.raises(SystemExit) as exit:
         coverage.main(["--layout", "aperio", "--small-slides", "--trace", str(path)])
     assert exit.value.code == 2
-    assert "elsewhere.svs" in capsys.readouterr().err
+    assert told in capsys.readouterr().err
 
 
 def test_prefetched_bytes_are_told_by_the_predictor_that_asked_for_them():

@@ -256,6 +256,10 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
         if unknown:
             raise ValueError(f"the trace reads slides the {layout} case does not have: "
                              f"{', '.join(map(str, unknown))}")
+        unlevelled = [n for n, r in enumerate(trace, 1)
+                      if kind_of(r) == "tile" and not isinstance(r.get("level"), int)]
+        if unlevelled:
+            raise ValueError(f"trace record {unlevelled[0]} names a tile without its DZI level")
         styles = ["trace"]
     results = {}
     for style in styles:
