@@ -370,8 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     trace = None
     if args.trace:
         try:
-            with open(args.trace) as f:
-                trace = [json.loads(line) for line in f if line.strip()]
+            trace = tr.read_trace(args.trace)
         except (OSError, ValueError) as exc:
             parser.error(f"--trace {args.trace}: {exc}")
         if not trace:

@@ -416,8 +416,7 @@ def run(moves: int, pairs: int, seed: int, layout: str, out: str,
     with open(os.path.join(out, "viewer.md"), "w") as f:
         f.write(to_markdown(results))
     if trace:
-        with open(trace, "w") as f:
-            f.writelines(json.dumps(record) + "\n" for record in recorded)
+        tr.write_trace(trace, recorded)
     return results
 
 
