@@ -12,7 +12,7 @@ import pytest
 from helpers import eventually, make_settings
 from wsi_blueprint import timing
 from wsi_blueprint.caches import BlockReader, Caches
-from wsi_blueprint.caches.blocks import split_blocks
+from wsi_blueprint.caches.blocks import Fetched, block_runs, split_blocks
 from wsi_blueprint.counters import Counters
 from wsi_blueprint.errors import CorruptSlide
 from wsi_blueprint.storage import open_store
@@ -156,7 +156,8 @@ def test_fetch_leaves_blocks_another_read_is_fetching_and_says_what_it_fetched(t
                                                                               counters):
     """Prefetching fetches with `fetch`: blocks already cached or on their way for a viewer's
     read are neither fetched again nor waited for, and only what it fetched is reported (a
-    block the viewer fetched is not the prefetcher's, used or not)."""
+    block the viewer fetched is not the prefetcher's, used or not), with the store requests
+    it made: the viewer's block in flight splits what was one run when the plan was made."""
     (tmp_path / "s.bin").write_bytes(DATA)
     settings = make_settings(store=f"file://{tmp_path}", block_size=BLOCK)
     reader = open_store(settings, counters).open("s.bin")
@@ -171,15 +172,16 @@ def test_fetch_leaves_blocks_another_read_is_fetching_and_says_what_it_fetched(t
     reader._read = gated
     blocks = BlockReader(reader, Caches.from_settings(settings, counters).blocks, BLOCK, "ns")
     blocks.read(0, 10)  # block 0 cached
+    assert block_runs(blocks.plan([0, 1, 2, 3])[0]) == [(1, 3)]  # one request, planned now
     viewer = threading.Thread(target=blocks.read, args=(2 * BLOCK, 10))
     viewer.start()
     assert started.wait(5)
     began = time.monotonic()
-    assert blocks.fetch([0, 1, 2, 3]) == [1, 3]
+    assert blocks.fetch([0, 1, 2, 3]) == Fetched([1, 3], 2)
     assert time.monotonic() - began < 1  # did not wait for the viewer's block 2
     gate.set()
     viewer.join()
-    assert blocks.fetch([0, 1, 2, 3]) == []
+    assert blocks.fetch([0, 1, 2, 3]) == Fetched([], 0)
     assert counters.get("store_requests") == 4  # blocks 0, 2, then 1 and 3 apart
     assert blocks.read_many([(0, 4 * BLOCK)]) == [DATA[:4 * BLOCK]]
 
@@ -358,7 +360,7 @@ def test_fetch_says_which_blocks_it_fetches_before_any_lands(streamed):
     streamed.read(BLOCK, 10)
     streamed.reader.gate.set()
     assert streamed.fetch([0, 1, 2], lambda mine: told.append(
-        (mine, streamed.cached([0, 1, 2])))) == [0, 2]
+        (mine, streamed.cached([0, 1, 2])))) == Fetched([0, 2], 2)
     assert told == [([0, 2], {1})]
 
 

@@ -205,6 +205,18 @@ def test_the_store_request_rate_limit_is_never_exceeded(folder):
     assert state.counters.get("prefetch_dropped", why="rate") >= 1
 
 
+def test_the_store_requests_counted_for_prefetching_are_the_ones_it_made(folder):
+    """`prefetch_store_requests` (prefetch's share of the store's cost, and each predictor's
+    requests in the benchmarks) counts the requests each fetch made, read units and all."""
+    state, prefetcher = build(folder, read_size=64 * 1024)
+    state.library.open(HE)
+    before = state.counters.get("store_requests")
+    pan_east(state, prefetcher, screens=4)  # the viewer's requests are observed, not read
+    assert prefetcher.drain()
+    made = state.counters.get("store_requests") - before
+    assert made > 0 and state.counters.get("prefetch_store_requests") == made
+
+
 def test_demand_comes_first_and_stale_viewport_work_is_cancelled(folder):
     state, prefetcher = build(folder, demand_wait=5.0)
     slide = state.library.open("cases/7/he.tiff")

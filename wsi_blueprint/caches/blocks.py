@@ -22,6 +22,7 @@ changing the unit never orphans what is cached.
 import concurrent.futures
 import contextlib
 import contextvars
+import dataclasses
 import threading
 import time
 from typing import Callable, Iterable, Iterator
@@ -89,6 +90,15 @@ def block_runs(indices: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((i, i))
     return runs
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """What a `BlockReader.fetch` fetched itself: its blocks (not the rest of their read
+    units) and the store requests it made."""
+
+    blocks: list[int]
+    requests: int
 
 
 def split_blocks(pieces: Iterable[bytes], lengths: Iterable[int]) -> Iterator[bytes]:
@@ -232,7 +242,7 @@ class BlockReader:
         blocks, which are cached, not returned)."""
         found, mine, theirs = self._claim(indices)
         if mine:
-            found.update(self._fetch_led(mine, wait_all=False))
+            found.update(self._fetch_led(mine))
         if theirs:
             # Bytes another request is fetching: still a wait on the store (Server-Timing).
             with phase("store"):
@@ -246,18 +256,23 @@ class BlockReader:
         return found
 
     def fetch(self, indices: list[int],
-              claimed: Callable[[list[int]], None] | None = None) -> list[int]:
+              claimed: Callable[[list[int]], None] | None = None) -> Fetched:
         """Fetches those of the blocks that are neither cached nor on their way already (with
-        their read units' other uncached blocks) and returns them once all have landed: what
-        this call fetched itself. Another read's fetch is not waited for (warming the cache,
-        not reading). `claimed` hears which they are before any lands, so that a ledger of
-        them counts a viewer that reads one as it lands."""
+        their read units' other uncached blocks) and returns, once all have landed, what this
+        call fetched itself and the store requests it made: blocks another read fetches meanwhile
+        split its runs, so a plan made before may count more requests or fewer. Another read's
+        fetch is not waited for (warming the cache, not reading). `claimed` hears which blocks
+        are this call's before any lands, so that a ledger of them counts a viewer that reads
+        one as it lands."""
         _, mine, _ = self._claim(indices)
         if claimed is not None:
             claimed(list(mine))
-        if mine:
-            self._fetch_led(mine, wait_all=True)
-        return list(mine)
+        if not mine:
+            return Fetched([], 0)
+        fetching = sorted([*mine, *self._lead_read_ahead(mine)])
+        with phase("store"):
+            self._fetch(fetching)
+        return Fetched(list(mine), len(block_runs(fetching)))
 
     def fetch_behind(self, indices: list[int], whole_units: bool = False) -> None:
         """Starts fetching those of the blocks that are neither cached nor on their way, as
@@ -325,14 +340,14 @@ class BlockReader:
                 waiting |= again
                 self._fetch_quietly(sorted(keys[k] for k in gone - again))
 
-    def _fetch_led(self, mine: dict[int, Flight], wait_all: bool) -> dict[int, bytes]:
-        """Fetches the blocks this call leads, with the uncached rest of their read units (not
-        already on their way), which are cached and counted as read ahead. Unless `wait_all`,
-        returns as soon as `mine` are in and the rest land in the background."""
+    def _fetch_led(self, mine: dict[int, Flight]) -> dict[int, bytes]:
+        """Fetches the blocks a viewer's read leads, with the uncached rest of their read units
+        (not already on their way), which are cached and counted as read ahead; returns as
+        soon as `mine` are in, and the rest land in the background."""
         ahead = self._lead_read_ahead(mine)
         indices = sorted([*mine, *ahead])
         with phase("store"):
-            if wait_all or not ahead:
+            if not ahead:
                 fetched = self._fetch(indices)
                 return {i: fetched[i] for i in mine}
             self._fetch_in_background(indices)

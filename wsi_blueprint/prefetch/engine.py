@@ -505,13 +505,12 @@ class Prefetcher:
         reason = job.predictor
         # Blocks a viewer's request was already fetching are its own, not prefetched. The
         # ledger hears of the rest before they land: a viewer may read one as it lands.
-        fetched = reader.fetch(plan, lambda mine: self.ledger.add(
+        fetched, requests = reader.fetch(plan, lambda mine: self.ledger.add(
             plan.namespace, mine, {"policy": policy, "reason": reason}))
         self.counters.inc("prefetch_jobs", reason=reason, policy=policy)
         self.counters.inc("prefetch_bytes", sum(fetched.values()), policy=policy,
                           reason=reason)
-        self.counters.inc("prefetch_store_requests", len(plan.runs), policy=policy,
-                          reason=reason)
+        self.counters.inc("prefetch_store_requests", requests, policy=policy, reason=reason)
         return True
 
     # -- clinical context ------------------------------------------------------------------

@@ -291,10 +291,12 @@ class SlideReader:
                          sum(map(blocks.length, ahead)), block_runs(sorted(missing + ahead)))
 
     def fetch(self, plan: FetchPlan,
-              claimed: Callable[[dict[int, int]], None] | None = None) -> dict[int, int]:
+              claimed: Callable[[dict[int, int]], None] | None = None
+              ) -> tuple[dict[int, int], int]:
         """Fetches the plan's blocks into the block cache, but those another read is already
-        fetching; {index: bytes} of the blocks it fetched, which `claimed` hears of before
-        any lands."""
+        fetching: {index: bytes} of the blocks it fetched, which `claimed` hears of before
+        any lands, and the store requests it made (`BlockReader.fetch`)."""
         told = None if claimed is None else (
             lambda mine: claimed({i: plan.asked[i] for i in mine}))
-        return {i: plan.asked[i] for i in self.slide.blocks.fetch(list(plan.asked), told)}
+        fetched = self.slide.blocks.fetch(list(plan.asked), told)
+        return {i: plan.asked[i] for i in fetched.blocks}, fetched.requests
