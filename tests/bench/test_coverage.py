@@ -166,8 +166,21 @@ def test_prefetched_bytes_are_told_by_the_predictor_that_asked_for_them():
         figures["store_requests"]["on"]
 
 
+def test_sessions_are_read_on_the_screen_asked_for(tmp_path):
+    """A larger screen asks for more tiles a move: the same sessions on 3840 x 2160."""
+    tiles = {}
+    for viewport in ("1024x768", "3840x2160"):
+        out = tmp_path / f"{viewport}.json"
+        coverage.main(["--layout", "aperio", "--styles", "mixed", "--sessions", "1", "--quick",
+                       "--small-slides", "--viewport", viewport, "--out", str(out)])
+        written = json.loads(out.read_text())
+        assert written["viewport"] == [int(side) for side in viewport.split("x")]
+        tiles[viewport] = written["styles"]["mixed"]["tiles"]
+    assert 0 < tiles["1024x768"] < tiles["3840x2160"]
+
+
 @pytest.mark.parametrize("argv", [["--styles", "nope"], ["--sessions", "0"],
-                                  ["--round", "0"]])
+                                  ["--round", "0"], ["--viewport", "big"]])
 def test_a_wrong_argument_is_one_clear_error(argv, capsys):
     with pytest.raises(SystemExit) as exit:
         coverage.main(argv)

@@ -35,7 +35,7 @@ OpenSeadragon's own requests, each at the time it was sent, a round no sooner th
 
     python -m wsi_blueprint.bench.coverage [--layout pyramid] [--styles explore,mixed]
                                            [--sessions 20] [--seed 11] [--quick]
-                                           [--trace FILE] [--out F]
+                                           [--viewport 1600x900] [--trace FILE] [--out F]
 """
 
 import argparse
@@ -356,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--round", type=int, default=CONNECTIONS, dest="round_size",
                         help="requests a viewer keeps in flight")
+    parser.add_argument("--viewport", type=tr.screen_size, default=tr.VIEWPORT, metavar="WxH",
+                        help="the screen the generated sessions are read on")
     parser.add_argument("--trace", metavar="FILE",
                         help="replay the sessions of this trace (JSON lines, as "
                              "`viewer_eval --trace` records a browser's) instead of styles")
@@ -377,14 +379,14 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--trace {args.trace}: no requests")
     try:
         results = run(args.layout, styles, args.sessions, args.seed, args.quick, args.workers,
-                      args.round_size, args.small_slides, trace=trace)
+                      args.round_size, args.small_slides, args.viewport, trace=trace)
     except ValueError as exc:
         parser.error(str(exc))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"layout": args.layout, "sessions": args.sessions, "seed": args.seed,
                        "quick": args.quick, "workers": args.workers, "round": args.round_size,
-                       "styles": results}, f, indent=1)
+                       "viewport": list(args.viewport), "styles": results}, f, indent=1)
     return 0
 
 
