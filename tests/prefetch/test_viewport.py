@@ -86,6 +86,21 @@ def test_a_strip_taller_than_the_screen_makes_it_taller_not_narrower():
     assert follow(screen_now, strip) == Viewport(1300, 1000, 1000, 1024, 4)
 
 
+def test_a_burst_that_travelled_leaves_the_screen_its_size_where_it_ended():
+    """A jump animated at the screen's scale (OpenSeadragon's `panTo`) asks for tiles all along
+    its way: the screen keeps its size at the end the burst's last request lies towards, not
+    the way's five screens across (which every frame foreseen from it was as wide as)."""
+    screen_now = Viewport(1000, 1000, 1000, 800, 4)
+    way = Viewport(1000, 1000, 5000, 900, 4)  # east, a tile row lower on the way
+    assert follow(screen_now, way, (5800, 1500)) == Viewport(5000, 1000, 1000, 900, 4)
+    back = Viewport(-3000, 1000, 5000, 800, 4)  # west
+    assert follow(screen_now, back, (-2800, 1300)) == Viewport(-3000, 1000, 1000, 800, 4)
+    assert operation(screen_now, follow(screen_now, way, (5800, 1500))) == JUMP
+    # A screen a worker knew in part still grows to what a later burst shows of it.
+    wider = Viewport(1000, 1000, 1900, 800, 4)
+    assert follow(screen_now, wider, (2800, 1400)).width == 1900
+
+
 def test_the_level_under_the_screen_is_no_zoom_out():
     """A blending viewer asks for the level under its screen with every screen; a worker that
     got only those requests of a burst sees the screen's area one level coarser. A zoom out

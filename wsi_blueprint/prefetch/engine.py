@@ -349,11 +349,13 @@ class Prefetcher:
     def _burst_ended(self, session: Session, burst: list[Request]) -> None:
         """The viewer moved: learn the operation and fetch for what follows."""
         box = bounding_box(burst)
+        last = [r for r in burst if same_scale(r.scale, box.scale)][-1]
         with self._lock:
             before = session.viewport
             if before is not None and under(before, box):
                 return  # the coarser level blended in under the screen: it has not moved
-            view = session.viewport = follow(before, box)
+            view = session.viewport = follow(before, box, (last.x + last.width / 2,
+                                                           last.y + last.height / 2))
             session.widest = (max(session.widest[0], view.width / view.scale),
                               max(session.widest[1], view.height / view.scale))
             op = operation(before, view) if before is not None else None

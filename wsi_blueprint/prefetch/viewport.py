@@ -165,20 +165,41 @@ def _near(shown: Viewport, cx: float, cy: float, reach: float = 0.5) -> bool:
         shown.y - reach_h < cy < shown.y + shown.height + reach_h
 
 
-def follow(before: Viewport | None, box: Viewport) -> Viewport:
-    """The viewport after a burst whose requests cover `box`. At another scale the burst is
-    the new screen itself. At the same scale a pan asks only for the strip it uncovers (less
-    where the viewer has tiles already), so the screen keeps its size and moves just enough to
-    contain the strip; only a side along which the burst reaches farther than the screen did
-    grows to it. (Taking such a burst whole as the screen made a strip one tile row taller
-    than the screen, the tiles beside it already loaded, into a narrow screen.)"""
+# A burst reaching more than this many screens across (or down) went somewhere: a jump's or a
+# glide's animation asks for tiles all along its way.
+TRAVELLED = 2.0
+
+
+def follow(before: Viewport | None, box: Viewport,
+           last: tuple[float, float] | None = None) -> Viewport:
+    """The viewport after a burst whose requests cover `box`, the last of them centred at
+    `last`. At another scale the burst is the new screen itself. At the same scale a pan asks
+    only for the strip it uncovers (less where the viewer has tiles already), so the screen
+    keeps its size and moves just enough to contain the strip; only a side along which the
+    burst reaches farther than the screen did grows to it. (Taking such a burst whole as the
+    screen made a strip one tile row taller than the screen, the tiles beside it already
+    loaded, into a narrow screen.) Along an axis the burst travelled, more than `TRAVELLED`
+    screens, the screen keeps its size at the end of the box where the burst ended: taken
+    whole, a jump's way made a screen five screens wide, and every frame foreseen from it as
+    wide."""
     if before is None or not same_scale(before.scale, box.scale):
         return box
-    width = box.width if box.width > before.width * 1.05 else before.width
-    height = box.height if box.height > before.height * 1.05 else before.height
-    grown = dataclasses.replace(before, width=width, height=height)
-    return grown.shifted(_shift(grown.x, grown.x + width, box.x, box.x + box.width),
-                         _shift(grown.y, grown.y + height, box.y, box.y + box.height))
+    x, width = _follow_axis(before.x, before.width, box.x, box.width, last and last[0])
+    y, height = _follow_axis(before.y, before.height, box.y, box.height, last and last[1])
+    return Viewport(x, y, width, height, box.scale)
+
+
+def _follow_axis(lo: float, size: float, box_lo: float, box_size: float,
+                 last: float | None) -> tuple[float, float]:
+    """`follow` along one axis: where the screen at `lo`, `size` wide, begins and how wide it
+    is after a burst spanning `box_lo` over `box_size`, its last request centred at `last`."""
+    if box_size > size * TRAVELLED:
+        if last is not None and last < box_lo + box_size / 2:
+            return box_lo, size
+        return box_lo + box_size - size, size
+    if box_size > size * 1.05:
+        size = box_size
+    return lo + _shift(lo, lo + size, box_lo, box_lo + box_size), size
 
 
 def _shift(lo: float, hi: float, box_lo: float, box_hi: float) -> float:
