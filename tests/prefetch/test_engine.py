@@ -704,6 +704,22 @@ def test_a_jump_that_fills_the_levels_under_its_screen_coarse_first_is_no_zoom(f
     assert foreseen(jump) == Viewport(3072, 2176, 512, 256, 1)
 
 
+def test_a_walks_next_level_is_foreseen_as_the_screen_there(folder):
+    """A walk asks for each level's screen, no more, as the level before lands: the next level
+    foreseen from one is the screen there about the level's first tile, neither drawn out
+    towards it from the level before nor given a later zoom frame's margin (which made each
+    of a walk's next frames several screens wide)."""
+    prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 2, 2, 1)  # 1024 x 512 at 0, 0
+    for i, scale in enumerate((16, 8, 4)):  # about (3328, 2304), coarse first
+        span = TILE * scale
+        observe(prefetcher, "s1", slide, HE, Request(2.0 + 0.01 * i, 3328 // span * span,
+                                                     2304 // span * span, span, span, scale),
+                tiling)
+    # The level at scale 4 began at the tile about (3584, 2560): the screen at scale 2 there.
+    assert foreseen([job for job in jobs if job.reason == "zoom_frame"][-1]) == \
+        Viewport(3072, 2304, 1024, 512, 2)
+
+
 def test_a_zoom_towards_the_slides_edge_is_predicted_with_its_centre_on_the_slide(
         folder, monkeypatch):
     """A viewer keeps its screen's centre on the image, so a zoom towards the slide's corner

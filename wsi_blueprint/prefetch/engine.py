@@ -184,9 +184,12 @@ class Prefetcher:
                 now = zoom_frame([shown], [request])
                 if now is not None:
                     zoom_began(session)
+                    # A walk asks for each level's screen, no more, as the level before
+                    # lands: its next frame is the screen at the next level, about this one.
                     frame = (frame_region(session, shown, now, request),
-                             next_frame_margin(session, request), walking)
-                    session.came_from = zoom_came_from(session, shown, request)
+                             1.0 if walking else next_frame_margin(session, request), walking)
+                    session.came_from = None if walking else \
+                        zoom_came_from(session, shown, request)
                 session.frame = [request] if now is not None else []
             elif shown is not None:
                 if session.frame and len(session.frame) < FRAME_ROUND and \
