@@ -186,7 +186,7 @@ def follow(before: Viewport | None, box: Viewport,
         return box
     x, width = _follow_axis(before.x, before.width, box.x, box.width, last and last[0])
     y, height = _follow_axis(before.y, before.height, box.y, box.height, last and last[1])
-    return Viewport(x, y, width, height, box.scale)
+    return Viewport(x, y, width, height, before.scale)
 
 
 def _follow_axis(lo: float, size: float, box_lo: float, box_size: float,
