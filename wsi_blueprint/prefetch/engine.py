@@ -71,7 +71,7 @@ from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_nex
     screen_at_landing, zoom_after_jump, zoom_began, zoom_came_from, zoom_frame
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
-    follow, moved_to, next_viewport, operation, same_scale, strides_after, under
+    follow, middle, moved_to, next_viewport, operation, same_scale, strides_after, under
 
 log = logging.getLogger(__name__)
 
@@ -352,13 +352,12 @@ class Prefetcher:
     def _burst_ended(self, session: Session, burst: list[Request]) -> None:
         """The viewer moved: learn the operation and fetch for what follows."""
         box = bounding_box(burst)
-        last = [r for r in burst if same_scale(r.scale, box.scale)][-1]
+        last = next(r for r in reversed(burst) if same_scale(r.scale, box.scale))
         with self._lock:
             before = session.viewport
             if before is not None and under(before, box):
                 return  # the coarser level blended in under the screen: it has not moved
-            view = session.viewport = follow(before, box, (last.x + last.width / 2,
-                                                           last.y + last.height / 2))
+            view = session.viewport = follow(before, box, middle([last]))
             session.widest = (max(session.widest[0], view.width / view.scale),
                               max(session.widest[1], view.height / view.scale))
             op = operation(before, view) if before is not None else None
