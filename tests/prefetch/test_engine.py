@@ -720,6 +720,20 @@ def test_a_walks_next_level_is_foreseen_as_the_screen_there(folder):
         Viewport(3072, 2304, 1024, 512, 2)
 
 
+def test_a_walks_level_is_fetched_as_the_screen_there(folder):
+    """Each level of a walk is fetched as the screen at that level about its first tile: not
+    as a later zoom frame, as large as the burst so far and a quarter wider, where the burst
+    is a jump's way (a navigator click's animation asks for the finer levels along it)."""
+    prefetcher, slide, tiling, jobs = settled_on_he_slide(folder, 2, 2, 1)  # 1024 x 512 at 0, 0
+    for i, (scale, x) in enumerate([(16, 0), (8, 0), (8, 2048), (4, 3072)]):  # the way east
+        span = TILE * scale
+        observe(prefetcher, "s1", slide, HE, Request(2.0 + 0.01 * i, x, 2048, span, span, scale),
+                tiling)
+    # The level at scale 4 began at the tile about (3584, 2560): 512 x 256 px at scale 4.
+    assert foreseen([job for job in jobs if job.reason == "frame_now"][-1]) == \
+        Viewport(2560, 2048, 2048, 1024, 4)
+
+
 def test_a_zoom_towards_the_slides_edge_is_predicted_with_its_centre_on_the_slide(
         folder, monkeypatch):
     """A viewer keeps its screen's centre on the image, so a zoom towards the slide's corner

@@ -185,9 +185,14 @@ class Prefetcher:
                 if now is not None:
                     zoom_began(session)
                     # A walk asks for each level's screen, no more, as the level before
-                    # lands: its next frame is the screen at the next level, about this one.
-                    frame = (frame_region(session, shown, now, request),
-                             1.0 if walking else next_frame_margin(session, request), walking)
+                    # lands: its frame is the screen at this level, and its next frame the
+                    # screen at the next level, about this one. (The burst's box is a jump's
+                    # way, not a frame before it.)
+                    if walking:
+                        frame = now, 1.0, True
+                    else:
+                        frame = frame_region(session, shown, now, request), \
+                            next_frame_margin(session, request), False
                     session.came_from = None if walking else \
                         zoom_came_from(session, shown, request)
                 session.frame = [request] if now is not None else []
