@@ -23,8 +23,9 @@ small record per viewing session (`sessions`) and plans work of these kinds:
   and for the next a frame later. The next frame's resampled tiles are rendered once demand
   pauses between two frames, not beside the demand renders of the frame being shown. After a
   move within the burst to a coarser scale, a finer level may be one step of a viewer filling
-  the levels under its new screen coarse first: its frame is fetched only if no finer one has
-  begun by the time it would be foreseen, and the settled screen's own scale ends the walk;
+  the levels under its new screen coarse first: its frame (the screen at that level) is fetched
+  only if no finer one has begun by the time it would be foreseen, and the settled screen's own
+  scale ends the walk;
 - jumps: a request far off the screen shown, at its scale, is a jump's frame (a navigator
   click); the screen where it lands (about the frame's first round) is fetched at once, as a
   zoom frame's is, and so is the first frame of a zoom in there (half the scale), since a
