@@ -190,12 +190,11 @@ class Prefetcher:
                     # screen at the next level, about this one. (The burst's box is a jump's
                     # way, not a frame before it.)
                     if walking:
-                        frame = now, 1.0, True
+                        frame, session.came_from = (now, 1.0, True), None
                     else:
                         frame = frame_region(session, shown, now, request), \
                             next_frame_margin(session, request), False
-                    session.came_from = None if walking else \
-                        zoom_came_from(session, shown, request)
+                        session.came_from = zoom_came_from(session, shown, request)
                 session.frame = [request] if now is not None else []
             elif shown is not None:
                 if session.frame and len(session.frame) < FRAME_ROUND and \
