@@ -190,10 +190,10 @@ class Prefetcher:
                     # screen at the next level, about this one. (The burst's box is a jump's
                     # way, not a frame before it.)
                     if walking:
-                        frame, session.came_from = (now, 1.0, True), None
+                        frame, session.came_from = (now, 1.0), None
                     else:
                         frame = frame_region(session, shown, now, request), \
-                            next_frame_margin(session, request), False
+                            next_frame_margin(session, request)
                         session.came_from = zoom_came_from(session, shown, request)
                 session.frame = [request] if now is not None else []
             elif shown is not None:
@@ -228,17 +228,17 @@ class Prefetcher:
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            now, margin, walking = frame
+            region, margin = frame
             if walking:  # fetched only if no finer level has begun by the time it runs
                 self._submit(Job(session, slide_id, "frame_now", generation=session.generation,
-                                 urgent=True, foresee=lambda: now if self._latest_frame(
+                                 urgent=True, foresee=lambda: region if self._latest_frame(
                                      session, request) else None))
             else:
-                self._submit(Job(session, slide_id, "frame_now", region=now,
+                self._submit(Job(session, slide_id, "frame_now", region=region,
                                  generation=session.generation, urgent=True))
             # The next frame is foreseen from the middle of this one's first round, which
             # reaches the workers in any order: its first request may be a tile off centre.
-            if has_next_frame(now):
+            if has_next_frame(region):
                 self._submit(Job(session, slide_id, "zoom_frame",
                                  generation=session.generation, render=True, urgent=True,
                                  foresee=lambda: self._next_frame(session, reader, shown,
