@@ -126,3 +126,21 @@ def test_every_viewing_style_replays_against_the_server(server, small_slides):
         httpd.shutdown()
         thread.join(5)
     assert seen == ["a", None]
+
+
+def test_a_recorded_viewers_requests_go_out_at_their_own_times(server, small_slides):
+    """A browser's move spreads its requests over the animation's frames (each record's
+    own `t`): each is sent no sooner than its time into the step, scaled like the pauses."""
+    infos = [traces.slide_info_from_file(s.path, s.slide_id) for s in small_slides]
+    slide = infos[0].slide_id
+    records = [{"session": "r", "step": 0, "t": 100.0 + 0.15 * i, "kind": "tile",
+                "url": traces.tile_url(slide, 10, i, 0)} for i in range(3)]
+    for scale, spread in ((1.0, 0.3), (0.0, 0.0)):
+        run = replay_session(server.url, sessions_of(records)["r"], concurrency=6,
+                             time_scale=scale)
+        starts = sorted(r["start"] for r in run.requests)
+        assert run.errors == 0 and len(starts) == 3
+        assert starts[1] - starts[0] >= 1000 * spread / 2 - 1
+        assert starts[2] - starts[0] >= 1000 * spread - 1
+        if not spread:  # all at once: none waits for the one before to be due
+            assert starts[2] - starts[0] < 100

@@ -177,3 +177,37 @@ def test_a_wrong_cpu_list_is_one_clear_error(value, capsys):
         style_eval.main(["--cores", value])
     assert stop.value.code == 2
     assert "--cores" in capsys.readouterr().err
+
+
+def test_a_recorded_trace_replays_live_as_the_style_trace(tmp_path):
+    """`--trace`: a recorded session's requests against live servers, prefetch off and on,
+    reported as the style "trace" with the same figures as a generated style's."""
+    case = slidegen.case_of("aperio", True)
+    slides, _ = slidegen.ensure_slides(case, None, None, lambda *a: None)
+    infos = [traces.slide_info_from_file(s.path, s.slide_id) for s in slides]
+    records = [r for r in traces.generate(infos[:1], 1, 5, traces.quick(traces.STYLES["pans"]))
+               if r["step"] < 6]
+    for n, record in enumerate(records):  # a browser's requests carry their own times
+        record["t"] = round(record["t"] + 0.002 * n, 3)
+    path = tmp_path / "trace.jsonl"
+    traces.write_trace(str(path), records)
+    assert style_eval.main(["--small-slides", "--trace", str(path), "--time-scale", "0.2",
+                            "--out", str(tmp_path / "out")]) == 0
+    saved = json.loads((tmp_path / "out" / "prefetch-styles.json").read_text())
+    assert list(saved["styles"]) == ["trace"]
+    figures = saved["styles"]["trace"]["tuned"]
+    tiles = sum(r.get("kind") == "tile" for r in records)
+    assert figures["errors"] == 0 and figures["tiles"] == tiles and figures["sessions"] == 1
+    assert figures["store_off"] > 0
+
+
+@pytest.mark.parametrize("slide, told", [("elsewhere.svs", "elsewhere.svs"), (None, "no requests")])
+def test_a_trace_the_live_replay_cannot_read_is_one_clear_error(tmp_path, capsys, slide, told):
+    path = tmp_path / "trace.jsonl"
+    path.write_text("" if slide is None else json.dumps(
+        {"session": "b", "t": 0, "kind": "tile", "slide": slide,
+         "url": traces.tile_url(slide, 3, 0, 0)}) + "\n")
+    with pytest.raises(SystemExit) as stop:
+        style_eval.main(["--small-slides", "--trace", str(path)])
+    assert stop.value.code == 2
+    assert told in capsys.readouterr().err

@@ -55,7 +55,7 @@ from ..settings import Settings
 from ..state import WSIState
 from . import traces as tr
 from .prefetch_eval import CONNECTIONS, pool_reasons, profile_of
-from .replay import Step, kind_of, sessions_of
+from .replay import Step, check_slides, kind_of, recorded_trace, sessions_of
 from .services import Memcached
 from .slidegen import LAYOUTS, case_of, ensure_slides
 from .style_eval import MOVES, waits_by_move
@@ -252,10 +252,7 @@ def run(layout: str, styles: list[str], sessions: int, seed: int, quick: bool,
     sessions instead, as the style "trace"."""
     infos, folder, geometries = benchmark_case(layout, small, log)
     if trace is not None:
-        unknown = sorted({r.get("slide") for r in trace} - geometries.keys(), key=str)
-        if unknown:
-            raise ValueError(f"the trace reads slides the {layout} case does not have: "
-                             f"{', '.join(map(str, unknown))}")
+        check_slides(trace, geometries, layout)
         unlevelled = [n for n, r in enumerate(trace, 1)
                       if kind_of(r) == "tile" and not isinstance(r.get("level"), int)]
         if unlevelled:
@@ -372,11 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     trace = None
     if args.trace:
         try:
-            trace = tr.read_trace(args.trace)
-        except (OSError, ValueError) as exc:
+            trace = recorded_trace(args.trace)
+        except ValueError as exc:
             parser.error(f"--trace {args.trace}: {exc}")
-        if not trace:
-            parser.error(f"--trace {args.trace}: no requests")
     try:
         results = run(args.layout, styles, args.sessions, args.seed, args.quick, args.workers,
                       args.round_size, args.small_slides, args.viewport, trace=trace)

@@ -4,7 +4,9 @@ Each session is replayed on its own, step after step: a step's requests go out o
 `concurrency` keep-alive connections (a browser's six per host), descriptor first, each with
 the record's `headers` if it has any (a viewer's X-WSI-Session), and the next step starts when
 the last of them has arrived (the view is loaded), after the session's own pause scaled by
-`time_scale` (0: no pauses, the default for benchmarks). Figures per request:
+`time_scale` (0: no pauses, the default for benchmarks). A recorded viewer's requests carry
+their own times (`viewer_eval --trace`): each is sent no sooner than its time into the step,
+scaled alike, as an animation spreads a move's requests over its frames. Figures per request:
 status, bytes, latency (send to last byte); per step: time to load the view; per slide opened:
 time to first tile (descriptor request sent -> first tile complete).
 
@@ -83,6 +85,27 @@ def sessions_of(records: list[dict], gap: float = STEP_GAP) -> dict[str, list[St
                     else "view"
         sessions[name] = steps
     return sessions
+
+
+def recorded_trace(path: str) -> list[dict]:
+    """A trace file's records to replay; ValueError, one line, if it cannot be read or holds
+    no requests."""
+    try:
+        records = read_trace(path)
+    except OSError as exc:
+        raise ValueError(str(exc)) from None
+    if not records:
+        raise ValueError("no requests")
+    return records
+
+
+def check_slides(records: list[dict], slide_ids, case: str) -> None:
+    """ValueError, one line, if the records read a slide the case being replayed on does not
+    have (a trace recorded on another layout)."""
+    unknown = sorted({slide_of(r) for r in records} - set(slide_ids), key=str)
+    if unknown:
+        raise ValueError(f"the trace reads slides the {case} case does not have: "
+                         f"{', '.join(map(str, unknown))}")
 
 
 # Server-Timing phases of the CPU pool's jobs that decode pixels: a region or tile rendered,
@@ -176,7 +199,9 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
     results, step_rows, ttft = [], [], []
     truncated = False
 
-    def fetch(record: dict, step: Step) -> dict:
+    def fetch(record: dict, step: Step, due: float) -> dict:
+        if due > time.perf_counter():
+            time.sleep(due - time.perf_counter())
         start = time.perf_counter()
         status, size, error, headers = 0, 0, "", {}
         try:
@@ -207,11 +232,14 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
                 rows = []
                 descriptors = [r for r in step.requests if kind_of(r) == "dzi"]
                 others = [r for r in step.requests if kind_of(r) != "dzi"]
+                first = min(float(r.get("t", 0)) for r in step.requests)
+                due = {id(r): step_start + (float(r.get("t", 0)) - first) * time_scale
+                       for r in step.requests}
                 # The viewer needs a descriptor before any tile, and asks for it on one of
                 # its six connections: a browser has no other.
                 for record in descriptors:
-                    rows.append(pool.submit(fetch, record, step).result())
-                rows += list(pool.map(lambda r: fetch(r, step), others))
+                    rows.append(pool.submit(fetch, record, step, due[id(record)]).result())
+                rows += list(pool.map(lambda r: fetch(r, step, due[id(r)]), others))
                 step_end = time.perf_counter()
                 results += rows
                 step_rows.append({"index": step.index, "action": step.action,

@@ -21,9 +21,14 @@ its sessions:
     python -m wsi_blueprint.bench.style_eval [--styles mixed,pans] [--sessions 2]
                                              [--holdout 1] [--quick] [--viewport 1600x900]
                                              [--connections 6] [--cores 0 0,1] [--out DIR]
+                                             [--trace FILE]
 
 With `--cores 0 0,1` every style runs with the servers pinned to each set of CPUs in turn
 (`taskset -c`; the store, memcached and the viewer are not pinned): what a second core buys.
+With `--trace FILE` the sessions of a recorded trace (`viewer_eval --trace` records a
+browser's) are replayed instead, as the style "trace", each request sent at its own time into
+its move: a real viewer's request pattern against live servers, without a browser's own
+variance.
 """
 
 import argparse
@@ -35,7 +40,7 @@ import tempfile
 from . import traces as tr
 from .live_server import cpu_list
 from .prefetch_eval import CONNECTIONS, by_action, pool_reasons, profile_of, replay_cold
-from .replay import percentile, sessions_of
+from .replay import check_slides, percentile, recorded_trace, sessions_of
 from .s3sim import SimulatedS3
 from .slidegen import LAYOUTS, case_of, ensure_slides
 from .suite import _link_slides
@@ -50,9 +55,12 @@ MOVE_FIGURES = ("tiles", "waited", "first_round")
 
 
 def sessions_for(infos: list, style: str, quick: bool, sessions: int, holdout: int,
-                 viewport: tuple[int, int] = tr.VIEWPORT) -> dict:
+                 viewport: tuple[int, int] = tr.VIEWPORT, trace: list[dict] | None = None
+                 ) -> dict:
     """{(set, session name): steps}: `sessions` of the tuning seed, `holdout` of the other,
-    read on a screen of `viewport` pixels."""
+    read on a screen of `viewport` pixels; or every session of `trace`, as tuned."""
+    if trace is not None:
+        return {("tuned", name): steps for name, steps in sessions_of(trace).items()}
     profile = profile_of(style, quick)
     found = {}
     for which, seed, count in (("tuned", TUNED_SEED, sessions), ("holdout", HOLDOUT_SEED,
@@ -165,12 +173,14 @@ def met(figures: dict) -> dict[str, bool]:
 def run(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
         max_seconds: float, out: str, server_env: dict | None = None, case=None,
         viewport: tuple[int, int] = tr.VIEWPORT, connections: int = CONNECTIONS,
-        cpus: str | None = None) -> dict:
+        cpus: str | None = None, trace: list[dict] | None = None) -> dict:
     """Every style's sessions, prefetch off and on for each session in turn, read on a screen
     of `viewport` pixels by a viewer with at most `connections` requests in flight, the servers
-    pinned to `cpus` (a taskset list; None: not pinned). The report goes to `out`."""
-    results = _replay(styles, sessions, holdout, quick, time_scale, max_seconds, server_env,
-                      case, viewport, connections, cpus)
+    pinned to `cpus` (a taskset list; None: not pinned); or, with `trace`, its sessions as the
+    style "trace". The report goes to `out`."""
+    results = _replay(["trace"] if trace is not None else styles, sessions, holdout, quick,
+                      time_scale, max_seconds, server_env, case, viewport, connections, cpus,
+                      trace)
     write(results, out)
     return results
 
@@ -202,7 +212,7 @@ def run_scaling(styles: list[str], cores: list[str], sessions: int, holdout: int
 
 def _replay(styles: list[str], sessions: int, holdout: int, quick: bool, time_scale: float,
             max_seconds: float, server_env: dict | None, case, viewport: tuple[int, int],
-            connections: int, cpus: str | None) -> dict:
+            connections: int, cpus: str | None, trace: list[dict] | None = None) -> dict:
     slides, _ = ensure_slides(case or case_of("aperio", quick), None, None, print)
     infos = [tr.slide_info_from_file(s.path, s.slide_id) for s in slides]
     workdir = tempfile.mkdtemp(prefix="wsi-style-eval-")
@@ -217,7 +227,7 @@ def _replay(styles: list[str], sessions: int, holdout: int, quick: bool, time_sc
         for style in styles:
             rows: dict = {}
             for n, ((which, name), steps) in enumerate(sessions_for(
-                    infos, style, quick, sessions, holdout, viewport).items()):
+                    infos, style, quick, sessions, holdout, viewport, trace).items()):
                 # Off first, then on first: the machine's load drifts over a run.
                 for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
                     row = replay_cold(mode, store, name, steps, time_scale, max_seconds,
@@ -414,8 +424,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="taskset CPU lists to pin the servers to, e.g. 0 0,1: with more "
                              "than one, each style runs on each in turn and "
                              "prefetch-styles-scaling.md compares them (default: not pinned)")
+    parser.add_argument("--trace", metavar="FILE",
+                        help="replay the sessions of this trace (JSON lines, as "
+                             "`viewer_eval --trace` records a browser's) instead of styles")
     parser.add_argument("--out", default="bench-report")
     args = parser.parse_args(argv)
+    trace = None
+    if args.trace:
+        if args.cores and len(args.cores) > 1:
+            parser.error("--trace replays on one set of CPUs")
+        try:
+            trace = recorded_trace(args.trace)
+        except ValueError as exc:
+            parser.error(f"--trace {args.trace}: {exc}")
     styles = [s for s in args.styles.split(",") if s]
     unknown = set(styles) - set(tr.STYLES)
     if unknown:
@@ -429,10 +450,14 @@ def main(argv: list[str] | None = None) -> int:
             styles, args.cores, args.sessions, args.holdout, args.quick, args.time_scale,
             args.max_session_seconds, args.out, case=case)))
         return 0
+    if trace is not None:
+        try:
+            check_slides(trace, [spec.slide_id for spec in case], args.layout)
+        except ValueError as exc:
+            parser.error(str(exc))
     results = run(styles, args.sessions, args.holdout, args.quick, args.time_scale,
-                  args.max_session_seconds, args.out, case=case,
-                  viewport=args.viewport,
-                  connections=args.connections, cpus=(args.cores or [None])[0])
+                  args.max_session_seconds, args.out, case=case, viewport=args.viewport,
+                  connections=args.connections, cpus=(args.cores or [None])[0], trace=trace)
     print(to_markdown(results))
     return 0
 
