@@ -200,8 +200,9 @@ def replay_session(base_url: str, steps: list[Step], *, concurrency: int = 6,
     truncated = False
 
     def fetch(record: dict, step: Step, due: float) -> dict:
-        if due > time.perf_counter():
-            time.sleep(due - time.perf_counter())
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
         start = time.perf_counter()
         status, size, error, headers = 0, 0, "", {}
         try:
