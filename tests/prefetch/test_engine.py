@@ -857,7 +857,8 @@ def test_a_session_whose_jumps_go_without_a_zoom_gets_none_foreseen(folder):
     """Jumps foresee a zoom in on where they land until the session's jumps have mostly gone
     without one: after two such, the third foresees none. A zoom in as the next move after a
     jump, in a burst of its own (the reader looked first), counts as following it: then half
-    of four jumps did (counting one more), and the next foresees again."""
+    of four jumps did (counting one more), and the next foresees it again, at its end (the
+    test below)."""
     clock, state, prefetcher, slide, tiling = on_he_slide(folder)
     jobs = []
     prefetcher._submit = jobs.append
@@ -883,6 +884,40 @@ def test_a_session_whose_jumps_go_without_a_zoom_gets_none_foreseen(folder):
     assert not move(8.0, 9, 5, scale=1)  # a zoom in on where the third went
     assert not move(10.0, 4, 2)  # and back out
     assert move(12.0, 0, 0)
+
+
+def test_a_session_whose_zooms_come_after_a_look_gets_them_foreseen_where_it_settled(folder):
+    """A reader who jumps, looks, then zooms in: an animated jump has several frames, each a
+    guess at where it lands, and the zoom comes after all of them. Once the session's zooms
+    after jumps have come after a look (at least once, and after half its jumps counting one
+    more), the jump's end foresees the zoom once, about the screen it settled on; once they
+    have mostly not come at once, the jump's frames foresee none."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder)
+    jobs = []
+    prefetcher._submit = jobs.append
+
+    def move(t, col0, row0, scale=2):
+        """A burst showing 2 x 2 tiles at `scale` from (col0, row0), then a look: the zooms it
+        foresaw at a jump's frame, and at its end."""
+        jobs.clear()
+        view(prefetcher, slide, HE, t, col0, row0, scale, cols=2, rows=2, tiling=tiling)
+        frames = [job for job in jobs if job.reason == "jump_zoom"]
+        clock.now = t + 0.5
+        prefetcher.end_quiet_bursts()
+        return frames, [job for job in jobs if job.reason == "jump_zoom" and job not in frames]
+
+    move(0.0, 0, 0)  # the slide's first screen
+    assert move(2.0, 4, 2)[0] and not move(4.0, 9, 5, scale=1)[1]  # a jump, a look, a zoom in
+    move(6.0, 4, 2)  # back out
+    frames, end = move(8.0, 0, 0)  # of two jumps, none zoomed at once, one after a look
+    assert frames and end
+    move(10.0, 1, 1, scale=1)  # a look, a zoom in
+    move(12.0, 0, 0)
+    frames, end = move(14.0, 4, 2)
+    assert not frames and len(end) == 1
+    # The screen it settled on, 1024 level-0 px square at scale 2: at half the scale, the
+    # half of it about its centre.
+    assert foreseen(end[0]) == Viewport(2048 + 256, 1024 + 256, 512, 512, 1)
 
 
 @pytest.mark.parametrize("zoomed_in_cols, reach", [(4, 1.0), (5, 1.25)])

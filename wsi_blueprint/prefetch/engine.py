@@ -30,9 +30,10 @@ small record per viewing session (`sessions`) and plans work of these kinds:
   click); the screen where it lands (about the frame's first round) is fetched at once, as a
   zoom frame's is, and so is the first frame of a zoom in there (half the scale), since a
   reader jumps to a place to look closer, unless the session's jumps have mostly gone
-  without a zoom, or the zoom reads a stored level denser for its scale than the jump's
-  screen (where levels are a factor of four apart: four times a screen's bytes at each of a
-  jump's frames, of which one is followed);
+  without a zoom at once, or the zoom reads a stored level denser for its scale than the
+  jump's screen (where levels are a factor of four apart: four times a screen's bytes at each
+  of a jump's frames, of which one is followed). Where the session's zooms after jumps come
+  after a look, the jump's end foresees the zoom instead, about the screen it settled on;
 - drags: the first request of a burst beyond an edge of the screen shown (at its scale, less
   than half a screen off) is a drag's first frame; the strip past that edge (as deep as the
   last pan along that axis, at most a screen; half a screen before any) is fetched at once,
@@ -69,7 +70,8 @@ from .render_ahead import RenderAhead
 from .rules import Rule
 from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
     jump_seen, landing_round, latest_frame, move_ended, next_frame_margin, next_zoom_frame, \
-    screen_at_landing, zoom_after_jump, zoom_began, zoom_came_from, zoom_frame
+    screen_at_landing, zoom_after_jump, zoom_began, zoom_came_from, zoom_frame, \
+    zooms_after_a_look
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
     follow, middle, moved_to, next_viewport, operation, same_scale, strides_after, under
@@ -303,10 +305,14 @@ class Prefetcher:
             landing = landing_round(session, first)
         if landing is None:
             return None
-        frame = zoom_after_jump(screen, landing)
-        # Where the zoom reads a level denser for its scale than the jump's screen reads (levels
-        # a factor of four apart), it costs four times a screen's bytes at every jump frame,
-        # and the zoom follows one of them at most: those are not foreseen.
+        return self._zoom_worth_foreseeing(reader, screen, zoom_after_jump(screen, landing))
+
+    @staticmethod
+    def _zoom_worth_foreseeing(reader: SlideReader, screen: Viewport,
+                               frame: Viewport | None) -> Viewport | None:
+        """`frame`, a zoom in's first frame from `screen` foreseen at a jump, on the slide;
+        None where the zoom reads a level denser for its scale than the screen reads (levels a
+        factor of four apart): four times a screen's bytes, on a zoom that may not come."""
         if frame is None or reader.stored_per_shown(frame.scale) > \
                 1.5 * reader.stored_per_shown(screen.scale):
             return None
@@ -369,6 +375,7 @@ class Prefetcher:
             if op is None:
                 return
             move_ended(session, burst)
+            zoom_after_look = zooms_after_a_look(session, burst) and has_next_frame(view)
             session.zooms += op in (ZOOM_IN, ZOOM_OUT)
             if op == ZOOM_IN:
                 session.zoomed_in = burst[-1].time
@@ -382,6 +389,10 @@ class Prefetcher:
             predicted = session.predicted = tuple(session.model.confident())
         self.counters.inc("prefetch_predictions", policy=session.policy,
                           outcome="hit" if hit else "miss")
+        if zoom_after_look:  # about the screen's centre: the viewer has not said where yet
+            self._submit(Job(session, session.slide_id, "jump_zoom", generation=generation,
+                             foresee=lambda: self._zoom_worth_foreseeing(
+                                 self.readers.open(session.slide_id), view, view.zoomed(0.5))))
         for rank, next_op in enumerate(predicted):
             # The next view, then as many more as the control loop's depth asks for; the
             # nearest view of the likeliest operation is also rendered, no more: rendering

@@ -31,6 +31,7 @@ class Session:
     zoomed_in: float = float("-inf")  # when the session's last zoom in asked for its last tile
     jumps: int = 0  # bursts that jumped (far off the screen, at its scale)
     zoomed_after_jump: int = 0  # of them, those that zoomed in on where they went
+    zoomed_after_look: int = 0  # of those, the zooms that came in a burst of their own
     jump: Request | None = None  # the last jump frame's first request this worker saw, until
     # the next move (a zoom in, or another)
     predicted: tuple[str, ...] = ()
@@ -223,12 +224,24 @@ def jump_seen(session: Session, request: Request) -> bool:
     """Counts `request`, the first this worker saw of a jump's frame (a navigator click moves
     the screen a few frames towards where it goes), before it joins the session's burst;
     whether to foresee a zoom in on where the frame lands. A pathologist jumps to a place to
-    look closer, so the zoom is foreseen unless the session's jumps have mostly gone without
-    one: counting one more that zoomed, fewer than half of them were followed by a zoom in,
-    within their burst or as the next move."""
+    look closer, so the zoom is foreseen at the frame unless the session's jumps have mostly
+    gone without one at once: counting one more that zoomed, fewer than half of them were
+    followed by a zoom in within their burst. (Where the zooms come after a look, the jump's
+    end foresees it: `zooms_after_a_look`.)"""
     session.jumps += not jumped_within(session, session.burst)
     session.jump = request
-    return (session.zoomed_after_jump + 1) / session.jumps >= 0.5
+    at_once = session.zoomed_after_jump - session.zoomed_after_look
+    return (at_once + 1) / session.jumps >= 0.5
+
+
+def zooms_after_a_look(session: Session, burst: list[Request]) -> bool:
+    """Whether the end of `burst`, the viewer settling, foresees a zoom in on where it settled:
+    the burst held a jump, and the session's zooms after jumps have come after a look at
+    where they went (in a burst of their own), at least once and, counting one more, after at
+    least half its jumps. Those zooms come after the jump's frames have all been asked, so
+    the screen it settled on places the zoom, once, rather than each frame a guess."""
+    return jumped_within(session, burst) and session.zoomed_after_look >= 1 and \
+        (session.zoomed_after_look + 1) / max(1, session.jumps) >= 0.5
 
 
 def jumped_within(session: Session, burst: list[Request]) -> bool:
@@ -244,10 +257,11 @@ def move_ended(session: Session, burst: list[Request]) -> None:
 
 
 def zoom_began(session: Session) -> None:
-    """A zoom in's first frame: if a jump came before it with no other move between, the
-    jump was followed by a zoom."""
+    """A zoom in's first frame, before it joins the session's burst: if a jump came before it
+    with no other move between, the jump was followed by a zoom, at once or after a look."""
     if session.jump is not None:
         session.zoomed_after_jump += 1
+        session.zoomed_after_look += not jumped_within(session, session.burst)
         session.jump = None
 
 
