@@ -389,7 +389,9 @@ class Prefetcher:
             predicted = session.predicted = tuple(session.model.confident())
         self.counters.inc("prefetch_predictions", policy=session.policy,
                           outcome="hit" if hit else "miss")
-        if zoom_after_look:  # about the screen's centre: the viewer has not said where yet
+        # About the screen's centre: the viewer has not said where yet. Found as the job runs,
+        # which opens the reader, so a slide gone meanwhile drops the job, not the watcher.
+        if zoom_after_look:
             self._submit(Job(session, session.slide_id, "jump_zoom", generation=generation,
                              foresee=lambda: self._zoom_worth_foreseeing(
                                  self.readers.open(session.slide_id), view, view.zoomed(0.5))))
