@@ -305,7 +305,7 @@ class Prefetcher:
             landing = landing_round(session, first)
         if landing is None:
             return None
-        return self._zoom_worth_foreseeing(reader, screen, zoom_after_jump(screen, landing))
+        return self._zoom_worth_foreseeing(reader, screen, zoom_after_jump(screen, middle(landing)))
 
     @staticmethod
     def _zoom_worth_foreseeing(reader: SlideReader, screen: Viewport,
@@ -375,7 +375,8 @@ class Prefetcher:
             if op is None:
                 return
             move_ended(session, burst)
-            zoom_after_look = zooms_after_a_look(session, burst) and has_next_frame(view)
+            zoom = zoom_after_jump(view, view.centre) if zooms_after_a_look(session, burst) \
+                else None
             session.zooms += op in (ZOOM_IN, ZOOM_OUT)
             if op == ZOOM_IN:
                 session.zoomed_in = burst[-1].time
@@ -389,12 +390,13 @@ class Prefetcher:
             predicted = session.predicted = tuple(session.model.confident())
         self.counters.inc("prefetch_predictions", policy=session.policy,
                           outcome="hit" if hit else "miss")
-        # About the screen's centre: the viewer has not said where yet. Found as the job runs,
-        # which opens the reader, so a slide gone meanwhile drops the job, not the watcher.
-        if zoom_after_look:
+        # About the screen's centre: the viewer has not said where yet. Its cost is weighed as
+        # the job runs, which opens the reader: a slide gone meanwhile drops the job, not the
+        # watcher.
+        if zoom is not None:
             self._submit(Job(session, session.slide_id, "jump_zoom", generation=generation,
                              foresee=lambda: self._zoom_worth_foreseeing(
-                                 self.readers.open(session.slide_id), view, view.zoomed(0.5))))
+                                 self.readers.open(session.slide_id), view, zoom)))
         for rank, next_op in enumerate(predicted):
             # The next view, then as many more as the control loop's depth asks for; the
             # nearest view of the likeliest operation is also rendered, no more: rendering

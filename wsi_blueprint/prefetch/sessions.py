@@ -230,8 +230,7 @@ def jump_seen(session: Session, request: Request) -> bool:
     end foresees it: `zooms_after_a_look`.)"""
     session.jumps += not jumped_within(session, session.burst)
     session.jump = request
-    at_once = session.zoomed_after_jump - session.zoomed_after_look
-    return (at_once + 1) / session.jumps >= 0.5
+    return after_half_the_jumps(session, session.zoomed_after_jump - session.zoomed_after_look)
 
 
 def zooms_after_a_look(session: Session, burst: list[Request]) -> bool:
@@ -241,7 +240,13 @@ def zooms_after_a_look(session: Session, burst: list[Request]) -> bool:
     least half its jumps. Those zooms come after the jump's frames have all been asked, so
     the screen it settled on places the zoom, once, rather than each frame a guess."""
     return jumped_within(session, burst) and session.zoomed_after_look >= 1 and \
-        (session.zoomed_after_look + 1) / max(1, session.jumps) >= 0.5
+        after_half_the_jumps(session, session.zoomed_after_look)
+
+
+def after_half_the_jumps(session: Session, zooms: int) -> bool:
+    """Whether `zooms` followed at least half the session's jumps, counting one more that
+    did: a session keeps foreseeing a zoom until its jumps have mostly gone without one."""
+    return (zooms + 1) / session.jumps >= 0.5
 
 
 def jumped_within(session: Session, burst: list[Request]) -> bool:
@@ -284,12 +289,13 @@ def screen_at_landing(session: Session, screen: Viewport, landing: list[Request]
     return Viewport(cx - width / 2, cy - height / 2, width, height, screen.scale)
 
 
-def zoom_after_jump(screen: Viewport, landing: list[Request]) -> Viewport | None:
-    """The first frame of a zoom in on where a jump frame lands: `screen` (as the jump has
-    moved it) at half its scale, about the middle of the frame's first requests (a viewer asks
-    for the tiles nearest the screen's centre first). Without a margin: the zoom may not come."""
+def zoom_after_jump(screen: Viewport, centre: tuple[float, float]) -> Viewport | None:
+    """The first frame of a zoom in on where a jump lands: `screen` (as the jump has moved it)
+    at half its scale, about `centre` (at a jump frame the middle of its first requests, as a
+    viewer asks for the tiles nearest the screen's centre first; at its end the screen's own).
+    Without a margin: the zoom may not come."""
     if not has_next_frame(screen):
         return None
-    cx, cy = middle(landing)
+    cx, cy = centre
     width, height = screen.width / 2, screen.height / 2
     return Viewport(cx - width / 2, cy - height / 2, width, height, screen.scale / 2)
