@@ -2,7 +2,8 @@
 
 Protocols report each demand image request (`observe`) in level-0 terms, with the reader that
 served it and, where the viewer asks for tiles of a grid, its `Tiling`. The engine keeps a
-small record per viewing session (`sessions`) and plans work of these kinds:
+small record per viewing session (`sessions`), reads each request into the session's burst
+(`bursts`: what it ends, and what it begins) and plans work of these kinds:
 
 - overview: when a session opens a slide, its tile tables (every cold tile read needs its
   entry first) and every tile of its overview levels (small, and the first thing a
@@ -61,6 +62,7 @@ from ..counters import Counters
 from ..errors import WSIError
 from ..reader import Readers, SlideReader, Tiling
 from .admission import DemandGate, Leases, RateLimiter
+from .bursts import Read, read_request
 from .case_rules import CaseRules
 from .context import CaseContextProvider
 from .control_loop import ControlLoop
@@ -68,13 +70,12 @@ from .controller import Controller, Parameters
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import FRAME_ROUND, Job, Session, Sessions, frame_region, has_next_frame, \
-    jump_seen, landing_round, latest_frame, move_ended, next_frame_margin, next_zoom_frame, \
-    screen_at_landing, zoom_after_jump, zoom_began, zoom_came_from, zoom_frame, \
+from .sessions import Job, Session, Sessions, has_next_frame, landing_round, latest_frame, \
+    move_ended, next_zoom_frame, screen_at_landing, zoom_after_jump, zoom_frame, \
     zooms_after_a_look
 from .settings import PrefetchSettings
-from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, drag_strip, \
-    follow, middle, moved_to, next_viewport, operation, same_scale, strides_after, under
+from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, follow, \
+    middle, next_viewport, operation, same_scale, strides_after, under
 
 log = logging.getLogger(__name__)
 
@@ -162,76 +163,30 @@ class Prefetcher:
         self._watch_bursts()
         if opened and session.policy == "full":
             self._plan_overview(session, reader)
-        ended = frame = drag = jump = None
-        zoom_at_jump = False
         with self._lock:
-            if session.burst and request.time - session.burst[-1].time > self.settings.burst_gap:
-                ended, session.burst = session.burst, []
-            if not session.burst:
-                session.drags, session.frame, session.moved = set(), [], None
-            shown = session.moved or session.viewport
-            # Once the burst has moved the screen to a coarser scale, finer requests may be a
-            # viewer filling the levels under its new screen coarse first, a tile or two each
-            # (a jump to where its cache holds no coarse tiles): each such frame is over as
-            # the next level begins, and a request at the scale it settled on ends the walk.
-            walking = shown is not None and shown is session.moved and \
-                not same_scale(shown.scale, session.viewport.scale)
-            if walking and same_scale(request.scale, session.viewport.scale):
-                session.moved, session.frame, walking = None, [], False
-                shown = session.viewport
-            # A zoom frame is finer than both the screen the viewer settled on and the burst
-            # so far: a burst that loads coarse levels first, then the screen's own (a pan,
-            # a slide opening), is no zoom.
-            if shown is not None and request.scale < shown.scale / 1.5 and \
-                    (not session.burst or request.scale < session.finest / 1.5):
-                now = zoom_frame([shown], [request])
-                if now is not None:
-                    zoom_began(session)
-                    # A walk asks for each level's screen, no more, as the level before
-                    # lands: its frame is the screen at this level, and its next frame the
-                    # screen at the next level, about this one. (The burst's box is a jump's
-                    # way, not a frame before it.)
-                    if walking:
-                        frame, session.came_from = (now, 1.0), None
-                    else:
-                        frame = frame_region(session, shown, now, request), \
-                            next_frame_margin(session, request)
-                        session.came_from = zoom_came_from(session, shown, request)
-                session.frame = [request] if now is not None else []
-            elif shown is not None:
-                if session.frame and len(session.frame) < FRAME_ROUND and \
-                        same_scale(request.scale, session.frame[0].scale):
-                    session.frame.append(request)
-                moved = moved_to(shown, request)
-                if moved is not None:  # a drag's strip lies nearer: a request is one or other
-                    if not same_scale(moved.scale, shown.scale):  # the burst starts anew there
-                        session.frame, session.finest = [], request.scale
-                    elif not session.frame:
-                        jump, zoom_at_jump = moved, jump_seen(session, request)
-                    session.moved, session.drags = moved, set()
-                else:
-                    found = drag_strip(shown, request, session.strides)
-                    if found is not None and found[0] not in session.drags:  # once a burst a way
-                        session.drags.add(found[0])
-                        drag = found
-            if not session.burst or request.scale < session.finest:
-                session.finest = request.scale
-            session.burst.append(request)
-            del session.burst[:-256]  # a very long burst keeps its latest requests
+            read = read_request(session, request, self.settings.burst_gap)
             self._open_bursts[session.reading] = session
-        if ended:
-            self._burst_ended(session, ended)
-        # (Never with `ended`: a frame is found inside a burst.)
+        if read.ended:
+            self._burst_ended(session, read.ended)
+        # (Never with `ended`: what begins is found inside a burst.)
+        self._plan_begun(session, reader, request, read)
+        return session.policy
+
+    def _plan_begun(self, session: Session, reader: SlideReader, request: Request,
+                    read: Read) -> None:
+        """Jobs for what `request` began (`read`): a zoom frame's tiles and its next frame's, a
+        jump's screen and the zoom in there, a drag's strip."""
+        slide_id = reader.slide_id
         # Every worker serving the viewer's connections sees the zoom, each from another
         # first request: only the first to see it predicts the next frame, or each would
         # fetch its own, differently centred one.
-        if frame is not None and self.leases.take(
+        if read.frame is not None and self.leases.take(
                 "frame-lease", f"{session.key}|{session.slide_id}|{request.scale:g}", 5):
             # This frame's stored tiles at once, as one fetch: the viewer asks for them six at
             # a time, and each round would otherwise wait on the store for its own. Rendering
             # them is demand's.
-            region, margin = frame
-            if walking:  # fetched only if no finer level has begun by the time it runs
+            region, margin = read.frame
+            if read.walking:  # fetched only if no finer level has begun by the time it runs
                 self._submit(Job(session, slide_id, "frame_now", generation=session.generation,
                                  urgent=True, foresee=lambda: region if self._latest_frame(
                                      session, request) else None))
@@ -243,27 +198,26 @@ class Prefetcher:
             if has_next_frame(region):
                 self._submit(Job(session, slide_id, "zoom_frame",
                                  generation=session.generation, render=True, urgent=True,
-                                 foresee=lambda: self._next_frame(session, reader, shown,
+                                 foresee=lambda: self._next_frame(session, reader, read.shown,
                                                                   margin, request)))
         # A jump's frame: its screen at once, as a zoom frame's, and the zoom in on where it
         # lands, both about the frame's first round. Each worker serving the frame foresees
         # them about the requests it saw; the blocks they share are fetched once
         # (`BlockReader.fetch` leases each on the shared tier).
-        if jump is not None:
+        if read.jump is not None:
             self._submit(Job(session, slide_id, "jump_now", generation=session.generation,
                              urgent=True, foresee=lambda: self._jump_landing(
-                                 session, reader, jump, request)))
-        if zoom_at_jump:
+                                 session, reader, read.jump, request)))
+        if read.zoom_at_jump:
             self._submit(Job(session, slide_id, "jump_zoom", generation=session.generation,
                              urgent=True, foresee=lambda: self._zoom_at_jump(
-                                 session, reader, jump, request)))
+                                 session, reader, read.jump, request)))
         # A drag's first frame: the rest of the drag is fetched now, not with its next frame.
-        if drag is not None and self.leases.take(
-                "drag-lease", f"{session.key}|{session.slide_id}|{drag[0]}|"
-                              f"{shown.x:g},{shown.y:g},{shown.scale:g}", 5):
-            self._submit(Job(session, slide_id, "drag", region=drag[1],
+        if read.drag is not None and self.leases.take(
+                "drag-lease", f"{session.key}|{session.slide_id}|{read.drag[0]}|"
+                              f"{read.shown.x:g},{read.shown.y:g},{read.shown.scale:g}", 5):
+            self._submit(Job(session, slide_id, "drag", region=read.drag[1],
                              generation=session.generation, urgent=True))
-        return session.policy
 
     def _latest_frame(self, session: Session, first: Request) -> bool:
         with self._lock:

@@ -1,0 +1,70 @@
+"""Reading a request into its session's burst: what it ends, and what it begins."""
+
+from wsi_blueprint.prefetch.bursts import read_request
+from wsi_blueprint.prefetch.markov import OperationModel
+from wsi_blueprint.prefetch.sessions import Session
+from wsi_blueprint.prefetch.viewport import Request, Viewport
+
+GAP = 0.15
+TILE = 256
+
+
+def tile(t, col, row, scale):
+    return Request(t, col * TILE * scale, row * TILE * scale, TILE * scale, TILE * scale, scale)
+
+
+def settled(scale=4):
+    """A session whose viewer settled on a screen of 6 x 4 tiles at `scale`, from tile (10, 10)."""
+    session = Session("viewer", "A1.svs", OperationModel(), "full")
+    x = y = 10 * TILE * scale
+    session.viewport = Viewport(x, y, 6 * TILE * scale, 4 * TILE * scale, scale)
+    return session
+
+
+def test_a_request_after_a_quiet_gap_ends_the_burst_before_it():
+    session = settled()
+    first = read_request(session, tile(1.0, 12, 11, 4), GAP)
+    second = read_request(session, tile(1.05, 13, 11, 4), GAP)
+    after = read_request(session, tile(2.0, 12, 12, 4), GAP)
+    assert first.ended == [] and second.ended == []
+    assert [r.time for r in after.ended] == [1.0, 1.05]
+    assert [r.time for r in session.burst] == [2.0]
+
+
+def test_a_request_finer_than_the_screen_begins_a_zoom_frame_whose_round_joins_it():
+    session = settled()
+    begun = read_request(session, tile(1.0, 26, 24, 2), GAP)
+    region, _ = begun.frame
+    assert region.scale == 2 and begun.shown == session.viewport
+    assert region.x <= 26 * TILE * 2 < region.x + region.width
+    joined = read_request(session, tile(1.01, 27, 24, 2), GAP)
+    assert joined.frame is None and len(session.frame) == 2
+    # The burst so far is as fine as the frame: a request at its scale begins no other.
+    assert read_request(session, tile(1.02, 25, 23, 2), GAP).frame is None
+
+
+def test_a_request_far_off_the_screen_at_its_scale_begins_a_jump_frame():
+    session = settled()
+    begun = read_request(session, tile(1.0, 60, 40, 4), GAP)
+    assert begun.frame is None and begun.drag is None
+    assert begun.jump is not None and begun.jump == session.moved
+    assert begun.jump.x <= 60 * TILE * 4 < begun.jump.x + begun.jump.width
+    # A pathologist jumps to look closer: until the session's jumps say otherwise, a zoom
+    # in where it lands is foreseen.
+    assert begun.zoom_at_jump
+
+
+def test_a_request_just_past_an_edge_begins_a_drag_once_a_burst():
+    session = settled()
+    begun = read_request(session, tile(1.0, 16, 11, 4), GAP)  # the column right of the screen
+    way, strip = begun.drag
+    assert way == "pan_e" and strip.x >= session.viewport.x + session.viewport.width - TILE * 4
+    assert read_request(session, tile(1.01, 16, 12, 4), GAP).drag is None
+    assert read_request(session, tile(2.0, 16, 12, 4), GAP).drag is not None  # a new burst
+
+
+def test_before_a_screen_is_known_nothing_begins():
+    session = Session("viewer", "A1.svs", OperationModel(), "full")
+    read = read_request(session, tile(1.0, 3, 3, 8), GAP)
+    assert read.shown is None and read.frame is None and read.jump is None and read.drag is None
+    assert session.finest == 8
