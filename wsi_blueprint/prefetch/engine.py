@@ -168,7 +168,7 @@ class Prefetcher:
             self._open_bursts[session.reading] = session
         if read.ended:
             self._burst_ended(session, read.ended)
-        # (Never with `ended`: what begins is found inside a burst.)
+        # (Never with `ended`: a frame is found inside a burst.)
         self._plan_begun(session, reader, request, read)
         return session.policy
 
