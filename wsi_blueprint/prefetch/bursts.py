@@ -10,8 +10,9 @@ what began, for the prefetcher to plan from; it fetches nothing.
 
 import dataclasses
 
-from .sessions import FRAME_ROUND, Session, frame_region, jump_seen, next_frame_margin, \
-    zoom_began, zoom_came_from, zoom_frame
+from .frames import FRAME_ROUND, frame_region, next_frame_margin, zoom_came_from, zoom_frame
+from .jumps import jump_seen, zoom_began
+from .sessions import Session
 from .viewport import Request, Viewport, drag_strip, moved_to, same_scale
 
 # A very long burst keeps this many of its latest requests.

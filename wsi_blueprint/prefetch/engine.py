@@ -67,12 +67,13 @@ from .case_rules import CaseRules
 from .context import CaseContextProvider
 from .control_loop import ControlLoop
 from .controller import Controller, Parameters
+from .frames import has_next_frame, latest_frame, next_zoom_frame, zoom_frame
+from .jumps import landing_round, move_ended, screen_at_landing, zoom_after_jump, \
+    zooms_after_a_look
 from .ledger import Ledger
 from .render_ahead import RenderAhead
 from .rules import Rule
-from .sessions import Job, Session, Sessions, has_next_frame, landing_round, latest_frame, \
-    move_ended, next_zoom_frame, screen_at_landing, zoom_after_jump, zoom_frame, \
-    zooms_after_a_look
+from .sessions import Job, Session, Sessions
 from .settings import PrefetchSettings
 from .viewport import ZOOM_IN, ZOOM_OUT, Request, Viewport, bounding_box, centred_on, follow, \
     middle, next_viewport, operation, same_scale, strides_after, under
