@@ -1,6 +1,6 @@
-"""Reading a request into its session's burst: what it ends, and what it begins."""
+"""Reading a request into its session's burst: the quiet burst it ends, and what it begins."""
 
-from wsi_blueprint.prefetch.bursts import read_request
+from wsi_blueprint.prefetch.bursts import quiet_burst, read_request
 from wsi_blueprint.prefetch.markov import OperationModel
 from wsi_blueprint.prefetch.sessions import Session
 from wsi_blueprint.prefetch.viewport import Request, Viewport
@@ -21,31 +21,37 @@ def settled(scale=4):
     return session
 
 
+def read(session, request):
+    """As the prefetcher reads a request: the burst it ends first, then the request."""
+    quiet_burst(session, request, GAP)
+    return read_request(session, request)
+
+
 def test_a_request_after_a_quiet_gap_ends_the_burst_before_it():
     session = settled()
-    first = read_request(session, tile(1.0, 12, 11, 4), GAP)
-    second = read_request(session, tile(1.05, 13, 11, 4), GAP)
-    after = read_request(session, tile(2.0, 12, 12, 4), GAP)
-    assert first.ended == [] and second.ended == []
-    assert [r.time for r in after.ended] == [1.0, 1.05]
-    assert [r.time for r in session.burst] == [2.0]
+    assert quiet_burst(session, tile(1.0, 12, 11, 4), GAP) == []  # none yet
+    read_request(session, tile(1.0, 12, 11, 4))
+    assert quiet_burst(session, tile(1.05, 13, 11, 4), GAP) == []
+    read_request(session, tile(1.05, 13, 11, 4))
+    ended = quiet_burst(session, tile(2.0, 12, 12, 4), GAP)
+    assert [r.time for r in ended] == [1.0, 1.05] and session.burst == []
 
 
 def test_a_request_finer_than_the_screen_begins_a_zoom_frame_whose_round_joins_it():
     session = settled()
-    begun = read_request(session, tile(1.0, 26, 24, 2), GAP)
+    begun = read(session, tile(1.0, 26, 24, 2))
     region, _ = begun.frame
     assert region.scale == 2 and begun.shown == session.viewport
     assert region.x <= 26 * TILE * 2 < region.x + region.width
-    joined = read_request(session, tile(1.01, 27, 24, 2), GAP)
+    joined = read(session, tile(1.01, 27, 24, 2))
     assert joined.frame is None and len(session.frame) == 2
     # The burst so far is as fine as the frame: a request at its scale begins no other.
-    assert read_request(session, tile(1.02, 25, 23, 2), GAP).frame is None
+    assert read(session, tile(1.02, 25, 23, 2)).frame is None
 
 
 def test_a_request_far_off_the_screen_at_its_scale_begins_a_jump_frame():
     session = settled()
-    begun = read_request(session, tile(1.0, 60, 40, 4), GAP)
+    begun = read(session, tile(1.0, 60, 40, 4))
     assert begun.frame is None and begun.drag is None
     assert begun.jump is not None and begun.jump == session.moved
     assert begun.jump.x <= 60 * TILE * 4 < begun.jump.x + begun.jump.width
@@ -56,15 +62,16 @@ def test_a_request_far_off_the_screen_at_its_scale_begins_a_jump_frame():
 
 def test_a_request_just_past_an_edge_begins_a_drag_once_a_burst():
     session = settled()
-    begun = read_request(session, tile(1.0, 16, 11, 4), GAP)  # the column right of the screen
+    begun = read(session, tile(1.0, 16, 11, 4))  # the column right of the screen
     way, strip = begun.drag
     assert way == "pan_e" and strip.x >= session.viewport.x + session.viewport.width - TILE * 4
-    assert read_request(session, tile(1.01, 16, 12, 4), GAP).drag is None
-    assert read_request(session, tile(2.0, 16, 12, 4), GAP).drag is not None  # a new burst
+    assert read(session, tile(1.01, 16, 12, 4)).drag is None
+    assert read(session, tile(2.0, 16, 12, 4)).drag is not None  # a new burst
 
 
 def test_before_a_screen_is_known_nothing_begins():
     session = Session("viewer", "A1.svs", OperationModel(), "full")
-    read = read_request(session, tile(1.0, 3, 3, 8), GAP)
-    assert read.shown is None and read.frame is None and read.jump is None and read.drag is None
+    begun = read(session, tile(1.0, 3, 3, 8))
+    assert begun.shown is None and begun.frame is None and begun.jump is None and \
+        begun.drag is None
     assert session.finest == 8

@@ -997,6 +997,24 @@ def test_a_drags_first_request_beyond_the_screen_fetches_the_strip_it_goes_on_in
     assert state.counters.get("prefetch_jobs", reason="drag") == 1
 
 
+def test_a_burst_no_watcher_ended_settles_before_the_request_after_its_quiet_gap(folder):
+    """Under load the burst watcher may not have run when the viewer's next move begins. The
+    request that finds the burst before it quiet ends it first, so it is read against the
+    screen that burst settled on: a drag from there is a drag, not a jump from the screen
+    before it."""
+    clock, state, prefetcher, slide, tiling = on_he_slide(folder, demand_wait=0.05)
+    view(prefetcher, slide, HE, 0.0, 0, 0, 1, cols=4, rows=3)  # tiles 0-3 x 0-2
+    clock.now = 0.5
+    prefetcher.end_quiet_bursts()
+    view(prefetcher, slide, HE, 1.0, 10, 6, 1, cols=4, rows=3)  # a jump to 10-13 x 6-8
+    assert prefetcher.drain()
+    jobs = submitted(prefetcher)
+    # A second later, no watcher having run: the column east of the screen jumped to.
+    observe(prefetcher, "s1", slide, HE, Request(2.0, 14 * TILE, 7 * TILE, TILE, TILE, 1))
+    assert prefetcher.drain()
+    assert [job.reason for job in jobs if job.reason in ("drag", "jump_now")] == ["drag"]
+
+
 def test_a_block_one_worker_prefetched_is_used_when_another_workers_viewer_reads_it(
         folder, memcached):
     """The ledger lives in memcached: blocks worker A prefetched count as used when worker B

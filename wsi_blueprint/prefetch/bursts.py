@@ -1,11 +1,12 @@
 """What one request tells of its viewing session's burst.
 
-A request is read against the screen the session showed (`Session.viewport`, or where a move
-within the burst has taken it, `Session.moved`). It may end the burst before it (the viewer
-had gone quiet), begin a zoom frame (finer than both the screen and the burst so far), a jump
-frame (far off the screen, at its scale) or a drag (just beyond one of its edges), or go on
-with what the burst is doing. `read_request` keeps the session's record of its burst and says
-what began, for the prefetcher to plan from; it fetches nothing.
+A request that comes after a quiet gap the burst watcher has not ended yet ends the burst
+before it (`quiet_burst`); the prefetcher settles that burst first. The request is then read
+against the screen the session showed (`Session.viewport`, or where a move within the burst
+has taken it, `Session.moved`). It may begin a zoom frame (finer than both the screen and the
+burst so far), a jump frame (far off the screen, at its scale) or a drag (just beyond one of
+its edges), or go on with what the burst is doing. `read_request` keeps the session's record
+of its burst and says what began, for the prefetcher to plan from; it fetches nothing.
 """
 
 import dataclasses
@@ -21,10 +22,9 @@ BURST_KEPT = 256
 
 @dataclasses.dataclass(slots=True)
 class Read:
-    """What a request told: each field but `ended` and `shown` is set only when the request
-    began that move. (Made on every image request: slots, not frozen, cost a fifth as much.)"""
+    """What a request began: each field but `shown` is set only when the request began that
+    move. (Made on every image request: slots, not frozen, cost a fifth as much.)"""
 
-    ended: list[Request]  # the burst this request ended, or none
     shown: Viewport | None  # the screen the request was read against
     frame: tuple[Viewport, float] | None = None  # a zoom frame: what of it to fetch at once,
     # and how much wider and taller than estimated its next frame is fetched
@@ -35,11 +35,17 @@ class Read:
     # past that edge
 
 
-def read_request(session: Session, request: Request, burst_gap: float) -> Read:
-    """Reads `request` into `session`'s burst (the caller holds the prefetcher's lock)."""
-    ended: list[Request] = []
+def quiet_burst(session: Session, request: Request, burst_gap: float) -> list[Request]:
+    """The burst `request` ends, coming more than `burst_gap` after its last request, taken
+    from the session; none if it goes on (the caller holds the prefetcher's lock)."""
     if session.burst and request.time - session.burst[-1].time > burst_gap:
         ended, session.burst = session.burst, []
+        return ended
+    return []
+
+
+def read_request(session: Session, request: Request) -> Read:
+    """Reads `request` into `session`'s burst (the caller holds the prefetcher's lock)."""
     if not session.burst:
         session.drags, session.frame, session.moved = set(), [], None
     shown = session.moved or session.viewport
@@ -92,4 +98,4 @@ def read_request(session: Session, request: Request, burst_gap: float) -> Read:
         session.finest = request.scale
     session.burst.append(request)
     del session.burst[:-BURST_KEPT]
-    return Read(ended, shown, frame, walking, jump, zoom_at_jump, drag)
+    return Read(shown, frame, walking, jump, zoom_at_jump, drag)

@@ -62,7 +62,7 @@ from ..counters import Counters
 from ..errors import WSIError
 from ..reader import Readers, SlideReader, Tiling
 from .admission import DemandGate, Leases, RateLimiter
-from .bursts import Read, read_request
+from .bursts import Read, quiet_burst, read_request
 from .case_rules import CaseRules
 from .context import CaseContextProvider
 from .control_loop import ControlLoop
@@ -165,11 +165,15 @@ class Prefetcher:
         if opened and session.policy == "full":
             self._plan_overview(session, reader)
         with self._lock:
-            read = read_request(session, request, self.settings.burst_gap)
+            ended = quiet_burst(session, request, self.settings.burst_gap)
+        # The watcher had not ended it yet (it looks every third of the gap, and later under
+        # load): the burst settles first, so that this request is read against the screen it
+        # settled on, as it would have been had the watcher run.
+        if ended:
+            self._burst_ended(session, ended)
+        with self._lock:
+            read = read_request(session, request)
             self._open_bursts[session.reading] = session
-        if read.ended:
-            self._burst_ended(session, read.ended)
-        # (Never with `ended`: a frame is found inside a burst.)
         self._plan_begun(session, reader, request, read)
         return session.policy
 
