@@ -1,21 +1,15 @@
 """Reading a request into its session's burst: the quiet burst it ends, and what it begins."""
 
+from scripted_requests import TILE, new_session, tile
 from wsi_blueprint.prefetch.bursts import quiet_burst, read_request
-from wsi_blueprint.prefetch.markov import OperationModel
-from wsi_blueprint.prefetch.sessions import Session
-from wsi_blueprint.prefetch.viewport import Request, Viewport
+from wsi_blueprint.prefetch.viewport import Viewport
 
 GAP = 0.15
-TILE = 256
-
-
-def tile(t, col, row, scale):
-    return Request(t, col * TILE * scale, row * TILE * scale, TILE * scale, TILE * scale, scale)
 
 
 def settled(scale=4):
     """A session whose viewer settled on a screen of 6 x 4 tiles at `scale`, from tile (10, 10)."""
-    session = Session("viewer", "A1.svs", OperationModel(), "full")
+    session = new_session()
     x = y = 10 * TILE * scale
     session.viewport = Viewport(x, y, 6 * TILE * scale, 4 * TILE * scale, scale)
     return session
@@ -70,7 +64,7 @@ def test_a_request_just_past_an_edge_begins_a_drag_once_a_burst():
 
 
 def test_before_a_screen_is_known_nothing_begins():
-    session = Session("viewer", "A1.svs", OperationModel(), "full")
+    session = new_session()
     begun = read(session, tile(1.0, 3, 3, 8))
     assert begun.shown is None and begun.frame is None and begun.jump is None and \
         begun.drag is None

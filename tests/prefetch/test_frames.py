@@ -2,17 +2,10 @@
 
 import pytest
 
+from scripted_requests import TILE, new_session, tile
 from wsi_blueprint.prefetch.frames import FRAME_REACH, LEARNED_AFTER, ZOOM_GOES_ON, \
     frame_reach, goes_on, next_zoom_frame, zoom_frame
-from wsi_blueprint.prefetch.markov import OperationModel
-from wsi_blueprint.prefetch.sessions import Session
-from wsi_blueprint.prefetch.viewport import Request, Viewport
-
-TILE = 256
-
-
-def tile(t, col, row, scale):
-    return Request(t, col * TILE * scale, row * TILE * scale, TILE * scale, TILE * scale, scale)
+from wsi_blueprint.prefetch.viewport import Viewport
 
 
 def test_a_frame_holds_the_widest_screens_level_pixels_about_its_first_requests():
@@ -25,7 +18,7 @@ def test_a_frame_holds_the_widest_screens_level_pixels_about_its_first_requests(
 
 
 def test_a_first_frame_is_fetched_wider_until_the_sessions_screens_bound_it():
-    session = Session("viewer", "A1.svs", OperationModel(), "full")
+    session = new_session()
     shown = Viewport(0, 0, 6400, 3600, 4)  # 1600 x 900 screen pixels
     session.widest = (1600, 900)
     assert frame_reach(session, shown) == FRAME_REACH
@@ -36,7 +29,7 @@ def test_a_first_frame_is_fetched_wider_until_the_sessions_screens_bound_it():
 
 
 def test_a_finer_frame_soon_after_a_zoom_in_goes_on_with_it():
-    session = Session("viewer", "A1.svs", OperationModel(), "full")
+    session = new_session()
     session.zoomed_in = 10.0
     assert goes_on(session, tile(10.0 + ZOOM_GOES_ON / 2, 5, 5, 2))
     assert not goes_on(session, tile(10.0 + ZOOM_GOES_ON * 2, 5, 5, 2))

@@ -1,20 +1,9 @@
 """Jumps: where a jump frame lands, and whether and where a zoom in after it is foreseen."""
 
+from scripted_requests import TILE, new_session, tile
 from wsi_blueprint.prefetch.jumps import jump_seen, move_ended, screen_at_landing, \
     zoom_after_jump, zoom_began, zooms_after_a_look
-from wsi_blueprint.prefetch.markov import OperationModel
-from wsi_blueprint.prefetch.sessions import Session
-from wsi_blueprint.prefetch.viewport import Request, Viewport
-
-TILE = 256
-
-
-def tile(t, col, row, scale=4):
-    return Request(t, col * TILE * scale, row * TILE * scale, TILE * scale, TILE * scale, scale)
-
-
-def a_session():
-    return Session("viewer", "A1.svs", OperationModel(), "full")
+from wsi_blueprint.prefetch.viewport import Viewport
 
 
 def jump(session, t, frames=2):
@@ -28,13 +17,13 @@ def jump(session, t, frames=2):
 
 
 def test_a_jump_is_counted_once_however_many_frames_it_has():
-    session = a_session()
+    session = new_session()
     jump(session, 1.0, frames=3)
     assert session.jumps == 1
 
 
 def test_a_zoom_is_foreseen_at_a_jump_until_the_jumps_have_mostly_gone_without_one():
-    session = a_session()
+    session = new_session()
     foreseen = []
     for n in range(4):
         session.burst = []
@@ -46,7 +35,7 @@ def test_a_zoom_is_foreseen_at_a_jump_until_the_jumps_have_mostly_gone_without_o
 
 
 def test_zooms_after_a_look_move_the_foresight_to_the_jumps_end():
-    session = a_session()
+    session = new_session()
     jump(session, 1.0)
     assert session.zoomed_after_look == 0
     session.burst = []  # the jump's burst ended: the viewer looked
@@ -59,7 +48,7 @@ def test_zooms_after_a_look_move_the_foresight_to_the_jumps_end():
 
 
 def test_a_zoom_at_once_counts_as_no_look():
-    session = a_session()
+    session = new_session()
     jump(session, 1.0)
     zoom_began(session)  # within the jump's burst
     assert (session.zoomed_after_jump, session.zoomed_after_look) == (1, 0)
@@ -69,7 +58,7 @@ def test_a_zoom_at_once_counts_as_no_look():
 
 
 def test_a_jump_lands_about_its_first_round_as_wide_as_the_widest_screen():
-    session = a_session()
+    session = new_session()
     session.widest = (1600, 900)
     screen = Viewport(0, 0, 4096, 3072, 4)  # known only in part: 1024 x 768 screen pixels
     landing = [tile(1.0, 40, 30), tile(1.0, 41, 30)]
